@@ -1,0 +1,2 @@
+//! Shared fixtures for the benchmarks of mcp-manager.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! Domain types of mcp-manager.
+#![forbid(unsafe_code)]

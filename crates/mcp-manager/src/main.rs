@@ -1,0 +1,2 @@
+//! The `mcp-manager` command-line tool.
+fn main() {}

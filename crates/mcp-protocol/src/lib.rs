@@ -1,0 +1,2 @@
+//! Sans-IO protocol.
+#![forbid(unsafe_code)]
