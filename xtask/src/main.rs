@@ -1,2 +1,84 @@
-//! Project automation.
-fn main() {}
+//! Project automation for the mcp-manager workspace, run as `cargo xtask`.
+//!
+//! `cargo xtask ci` is the whole continuous-integration check, the same on a
+//! laptop and on a CI machine (`.ci/run` calls nothing else). The other
+//! subcommands run single pieces of it, or fuzz locally.
+//!
+//! Every cargo invocation goes through the cargo that runs this program (the
+//! `CARGO` variable), with the workspace root as its working directory, so
+//! the toolchain in use is the one the caller picked.
+//!
+//! This crate deliberately depends only on `anyhow` and `serde_json`: no
+//! argument parser, no TOML parser, no process helpers.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod ci;
+mod deps_guard;
+mod docs_check;
+mod fuzz;
+mod shell;
+
+use anyhow::{Context, Result, bail};
+
+const HELP: &str = "\
+Usage: cargo xtask <COMMAND> [ARGS]
+
+Commands:
+  ci [STEP...]           Run every CI step in order, stopping at the first
+                         failure; with STEP names, run only those steps
+  ci --list              List the CI steps
+  deps-guard             Check that forbidden crates are absent from the
+                         dependency graph (e.g. mcp-protocol never reaches tokio)
+  docs-check             Check that every library's lib.rs opens with //! docs
+  fuzz-build             Install cargo-fuzz into .tools/ and build all fuzz targets
+  fuzz TARGET [SECONDS]  Run one fuzz target for at most SECONDS (default 60)
+  help                   Print this message
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(err) = run(&args) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let Some((command, rest)) = args.split_first() else {
+        print!("{HELP}");
+        return Ok(());
+    };
+    match command.as_str() {
+        "ci" => ci::run(rest),
+        "deps-guard" => no_args(command, rest).and_then(|()| deps_guard::run()),
+        "docs-check" => no_args(command, rest).and_then(|()| docs_check::run()),
+        "fuzz-build" => no_args(command, rest).and_then(|()| fuzz::build()),
+        "fuzz" => {
+            let (target, seconds) = match rest {
+                [target] => (target, None),
+                [target, seconds] => (target, Some(seconds)),
+                _ => bail!("usage: cargo xtask fuzz TARGET [SECONDS]"),
+            };
+            let seconds = match seconds {
+                None => fuzz::DEFAULT_SECONDS,
+                Some(text) => text
+                    .parse()
+                    .with_context(|| format!("SECONDS must be a whole number, not {text:?}"))?,
+            };
+            fuzz::run(target, seconds)
+        }
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{HELP}"),
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result<()> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        bail!("`cargo xtask {command}` takes no arguments, got {rest:?}")
+    }
+}

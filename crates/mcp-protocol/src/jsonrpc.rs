@@ -85,7 +85,9 @@ impl RequestId<'_> {
     }
 
     /// Reads an id from raw JSON. `Ok(None)` means the JSON was `null`.
-    pub(crate) fn from_raw(raw: &RawValue) -> std::result::Result<Option<RequestId<'_>>, &'static str> {
+    pub(crate) fn from_raw(
+        raw: &RawValue,
+    ) -> std::result::Result<Option<RequestId<'_>>, &'static str> {
         let text = raw.get();
         match first_byte(text) {
             Some(b'"') => serde_json::from_str::<CowStr<'_>>(text)
@@ -183,7 +185,8 @@ impl<'a> ErrorObject<'a> {
         let mut code = None;
         let mut message = None;
         let mut data = None;
-        let fields = crate::raw::RawObject::from_raw(raw).map_err(|_| "`error` must be an object")?;
+        let fields =
+            crate::raw::RawObject::from_raw(raw).map_err(|_| "`error` must be an object")?;
         for (key, value) in fields.into_entries() {
             match &*key {
                 "code" => {
@@ -309,7 +312,10 @@ impl<'a> Packet<'a> {
                     Err(invalid_request("a batch must not be empty"))
                 }
                 BatchPolicy::Allow => Ok(Packet::Batch(
-                    items.into_iter().map(|raw| Message::parse(raw.get().as_bytes())).collect(),
+                    items
+                        .into_iter()
+                        .map(|raw| Message::parse(raw.get().as_bytes()))
+                        .collect(),
                 )),
             },
             Top::Other => Err(invalid_request("a message must be a JSON object")),
@@ -339,7 +345,9 @@ impl Serialize for Packet<'_> {
                 for item in items {
                     match item {
                         Ok(message) => seq.serialize_element(message)?,
-                        Err(error) => seq.serialize_element(&Message::Error(error.to_response()))?,
+                        Err(error) => {
+                            seq.serialize_element(&Message::Error(error.to_response()))?
+                        }
                     }
                 }
                 seq.end()
@@ -558,7 +566,10 @@ impl<'de> Visitor<'de> for TopVisitor {
         f.write_str("a JSON-RPC message or batch")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut fields = Fields::default();
         while let Some(key) = map.next_key::<Member>()? {
             let slot = match key {
@@ -581,7 +592,10 @@ impl<'de> Visitor<'de> for TopVisitor {
         Ok(Top::Object(fields))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
         while let Some(item) = seq.next_element::<&'de RawValue>()? {
             items.push(item);
@@ -686,7 +700,9 @@ impl<'a> Fields<'a> {
 
     fn check_envelope(&self) -> Result<()> {
         if let Some(name) = self.duplicate {
-            return Err(invalid_request(format!("member `{name}` appears more than once")));
+            return Err(invalid_request(format!(
+                "member `{name}` appears more than once"
+            )));
         }
         match self.jsonrpc.map(|raw| raw.get()) {
             Some("\"2.0\"") => {}
@@ -738,7 +754,9 @@ impl<'a> Fields<'a> {
                     result: Raw::borrowed(result),
                 })),
                 IdField::Absent => Err(invalid_request("a response must carry an `id`")),
-                IdField::Null => Err(invalid_request("a successful response must not have a null id")),
+                IdField::Null => Err(invalid_request(
+                    "a successful response must not have a null id",
+                )),
             };
         }
         if let Some(error) = self.error {

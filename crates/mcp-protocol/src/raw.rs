@@ -84,8 +84,12 @@ impl<'a> Raw<'a> {
     #[must_use]
     pub fn into_str(self) -> Option<Cow<'a, str>> {
         match self.0 {
-            Cow::Borrowed(raw) => serde_json::from_str::<CowStr<'_>>(raw.get()).ok().map(|s| s.0),
-            Cow::Owned(raw) => serde_json::from_str::<String>(raw.get()).ok().map(Cow::Owned),
+            Cow::Borrowed(raw) => serde_json::from_str::<CowStr<'_>>(raw.get())
+                .ok()
+                .map(|s| s.0),
+            Cow::Owned(raw) => serde_json::from_str::<String>(raw.get())
+                .ok()
+                .map(Cow::Owned),
         }
     }
 
@@ -229,7 +233,10 @@ impl<'a> RawObject<'a> {
     /// The raw value of member `key`.
     #[must_use]
     pub fn get(&self, key: &str) -> Option<&RawValue> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| &**v)
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| &**v)
     }
 
     /// Whether member `key` exists.
@@ -360,7 +367,10 @@ mod tests {
     #[test]
     fn strings_borrow_unless_escaped() {
         let plain: &RawValue = serde_json::from_str(r#""tools/call""#).unwrap();
-        assert!(matches!(Raw::borrowed(plain).into_str(), Some(Cow::Borrowed("tools/call"))));
+        assert!(matches!(
+            Raw::borrowed(plain).into_str(),
+            Some(Cow::Borrowed("tools/call"))
+        ));
         let escaped: &RawValue = serde_json::from_str(r#""a\nb""#).unwrap();
         assert!(matches!(Raw::borrowed(escaped).into_str(), Some(Cow::Owned(s)) if s == "a\nb"));
         let number: &RawValue = serde_json::from_str("1").unwrap();

@@ -234,7 +234,12 @@ impl VersionSet {
     pub fn answer_initialize(&self, requested: &str) -> Option<ProtocolVersion> {
         match ProtocolVersion::parse(requested) {
             Some(v) if v.is_stateful() && self.contains(v) => Some(v),
-            _ => self.versions.iter().rev().copied().find(|v| v.is_stateful()),
+            _ => self
+                .versions
+                .iter()
+                .rev()
+                .copied()
+                .find(|v| v.is_stateful()),
         }
     }
 
@@ -314,7 +319,10 @@ mod tests {
 
     #[test]
     fn feature_table() {
-        let batches: Vec<_> = V::ALL.into_iter().filter(|v| v.features().batches).collect();
+        let batches: Vec<_> = V::ALL
+            .into_iter()
+            .filter(|v| v.features().batches)
+            .collect();
         assert_eq!(batches, [V::V2025_03_26]);
         assert!(V::V2025_11_25.features().sessions);
         assert!(!V::V2026_07_28.features().sessions);
@@ -352,8 +360,7 @@ mod tests {
         assert_eq!(err.requested, "2025-06-18");
         let object = err.to_error_object();
         assert_eq!(object.code, -32022);
-        let data: serde_json::Value =
-            serde_json::from_str(object.data.unwrap().get()).unwrap();
+        let data: serde_json::Value = serde_json::from_str(object.data.unwrap().get()).unwrap();
         assert_eq!(data["requested"], "2025-06-18");
         assert_eq!(data["supported"][4], "2026-07-28");
     }

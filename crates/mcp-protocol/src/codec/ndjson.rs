@@ -66,7 +66,8 @@ impl LineDecoder {
     /// line is skipped and the next call goes on after it.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
         loop {
-            let Some(offset) = memchr::memchr(b'\n', buf.get(self.scanned..).unwrap_or_default()) else {
+            let Some(offset) = memchr::memchr(b'\n', buf.get(self.scanned..).unwrap_or_default())
+            else {
                 return self.wait_for_more(buf);
             };
             let end = self.scanned + offset;
@@ -223,14 +224,27 @@ mod tests {
             }
             assert!(buf.len() <= 6, "buffer grew to {}", buf.len());
         }
-        assert_eq!(out, vec![Err(ErrorKind::MessageTooLarge), Ok(Bytes::from_static(b"xy"))]);
-        assert!(d.too_large().message().contains("maximum message size of 4 bytes"));
+        assert_eq!(
+            out,
+            vec![
+                Err(ErrorKind::MessageTooLarge),
+                Ok(Bytes::from_static(b"xy"))
+            ]
+        );
+        assert!(
+            d.too_large()
+                .message()
+                .contains("maximum message size of 4 bytes")
+        );
     }
 
     #[test]
     fn line_exactly_at_the_limit_passes() {
         let mut d = LineDecoder::new(4);
-        assert_eq!(lines(&mut d, b"abcd\r\nabcde\n"), vec![Ok("abcd".to_owned()), Err(ErrorKind::MessageTooLarge)]);
+        assert_eq!(
+            lines(&mut d, b"abcd\r\nabcde\n"),
+            vec![Ok("abcd".to_owned()), Err(ErrorKind::MessageTooLarge)]
+        );
     }
 
     #[test]

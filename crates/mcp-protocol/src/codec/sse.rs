@@ -95,7 +95,11 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
         let current = rest?;
         match current.find(['\r', '\n']) {
             Some(i) => {
-                let skip = if current.get(i..i + 2) == Some("\r\n") { 2 } else { 1 };
+                let skip = if current.get(i..i + 2) == Some("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 rest = current.get(i + skip..);
                 current.get(..i)
             }
@@ -189,7 +193,8 @@ impl SseDecoder {
                     buf.advance(1);
                 }
             }
-            let Some(offset) = memchr::memchr2(b'\n', b'\r', buf.get(self.scanned..).unwrap_or_default())
+            let Some(offset) =
+                memchr::memchr2(b'\n', b'\r', buf.get(self.scanned..).unwrap_or_default())
             else {
                 return self.wait_for_more(buf);
             };
@@ -391,11 +396,17 @@ mod tests {
             &mut d,
             b"data: 0123456789\ndata: 0123456789\ndata: more\n\ndata: ok\n\n",
         );
-        assert_eq!(events, vec![Err(ErrorKind::MessageTooLarge), Ok(SseEvent::message("ok"))]);
+        assert_eq!(
+            events,
+            vec![Err(ErrorKind::MessageTooLarge), Ok(SseEvent::message("ok"))]
+        );
         // One huge line arriving without a line end does not grow the buffer.
         let mut d = SseDecoder::new(16);
         let mut buf = BytesMut::from(&[b'a'; 100][..]);
-        assert_eq!(d.decode(&mut buf).unwrap_err().kind(), ErrorKind::MessageTooLarge);
+        assert_eq!(
+            d.decode(&mut buf).unwrap_err().kind(),
+            ErrorKind::MessageTooLarge
+        );
         assert!(buf.is_empty());
         buf.extend_from_slice(b"aaa\ndata: y\n\ndata: z\n\n");
         assert_eq!(d.decode(&mut buf).unwrap(), Some(SseEvent::message("z")));

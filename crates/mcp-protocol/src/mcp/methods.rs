@@ -162,7 +162,9 @@ impl Method {
     #[must_use]
     pub fn is_in(self, version: ProtocolVersion) -> bool {
         let (since, until) = self.span();
-        let on_wire = !(version == ProtocolVersion::V2026_07_28 && self.sender() == Sender::Server && !self.is_notification());
+        let on_wire = !(version == ProtocolVersion::V2026_07_28
+            && self.sender() == Sender::Server
+            && !self.is_notification());
         version >= since && until.is_none_or(|until| version < until) && on_wire
     }
 }

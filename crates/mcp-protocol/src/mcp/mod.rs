@@ -118,7 +118,8 @@ impl<'a> FromRaw<'a> for crate::jsonrpc::RequestId<'a> {
     fn from_raw(raw: Raw<'a>) -> Result<Self, Cow<'static, str>> {
         let id = match raw.into_cow() {
             Cow::Borrowed(raw) => crate::jsonrpc::RequestId::from_raw(raw),
-            Cow::Owned(raw) => crate::jsonrpc::RequestId::from_raw(&raw).map(|id| id.map(crate::jsonrpc::RequestId::into_owned)),
+            Cow::Owned(raw) => crate::jsonrpc::RequestId::from_raw(&raw)
+                .map(|id| id.map(crate::jsonrpc::RequestId::into_owned)),
         };
         match id {
             Ok(Some(id)) => Ok(id),
@@ -133,7 +134,9 @@ impl<'a, T: FromRaw<'a>> FromRaw<'a> for Vec<T> {
         items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| T::from_raw(item).map_err(|reason| Cow::Owned(format!("item {i} {reason}"))))
+            .map(|(i, item)| {
+                T::from_raw(item).map_err(|reason| Cow::Owned(format!("item {i} {reason}")))
+            })
             .collect()
     }
 }

@@ -1,0 +1,125 @@
+//! Spawning cargo and other programs from the workspace root.
+
+use std::ffi::OsStr;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The cargo that runs us (`cargo run` sets `CARGO`), or `cargo` from `PATH`.
+pub(crate) fn cargo_program() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
+}
+
+/// A `cargo` command with the workspace root as working directory.
+pub(crate) fn cargo<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = command(cargo_program());
+    cmd.args(args);
+    cmd
+}
+
+/// A command for `program` with the workspace root as working directory.
+///
+/// Colour: an explicit `CARGO_TERM_COLOR` from the caller wins. Otherwise the
+/// children share our stderr, so they get colour exactly when it is a
+/// terminal; saying so explicitly keeps cargo, rustc, rustdoc and nextest in
+/// agreement. `CI` and everything else in the environment pass through as is.
+pub(crate) fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(root());
+    if std::env::var_os("CARGO_TERM_COLOR").is_none() {
+        let color = if std::io::stderr().is_terminal() {
+            "always"
+        } else {
+            "never"
+        };
+        cmd.env("CARGO_TERM_COLOR", color);
+    }
+    cmd
+}
+
+/// Runs `cmd` with inherited stdio and fails unless it exits successfully.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let shown = show(cmd);
+    println!("$ {shown}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs `cmd`, returning its stdout; stderr is passed through.
+pub(crate) fn capture(cmd: &mut Command) -> Result<String> {
+    let shown = show(cmd);
+    let output = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    if !output.status.success() {
+        bail!("`{shown}` failed ({})", output.status);
+    }
+    String::from_utf8(output.stdout).with_context(|| format!("`{shown}` printed non-UTF-8 output"))
+}
+
+/// Whether `cmd` can be started and exits successfully, all output discarded.
+pub(crate) fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Parses the JSON printed by `cargo metadata ARGS`.
+pub(crate) fn cargo_metadata(args: &[&str]) -> Result<serde_json::Value> {
+    let mut cmd = cargo(["metadata", "--format-version", "1"]);
+    cmd.args(args);
+    let text = capture(&mut cmd)?;
+    serde_json::from_str(&text).context("`cargo metadata` printed invalid JSON")
+}
+
+/// The command line of `cmd`, for messages: program name without its
+/// directory, then the arguments, plus any variables we set for it (except
+/// the colour choice and `PATH`, which are noise).
+fn show(cmd: &Command) -> String {
+    let program = Path::new(cmd.get_program());
+    let mut parts: Vec<String> = cmd
+        .get_envs()
+        .filter(|(key, _)| !matches!(key.to_str(), Some("CARGO_TERM_COLOR" | "PATH")))
+        .filter_map(|(key, value)| {
+            Some(format!(
+                "{}={}",
+                key.to_string_lossy(),
+                value?.to_string_lossy()
+            ))
+        })
+        .collect();
+    parts.push(
+        program
+            .file_name()
+            .unwrap_or(program.as_os_str())
+            .to_string_lossy()
+            .into_owned(),
+    );
+    parts.extend(cmd.get_args().map(|arg| arg.to_string_lossy().into_owned()));
+    parts.join(" ")
+}
+
+/// Whether the `CI` variable says we run on a CI machine.
+pub(crate) fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
+}
