@@ -1,0 +1,407 @@
+//! The config model: the `mcpServers` JSON of Claude Desktop, Cursor and
+//! VS Code, plus mcp-manager's own options, read into [`ManagerConfig`].
+//!
+//! # The file
+//!
+//! ```json
+//! {
+//!   "mcpServers": {
+//!     "files": {
+//!       "command": "npx",
+//!       "args": ["-y", "@modelcontextprotocol/server-filesystem", "${HOME}/notes"],
+//!       "env": {"LOG_LEVEL": "warn"},
+//!       "namespace": "fs", "instances": 2, "timeoutMs": 30000
+//!     },
+//!     "search": {
+//!       "url": "https://search.example.com/mcp",
+//!       "headers": {"Authorization": "Bearer ${env:SEARCH_TOKEN}"},
+//!       "tools": {"deny": ["admin_*"]}
+//!     }
+//!   },
+//!   "mcpManager": {"separator": "__"}
+//! }
+//! ```
+//!
+//! The servers sit under `mcpServers` (Claude Desktop, Cursor, Windsurf,
+//! Cline) or `servers` (VS Code's `.vscode/mcp.json`); a file with both is
+//! rejected. Gateway-wide options sit in the optional `mcpManager` object:
+//! `separator` (default `"__"`) joins a server's namespace to its tool names.
+//!
+//! ## A server entry
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `command`, `args`, `env`, `cwd` | a local process speaking stdio |
+//! | `url`, `headers` | a remote server |
+//! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) or `"sse"` (legacy HTTP+SSE) |
+//! | `enabled` | `false` keeps the entry but does not run it (default `true`) |
+//! | `namespace` | prefix of the server's tool names; `""` for none; default: the server name (characters other than `[A-Za-z0-9_.-]` replaced by `_`, with a warning) |
+//! | `tags` | labels |
+//! | `priority` | integer, default 0 |
+//! | `instances` | copies of a local server to run, ≥ 1, default 1 |
+//! | `timeoutMs`, `startupTimeoutMs` | request and startup timeouts in ms, from 1 to 86 400 000 (default 60 000 and 30 000) |
+//! | `restart` | `{"policy": "never" \| "onFailure" \| "always", "maxRestarts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000}`; a bare policy string is short for `{"policy": ...}` |
+//! | `maxConcurrency` | the most requests in flight, ≥ 1, unlimited by default |
+//! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
+//!
+//! ## Keys of other clients
+//!
+//! A file written for another client must load, so unknown keys are
+//! warnings, never errors; a near miss of a known key gets a "did you mean"
+//! hint. Keys that other clients define are treated as follows:
+//!
+//! - honoured: Cline's `"disabled": true` (the opposite of `enabled`; the
+//!   two must not contradict each other), Cline's `transportType` (used when
+//!   `type` is absent; Cline's `"streamableHttp"` spelling is accepted),
+//!   Windsurf's `serverUrl` (used when `url` is absent), Roo Code's
+//!   `disabledTools` (added to `tools.deny`);
+//! - ignored with a note saying what to use instead: `autoApprove`,
+//!   `alwaysAllow`, `description`, `envFile`, `timeout`, `networkTimeout`,
+//!   `dev`, `gallery`, `version`, `watchPaths`, and VS Code's top-level
+//!   `inputs`.
+//!
+//! ## Checks beyond the types
+//!
+//! - Duplicate keys in any object are errors (JSON parsers silently keep
+//!   the last one, which hides mistakes).
+//! - `${VAR}` references in `command`, `args`, `env` values, `cwd`, `url`
+//!   and `headers` values are expanded; see [Interpolation](#interpolation).
+//!   A disabled server is checked like any other, so give variables it may
+//!   lack a fallback: `${TOKEN:-}`.
+//! - Comments (`//`, `/* */`) and trailing commas are accepted, as in VS
+//!   Code's JSON with comments. A UTF-8 byte order mark is skipped.
+//! - `url` must be `http(s)://` with a host; header names must be HTTP
+//!   tokens; strings passed to a process must not contain NUL.
+//! - Warnings: an unknown key, `instances` > 1 on a remote server, keys of
+//!   the other transport (`headers` on a local server, `args` on a remote
+//!   one), a `command` with spaces and no `args`, an exact tool name both
+//!   allowed and denied, an empty allow list, two enabled servers sharing a
+//!   namespace, no servers at all.
+//!
+//! Loading never stops at the first problem: the error lists them all.
+//!
+//! # Interpolation
+//!
+//! | written | becomes |
+//! |---|---|
+//! | `${NAME}`, `${env:NAME}` | the value of the variable `NAME` |
+//! | `${NAME:-fallback}`, `${env:NAME:-fallback}` | its value, or `fallback` when it is unset or empty |
+//! | `${workspaceFolder}` | for a file inside `.vscode/`, the folder containing `.vscode`; otherwise the file's folder (with no file: the variable `workspaceFolder`) |
+//! | `$$` | a literal `$` |
+//! | `$` followed by anything else | itself |
+//!
+//! Names are ASCII letters, digits and `_`, not starting with a digit. The
+//! fallback is literal text up to the closing `}`. An unset variable without
+//! fallback, an unterminated `${`, an empty or invalid name, and VS Code's
+//! `${input:...}` prompts are errors. Values come from an [`EnvLookup`]:
+//! [`ManagerConfig::load`] uses the process environment.
+
+mod entry;
+mod interpolate;
+mod path;
+mod reader;
+mod report;
+mod server;
+mod suggest;
+mod tools;
+mod transport;
+mod tree;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use interpolate::{EnvLookup, ProcessEnv};
+pub use server::{
+    HttpConfig, RestartConfig, RestartPolicy, ServerConfig, StdioConfig, Timeouts, TransportConfig,
+};
+pub use tools::{ToolFilter, ToolPattern};
+pub use url::HttpUrl;
+
+use crate::error::{ConfigError, ConfigIssue};
+use crate::{Error, ServerId};
+use interpolate::Vars;
+use path::JsonPath;
+use reader::{Field, Object, Schema};
+use report::Report;
+use tree::Json;
+
+const TOP_SCHEMA: Schema = Schema {
+    known: &["mcpServers", "servers", "mcpManager"],
+    foreign: &[(
+        "inputs",
+        "VS Code's input prompts are not supported; set the values in the environment and write `${env:NAME}`",
+    )],
+    synonyms: &[
+        ("mcpServer", "mcpServers"),
+        ("manager", "mcpManager"),
+        ("gateway", "mcpManager"),
+    ],
+};
+
+const GATEWAY_SCHEMA: Schema = Schema {
+    known: &["separator"],
+    foreign: &[],
+    synonyms: &[("delimiter", "separator")],
+};
+
+/// A whole config: the servers, the gateway-wide options, and the warnings
+/// found while reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerConfig {
+    servers: Vec<ServerConfig>,
+    gateway: GatewayOptions,
+    warnings: Vec<ConfigIssue>,
+    source: Option<PathBuf>,
+}
+
+impl ManagerConfig {
+    /// Reads and validates the file at `path`, taking `${VAR}` values from
+    /// the process environment.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the file cannot be read;
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config), listing every
+    /// problem, when it is not a valid config.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|err| Error::io(path, err))?;
+        let text = String::from_utf8(bytes).map_err(|err| {
+            let at = err.utf8_error().valid_up_to();
+            let issue = ConfigIssue::new("", format!("the file is not valid UTF-8 (at byte {at})"))
+                .with_hint("save the file as UTF-8");
+            ConfigError::new(Some(path), vec![issue], Vec::new())
+        })?;
+        Self::from_json_str(&text, Some(path), &ProcessEnv)
+    }
+
+    /// Validates the config document `text`. `source` names the file it
+    /// came from, for messages and `${workspaceFolder}`; `env` supplies the
+    /// values of `${VAR}` references.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config), listing every
+    /// problem, when `text` is not a valid config.
+    pub fn from_json_str(
+        text: &str,
+        source: Option<&Path>,
+        env: &dyn EnvLookup,
+    ) -> Result<Self, Error> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut report = Report::default();
+        let parsed = match tree::parse(text) {
+            Ok(tree) => Some(read_document(&tree, &Vars::new(env, source), &mut report)),
+            Err(issue) => {
+                report.error(issue);
+                None
+            }
+        };
+        let (errors, warnings) = report.into_parts();
+        match parsed {
+            Some((servers, gateway)) if errors.is_empty() => Ok(Self {
+                servers,
+                gateway,
+                warnings,
+                source: source.map(Path::to_path_buf),
+            }),
+            _ => Err(ConfigError::new(source, errors, warnings).into()),
+        }
+    }
+
+    /// Every server, enabled or not, in file order.
+    pub fn servers(&self) -> &[ServerConfig] {
+        &self.servers
+    }
+
+    /// The enabled servers, in file order.
+    pub fn enabled_servers(&self) -> impl Iterator<Item = &ServerConfig> {
+        self.servers.iter().filter(|server| server.is_enabled())
+    }
+
+    /// The server named `id`.
+    pub fn server(&self, id: &str) -> Option<&ServerConfig> {
+        self.servers
+            .iter()
+            .find(|server| server.id().as_str() == id)
+    }
+
+    /// The gateway-wide options.
+    pub fn gateway(&self) -> &GatewayOptions {
+        &self.gateway
+    }
+
+    /// The non-fatal findings: unknown keys, ignored settings and the like.
+    pub fn warnings(&self) -> &[ConfigIssue] {
+        &self.warnings
+    }
+
+    /// The file the config was read from, if any.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+}
+
+/// Gateway-wide options: the top-level `"mcpManager"` object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayOptions {
+    separator: String,
+}
+
+impl GatewayOptions {
+    /// What joins a namespace and a tool name at the gateway (`separator`,
+    /// default `"__"`, as in `github__create_issue`).
+    pub fn separator(&self) -> &str {
+        &self.separator
+    }
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            separator: "__".to_owned(),
+        }
+    }
+}
+
+fn read_document(
+    tree: &Json,
+    vars: &Vars<'_>,
+    report: &mut Report,
+) -> (Vec<ServerConfig>, GatewayOptions) {
+    tree::report_duplicates(tree, &JsonPath::root(), report);
+    let Json::Object(_) = tree else {
+        report.error(
+            ConfigIssue::new(
+                "",
+                format!("the top level must be an object, found {}", tree.kind()),
+            )
+            .with_hint(r#"a config looks like {"mcpServers": {"name": {"command": "..."}}}"#),
+        );
+        return (Vec::new(), GatewayOptions::default());
+    };
+    let Some(top) = Field::new(tree, JsonPath::root()).object(report) else {
+        return (Vec::new(), GatewayOptions::default());
+    };
+    top.report_unknown(&TOP_SCHEMA, report);
+    let gateway = gateway_options(&top, report);
+    let servers = server_map(&top, report)
+        .map(|map| read_servers(&map, vars, report))
+        .unwrap_or_default();
+    (servers, gateway)
+}
+
+/// The object of servers: `mcpServers` or `servers`.
+fn server_map<'a>(top: &Object<'a>, report: &mut Report) -> Option<Field<'a>> {
+    match (top.get("mcpServers"), top.get("servers")) {
+        (Some(claude), Some(_)) => {
+            report.error(
+                ConfigIssue::new("", "has both `mcpServers` and `servers`").with_hint(
+                    "keep one: `mcpServers` (Claude Desktop, Cursor) or `servers` (VS Code)",
+                ),
+            );
+            Some(claude)
+        }
+        (Some(map), None) | (None, Some(map)) => Some(map),
+        (None, None) => {
+            report.error(
+                ConfigIssue::new("", "no `mcpServers` object").with_hint(missing_servers_hint(top)),
+            );
+            None
+        }
+    }
+}
+
+fn missing_servers_hint(top: &Object<'_>) -> &'static str {
+    let looks_like_entries = top.members().any(|(_, field)| match field.value {
+        Json::Object(members) => members.iter().any(|(k, _)| k == "command" || k == "url"),
+        _ => false,
+    });
+    if looks_like_entries {
+        r#"the servers must sit inside "mcpServers": {"mcpServers": {"name": {"command": "..."}}}"#
+    } else {
+        r#"add the servers as {"mcpServers": {"name": {"command": "...", "args": [...]}}} (VS Code: "servers")"#
+    }
+}
+
+fn read_servers(map: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> Vec<ServerConfig> {
+    if !matches!(map.value, Json::Object(_)) {
+        report.error(ConfigIssue::new(
+            map.path.as_str(),
+            format!(
+                "expected an object mapping server names to their settings, found {}",
+                map.value.kind()
+            ),
+        ));
+        return Vec::new();
+    }
+    let Some(map) = map.object(report) else {
+        return Vec::new();
+    };
+    if map.is_empty() {
+        report.warn(ConfigIssue::new(
+            map.path().as_str(),
+            "no servers are configured",
+        ));
+    }
+    let servers: Vec<ServerConfig> = map
+        .members()
+        .filter_map(|(name, field)| entry::parse(name, &field, vars, report))
+        .collect();
+    warn_about_shared_namespaces(&map, &servers, report);
+    servers
+}
+
+/// Two enabled servers with one namespace expose clashing tool names when
+/// both have a tool of the same name.
+fn warn_about_shared_namespaces(map: &Object<'_>, servers: &[ServerConfig], report: &mut Report) {
+    let mut first_with: HashMap<&str, &ServerId> = HashMap::new();
+    for server in servers.iter().filter(|s| s.is_enabled()) {
+        let first = *first_with.entry(server.namespace()).or_insert(server.id());
+        if first != server.id() {
+            let namespace = match server.namespace() {
+                "" => "the empty namespace (no prefix)".to_owned(),
+                ns => format!("the namespace \"{ns}\""),
+            };
+            report.warn(
+                ConfigIssue::new(
+                    map.path().key(server.id().as_str()).as_str(),
+                    format!(
+                        "shares {namespace} with `{}`; tools with the same name would clash",
+                        first
+                    ),
+                )
+                .with_hint("give one of them its own \"namespace\""),
+            );
+        }
+    }
+}
+
+fn gateway_options(top: &Object<'_>, report: &mut Report) -> GatewayOptions {
+    let default = GatewayOptions::default();
+    let Some(section) = top.get("mcpManager").and_then(|f| f.object(report)) else {
+        return default;
+    };
+    section.report_unknown(&GATEWAY_SCHEMA, report);
+    let Some(field) = section.get("separator") else {
+        return default;
+    };
+    let Some(separator) = field.non_empty_string(report) else {
+        return default;
+    };
+    if !entry::is_tool_name_text(separator) {
+        report.error(
+            ConfigIssue::new(field.path.as_str(), format!("\"{separator}\" is not a valid separator"))
+                .with_hint("the separator becomes part of tool names, so it uses only letters, digits, `_`, `.` and `-`, e.g. \"__\""),
+        );
+        return default;
+    }
+    GatewayOptions {
+        separator: separator.to_owned(),
+    }
+}

@@ -1,0 +1,264 @@
+//! The validated settings of one server.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::tools::ToolFilter;
+use super::url::HttpUrl;
+use crate::ServerId;
+
+/// One server of the config, validated, with every default filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub(crate) id: ServerId,
+    pub(crate) transport: TransportConfig,
+    pub(crate) enabled: bool,
+    pub(crate) namespace: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) priority: i32,
+    pub(crate) instances: NonZeroU32,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) restart: RestartConfig,
+    pub(crate) max_concurrency: Option<NonZeroU32>,
+    pub(crate) tools: ToolFilter,
+}
+
+impl ServerConfig {
+    /// The server's name: its key in `mcpServers`.
+    pub fn id(&self) -> &ServerId {
+        &self.id
+    }
+
+    /// How to reach the server.
+    pub fn transport(&self) -> &TransportConfig {
+        &self.transport
+    }
+
+    /// Whether the server is to be run (`"enabled": false` or Cline's
+    /// `"disabled": true` turn it off).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The prefix of the server's tool names at the gateway, joined to them
+    /// by the gateway's separator; empty for no prefix.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Free-form labels, as written.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// Higher runs first when servers compete (default 0).
+    pub fn priority(&self) -> i32 {
+        self.priority
+    }
+
+    /// How many copies of a local server to run (default 1; always 1 for a
+    /// remote server).
+    pub fn instances(&self) -> NonZeroU32 {
+        self.instances
+    }
+
+    /// Request and startup timeouts.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// When and how fast to restart the server after it stops.
+    pub fn restart(&self) -> &RestartConfig {
+        &self.restart
+    }
+
+    /// The most requests in flight to the server at once, if limited.
+    pub fn max_concurrency(&self) -> Option<NonZeroU32> {
+        self.max_concurrency
+    }
+
+    /// Which of the server's tools the gateway exposes.
+    pub fn tools(&self) -> &ToolFilter {
+        &self.tools
+    }
+}
+
+/// How to reach a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportConfig {
+    /// A local process speaking newline-delimited JSON on stdin/stdout.
+    Stdio(StdioConfig),
+    /// A remote server over Streamable HTTP (`"type": "http"` or
+    /// `"streamable-http"`, the default for a `url`).
+    StreamableHttp(HttpConfig),
+    /// A remote server over the legacy HTTP+SSE transport (`"type": "sse"`).
+    Sse(HttpConfig),
+}
+
+impl TransportConfig {
+    /// The transport's name as written in configs: `stdio`,
+    /// `streamable-http` or `sse`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Stdio(_) => "stdio",
+            Self::StreamableHttp(_) => "streamable-http",
+            Self::Sse(_) => "sse",
+        }
+    }
+}
+
+/// The process to launch for a local server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdioConfig {
+    pub(crate) command: String,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) cwd: Option<PathBuf>,
+}
+
+impl StdioConfig {
+    /// The program: a name looked up in `PATH`, or a path.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Its arguments.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Variables added to the inherited environment.
+    pub fn env(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    /// The working directory, if set.
+    pub fn cwd(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+}
+
+/// The address of a remote server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    pub(crate) url: HttpUrl,
+    pub(crate) headers: BTreeMap<String, String>,
+}
+
+impl HttpConfig {
+    /// The endpoint.
+    pub fn url(&self) -> &HttpUrl {
+        &self.url
+    }
+
+    /// Headers sent with every request (e.g. `Authorization`).
+    pub fn headers(&self) -> &BTreeMap<String, String> {
+        &self.headers
+    }
+}
+
+/// How long to wait for a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub(crate) request: Duration,
+    pub(crate) startup: Duration,
+}
+
+impl Timeouts {
+    /// The longest wait for the answer to one request (`timeoutMs`,
+    /// default 60 s).
+    pub fn request(&self) -> Duration {
+        self.request
+    }
+
+    /// The longest wait for a server to start and complete its handshake
+    /// (`startupTimeoutMs`, default 30 s).
+    pub fn startup(&self) -> Duration {
+        self.startup
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_millis(60_000),
+            startup: Duration::from_millis(30_000),
+        }
+    }
+}
+
+/// When to restart a server whose process or connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RestartPolicy {
+    /// Never.
+    Never,
+    /// Only when it ended abnormally (non-zero exit, crash, lost
+    /// connection). The default.
+    #[default]
+    OnFailure,
+    /// Whenever it ended, even cleanly.
+    Always,
+}
+
+impl RestartPolicy {
+    /// The policy as written in configs: `never`, `onFailure`, `always`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Never => "never",
+            Self::OnFailure => "onFailure",
+            Self::Always => "always",
+        }
+    }
+}
+
+/// Restart settings (`"restart": {...}`).
+///
+/// Restarts back off exponentially from `initial_backoff` up to
+/// `max_backoff`; after `max_restarts` restarts in a row the server is left
+/// stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartConfig {
+    pub(crate) policy: RestartPolicy,
+    pub(crate) max_restarts: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+}
+
+impl RestartConfig {
+    /// When to restart (`policy`, default `onFailure`).
+    pub fn policy(&self) -> RestartPolicy {
+        self.policy
+    }
+
+    /// How many restarts in a row before giving up (`maxRestarts`,
+    /// default 5).
+    pub fn max_restarts(&self) -> u32 {
+        self.max_restarts
+    }
+
+    /// The wait before the first restart (`initialBackoffMs`, default
+    /// 500 ms).
+    pub fn initial_backoff(&self) -> Duration {
+        self.initial_backoff
+    }
+
+    /// The longest wait between restarts (`maxBackoffMs`, default 30 s;
+    /// never less than the initial backoff).
+    pub fn max_backoff(&self) -> Duration {
+        self.max_backoff
+    }
+}
+
+impl Default for RestartConfig {
+    fn default() -> Self {
+        Self {
+            policy: RestartPolicy::OnFailure,
+            max_restarts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_millis(30_000),
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Reading the transport of a server entry: `command`/`args`/`env`/`cwd`
+//! for a local process, `url`/`headers` for a remote server, and `type`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+use super::interpolate::Vars;
+use super::path::JsonPath;
+use super::reader::{Field, Object};
+use super::report::Report;
+use super::server::{HttpConfig, StdioConfig, TransportConfig};
+use super::suggest;
+use super::url::HttpUrl;
+use crate::error::ConfigIssue;
+
+/// The transport a `type` (or Cline's `transportType`) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Declared {
+    Stdio,
+    Http,
+    Sse,
+}
+
+const TYPE_NAMES: &[(&str, &str)] = &[
+    ("stdio", "stdio"),
+    ("http", "http"),
+    ("streamable-http", "streamable-http"),
+    ("streamableHttp", "streamableHttp"),
+    ("sse", "sse"),
+];
+
+const STDIO_ONLY: &[&str] = &["args", "env", "cwd"];
+const REMOTE_ONLY: &[&str] = &["headers"];
+
+/// Reads the transport of the entry `obj`, or reports why it cannot.
+pub(crate) fn parse(
+    obj: &Object<'_>,
+    vars: &Vars<'_>,
+    report: &mut Report,
+) -> Option<TransportConfig> {
+    let declared = declared_type(obj, report)?;
+    let command = obj.get("command");
+    let url = url_field(obj, report);
+    let entry = obj.path().as_str();
+    match (command, url, declared) {
+        (Some(_), Some(_), _) => {
+            report.error(
+                ConfigIssue::new(entry, "has both `command` and `url`")
+                    .with_hint("a server is either a local process (`command`) or a remote server (`url`); split it into two entries"),
+            );
+            None
+        }
+        (None, None, _) => {
+            report.error(
+                ConfigIssue::new(entry, "has neither `command` nor `url`").with_hint(
+                    "a server needs either `command` (a local process) or `url` (a remote server)",
+                ),
+            );
+            None
+        }
+        (Some(command), None, None | Some(Declared::Stdio)) => {
+            stdio(obj, &command, vars, report).map(TransportConfig::Stdio)
+        }
+        (None, Some(url), None | Some(Declared::Http)) => {
+            http(obj, &url, vars, report).map(TransportConfig::StreamableHttp)
+        }
+        (None, Some(url), Some(Declared::Sse)) => {
+            http(obj, &url, vars, report).map(TransportConfig::Sse)
+        }
+        (Some(_), None, Some(Declared::Http | Declared::Sse)) => {
+            report.error(
+                ConfigIssue::new(
+                    obj.path().key("type").as_str(),
+                    "a remote transport needs `url`, but the server has `command`",
+                )
+                .with_hint("for a local process leave `type` out or write \"type\": \"stdio\""),
+            );
+            None
+        }
+        (None, Some(_), Some(Declared::Stdio)) => {
+            report.error(
+                ConfigIssue::new(obj.path().key("type").as_str(), "\"stdio\" needs `command`, but the server has `url`")
+                    .with_hint("for a remote server write \"type\": \"http\" (Streamable HTTP) or \"sse\", or leave `type` out"),
+            );
+            None
+        }
+    }
+}
+
+/// `Some(None)` when no type is declared, `None` when it is invalid.
+fn declared_type(obj: &Object<'_>, report: &mut Report) -> Option<Option<Declared>> {
+    let Some(field) = obj.get("type").or_else(|| obj.get("transportType")) else {
+        return Some(None);
+    };
+    let name = field.string(report)?;
+    let declared = match name {
+        "stdio" => Declared::Stdio,
+        "http" | "streamable-http" | "streamableHttp" => Declared::Http,
+        "sse" => Declared::Sse,
+        _ => {
+            let hint = match suggest::closest(name, TYPE_NAMES) {
+                Some(known) => format!("did you mean \"{known}\"?"),
+                None => "use \"stdio\", \"http\" (Streamable HTTP), \"streamable-http\" or \"sse\""
+                    .to_owned(),
+            };
+            report.error(
+                ConfigIssue::new(
+                    field.path.as_str(),
+                    format!("unknown transport type \"{name}\""),
+                )
+                .with_hint(hint),
+            );
+            return None;
+        }
+    };
+    Some(Some(declared))
+}
+
+/// `url`, or Windsurf's `serverUrl` when there is no `url`.
+fn url_field<'a>(obj: &Object<'a>, report: &mut Report) -> Option<Field<'a>> {
+    match (obj.get("url"), obj.get("serverUrl")) {
+        (Some(url), Some(other)) => {
+            report.warn(ConfigIssue::new(
+                other.path.as_str(),
+                "ignored because `url` is also given",
+            ));
+            Some(url)
+        }
+        (url, other) => url.or(other),
+    }
+}
+
+fn stdio(
+    obj: &Object<'_>,
+    command: &Field<'_>,
+    vars: &Vars<'_>,
+    report: &mut Report,
+) -> Option<StdioConfig> {
+    let errors = report.error_count();
+    let program = command
+        .non_empty_string(report)
+        .and_then(|raw| process_string(vars, &command.path, raw, report));
+    let args = obj
+        .get("args")
+        .map(|f| args(&f, vars, report))
+        .unwrap_or_default();
+    let env = obj
+        .get("env")
+        .map(|f| env(&f, vars, report))
+        .unwrap_or_default();
+    let cwd = obj.get("cwd").and_then(|field| {
+        let raw = field.non_empty_string(report)?;
+        process_string(vars, &field.path, raw, report).map(PathBuf::from)
+    });
+    warn_inapplicable(obj, REMOTE_ONLY, "remote servers (`url`)", report);
+    if let Some(program) = &program {
+        warn_spaces_in_command(program, &args, &command.path, report);
+    }
+    let command = program.filter(|_| report.error_count() == errors)?;
+    Some(StdioConfig {
+        command,
+        args,
+        env,
+        cwd,
+    })
+}
+
+fn args(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> Vec<String> {
+    let items = field.strings(report).unwrap_or_default();
+    items
+        .into_iter()
+        .filter_map(|(path, raw)| process_string(vars, &path, raw, report))
+        .collect()
+}
+
+fn env(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for (name, value) in string_members(field, report) {
+        let Some(raw) = value.string(report) else {
+            continue;
+        };
+        let path = value.path;
+        let problem = if name.is_empty() {
+            Some("the variable name is empty")
+        } else if name.contains('=') || name.contains('\0') {
+            Some("variable names cannot contain `=` or NUL")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            report.error(ConfigIssue::new(path.as_str(), problem));
+        } else if let Some(value) = process_string(vars, &path, raw, report) {
+            env.insert(name.to_owned(), value);
+        }
+    }
+    env
+}
+
+fn http(
+    obj: &Object<'_>,
+    url: &Field<'_>,
+    vars: &Vars<'_>,
+    report: &mut Report,
+) -> Option<HttpConfig> {
+    let errors = report.error_count();
+    let url = url
+        .non_empty_string(report)
+        .and_then(|raw| expand(vars, &url.path, raw, report))
+        .and_then(|text| match HttpUrl::parse(&text) {
+            Ok(parsed) => Some(parsed),
+            Err(problem) => {
+                report.error(ConfigIssue::new(url.path.as_str(), problem));
+                None
+            }
+        });
+    let headers = obj
+        .get("headers")
+        .map(|f| headers(&f, vars, report))
+        .unwrap_or_default();
+    warn_inapplicable(obj, STDIO_ONLY, "local servers (`command`)", report);
+    let url = url.filter(|_| report.error_count() == errors)?;
+    Some(HttpConfig { url, headers })
+}
+
+fn headers(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> BTreeMap<String, String> {
+    let mut headers = BTreeMap::new();
+    let mut lowercase_names = HashSet::new();
+    for (name, value) in string_members(field, report) {
+        let Some(raw) = value.string(report) else {
+            continue;
+        };
+        let path = value.path;
+        let lower = name.to_ascii_lowercase();
+        if !is_header_name(name) {
+            report.error(
+                ConfigIssue::new(
+                    path.as_str(),
+                    format!("`{name}` is not a valid HTTP header name"),
+                )
+                .with_hint("header names use letters, digits and `-`, e.g. `Authorization`"),
+            );
+        } else if lowercase_names.contains(&lower) {
+            report.error(
+                ConfigIssue::new(path.as_str(), format!("header `{name}` is given twice"))
+                    .with_hint("HTTP header names ignore case; keep one of them"),
+            );
+        } else if let Some(value) = expand(vars, &path, raw, report) {
+            if value.contains(['\r', '\n', '\0']) {
+                report.error(ConfigIssue::new(
+                    path.as_str(),
+                    "header values cannot contain line breaks or NUL",
+                ));
+            }
+            headers.insert(name.to_owned(), value);
+        }
+        lowercase_names.insert(lower);
+    }
+    headers
+}
+
+/// The members of the object `field` (reporting it if it is no object).
+fn string_members<'a>(field: &Field<'a>, report: &mut Report) -> Vec<(&'a str, Field<'a>)> {
+    field
+        .object(report)
+        .map(|object| object.members().collect())
+        .unwrap_or_default()
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// Expands `${VAR}` references, reporting a failure at `path`.
+pub(crate) fn expand(
+    vars: &Vars<'_>,
+    path: &JsonPath,
+    raw: &str,
+    report: &mut Report,
+) -> Option<String> {
+    match vars.expand(raw) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            report.error(ConfigIssue::new(path.as_str(), err.to_string()).with_hint(err.hint()));
+            None
+        }
+    }
+}
+
+/// A string handed to the operating system when launching a process: after
+/// expansion it must not contain NUL.
+fn process_string(
+    vars: &Vars<'_>,
+    path: &JsonPath,
+    raw: &str,
+    report: &mut Report,
+) -> Option<String> {
+    let value = expand(vars, path, raw, report)?;
+    if value.contains('\0') {
+        report.error(ConfigIssue::new(
+            path.as_str(),
+            "contains a NUL character, which a process cannot receive",
+        ));
+        return None;
+    }
+    Some(value)
+}
+
+fn warn_inapplicable(obj: &Object<'_>, keys: &[&str], applies_to: &str, report: &mut Report) {
+    for key in keys {
+        if let Some(field) = obj.get(key) {
+            report.warn(ConfigIssue::new(
+                field.path.as_str(),
+                format!("`{key}` only applies to {applies_to}; ignored"),
+            ));
+        }
+    }
+}
+
+/// `"command": "npx -y pkg"` runs a program named `npx -y pkg`; say so.
+fn warn_spaces_in_command(command: &str, args: &[String], path: &JsonPath, report: &mut Report) {
+    let looks_like_path = command.contains(['/', '\\']);
+    if !args.is_empty() || looks_like_path || !command.trim().contains(' ') {
+        return;
+    }
+    let mut words = command.split_whitespace();
+    let program = words.next().unwrap_or_default();
+    let rest: Vec<&str> = words.collect();
+    let rest = serde_json::to_string(&rest).unwrap_or_default();
+    report.warn(
+        ConfigIssue::new(
+            path.as_str(),
+            "contains spaces; the whole text is run as one program name",
+        )
+        .with_hint(format!(
+            "put the arguments in `args`: \"command\": \"{program}\", \"args\": {rest}"
+        )),
+    );
+}

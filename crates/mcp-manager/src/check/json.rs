@@ -1,0 +1,121 @@
+//! The machine-readable report of `check --format json`: one object with
+//! `valid`, `file`, `errors`, `warnings` and, when valid, `separator` and
+//! `servers`.
+
+use std::error::Error as _;
+use std::io::{self, Write};
+use std::path::Path;
+
+use mcp_core::config::{ServerConfig, ToolPattern, TransportConfig};
+use mcp_core::{ConfigIssue, Error, ManagerConfig};
+use serde_json::{Map, Value, json};
+
+pub(super) fn report(
+    file: &Path,
+    loaded: &Result<ManagerConfig, Error>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let file = file.display().to_string();
+    let document = match loaded {
+        Ok(config) => json!({
+            "valid": true,
+            "file": file,
+            "errors": [],
+            "warnings": issues(config.warnings()),
+            "separator": config.gateway().separator(),
+            "servers": config.servers().iter().map(server).collect::<Vec<_>>(),
+        }),
+        Err(error) => {
+            let (errors, warnings) = match error.config() {
+                Some(config) => (issues(config.issues()), issues(config.warnings())),
+                None => {
+                    let reason = error
+                        .source()
+                        .map_or_else(|| error.to_string(), ToString::to_string);
+                    let message = format!("cannot read the file: {reason}");
+                    (vec![json!({"path": "", "message": message})], Vec::new())
+                }
+            };
+            json!({"valid": false, "file": file, "errors": errors, "warnings": warnings})
+        }
+    };
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)
+}
+
+fn issues(list: &[ConfigIssue]) -> Vec<Value> {
+    list.iter().map(issue).collect()
+}
+
+fn issue(issue: &ConfigIssue) -> Value {
+    let mut object = Map::new();
+    object.insert("path".into(), issue.path().into());
+    object.insert("message".into(), issue.message().into());
+    if let Some(hint) = issue.hint() {
+        object.insert("hint".into(), hint.into());
+    }
+    if let Some(position) = issue.position() {
+        object.insert("line".into(), position.line.into());
+        object.insert("column".into(), position.column.into());
+    }
+    Value::Object(object)
+}
+
+fn server(server: &ServerConfig) -> Value {
+    let mut object = json!({
+        "id": server.id().as_str(),
+        "enabled": server.is_enabled(),
+        "transport": server.transport().name(),
+        "namespace": server.namespace(),
+        "instances": server.instances().get(),
+        "tags": server.tags(),
+        "priority": server.priority(),
+        "timeoutMs": millis(server.timeouts().request()),
+        "startupTimeoutMs": millis(server.timeouts().startup()),
+        "restart": {
+            "policy": server.restart().policy().name(),
+            "maxRestarts": server.restart().max_restarts(),
+            "initialBackoffMs": millis(server.restart().initial_backoff()),
+            "maxBackoffMs": millis(server.restart().max_backoff()),
+        },
+        "maxConcurrency": server.max_concurrency().map(|n| n.get()),
+        "tools": {
+            "allow": server.tools().allow().map(patterns),
+            "deny": patterns(server.tools().deny()),
+        },
+    });
+    if let Value::Object(map) = &mut object {
+        map.extend(transport(server.transport()));
+    }
+    object
+}
+
+/// The transport's own fields. Env values and header values are left out:
+/// they are often secrets.
+fn transport(transport: &TransportConfig) -> Map<String, Value> {
+    let value = match transport {
+        TransportConfig::Stdio(stdio) => json!({
+            "command": stdio.command(),
+            "args": stdio.args(),
+            "env": stdio.env().keys().collect::<Vec<_>>(),
+            "cwd": stdio.cwd().map(|cwd| cwd.display().to_string()),
+        }),
+        TransportConfig::StreamableHttp(http) | TransportConfig::Sse(http) => json!({
+            "url": http.url().as_str(),
+            "headers": http.headers().keys().collect::<Vec<_>>(),
+        }),
+        _ => json!({}),
+    };
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn patterns(list: &[ToolPattern]) -> Vec<&str> {
+    list.iter().map(ToolPattern::as_str).collect()
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

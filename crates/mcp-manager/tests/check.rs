@@ -1,0 +1,375 @@
+//! `mcp-manager check` run as a real process on config files.
+
+// The functions below are test code too: a failed setup should panic.
+#![allow(clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-manager");
+
+/// What one run of the binary produced.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn assert_invalid_with(&self, expected: &[&str]) {
+        self.assert_outcome(2, &self.stderr, expected);
+    }
+
+    #[track_caller]
+    fn assert_valid_with(&self, expected: &[&str]) {
+        self.assert_outcome(0, &self.stdout, expected);
+    }
+
+    /// The exit code is `code` and `stream` contains every expected text.
+    #[track_caller]
+    fn assert_outcome(&self, code: i32, stream: &str, expected: &[&str]) {
+        let output = format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(self.code, Some(code), "{output}");
+        for text in expected {
+            assert!(stream.contains(text), "missing {text:?} in\n{output}");
+        }
+    }
+}
+
+fn run_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MCP_TEST_UNSET_VARIABLE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("the binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Writes `text` to `config.json` in a fresh folder and checks it.
+fn check_with_env(text: &str, env: &[(&str, &str)], extra_args: &[&str]) -> Run {
+    let dir = TempDir::new().expect("a temporary folder");
+    std::fs::write(dir.path().join("config.json"), text).expect("the config is written");
+    let mut args = vec!["check", "--config", "config.json"];
+    args.extend_from_slice(extra_args);
+    run_in(dir.path(), &args, env)
+}
+
+fn check(text: &str) -> Run {
+    check_with_env(text, &[], &[])
+}
+
+fn servers(entries: &str) -> String {
+    format!(r#"{{"mcpServers": {{{entries}}}}}"#)
+}
+
+// ---- broken configs: exit code 2 and a message naming file, path, reason ----
+
+#[test]
+fn missing_file() {
+    let dir = TempDir::new().unwrap();
+    let run = run_in(dir.path(), &["check", "--config", "nope.json"], &[]);
+    run.assert_invalid_with(&["error: nope.json: cannot read the file: No such file or directory"]);
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn invalid_json_reports_line_and_column() {
+    let run =
+        check("{\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\"}\n    \"b\": {}\n  }\n}");
+    run.assert_invalid_with(&["error: config.json:4:5: invalid JSON: expected `,` or `}`"]);
+}
+
+#[test]
+fn no_server_map() {
+    check(r#"{"servers_list": {}}"#).assert_invalid_with(&[
+        "error: config.json: no `mcpServers` object",
+        "  hint: add the servers as {\"mcpServers\":",
+    ]);
+}
+
+#[test]
+fn server_entry_not_an_object() {
+    check(&servers(r#""a": ["npx", "server"]"#))
+        .assert_invalid_with(&["error: config.json: mcpServers.a: expected an object with the server's settings, found an array"]);
+}
+
+#[test]
+fn neither_command_nor_url() {
+    check(&servers(r#""github": {"args": ["x"]}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.github: has neither `command` nor `url`",
+        "  hint: a server needs either `command` (a local process) or `url` (a remote server)",
+    ]);
+}
+
+#[test]
+fn both_command_and_url() {
+    check(&servers(r#""a": {"command": "x", "url": "https://h/mcp"}"#))
+        .assert_invalid_with(&["error: config.json: mcpServers.a: has both `command` and `url`"]);
+}
+
+#[test]
+fn wrong_types_in_args_and_env() {
+    check(&servers(r#""github": {"command": "npx", "args": ["-y", 42], "env": {"PORT": 8080}}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.github.args[1]: expected a string, found a number\n  hint: write it in quotes: \"42\"",
+        "error: config.json: mcpServers.github.env.PORT: expected a string, found a number",
+        "config.json: invalid config: 2 errors, 0 warnings",
+    ]);
+}
+
+#[test]
+fn bad_url_scheme() {
+    check(&servers(r#""a": {"url": "ws://localhost:3000"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.url: unsupported URL scheme `ws`; use `http` or `https`",
+    ]);
+}
+
+#[test]
+fn unknown_transport_type() {
+    check(&servers(r#""a": {"type": "websocket", "url": "http://h"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.type: unknown transport type \"websocket\"",
+        "  hint: use \"stdio\", \"http\" (Streamable HTTP), \"streamable-http\" or \"sse\"",
+    ]);
+}
+
+#[test]
+fn zero_instances() {
+    check(&servers(r#""a": {"command": "x", "instances": 0}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.instances: must be at least 1, found 0",
+    ]);
+}
+
+#[test]
+fn zero_timeout() {
+    check(&servers(r#""a": {"command": "x", "timeoutMs": 0}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.timeoutMs: must be at least 1, found 0",
+    ]);
+}
+
+#[test]
+fn max_backoff_below_initial_backoff() {
+    check(&servers(r#""a": {"command": "x", "restart": {"initialBackoffMs": 2000, "maxBackoffMs": 1000}}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.restart.maxBackoffMs: must be at least `initialBackoffMs`",
+        "  hint: the backoff grows from initialBackoffMs (2000) up to maxBackoffMs (1000)",
+    ]);
+}
+
+#[test]
+fn undefined_variable() {
+    check(&servers(r#""a": {"command": "x", "env": {"TOKEN": "${MCP_TEST_UNSET_VARIABLE}"}}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.env.TOKEN: environment variable `MCP_TEST_UNSET_VARIABLE` is not set",
+        "  hint: set `MCP_TEST_UNSET_VARIABLE` in the environment, or give a fallback: `${MCP_TEST_UNSET_VARIABLE:-value}`",
+    ]);
+}
+
+#[test]
+fn unterminated_reference() {
+    check(&servers(
+        r#""a": {"command": "x", "args": ["--dir", "${HOME/notes"]}"#,
+    ))
+    .assert_invalid_with(&["error: config.json: mcpServers.a.args[1]: `${` without a closing `}`"]);
+}
+
+#[test]
+fn duplicate_key() {
+    check(&servers(
+        r#""a": {"command": "x", "args": [], "args": ["y"]}"#,
+    ))
+    .assert_invalid_with(&[
+        "error: config.json: mcpServers.a.args: duplicate key `args`",
+        "  hint: JSON keeps only the last of them; remove the others",
+    ]);
+}
+
+#[test]
+fn both_mcp_servers_and_servers() {
+    check(r#"{"mcpServers": {}, "servers": {}}"#)
+        .assert_invalid_with(&["error: config.json: has both `mcpServers` and `servers`"]);
+}
+
+#[test]
+fn bad_separator() {
+    check(r#"{"mcpServers": {}, "mcpManager": {"separator": "::"}}"#).assert_invalid_with(&[
+        "error: config.json: mcpManager.separator: \"::\" is not a valid separator",
+    ]);
+}
+
+#[test]
+fn server_name_with_a_slash() {
+    check(&servers(r#""team/github": {"command": "x"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers[\"team/github\"]: invalid server name: it contains `/`",
+    ]);
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let run = check(&servers(
+        r#""a": {"command": 1}, "b": {"url": "ftp://x"}, "c": {"command": "x", "instances": -1, "arg": []}"#,
+    ));
+    run.assert_invalid_with(&[
+        "error: config.json: mcpServers.a.command: expected a string, found a number",
+        "error: config.json: mcpServers.b.url: unsupported URL scheme `ftp`",
+        "error: config.json: mcpServers.c.instances: must be at least 1, found -1",
+        "warning: config.json: mcpServers.c.arg: unknown key `arg` is ignored\n  hint: did you mean `args`?",
+        "config.json: invalid config: 3 errors, 1 warning",
+    ]);
+    assert_eq!(run.stderr.matches("error: ").count(), 3);
+}
+
+// ---- valid configs: exit code 0 and a summary on stdout ----
+
+#[test]
+fn claude_desktop_file() {
+    let run = check(
+        r#"{
+          "mcpServers": {
+            "filesystem": {
+              "command": "npx",
+              "args": ["-y", "@modelcontextprotocol/server-filesystem", "/Users/me/My Documents"]
+            },
+            "sqlite": {"command": "uvx", "args": ["mcp-server-sqlite", "--db-path", "/tmp/test.db"], "env": {"LOG": "1"}}
+          }
+        }"#,
+    );
+    run.assert_valid_with(&[
+        "config.json: 2 servers (2 enabled), tool names joined with \"__\"",
+        "filesystem (stdio, enabled)\n  command:     npx -y @modelcontextprotocol/server-filesystem '/Users/me/My Documents'\n  namespace:   filesystem\n  instances:   1\n",
+        "sqlite (stdio, enabled)\n  command:     uvx mcp-server-sqlite --db-path /tmp/test.db\n  env:         LOG (values hidden)\n",
+        "ok: the config is valid (0 warnings)",
+    ]);
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn cursor_file_with_url_and_headers() {
+    let run = check_with_env(
+        &servers(
+            r#""remote": {"url": "https://mcp.example.com/mcp", "headers": {"Authorization": "Bearer ${MCP_TEST_TOKEN}"}},
+               "legacy": {"url": "http://localhost:8080/sse", "type": "sse", "enabled": false}"#,
+        ),
+        &[("MCP_TEST_TOKEN", "secret-value")],
+        &[],
+    );
+    run.assert_valid_with(&[
+        "config.json: 2 servers (1 enabled)",
+        "remote (streamable-http, enabled)\n  url:         https://mcp.example.com/mcp\n  headers:     Authorization (values hidden)\n",
+        "legacy (sse, disabled)\n  url:         http://localhost:8080/sse\n",
+    ]);
+    assert!(!run.stdout.contains("secret-value"));
+}
+
+#[test]
+fn vscode_file_with_servers_and_type() {
+    let run = check(
+        r#"{
+          // .vscode/mcp.json
+          "servers": {
+            "memory": {"type": "stdio", "command": "npx", "args": ["-y", "@modelcontextprotocol/server-memory"]},
+            "fetch": {"type": "http", "url": "http://127.0.0.1:8000/mcp", "namespace": "", "tags": ["web"]},
+          }
+        }"#,
+    );
+    run.assert_valid_with(&[
+        "memory (stdio, enabled)",
+        "fetch (streamable-http, enabled)\n  url:         http://127.0.0.1:8000/mcp\n  namespace:   (none)\n  instances:   1\n  tags:        web\n",
+    ]);
+}
+
+#[test]
+fn unknown_keys_are_warnings() {
+    let run = check(&servers(
+        r#""a": {"command": "x", "autoApprove": ["read"], "enviroment": {"A": "1"}}"#,
+    ));
+    run.assert_valid_with(&[
+        "warning: config.json: mcpServers.a.autoApprove: `autoApprove` is a setting of other MCP clients; mcp-manager ignores it",
+        "warning: config.json: mcpServers.a.enviroment: unknown key `enviroment` is ignored\n  hint: did you mean `env`?",
+        "ok: the config is valid (2 warnings)",
+    ]);
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/claude_desktop_config.json");
+    let dir = TempDir::new().unwrap();
+    let example = example.to_str().expect("a UTF-8 path");
+    let run = run_in(
+        dir.path(),
+        &["check", "--config", example],
+        &[("HOME", "/home/demo")],
+    );
+    run.assert_valid_with(&[
+        "3 servers (2 enabled)",
+        "everything (stdio, enabled)\n  command:     mcp-manager builtin everything --stdio\n",
+        "scratch (stdio, enabled)",
+        "  instances:   2\n  deny tools:  longRunning*\n  timeouts:    30s per request, 30s to start\n  restart:     always, at most 10 times in a row, waiting 250ms growing to 30s\n",
+        "everything-http (streamable-http, disabled)",
+        "ok: the config is valid (0 warnings)",
+    ]);
+}
+
+// ---- JSON output and usage ----
+
+#[test]
+fn json_output_for_a_valid_config() {
+    let run = check_with_env(
+        &servers(r#""a": {"command": "x", "args": ["y"], "instances": 2}"#),
+        &[],
+        &["--format", "json"],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["servers"][0]["id"], "a");
+    assert_eq!(report["servers"][0]["transport"], "stdio");
+    assert_eq!(report["servers"][0]["args"], serde_json::json!(["y"]));
+    assert_eq!(report["servers"][0]["instances"], 2);
+    assert_eq!(report["servers"][0]["timeoutMs"], 60000);
+    assert_eq!(report["separator"], "__");
+}
+
+#[test]
+fn json_output_for_an_invalid_config() {
+    let run = check_with_env(
+        "{\"mcpServers\": {\"a\": {\"command\": 1}}, \"x\": 1}",
+        &[],
+        &["--format", "json"],
+    );
+    assert_eq!(run.code, Some(2));
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(report["valid"], false);
+    assert_eq!(report["errors"][0]["path"], "mcpServers.a.command");
+    assert_eq!(
+        report["errors"][0]["message"],
+        "expected a string, found a number"
+    );
+    assert_eq!(report["warnings"][0]["path"], "x");
+
+    let syntax = check_with_env("{\n  oops", &[], &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&syntax.stdout).expect("JSON on stdout");
+    assert_eq!(
+        (
+            report["errors"][0]["line"].as_u64(),
+            report["errors"][0]["column"].as_u64()
+        ),
+        (Some(2), Some(3))
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let dir = TempDir::new().unwrap();
+    let run = run_in(dir.path(), &["check"], &[]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("--config <FILE>"), "{}", run.stderr);
+}
