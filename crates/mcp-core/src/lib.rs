@@ -8,21 +8,23 @@
 //!   Desktop, Cursor and VS Code write, plus mcp-manager's own per-server
 //!   and gateway-wide options, read into a validated [`ManagerConfig`] with
 //!   every problem of a file reported at once;
-//! - the crate's one error type, [`Error`], with [`ErrorKind`] to branch on.
-//!
-//! The server and connection traits, the type-state markers of a server's
-//! lifecycle and the policy types (timeouts, circuit breaker, bulkhead)
-//! belong here as well.
+//! - the crate's one error type, [`Error`], with [`ErrorKind`] to branch on;
+//! - [`McpServer`], the interface of a server written in Rust and run
+//!   in-process, with the [`Peer`] it talks back through;
+//! - the sealed type-state markers of a server's lifecycle ([`state`]).
 //!
 //! It deliberately knows nothing of the tokio runtime, of Python (pyo3) or
-//! of HTTP clients and servers: it is plain data and validation, usable from
+//! of HTTP clients and servers; its futures are plain boxed futures: it is plain data and validation, usable from
 //! any runtime and cheap to compile.
 #![forbid(unsafe_code)]
 
 pub mod config;
 mod error;
 mod id;
+mod server;
+pub mod state;
 
 pub use config::{ManagerConfig, ServerConfig, TransportConfig};
 pub use error::{ConfigError, ConfigIssue, Error, ErrorKind, TextPosition};
 pub use id::ServerId;
+pub use server::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};

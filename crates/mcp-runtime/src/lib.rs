@@ -1,9 +1,35 @@
-//! The actor runtime of mcp-manager: `McpRuntime` and its command channel,
-//! the upstream transports (stdio child processes, Streamable HTTP, legacy
-//! HTTP+SSE, in-process servers), supervision, routing and aggregation,
-//! resilience layers and graceful shutdown.
+//! The runtime of mcp-manager: actors that run MCP servers and talk to them.
 //!
-//! **Status: empty.** This crate has no API yet; it exists so that the crate
-//! graph, and the rule that it never depends on pyo3 or on plugin discovery,
-//! are in place before the code is.
+//! - [`McpRuntime`]: the registry actor, driven by [`McpCommand`]s over one
+//!   bounded channel: deploy, undeploy, execute, notify, list, scale,
+//!   metrics, shutdown.
+//! - [`ServerHandle`]: a deployed server, for sending requests directly to
+//!   its connection actors. Each instance of a server has a supervisor that
+//!   restarts it with backoff when its connection is lost, and a connection
+//!   actor that owns the transport and the requests in flight (id remapping,
+//!   progress routing, timeouts reset by progress, cancellation).
+//! - [`transport`]: stdio child processes and in-process servers behind one
+//!   channel-shaped [`transport::TransportLink`].
+//! - [`Server`]: the type-state API over all of that.
+//!
+//! # Invariants
+//!
+//! State lives in actors; channels are bounded; no lock is held across an
+//! `.await`; nothing blocks a runtime thread. Every child process is killed
+//! and reaped when its server stops, when the runtime shuts down, and when
+//! its handle is dropped. This crate never reaches pyo3 and knows server
+//! types only through [`transport::Connector`], never through plugin
+//! discovery.
 #![forbid(unsafe_code)]
+
+mod connection;
+mod error;
+mod runtime;
+mod server;
+pub mod transport;
+mod typestate;
+
+pub use error::{Error, ErrorKind, Result};
+pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
+pub use server::{CallOptions, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo};
+pub use typestate::Server;

@@ -168,6 +168,12 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
+    /// Timeouts for one request and for start-up, for servers defined in
+    /// code rather than in a config file.
+    pub fn new(request: Duration, startup: Duration) -> Self {
+        Self { request, startup }
+    }
+
     /// The longest wait for the answer to one request (`timeoutMs`,
     /// default 60 s).
     pub fn request(&self) -> Duration {
@@ -228,6 +234,17 @@ pub struct RestartConfig {
 }
 
 impl RestartConfig {
+    /// Restart settings for servers defined in code rather than in a config
+    /// file; a `max_backoff` below `initial_backoff` is raised to it.
+    pub fn new(policy: RestartPolicy, max_restarts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+        Self {
+            policy,
+            max_restarts,
+            initial_backoff,
+            max_backoff: max_backoff.max(initial_backoff),
+        }
+    }
+
     /// When to restart (`policy`, default `onFailure`).
     pub fn policy(&self) -> RestartPolicy {
         self.policy

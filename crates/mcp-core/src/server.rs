@@ -1,0 +1,62 @@
+//! The interface of an MCP server implemented in Rust, run in-process.
+//!
+//! The runtime hands such a server whole messages (their `params` are raw
+//! JSON text already, so nothing is serialized to bytes on the way) and
+//! takes its answers the same way. Futures are boxed so that servers can be
+//! chosen at run time as trait objects; the box is one allocation per call.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Notification, Request};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a request handler returns: a result, or a JSON-RPC error object.
+pub type HandlerResult = Result<Raw<'static>, ErrorObject<'static>>;
+
+/// An MCP server that runs inside the manager's process.
+pub trait McpServer: Send + Sync + 'static {
+    /// Answers one request, `initialize` included. Dropping the returned
+    /// future cancels the request.
+    fn handle_request(&self, request: Request<'static>, context: RequestContext) -> BoxFuture<'_, HandlerResult>;
+
+    /// Receives one notification from the client (`notifications/initialized`,
+    /// `notifications/roots/list_changed`, ...). Cancellation is handled by
+    /// the runtime, which drops the request's future.
+    fn handle_notification(&self, notification: Notification<'static>, context: RequestContext) -> BoxFuture<'_, ()>;
+}
+
+/// The way back to the client, for notifications a server sends on its own
+/// (progress, log messages, list changes).
+pub trait Peer: Send + Sync + 'static {
+    /// Sends a notification; waits while the client is slow to take it.
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()>;
+}
+
+/// What a handler gets besides the message itself.
+#[derive(Clone)]
+pub struct RequestContext {
+    peer: Arc<dyn Peer>,
+}
+
+impl RequestContext {
+    /// A context that sends through `peer`.
+    pub fn new(peer: Arc<dyn Peer>) -> Self {
+        Self { peer }
+    }
+
+    /// Sends a notification to the client.
+    pub async fn notify(&self, notification: Notification<'static>) {
+        self.peer.notify(notification).await;
+    }
+}
+
+impl std::fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestContext").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,545 @@
+//! The connection actor: one per running instance of a server. It owns the
+//! transport link, the table of requests in flight, their deadlines and the
+//! progress routes, and nothing else touches them.
+//!
+//! Request ids are the runtime's own (many callers share one connection, so
+//! theirs could clash): the caller's handle allocates a fresh integer for
+//! each request. A caller's progress token is swapped for that integer on
+//! the way up and swapped back on each progress notification on the way
+//! down. Progress resets the request's timeout. A request that times out or
+//! whose caller goes away is cancelled upstream with
+//! `notifications/cancelled`.
+//!
+//! The actor never waits on I/O: outgoing messages queue in a small outbox
+//! that drains as the transport accepts them, and while the outbox is full it
+//! stops taking commands (backpressure onto callers) but keeps reading what
+//! the server sends, so neither side can deadlock the other.
+
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_core::ServerId;
+use mcp_protocol::mcp::{InitializeResult, Method, ProgressParams, RequestMeta, View, meta_keys};
+use mcp_protocol::raw::{Raw, RawObject};
+use mcp_protocol::{ErrorObject, Message, Notification, ProtocolVersion, Request, RequestId, Response};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::server::{ServerEvent, SessionInfo, Shared};
+use crate::transport::{Inbound, TransportLink};
+
+/// Messages queued for the transport before the actor stops taking commands.
+const OUTBOX_HIGH_WATER: usize = 64;
+
+/// Where a request's progress notifications go.
+pub(crate) type ProgressSink = mpsc::Sender<Notification<'static>>;
+
+/// What a caller asks of a connection.
+pub(crate) enum ConnCommand {
+    Request {
+        id: i64,
+        method: Cow<'static, str>,
+        params: Option<Raw<'static>>,
+        timeout: Duration,
+        progress: Option<ProgressSink>,
+        reply: oneshot::Sender<Result<Raw<'static>>>,
+    },
+    Notify(Notification<'static>),
+    Cancel {
+        id: i64,
+        reason: &'static str,
+    },
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+pub(crate) enum Exit {
+    /// Every handle is gone or a stop was asked for; the transport is closed.
+    Stopped,
+    /// The handshake failed; nothing was served.
+    StartFailed(Error),
+    /// The transport ended or the server stopped answering health checks.
+    Lost(String),
+}
+
+/// Who waits for an answer.
+enum Waiter {
+    /// A caller.
+    Caller(oneshot::Sender<Result<Raw<'static>>>),
+    /// The actor itself, for the `initialize` handshake.
+    Handshake,
+    /// The actor itself, for a health check.
+    HealthCheck,
+}
+
+struct Pending {
+    waiter: Waiter,
+    deadline: Instant,
+    timeout: Duration,
+    progress: Option<(ProgressSink, RequestId<'static>)>,
+}
+
+/// The settings a connection runs with.
+pub(crate) struct ConnectionSettings {
+    pub(crate) server: ServerId,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) health_interval: Option<Duration>,
+    pub(crate) health_timeout: Duration,
+    pub(crate) grace: Duration,
+}
+
+pub(crate) struct Connection<'a> {
+    settings: &'a ConnectionSettings,
+    link: Option<TransportLink>,
+    shared: &'a Arc<Shared>,
+    events: &'a broadcast::Sender<ServerEvent>,
+    pending: HashMap<i64, Pending>,
+    deadlines: BTreeSet<(Instant, i64)>,
+    outbox: VecDeque<Message<'static>>,
+    /// The id of the initialize request while the handshake runs.
+    handshake: Option<i64>,
+    ready: bool,
+}
+
+impl<'a> Connection<'a> {
+    pub(crate) fn new(
+        settings: &'a ConnectionSettings,
+        link: TransportLink,
+        shared: &'a Arc<Shared>,
+        events: &'a broadcast::Sender<ServerEvent>,
+    ) -> Self {
+        Self {
+            settings,
+            link: Some(link),
+            shared,
+            events,
+            pending: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            outbox: VecDeque::new(),
+            handshake: None,
+            ready: false,
+        }
+    }
+
+    /// Runs the connection: the handshake, then requests until the transport
+    /// ends or the commands stop. `on_ready` is called once the server has
+    /// answered `initialize`.
+    pub(crate) async fn run(
+        mut self,
+        commands: &mut mpsc::Receiver<ConnCommand>,
+        stop: &mut watch::Receiver<bool>,
+        on_ready: impl FnOnce(SessionInfo),
+    ) -> Exit {
+        let mut on_ready = Some(on_ready);
+        let Some(TransportLink {
+            outbound,
+            mut inbound,
+            closer,
+        }) = self.link.take()
+        else {
+            return Exit::Lost("the connection ran twice".to_owned());
+        };
+        self.start_handshake();
+        let sleep = tokio::time::sleep(self.settings.startup_timeout);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+        let mut health = self.settings.health_interval.map(|every| {
+            let mut interval = tokio::time::interval_at(Instant::now() + every, every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval
+        });
+        let exit = loop {
+            let next = self.deadlines.first().map(|(at, _)| *at);
+            if next != armed {
+                if let Some(at) = next {
+                    sleep.as_mut().reset(at);
+                }
+                armed = next;
+            }
+            tokio::select! {
+                biased;
+                inbound = inbound.recv() => match inbound {
+                    Some(Inbound::Message(message)) => {
+                        if let Some(exit) = self.on_message(message, &mut on_ready) {
+                            break exit;
+                        }
+                    }
+                    Some(Inbound::Closed(reason)) => break self.lost(reason),
+                    None => break self.lost("the transport stopped".to_owned()),
+                },
+                permit = outbound.reserve(), if !self.outbox.is_empty() => match permit {
+                    Ok(permit) => {
+                        if let Some(message) = self.outbox.pop_front() {
+                            permit.send(message);
+                        }
+                    }
+                    Err(_) => break self.lost("the transport stopped taking messages".to_owned()),
+                },
+                () = &mut sleep, if armed.is_some() => {
+                    if let Some(exit) = self.on_deadlines() {
+                        break exit;
+                    }
+                    armed = None;
+                }
+                command = commands.recv(), if self.ready && self.outbox.len() < OUTBOX_HIGH_WATER => match command {
+                    Some(command) => self.on_command(command),
+                    None => break Exit::Stopped,
+                },
+                _ = tick(&mut health), if self.ready => self.send_ping(),
+                _ = stop.wait_for(|stop| *stop) => break Exit::Stopped,
+            }
+        };
+        self.finish(exit, outbound, closer).await
+    }
+
+    fn start_handshake(&mut self) {
+        let id = self.shared.next_id();
+        let params = json!({
+            "protocolVersion": ProtocolVersion::LATEST_STATEFUL.as_str(),
+            "capabilities": {},
+            "clientInfo": {"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")},
+        });
+        self.track(id, Waiter::Handshake, self.settings.startup_timeout, None);
+        self.handshake = Some(id);
+        self.outbox.push_back(Message::request(id, "initialize", Some(Raw::from_value(&params))));
+    }
+
+    fn finish_handshake(&mut self, result: Result<Raw<'static>>) -> Result<SessionInfo> {
+        let result = result?;
+        let init = InitializeResult::from_result(result).map_err(|e| {
+            Error::new(ErrorKind::Protocol, format!("bad answer to `initialize`: {e}"))
+        })?;
+        let version = ProtocolVersion::parse(&init.protocol_version).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the server answered `initialize` with protocol version {:?}, which mcp-manager does not speak",
+                    init.protocol_version
+                ),
+            )
+        })?;
+        self.outbox.push_back(Message::notification(Method::Initialized.as_str(), None));
+        self.ready = true;
+        Ok(SessionInfo {
+            protocol_version: version,
+            capabilities: init.capabilities,
+            server_info: init.server_info,
+            instructions: init.instructions.map(Cow::into_owned),
+        })
+    }
+
+    fn track(
+        &mut self,
+        id: i64,
+        waiter: Waiter,
+        timeout: Duration,
+        progress: Option<(ProgressSink, RequestId<'static>)>,
+    ) {
+        let deadline = Instant::now() + timeout;
+        self.deadlines.insert((deadline, id));
+        self.pending.insert(
+            id,
+            Pending {
+                waiter,
+                deadline,
+                timeout,
+                progress,
+            },
+        );
+    }
+
+    fn untrack(&mut self, id: i64) -> Option<Pending> {
+        let pending = self.pending.remove(&id)?;
+        self.deadlines.remove(&(pending.deadline, id));
+        Some(pending)
+    }
+
+    fn on_command(&mut self, command: ConnCommand) {
+        match command {
+            ConnCommand::Request {
+                id,
+                method,
+                params,
+                timeout,
+                progress,
+                reply,
+            } => {
+                if reply.is_closed() {
+                    return;
+                }
+                let (params, route) = match route_progress(params, id, progress) {
+                    Ok(routed) => routed,
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        return;
+                    }
+                };
+                self.track(id, Waiter::Caller(reply), timeout, route);
+                self.outbox.push_back(Message::Request(Request {
+                    id: RequestId::Number(id),
+                    method,
+                    params,
+                }));
+            }
+            ConnCommand::Notify(notification) => self.outbox.push_back(Message::Notification(notification)),
+            ConnCommand::Cancel { id, reason } => {
+                if self.untrack(id).is_some() {
+                    self.send_cancelled(id, reason);
+                }
+            }
+        }
+    }
+
+    fn send_cancelled(&mut self, id: i64, reason: &str) {
+        let params = json!({"requestId": id, "reason": reason});
+        self.outbox.push_back(Message::notification(
+            Method::Cancelled.as_str(),
+            Some(Raw::from_value(&params)),
+        ));
+    }
+
+    fn send_ping(&mut self) {
+        let id = self.shared.next_id();
+        self.track(id, Waiter::HealthCheck, self.settings.health_timeout, None);
+        self.outbox.push_back(Message::request(id, Method::Ping.as_str(), None));
+    }
+
+    fn on_message(
+        &mut self,
+        message: Message<'static>,
+        on_ready: &mut Option<impl FnOnce(SessionInfo)>,
+    ) -> Option<Exit> {
+        match message {
+            Message::Response(Response { id, result }) => self.on_answer(&id, Ok(result), on_ready),
+            Message::Error(error) => match &error.id {
+                Some(id) => self.on_answer(&id.clone(), Err(Error::rpc(error.error)), on_ready),
+                None => {
+                    tracing::warn!(server = %self.settings.server, "error without a request id: {}", error.error.message);
+                    None
+                }
+            },
+            Message::Notification(notification) => {
+                self.on_notification(notification);
+                None
+            }
+            Message::Request(request) => {
+                self.on_server_request(request);
+                None
+            }
+        }
+    }
+
+    fn on_answer(
+        &mut self,
+        id: &RequestId<'_>,
+        result: Result<Raw<'static>>,
+        on_ready: &mut Option<impl FnOnce(SessionInfo)>,
+    ) -> Option<Exit> {
+        let RequestId::Number(id) = *id else {
+            tracing::debug!(server = %self.settings.server, "answer to an id the manager never sent: {id}");
+            return None;
+        };
+        match self.untrack(id)?.waiter {
+            Waiter::Caller(reply) => {
+                let _ = reply.send(result);
+                None
+            }
+            Waiter::Handshake => {
+                self.handshake = None;
+                match self.finish_handshake(result) {
+                    Ok(info) => {
+                        if let Some(on_ready) = on_ready.take() {
+                            on_ready(info);
+                        }
+                        None
+                    }
+                    Err(error) => Some(Exit::StartFailed(error)),
+                }
+            }
+            Waiter::HealthCheck => {
+                if let Err(error) = result {
+                    tracing::debug!(server = %self.settings.server, "health check answered with an error: {error}");
+                }
+                None
+            }
+        }
+    }
+
+    fn on_notification(&mut self, notification: Notification<'static>) {
+        match Method::from_name(&notification.method) {
+            Some(Method::Progress) => self.on_progress(notification),
+            Some(Method::ToolListChanged | Method::ResourceListChanged | Method::PromptListChanged) => {
+                self.shared.invalidate_lists();
+                self.publish(notification);
+            }
+            // Cancellation of a server-to-client request: none is outstanding.
+            Some(Method::Cancelled) => {}
+            _ => self.publish(notification),
+        }
+    }
+
+    fn publish(&self, notification: Notification<'static>) {
+        // No subscriber is fine: nobody is listening yet.
+        let _ = self.events.send(ServerEvent {
+            server: self.settings.server.clone(),
+            notification,
+        });
+    }
+
+    fn on_progress(&mut self, notification: Notification<'static>) {
+        let Ok(mut progress) = ProgressParams::from_params(notification.params) else {
+            tracing::debug!(server = %self.settings.server, "ignoring a malformed progress notification");
+            return;
+        };
+        let RequestId::Number(id) = progress.progress_token else {
+            return;
+        };
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return;
+        };
+        // Progress shows the request is alive: start its timeout over.
+        let deadline = Instant::now() + pending.timeout;
+        self.deadlines.remove(&(pending.deadline, id));
+        self.deadlines.insert((deadline, id));
+        pending.deadline = deadline;
+        if let Some((sink, token)) = &pending.progress {
+            progress.progress_token = token.clone();
+            // Progress is advisory: a caller too slow to take it loses some.
+            let _ = sink.try_send(Notification {
+                method: Cow::Borrowed(Method::Progress.as_str()),
+                params: Some(progress.to_raw()),
+            });
+        }
+    }
+
+    fn on_server_request(&mut self, request: Request<'static>) {
+        let answer = if request.method == Method::Ping.as_str() {
+            Message::response(request.id, Raw::from_value(&json!({})))
+        } else {
+            Message::error(
+                Some(request.id),
+                ErrorObject::new(
+                    mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND,
+                    format!("`{}` is not supported by this client", request.method),
+                ),
+            )
+        };
+        self.outbox.push_back(answer);
+    }
+
+    fn on_deadlines(&mut self) -> Option<Exit> {
+        let now = Instant::now();
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            let Some(pending) = self.untrack(id) else {
+                self.deadlines.pop_first();
+                continue;
+            };
+            match pending.waiter {
+                Waiter::Caller(reply) => {
+                    let _ = reply.send(Err(Error::timeout(pending.timeout)));
+                    self.send_cancelled(id, "timed out");
+                }
+                Waiter::Handshake => {
+                    return Some(Exit::StartFailed(Error::new(
+                        ErrorKind::Start,
+                        format!(
+                            "the server did not answer `initialize` within {} ms",
+                            self.settings.startup_timeout.as_millis()
+                        ),
+                    )));
+                }
+                Waiter::HealthCheck => {
+                    return Some(Exit::Lost(format!(
+                        "the server did not answer a health check within {} ms",
+                        self.settings.health_timeout.as_millis()
+                    )));
+                }
+            }
+        }
+        None
+    }
+
+    fn lost(&mut self, reason: String) -> Exit {
+        if self.handshake.is_some() {
+            return Exit::StartFailed(Error::new(ErrorKind::Start, reason));
+        }
+        Exit::Lost(reason)
+    }
+
+    /// Answers every request still in flight and closes the transport.
+    async fn finish(
+        mut self,
+        exit: Exit,
+        outbound: mpsc::Sender<Message<'static>>,
+        closer: Box<dyn crate::transport::Closer>,
+    ) -> Exit {
+        let reason = match &exit {
+            Exit::Stopped => "the server was stopped".to_owned(),
+            Exit::StartFailed(error) => error.message().to_owned(),
+            Exit::Lost(reason) => format!("the connection to the server was lost: {reason}"),
+        };
+        for (_, pending) in self.pending.drain() {
+            if let Waiter::Caller(reply) = pending.waiter {
+                let _ = reply.send(Err(Error::new(ErrorKind::Disconnected, reason.clone())));
+            }
+        }
+        if matches!(exit, Exit::Stopped) {
+            // Flush what is queued (cancellations, say) before closing.
+            while let Some(message) = self.outbox.pop_front() {
+                if outbound.send(message).await.is_err() {
+                    break;
+                }
+            }
+        }
+        drop(outbound);
+        closer.close(self.settings.grace).await;
+        exit
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Swaps the caller's progress token for the request's own id, so that the
+/// server's progress notifications can be routed back. A token the caller
+/// cannot receive progress for is removed.
+fn route_progress(
+    params: Option<Raw<'static>>,
+    id: i64,
+    sink: Option<ProgressSink>,
+) -> Result<(Option<Raw<'static>>, Option<(ProgressSink, RequestId<'static>)>)> {
+    let Some(raw) = params else {
+        return Ok((None, None));
+    };
+    if !raw.get().contains(meta_keys::PROGRESS_TOKEN) {
+        return Ok((Some(raw), None));
+    }
+    let invalid = |what: &str| Error::new(ErrorKind::Protocol, format!("invalid params: {what}"));
+    let mut object = RawObject::from_cow(raw).map_err(|_| invalid("`params` must be an object"))?;
+    let Some(meta) = object.remove("_meta") else {
+        return Ok((Some(Raw::owned(object.to_raw())), None));
+    };
+    let mut meta = RequestMeta::from_params(Some(meta)).map_err(|e| invalid(e.message()))?;
+    let route = match (meta.progress_token.take(), sink) {
+        (Some(token), Some(sink)) => {
+            meta.progress_token = Some(RequestId::Number(id));
+            Some((sink, token.into_owned()))
+        }
+        _ => None,
+    };
+    object.insert("_meta", meta.to_raw());
+    Ok((Some(Raw::owned(object.to_raw())), route))
+}

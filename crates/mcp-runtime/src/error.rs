@@ -1,0 +1,105 @@
+//! The one error type of the runtime.
+
+use std::time::Duration;
+
+use mcp_protocol::ErrorObject;
+use mcp_protocol::jsonrpc::error_code;
+
+/// What went wrong with a runtime operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server answered with a JSON-RPC error; see [`Error::rpc`].
+    Rpc,
+    /// No answer within the request's timeout.
+    Timeout,
+    /// The connection to the server ended while the request was in flight.
+    Disconnected,
+    /// The server is not running: starting, restarting, failed or stopped.
+    Unavailable,
+    /// No server with that id is deployed.
+    NotFound,
+    /// A server with that id is already deployed.
+    AlreadyExists,
+    /// The server could not be started.
+    Start,
+    /// The server broke the protocol (bad handshake, unknown version).
+    Protocol,
+    /// The request was cancelled by its caller.
+    Cancelled,
+    /// Too many requests are waiting for this server.
+    Busy,
+    /// The runtime is shutting down or has stopped.
+    Shutdown,
+}
+
+/// An error of the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    rpc: Option<ErrorObject<'static>>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            rpc: None,
+        }
+    }
+
+    pub(crate) fn rpc(error: ErrorObject<'static>) -> Self {
+        Self {
+            kind: ErrorKind::Rpc,
+            message: format!("server error {}: {}", error.code, error.message),
+            rpc: Some(error),
+        }
+    }
+
+    pub(crate) fn timeout(after: Duration) -> Self {
+        Self::new(
+            ErrorKind::Timeout,
+            format!("no answer within {} ms", after.as_millis()),
+        )
+    }
+
+    /// What kind of error this is.
+    #[must_use]
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The human-readable reason.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The server's JSON-RPC error, for [`ErrorKind::Rpc`].
+    #[must_use]
+    pub fn rpc_error(&self) -> Option<&ErrorObject<'static>> {
+        self.rpc.as_ref()
+    }
+
+    /// The JSON-RPC error object a client should receive for this error: the
+    /// server's own error as it was, or an internal error naming the reason.
+    #[must_use]
+    pub fn to_error_object(&self) -> ErrorObject<'static> {
+        match &self.rpc {
+            Some(error) => error.clone(),
+            None => {
+                let code = match self.kind {
+                    ErrorKind::NotFound => error_code::INVALID_PARAMS,
+                    _ => error_code::INTERNAL_ERROR,
+                };
+                ErrorObject::new(code, self.message.clone())
+            }
+        }
+    }
+}
+
+/// Shorthand for results of the runtime.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

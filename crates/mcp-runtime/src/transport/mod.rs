@@ -1,0 +1,88 @@
+//! Transports: how messages reach one upstream server and come back.
+//!
+//! Every transport has the same shape, whatever it runs on: a
+//! [`TransportLink`] with a bounded outbound channel of messages to send, a
+//! bounded inbound channel of what arrived, and a [`Closer`] that stops it.
+//! The tasks that do the I/O are the transport's own; the connection actor
+//! that uses the link never blocks on I/O. A [`Connector`] makes a fresh
+//! link each time the server is (re)started.
+
+pub mod inprocess;
+pub mod stdio;
+
+use std::time::Duration;
+
+use mcp_core::BoxFuture;
+use mcp_protocol::Message;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+
+/// How many messages a transport buffers in each direction.
+pub const CHANNEL_CAPACITY: usize = 256;
+
+/// What a transport delivers.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A message from the server.
+    Message(Message<'static>),
+    /// The transport ended; no more messages will come.
+    Closed(String),
+}
+
+/// Stops a transport.
+pub trait Closer: Send + 'static {
+    /// Stops the transport gracefully, forcefully once `grace` has passed,
+    /// and returns when it is stopped (for a process: reaped).
+    fn close(self: Box<Self>, grace: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// The connection's end of a transport.
+pub struct TransportLink {
+    pub(crate) outbound: mpsc::Sender<Message<'static>>,
+    pub(crate) inbound: mpsc::Receiver<Inbound>,
+    pub(crate) closer: Box<dyn Closer>,
+}
+
+/// The transport's end: where it takes messages to send and puts what
+/// arrives.
+pub struct TransportEnds {
+    /// Messages to send to the server.
+    pub outbound: mpsc::Receiver<Message<'static>>,
+    /// Messages that arrived from the server, and the end of the stream.
+    pub inbound: mpsc::Sender<Inbound>,
+}
+
+impl TransportLink {
+    /// A link and the transport-side ends of its channels; `closer` stops
+    /// whatever the transport runs.
+    pub fn new(closer: Box<dyn Closer>) -> (Self, TransportEnds) {
+        let (outbound_tx, outbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let (inbound_tx, inbound_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let link = Self {
+            outbound: outbound_tx,
+            inbound: inbound_rx,
+            closer,
+        };
+        let ends = TransportEnds {
+            outbound: outbound_rx,
+            inbound: inbound_tx,
+        };
+        (link, ends)
+    }
+}
+
+impl std::fmt::Debug for TransportLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransportLink").finish_non_exhaustive()
+    }
+}
+
+/// Starts a transport to one server; called again on every restart.
+pub trait Connector: Send + Sync + 'static {
+    /// Starts the transport.
+    fn connect(&self) -> BoxFuture<'_, Result<TransportLink>>;
+
+    /// A short description for logs: the command line or the URL.
+    fn describe(&self) -> String;
+}
