@@ -16,6 +16,7 @@ mod ci;
 mod deps_guard;
 mod docs_check;
 mod fuzz;
+mod peers;
 mod shell;
 
 use anyhow::{Context, Result, bail};
@@ -32,6 +33,10 @@ Commands:
   docs-check             Check that every library's lib.rs opens with //! docs
   fuzz-build             Install cargo-fuzz into .tools/ and build all fuzz targets
   fuzz TARGET [SECONDS]  Run one fuzz target for at most SECONDS (default 60)
+  peers [--lock]         Install the real MCP peers the tests run against into
+                         .tools/ (Node.js 22, npm and Python packages pinned in
+                         tools/peers/) and write .tools/peers.env; --lock
+                         first regenerates tools/peers/package-lock.json
   help                   Print this message
 ";
 
@@ -67,6 +72,7 @@ fn run(args: &[String]) -> Result<()> {
             };
             fuzz::run(target, seconds)
         }
+        "peers" => peers::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

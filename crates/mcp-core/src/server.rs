@@ -22,12 +22,20 @@ pub type HandlerResult = Result<Raw<'static>, ErrorObject<'static>>;
 pub trait McpServer: Send + Sync + 'static {
     /// Answers one request, `initialize` included. Dropping the returned
     /// future cancels the request.
-    fn handle_request(&self, request: Request<'static>, context: RequestContext) -> BoxFuture<'_, HandlerResult>;
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult>;
 
     /// Receives one notification from the client (`notifications/initialized`,
     /// `notifications/roots/list_changed`, ...). Cancellation is handled by
     /// the runtime, which drops the request's future.
-    fn handle_notification(&self, notification: Notification<'static>, context: RequestContext) -> BoxFuture<'_, ()>;
+    fn handle_notification(
+        &self,
+        notification: Notification<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, ()>;
 }
 
 /// The way back to the client, for notifications a server sends on its own

@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_core::ServerId;
-use mcp_protocol::mcp::{InitializeResult, Method, ProgressParams, RequestMeta, View, meta_keys};
+use mcp_protocol::mcp::{InitializeResult, Method, RequestMeta, View, meta_keys};
 use mcp_protocol::raw::{Raw, RawObject};
-use mcp_protocol::{ErrorObject, Message, Notification, ProtocolVersion, Request, RequestId, Response};
+use mcp_protocol::{
+    ErrorObject, Message, Notification, ProtocolVersion, Request, RequestId, Response,
+};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -38,6 +40,9 @@ const OUTBOX_HIGH_WATER: usize = 64;
 /// Where a request's progress notifications go.
 pub(crate) type ProgressSink = mpsc::Sender<Notification<'static>>;
 
+/// A progress sink and the caller's own token.
+type ProgressRoute = (ProgressSink, RequestId<'static>);
+
 /// What a caller asks of a connection.
 pub(crate) enum ConnCommand {
     Request {
@@ -45,6 +50,8 @@ pub(crate) enum ConnCommand {
         method: Cow<'static, str>,
         params: Option<Raw<'static>>,
         timeout: Duration,
+        /// When the caller sent it: time spent queued counts.
+        enqueued: Instant,
         progress: Option<ProgressSink>,
         reply: oneshot::Sender<Result<Raw<'static>>>,
     },
@@ -53,6 +60,20 @@ pub(crate) enum ConnCommand {
         id: i64,
         reason: &'static str,
     },
+    /// A request already answered while it was held; a placeholder.
+    Expired,
+}
+
+impl ConnCommand {
+    /// When a request's time runs out.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match self {
+            Self::Request {
+                enqueued, timeout, ..
+            } => Some(*enqueued + *timeout),
+            _ => None,
+        }
+    }
 }
 
 /// Why a connection ended.
@@ -80,7 +101,7 @@ struct Pending {
     waiter: Waiter,
     deadline: Instant,
     timeout: Duration,
-    progress: Option<(ProgressSink, RequestId<'static>)>,
+    progress: Option<ProgressRoute>,
 }
 
 /// The settings a connection runs with.
@@ -131,6 +152,7 @@ impl<'a> Connection<'a> {
     pub(crate) async fn run(
         mut self,
         commands: &mut mpsc::Receiver<ConnCommand>,
+        held: &mut VecDeque<ConnCommand>,
         stop: &mut watch::Receiver<bool>,
         on_ready: impl FnOnce(SessionInfo),
     ) -> Exit {
@@ -153,6 +175,11 @@ impl<'a> Connection<'a> {
             interval
         });
         let exit = loop {
+            if self.ready {
+                while let Some(command) = held.pop_front() {
+                    self.on_command(command);
+                }
+            }
             let next = self.deadlines.first().map(|(at, _)| *at);
             if next != armed {
                 if let Some(at) = next {
@@ -203,15 +230,22 @@ impl<'a> Connection<'a> {
             "capabilities": {},
             "clientInfo": {"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")},
         });
-        self.track(id, Waiter::Handshake, self.settings.startup_timeout, None);
+        self.track(id, Waiter::Handshake, self.settings.startup_timeout);
         self.handshake = Some(id);
-        self.outbox.push_back(Message::request(id, "initialize", Some(Raw::from_value(&params))));
+        self.outbox.push_back(Message::request(
+            id,
+            "initialize",
+            Some(Raw::from_value(&params)),
+        ));
     }
 
     fn finish_handshake(&mut self, result: Result<Raw<'static>>) -> Result<SessionInfo> {
         let result = result?;
         let init = InitializeResult::from_result(result).map_err(|e| {
-            Error::new(ErrorKind::Protocol, format!("bad answer to `initialize`: {e}"))
+            Error::new(
+                ErrorKind::Protocol,
+                format!("bad answer to `initialize`: {e}"),
+            )
         })?;
         let version = ProtocolVersion::parse(&init.protocol_version).ok_or_else(|| {
             Error::new(
@@ -222,7 +256,8 @@ impl<'a> Connection<'a> {
                 ),
             )
         })?;
-        self.outbox.push_back(Message::notification(Method::Initialized.as_str(), None));
+        self.outbox
+            .push_back(Message::notification(Method::Initialized.as_str(), None));
         self.ready = true;
         Ok(SessionInfo {
             protocol_version: version,
@@ -232,14 +267,18 @@ impl<'a> Connection<'a> {
         })
     }
 
-    fn track(
+    fn track(&mut self, id: i64, waiter: Waiter, timeout: Duration) {
+        self.track_until(id, waiter, Instant::now() + timeout, timeout, None);
+    }
+
+    fn track_until(
         &mut self,
         id: i64,
         waiter: Waiter,
+        deadline: Instant,
         timeout: Duration,
-        progress: Option<(ProgressSink, RequestId<'static>)>,
+        progress: Option<ProgressRoute>,
     ) {
-        let deadline = Instant::now() + timeout;
         self.deadlines.insert((deadline, id));
         self.pending.insert(
             id,
@@ -265,10 +304,16 @@ impl<'a> Connection<'a> {
                 method,
                 params,
                 timeout,
+                enqueued,
                 progress,
                 reply,
             } => {
                 if reply.is_closed() {
+                    return;
+                }
+                let deadline = enqueued + timeout;
+                if deadline <= Instant::now() {
+                    let _ = reply.send(Err(Error::timeout(timeout)));
                     return;
                 }
                 let (params, route) = match route_progress(params, id, progress) {
@@ -278,19 +323,22 @@ impl<'a> Connection<'a> {
                         return;
                     }
                 };
-                self.track(id, Waiter::Caller(reply), timeout, route);
+                self.track_until(id, Waiter::Caller(reply), deadline, timeout, route);
                 self.outbox.push_back(Message::Request(Request {
                     id: RequestId::Number(id),
                     method,
                     params,
                 }));
             }
-            ConnCommand::Notify(notification) => self.outbox.push_back(Message::Notification(notification)),
+            ConnCommand::Notify(notification) => {
+                self.outbox.push_back(Message::Notification(notification))
+            }
             ConnCommand::Cancel { id, reason } => {
                 if self.untrack(id).is_some() {
                     self.send_cancelled(id, reason);
                 }
             }
+            ConnCommand::Expired => {}
         }
     }
 
@@ -304,8 +352,9 @@ impl<'a> Connection<'a> {
 
     fn send_ping(&mut self) {
         let id = self.shared.next_id();
-        self.track(id, Waiter::HealthCheck, self.settings.health_timeout, None);
-        self.outbox.push_back(Message::request(id, Method::Ping.as_str(), None));
+        self.track(id, Waiter::HealthCheck, self.settings.health_timeout);
+        self.outbox
+            .push_back(Message::request(id, Method::Ping.as_str(), None));
     }
 
     fn on_message(
@@ -372,7 +421,9 @@ impl<'a> Connection<'a> {
     fn on_notification(&mut self, notification: Notification<'static>) {
         match Method::from_name(&notification.method) {
             Some(Method::Progress) => self.on_progress(notification),
-            Some(Method::ToolListChanged | Method::ResourceListChanged | Method::PromptListChanged) => {
+            Some(
+                Method::ToolListChanged | Method::ResourceListChanged | Method::PromptListChanged,
+            ) => {
                 self.shared.invalidate_lists();
                 self.publish(notification);
             }
@@ -391,11 +442,18 @@ impl<'a> Connection<'a> {
     }
 
     fn on_progress(&mut self, notification: Notification<'static>) {
-        let Ok(mut progress) = ProgressParams::from_params(notification.params) else {
-            tracing::debug!(server = %self.settings.server, "ignoring a malformed progress notification");
+        // Only the token is rewritten; every other member stays as it came.
+        let Some(mut params) = notification
+            .params
+            .and_then(|p| RawObject::from_cow(p).ok())
+        else {
+            tracing::debug!(server = %self.settings.server, "ignoring a progress notification without params");
             return;
         };
-        let RequestId::Number(id) = progress.progress_token else {
+        let token = params
+            .get(meta_keys::PROGRESS_TOKEN)
+            .map(|raw| raw.get().parse::<i64>());
+        let Some(Ok(id)) = token else {
             return;
         };
         let Some(pending) = self.pending.get_mut(&id) else {
@@ -407,11 +465,11 @@ impl<'a> Connection<'a> {
         self.deadlines.insert((deadline, id));
         pending.deadline = deadline;
         if let Some((sink, token)) = &pending.progress {
-            progress.progress_token = token.clone();
+            params.insert(meta_keys::PROGRESS_TOKEN, Raw::from_value(token));
             // Progress is advisory: a caller too slow to take it loses some.
             let _ = sink.try_send(Notification {
                 method: Cow::Borrowed(Method::Progress.as_str()),
-                params: Some(progress.to_raw()),
+                params: Some(Raw::owned(params.to_raw())),
             });
         }
     }
@@ -520,7 +578,7 @@ fn route_progress(
     params: Option<Raw<'static>>,
     id: i64,
     sink: Option<ProgressSink>,
-) -> Result<(Option<Raw<'static>>, Option<(ProgressSink, RequestId<'static>)>)> {
+) -> Result<(Option<Raw<'static>>, Option<ProgressRoute>)> {
     let Some(raw) = params else {
         return Ok((None, None));
     };

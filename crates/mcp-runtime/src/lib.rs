@@ -31,5 +31,7 @@ mod typestate;
 
 pub use error::{Error, ErrorKind, Result};
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
-pub use server::{CallOptions, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo};
+pub use server::{
+    CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
+};
 pub use typestate::Server;

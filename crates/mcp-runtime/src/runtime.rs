@@ -243,7 +243,12 @@ impl McpRuntime {
     /// [`ErrorKind::NotFound`] or [`ErrorKind::Unavailable`].
     pub async fn notify(&self, id: &ServerId, notification: Notification<'static>) -> Result<()> {
         let id = id.clone();
-        self.ask(|reply| McpCommand::Notify { id, notification, reply }).await?
+        self.ask(|reply| McpCommand::Notify {
+            id,
+            notification,
+            reply,
+        })
+        .await?
     }
 
     /// Every server with its state, sorted by id.
@@ -262,7 +267,12 @@ impl McpRuntime {
     /// [`ErrorKind::NotFound`], or a new instance's start-up error.
     pub async fn scale(&self, id: &ServerId, instances: NonZeroU32) -> Result<()> {
         let id = id.clone();
-        self.ask(|reply| McpCommand::Scale { id, instances, reply }).await?
+        self.ask(|reply| McpCommand::Scale {
+            id,
+            instances,
+            reply,
+        })
+        .await?
     }
 
     /// Counters of every server.
@@ -329,7 +339,10 @@ impl Registry {
                 Slot::Deploying => None,
             })
             .collect();
-        let stops: Vec<_> = handles.into_iter().map(|h| tokio::spawn(async move { h.stop().await })).collect();
+        let stops: Vec<_> = handles
+            .into_iter()
+            .map(|h| tokio::spawn(async move { h.stop().await }))
+            .collect();
         for stop in stops {
             let _ = stop.await;
         }
@@ -362,7 +375,10 @@ impl Registry {
     fn handle(&self, id: &ServerId) -> Result<ServerHandle> {
         match self.servers.get(id) {
             Some(Slot::Running(handle)) => Ok(handle.clone()),
-            Some(Slot::Deploying) => Err(Error::new(ErrorKind::Unavailable, format!("server `{id}` is starting"))),
+            Some(Slot::Deploying) => Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("server `{id}` is starting"),
+            )),
             None => Err(not_found(id)),
         }
     }
@@ -379,7 +395,10 @@ impl Registry {
                 }
                 Some(Slot::Deploying) => {
                     self.servers.insert(id.clone(), Slot::Deploying);
-                    let _ = reply.send(Err(Error::new(ErrorKind::Unavailable, format!("server `{id}` is still starting"))));
+                    let _ = reply.send(Err(Error::new(
+                        ErrorKind::Unavailable,
+                        format!("server `{id}` is still starting"),
+                    )));
                 }
                 None => {
                     let _ = reply.send(Err(not_found(&id)));
@@ -405,7 +424,11 @@ impl Registry {
                     let _ = reply.send(Err(error));
                 }
             },
-            McpCommand::Notify { id, notification, reply } => match self.handle(&id) {
+            McpCommand::Notify {
+                id,
+                notification,
+                reply,
+            } => match self.handle(&id) {
                 Ok(handle) => {
                     tokio::spawn(async move {
                         let _ = reply.send(handle.notify(notification).await);
@@ -421,7 +444,11 @@ impl Registry {
             McpCommand::List { reply } => {
                 let _ = reply.send(self.list());
             }
-            McpCommand::Scale { id, instances, reply } => match self.handle(&id) {
+            McpCommand::Scale {
+                id,
+                instances,
+                reply,
+            } => match self.handle(&id) {
                 Ok(handle) => {
                     tokio::spawn(async move {
                         let _ = reply.send(handle.scale(instances).await);
@@ -441,11 +468,19 @@ impl Registry {
         }
     }
 
-    fn deploy(&mut self, spec: ServerSpec, reply: oneshot::Sender<Result<ServerHandle>>, done: &mpsc::UnboundedSender<Done>) {
+    fn deploy(
+        &mut self,
+        spec: ServerSpec,
+        reply: oneshot::Sender<Result<ServerHandle>>,
+        done: &mpsc::UnboundedSender<Done>,
+    ) {
         let id = spec.id.clone();
         match self.servers.entry(id.clone()) {
             Entry::Occupied(_) => {
-                let _ = reply.send(Err(Error::new(ErrorKind::AlreadyExists, format!("server `{id}` is already deployed"))));
+                let _ = reply.send(Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("server `{id}` is already deployed"),
+                )));
             }
             Entry::Vacant(slot) => {
                 slot.insert(Slot::Deploying);
@@ -512,7 +547,9 @@ fn refuse(command: McpCommand) {
         McpCommand::Deploy { reply, .. } | McpCommand::Get { reply, .. } => {
             let _ = reply.send(Err(shut_down()));
         }
-        McpCommand::Undeploy { reply, .. } | McpCommand::Notify { reply, .. } | McpCommand::Scale { reply, .. } => {
+        McpCommand::Undeploy { reply, .. }
+        | McpCommand::Notify { reply, .. }
+        | McpCommand::Scale { reply, .. } => {
             let _ = reply.send(Err(shut_down()));
         }
         McpCommand::Execute { reply, .. } => {
@@ -529,4 +566,3 @@ fn refuse(command: McpCommand) {
         }
     }
 }
-

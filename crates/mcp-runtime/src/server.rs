@@ -9,17 +9,17 @@
 //! in flight, keeping a caller's session on one instance.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use mcp_core::config::{RestartConfig, RestartPolicy, Timeouts};
 use mcp_core::ServerId;
+use mcp_core::config::{RestartConfig, RestartPolicy, Timeouts};
 use mcp_protocol::mcp::{Implementation, ServerCapabilities};
-use mcp_protocol::raw::Raw;
+use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{Notification, ProtocolVersion};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -179,7 +179,60 @@ struct ServerInner {
     events: broadcast::Sender<ServerEvent>,
     instances: RwLock<Vec<Arc<Instance>>>,
     sessions: Mutex<HashMap<u64, Arc<Instance>>>,
+    lists: Mutex<HashMap<ListKind, CachedList>>,
 }
+
+/// A list's items and the list generation they were fetched at.
+type CachedList = (u64, Arc<[Raw<'static>]>);
+
+/// The lists a server has, for [`ServerHandle::list_all`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// `tools/list`.
+    Tools,
+    /// `resources/list`.
+    Resources,
+    /// `resources/templates/list`.
+    ResourceTemplates,
+    /// `prompts/list`.
+    Prompts,
+}
+
+impl ListKind {
+    /// The list request's method.
+    #[must_use]
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::Tools => "tools/list",
+            Self::Resources => "resources/list",
+            Self::ResourceTemplates => "resources/templates/list",
+            Self::Prompts => "prompts/list",
+        }
+    }
+
+    /// The member of the result that holds the items.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Resources => "resources",
+            Self::ResourceTemplates => "resourceTemplates",
+            Self::Prompts => "prompts",
+        }
+    }
+
+    /// Whether a server with `capabilities` has this list.
+    fn offered_by(self, capabilities: &ServerCapabilities) -> bool {
+        match self {
+            Self::Tools => capabilities.tools.is_some(),
+            Self::Resources | Self::ResourceTemplates => capabilities.resources.is_some(),
+            Self::Prompts => capabilities.prompts.is_some(),
+        }
+    }
+}
+
+/// Pages fetched before `list_all` gives up on a server that keeps paging.
+const MAX_PAGES: usize = 1000;
 
 /// Options of one request.
 #[derive(Clone, Debug, Default)]
@@ -201,7 +254,9 @@ pub struct ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle").field("id", &self.inner.spec.id).finish_non_exhaustive()
+        f.debug_struct("ServerHandle")
+            .field("id", &self.inner.spec.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -213,7 +268,10 @@ impl ServerHandle {
     ///
     /// The first instance's start-up error; the instances that did start are
     /// stopped again.
-    pub(crate) async fn start(spec: ServerSpec, events: broadcast::Sender<ServerEvent>) -> Result<Self> {
+    pub(crate) async fn start(
+        spec: ServerSpec,
+        events: broadcast::Sender<ServerEvent>,
+    ) -> Result<Self> {
         let count = spec.instances.get();
         let handle = Self {
             inner: Arc::new(ServerInner {
@@ -222,6 +280,7 @@ impl ServerHandle {
                 events,
                 instances: RwLock::new(Vec::new()),
                 sessions: Mutex::new(HashMap::new()),
+                lists: Mutex::new(HashMap::new()),
             }),
         };
         if let Err(error) = handle.add_instances(count).await {
@@ -246,19 +305,27 @@ impl ServerHandle {
     /// What the first running instance said in its handshake.
     #[must_use]
     pub fn session(&self) -> Option<SessionInfo> {
-        self.instances().iter().find_map(|i| i.session.borrow().clone())
+        self.instances()
+            .iter()
+            .find_map(|i| i.session.borrow().clone())
     }
 
     /// The state of each instance.
     #[must_use]
     pub fn states(&self) -> Vec<ServerState> {
-        self.instances().iter().map(|i| i.state.borrow().clone()).collect()
+        self.instances()
+            .iter()
+            .map(|i| i.state.borrow().clone())
+            .collect()
     }
 
     /// Requests in flight over all instances.
     #[must_use]
     pub fn in_flight(&self) -> usize {
-        self.instances().iter().map(|i| i.in_flight.load(Ordering::Relaxed)).sum()
+        self.instances()
+            .iter()
+            .map(|i| i.in_flight.load(Ordering::Relaxed))
+            .sum()
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -266,7 +333,11 @@ impl ServerHandle {
     }
 
     fn instances(&self) -> Vec<Arc<Instance>> {
-        self.inner.instances.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .instances
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Sends a request and waits for its result. Dropping the future cancels
@@ -307,7 +378,10 @@ impl ServerHandle {
             id,
             method,
             params,
-            timeout: options.timeout.unwrap_or(self.inner.spec.timeouts.request()),
+            timeout: options
+                .timeout
+                .unwrap_or(self.inner.spec.timeouts.request()),
+            enqueued: Instant::now(),
             progress: options.progress,
             reply,
         };
@@ -325,6 +399,88 @@ impl ServerHandle {
         result.unwrap_or_else(|_| Err(unavailable(&self.inner.spec.id, &instance)))
     }
 
+    /// Every item of a list (all pages), each as raw JSON. The list is
+    /// cached until the server announces a change of it; a server whose
+    /// capabilities do not include the list has none.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServerHandle::request`], or [`ErrorKind::Protocol`] for a page
+    /// without the list or a server that pages forever.
+    pub async fn list_all(&self, kind: ListKind) -> Result<Arc<[Raw<'static>]>> {
+        let generation = self.inner.shared.lists_generation();
+        if let Some((cached, items)) = self
+            .inner
+            .lists
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&kind)
+        {
+            if *cached == generation {
+                return Ok(items.clone());
+            }
+        }
+        if !self
+            .session()
+            .is_some_and(|s| kind.offered_by(&s.capabilities))
+        {
+            return Ok(Arc::from(Vec::new()));
+        }
+        let items: Arc<[Raw<'static>]> = Arc::from(self.fetch_pages(kind).await?);
+        // Keep it only if no change was announced while fetching.
+        if self.inner.shared.lists_generation() == generation {
+            self.inner
+                .lists
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(kind, (generation, items.clone()));
+        }
+        Ok(items)
+    }
+
+    async fn fetch_pages(&self, kind: ListKind) -> Result<Vec<Raw<'static>>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor
+                .take()
+                .map(|c| Raw::from_value(&serde_json::json!({ "cursor": c })));
+            let page = self
+                .request(kind.method(), params, CallOptions::default())
+                .await?;
+            let mut page = RawObject::from_cow(page).map_err(|_| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "`{}` returned a result that is not an object",
+                        kind.method()
+                    ),
+                )
+            })?;
+            let list = page
+                .remove(kind.key())
+                .and_then(Raw::into_array)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!("`{}` returned no `{}` array", kind.method(), kind.key()),
+                    )
+                })?;
+            items.extend(list);
+            match page.remove("nextCursor").and_then(Raw::into_str) {
+                Some(next) => cursor = Some(next.into_owned()),
+                None => return Ok(items),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "`{}` kept returning a next page after {MAX_PAGES} pages",
+                kind.method()
+            ),
+        ))
+    }
+
     /// Sends a notification to every instance.
     ///
     /// # Errors
@@ -333,12 +489,19 @@ impl ServerHandle {
     pub async fn notify(&self, notification: Notification<'static>) -> Result<()> {
         let mut sent = false;
         for instance in self.instances() {
-            sent |= instance.commands.send(ConnCommand::Notify(notification.clone())).await.is_ok();
+            sent |= instance
+                .commands
+                .send(ConnCommand::Notify(notification.clone()))
+                .await
+                .is_ok();
         }
         if sent {
             Ok(())
         } else {
-            Err(Error::new(ErrorKind::Unavailable, format!("server `{}` is not running", self.id())))
+            Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("server `{}` is not running", self.id()),
+            ))
         }
     }
 
@@ -348,13 +511,18 @@ impl ServerHandle {
         let instances = self.instances();
         let live = |i: &&Arc<Instance>| !i.commands.is_closed() && !*i.stop.borrow();
         if let Some(key) = session {
-            let mut sessions = self.inner.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut sessions = self
+                .inner
+                .sessions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if let Some(instance) = sessions.get(&key) {
                 if live(&instance) {
                     return Ok(instance.clone());
                 }
             }
-            let chosen = least_loaded(instances.iter().filter(live)).ok_or_else(|| self.none_running(&instances))?;
+            let chosen = least_loaded(instances.iter().filter(live))
+                .ok_or_else(|| self.none_running(&instances))?;
             sessions.insert(key, chosen.clone());
             return Ok(chosen);
         }
@@ -364,13 +532,20 @@ impl ServerHandle {
     fn none_running(&self, instances: &[Arc<Instance>]) -> Error {
         match instances.first() {
             Some(instance) => unavailable(&self.inner.spec.id, instance),
-            None => Error::new(ErrorKind::Unavailable, format!("server `{}` has no instances", self.id())),
+            None => Error::new(
+                ErrorKind::Unavailable,
+                format!("server `{}` has no instances", self.id()),
+            ),
         }
     }
 
     /// Forgets a caller's session, so its next request may go anywhere.
     pub fn end_session(&self, session: u64) {
-        self.inner.sessions.lock().unwrap_or_else(PoisonError::into_inner).remove(&session);
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&session);
     }
 
     /// Starts `count` more instances and waits for their handshakes.
@@ -378,11 +553,20 @@ impl ServerHandle {
         let mut starts = Vec::new();
         for _ in 0..count {
             let (instance, started) = spawn_instance(&self.inner);
-            self.inner.instances.write().unwrap_or_else(PoisonError::into_inner).push(instance);
+            self.inner
+                .instances
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(instance);
             starts.push(started);
         }
         for started in starts {
-            started.await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Start, "the instance stopped while starting")))?;
+            started.await.unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::Start,
+                    "the instance stopped while starting",
+                ))
+            })?;
         }
         Ok(())
     }
@@ -400,8 +584,14 @@ impl ServerHandle {
             return self.add_instances(wanted - current).await;
         }
         let removed: Vec<Arc<Instance>> = {
-            let mut list = self.inner.instances.write().unwrap_or_else(PoisonError::into_inner);
-            let keep = usize::try_from(wanted).unwrap_or(usize::MAX).min(list.len());
+            let mut list = self
+                .inner
+                .instances
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let keep = usize::try_from(wanted)
+                .unwrap_or(usize::MAX)
+                .min(list.len());
             list.split_off(keep)
         };
         self.inner
@@ -417,8 +607,18 @@ impl ServerHandle {
     /// Stops every instance, letting requests in flight finish for up to
     /// the request timeout.
     pub async fn stop(&self) {
-        let instances = std::mem::take(&mut *self.inner.instances.write().unwrap_or_else(PoisonError::into_inner));
-        self.inner.sessions.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        let instances = std::mem::take(
+            &mut *self
+                .inner
+                .instances
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         let drain = self.inner.spec.timeouts.request();
         futures_join(instances.into_iter().map(|i| stop_instance(i, drain))).await;
     }
@@ -439,14 +639,20 @@ async fn stop_instance(instance: Arc<Instance>, drain: Duration) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     instance.stop.send_replace(true);
-    let task = instance.task.lock().unwrap_or_else(PoisonError::into_inner).take();
+    let task = instance
+        .task
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
     if let Some(task) = task {
         let _ = task.await;
     }
 }
 
 fn least_loaded<'i>(instances: impl Iterator<Item = &'i Arc<Instance>>) -> Option<Arc<Instance>> {
-    instances.min_by_key(|i| i.in_flight.load(Ordering::Relaxed)).cloned()
+    instances
+        .min_by_key(|i| i.in_flight.load(Ordering::Relaxed))
+        .cloned()
 }
 
 fn unavailable(id: &ServerId, instance: &Instance) -> Error {
@@ -454,7 +660,9 @@ fn unavailable(id: &ServerId, instance: &Instance) -> Error {
     let why = match state {
         ServerState::Starting => "is starting".to_owned(),
         ServerState::Running => "closed the connection".to_owned(),
-        ServerState::Restarting { attempt, reason } => format!("is restarting (attempt {attempt}) after: {reason}"),
+        ServerState::Restarting { attempt, reason } => {
+            format!("is restarting (attempt {attempt}) after: {reason}")
+        }
         ServerState::Failed { reason } => format!("has failed: {reason}"),
         ServerState::Stopped => "was stopped".to_owned(),
     };
@@ -541,7 +749,11 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    async fn run(mut self, mut commands: mpsc::Receiver<ConnCommand>, started: oneshot::Sender<Result<()>>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<ConnCommand>,
+        started: oneshot::Sender<Result<()>>,
+    ) {
         let settings = ConnectionSettings {
             server: self.spec.id.clone(),
             startup_timeout: self.spec.timeouts.startup(),
@@ -551,9 +763,12 @@ impl Supervisor {
         };
         let mut started = Some(started);
         let mut failures = 0u32;
+        let mut held = VecDeque::new();
         loop {
             let began = Instant::now();
-            let exit = self.run_once(&settings, &mut commands, &mut started).await;
+            let exit = self
+                .run_once(&settings, &mut commands, &mut held, &mut started)
+                .await;
             self.session.send_replace(None);
             let reason = match exit {
                 Exit::Stopped => break,
@@ -575,12 +790,20 @@ impl Supervisor {
                 failures = 0;
             }
             failures += 1;
-            if self.spec.restart.policy() == RestartPolicy::Never || failures > self.spec.restart.max_restarts() {
+            if self.spec.restart.policy() == RestartPolicy::Never
+                || failures > self.spec.restart.max_restarts()
+            {
                 let reason = match self.spec.restart.policy() {
-                    RestartPolicy::Never => format!("it stopped and its restart policy is `never`: {reason}"),
+                    RestartPolicy::Never => {
+                        format!("it stopped and its restart policy is `never`: {reason}")
+                    }
                     _ => format!("it failed {failures} times in a row; the last time: {reason}"),
                 };
                 tracing::error!(server = %self.spec.id, "giving up: {reason}");
+                refuse_held(
+                    &mut held,
+                    &format!("server `{}` has failed: {reason}", self.spec.id),
+                );
                 self.state.send_replace(ServerState::Failed { reason });
                 return;
             }
@@ -591,10 +814,14 @@ impl Supervisor {
             });
             let delay = backoff(&self.spec.restart, failures);
             tracing::info!(server = %self.spec.id, "restarting in {} ms (attempt {failures})", delay.as_millis());
-            if self.wait_refusing(&mut commands, delay).await {
+            if self
+                .hold_during_backoff(&mut commands, &mut held, delay)
+                .await
+            {
                 break;
             }
         }
+        refuse_held(&mut held, &format!("server `{}` was stopped", self.spec.id));
         self.state.send_replace(ServerState::Stopped);
     }
 
@@ -603,9 +830,11 @@ impl Supervisor {
         &mut self,
         settings: &ConnectionSettings,
         commands: &mut mpsc::Receiver<ConnCommand>,
+        held: &mut VecDeque<ConnCommand>,
         started: &mut Option<oneshot::Sender<Result<()>>>,
     ) -> Exit {
-        let connect = tokio::time::timeout(self.spec.timeouts.startup(), self.spec.connector.connect());
+        let connect =
+            tokio::time::timeout(self.spec.timeouts.startup(), self.spec.connector.connect());
         let link = tokio::select! {
             link = connect => match link {
                 Ok(Ok(link)) => link,
@@ -631,33 +860,72 @@ impl Supervisor {
                 let _ = started.send(Ok(()));
             }
         };
-        connection.run(commands, &mut self.stop, on_ready).await
+        connection
+            .run(commands, held, &mut self.stop, on_ready)
+            .await
     }
 
-    /// Waits out a backoff, failing requests meanwhile. True if a stop was
-    /// asked for.
-    async fn wait_refusing(&mut self, commands: &mut mpsc::Receiver<ConnCommand>, delay: Duration) -> bool {
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
+    /// Waits out a backoff. Requests that arrive meanwhile are held for the
+    /// restarted connection, and answered with a timeout if theirs runs out
+    /// first. True if a stop was asked for.
+    async fn hold_during_backoff(
+        &mut self,
+        commands: &mut mpsc::Receiver<ConnCommand>,
+        held: &mut VecDeque<ConnCommand>,
+        delay: Duration,
+    ) -> bool {
+        let end = Instant::now() + delay;
         loop {
+            expire(held);
+            let wake = held
+                .iter()
+                .filter_map(ConnCommand::deadline)
+                .min()
+                .map_or(end, |d| d.min(end));
             tokio::select! {
-                () = &mut sleep => return false,
+                () = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= end {
+                        return false;
+                    }
+                }
                 _ = self.stop.wait_for(|stop| *stop) => return true,
                 command = commands.recv() => match command {
-                    Some(ConnCommand::Request { reply, .. }) => {
-                        let state = self.state.borrow().clone();
-                        let why = match state {
-                            ServerState::Restarting { attempt, reason } => format!("is restarting (attempt {attempt}) after: {reason}"),
-                            _ => "is not running".to_owned(),
-                        };
-                        let _ = reply.send(Err(Error::new(ErrorKind::Unavailable, format!("server `{}` {why}", self.spec.id))));
-                    }
-                    Some(_) => {}
+                    Some(command) => held.push_back(command),
                     None => return true,
                 },
             }
         }
     }
+}
+
+/// Answers every held request with `reason`.
+fn refuse_held(held: &mut VecDeque<ConnCommand>, reason: &str) {
+    for command in held.drain(..) {
+        if let ConnCommand::Request { reply, .. } = command {
+            let _ = reply.send(Err(Error::new(ErrorKind::Unavailable, reason)));
+        }
+    }
+}
+
+/// Answers held requests whose time ran out, and drops cancelled ones.
+fn expire(held: &mut VecDeque<ConnCommand>) {
+    let now = Instant::now();
+    held.retain_mut(|command| match command {
+        ConnCommand::Request { reply, .. } if reply.is_closed() => false,
+        ConnCommand::Request {
+            timeout, enqueued, ..
+        } if *enqueued + *timeout <= now => {
+            let ConnCommand::Request { reply, timeout, .. } =
+                std::mem::replace(command, ConnCommand::Expired)
+            else {
+                return false;
+            };
+            let _ = reply.send(Err(Error::timeout(timeout)));
+            false
+        }
+        ConnCommand::Expired => false,
+        _ => true,
+    });
 }
 
 /// The wait before restart number `attempt` (from 1): exponential from the
@@ -695,10 +963,20 @@ mod tests {
             Duration::from_millis(100),
             Duration::from_millis(1000),
         );
-        for (attempt, base) in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1000), (30, 1000)] {
+        for (attempt, base) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (30, 1000),
+        ] {
             let delay = backoff(&restart, attempt).as_secs_f64() * 1000.0;
             let base = f64::from(base);
-            assert!(delay >= base * 0.75 && delay <= base * 1.25, "attempt {attempt}: {delay}");
+            assert!(
+                delay >= base * 0.75 && delay <= base * 1.25,
+                "attempt {attempt}: {delay}"
+            );
         }
     }
 

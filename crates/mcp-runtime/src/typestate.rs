@@ -47,7 +47,11 @@ impl<S: ServerState> Server<S> {
         &self.spec
     }
 
-    fn into_state<T: ServerState>(self, handle: Option<ServerHandle>, error: Option<Error>) -> Server<T> {
+    fn into_state<T: ServerState>(
+        self,
+        handle: Option<ServerHandle>,
+        error: Option<Error>,
+    ) -> Server<T> {
         Server {
             runtime: self.runtime,
             spec: self.spec,
@@ -103,8 +107,14 @@ impl Server<Deployed> {
     /// # Errors
     ///
     /// As [`ServerHandle::request`].
-    pub async fn execute(&self, method: impl Into<Cow<'static, str>>, params: Option<Raw<'static>>) -> Result<Raw<'static>> {
-        self.handle().request(method, params, CallOptions::default()).await
+    pub async fn execute(
+        &self,
+        method: impl Into<Cow<'static, str>>,
+        params: Option<Raw<'static>>,
+    ) -> Result<Raw<'static>> {
+        self.handle()
+            .request(method, params, CallOptions::default())
+            .await
     }
 
     /// Stops the server; it can be deployed again.

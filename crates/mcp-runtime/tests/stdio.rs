@@ -1,7 +1,7 @@
 //! The runtime against stdio child processes: calls, progress, timeouts,
 //! cancellation, crashes, garbage, floods, crash loops, instances, and no
 //! process left behind.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
@@ -18,20 +18,37 @@ use tokio::sync::mpsc;
 async fn calls_and_lists() {
     let marker = Marker::new("basic");
     let runtime = McpRuntime::start();
-    let handle = runtime.deploy(fault_spec("basic", &marker, &[])).await.unwrap();
+    let handle = runtime
+        .deploy(fault_spec("basic", &marker, &[]))
+        .await
+        .unwrap();
     let session = handle.session().unwrap();
     assert_eq!(session.server_info.name, "fault-server");
     assert_eq!(session.protocol_version.as_str(), "2025-11-25");
 
-    let text = call_text(&handle, "echo", json!({"text": "hi"}), CallOptions::default()).await.unwrap();
+    let text = call_text(
+        &handle,
+        "echo",
+        json!({"text": "hi"}),
+        CallOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(text, "hi");
-    let tools = handle.request("tools/list", None, CallOptions::default()).await.unwrap();
+    let tools = handle
+        .request("tools/list", None, CallOptions::default())
+        .await
+        .unwrap();
     let tools: Value = serde_json::from_str(tools.get()).unwrap();
     assert_eq!(tools["tools"].as_array().unwrap().len(), 8);
 
     // A JSON-RPC error from the server comes back as itself.
     let error = handle
-        .request("tools/call", params(json!({"name": "nope"})), CallOptions::default())
+        .request(
+            "tools/call",
+            params(json!({"name": "nope"})),
+            CallOptions::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Rpc);
@@ -52,7 +69,10 @@ async fn calls_and_lists() {
 async fn progress_is_routed_and_resets_the_timeout() {
     let marker = Marker::new("progress");
     let runtime = McpRuntime::start();
-    let handle = runtime.deploy(fault_spec("progress", &marker, &[])).await.unwrap();
+    let handle = runtime
+        .deploy(fault_spec("progress", &marker, &[]))
+        .await
+        .unwrap();
     let (sink, mut progress) = mpsc::channel(16);
     let options = CallOptions {
         // Shorter than the whole call, longer than the gaps between progress.
@@ -70,7 +90,10 @@ async fn progress_is_routed_and_resets_the_timeout() {
     let mut seen = Vec::new();
     while let Ok(notification) = progress.try_recv() {
         let value: Value = serde_json::from_str(notification.params.unwrap().get()).unwrap();
-        seen.push((value["progressToken"].clone(), value["progress"].as_f64().unwrap()));
+        seen.push((
+            value["progressToken"].clone(),
+            value["progress"].as_f64().unwrap(),
+        ));
     }
     assert_eq!(seen.len(), 6);
     assert!(seen.iter().all(|(token, _)| token == "mine"));
@@ -83,24 +106,40 @@ async fn progress_is_routed_and_resets_the_timeout() {
 async fn timeouts_and_cancellation_reach_the_server() {
     let marker = Marker::new("cancel");
     let runtime = McpRuntime::start();
-    let handle = runtime.deploy(fault_spec("cancel", &marker, &[])).await.unwrap();
+    let handle = runtime
+        .deploy(fault_spec("cancel", &marker, &[]))
+        .await
+        .unwrap();
 
     let started = Instant::now();
     let options = CallOptions {
         timeout: Some(Duration::from_millis(300)),
         ..CallOptions::default()
     };
-    let error = call_text(&handle, "hang", json!({}), options).await.unwrap_err();
+    let error = call_text(&handle, "hang", json!({}), options)
+        .await
+        .unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Timeout);
     assert!(started.elapsed() < Duration::from_secs(3));
 
     // Dropping a call in flight cancels it upstream.
-    let slow = call_text(&handle, "slow", json!({"seconds": 5}), CallOptions::default());
-    assert!(tokio::time::timeout(Duration::from_millis(200), slow).await.is_err());
+    let slow = call_text(
+        &handle,
+        "slow",
+        json!({"seconds": 5}),
+        CallOptions::default(),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), slow)
+            .await
+            .is_err()
+    );
 
     let mut count = String::new();
     for _ in 0..100 {
-        count = call_text(&handle, "cancelled", json!({}), CallOptions::default()).await.unwrap();
+        count = call_text(&handle, "cancelled", json!({}), CallOptions::default())
+            .await
+            .unwrap();
         if count == "2" {
             break;
         }
@@ -115,23 +154,49 @@ async fn timeouts_and_cancellation_reach_the_server() {
 async fn a_killed_server_fails_its_calls_and_comes_back() {
     let marker = Marker::new("kill");
     let runtime = McpRuntime::start();
-    let handle = runtime.deploy(fault_spec("kill", &marker, &[])).await.unwrap();
-    let pid: i32 = call_text(&handle, "pid", json!({}), CallOptions::default()).await.unwrap().parse().unwrap();
+    let handle = runtime
+        .deploy(fault_spec("kill", &marker, &[]))
+        .await
+        .unwrap();
+    let pid: i32 = call_text(&handle, "pid", json!({}), CallOptions::default())
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
 
     let slow = tokio::spawn({
         let handle = handle.clone();
-        async move { call_text(&handle, "slow", json!({"seconds": 30}), CallOptions::default()).await }
+        async move {
+            call_text(
+                &handle,
+                "slow",
+                json!({"seconds": 30}),
+                CallOptions::default(),
+            )
+            .await
+        }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let killed_at = Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let error = slow.await.unwrap().unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Disconnected, "{error}");
     assert!(error.message().contains("lost"), "{error}");
     assert!(killed_at.elapsed() < Duration::from_secs(5));
 
-    eventually("the server is running again", || handle.states() == [ServerState::Running]).await;
-    let new_pid: i32 = call_text(&handle, "pid", json!({}), CallOptions::default()).await.unwrap().parse().unwrap();
+    eventually("the server is running again", || {
+        handle.states() == [ServerState::Running]
+    })
+    .await;
+    let new_pid: i32 = call_text(&handle, "pid", json!({}), CallOptions::default())
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
     assert_ne!(new_pid, pid);
     assert_eq!(runtime.metrics().await.unwrap().servers[0].restarts, 1);
     runtime.shutdown().await;
@@ -143,11 +208,22 @@ async fn garbage_and_stderr_floods_do_not_stop_the_server() {
     let marker = Marker::new("garbage");
     let runtime = McpRuntime::start();
     let handle = runtime
-        .deploy(fault_spec("garbage", &marker, &["--garbage", "--flood-stderr"]))
+        .deploy(fault_spec(
+            "garbage",
+            &marker,
+            &["--garbage", "--flood-stderr"],
+        ))
         .await
         .unwrap();
     for i in 0..20 {
-        let text = call_text(&handle, "echo", json!({"text": i.to_string()}), CallOptions::default()).await.unwrap();
+        let text = call_text(
+            &handle,
+            "echo",
+            json!({"text": i.to_string()}),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(text, i.to_string());
     }
     assert_eq!(handle.states(), [ServerState::Running]);
@@ -164,10 +240,17 @@ async fn a_crash_loop_ends_in_failed() {
         .deploy(fault_spec("loop", &marker, &["--exit-after-init"]))
         .await
         .unwrap();
-    eventually("the server is given up on", || matches!(handle.states()[..], [ServerState::Failed { .. }])).await;
-    let ServerState::Failed { reason } = &handle.states()[0] else { unreachable!() };
+    eventually("the server is given up on", || {
+        matches!(handle.states()[..], [ServerState::Failed { .. }])
+    })
+    .await;
+    let ServerState::Failed { reason } = &handle.states()[0] else {
+        unreachable!()
+    };
     assert!(reason.contains("failed 4 times in a row"), "{reason}");
-    let error = call_text(&handle, "echo", json!({}), CallOptions::default()).await.unwrap_err();
+    let error = call_text(&handle, "echo", json!({}), CallOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Unavailable);
     assert!(error.message().contains("has failed"), "{error}");
     runtime.shutdown().await;
@@ -179,11 +262,19 @@ async fn a_server_that_never_initializes_fails_to_deploy() {
     let marker = Marker::new("noinit");
     let runtime = McpRuntime::start();
     let mut spec = fault_spec("noinit", &marker, &["--no-init"]);
-    spec.timeouts = mcp_core::config::Timeouts::new(Duration::from_secs(5), Duration::from_millis(500));
+    spec.timeouts =
+        mcp_core::config::Timeouts::new(Duration::from_secs(5), Duration::from_millis(500));
     let server = mcp_runtime::Server::new(runtime.clone(), spec);
     let failed = server.deploy().await.unwrap_err();
     assert_eq!(*failed.error().kind(), ErrorKind::Start);
-    assert!(failed.error().message().contains("did not answer `initialize` within 500 ms"), "{}", failed.error());
+    assert!(
+        failed
+            .error()
+            .message()
+            .contains("did not answer `initialize` within 500 ms"),
+        "{}",
+        failed.error()
+    );
     marker.assert_none_left().await;
     // It can be inspected and retried; it fails the same way.
     let failed = failed.retry().await.unwrap_err();
@@ -206,10 +297,16 @@ async fn a_missing_command_is_a_clear_start_error() {
         cwd: None,
         max_message: 1024,
     };
-    spec.connector = std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));
+    spec.connector =
+        std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));
     let error = runtime.deploy(spec).await.unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Start);
-    assert!(error.message().contains("could not start `definitely-not-a-command-xyz`"), "{error}");
+    assert!(
+        error
+            .message()
+            .contains("could not start `definitely-not-a-command-xyz`"),
+        "{error}"
+    );
     runtime.shutdown().await;
 }
 
@@ -217,18 +314,32 @@ async fn a_missing_command_is_a_clear_start_error() {
 async fn a_thousand_concurrent_calls_complete() {
     let marker = Marker::new("thousand");
     let runtime = McpRuntime::start();
-    let handle = runtime.deploy(fault_spec("thousand", &marker, &[])).await.unwrap();
+    let handle = runtime
+        .deploy(fault_spec("thousand", &marker, &[]))
+        .await
+        .unwrap();
     let calls: Vec<_> = (0..1000)
         .map(|i| {
             let handle = handle.clone();
-            tokio::spawn(async move { call_text(&handle, "echo", json!({"text": i.to_string()}), CallOptions::default()).await })
+            tokio::spawn(async move {
+                call_text(
+                    &handle,
+                    "echo",
+                    json!({"text": i.to_string()}),
+                    CallOptions::default(),
+                )
+                .await
+            })
         })
         .collect();
     for (i, call) in calls.into_iter().enumerate() {
         assert_eq!(call.await.unwrap().unwrap(), i.to_string());
     }
     let metrics = runtime.metrics().await.unwrap();
-    assert_eq!((metrics.servers[0].requests, metrics.servers[0].errors), (1000, 0));
+    assert_eq!(
+        (metrics.servers[0].requests, metrics.servers[0].errors),
+        (1000, 0)
+    );
     runtime.shutdown().await;
     marker.assert_none_left().await;
 }
@@ -268,14 +379,27 @@ async fn instances_share_the_load_and_keep_sessions() {
     };
     let mut session_pids = HashSet::new();
     for _ in 0..10 {
-        session_pids.insert(call_text(&handle, "pid", json!({}), session.clone()).await.unwrap());
+        session_pids.insert(
+            call_text(&handle, "pid", json!({}), session.clone())
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(session_pids.len(), 1);
 
-    runtime.scale(handle.id(), NonZeroU32::new(1).unwrap()).await.unwrap();
+    runtime
+        .scale(handle.id(), NonZeroU32::new(1).unwrap())
+        .await
+        .unwrap();
     assert_eq!(handle.states().len(), 1);
-    runtime.scale(handle.id(), NonZeroU32::new(2).unwrap()).await.unwrap();
-    assert_eq!(handle.states(), [ServerState::Running, ServerState::Running]);
+    runtime
+        .scale(handle.id(), NonZeroU32::new(2).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        handle.states(),
+        [ServerState::Running, ServerState::Running]
+    );
     runtime.shutdown().await;
     marker.assert_none_left().await;
 }
@@ -284,12 +408,20 @@ async fn instances_share_the_load_and_keep_sessions() {
 async fn children_of_the_server_are_stopped_too() {
     let marker = Marker::new("group");
     let runtime = McpRuntime::start();
-    let handle = runtime.deploy(fault_spec("group", &marker, &["--spawn-child"])).await.unwrap();
-    let child: u32 = call_text(&handle, "child_pid", json!({}), CallOptions::default()).await.unwrap().parse().unwrap();
+    let handle = runtime
+        .deploy(fault_spec("group", &marker, &["--spawn-child"]))
+        .await
+        .unwrap();
+    let child: u32 = call_text(&handle, "child_pid", json!({}), CallOptions::default())
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(std::path::Path::new(&format!("/proc/{child}")).exists());
     runtime.undeploy(handle.id()).await.unwrap();
     eventually("the grandchild is gone", || {
-        std::fs::read_to_string(format!("/proc/{child}/stat")).map_or(true, |stat| stat.contains(") Z"))
+        std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .map_or(true, |stat| stat.contains(") Z"))
     })
     .await;
     runtime.shutdown().await;
@@ -301,7 +433,10 @@ async fn dropping_the_runtime_stops_its_servers() {
     let marker = Marker::new("drop");
     {
         let runtime = McpRuntime::start();
-        let handle = runtime.deploy(fault_spec("drop", &marker, &[])).await.unwrap();
+        let handle = runtime
+            .deploy(fault_spec("drop", &marker, &[]))
+            .await
+            .unwrap();
         assert_eq!(marker.processes().len(), 1);
         drop(handle);
         drop(runtime);

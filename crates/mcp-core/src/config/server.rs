@@ -236,7 +236,12 @@ pub struct RestartConfig {
 impl RestartConfig {
     /// Restart settings for servers defined in code rather than in a config
     /// file; a `max_backoff` below `initial_backoff` is raised to it.
-    pub fn new(policy: RestartPolicy, max_restarts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
+    pub fn new(
+        policy: RestartPolicy,
+        max_restarts: u32,
+        initial_backoff: Duration,
+        max_backoff: Duration,
+    ) -> Self {
         Self {
             policy,
             max_restarts,

@@ -36,7 +36,9 @@ impl InProcessConnector {
 
 impl std::fmt::Debug for InProcessConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InProcessConnector").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("InProcessConnector")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,7 +46,9 @@ impl Connector for InProcessConnector {
     fn connect(&self) -> BoxFuture<'_, Result<TransportLink>> {
         Box::pin(async move {
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let (link, ends) = TransportLink::new(Box::new(TaskCloser { stop: Some(stop_tx) }));
+            let (link, ends) = TransportLink::new(Box::new(TaskCloser {
+                stop: Some(stop_tx),
+            }));
             tokio::spawn(drive(self.server.clone(), ends, stop_rx));
             Ok(link)
         })
@@ -74,13 +78,23 @@ struct ChannelPeer(mpsc::Sender<Inbound>);
 impl Peer for ChannelPeer {
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let _ = self.0.send(Inbound::Message(Message::Notification(notification))).await;
+            let _ = self
+                .0
+                .send(Inbound::Message(Message::Notification(notification)))
+                .await;
         })
     }
 }
 
-async fn drive(server: Arc<dyn McpServer>, ends: TransportEnds, mut stop: tokio::sync::oneshot::Receiver<()>) {
-    let TransportEnds { mut outbound, inbound } = ends;
+async fn drive(
+    server: Arc<dyn McpServer>,
+    ends: TransportEnds,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let TransportEnds {
+        mut outbound,
+        inbound,
+    } = ends;
     let context = RequestContext::new(Arc::new(ChannelPeer(inbound.clone())));
     let mut running: HashMap<RequestId<'static>, AbortHandle> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<RequestId<'static>>();
@@ -128,5 +142,9 @@ async fn drive(server: Arc<dyn McpServer>, ends: TransportEnds, mut stop: tokio:
     for task in running.into_values() {
         task.abort();
     }
-    let _ = inbound.send(Inbound::Closed("the in-process server was stopped".to_owned())).await;
+    let _ = inbound
+        .send(Inbound::Closed(
+            "the in-process server was stopped".to_owned(),
+        ))
+        .await;
 }

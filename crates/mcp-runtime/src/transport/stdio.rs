@@ -101,9 +101,15 @@ fn spawn(spec: &StdioCommand) -> Result<TransportLink> {
     let (Some(stdin), Some(stdout), Some(stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
-        return Err(Error::new(ErrorKind::Start, "the child's pipes are missing"));
+        return Err(Error::new(
+            ErrorKind::Start,
+            "the child's pipes are missing",
+        ));
     };
-    let pid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
     let (exit_tx, exit_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = oneshot::channel();
     let owner = tokio::spawn(own_process(child, pid, stop_rx, exit_tx));
@@ -247,7 +253,11 @@ async fn read_stdout(
             };
             match Message::parse(&line) {
                 Ok(message) => {
-                    if inbound.send(Inbound::Message(message.into_owned())).await.is_err() {
+                    if inbound
+                        .send(Inbound::Message(message.into_owned()))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -1,5 +1,5 @@
 //! Helpers shared by the runtime's integration tests.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,8 +28,12 @@ impl Marker {
     pub fn processes(&self) -> Vec<u32> {
         let mut found = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
             let cmdline = String::from_utf8_lossy(&cmdline);
             if cmdline.split('\0').any(|arg| arg == self.0) && !is_zombie(pid) {
                 found.push(pid);
@@ -53,12 +57,19 @@ impl Marker {
 
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
 pub fn fixture() -> String {
-    format!("{}/tests/fixtures/fault_server.py", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/tests/fixtures/fault_server.py",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 /// A spec for the fault server with `flags`, marked with `marker`.
@@ -73,9 +84,17 @@ pub fn fault_spec(name: &str, marker: &Marker, flags: &[&str]) -> ServerSpec {
         cwd: None,
         max_message: 1 << 20,
     };
-    let mut spec = ServerSpec::new(command.server.clone(), Arc::new(StdioConnector::new(command)));
+    let mut spec = ServerSpec::new(
+        command.server.clone(),
+        Arc::new(StdioConnector::new(command)),
+    );
     spec.timeouts = Timeouts::new(Duration::from_secs(10), Duration::from_secs(10));
-    spec.restart = RestartConfig::new(RestartPolicy::OnFailure, 3, Duration::from_millis(20), Duration::from_millis(200));
+    spec.restart = RestartConfig::new(
+        RestartPolicy::OnFailure,
+        3,
+        Duration::from_millis(20),
+        Duration::from_millis(200),
+    );
     spec.stop_grace = Duration::from_millis(300);
     spec
 }
@@ -85,12 +104,24 @@ pub fn params(value: Value) -> Option<Raw<'static>> {
 }
 
 /// Calls a tool and returns the text of its first content block.
-pub async fn call_text(handle: &ServerHandle, tool: &str, args: Value, options: CallOptions) -> mcp_runtime::Result<String> {
+pub async fn call_text(
+    handle: &ServerHandle,
+    tool: &str,
+    args: Value,
+    options: CallOptions,
+) -> mcp_runtime::Result<String> {
     let result = handle
-        .request("tools/call", params(json!({"name": tool, "arguments": args})), options)
+        .request(
+            "tools/call",
+            params(json!({"name": tool, "arguments": args})),
+            options,
+        )
         .await?;
     let value: Value = serde_json::from_str(result.get()).unwrap();
-    Ok(value["content"][0]["text"].as_str().unwrap_or_default().to_owned())
+    Ok(value["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// Waits (a bounded time) until `check` holds.

@@ -1,0 +1,241 @@
+//! The runtime with an in-process server: requests, notifications both
+//! ways, cancellation that reaches the handler, and list caching.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
+use mcp_protocol::mcp::{CallToolParams, View};
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Notification, Request};
+use mcp_runtime::transport::inprocess::InProcessConnector;
+use mcp_runtime::{CallOptions, ErrorKind, ListKind, McpRuntime, ServerSpec};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct TestServer {
+    tools_listed: AtomicUsize,
+    dropped_calls: AtomicUsize,
+}
+
+/// Counts a call whose future was dropped before it finished.
+struct DropCounter<'a>(&'a AtomicUsize, bool);
+
+impl Drop for DropCounter<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl McpServer for TestServer {
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        Box::pin(async move {
+            match &*request.method {
+                "initialize" => Ok(Raw::from_value(&json!({
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {"tools": {"listChanged": true}},
+                    "serverInfo": {"name": "test", "version": "0"}
+                }))),
+                "tools/list" => {
+                    self.tools_listed.fetch_add(1, Ordering::SeqCst);
+                    Ok(Raw::from_value(
+                        &json!({"tools": [{"name": "echo", "inputSchema": {"type": "object"}}]}),
+                    ))
+                }
+                "tools/call" => {
+                    let call = CallToolParams::from_params(request.params)
+                        .map_err(|e| ErrorObject::new(e.code(), e.message().to_owned()))?;
+                    match &*call.name {
+                        "echo" => Ok(Raw::from_value(
+                            &json!({"echo": call.arguments.map(|a| a.get().to_owned())}),
+                        )),
+                        "announce" => {
+                            context
+                                .notify(Notification {
+                                    method: "notifications/tools/list_changed".into(),
+                                    params: None,
+                                })
+                                .await;
+                            Ok(Raw::from_value(&json!({})))
+                        }
+                        "progress" => {
+                            let token = call.meta.and_then(|m| m.progress_token).unwrap();
+                            for step in 1..=3 {
+                                let params = json!({"progressToken": token, "progress": step});
+                                context
+                                    .notify(Notification {
+                                        method: "notifications/progress".into(),
+                                        params: Some(Raw::from_value(&params)),
+                                    })
+                                    .await;
+                            }
+                            Ok(Raw::from_value(&json!({"done": true})))
+                        }
+                        "forever" => {
+                            let mut counter = DropCounter(&self.dropped_calls, false);
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            counter.1 = true;
+                            Ok(Raw::from_value(&json!({})))
+                        }
+                        other => Err(ErrorObject::new(-32602, format!("no tool {other}"))),
+                    }
+                }
+                other => Err(ErrorObject::new(-32601, format!("no method {other}"))),
+            }
+        })
+    }
+
+    fn handle_notification(
+        &self,
+        _: Notification<'static>,
+        _: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+fn spec(server: Arc<TestServer>) -> ServerSpec {
+    let id = ServerId::new("inproc").unwrap();
+    ServerSpec::new(id, Arc::new(InProcessConnector::new("inproc", server)))
+}
+
+fn call(name: &str, args: Value) -> Option<Raw<'static>> {
+    Some(Raw::from_value(&json!({"name": name, "arguments": args})))
+}
+
+#[tokio::test]
+async fn requests_through_the_registry_and_the_handle() {
+    let runtime = McpRuntime::start();
+    let server = Arc::new(TestServer::default());
+    let handle = runtime.deploy(spec(server)).await.unwrap();
+    let id = handle.id().clone();
+    let result = runtime
+        .execute(
+            &id,
+            "tools/call",
+            call("echo", json!({"a": 1})),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.get(), r#"{"echo":"{\"a\":1}"}"#);
+    let error = handle
+        .request(
+            "tools/call",
+            call("nope", json!({})),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.rpc_error().unwrap().message, "no tool nope");
+    let missing = ServerId::new("missing").unwrap();
+    let error = runtime
+        .execute(&missing, "ping", None, CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::NotFound);
+    let again = runtime
+        .deploy(spec(Arc::new(TestServer::default())))
+        .await
+        .unwrap_err();
+    assert_eq!(*again.kind(), ErrorKind::AlreadyExists);
+    runtime.shutdown().await;
+    let after = runtime
+        .execute(&id, "ping", None, CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(*after.kind(), ErrorKind::Shutdown);
+}
+
+#[tokio::test]
+async fn progress_from_an_in_process_server() {
+    let runtime = McpRuntime::start();
+    let handle = runtime
+        .deploy(spec(Arc::new(TestServer::default())))
+        .await
+        .unwrap();
+    let (sink, mut progress) = mpsc::channel(8);
+    let params = json!({"name": "progress", "_meta": {"progressToken": 42}});
+    let options = CallOptions {
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    handle
+        .request("tools/call", Some(Raw::from_value(&params)), options)
+        .await
+        .unwrap();
+    let mut steps = Vec::new();
+    while let Ok(n) = progress.try_recv() {
+        let value: Value = serde_json::from_str(n.params.unwrap().get()).unwrap();
+        assert_eq!(value["progressToken"], 42);
+        steps.push(value["progress"].as_u64().unwrap());
+    }
+    assert_eq!(steps, [1, 2, 3]);
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancellation_drops_the_handler() {
+    let runtime = McpRuntime::start();
+    let server = Arc::new(TestServer::default());
+    let handle = runtime.deploy(spec(server.clone())).await.unwrap();
+    let forever = handle.request(
+        "tools/call",
+        call("forever", json!({})),
+        CallOptions::default(),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), forever)
+            .await
+            .is_err()
+    );
+    for _ in 0..100 {
+        if server.dropped_calls.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.dropped_calls.load(Ordering::SeqCst), 1);
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn lists_are_cached_until_the_server_announces_a_change() {
+    let runtime = McpRuntime::start();
+    let server = Arc::new(TestServer::default());
+    let mut events = runtime.subscribe();
+    let handle = runtime.deploy(spec(server.clone())).await.unwrap();
+    let tools = handle.list_all(ListKind::Tools).await.unwrap();
+    assert_eq!(tools.len(), 1);
+    handle.list_all(ListKind::Tools).await.unwrap();
+    assert_eq!(server.tools_listed.load(Ordering::SeqCst), 1);
+    // No prompts capability: no request at all.
+    assert!(handle.list_all(ListKind::Prompts).await.unwrap().is_empty());
+
+    handle
+        .request(
+            "tools/call",
+            call("announce", json!({})),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let event = events.recv().await.unwrap();
+    assert_eq!(
+        event.notification.method,
+        "notifications/tools/list_changed"
+    );
+    assert_eq!(event.server.as_str(), "inproc");
+    handle.list_all(ListKind::Tools).await.unwrap();
+    assert_eq!(server.tools_listed.load(Ordering::SeqCst), 2);
+    runtime.shutdown().await;
+}

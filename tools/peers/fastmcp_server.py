@@ -1,0 +1,103 @@
+"""A small MCP server on the official Python SDK, a peer for mcp-manager's tests.
+
+Run it with the Python of `.tools/venv` (`cargo xtask peers` makes it; the
+path is MCP_PEER_PYTHON in `.tools/peers.env`):
+
+    python fastmcp_server.py              # stdio
+    python fastmcp_server.py --http 8931  # streamable HTTP on http://127.0.0.1:8931/mcp
+
+What it offers:
+
+- tools: `add` (two integers), `echo` (a string), `count` (reports one
+  progress notification per step, when the request carries a progress
+  token), `sleep` (waits, for cancellation and timeout tests)
+- resources: `peer://greeting` (text) and the template `peer://items/{item_id}`
+- prompt: `greet` (one argument, `name`)
+
+It works with mcp 2.x, where the high-level server is `MCPServer`, and with
+mcp 1.x, where the same API is called `FastMCP`.
+"""
+
+import argparse
+import asyncio
+
+try:
+    from mcp.server.mcpserver import Context, MCPServer
+
+    SDK_MAJOR = 2
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import Context
+    from mcp.server.fastmcp import FastMCP as MCPServer
+
+    SDK_MAJOR = 1
+
+server = MCPServer("mcp-manager-fastmcp-peer", log_level="WARNING")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Adds two integers."""
+    return a + b
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Returns the text it is given."""
+    return text
+
+
+@server.tool()
+async def count(steps: int = 3, delay: float = 0.1, ctx: Context = None) -> str:
+    """Counts to `steps`, reporting progress after each step."""
+    for step in range(1, steps + 1):
+        await asyncio.sleep(delay)
+        await ctx.report_progress(step, steps, f"step {step} of {steps}")
+    return f"counted to {steps}"
+
+
+@server.tool()
+async def sleep(seconds: float = 30.0) -> str:
+    """Sleeps for `seconds`, then says so."""
+    await asyncio.sleep(seconds)
+    return f"slept {seconds} s"
+
+
+@server.resource("peer://greeting", mime_type="text/plain")
+def greeting() -> str:
+    """A fixed greeting."""
+    return "Hello from the Python peer."
+
+
+@server.resource("peer://items/{item_id}", mime_type="text/plain")
+def item(item_id: str) -> str:
+    """One item, by id."""
+    return f"item {item_id}"
+
+
+@server.prompt()
+def greet(name: str) -> str:
+    """Asks for a greeting for `name`."""
+    return f"Please write a short greeting for {name}."
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--http",
+        metavar="PORT",
+        type=int,
+        help="serve streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio",
+    )
+    args = parser.parse_args()
+    if args.http is None:
+        server.run()
+    elif SDK_MAJOR >= 2:
+        server.run("streamable-http", host="127.0.0.1", port=args.http)
+    else:
+        server.settings.host = "127.0.0.1"
+        server.settings.port = args.http
+        server.run("streamable-http")
+
+
+if __name__ == "__main__":
+    main()
