@@ -1,7 +1,12 @@
 //! The runtime against stdio child processes: calls, progress, timeouts,
 //! cancellation, crashes, garbage, floods, crash loops, instances, and no
 //! process left behind.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
