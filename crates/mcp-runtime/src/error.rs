@@ -9,7 +9,7 @@ use mcp_protocol::jsonrpc::error_code;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The server answered with a JSON-RPC error; see [`Error::rpc`].
+    /// The server answered with a JSON-RPC error; see [`Error::rpc_error`].
     Rpc,
     /// No answer within the request's timeout.
     Timeout,
