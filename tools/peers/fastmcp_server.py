@@ -88,6 +88,10 @@ def main() -> None:
         type=int,
         help="serve streamable HTTP on 127.0.0.1:PORT at /mcp instead of stdio",
     )
+    parser.add_argument(
+        "--marker",
+        help="ignored; tests pass a unique marker to find the process later",
+    )
     args = parser.parse_args()
     if args.http is None:
         server.run()

@@ -253,6 +253,9 @@ async fn a_crash_loop_ends_in_failed() {
         unreachable!()
     };
     assert!(reason.contains("failed 4 times in a row"), "{reason}");
+    // The reason says how the process ended and what it last wrote to stderr.
+    assert!(reason.contains("exit status: 1"), "{reason}");
+    assert!(reason.contains("its last stderr lines: fault server started"), "{reason}");
     let error = call_text(&handle, "echo", json!({}), CallOptions::default())
         .await
         .unwrap_err();

@@ -10,9 +10,10 @@
 //! SIGKILL; the child is always reaped. If the link is dropped without being
 //! closed, the group is killed at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -32,6 +33,8 @@ use crate::error::{Error, ErrorKind, Result};
 const MAX_STDERR_LINE: usize = 8 * 1024;
 /// Stderr lines logged per second before the rest are only counted.
 const STDERR_LINES_PER_SECOND: u32 = 200;
+/// Stderr lines kept to explain why a process ended.
+const STDERR_TAIL: usize = 8;
 /// How long to wait after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
@@ -119,15 +122,19 @@ fn spawn(spec: &StdioCommand) -> Result<TransportLink> {
     };
     let (link, ends) = TransportLink::new(Box::new(closer));
     let TransportEnds { outbound, inbound } = ends;
+    let tail = StderrTail::default();
     tokio::spawn(write_stdin(stdin, outbound));
     tokio::spawn(read_stdout(
-        spec.server.clone(),
+        Output {
+            server: spec.server.clone(),
+            max_message: spec.max_message,
+            inbound,
+            exit: exit_rx,
+            tail: tail.clone(),
+        },
         stdout,
-        spec.max_message,
-        inbound,
-        exit_rx,
     ));
-    tokio::spawn(log_stderr(spec.server.clone(), stderr));
+    tokio::spawn(log_stderr(spec.server.clone(), stderr, tail));
     tracing::debug!(server = %spec.server, pid = ?pid, "started `{}`", spec.command);
     Ok(link)
 }
@@ -227,13 +234,52 @@ async fn write_stdin(mut stdin: ChildStdin, mut outbound: mpsc::Receiver<Message
     // Dropping stdin closes it: the child sees end of input.
 }
 
-async fn read_stdout(
+/// The last few stderr lines of a process, to say why it ended.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if lines.len() == STDERR_TAIL {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    /// Waits a moment for the stderr reader to catch up, then joins the
+    /// lines.
+    async fn text(&self) -> Option<String> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (!lines.is_empty()).then(|| {
+            lines
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+    }
+}
+
+/// Where the stdout reader sends what it reads, and what it needs to
+/// explain the end of the stream.
+struct Output {
     server: ServerId,
-    mut stdout: impl AsyncRead + Unpin,
     max_message: usize,
     inbound: mpsc::Sender<Inbound>,
-    mut exit: watch::Receiver<Option<ExitStatus>>,
-) {
+    exit: watch::Receiver<Option<ExitStatus>>,
+    tail: StderrTail,
+}
+
+async fn read_stdout(output: Output, mut stdout: impl AsyncRead + Unpin) {
+    let Output {
+        server,
+        max_message,
+        inbound,
+        mut exit,
+        tail,
+    } = output;
     let mut decoder = LineDecoder::new(max_message);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let reason = loop {
@@ -275,10 +321,14 @@ async fn read_stdout(
         .await
         .ok()
         .and_then(|r| r.ok().and_then(|s| *s));
-    let reason = match status {
+    let mut reason = match status {
         Some(status) => format!("the process exited ({status}); {reason}"),
         None => format!("the process is gone: {reason}"),
     };
+    if let Some(stderr) = tail.text().await {
+        reason.push_str("; its last stderr lines: ");
+        reason.push_str(&stderr);
+    }
     let _ = inbound.send(Inbound::Closed(reason)).await;
 }
 
@@ -291,7 +341,7 @@ fn preview(line: &[u8]) -> String {
     }
 }
 
-async fn log_stderr(server: ServerId, mut stderr: impl AsyncRead + Unpin) {
+async fn log_stderr(server: ServerId, mut stderr: impl AsyncRead + Unpin, tail: StderrTail) {
     let mut decoder = LineDecoder::new(MAX_STDERR_LINE);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut window = Instant::now();
@@ -313,16 +363,20 @@ async fn log_stderr(server: ServerId, mut stderr: impl AsyncRead + Unpin) {
                 logged = 0;
                 dropped = 0;
             }
+            let text = String::from_utf8_lossy(&line).into_owned();
             if logged < STDERR_LINES_PER_SECOND {
                 logged += 1;
-                tracing::info!(target: "mcp_runtime::stderr", server = %server, "{}", String::from_utf8_lossy(&line));
+                tracing::info!(target: "mcp_runtime::stderr", server = %server, "{text}");
+                tail.push(text);
             } else {
                 dropped += 1;
             }
         }
         if eof {
             if let Ok(Some(line)) = decoder.decode_eof(&mut buf) {
-                tracing::info!(target: "mcp_runtime::stderr", server = %server, "{}", String::from_utf8_lossy(&line));
+                let text = String::from_utf8_lossy(&line).into_owned();
+                tracing::info!(target: "mcp_runtime::stderr", server = %server, "{text}");
+                tail.push(text);
             }
             return;
         }

@@ -140,3 +140,41 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
     panic!("timed out waiting until {what}");
 }
+
+/// The real MCP peers `cargo xtask peers` installed, from `.tools/peers.env`.
+pub fn peer(key: &str) -> String {
+    let path = format!("{}/../../.tools/peers.env", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {path} ({e}): run `cargo xtask peers` to install the test peers")
+    });
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_else(|| panic!("{path} has no {key}: run `cargo xtask peers` again"))
+}
+
+/// A spec for a stdio server run as `program args...`, marked with `marker`.
+pub fn stdio_spec(
+    name: &str,
+    marker: &Marker,
+    program: String,
+    mut args: Vec<String>,
+) -> ServerSpec {
+    args.push(marker.0.clone());
+    let command = StdioCommand {
+        server: ServerId::new(name).unwrap(),
+        command: program,
+        args,
+        env: BTreeMap::new(),
+        cwd: None,
+        max_message: 16 << 20,
+    };
+    let mut spec = ServerSpec::new(
+        command.server.clone(),
+        Arc::new(StdioConnector::new(command)),
+    );
+    spec.timeouts = Timeouts::new(Duration::from_secs(20), Duration::from_secs(30));
+    spec.stop_grace = Duration::from_millis(500);
+    spec
+}

@@ -1,0 +1,233 @@
+//! The runtime against real MCP servers over stdio: the reference
+//! `server-everything` (TypeScript SDK, on Node 22) and a FastMCP server
+//! (Python SDK). Both come from `cargo xtask peers`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Marker, peer, stdio_spec};
+use mcp_protocol::raw::Raw;
+use mcp_runtime::{CallOptions, ListKind, McpRuntime};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+fn value(raw: &Raw<'_>) -> Value {
+    serde_json::from_str(raw.get()).unwrap()
+}
+
+fn names(items: &[Raw<'static>], key: &str) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| value(i)[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_everything_over_stdio() {
+    let marker = Marker::new("everything");
+    let runtime = McpRuntime::start();
+    let spec = stdio_spec(
+        "everything",
+        &marker,
+        peer("MCP_PEER_NODE"),
+        vec![peer("MCP_PEER_EVERYTHING"), "stdio".into()],
+    );
+    let handle = runtime.deploy(spec).await.unwrap();
+    let session = handle.session().unwrap();
+    assert_eq!(session.protocol_version.as_str(), "2025-11-25");
+
+    let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
+    for expected in ["echo", "get-sum", "trigger-long-running-operation"] {
+        assert!(
+            tools.contains(&expected.to_owned()),
+            "{expected} not in {tools:?}"
+        );
+    }
+    let echo = handle
+        .request(
+            "tools/call",
+            Some(Raw::from_value(
+                &json!({"name": "echo", "arguments": {"message": "hi"}}),
+            )),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        value(&echo)["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hi")
+    );
+
+    let resources = handle.list_all(ListKind::Resources).await.unwrap();
+    assert!(!resources.is_empty());
+    let uri = value(&resources[0])["uri"].as_str().unwrap().to_owned();
+    let read = handle
+        .request(
+            "resources/read",
+            Some(Raw::from_value(&json!({"uri": uri}))),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&read)["contents"][0]["uri"], uri.as_str());
+
+    let prompts = names(&handle.list_all(ListKind::Prompts).await.unwrap(), "name");
+    assert!(!prompts.is_empty());
+
+    // Progress from a long-running operation reaches the caller with its token.
+    let (sink, mut progress) = mpsc::channel(64);
+    let params = json!({"name": "trigger-long-running-operation", "arguments": {"duration": 1, "steps": 4}, "_meta": {"progressToken": "p1"}});
+    let options = CallOptions {
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    handle
+        .request("tools/call", Some(Raw::from_value(&params)), options)
+        .await
+        .unwrap();
+    let mut steps = 0;
+    while let Ok(n) = progress.try_recv() {
+        assert_eq!(value(n.params.as_ref().unwrap())["progressToken"], "p1");
+        steps += 1;
+    }
+    assert_eq!(steps, 4);
+
+    // A long call dropped by its caller is cancelled; the server keeps serving.
+    let long = json!({"name": "trigger-long-running-operation", "arguments": {"duration": 30, "steps": 3}});
+    let call = handle.request(
+        "tools/call",
+        Some(Raw::from_value(&long)),
+        CallOptions::default(),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), call)
+            .await
+            .is_err()
+    );
+    let echo = handle
+        .request(
+            "tools/call",
+            Some(Raw::from_value(
+                &json!({"name": "echo", "arguments": {"message": "still here"}}),
+            )),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(echo.get().contains("still here"));
+    assert_eq!(handle.in_flight(), 0);
+
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastmcp_over_stdio() {
+    let marker = Marker::new("fastmcp");
+    let runtime = McpRuntime::start();
+    let spec = stdio_spec(
+        "fastmcp",
+        &marker,
+        peer("MCP_PEER_PYTHON"),
+        vec![peer("MCP_PEER_FASTMCP")],
+    );
+    let handle = runtime.deploy(spec).await.unwrap();
+    assert_eq!(
+        handle.session().unwrap().server_info.name,
+        "mcp-manager-fastmcp-peer"
+    );
+
+    let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
+    assert_eq!(tools, ["add", "echo", "count", "sleep"]);
+    let sum = handle
+        .request(
+            "tools/call",
+            Some(Raw::from_value(
+                &json!({"name": "add", "arguments": {"a": 2, "b": 40}}),
+            )),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&sum)["content"][0]["text"], "42");
+
+    let read = handle
+        .request(
+            "resources/read",
+            Some(Raw::from_value(&json!({"uri": "peer://items/7"}))),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&read)["contents"][0]["text"], "item 7");
+    let prompt = handle
+        .request(
+            "prompts/get",
+            Some(Raw::from_value(
+                &json!({"name": "greet", "arguments": {"name": "Ada"}}),
+            )),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(prompt.get().contains("greeting for Ada"));
+
+    let (sink, mut progress) = mpsc::channel(16);
+    let params = json!({"name": "count", "arguments": {"steps": 3, "delay": 0.01}, "_meta": {"progressToken": 9}});
+    let options = CallOptions {
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    handle
+        .request("tools/call", Some(Raw::from_value(&params)), options)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Ok(n) = progress.try_recv() {
+        let v = value(n.params.as_ref().unwrap());
+        assert_eq!(v["progressToken"], 9);
+        seen.push(v["progress"].as_f64().unwrap());
+    }
+    assert_eq!(seen, [1.0, 2.0, 3.0]);
+
+    // A timeout on a sleeping tool comes back as a timeout, and the server
+    // keeps answering.
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..CallOptions::default()
+    };
+    let error = handle
+        .request(
+            "tools/call",
+            Some(Raw::from_value(
+                &json!({"name": "sleep", "arguments": {"seconds": 30}}),
+            )),
+            options,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(*error.kind(), mcp_runtime::ErrorKind::Timeout);
+    let echo = handle
+        .request(
+            "tools/call",
+            Some(Raw::from_value(
+                &json!({"name": "echo", "arguments": {"text": "ok"}}),
+            )),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&echo)["content"][0]["text"], "ok");
+
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}
