@@ -255,7 +255,10 @@ async fn a_crash_loop_ends_in_failed() {
     assert!(reason.contains("failed 4 times in a row"), "{reason}");
     // The reason says how the process ended and what it last wrote to stderr.
     assert!(reason.contains("exit status: 1"), "{reason}");
-    assert!(reason.contains("its last stderr lines: fault server started"), "{reason}");
+    assert!(
+        reason.contains("its last stderr lines: fault server started"),
+        "{reason}"
+    );
     let error = call_text(&handle, "echo", json!({}), CallOptions::default())
         .await
         .unwrap_err();
@@ -449,5 +452,38 @@ async fn dropping_the_runtime_stops_its_servers() {
         drop(handle);
         drop(runtime);
     }
+    marker.assert_none_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_fails_health_checks_is_restarted() {
+    let marker = Marker::new("health");
+    let runtime = McpRuntime::start();
+    let mut spec = fault_spec("health", &marker, &["--no-ping"]);
+    spec.health_interval = Some(Duration::from_millis(200));
+    spec.timeouts =
+        mcp_core::config::Timeouts::new(Duration::from_millis(300), Duration::from_secs(10));
+    let handle = runtime.deploy(spec).await.unwrap();
+    let pid = call_text(&handle, "pid", json!({}), CallOptions::default())
+        .await
+        .unwrap();
+    let mut restarted = false;
+    for _ in 0..100 {
+        if runtime.metrics().await.unwrap().servers[0].restarts > 0 {
+            restarted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(restarted, "no restart after failed health checks");
+    eventually("the server is running again", || {
+        handle.states() == [ServerState::Running]
+    })
+    .await;
+    let new_pid = call_text(&handle, "pid", json!({}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_ne!(new_pid, pid);
+    runtime.shutdown().await;
     marker.assert_none_left().await;
 }
