@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{deps_guard, docs_check, fuzz, shell};
+use crate::{deps_guard, docs_check, fuzz, peers, shell};
 
 /// One CI step.
 struct Step {
@@ -56,6 +56,11 @@ const STEPS: &[Step] = &[
                 "warnings",
             ])
         },
+    },
+    Step {
+        name: "peers",
+        about: "install the real MCP peers the tests run against (.tools/)",
+        run: || peers::run(&[]),
     },
     Step {
         name: "test",
