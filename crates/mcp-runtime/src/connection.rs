@@ -21,17 +21,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_core::ServerId;
-use mcp_protocol::mcp::{InitializeResult, Method, RequestMeta, View, meta_keys};
+use mcp_protocol::mcp::{
+    DiscoverResult, Implementation, InitializeResult, Method, RequestMeta, View, meta_keys,
+};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{
-    ErrorObject, Message, Notification, ProtocolVersion, Request, RequestId, Response,
+    ErrorObject, Message, Notification, ProtocolVersion, Request, RequestId, Response, VersionSet,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::server::{ServerEvent, SessionInfo, Shared};
+use crate::server::{ServerEvent, SessionInfo, Shared, UpstreamProtocol};
 use crate::transport::{Inbound, TransportLink};
 
 /// Messages queued for the transport before the actor stops taking commands.
@@ -111,6 +113,35 @@ pub(crate) struct ConnectionSettings {
     pub(crate) health_interval: Option<Duration>,
     pub(crate) health_timeout: Duration,
     pub(crate) grace: Duration,
+    pub(crate) protocol: UpstreamProtocol,
+}
+
+/// Which handshake is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handshake {
+    Initialize(i64),
+    /// `server/discover`; `fallback` means: on an error, try `initialize`.
+    Discover {
+        id: i64,
+        fallback: bool,
+    },
+}
+
+/// The client's name and version, as sent to servers.
+fn client_info() -> Value {
+    json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// The `_meta` members every stateless (2026-07-28) request carries.
+fn stateless_meta() -> Vec<(&'static str, Raw<'static>)> {
+    vec![
+        (
+            meta_keys::PROTOCOL_VERSION,
+            Raw::from_value(ProtocolVersion::V2026_07_28.as_str()),
+        ),
+        (meta_keys::CLIENT_CAPABILITIES, Raw::from_value(&json!({}))),
+        (meta_keys::CLIENT_INFO, Raw::from_value(&client_info())),
+    ]
 }
 
 pub(crate) struct Connection<'a> {
@@ -121,9 +152,12 @@ pub(crate) struct Connection<'a> {
     pending: HashMap<i64, Pending>,
     deadlines: BTreeSet<(Instant, i64)>,
     outbox: VecDeque<Message<'static>>,
-    /// The id of the initialize request while the handshake runs.
-    handshake: Option<i64>,
+    /// The handshake request while it runs.
+    handshake: Option<Handshake>,
     ready: bool,
+    /// Set once a stateless (2026-07-28) session is up: the `_meta` members
+    /// each request gets.
+    stateless: Option<Vec<(&'static str, Raw<'static>)>>,
 }
 
 impl<'a> Connection<'a> {
@@ -143,6 +177,7 @@ impl<'a> Connection<'a> {
             outbox: VecDeque::new(),
             handshake: None,
             ready: false,
+            stateless: None,
         }
     }
 
@@ -224,24 +259,59 @@ impl<'a> Connection<'a> {
     }
 
     fn start_handshake(&mut self) {
+        match self.settings.protocol {
+            UpstreamProtocol::Stateful => self.send_initialize(),
+            UpstreamProtocol::Stateless => self.send_discover(false),
+            UpstreamProtocol::Auto => self.send_discover(true),
+        }
+    }
+
+    fn send_initialize(&mut self) {
         let id = self.shared.next_id();
         let params = json!({
             "protocolVersion": ProtocolVersion::LATEST_STATEFUL.as_str(),
             "capabilities": {},
-            "clientInfo": {"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")},
+            "clientInfo": client_info(),
         });
         self.track(id, Waiter::Handshake, self.settings.startup_timeout);
-        self.handshake = Some(id);
+        self.handshake = Some(Handshake::Initialize(id));
         self.outbox.push_back(Message::request(
             id,
-            "initialize",
+            Method::Initialize.as_str(),
             Some(Raw::from_value(&params)),
         ));
     }
 
-    fn finish_handshake(&mut self, result: Result<Raw<'static>>) -> Result<SessionInfo> {
-        let result = result?;
-        let init = InitializeResult::from_result(result).map_err(|e| {
+    fn send_discover(&mut self, fallback: bool) {
+        let id = self.shared.next_id();
+        self.track(id, Waiter::Handshake, self.settings.startup_timeout);
+        self.handshake = Some(Handshake::Discover { id, fallback });
+        self.outbox.push_back(discover_request(id));
+    }
+
+    /// Handles the answer to the handshake; `Ok(None)` means another
+    /// handshake was started (the fallback from discover to initialize).
+    fn finish_handshake(
+        &mut self,
+        handshake: Handshake,
+        result: Result<Raw<'static>>,
+    ) -> Result<Option<SessionInfo>> {
+        match handshake {
+            Handshake::Initialize(_) => self.finish_initialize(result).map(Some),
+            Handshake::Discover { fallback, .. } => match result {
+                Ok(result) => self.finish_discover(result).map(Some),
+                Err(error) if fallback && *error.kind() == ErrorKind::Rpc => {
+                    tracing::debug!(server = %self.settings.server, "no `server/discover` ({error}); using `initialize`");
+                    self.send_initialize();
+                    Ok(None)
+                }
+                Err(error) => Err(error),
+            },
+        }
+    }
+
+    fn finish_initialize(&mut self, result: Result<Raw<'static>>) -> Result<SessionInfo> {
+        let init = InitializeResult::from_result(result?).map_err(|e| {
             Error::new(
                 ErrorKind::Protocol,
                 format!("bad answer to `initialize`: {e}"),
@@ -264,6 +334,37 @@ impl<'a> Connection<'a> {
             capabilities: init.capabilities,
             server_info: init.server_info,
             instructions: init.instructions.map(Cow::into_owned),
+        })
+    }
+
+    fn finish_discover(&mut self, result: Raw<'static>) -> Result<SessionInfo> {
+        let discover = DiscoverResult::from_result(result).map_err(|e| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("bad answer to `server/discover`: {e}"),
+            )
+        })?;
+        let ours = VersionSet::new([ProtocolVersion::V2026_07_28]);
+        let version = ours.select(discover.supported_versions.iter().map(|v| &**v)).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the server supports protocol versions {:?}, none of which mcp-manager speaks statelessly",
+                    discover.supported_versions
+                ),
+            )
+        })?;
+        self.stateless = Some(stateless_meta());
+        self.ready = true;
+        let server_info = discover
+            .meta
+            .and_then(|meta| meta.server_info)
+            .unwrap_or_else(|| Implementation::new(self.settings.server.as_str(), "unknown"));
+        Ok(SessionInfo {
+            protocol_version: version,
+            capabilities: discover.capabilities,
+            server_info,
+            instructions: discover.instructions.map(Cow::into_owned),
         })
     }
 
@@ -316,13 +417,14 @@ impl<'a> Connection<'a> {
                     let _ = reply.send(Err(Error::timeout(timeout)));
                     return;
                 }
-                let (params, route) = match route_progress(params, id, progress) {
-                    Ok(routed) => routed,
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                        return;
-                    }
-                };
+                let (params, route) =
+                    match prepare_params(params, id, progress, self.stateless.as_deref()) {
+                        Ok(routed) => routed,
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                            return;
+                        }
+                    };
                 self.track_until(id, Waiter::Caller(reply), deadline, timeout, route);
                 self.outbox.push_back(Message::Request(Request {
                     id: RequestId::Number(id),
@@ -398,14 +500,15 @@ impl<'a> Connection<'a> {
                 None
             }
             Waiter::Handshake => {
-                self.handshake = None;
-                match self.finish_handshake(result) {
-                    Ok(info) => {
+                let handshake = self.handshake.take()?;
+                match self.finish_handshake(handshake, result) {
+                    Ok(Some(info)) => {
                         if let Some(on_ready) = on_ready.take() {
                             on_ready(info);
                         }
                         None
                     }
+                    Ok(None) => None,
                     Err(error) => Some(Exit::StartFailed(error)),
                 }
             }
@@ -505,10 +608,14 @@ impl<'a> Connection<'a> {
                     self.send_cancelled(id, "timed out");
                 }
                 Waiter::Handshake => {
+                    let method = match self.handshake {
+                        Some(Handshake::Discover { .. }) => Method::Discover,
+                        _ => Method::Initialize,
+                    };
                     return Some(Exit::StartFailed(Error::new(
                         ErrorKind::Start,
                         format!(
-                            "the server did not answer `initialize` within {} ms",
+                            "the server did not answer `{method}` within {} ms",
                             self.settings.startup_timeout.as_millis()
                         ),
                     )));
@@ -571,26 +678,44 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Swaps the caller's progress token for the request's own id, so that the
-/// server's progress notifications can be routed back. A token the caller
-/// cannot receive progress for is removed.
-fn route_progress(
+fn discover_request(id: i64) -> Message<'static> {
+    let meta: serde_json::Map<String, Value> = stateless_meta()
+        .into_iter()
+        .map(|(key, raw)| (key.to_owned(), raw.parse().unwrap_or(Value::Null)))
+        .collect();
+    Message::request(
+        id,
+        Method::Discover.as_str(),
+        Some(Raw::from_value(&json!({ "_meta": meta }))),
+    )
+}
+
+/// Prepares a request's params for the wire: swaps the caller's progress
+/// token for the request's own id (so the server's progress notifications
+/// can be routed back; a token the caller cannot receive progress for is
+/// removed), and for a stateless session adds the `_meta` members every
+/// request must carry. Params that need neither pass through untouched.
+fn prepare_params(
     params: Option<Raw<'static>>,
     id: i64,
     sink: Option<ProgressSink>,
+    stateless: Option<&[(&'static str, Raw<'static>)]>,
 ) -> Result<(Option<Raw<'static>>, Option<ProgressRoute>)> {
-    let Some(raw) = params else {
-        return Ok((None, None));
-    };
-    if !raw.get().contains(meta_keys::PROGRESS_TOKEN) {
-        return Ok((Some(raw), None));
+    let has_token = params
+        .as_ref()
+        .is_some_and(|raw| raw.get().contains(meta_keys::PROGRESS_TOKEN));
+    if !has_token && stateless.is_none() {
+        return Ok((params, None));
     }
     let invalid = |what: &str| Error::new(ErrorKind::Protocol, format!("invalid params: {what}"));
-    let mut object = RawObject::from_cow(raw).map_err(|_| invalid("`params` must be an object"))?;
-    let Some(meta) = object.remove("_meta") else {
-        return Ok((Some(Raw::owned(object.to_raw())), None));
+    let mut object = match params {
+        Some(raw) => RawObject::from_cow(raw).map_err(|_| invalid("`params` must be an object"))?,
+        None => RawObject::new(),
     };
-    let mut meta = RequestMeta::from_params(Some(meta)).map_err(|e| invalid(e.message()))?;
+    let mut meta = match object.remove("_meta") {
+        Some(meta) => RequestMeta::from_params(Some(meta)).map_err(|e| invalid(e.message()))?,
+        None => RequestMeta::from_params(None).map_err(|e| invalid(e.message()))?,
+    };
     let route = match (meta.progress_token.take(), sink) {
         (Some(token), Some(sink)) => {
             meta.progress_token = Some(RequestId::Number(id));
@@ -598,6 +723,15 @@ fn route_progress(
         }
         _ => None,
     };
-    object.insert("_meta", meta.to_raw());
+    let mut meta =
+        RawObject::from_cow(meta.to_raw()).map_err(|_| invalid("`_meta` must be an object"))?;
+    for (key, value) in stateless.unwrap_or_default() {
+        if !meta.contains_key(key) {
+            meta.insert(*key, value.clone());
+        }
+    }
+    if !meta.is_empty() {
+        object.insert("_meta", Raw::owned(meta.to_raw()));
+    }
     Ok((Some(Raw::owned(object.to_raw())), route))
 }

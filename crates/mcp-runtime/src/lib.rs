@@ -33,5 +33,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
 pub use server::{
     CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
+    UpstreamProtocol,
 };
 pub use typestate::Server;

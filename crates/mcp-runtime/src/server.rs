@@ -91,6 +91,21 @@ impl ServerState {
     }
 }
 
+/// Which generation of the protocol to speak to a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    /// An `initialize` handshake proposing 2025-11-25; the server may answer
+    /// with an older version. Every server today speaks this.
+    #[default]
+    Stateful,
+    /// Stateless 2026-07-28: `server/discover`, then the version and client
+    /// capabilities in every request's `_meta`.
+    Stateless,
+    /// `server/discover` first; a server that answers it with an error gets
+    /// an `initialize` handshake instead.
+    Auto,
+}
+
 /// Everything the runtime needs to run a server.
 #[derive(Clone)]
 pub struct ServerSpec {
@@ -108,6 +123,8 @@ pub struct ServerSpec {
     pub health_interval: Option<Duration>,
     /// How long a stopping server may take before it is killed.
     pub stop_grace: Duration,
+    /// Which protocol generation to speak.
+    pub protocol: UpstreamProtocol,
 }
 
 impl ServerSpec {
@@ -122,6 +139,7 @@ impl ServerSpec {
             restart: RestartConfig::default(),
             health_interval: Some(Duration::from_secs(30)),
             stop_grace: Duration::from_secs(2),
+            protocol: UpstreamProtocol::Stateful,
         }
     }
 }
@@ -760,6 +778,7 @@ impl Supervisor {
             health_interval: self.spec.health_interval,
             health_timeout: self.spec.timeouts.request(),
             grace: self.spec.stop_grace,
+            protocol: self.spec.protocol,
         };
         let mut started = Some(started);
         let mut failures = 0u32;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{Marker, peer, stdio_spec};
 use mcp_protocol::raw::Raw;
-use mcp_runtime::{CallOptions, ListKind, McpRuntime};
+use mcp_runtime::{CallOptions, ListKind, McpRuntime, UpstreamProtocol};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -228,6 +228,98 @@ async fn fastmcp_over_stdio() {
         .unwrap();
     assert_eq!(value(&echo)["content"][0]["text"], "ok");
 
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastmcp_stateless_2026() {
+    let marker = Marker::new("stateless");
+    let runtime = McpRuntime::start();
+    let mut spec = stdio_spec(
+        "stateless",
+        &marker,
+        peer("MCP_PEER_PYTHON"),
+        vec![peer("MCP_PEER_FASTMCP")],
+    );
+    spec.protocol = UpstreamProtocol::Stateless;
+    // Discovery is the health check of a stateless server.
+    spec.health_interval = Some(Duration::from_millis(100));
+    let handle = runtime.deploy(spec).await.unwrap();
+    let session = handle.session().unwrap();
+    assert_eq!(session.protocol_version.as_str(), "2026-07-28");
+    assert_eq!(session.server_info.name, "mcp-manager-fastmcp-peer");
+    assert!(session.capabilities.tools.is_some());
+
+    let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
+    assert_eq!(tools, ["add", "echo", "count", "sleep"]);
+    let (sink, mut progress) = mpsc::channel(16);
+    let params = json!({"name": "count", "arguments": {"steps": 2, "delay": 0.01}, "_meta": {"progressToken": "s"}});
+    let options = CallOptions {
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    let result = handle
+        .request("tools/call", Some(Raw::from_value(&params)), options)
+        .await
+        .unwrap();
+    assert_eq!(value(&result)["content"][0]["text"], "counted to 2");
+    assert_eq!(value(&result)["resultType"], "complete");
+    let mut steps = 0;
+    while let Ok(n) = progress.try_recv() {
+        assert_eq!(value(n.params.as_ref().unwrap())["progressToken"], "s");
+        steps += 1;
+    }
+    assert_eq!(steps, 2);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        runtime.metrics().await.unwrap().servers[0].restarts,
+        0,
+        "discovery health checks failed"
+    );
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_protocol_picks_what_each_server_speaks() {
+    let marker = Marker::new("auto");
+    let runtime = McpRuntime::start();
+    let mut modern = stdio_spec(
+        "modern",
+        &marker,
+        peer("MCP_PEER_PYTHON"),
+        vec![peer("MCP_PEER_FASTMCP")],
+    );
+    modern.protocol = UpstreamProtocol::Auto;
+    let mut classic = stdio_spec(
+        "classic",
+        &marker,
+        peer("MCP_PEER_NODE"),
+        vec![peer("MCP_PEER_EVERYTHING"), "stdio".into()],
+    );
+    classic.protocol = UpstreamProtocol::Auto;
+    let (modern, classic) = tokio::join!(runtime.deploy(modern), runtime.deploy(classic));
+    assert_eq!(
+        modern.unwrap().session().unwrap().protocol_version.as_str(),
+        "2026-07-28"
+    );
+    let classic = classic.unwrap();
+    assert_eq!(
+        classic.session().unwrap().protocol_version.as_str(),
+        "2025-11-25"
+    );
+    let echo = classic
+        .request(
+            "tools/call",
+            Some(Raw::from_value(
+                &json!({"name": "echo", "arguments": {"message": "x"}}),
+            )),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(echo.get().contains("Echo: x"));
     runtime.shutdown().await;
     marker.assert_none_left().await;
 }
