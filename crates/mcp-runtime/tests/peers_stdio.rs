@@ -33,6 +33,7 @@ fn names(items: &[Raw<'static>], key: &str) -> Vec<String> {
 async fn server_everything_over_stdio() {
     let marker = Marker::new("everything");
     let runtime = McpRuntime::start();
+    let mut events = runtime.subscribe();
     let spec = stdio_spec(
         "everything",
         &marker,
@@ -125,6 +126,38 @@ async fn server_everything_over_stdio() {
         .unwrap();
     assert!(echo.get().contains("still here"));
     assert_eq!(handle.in_flight(), 0);
+
+    // Log messages the server sends on its own reach subscribers, tagged
+    // with the server.
+    handle
+        .request(
+            "logging/setLevel",
+            Some(Raw::from_value(&json!({"level": "debug"}))),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let toggle = json!({"name": "toggle-simulated-logging", "arguments": {}});
+    handle
+        .request(
+            "tools/call",
+            Some(Raw::from_value(&toggle)),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let log = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if event.notification.method == "notifications/message" {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("a log message within 10 s");
+    assert_eq!(log.server.as_str(), "everything");
+    assert!(value(log.notification.params.as_ref().unwrap())["level"].is_string());
 
     runtime.shutdown().await;
     marker.assert_none_left().await;
