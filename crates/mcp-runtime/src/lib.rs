@@ -8,7 +8,8 @@
 //!   restarts it with backoff when its connection is lost, and a connection
 //!   actor that owns the transport and the requests in flight (id remapping,
 //!   progress routing, timeouts reset by progress, cancellation).
-//! - [`transport`]: stdio child processes and in-process servers behind one
+//! - [`transport`]: stdio child processes, Streamable HTTP and legacy
+//!   HTTP+SSE remotes, and in-process servers, all behind one
 //!   channel-shaped [`transport::TransportLink`].
 //! - [`Server`]: the type-state API over all of that.
 //!

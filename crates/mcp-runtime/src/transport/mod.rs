@@ -6,8 +6,17 @@
 //! The tasks that do the I/O are the transport's own; the connection actor
 //! that uses the link never blocks on I/O. A [`Connector`] makes a fresh
 //! link each time the server is (re)started.
+//!
+//! - [`stdio`]: a child process speaking newline-delimited JSON.
+//! - [`http`]: a Streamable HTTP remote (sessions, SSE answers, resumption,
+//!   the standalone GET stream, expired sessions renewed transparently, and
+//!   stateless 2026-07-28 requests with their headers).
+//! - [`sse`]: a legacy HTTP+SSE remote (2024-11-05).
+//! - [`inprocess`]: an [`mcp_core::McpServer`] called directly.
 
+pub mod http;
 pub mod inprocess;
+pub mod sse;
 pub mod stdio;
 
 use std::time::Duration;
