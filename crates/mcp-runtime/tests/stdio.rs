@@ -45,7 +45,7 @@ async fn calls_and_lists() {
         .await
         .unwrap();
     let tools: Value = serde_json::from_str(tools.get()).unwrap();
-    assert_eq!(tools["tools"].as_array().unwrap().len(), 8);
+    assert_eq!(tools["tools"].as_array().unwrap().len(), 10);
 
     // A JSON-RPC error from the server comes back as itself.
     let error = handle
@@ -484,6 +484,78 @@ async fn a_server_that_fails_health_checks_is_restarted() {
         .await
         .unwrap();
     assert_ne!(new_pid, pid);
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_and_cwd_reach_the_process() {
+    let marker = Marker::new("env");
+    let runtime = McpRuntime::start();
+    let mut spec = fault_spec("env", &marker, &[]);
+    let dir = std::env::temp_dir();
+    let command = mcp_runtime::transport::stdio::StdioCommand {
+        server: spec.id.clone(),
+        command: "python3".to_owned(),
+        args: vec![common::fixture(), marker.0.clone()],
+        env: [("MCP_TEST_VALUE".to_owned(), "forty-two".to_owned())]
+            .into_iter()
+            .collect(),
+        cwd: Some(dir.clone()),
+        max_message: 1 << 20,
+    };
+    spec.connector =
+        std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));
+    let handle = runtime.deploy(spec).await.unwrap();
+    let value = call_text(
+        &handle,
+        "env",
+        json!({"name": "MCP_TEST_VALUE"}),
+        CallOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(value, "forty-two");
+    // The manager's own environment is inherited too.
+    let path = call_text(
+        &handle,
+        "env",
+        json!({"name": "PATH"}),
+        CallOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_ne!(path, "<unset>");
+    let cwd = call_text(&handle, "cwd", json!({}), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::canonicalize(cwd).unwrap(),
+        std::fs::canonicalize(dir).unwrap()
+    );
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_line_is_skipped() {
+    let marker = Marker::new("huge");
+    let runtime = McpRuntime::start();
+    // The fault spec allows 1 MiB lines; the server prints a 2 MiB one first.
+    let handle = runtime
+        .deploy(fault_spec("huge", &marker, &["--huge-line"]))
+        .await
+        .unwrap();
+    let text = call_text(
+        &handle,
+        "echo",
+        json!({"text": "after"}),
+        CallOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(text, "after");
+    assert_eq!(handle.states(), [ServerState::Running]);
     runtime.shutdown().await;
     marker.assert_none_left().await;
 }
