@@ -12,6 +12,8 @@
 //!   HTTP+SSE remotes, and in-process servers, all behind one
 //!   channel-shaped [`transport::TransportLink`].
 //! - [`Server`]: the type-state API over all of that.
+//! - [`serve_stdio`]: the other side, serving an [`mcp_core::McpServer`] to
+//!   a client over stdio.
 //!
 //! # Invariants
 //!
@@ -24,14 +26,17 @@
 #![forbid(unsafe_code)]
 
 mod connection;
+mod dispatch;
 mod error;
 mod runtime;
+mod serve;
 mod server;
 pub mod transport;
 mod typestate;
 
 pub use error::{Error, ErrorKind, Result};
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
+pub use serve::serve_stdio;
 pub use server::{
     CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
     UpstreamProtocol,

@@ -2,19 +2,16 @@
 //! called directly. Messages cross as values; nothing is encoded to bytes.
 //!
 //! Each request runs as its own task, so a slow request does not hold up
-//! the others; `notifications/cancelled` aborts the request's task.
+//! the others; `notifications/cancelled` aborts the request's task (see
+//! the dispatcher).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_core::{BoxFuture, McpServer, Peer, RequestContext};
-use mcp_protocol::mcp::{CancelledParams, Method, View};
-use mcp_protocol::{Message, Notification, RequestId};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
+use mcp_core::{BoxFuture, McpServer};
 
 use super::{Closer, Connector, Inbound, TransportEnds, TransportLink};
+use crate::dispatch::Dispatcher;
 use crate::error::Result;
 
 /// Connects to an in-process server.
@@ -72,20 +69,6 @@ impl Closer for TaskCloser {
     }
 }
 
-/// Sends the server's notifications into the inbound channel.
-struct ChannelPeer(mpsc::Sender<Inbound>);
-
-impl Peer for ChannelPeer {
-    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let _ = self
-                .0
-                .send(Inbound::Message(Message::Notification(notification)))
-                .await;
-        })
-    }
-}
-
 async fn drive(
     server: Arc<dyn McpServer>,
     ends: TransportEnds,
@@ -95,53 +78,18 @@ async fn drive(
         mut outbound,
         inbound,
     } = ends;
-    let context = RequestContext::new(Arc::new(ChannelPeer(inbound.clone())));
-    let mut running: HashMap<RequestId<'static>, AbortHandle> = HashMap::new();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<RequestId<'static>>();
+    let mut dispatcher = Dispatcher::new(server, inbound.clone());
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            Some(id) = done_rx.recv() => { running.remove(&id); }
+            () = dispatcher.reap() => {}
             message = outbound.recv() => match message {
-                Some(Message::Request(request)) => {
-                    let key = request.id.clone();
-                    let id = request.id.clone();
-                    let server = server.clone();
-                    let context = context.clone();
-                    let inbound = inbound.clone();
-                    let done = done_tx.clone();
-                    let task = tokio::spawn(async move {
-                        let answer = match server.handle_request(request, context).await {
-                            Ok(result) => Message::response(id.clone(), result),
-                            Err(error) => Message::error(Some(id.clone()), error),
-                        };
-                        let _ = done.send(id);
-                        let _ = inbound.send(Inbound::Message(answer)).await;
-                    });
-                    running.insert(key, task.abort_handle());
-                }
-                Some(Message::Notification(notification)) => {
-                    if notification.method == Method::Cancelled.as_str() {
-                        let cancelled = CancelledParams::from_params(notification.params.clone());
-                        if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
-                            if let Some(task) = running.remove(&id.into_owned()) {
-                                task.abort();
-                            }
-                        }
-                        continue;
-                    }
-                    server.handle_notification(notification, context.clone()).await;
-                }
-                // Answers to server-to-client requests: this transport's
-                // servers send none yet.
-                Some(Message::Response(_) | Message::Error(_)) => {}
+                Some(message) => dispatcher.dispatch(message).await,
                 None => break,
             }
         }
     }
-    for task in running.into_values() {
-        task.abort();
-    }
+    dispatcher.abort_all();
     let _ = inbound
         .send(Inbound::Closed(
             "the in-process server was stopped".to_owned(),

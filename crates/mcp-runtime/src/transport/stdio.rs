@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::Message;
-use mcp_protocol::codec::ndjson::{LineDecoder, encode_message};
+use mcp_protocol::codec::ndjson::LineDecoder;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -215,23 +215,10 @@ impl Closer for ProcessCloser {
     }
 }
 
-async fn write_stdin(mut stdin: ChildStdin, mut outbound: mpsc::Receiver<Message<'static>>) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    while let Some(message) = outbound.recv().await {
-        buf.clear();
-        encode_message(&message, &mut buf);
-        // Take whatever else is queued, to write it in one go.
-        while let Ok(message) = outbound.try_recv() {
-            encode_message(&message, &mut buf);
-            if buf.len() > 256 * 1024 {
-                break;
-            }
-        }
-        if stdin.write_all(&buf).await.is_err() || stdin.flush().await.is_err() {
-            break;
-        }
-    }
-    // Dropping stdin closes it: the child sees end of input.
+async fn write_stdin(stdin: ChildStdin, outbound: mpsc::Receiver<Message<'static>>) {
+    // An error means the child closed its stdin; the stdout reader reports
+    // the end. Dropping stdin closes it: the child sees end of input.
+    let _ = crate::serve::write_lines(outbound, stdin).await;
 }
 
 /// The last few stderr lines of a process, to say why it ended.

@@ -1,0 +1,121 @@
+//! Serving an [`McpServer`] to one client over a byte stream: the stdio
+//! transport from the server's side (newline-delimited JSON in and out).
+//!
+//! A line that is not JSON gets a `-32700` error, a line that is not a
+//! message a `-32600` error naming the request when its id was readable, and
+//! both are otherwise skipped: one bad line never ends the session. When the
+//! input ends, requests still running finish and are answered before
+//! [`serve_stdio`] returns.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use mcp_core::McpServer;
+use mcp_protocol::codec::ndjson::{LineDecoder, encode_message};
+use mcp_protocol::{BatchPolicy, Message, Packet};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::dispatch::Dispatcher;
+use crate::transport::CHANNEL_CAPACITY;
+
+/// Serves `server` on `input` and `output` until `input` ends.
+///
+/// # Errors
+///
+/// Reading `input` or writing `output` failed.
+pub async fn serve_stdio(
+    server: Arc<dyn McpServer>,
+    mut input: impl AsyncRead + Unpin,
+    output: impl AsyncWrite + Unpin + Send + 'static,
+    max_message: usize,
+) -> std::io::Result<()> {
+    let (outlet, outgoing) = mpsc::channel::<Message<'static>>(CHANNEL_CAPACITY);
+    let writer = tokio::spawn(write_lines(outgoing, output));
+    let mut dispatcher = Dispatcher::new(server, outlet.clone());
+    let mut decoder = LineDecoder::new(max_message);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let result = loop {
+        tokio::select! {
+            () = dispatcher.reap() => {}
+            read = input.read_buf(&mut buf) => match read {
+                Ok(0) => break Ok(()),
+                Ok(_) => {
+                    while let Some(message) = next_message(&mut decoder, &mut buf, &outlet).await {
+                        dispatcher.dispatch(message).await;
+                    }
+                }
+                Err(error) => break Err(error),
+            },
+        }
+    };
+    if let Ok(Some(line)) = decoder.decode_eof(&mut buf) {
+        if let Some(message) = parse_line(&line, &outlet).await {
+            dispatcher.dispatch(message).await;
+        }
+    }
+    dispatcher.drain().await;
+    drop(dispatcher);
+    drop(outlet);
+    let written = writer
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    result.and(written)
+}
+
+/// The next message in `buf`, answering bad lines on the way.
+async fn next_message(
+    decoder: &mut LineDecoder,
+    buf: &mut BytesMut,
+    outlet: &mpsc::Sender<Message<'static>>,
+) -> Option<Message<'static>> {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(line)) => {
+                if let Some(message) = parse_line(&line, outlet).await {
+                    return Some(message);
+                }
+            }
+            Ok(None) => return None,
+            Err(error) => {
+                let _ = outlet.send(Message::Error(error.to_response())).await;
+            }
+        }
+    }
+}
+
+async fn parse_line(
+    line: &[u8],
+    outlet: &mpsc::Sender<Message<'static>>,
+) -> Option<Message<'static>> {
+    match Packet::parse(line, BatchPolicy::Reject) {
+        Ok(Packet::Single(message)) => Some(message.into_owned()),
+        Ok(Packet::Batch(_)) => None,
+        Err(error) => {
+            let _ = outlet.send(Message::Error(error.to_response())).await;
+            None
+        }
+    }
+}
+
+/// Writes messages as lines until the channel closes, batching what is
+/// queued into one write.
+pub(crate) async fn write_lines(
+    mut outgoing: mpsc::Receiver<Message<'static>>,
+    mut output: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    while let Some(message) = outgoing.recv().await {
+        buf.clear();
+        encode_message(&message, &mut buf);
+        while let Ok(message) = outgoing.try_recv() {
+            encode_message(&message, &mut buf);
+            if buf.len() > 256 * 1024 {
+                break;
+            }
+        }
+        output.write_all(&buf).await?;
+        output.flush().await?;
+    }
+    Ok(())
+}

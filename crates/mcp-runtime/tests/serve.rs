@@ -1,0 +1,103 @@
+//! Serving an in-process server over stdio-style byte streams.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+
+use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext};
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Notification, Request};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+struct Doubler;
+
+impl McpServer for Doubler {
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        Box::pin(async move {
+            match &*request.method {
+                "double" => {
+                    let n: i64 = request.params.unwrap().parse::<Value>().unwrap()["n"]
+                        .as_i64()
+                        .unwrap();
+                    context
+                        .notify(Notification {
+                            method: "notifications/message".into(),
+                            params: Some(Raw::from_value(
+                                &json!({"level": "info", "data": "doubling"}),
+                            )),
+                        })
+                        .await;
+                    Ok(Raw::from_value(&json!({"n": n * 2})))
+                }
+                "forever" => std::future::pending().await,
+                other => Err(ErrorObject::new(-32601, format!("no {other}"))),
+            }
+        })
+    }
+
+    fn handle_notification(
+        &self,
+        _: Notification<'static>,
+        _: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn lines_in_answers_out_and_bad_lines_answered() {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (server_in, server_out) = tokio::io::split(server);
+    let serving = tokio::spawn(mcp_runtime::serve_stdio(
+        Arc::new(Doubler),
+        server_in,
+        server_out,
+        1024,
+    ));
+    let (client_in, mut client_out) = tokio::io::split(client);
+    let input = concat!(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"forever\"}\n",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":1}}\n",
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"double\",\"params\":{\"n\":21}}\n",
+        "not json\n",
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":7}\n",
+        "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"nope\"}\n",
+    );
+    client_out.write_all(input.as_bytes()).await.unwrap();
+    client_out.shutdown().await.unwrap();
+
+    let mut lines = BufReader::new(client_in).lines();
+    let mut answers = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        answers.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    serving.await.unwrap().unwrap();
+
+    let find = |pred: &dyn Fn(&Value) -> bool| answers.iter().find(|a| pred(a)).cloned();
+    assert_eq!(find(&|a| a["id"] == 2).unwrap()["result"]["n"], 42);
+    assert_eq!(
+        find(&|a| a["method"] == "notifications/message").unwrap()["params"]["data"],
+        "doubling"
+    );
+    assert_eq!(
+        find(&|a| a["error"]["code"] == -32700).unwrap()["id"],
+        Value::Null
+    );
+    assert_eq!(find(&|a| a["id"] == 3).unwrap()["error"]["code"], -32600);
+    assert_eq!(
+        find(&|a| a["id"] == 4).unwrap()["error"]["message"],
+        "no nope"
+    );
+    // The cancelled request is never answered.
+    assert!(find(&|a| a["id"] == 1).is_none());
+    assert_eq!(answers.len(), 5);
+}
