@@ -160,7 +160,9 @@ pub struct ConfigIssue {
 }
 
 impl ConfigIssue {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An issue at JSON `path` (such as `mcpServers.github.type`), for
+    /// checks made outside this crate on a loaded config.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -169,7 +171,9 @@ impl ConfigIssue {
         }
     }
 
-    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    /// The same issue with a hint on what to do.
+    #[must_use]
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }

@@ -7,6 +7,7 @@
 // Printing to the terminal is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod builtin;
 mod check;
 
 use std::process::ExitCode;
@@ -26,12 +27,15 @@ struct Cli {
 enum Command {
     /// Validate a config file and show the servers it would run.
     Check(check::CheckArgs),
+    /// Run a server built into mcp-manager on its own (`everything`).
+    Builtin(builtin::BuiltinArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Check(args) => check::run(args),
+        Command::Builtin(args) => builtin::run(args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: internal error: {err:#}");

@@ -135,10 +135,40 @@ fn bad_url_scheme() {
 }
 
 #[test]
+fn empty_transport_type() {
+    check(&servers(r#""a": {"type": "", "url": "http://h"}"#))
+        .assert_invalid_with(&["error: config.json: mcpServers.a.type: must not be empty"]);
+}
+
+/// A type that is not built in names a plugin's server type: the entry is
+/// shown with that type, and its other keys are the plugin's settings.
+#[test]
 fn unknown_transport_type() {
-    check(&servers(r#""a": {"type": "websocket", "url": "http://h"}"#)).assert_invalid_with(&[
-        "error: config.json: mcpServers.a.type: unknown transport type \"websocket\"",
-        "  hint: use \"stdio\", \"http\" (Streamable HTTP), \"streamable-http\" or \"sse\"",
+    check(&servers(r#""a": {"type": "websocket", "url": "http://h", "retries": 3}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.type: unknown server type \"websocket\"",
+        "  hint: the known types are \"stdio\", \"http\", \"streamable-http\", \"streamableHttp\", \"sse\", \"builtin\"",
+    ]);
+    check(&servers(r#""a": {"type": "htp", "url": "http://h"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.a.type: unknown server type \"htp\"",
+        "  hint: did you mean \"http\"?",
+    ]);
+}
+
+#[test]
+fn builtin_servers() {
+    let run = check(&servers(
+        r#""demo": {"type": "builtin", "server": "everything", "namespace": ""}"#,
+    ));
+    run.assert_valid_with(&[
+        "demo (builtin, enabled)",
+        "ok: the config is valid (0 warnings)",
+    ]);
+    check(&servers(r#""demo": {"type": "builtin", "server": "nothing"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.demo: server `demo` asks for the built-in server \"nothing\", which does not exist",
+        "  hint: the built-in servers are: everything",
+    ]);
+    check(&servers(r#""demo": {"type": "builtin", "srever": "everything"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.demo: server `demo`: its settings do not fit the `builtin` server type: unknown field `srever`, expected `server`",
     ]);
 }
 

@@ -1,7 +1,136 @@
-//! The plugin API of mcp-manager: the `McpServerPlugin` trait through which
-//! every server type (stdio, Streamable HTTP, SSE, in-process) is created, the
-//! plugin registry, capability discovery and plugin API versioning.
+//! The plugin API of mcp-manager: every server type (a child process over
+//! stdio, a Streamable HTTP or legacy SSE remote, a server built into the
+//! manager, or a type a downstream crate adds) is a [`McpServerPlugin`].
 //!
-//! **Status: empty.** This crate has no API yet. It will depend only on
-//! `mcp-core`, never on pyo3 or on the runtime's internals.
+//! A plugin is named after the `type` a server entry declares, reads its
+//! own typed settings from the entry (`Config: DeserializeOwned`), says what
+//! it can do ([`Capability`]), and turns a server's config into a
+//! [`mcp_runtime::transport::Connector`] that the runtime starts and
+//! supervises. The [`PluginRegistry`] picks the plugin for each server,
+//! refuses a plugin built for an incompatible API version, and builds the
+//! runtime's [`ServerSpec`] from the config. A new server type is one more
+//! registered plugin: nothing in the runtime or the gateway changes.
+//!
+//! # Invariants
+//!
+//! This crate never reaches pyo3, and knows no concrete server type: the
+//! built-in plugins live in `mcp-plugins`.
 #![forbid(unsafe_code)]
+
+mod error;
+mod registry;
+
+use std::sync::Arc;
+
+use mcp_core::ServerConfig;
+use mcp_runtime::transport::Connector;
+use serde::de::DeserializeOwned;
+
+pub use error::{Error, ErrorKind};
+pub use mcp_runtime::ServerSpec;
+pub use registry::{PluginInfo, PluginRegistry, plugin_kind};
+
+/// The version of this API that a plugin is built against.
+///
+/// A plugin is compatible with a host of the same major version whose minor
+/// version is at least the plugin's: minors only add.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ApiVersion {
+    /// Incremented by a breaking change.
+    pub major: u16,
+    /// Incremented by an addition.
+    pub minor: u16,
+}
+
+impl ApiVersion {
+    /// A version.
+    #[must_use]
+    pub const fn new(major: u16, minor: u16) -> Self {
+        Self { major, minor }
+    }
+
+    /// Whether a plugin built for `self` can run on a host at `host`.
+    #[must_use]
+    pub fn runs_on(self, host: ApiVersion) -> bool {
+        self.major == host.major && self.minor <= host.minor
+    }
+}
+
+impl std::fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The API version of this build.
+pub const PLUGIN_API_VERSION: ApiVersion = ApiVersion::new(1, 0);
+
+/// What a plugin's servers are and can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Each server is a child process of the manager.
+    ChildProcess,
+    /// Each server is reached over the network.
+    Remote,
+    /// Each server runs inside the manager's process.
+    InProcess,
+    /// Several instances of one server can run side by side (`instances`).
+    Instances,
+}
+
+impl Capability {
+    /// A short name for listings.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ChildProcess => "child-process",
+            Self::Remote => "remote",
+            Self::InProcess => "in-process",
+            Self::Instances => "instances",
+        }
+    }
+}
+
+/// Settings for plugins that need none beyond what the config model
+/// already holds (an empty object, or absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
+/// A server type.
+pub trait McpServerPlugin: Send + Sync + 'static {
+    /// The plugin's own settings, read from the server's entry: the members
+    /// that are not mcp-manager's common options. Servers of the built-in
+    /// transport types (stdio, http, sse) carry theirs in
+    /// [`ServerConfig::transport`] and read as an empty object here.
+    type Config: DeserializeOwned;
+
+    /// The `type` this plugin serves.
+    fn kind(&self) -> &'static str;
+
+    /// Other spellings of the `type` that mean the same.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The API version the plugin was built for.
+    fn api_version(&self) -> ApiVersion {
+        PLUGIN_API_VERSION
+    }
+
+    /// What the plugin's servers are and can do.
+    fn capabilities(&self) -> &'static [Capability];
+
+    /// Turns a server's config into a connector the runtime can start.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when the config does not fit this
+    /// plugin, with a reason that tells the user what to change.
+    fn create_server(
+        &self,
+        server: &ServerConfig,
+        config: Self::Config,
+    ) -> Result<Arc<dyn Connector>, Error>;
+}

@@ -1,7 +1,38 @@
-//! The built-in plugins of mcp-manager: `stdio`, `http` (Streamable HTTP),
-//! `sse` (legacy HTTP+SSE) and `builtin` (in-process Rust servers, including
-//! the reference `everything` server).
+//! The built-in plugins of mcp-manager: `stdio` (local processes), `http`
+//! (Streamable HTTP remotes), `sse` (legacy HTTP+SSE remotes) and `builtin`
+//! (servers written in Rust and run in-process, among them `everything`,
+//! the reference server that implements what the MCP conformance suite
+//! checks).
 //!
-//! **Status: empty.** This crate has no API yet. It will depend on
-//! `mcp-plugin-api` and never on pyo3.
+//! [`default_registry`] is the registry the gateway uses: every plugin of
+//! this crate, registered under its `type`.
+//!
+//! # Invariants
+//!
+//! Never reaches pyo3. Everything here goes through the plugin API: the
+//! runtime and the gateway know none of these types by name.
 #![forbid(unsafe_code)]
+
+pub mod builtin;
+mod inprocess;
+mod transports;
+
+pub use inprocess::{BuiltinConfig, BuiltinPlugin, BuiltinServer, CATALOG, builtin};
+pub use transports::{HttpPlugin, MAX_MESSAGE, SsePlugin, StdioPlugin};
+
+use mcp_plugin_api::PluginRegistry;
+
+/// A registry with every built-in plugin.
+#[must_use]
+pub fn default_registry() -> PluginRegistry {
+    let mut registry = PluginRegistry::new();
+    // Built for this very API version: registering cannot fail.
+    let results = [
+        registry.register(StdioPlugin),
+        registry.register(HttpPlugin),
+        registry.register(SsePlugin),
+        registry.register(BuiltinPlugin),
+    ];
+    debug_assert!(results.iter().all(Result::is_ok));
+    registry
+}

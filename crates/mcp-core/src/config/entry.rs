@@ -11,7 +11,7 @@ use super::report::Report;
 use super::server::{RestartConfig, RestartPolicy, ServerConfig, Timeouts, TransportConfig};
 use super::suggest;
 use super::tools::{ToolFilter, ToolPattern};
-use super::transport;
+use super::transport::{self, Declared};
 use super::tree::Json;
 use crate::error::ConfigIssue;
 use crate::id::{self, ServerId};
@@ -19,30 +19,63 @@ use crate::id::{self, ServerId};
 /// The longest timeout or backoff accepted, in milliseconds: one day.
 const MAX_MILLIS: i64 = 86_400_000;
 
+/// The keys mcp-manager reads from every entry, whatever its transport.
+/// The other members of a plugin entry are the plugin's settings.
+pub(crate) const COMMON_OPTIONS: &[&str] = &[
+    "type",
+    "transportType",
+    "enabled",
+    "disabled",
+    "namespace",
+    "tags",
+    "priority",
+    "instances",
+    "timeoutMs",
+    "startupTimeoutMs",
+    "restart",
+    "maxConcurrency",
+    "tools",
+    "disabledTools",
+];
+
+/// The keys of the built-in transports.
+const TRANSPORT_KEYS: &[&str] = &[
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "serverUrl",
+    "headers",
+];
+
+const SERVER_KEYS: [&str; TRANSPORT_KEYS.len() + COMMON_OPTIONS.len()] =
+    concat(TRANSPORT_KEYS, COMMON_OPTIONS);
+
+/// `first` followed by `second`; `N` must be the sum of their lengths.
+/// Used in constants only, where a wrong `N` stops the build.
+#[allow(clippy::indexing_slicing)]
+const fn concat<const N: usize>(
+    first: &[&'static str],
+    second: &[&'static str],
+) -> [&'static str; N] {
+    assert!(N == first.len() + second.len());
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < first.len() {
+        out[i] = first[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < second.len() {
+        out[i + j] = second[j];
+        j += 1;
+    }
+    out
+}
+
 const SERVER_SCHEMA: Schema = Schema {
-    known: &[
-        "command",
-        "args",
-        "env",
-        "cwd",
-        "type",
-        "transportType",
-        "url",
-        "serverUrl",
-        "headers",
-        "enabled",
-        "disabled",
-        "namespace",
-        "tags",
-        "priority",
-        "instances",
-        "timeoutMs",
-        "startupTimeoutMs",
-        "restart",
-        "maxConcurrency",
-        "tools",
-        "disabledTools",
-    ],
+    known: &SERVER_KEYS,
     foreign: &[
         (
             "autoApprove",
@@ -136,8 +169,13 @@ pub(crate) fn parse(
         return None;
     }
     let obj = field.object(report)?;
-    let transport = transport::parse(&obj, vars, report);
-    obj.report_unknown(&SERVER_SCHEMA, report);
+    let declared = transport::declared(&obj, report);
+    let transport = declared.and_then(|declared| transport::parse(&obj, declared, vars, report));
+    // The keys of a plugin entry other than the common options belong to
+    // the plugin, which checks them itself.
+    if !matches!(declared, Some(Declared::Plugin(_))) {
+        obj.report_unknown(&SERVER_SCHEMA, report);
+    }
     let config = ServerConfig {
         enabled: enabled(&obj, report),
         namespace: namespace(&obj, name, report),
@@ -158,6 +196,7 @@ pub(crate) fn parse(
             .and_then(|n| u32::try_from(n).ok())
             .and_then(NonZeroU32::new),
         tools: tools(&obj, report),
+        path: field.path.as_str().to_owned(),
         id: id?,
         transport: transport?,
     };
@@ -265,7 +304,13 @@ fn instances(
         .and_then(|n| u32::try_from(n).ok())
         .and_then(NonZeroU32::new)
         .unwrap_or(NonZeroU32::MIN);
-    let remote = transport.is_some_and(|t| !matches!(t, TransportConfig::Stdio(_)));
+    // A plugin's server may run several copies; its plugin decides.
+    let remote = transport.is_some_and(|t| {
+        matches!(
+            t,
+            TransportConfig::StreamableHttp(_) | TransportConfig::Sse(_)
+        )
+    });
     if remote && count.get() > 1 {
         let path = obj.path().key("instances");
         report.warn(

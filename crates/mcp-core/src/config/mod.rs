@@ -33,16 +33,42 @@
 //! |---|---|
 //! | `command`, `args`, `env`, `cwd` | a local process speaking stdio |
 //! | `url`, `headers` | a remote server |
-//! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) or `"sse"` (legacy HTTP+SSE) |
+//! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) or `"sse"` (legacy HTTP+SSE); any other non-empty value names a plugin's server type, see [Plugin entries](#plugin-entries) |
 //! | `enabled` | `false` keeps the entry but does not run it (default `true`) |
 //! | `namespace` | prefix of the server's tool names; `""` for none; default: the server name (characters other than `[A-Za-z0-9_.-]` replaced by `_`, with a warning) |
 //! | `tags` | labels |
 //! | `priority` | integer, default 0 |
-//! | `instances` | copies of a local server to run, ≥ 1, default 1 |
+//! | `instances` | copies of a local or plugin server to run, ≥ 1, default 1 |
 //! | `timeoutMs`, `startupTimeoutMs` | request and startup timeouts in ms, from 1 to 86 400 000 (default 60 000 and 30 000) |
 //! | `restart` | `{"policy": "never" \| "onFailure" \| "always", "maxRestarts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000}`; a bare policy string is short for `{"policy": ...}` |
 //! | `maxConcurrency` | the most requests in flight, ≥ 1, unlimited by default |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
+//!
+//! ## Plugin entries
+//!
+//! An entry whose `type` (or `transportType`) is none of
+//! [`BUILTIN_TRANSPORT_TYPES`] is created by the plugin of that name, so a
+//! new kind of server needs no change here:
+//!
+//! ```json
+//! {"mcpServers": {"calc": {"type": "python", "module": "calc_server", "options": {"home": "${HOME}"}, "namespace": "calc"}}}
+//! ```
+//!
+//! It is read into [`TransportConfig::Plugin`]. The common options (`type`,
+//! `transportType`, `enabled`, `disabled`, `namespace`, `tags`, `priority`,
+//! `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
+//! `maxConcurrency`, `tools`, `disabledTools`) are read and checked as for
+//! any entry. Every other member, `command` and `url` included, is a
+//! setting of the plugin, kept in [`PluginTransport::settings`] with
+//! `${VAR}` references expanded in every string, however deeply nested
+//! (keys are kept as written; a whole number too large for 64 bits becomes
+//! a floating-point number). The settings are not checked here: no
+//! `command` or `url` is required and no key is reported as unknown; the
+//! plugin checks them when it creates the server. Whether a plugin of that
+//! name exists is not known here either: a misspelt built-in type such as
+//! `"htp"` reads as a plugin entry, and [`closest_name`] helps whoever
+//! looks the plugin up to suggest the intended name. An empty `type` is an
+//! error.
 //!
 //! ## Keys of other clients
 //!
@@ -65,14 +91,16 @@
 //! - Duplicate keys in any object are errors (JSON parsers silently keep
 //!   the last one, which hides mistakes).
 //! - `${VAR}` references in `command`, `args`, `env` values, `cwd`, `url`
-//!   and `headers` values are expanded; see [Interpolation](#interpolation).
+//!   and `headers` values, and in every string of a plugin entry's
+//!   settings, are expanded; see [Interpolation](#interpolation).
 //!   A disabled server is checked like any other, so give variables it may
 //!   lack a fallback: `${TOKEN:-}`.
 //! - Comments (`//`, `/* */`) and trailing commas are accepted, as in VS
 //!   Code's JSON with comments. A UTF-8 byte order mark is skipped.
 //! - `url` must be `http(s)://` with a host; header names must be HTTP
 //!   tokens; strings passed to a process must not contain NUL.
-//! - Warnings: an unknown key, `instances` > 1 on a remote server, keys of
+//! - Warnings: an unknown key (except among a plugin entry's settings),
+//!   `instances` > 1 on a remote server, keys of
 //!   the other transport (`headers` on a local server, `args` on a remote
 //!   one), a `command` with spaces and no `args`, an exact tool name both
 //!   allowed and denied, an empty allow list, two enabled servers sharing a
@@ -99,6 +127,7 @@
 mod entry;
 mod interpolate;
 mod path;
+mod plugin;
 mod reader;
 mod report;
 mod server;
@@ -117,9 +146,11 @@ use std::path::{Path, PathBuf};
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
-    HttpConfig, RestartConfig, RestartPolicy, ServerConfig, StdioConfig, Timeouts, TransportConfig,
+    HttpConfig, PluginTransport, RestartConfig, RestartPolicy, ServerConfig, StdioConfig, Timeouts,
+    TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};
+pub use transport::BUILTIN_TRANSPORT_TYPES;
 pub use url::HttpUrl;
 
 use crate::error::{ConfigError, ConfigIssue};
@@ -148,6 +179,24 @@ const GATEWAY_SCHEMA: Schema = Schema {
     foreign: &[],
     synonyms: &[("delimiter", "separator")],
 };
+
+/// The candidate closest to `name`, if one is close enough to be what was
+/// meant: the "did you mean" of the config's own messages, for checking
+/// names the config leaves to others, such as plugin server types.
+///
+/// Comparison ignores case, `_`, `-` and spaces, and allows about one typo
+/// per four characters (at least one, at most three).
+///
+/// ```
+/// use mcp_core::config::{closest_name, BUILTIN_TRANSPORT_TYPES};
+///
+/// assert_eq!(closest_name("htp", BUILTIN_TRANSPORT_TYPES), Some("http"));
+/// assert_eq!(closest_name("streamable_http", BUILTIN_TRANSPORT_TYPES), Some("streamable-http"));
+/// assert_eq!(closest_name("python", BUILTIN_TRANSPORT_TYPES), None);
+/// ```
+pub fn closest_name<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    suggest::closest(name, &suggest::plain(candidates))
+}
 
 /// A whole config: the servers, the gateway-wide options, and the warnings
 /// found while reading it.
@@ -212,6 +261,24 @@ impl ManagerConfig {
             }),
             _ => Err(ConfigError::new(source, errors, warnings).into()),
         }
+    }
+
+    /// Runs one more check on every server, such as whether a plugin
+    /// serves its type and its settings fit. The issues it finds make the
+    /// config invalid, reported like the others (same file, warnings kept).
+    ///
+    /// # Errors
+    ///
+    /// A config error with every issue `check` found.
+    pub fn check_servers(
+        self,
+        mut check: impl FnMut(&ServerConfig) -> Option<ConfigIssue>,
+    ) -> Result<Self, Error> {
+        let issues: Vec<ConfigIssue> = self.servers.iter().filter_map(&mut check).collect();
+        if issues.is_empty() {
+            return Ok(self);
+        }
+        Err(ConfigError::new(self.source.as_deref(), issues, self.warnings).into())
     }
 
     /// Every server, enabled or not, in file order.

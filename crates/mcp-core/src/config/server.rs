@@ -23,9 +23,16 @@ pub struct ServerConfig {
     pub(crate) restart: RestartConfig,
     pub(crate) max_concurrency: Option<NonZeroU32>,
     pub(crate) tools: ToolFilter,
+    pub(crate) path: String,
 }
 
 impl ServerConfig {
+    /// Where the server's entry is in the document, as a JSON path
+    /// (`mcpServers.github`, `servers["my server"]`), for messages about it.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The server's name: its key in `mcpServers`.
     pub fn id(&self) -> &ServerId {
         &self.id
@@ -58,8 +65,8 @@ impl ServerConfig {
         self.priority
     }
 
-    /// How many copies of a local server to run (default 1; always 1 for a
-    /// remote server).
+    /// How many copies of a local or plugin server to run (default 1;
+    /// always 1 for a remote server).
     pub fn instances(&self) -> NonZeroU32 {
         self.instances
     }
@@ -96,16 +103,21 @@ pub enum TransportConfig {
     StreamableHttp(HttpConfig),
     /// A remote server over the legacy HTTP+SSE transport (`"type": "sse"`).
     Sse(HttpConfig),
+    /// A server of a type this crate does not know (`"type"` is none of
+    /// [`BUILTIN_TRANSPORT_TYPES`](super::BUILTIN_TRANSPORT_TYPES)): the
+    /// plugin named after the type creates it from the entry's settings.
+    Plugin(PluginTransport),
 }
 
 impl TransportConfig {
     /// The transport's name as written in configs: `stdio`,
-    /// `streamable-http` or `sse`.
-    pub fn name(&self) -> &'static str {
+    /// `streamable-http` or `sse`, or a plugin's kind as written in `type`.
+    pub fn name(&self) -> &str {
         match self {
             Self::Stdio(_) => "stdio",
             Self::StreamableHttp(_) => "streamable-http",
             Self::Sse(_) => "sse",
+            Self::Plugin(plugin) => plugin.kind(),
         }
     }
 }
@@ -157,6 +169,40 @@ impl HttpConfig {
     /// Headers sent with every request (e.g. `Authorization`).
     pub fn headers(&self) -> &BTreeMap<String, String> {
         &self.headers
+    }
+}
+
+/// A server entry whose `type` names a plugin's server type rather than a
+/// built-in transport.
+///
+/// This crate does not know the plugin: it keeps the entry's own settings
+/// for it, and the plugin validates them when it creates the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginTransport {
+    pub(crate) kind: String,
+    pub(crate) settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PluginTransport {
+    /// The server type: the `type` (or `transportType`) string as written,
+    /// e.g. `"python"`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// Every member of the entry except mcp-manager's common options
+    /// (`type`, `transportType`, `enabled`, `disabled`, `namespace`, `tags`,
+    /// `priority`, `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
+    /// `maxConcurrency`, `tools`, `disabledTools`), so `command`, `url` and
+    /// the like are included when present.
+    ///
+    /// `${VAR}` references are expanded in every string value, however
+    /// deeply nested in objects and arrays (object keys are kept as
+    /// written). Numbers, booleans and `null` are kept as they are, except
+    /// that a whole number beyond the range of `i64` and `u64` is read as
+    /// the nearest floating-point number.
+    pub fn settings(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.settings
     }
 }
 

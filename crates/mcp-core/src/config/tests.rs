@@ -245,18 +245,192 @@ fn type_must_fit_the_entry() {
             "mcpServers.a.type: a remote transport needs `url`",
         ),
         (
-            r#"{"type": "websocket", "url": "http://h"}"#,
-            "mcpServers.a.type: unknown transport type \"websocket\" (hint: use \"stdio\"",
-        ),
-        (
-            r#"{"type": "streamable_http", "url": "http://h"}"#,
-            "(hint: did you mean \"streamable-http\"?)",
+            r#"{"type": "", "url": "http://h"}"#,
+            "mcpServers.a.type: must not be empty (hint: use \"stdio\", \"http\" (Streamable HTTP), \"streamable-http\", \"sse\" or the server type of a plugin, or leave it out)",
         ),
         (
             r#"{"type": 1, "url": "http://h"}"#,
             "mcpServers.a.type: expected a string, found a number",
         ),
     ]);
+}
+
+fn plugin(config: &ManagerConfig, name: &str) -> PluginTransport {
+    match config.server(name).map(ServerConfig::transport) {
+        Some(TransportConfig::Plugin(plugin)) => plugin.clone(),
+        other => panic!("{name} is not a plugin entry: {other:?}"),
+    }
+}
+
+#[test]
+fn unknown_types_are_plugin_entries() {
+    let config = load(&servers(
+        r#""ws": {"type": "websocket", "url": "ws://h/${TOKEN}", "headers": {"X": "1"}, "namespace": "w", "timeoutMs": 5000},
+           "py": {"transportType": "python", "module": "calc", "command": "${HOME}/py"},
+           "typo": {"type": "streamable_http", "url": "http://h"},
+           "bare": {"type": "in-process"}"#,
+    ));
+    let kinds: Vec<&str> = config
+        .servers()
+        .iter()
+        .map(|s| s.transport().name())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["websocket", "python", "streamable_http", "in-process"]
+    );
+    let ws = plugin(&config, "ws");
+    assert_eq!(ws.kind(), "websocket");
+    assert_eq!(
+        serde_json::Value::Object(ws.settings().clone()),
+        serde_json::json!({"url": "ws://h/t0k", "headers": {"X": "1"}})
+    );
+    let server = config.server("ws").unwrap();
+    assert_eq!(server.namespace(), "w");
+    assert_eq!(server.timeouts().request(), Duration::from_millis(5000));
+    assert_eq!(
+        serde_json::Value::Object(plugin(&config, "py").settings().clone()),
+        serde_json::json!({"module": "calc", "command": "/home/me/py"})
+    );
+    assert!(plugin(&config, "bare").settings().is_empty());
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+}
+
+#[test]
+fn builtin_type_names_are_never_plugins() {
+    for name in BUILTIN_TRANSPORT_TYPES {
+        let entry = if *name == "stdio" {
+            r#"{"command": "x"}"#
+        } else {
+            r#"{"url": "http://h"}"#
+        };
+        let entry = entry.replacen('{', &format!(r#"{{"type": "{name}", "#), 1);
+        let config = load(&servers(&format!(r#""a": {entry}"#)));
+        let transport = config.server("a").unwrap().transport();
+        assert!(
+            !matches!(transport, TransportConfig::Plugin(_)),
+            "{name}: {transport:?}"
+        );
+    }
+    assert_eq!(closest_name("htp", BUILTIN_TRANSPORT_TYPES), Some("http"));
+    assert_eq!(closest_name("SSE", BUILTIN_TRANSPORT_TYPES), Some("sse"));
+    assert_eq!(closest_name("python", BUILTIN_TRANSPORT_TYPES), None);
+    assert_eq!(closest_name("python", &[]), None);
+}
+
+#[test]
+fn plugin_settings_are_interpolated_at_every_depth() {
+    let config = load(&servers(
+        r#""a": {"type": "custom",
+                 "options": {"home": "${HOME}", "list": ["$${HOME}", {"deep": ["${NOPE:-d}", 1]}], "${KEY}": "k"},
+                 "flags": [true, false, null, -3, 2.5, 18446744073709551615, 18446744073709551616]}"#,
+    ));
+    let settings = serde_json::Value::Object(plugin(&config, "a").settings().clone());
+    assert_eq!(
+        settings,
+        serde_json::json!({
+            "options": {"home": "/home/me", "list": ["${HOME}", {"deep": ["d", 1]}], "${KEY}": "k"},
+            "flags": [true, false, null, -3, 2.5, u64::MAX, 18_446_744_073_709_551_616.0],
+        })
+    );
+}
+
+#[test]
+fn plugin_settings_interpolation_errors_name_the_path() {
+    let errors = errors(&servers(
+        r#""a": {"type": "custom", "options": {"list": [1, {"token": "${GITHUB_TOKEN}"}]}, "x": "${HOME", "ok": "${HOME}"}"#,
+    ));
+    assert_eq!(
+        errors,
+        [
+            "mcpServers.a.options.list[1].token: environment variable `GITHUB_TOKEN` is not set (hint: set `GITHUB_TOKEN` in the environment, or give a fallback: `${GITHUB_TOKEN:-value}`)",
+            "mcpServers.a.x: `${` without a closing `}` (hint: close it with `}`, or write `$$` for a literal `$`)",
+        ]
+    );
+    // A disabled plugin entry is checked all the same.
+    assert_one_error(
+        &servers(r#""a": {"type": "custom", "s": ["${NOPE}"], "enabled": false}"#),
+        "mcpServers.a.s[0]: environment variable `NOPE` is not set",
+    );
+}
+
+#[test]
+fn plugin_entries_check_the_common_options() {
+    let errors = errors(&servers(
+        r#""a": {"type": "custom", "instances": 0, "namespace": "a/b", "timeoutMs": "1",
+                 "restart": "sometimes", "tools": {"deny": [""]}, "enabled": true, "disabled": true}"#,
+    ));
+    let paths: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split_once(':').map_or(e.as_str(), |(path, _)| path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "mcpServers.a.disabled",
+            "mcpServers.a.namespace",
+            "mcpServers.a.instances",
+            "mcpServers.a.timeoutMs",
+            "mcpServers.a.restart",
+            "mcpServers.a.tools.deny[0]",
+        ],
+        "{errors:#?}"
+    );
+    let config = load(&servers(
+        r#""a": {"type": "custom", "instances": 3, "priority": 7, "tags": ["t"], "maxConcurrency": 2,
+                 "restart": {"policy": "always"}, "tools": {"allow": ["x*"]}, "disabledTools": ["xy"],
+                 "disabled": true, "startupTimeoutMs": 100}"#,
+    ));
+    let a = config.server("a").unwrap();
+    assert_eq!(a.instances().get(), 3);
+    assert_eq!(a.priority(), 7);
+    assert_eq!(a.tags(), ["t"]);
+    assert_eq!(a.max_concurrency().map(NonZeroU32::get), Some(2));
+    assert_eq!(a.restart().policy(), RestartPolicy::Always);
+    assert!(a.tools().permits("xa") && !a.tools().permits("xy") && !a.tools().permits("y"));
+    assert!(!a.is_enabled());
+    assert_eq!(a.timeouts().startup(), Duration::from_millis(100));
+    assert!(plugin(&config, "a").settings().is_empty());
+    assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+}
+
+#[test]
+fn plugin_settings_keys_are_not_warned_about() {
+    let text = servers(
+        r#""a": {"type": "custom", "arg": 1, "autoApprove": [], "args": [], "headers": {}, "zzz": 0,
+                 "restart": {"maxRetries": 3}, "tools": {"exclude": []}}"#,
+    );
+    // The settings are the plugin's; the common options keep their checks.
+    assert_eq!(
+        warnings(&text),
+        [
+            "mcpServers.a.restart.maxRetries: unknown key `maxRetries` is ignored (hint: did you mean `maxRestarts`?)",
+            "mcpServers.a.tools.exclude: unknown key `exclude` is ignored (hint: did you mean `deny`?)",
+        ]
+    );
+    let entry = plugin(&load(&text), "a");
+    let mut settings: Vec<&String> = entry.settings().keys().collect();
+    settings.sort();
+    assert_eq!(settings, ["arg", "args", "autoApprove", "headers", "zzz"]);
+}
+
+#[test]
+fn an_empty_type_is_an_error() {
+    assert_entry_errors(&[
+        (
+            r#"{"type": "", "command": "x"}"#,
+            "mcpServers.a.type: must not be empty",
+        ),
+        (
+            r#"{"transportType": "", "setting": 1}"#,
+            "mcpServers.a.transportType: must not be empty",
+        ),
+    ]);
+    // Without a type, an entry still needs `command` or `url`.
+    assert_entry_errors(&[(
+        r#"{"module": "calc"}"#,
+        "mcpServers.a: has neither `command` nor `url`",
+    )]);
 }
 
 #[test]

@@ -1,44 +1,67 @@
 //! Reading the transport of a server entry: `command`/`args`/`env`/`cwd`
-//! for a local process, `url`/`headers` for a remote server, and `type`.
+//! for a local process, `url`/`headers` for a remote server, and `type`,
+//! which may also name a plugin's server type.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use super::interpolate::Vars;
 use super::path::JsonPath;
+use super::plugin;
 use super::reader::{Field, Object};
 use super::report::Report;
 use super::server::{HttpConfig, StdioConfig, TransportConfig};
-use super::suggest;
 use super::url::HttpUrl;
 use crate::error::ConfigIssue;
 
-/// The transport a `type` (or Cline's `transportType`) names.
+/// The `type` (or `transportType`) values that name a transport of this
+/// crate; any other non-empty value names a plugin's server type.
+pub const BUILTIN_TRANSPORT_TYPES: &[&str] =
+    &["stdio", "http", "streamable-http", "streamableHttp", "sse"];
+
+/// What an entry's `type` (or Cline's `transportType`) declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Declared {
+pub(crate) enum Declared<'a> {
+    /// A built-in transport; `None` when no type is given, so that
+    /// `command` or `url` decides.
+    Builtin(Option<Builtin>),
+    /// The server type of a plugin, as written.
+    Plugin(&'a str),
+}
+
+/// A transport of this crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Builtin {
     Stdio,
     Http,
     Sse,
 }
 
-const TYPE_NAMES: &[(&str, &str)] = &[
-    ("stdio", "stdio"),
-    ("http", "http"),
-    ("streamable-http", "streamable-http"),
-    ("streamableHttp", "streamableHttp"),
-    ("sse", "sse"),
-];
-
 const STDIO_ONLY: &[&str] = &["args", "env", "cwd"];
 const REMOTE_ONLY: &[&str] = &["headers"];
 
-/// Reads the transport of the entry `obj`, or reports why it cannot.
+/// Reads the transport of the entry `obj`, whose type is `declared`, or
+/// reports why it cannot.
 pub(crate) fn parse(
     obj: &Object<'_>,
+    declared: Declared<'_>,
     vars: &Vars<'_>,
     report: &mut Report,
 ) -> Option<TransportConfig> {
-    let declared = declared_type(obj, report)?;
+    match declared {
+        Declared::Plugin(kind) => {
+            plugin::parse(obj, kind, vars, report).map(TransportConfig::Plugin)
+        }
+        Declared::Builtin(builtin) => builtin_transport(obj, builtin, vars, report),
+    }
+}
+
+fn builtin_transport(
+    obj: &Object<'_>,
+    declared: Option<Builtin>,
+    vars: &Vars<'_>,
+    report: &mut Report,
+) -> Option<TransportConfig> {
     let command = obj.get("command");
     let url = url_field(obj, report);
     let entry = obj.path().as_str();
@@ -58,16 +81,16 @@ pub(crate) fn parse(
             );
             None
         }
-        (Some(command), None, None | Some(Declared::Stdio)) => {
+        (Some(command), None, None | Some(Builtin::Stdio)) => {
             stdio(obj, &command, vars, report).map(TransportConfig::Stdio)
         }
-        (None, Some(url), None | Some(Declared::Http)) => {
+        (None, Some(url), None | Some(Builtin::Http)) => {
             http(obj, &url, vars, report).map(TransportConfig::StreamableHttp)
         }
-        (None, Some(url), Some(Declared::Sse)) => {
+        (None, Some(url), Some(Builtin::Sse)) => {
             http(obj, &url, vars, report).map(TransportConfig::Sse)
         }
-        (Some(_), None, Some(Declared::Http | Declared::Sse)) => {
+        (Some(_), None, Some(Builtin::Http | Builtin::Sse)) => {
             report.error(
                 ConfigIssue::new(
                     obj.path().key("type").as_str(),
@@ -77,7 +100,7 @@ pub(crate) fn parse(
             );
             None
         }
-        (None, Some(_), Some(Declared::Stdio)) => {
+        (None, Some(_), Some(Builtin::Stdio)) => {
             report.error(
                 ConfigIssue::new(obj.path().key("type").as_str(), "\"stdio\" needs `command`, but the server has `url`")
                     .with_hint("for a remote server write \"type\": \"http\" (Streamable HTTP) or \"sse\", or leave `type` out"),
@@ -87,33 +110,28 @@ pub(crate) fn parse(
     }
 }
 
-/// `Some(None)` when no type is declared, `None` when it is invalid.
-fn declared_type(obj: &Object<'_>, report: &mut Report) -> Option<Option<Declared>> {
+/// What the entry `obj` declares with `type`, or Cline's `transportType`
+/// when `type` is absent; `None` when the value is invalid.
+pub(crate) fn declared<'a>(obj: &Object<'a>, report: &mut Report) -> Option<Declared<'a>> {
     let Some(field) = obj.get("type").or_else(|| obj.get("transportType")) else {
-        return Some(None);
+        return Some(Declared::Builtin(None));
     };
     let name = field.string(report)?;
-    let declared = match name {
-        "stdio" => Declared::Stdio,
-        "http" | "streamable-http" | "streamableHttp" => Declared::Http,
-        "sse" => Declared::Sse,
-        _ => {
-            let hint = match suggest::closest(name, TYPE_NAMES) {
-                Some(known) => format!("did you mean \"{known}\"?"),
-                None => "use \"stdio\", \"http\" (Streamable HTTP), \"streamable-http\" or \"sse\""
-                    .to_owned(),
-            };
+    let builtin = match name {
+        "stdio" => Builtin::Stdio,
+        "http" | "streamable-http" | "streamableHttp" => Builtin::Http,
+        "sse" => Builtin::Sse,
+        "" => {
             report.error(
-                ConfigIssue::new(
-                    field.path.as_str(),
-                    format!("unknown transport type \"{name}\""),
-                )
-                .with_hint(hint),
+                ConfigIssue::new(field.path.as_str(), "must not be empty").with_hint(
+                    "use \"stdio\", \"http\" (Streamable HTTP), \"streamable-http\", \"sse\" or the server type of a plugin, or leave it out",
+                ),
             );
             return None;
         }
+        kind => return Some(Declared::Plugin(kind)),
     };
-    Some(Some(declared))
+    Some(Declared::Builtin(Some(builtin)))
 }
 
 /// `url`, or Windsurf's `serverUrl` when there is no `url`.

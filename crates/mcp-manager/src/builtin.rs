@@ -1,0 +1,45 @@
+//! `mcp-manager builtin NAME --stdio`: runs one of the servers built into
+//! mcp-manager on its own, speaking MCP on stdin and stdout, so that any MCP
+//! client (or a config's `command`) can use it as a child process.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+/// Arguments of `builtin`.
+#[derive(Debug, Args)]
+pub(crate) struct BuiltinArgs {
+    /// Which built-in server to run (`everything`).
+    name: String,
+    /// Serve MCP over stdin and stdout.
+    #[arg(long)]
+    stdio: bool,
+}
+
+pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
+    let Some(builtin) = mcp_plugins::builtin(&args.name) else {
+        let names: Vec<&str> = mcp_plugins::CATALOG.iter().map(|s| s.name).collect();
+        eprintln!(
+            "error: there is no built-in server \"{}\"; the built-in servers are: {}",
+            args.name,
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(2));
+    };
+    if !args.stdio {
+        eprintln!("error: say how to serve it: --stdio");
+        return Ok(ExitCode::from(2));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(mcp_runtime::serve_stdio(
+        (builtin.make)(),
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        mcp_plugins::MAX_MESSAGE,
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,126 @@
+//! The plugins of the transport types every `mcpServers` file uses: `stdio`,
+//! `http` (Streamable HTTP) and `sse` (legacy HTTP+SSE). Their settings are
+//! read and validated by the config model; the plugins turn them into the
+//! runtime's connectors.
+
+use std::sync::Arc;
+
+use mcp_core::ServerConfig;
+use mcp_core::config::{HttpConfig, TransportConfig};
+use mcp_plugin_api::{Capability, Error, McpServerPlugin, NoSettings};
+use mcp_runtime::transport::Connector;
+use mcp_runtime::transport::http::{HttpConnector, HttpTarget};
+use mcp_runtime::transport::sse::SseConnector;
+use mcp_runtime::transport::stdio::{StdioCommand, StdioConnector};
+
+/// The longest message accepted from a server: 16 MiB.
+pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+fn mismatch(server: &ServerConfig, kind: &str) -> Error {
+    Error::invalid_config(format!(
+        "server `{}` is not a `{kind}` server (its type is `{}`)",
+        server.id(),
+        server.transport().name()
+    ))
+}
+
+/// Local processes speaking MCP on stdin and stdout.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StdioPlugin;
+
+impl McpServerPlugin for StdioPlugin {
+    type Config = NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "stdio"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::ChildProcess, Capability::Instances]
+    }
+
+    fn create_server(
+        &self,
+        server: &ServerConfig,
+        _: NoSettings,
+    ) -> Result<Arc<dyn Connector>, Error> {
+        let TransportConfig::Stdio(stdio) = server.transport() else {
+            return Err(mismatch(server, self.kind()));
+        };
+        Ok(Arc::new(StdioConnector::new(StdioCommand {
+            server: server.id().clone(),
+            command: stdio.command().to_owned(),
+            args: stdio.args().to_vec(),
+            env: stdio.env().clone(),
+            cwd: stdio.cwd().map(Into::into),
+            max_message: MAX_MESSAGE,
+        })))
+    }
+}
+
+fn target(server: &ServerConfig, http: &HttpConfig) -> HttpTarget {
+    HttpTarget {
+        server: server.id().clone(),
+        url: http.url().as_str().to_owned(),
+        headers: http.headers().clone(),
+        max_message: MAX_MESSAGE,
+    }
+}
+
+/// Remote servers over Streamable HTTP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HttpPlugin;
+
+impl McpServerPlugin for HttpPlugin {
+    type Config = NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["streamable-http", "streamableHttp"]
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Remote]
+    }
+
+    fn create_server(
+        &self,
+        server: &ServerConfig,
+        _: NoSettings,
+    ) -> Result<Arc<dyn Connector>, Error> {
+        let TransportConfig::StreamableHttp(http) = server.transport() else {
+            return Err(mismatch(server, self.kind()));
+        };
+        Ok(Arc::new(HttpConnector::new(target(server, http))))
+    }
+}
+
+/// Remote servers over the legacy HTTP+SSE transport (protocol 2024-11-05).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SsePlugin;
+
+impl McpServerPlugin for SsePlugin {
+    type Config = NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "sse"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Remote]
+    }
+
+    fn create_server(
+        &self,
+        server: &ServerConfig,
+        _: NoSettings,
+    ) -> Result<Arc<dyn Connector>, Error> {
+        let TransportConfig::Sse(http) = server.transport() else {
+            return Err(mismatch(server, self.kind()));
+        };
+        Ok(Arc::new(SseConnector::new(target(server, http))))
+    }
+}
