@@ -54,6 +54,21 @@ pub(crate) const RULES: &[Rule] = &[
         forbidden: &["pyo3", "hyper", "reqwest", "axum"],
         reason: "mcp-core holds domain types, no transports and no Python",
     },
+    Rule {
+        members: Members::Only(&["mcp-core"]),
+        forbidden: &["tokio"],
+        reason: "mcp-core names no async runtime: its futures are plain boxed futures",
+    },
+    Rule {
+        members: Members::Only(&["mcp-runtime"]),
+        forbidden: &["mcp-plugin-api", "mcp-plugins"],
+        reason: "the runtime knows server types only through Connector, never through plugins",
+    },
+    Rule {
+        members: Members::Only(&["mcp-plugin-api"]),
+        forbidden: &["mcp-plugins"],
+        reason: "the plugin API knows no concrete plugin",
+    },
 ];
 
 /// A forbidden crate reached from a constrained member.
