@@ -1,14 +1,17 @@
 //! The `mcp-manager` command-line tool.
 //!
-//! Exit status: 0 on success, 2 when the input (a config file) is invalid
-//! or unreadable, 1 on an internal error. Usage errors are reported by the
-//! argument parser with status 2.
+//! Exit status: 0 on success, 2 when the input (a config file, the
+//! arguments) is invalid or unreadable, 3 when a server needed did not
+//! start, 4 when a called tool failed, 1 on an internal error.
 #![forbid(unsafe_code)]
 // Printing to the terminal is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod builtin;
+mod call;
 mod check;
+mod launch;
+mod list;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,11 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mcp-manager", version, about, long_about = None)]
 struct Cli {
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or a
+    /// filter such as `info,mcp_runtime=debug`; logs go to stderr.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -27,14 +35,25 @@ struct Cli {
 enum Command {
     /// Validate a config file and show the servers it would run.
     Check(check::CheckArgs),
+    /// Start the servers of a config, show their state and what they
+    /// offer, and stop them.
+    List(list::ListArgs),
+    /// Call one tool of one server of a config: `SERVER/TOOL --args JSON`.
+    Call(call::CallArgs),
     /// Run a server built into mcp-manager on its own (`everything`).
     Builtin(builtin::BuiltinArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = mcp_observability::init_logging(cli.log_level.as_deref()) {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let outcome = match &cli.command {
         Command::Check(args) => check::run(args),
+        Command::List(args) => list::run(args),
+        Command::Call(args) => call::run(args),
         Command::Builtin(args) => builtin::run(args),
     };
     outcome.unwrap_or_else(|err| {

@@ -210,15 +210,16 @@ impl EverythingServer {
             let state = self.shared.lock();
             honoured(&state, &requested)
         };
-        let _guard = self
-            .shared
-            .listen(call.id.clone(), honoured.clone(), call.context.clone());
+        // Acknowledge first: nothing may be sent on the stream before.
         let ack = json!({ "notifications": honoured });
         call.notify(
             Method::SubscriptionsAcknowledged.as_str(),
             tag(ack, &call.id),
         )
         .await;
+        let _guard = self
+            .shared
+            .listen(call.id.clone(), honoured, call.context.clone());
         std::future::pending().await
     }
 }

@@ -11,7 +11,7 @@ use super::input::{Ask, Gathered, Input, Memory, Signer, elicited, listed_roots,
 use super::media;
 use super::prompts::{image, text};
 use super::resources::{self, check_no_cursor};
-use super::state::{Change, Shared};
+use super::state::{Change, Shared, State};
 
 /// The input schema of a tool.
 enum Schema {
@@ -86,6 +86,7 @@ struct ToolSpec {
     read_only: bool,
 }
 
+/// A read-only tool without arguments.
 const fn tool(name: &'static str, description: &'static str) -> ToolSpec {
     ToolSpec {
         name,
@@ -95,6 +96,7 @@ const fn tool(name: &'static str, description: &'static str) -> ToolSpec {
     }
 }
 
+/// A tool without arguments that changes the server.
 const fn trigger(name: &'static str, description: &'static str) -> ToolSpec {
     ToolSpec {
         name,
@@ -104,6 +106,7 @@ const fn trigger(name: &'static str, description: &'static str) -> ToolSpec {
     }
 }
 
+/// A read-only tool with string arguments.
 const fn with_strings(
     name: &'static str,
     description: &'static str,
@@ -363,14 +366,15 @@ impl ToolCall<'_> {
         say("Tool with progress executed successfully")
     }
 
-    /// Flips a dynamic item of the state and announces the change.
-    async fn toggle(
-        &self,
-        change: Change,
-        item: &str,
-        flip: impl FnOnce(&mut super::state::State) -> bool,
-    ) -> Reply {
-        let present = flip(&mut self.shared.lock());
+    /// Adds or removes a dynamic item (whose presence `flag` selects) and
+    /// announces the change.
+    async fn toggle(&self, change: Change, item: &str, flag: fn(&mut State) -> &mut bool) -> Reply {
+        let present = {
+            let mut state = self.shared.lock();
+            let flag = flag(&mut state);
+            *flag = !*flag;
+            *flag
+        };
         self.shared.announce(change, self.call).await;
         say(&if present {
             format!("Added {item}")
@@ -526,26 +530,17 @@ async fn run(tool: &ToolCall<'_>) -> Result<Reply, ErrorObject<'static>> {
         "test_tool_with_progress" => tool.progress().await,
         "test_error_handling" => fail("This tool intentionally returns an error for testing"),
         "test_trigger_tool_change" => {
-            let flip = |s: &mut super::state::State| {
-                s.dynamic_tool = !s.dynamic_tool;
-                s.dynamic_tool
-            };
-            tool.toggle(Change::Tools, DYNAMIC, flip).await
+            tool.toggle(Change::Tools, DYNAMIC, |s| &mut s.dynamic_tool)
+                .await
         }
         "test_trigger_prompt_change" => {
-            let flip = |s: &mut super::state::State| {
-                s.dynamic_prompt = !s.dynamic_prompt;
-                s.dynamic_prompt
-            };
             let item = super::prompts::DYNAMIC;
-            tool.toggle(Change::Prompts, item, flip).await
+            tool.toggle(Change::Prompts, item, |s| &mut s.dynamic_prompt)
+                .await
         }
         "test_trigger_resource_list_change" => {
-            let flip = |s: &mut super::state::State| {
-                s.dynamic_resource = !s.dynamic_resource;
-                s.dynamic_resource
-            };
-            tool.toggle(Change::Resources, resources::DYNAMIC, flip)
+            let item = resources::DYNAMIC;
+            tool.toggle(Change::Resources, item, |s| &mut s.dynamic_resource)
                 .await
         }
         "test_trigger_resource_update" => tool.update().await,

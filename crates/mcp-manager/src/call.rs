@@ -1,0 +1,147 @@
+//! `mcp-manager call --config FILE SERVER/TOOL --args JSON`: starts one
+//! server of a config, calls one of its tools, prints the result and stops
+//! the server.
+//!
+//! Text content is printed as text, other content as JSON (`--json` prints
+//! the whole result as JSON). The exit status is 0 when the tool succeeded,
+//! 4 when it reported an error or the call failed, 3 when the server did not
+//! start, and 2 for an invalid config or arguments.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use mcp_protocol::raw::Raw;
+use mcp_runtime::{CallOptions, McpRuntime};
+use serde_json::{Value, json};
+
+use crate::launch;
+
+/// The exit status when the tool reported an error or the call failed.
+const CALL_FAILED: u8 = 4;
+
+/// Arguments of `call`.
+#[derive(Debug, Args)]
+pub(crate) struct CallArgs {
+    /// The config file.
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+    /// The server and the tool, as `SERVER/TOOL` (the tool's own name, not
+    /// the namespaced one).
+    target: String,
+    /// The tool's arguments, a JSON object.
+    #[arg(long, value_name = "JSON", default_value = "{}")]
+    args: String,
+    /// Give up after this many milliseconds (default: the server's timeout).
+    #[arg(long, value_name = "MS")]
+    timeout_ms: Option<u64>,
+    /// Print the whole result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
+    let Some((server, tool)) = args.target.split_once('/') else {
+        eprintln!(
+            "error: expected SERVER/TOOL, such as `everything/test_simple_text`, found {:?}",
+            args.target
+        );
+        return Ok(ExitCode::from(launch::INVALID));
+    };
+    let arguments: Value = match serde_json::from_str(&args.args) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(other) => {
+            eprintln!("error: --args must be a JSON object, found {other}");
+            return Ok(ExitCode::from(launch::INVALID));
+        }
+        Err(error) => {
+            eprintln!("error: --args is not valid JSON: {error}");
+            return Ok(ExitCode::from(launch::INVALID));
+        }
+    };
+    let config = match launch::load(&args.config) {
+        Ok(config) => config,
+        Err(code) => return Ok(ExitCode::from(code)),
+    };
+    let Some(server) = config.server(server) else {
+        let names: Vec<&str> = config.servers().iter().map(|s| s.id().as_str()).collect();
+        eprintln!(
+            "error: {} has no server `{server}`; it has: {}",
+            args.config.display(),
+            names.join(", ")
+        );
+        return Ok(ExitCode::from(launch::INVALID));
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let mcp = McpRuntime::start();
+        let code = call(&mcp, server, tool, arguments, args).await;
+        mcp.shutdown().await;
+        Ok(code)
+    })
+}
+
+async fn call(
+    mcp: &McpRuntime,
+    server: &mcp_core::ServerConfig,
+    tool: &str,
+    arguments: Value,
+    args: &CallArgs,
+) -> ExitCode {
+    let started = launch::start(mcp, std::iter::once(server)).await;
+    let handle = match started.into_iter().next().and_then(|s| s.handle) {
+        Some(Ok(handle)) => handle,
+        Some(Err(reason)) => {
+            eprintln!("error: server `{}` did not start: {reason}", server.id());
+            return ExitCode::from(launch::UNAVAILABLE);
+        }
+        None => {
+            eprintln!("error: server `{}` is disabled in the config", server.id());
+            return ExitCode::from(launch::UNAVAILABLE);
+        }
+    };
+    let options = CallOptions {
+        timeout: args.timeout_ms.map(Duration::from_millis),
+        ..CallOptions::default()
+    };
+    let params = Raw::from_value(&json!({"name": tool, "arguments": arguments}));
+    match handle.request("tools/call", Some(params), options).await {
+        Ok(result) => print_result(&result, args.json),
+        Err(error) => {
+            eprintln!("error: calling `{}/{tool}` failed: {error}", server.id());
+            ExitCode::from(CALL_FAILED)
+        }
+    }
+}
+
+fn print_result(result: &Raw<'_>, as_json: bool) -> ExitCode {
+    let value: Value = result.parse().unwrap_or(Value::Null);
+    if as_json {
+        println!("{}", result.get());
+    } else {
+        let blocks = value.get("content").and_then(Value::as_array);
+        for block in blocks.into_iter().flatten() {
+            let text = block.get("text").and_then(Value::as_str);
+            match text {
+                Some(text) if block.get("type").and_then(Value::as_str) == Some("text") => {
+                    println!("{text}")
+                }
+                _ => println!("{block}"),
+            }
+        }
+        if let Some(structured) = value.get("structuredContent") {
+            println!("{structured}");
+        }
+    }
+    if value.get("isError") == Some(&Value::Bool(true)) {
+        eprintln!("error: the tool reported an error");
+        return ExitCode::from(CALL_FAILED);
+    }
+    ExitCode::SUCCESS
+}

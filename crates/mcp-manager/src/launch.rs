@@ -1,0 +1,83 @@
+//! Loading a config and starting its servers through the plugin registry,
+//! for the commands that talk to servers (`list`, `call`).
+
+use std::path::Path;
+
+use mcp_core::{ManagerConfig, ServerConfig};
+use mcp_runtime::{McpRuntime, ServerHandle};
+
+/// The exit status for a config that is invalid or cannot be read.
+pub(crate) const INVALID: u8 = 2;
+/// The exit status when a server needed did not start.
+pub(crate) const UNAVAILABLE: u8 = 3;
+
+/// A config loaded and checked against the plugins, or the report of why
+/// not (already printed to stderr).
+pub(crate) fn load(path: &Path) -> Result<ManagerConfig, u8> {
+    let registry = mcp_plugins::default_registry();
+    ManagerConfig::load(path)
+        .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
+        .map_err(|error| {
+            eprintln!("error: {error}");
+            eprintln!(
+                "(run `mcp-manager check --config {}` for details)",
+                path.display()
+            );
+            INVALID
+        })
+}
+
+/// One server of the config and how starting it went.
+pub(crate) struct Started<'c> {
+    pub(crate) config: &'c ServerConfig,
+    /// `None` for a disabled server.
+    pub(crate) handle: Option<Result<ServerHandle, String>>,
+}
+
+/// Starts the enabled servers among `servers` side by side and waits until
+/// each runs or has failed to start.
+pub(crate) async fn start<'c>(
+    runtime: &McpRuntime,
+    servers: impl Iterator<Item = &'c ServerConfig>,
+) -> Vec<Started<'c>> {
+    let registry = mcp_plugins::default_registry();
+    let mut started = Vec::new();
+    let mut pending = Vec::new();
+    for config in servers {
+        if !config.is_enabled() {
+            started.push(Started {
+                config,
+                handle: None,
+            });
+            continue;
+        }
+        let spec = match registry.spec(config) {
+            Ok(spec) => spec,
+            Err(error) => {
+                started.push(Started {
+                    config,
+                    handle: Some(Err(error.to_string())),
+                });
+                continue;
+            }
+        };
+        let runtime = runtime.clone();
+        pending.push((
+            config,
+            tokio::spawn(async move { runtime.deploy(spec).await }),
+        ));
+    }
+    for (config, task) in pending {
+        let handle = match task.await {
+            Ok(Ok(handle)) => Ok(handle),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(error) => Err(format!("starting it panicked: {error}")),
+        };
+        started.push(Started {
+            config,
+            handle: Some(handle),
+        });
+    }
+    started.sort_by_key(|s| s.config.id().as_str().to_owned());
+    started
+}
