@@ -12,6 +12,7 @@ mod call;
 mod check;
 mod launch;
 mod list;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve every server of a config (or a built-in default) as one MCP
+    /// server.
+    Serve(serve::ServeArgs),
     /// Validate a config file and show the servers it would run.
     Check(check::CheckArgs),
     /// Start the servers of a config, show their state and what they
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let outcome = match &cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
         Command::List(args) => list::run(args),
         Command::Call(args) => call::run(args),

@@ -28,6 +28,7 @@
 mod connection;
 mod dispatch;
 mod error;
+pub mod gateway;
 mod runtime;
 mod serve;
 mod server;

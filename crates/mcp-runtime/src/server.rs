@@ -426,6 +426,8 @@ impl ServerHandle {
     /// As [`ServerHandle::request`], or [`ErrorKind::Protocol`] for a page
     /// without the list or a server that pages forever.
     pub async fn list_all(&self, kind: ListKind) -> Result<Arc<[Raw<'static>]>> {
+        // A server that is not running has no list, cached or not.
+        self.pick(None)?;
         let generation = self.inner.shared.lists_generation();
         if let Some((cached, items)) = self
             .inner

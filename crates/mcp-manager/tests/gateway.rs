@@ -1,0 +1,170 @@
+//! The gateway's aggregation on real built-in servers: namespaces, an empty
+//! namespace, a tool filter, clashes, routing, and a server that is down.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::sync::Arc;
+
+use mcp_core::{BoxFuture, ManagerConfig, McpServer, Peer, RequestContext};
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{Notification, Request, RequestId};
+use mcp_runtime::McpRuntime;
+use mcp_runtime::gateway::{Backend, Gateway};
+use serde_json::{Value, json};
+
+struct Quiet;
+
+impl Peer for Quiet {
+    fn notify(&self, _: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+async fn ask(gateway: &Gateway, method: &str, params: Value) -> Result<Value, (i64, String)> {
+    let request = Request {
+        id: RequestId::Number(1),
+        method: method.to_owned().into(),
+        params: Some(Raw::from_value(&params)),
+    };
+    gateway
+        .handle_request(request, RequestContext::new(Arc::new(Quiet)))
+        .await
+        .map(|raw| raw.parse().unwrap())
+        .map_err(|e| (e.code, e.message.into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_merged_and_calls_routed() {
+    let env = |_: &str| None;
+    let config = ManagerConfig::from_json_str(
+        r#"{"mcpServers": {
+            "plain": {"type": "builtin", "server": "everything", "namespace": "", "tools": {"deny": ["test_sampling"]}},
+            "alpha": {"type": "builtin", "server": "everything", "namespace": "a", "tools": {"allow": ["test_simple_text", "test_error_handling"]}}
+        }}"#,
+        None,
+        &env,
+    )
+    .unwrap();
+    let registry = mcp_plugins::default_registry();
+    let runtime = McpRuntime::start();
+    let mut backends = Vec::new();
+    for server in config.servers() {
+        let handle = runtime
+            .deploy(registry.spec(server).unwrap())
+            .await
+            .unwrap();
+        backends.push(Backend {
+            handle,
+            namespace: server.namespace().to_owned(),
+            tools: server.tools().clone(),
+        });
+    }
+    let gateway = Gateway::new(backends.clone(), ".");
+
+    let tools = ask(&gateway, "tools/list", json!({})).await.unwrap();
+    let names: Vec<&str> = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"test_simple_text"));
+    assert!(!names.contains(&"test_sampling"), "denied tool listed");
+    assert!(names.contains(&"a.test_simple_text") && names.contains(&"a.test_error_handling"));
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("a.")).count(),
+        2,
+        "{names:?}"
+    );
+
+    let call = ask(
+        &gateway,
+        "tools/call",
+        json!({"name": "a.test_simple_text"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        call["content"][0]["text"],
+        "This is a simple text response for testing."
+    );
+    let error = ask(&gateway, "tools/call", json!({"name": "a.test_sampling"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error, (-32602, "Unknown tool: a.test_sampling".to_owned()));
+    let error = ask(&gateway, "tools/call", json!({"name": "test_sampling"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.0, -32602);
+
+    // Prompts are namespaced like tools; completion follows the prompt.
+    let prompt = ask(
+        &gateway,
+        "prompts/get",
+        json!({"name": "a.test_simple_prompt"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        prompt["messages"][0]["content"]["text"],
+        "This is a simple prompt for testing."
+    );
+    let completion = ask(
+        &gateway,
+        "completion/complete",
+        json!({"ref": {"type": "ref/prompt", "name": "a.test_prompt_with_arguments"}, "argument": {"name": "arg1", "value": ""}}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        completion["completion"]["values"].is_array(),
+        "{completion}"
+    );
+
+    // Resources keep their URIs; the clash is left out, reads still work,
+    // and a template routes what no list names.
+    let resources = ask(&gateway, "resources/list", json!({})).await.unwrap();
+    let uris: Vec<&str> = resources["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        uris.iter().filter(|u| **u == "test://static-text").count(),
+        1
+    );
+    let read = ask(
+        &gateway,
+        "resources/read",
+        json!({"uri": "test://template/42/data"}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        read["contents"][0]["text"].as_str().unwrap().contains("42"),
+        "{read}"
+    );
+    let missing = ask(&gateway, "resources/read", json!({"uri": "nope://x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.0, -32002);
+
+    // A server that is down is left out of the lists, not an error.
+    runtime.undeploy(backends[1].handle.id()).await.unwrap();
+    let tools = ask(&gateway, "tools/list", json!({})).await.unwrap();
+    assert!(
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| !t["name"].as_str().unwrap().starts_with("a."))
+    );
+    let unknown = ask(&gateway, "nothing/here", json!({})).await.unwrap_err();
+    assert_eq!(unknown.0, -32601);
+    runtime.shutdown().await;
+}

@@ -1,0 +1,95 @@
+//! The official MCP Python SDK client (from `cargo xtask peers`) against
+//! `mcp-manager serve --stdio` on its built-in default config.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn peer(key: &str) -> String {
+    let path = format!("{}/../../.tools/peers.env", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read {path} ({e}): run `cargo xtask peers` to install the test peers")
+    });
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_else(|| panic!("{path} has no {key}: run `cargo xtask peers` again"))
+}
+
+#[test]
+fn the_python_sdk_client_uses_the_stdio_gateway() {
+    let script = format!(
+        "{}/tests/clients/python_stdio_client.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new(peer("MCP_PEER_PYTHON"))
+        .args([
+            &script,
+            env!("CARGO_BIN_EXE_mcp-manager"),
+            "serve",
+            "--stdio",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed:\n{stderr}");
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["protocol"], "2025-11-25");
+    assert_eq!(report["server"], "mcp-manager");
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for name in [
+        "everything__test_simple_text",
+        "child__test_simple_text",
+        "child__test_tool_with_progress",
+    ] {
+        assert!(tools.contains(&name), "{name} missing from {tools:?}");
+    }
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.starts_with("everything__") || t.starts_with("child__"))
+    );
+    assert_eq!(
+        report["call"],
+        "This is a simple text response for testing."
+    );
+    assert_eq!(report["progress"], serde_json::json!([0.0, 50.0, 100.0]));
+    assert!(
+        report["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "child__test_simple_prompt")
+    );
+    assert_eq!(report["prompt"], "This is a simple prompt for testing.");
+    assert_eq!(
+        report["resource"],
+        "This is the content of the static text resource."
+    );
+    assert_eq!(report["unknown_tool"], "Unknown tool: nobody__nothing");
+    // What started is reported on stderr, and the same resources of both
+    // servers are reported as clashes, not silently dropped.
+    assert!(
+        stderr.contains("mcp-manager: everything: running"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mcp-manager: child: running"), "{stderr}");
+    assert!(
+        stderr.contains("`test://static-text` clashes with the one of server `child`"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,441 @@
+//! The gateway: many deployed servers served as one MCP server.
+//!
+//! [`Gateway`] is itself an [`McpServer`], so any downstream transport that
+//! serves an `McpServer` (stdio today, see [`crate::serve_stdio`]) serves
+//! all the servers behind it. Lists of tools, prompts, resources and
+//! resource templates are merged: a tool or prompt is exposed as
+//! `NAMESPACE` + separator + its own name (no prefix when the namespace is
+//! empty), a server's tool filter hides what it denies, and two servers
+//! exposing the same name are reported in the log and the later one's entry
+//! is left out rather than shadowing the first. Calls are routed back by
+//! the exposed name, resource reads by URI (then by template prefix), and
+//! completions by the prompt or template they complete. A server that is
+//! down is left out of the lists and logged; it is not an error for the
+//! whole list. Cancelling a downstream request cancels the upstream one.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use mcp_core::config::ToolFilter;
+use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
+use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::mcp::{
+    CallToolParams, CompleteParams, CompletionTarget, GetPromptParams, InitializeParams, Method,
+    ResourceRequestParams, SetLevelParams, View,
+};
+use mcp_protocol::raw::{Raw, RawObject};
+use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, VersionSet};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::server::{CallOptions, ListKind, ServerHandle};
+
+/// One server behind the gateway.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// The deployed server.
+    pub handle: ServerHandle,
+    /// The prefix of its tools' and prompts' names; empty for none.
+    pub namespace: String,
+    /// Which of its tools are exposed.
+    pub tools: ToolFilter,
+}
+
+/// Many servers as one.
+pub struct Gateway {
+    backends: Vec<Backend>,
+    separator: String,
+    info: Value,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("backends", &self.backends.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// An exposed item and where it comes from.
+struct Entry {
+    backend: usize,
+    /// The item's name (or URI) on its own server.
+    original: String,
+    /// The item as listed, with its exposed name.
+    item: Raw<'static>,
+}
+
+fn invalid_params(message: impl Into<Cow<'static, str>>) -> ErrorObject<'static> {
+    ErrorObject::new(error_code::INVALID_PARAMS, message)
+}
+
+fn view_error(error: &mcp_protocol::Error) -> ErrorObject<'static> {
+    ErrorObject::new(error.code(), error.message().to_owned())
+}
+
+impl Gateway {
+    /// A gateway over `backends`, in priority order: on a name clash the
+    /// earlier backend wins. `separator` joins a namespace and a name.
+    #[must_use]
+    pub fn new(backends: Vec<Backend>, separator: impl Into<String>) -> Self {
+        Self {
+            backends,
+            separator: separator.into(),
+            info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
+        }
+    }
+
+    fn exposed(&self, backend: &Backend, name: &str) -> String {
+        if backend.namespace.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}{}{name}", backend.namespace, self.separator)
+        }
+    }
+
+    /// Every item of `kind` over all backends, keyed by exposed name (URI
+    /// for resources), in backend order.
+    async fn catalog(&self, kind: ListKind) -> Vec<(String, Entry)> {
+        let key = match kind {
+            ListKind::Tools | ListKind::Prompts => "name",
+            ListKind::Resources => "uri",
+            ListKind::ResourceTemplates => "uriTemplate",
+        };
+        let lists = self
+            .each_backend(move |handle| async move { handle.list_all(kind).await })
+            .await;
+        let mut seen: HashMap<String, ServerId> = HashMap::new();
+        let mut out = Vec::new();
+        for (index, (backend, list)) in self.backends.iter().zip(lists).enumerate() {
+            let items = match list {
+                Some(Ok(items)) => items,
+                None => continue,
+                Some(Err(error)) => {
+                    tracing::warn!(server = %backend.handle.id(), "left out of `{}`: {error}", kind.method());
+                    continue;
+                }
+            };
+            for item in items.iter() {
+                let Ok(mut object) = RawObject::from_cow(item.reborrow()) else {
+                    continue;
+                };
+                let Some(original) = object
+                    .get(key)
+                    .and_then(|raw| Raw::borrowed(raw).into_str())
+                    .map(Cow::into_owned)
+                else {
+                    continue;
+                };
+                if kind == ListKind::Tools && !backend.tools.permits(&original) {
+                    continue;
+                }
+                let renamed = matches!(kind, ListKind::Tools | ListKind::Prompts);
+                let exposed = if renamed {
+                    self.exposed(backend, &original)
+                } else {
+                    original.clone()
+                };
+                if let Some(first) = seen.get(&exposed) {
+                    tracing::warn!(
+                        server = %backend.handle.id(),
+                        "`{exposed}` clashes with the one of server `{first}` and is left out; give one of them a `namespace`"
+                    );
+                    continue;
+                }
+                seen.insert(exposed.clone(), backend.handle.id().clone());
+                if renamed {
+                    object.insert(key, Raw::from_value(&exposed));
+                }
+                let item = Raw::owned(object.to_raw());
+                out.push((
+                    exposed,
+                    Entry {
+                        backend: index,
+                        original,
+                        item,
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    async fn list(&self, kind: ListKind) -> HandlerResult {
+        let items: Vec<Raw<'static>> = self
+            .catalog(kind)
+            .await
+            .into_iter()
+            .map(|(_, e)| e.item)
+            .collect();
+        Ok(Raw::from_value(&json!({ kind.key(): items })))
+    }
+
+    /// The entry exposed as `name` in the list of `kind`.
+    async fn find(&self, kind: ListKind, name: &str) -> Option<Entry> {
+        self.catalog(kind)
+            .await
+            .into_iter()
+            .find(|(exposed, _)| exposed == name)
+            .map(|(_, e)| e)
+    }
+
+    async fn forward(
+        &self,
+        backend: usize,
+        method: &str,
+        params: Raw<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let Some(backend) = self.backends.get(backend) else {
+            return Err(ErrorObject::new(
+                error_code::INTERNAL_ERROR,
+                "no such backend",
+            ));
+        };
+        let (sink, mut progress) = mpsc::channel::<Notification<'static>>(64);
+        let options = CallOptions {
+            progress: Some(sink),
+            ..CallOptions::default()
+        };
+        let request = backend
+            .handle
+            .request(method.to_owned(), Some(params), options);
+        tokio::pin!(request);
+        loop {
+            tokio::select! {
+                result = &mut request => {
+                    while let Ok(notification) = progress.try_recv() {
+                        context.notify(notification).await;
+                    }
+                    return result.map_err(|error| error.to_error_object());
+                }
+                Some(notification) = progress.recv() => context.notify(notification).await,
+            }
+        }
+    }
+
+    async fn call_tool(
+        &self,
+        request: Request<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let mut params = CallToolParams::from_params(request.params).map_err(|e| view_error(&e))?;
+        let entry = self
+            .find(ListKind::Tools, &params.name)
+            .await
+            .ok_or_else(|| invalid_params(format!("Unknown tool: {}", params.name)))?;
+        params.name = Cow::Owned(entry.original);
+        self.forward(entry.backend, &request.method, params.to_raw(), context)
+            .await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: Request<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let mut params =
+            GetPromptParams::from_params(request.params).map_err(|e| view_error(&e))?;
+        let entry = self
+            .find(ListKind::Prompts, &params.name)
+            .await
+            .ok_or_else(|| invalid_params(format!("Unknown prompt: {}", params.name)))?;
+        params.name = Cow::Owned(entry.original);
+        self.forward(entry.backend, &request.method, params.to_raw(), context)
+            .await
+    }
+
+    /// The backend for a resource URI: the one that lists it, else the first
+    /// whose template's literal prefix it starts with.
+    async fn resource_backend(&self, uri: &str) -> Option<usize> {
+        if let Some(entry) = self.find(ListKind::Resources, uri).await {
+            return Some(entry.backend);
+        }
+        self.catalog(ListKind::ResourceTemplates)
+            .await
+            .into_iter()
+            .find(|(template, _)| uri.starts_with(template.split('{').next().unwrap_or_default()))
+            .map(|(_, entry)| entry.backend)
+    }
+
+    async fn resource_request(
+        &self,
+        request: Request<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let params =
+            ResourceRequestParams::from_params(request.params).map_err(|e| view_error(&e))?;
+        let backend = self.resource_backend(&params.uri).await.ok_or_else(|| {
+            ErrorObject::new(
+                error_code::RESOURCE_NOT_FOUND,
+                format!("Resource not found: {}", params.uri),
+            )
+        })?;
+        self.forward(backend, &request.method, params.to_raw(), context)
+            .await
+    }
+
+    async fn complete(&self, request: Request<'static>, context: &RequestContext) -> HandlerResult {
+        let mut params = CompleteParams::from_params(request.params).map_err(|e| view_error(&e))?;
+        let backend = match params.reference.target() {
+            Some(CompletionTarget::Prompt(name)) => {
+                let entry = self
+                    .find(ListKind::Prompts, name)
+                    .await
+                    .ok_or_else(|| invalid_params(format!("Unknown prompt: {name}")))?;
+                params.reference.name = Some(Cow::Owned(entry.original));
+                entry.backend
+            }
+            Some(CompletionTarget::ResourceTemplate(uri)) => {
+                let entry = self
+                    .find(ListKind::ResourceTemplates, uri)
+                    .await
+                    .ok_or_else(|| invalid_params(format!("Unknown resource template: {uri}")))?;
+                entry.backend
+            }
+            None => {
+                return Err(invalid_params(
+                    "`ref` must be a `ref/prompt` or a `ref/resource`",
+                ));
+            }
+        };
+        self.forward(backend, &request.method, params.to_raw(), context)
+            .await
+    }
+
+    /// Sends a request to every backend; the first error wins, and a server
+    /// that is down is skipped.
+    async fn fan_out(&self, method: &str, params: Option<Raw<'static>>) -> HandlerResult {
+        let owned = method.to_owned();
+        let results = self
+            .each_backend(move |handle| {
+                let (method, params) = (owned.clone(), params.clone());
+                async move { handle.request(method, params, CallOptions::default()).await }
+            })
+            .await;
+        for (backend, result) in self.backends.iter().zip(results) {
+            if let Some(Err(error)) = result {
+                tracing::warn!(server = %backend.handle.id(), "`{method}` failed: {error}");
+            }
+        }
+        Ok(Raw::from_value(&json!({})))
+    }
+
+    fn initialize(&self, request: &Request<'static>) -> HandlerResult {
+        let params =
+            InitializeParams::from_params(request.params.clone()).map_err(|e| view_error(&e))?;
+        let version = VersionSet::default()
+            .answer_initialize(&params.protocol_version)
+            .unwrap_or(ProtocolVersion::LATEST_STATEFUL);
+        let mut capabilities = serde_json::Map::new();
+        for backend in &self.backends {
+            let Some(session) = backend.handle.session() else {
+                continue;
+            };
+            let theirs = &session.capabilities;
+            let offered = [
+                (
+                    "tools",
+                    theirs.tools.is_some(),
+                    json!({"listChanged": true}),
+                ),
+                (
+                    "prompts",
+                    theirs.prompts.is_some(),
+                    json!({"listChanged": true}),
+                ),
+                (
+                    "resources",
+                    theirs.resources.is_some(),
+                    json!({"listChanged": true}),
+                ),
+                ("logging", theirs.logging.is_some(), json!({})),
+                ("completions", theirs.completions.is_some(), json!({})),
+            ];
+            for (name, present, value) in offered {
+                if present {
+                    capabilities.insert(name.to_owned(), value);
+                }
+            }
+        }
+        Ok(Raw::from_value(&json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": capabilities,
+            "serverInfo": self.info,
+        })))
+    }
+}
+
+impl Gateway {
+    /// Runs `work` for every backend side by side; the outputs come back in
+    /// backend order (`None` for work that panicked).
+    async fn each_backend<T, F>(&self, work: impl Fn(ServerHandle) -> F) -> Vec<Option<T>>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let tasks: Vec<_> = self
+            .backends
+            .iter()
+            .map(|b| tokio::spawn(work(b.handle.clone())))
+            .collect();
+        let mut outputs = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outputs.push(task.await.ok());
+        }
+        outputs
+    }
+}
+
+impl McpServer for Gateway {
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        Box::pin(async move {
+            match Method::from_name(&request.method) {
+                Some(Method::Initialize) => self.initialize(&request),
+                Some(Method::Ping) => Ok(Raw::from_value(&json!({}))),
+                Some(Method::ToolsList) => self.list(ListKind::Tools).await,
+                Some(Method::PromptsList) => self.list(ListKind::Prompts).await,
+                Some(Method::ResourcesList) => self.list(ListKind::Resources).await,
+                Some(Method::ResourceTemplatesList) => self.list(ListKind::ResourceTemplates).await,
+                Some(Method::ToolsCall) => self.call_tool(request, &context).await,
+                Some(Method::PromptsGet) => self.get_prompt(request, &context).await,
+                Some(
+                    Method::ResourcesRead
+                    | Method::ResourcesSubscribe
+                    | Method::ResourcesUnsubscribe,
+                ) => self.resource_request(request, &context).await,
+                Some(Method::Complete) => self.complete(request, &context).await,
+                Some(Method::SetLogLevel) => {
+                    SetLevelParams::from_params(request.params.clone())
+                        .map_err(|e| view_error(&e))?;
+                    self.fan_out(&request.method, request.params).await
+                }
+                _ => Err(ErrorObject::new(
+                    error_code::METHOD_NOT_FOUND,
+                    format!("Method not found: {}", request.method),
+                )),
+            }
+        })
+    }
+
+    fn handle_notification(
+        &self,
+        _notification: Notification<'static>,
+        _context: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Shared ownership for downstream transports.
+impl From<Gateway> for Arc<dyn McpServer> {
+    fn from(gateway: Gateway) -> Self {
+        Arc::new(gateway)
+    }
+}
