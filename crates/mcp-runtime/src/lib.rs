@@ -37,7 +37,7 @@ mod typestate;
 
 pub use error::{Error, ErrorKind, Result};
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
-pub use serve::serve_stdio;
+pub use serve::{STDIO_DRAIN, serve_stdio};
 pub use server::{
     CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
     UpstreamProtocol,

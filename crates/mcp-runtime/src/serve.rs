@@ -4,8 +4,9 @@
 //! A line that is not JSON gets a `-32700` error, a line that is not a
 //! message a `-32600` error naming the request when its id was readable, and
 //! both are otherwise skipped: one bad line never ends the session. When the
-//! input ends, requests still running finish and are answered before
-//! [`serve_stdio`] returns.
+//! input ends, requests still running get [`STDIO_DRAIN`] to finish and be
+//! answered (a stream that never ends, such as `subscriptions/listen`, is
+//! then cancelled) before [`serve_stdio`] returns.
 
 use std::sync::Arc;
 
@@ -17,6 +18,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::dispatch::Dispatcher;
+
+/// How long requests still running may take once the input has ended.
+pub const STDIO_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::transport::CHANNEL_CAPACITY;
 
 /// Serves `server` on `input` and `output` until `input` ends.
@@ -54,7 +58,12 @@ pub async fn serve_stdio(
             dispatcher.dispatch(message).await;
         }
     }
-    dispatcher.drain().await;
+    if tokio::time::timeout(STDIO_DRAIN, dispatcher.drain())
+        .await
+        .is_err()
+    {
+        dispatcher.abort_all();
+    }
     drop(dispatcher);
     drop(outlet);
     let written = writer
