@@ -43,6 +43,11 @@ pub trait McpServer: Send + Sync + 'static {
 pub trait Peer: Send + Sync + 'static {
     /// Sends a notification; waits while the client is slow to take it.
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()>;
+
+    /// Whether the client is gone, so that work done only for it can stop.
+    fn is_closed(&self) -> bool {
+        false
+    }
 }
 
 /// What a handler gets besides the message itself.
@@ -60,6 +65,12 @@ impl RequestContext {
     /// Sends a notification to the client.
     pub async fn notify(&self, notification: Notification<'static>) {
         self.peer.notify(notification).await;
+    }
+
+    /// Whether the client is gone.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.peer.is_closed()
     }
 }
 

@@ -93,7 +93,8 @@ async fn serve(config: &ManagerConfig) -> anyhow::Result<ExitCode> {
         backends.len(),
         config.gateway().separator()
     );
-    let gateway = Gateway::new(backends, config.gateway().separator());
+    let gateway =
+        Gateway::new(backends, config.gateway().separator()).with_notifications(mcp.clone());
     let served = mcp_runtime::serve_stdio(
         gateway.into(),
         tokio::io::stdin(),

@@ -81,6 +81,10 @@ fn the_python_sdk_client_uses_the_stdio_gateway() {
         "This is the content of the static text resource."
     );
     assert_eq!(report["unknown_tool"], "Unknown tool: nobody__nothing");
+    assert_eq!(
+        report["list_changed"], 1,
+        "one debounced list change expected"
+    );
     // What started is reported on stderr, and the same resources of both
     // servers are reported as clashes, not silently dropped.
     assert!(

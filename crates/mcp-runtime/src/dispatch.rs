@@ -23,6 +23,9 @@ use crate::transport::Inbound;
 pub(crate) trait Outlet: Clone + Send + Sync + 'static {
     /// Sends a message; false once the other side is gone.
     fn send(&self, message: Message<'static>) -> impl Future<Output = bool> + Send;
+
+    /// Whether the other side is gone.
+    fn is_closed(&self) -> bool;
 }
 
 impl Outlet for mpsc::Sender<Inbound> {
@@ -31,11 +34,19 @@ impl Outlet for mpsc::Sender<Inbound> {
             .await
             .is_ok()
     }
+
+    fn is_closed(&self) -> bool {
+        mpsc::Sender::is_closed(self)
+    }
 }
 
 impl Outlet for mpsc::Sender<Message<'static>> {
     async fn send(&self, message: Message<'static>) -> bool {
         mpsc::Sender::send(self, message).await.is_ok()
+    }
+
+    fn is_closed(&self) -> bool {
+        mpsc::Sender::is_closed(self)
     }
 }
 
@@ -47,6 +58,10 @@ impl<O: Outlet> Peer for OutletPeer<O> {
         Box::pin(async move {
             self.0.send(Message::Notification(notification)).await;
         })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
     }
 }
 

@@ -12,11 +12,18 @@
 //! completions by the prompt or template they complete. A server that is
 //! down is left out of the lists and logged; it is not an error for the
 //! whole list. Cancelling a downstream request cancels the upstream one.
+//!
+//! With [`Gateway::with_notifications`], each client session (from its
+//! `notifications/initialized` on) also gets what the servers announce on
+//! their own: list changes (debounced: a burst becomes one notification per
+//! list), log messages tagged with their server in `logger`, and resource
+//! updates. The forwarding ends when the client goes away.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mcp_core::config::ToolFilter;
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
@@ -28,9 +35,10 @@ use mcp_protocol::mcp::{
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, VersionSet};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
-use crate::server::{CallOptions, ListKind, ServerHandle};
+use crate::runtime::McpRuntime;
+use crate::server::{CallOptions, ListKind, ServerEvent, ServerHandle};
 
 /// One server behind the gateway.
 #[derive(Clone, Debug)]
@@ -48,6 +56,7 @@ pub struct Gateway {
     backends: Vec<Backend>,
     separator: String,
     info: Value,
+    notifications: Option<McpRuntime>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -84,7 +93,16 @@ impl Gateway {
             backends,
             separator: separator.into(),
             info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
+            notifications: None,
         }
+    }
+
+    /// The same gateway, forwarding what the servers of `runtime` announce
+    /// on their own to every client session.
+    #[must_use]
+    pub fn with_notifications(mut self, runtime: McpRuntime) -> Self {
+        self.notifications = Some(runtime);
+        self
     }
 
     fn exposed(&self, backend: &Backend, name: &str) -> String {
@@ -426,9 +444,19 @@ impl McpServer for Gateway {
 
     fn handle_notification(
         &self,
-        _notification: Notification<'static>,
-        _context: RequestContext,
+        notification: Notification<'static>,
+        context: RequestContext,
     ) -> BoxFuture<'_, ()> {
+        if notification.method == Method::Initialized.as_str() {
+            if let Some(runtime) = &self.notifications {
+                let servers: HashSet<ServerId> = self
+                    .backends
+                    .iter()
+                    .map(|b| b.handle.id().clone())
+                    .collect();
+                tokio::spawn(forward_events(runtime.subscribe(), context, servers));
+            }
+        }
         Box::pin(async {})
     }
 }
@@ -438,4 +466,104 @@ impl From<Gateway> for Arc<dyn McpServer> {
     fn from(gateway: Gateway) -> Self {
         Arc::new(gateway)
     }
+}
+
+/// How long a burst of list changes is collected before it is announced.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// Forwards what `servers` announce to one client session until the client
+/// is gone or the runtime stops.
+async fn forward_events(
+    mut events: broadcast::Receiver<ServerEvent>,
+    context: RequestContext,
+    servers: HashSet<ServerId>,
+) {
+    let mut changed: Vec<Method> = Vec::new();
+    loop {
+        // Wake now and then to notice a client that has gone quiet for good.
+        let next = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+        if context.is_closed() {
+            return;
+        }
+        let event = match next {
+            Ok(Ok(event)) => event,
+            Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
+                tracing::warn!(
+                    "a client session missed {missed} server notifications; announcing every list as changed"
+                );
+                changed.extend([
+                    Method::ToolListChanged,
+                    Method::PromptListChanged,
+                    Method::ResourceListChanged,
+                ]);
+                announce(&mut changed, &context).await;
+                continue;
+            }
+            Ok(Err(broadcast::error::RecvError::Closed)) => return,
+            Err(_) => continue,
+        };
+        if !servers.contains(&event.server) {
+            continue;
+        }
+        match Method::from_name(&event.notification.method) {
+            Some(
+                method @ (Method::ToolListChanged
+                | Method::PromptListChanged
+                | Method::ResourceListChanged),
+            ) => {
+                changed.push(method);
+                tokio::time::sleep(DEBOUNCE).await;
+                while let Ok(more) = events.try_recv() {
+                    if let Some(
+                        method @ (Method::ToolListChanged
+                        | Method::PromptListChanged
+                        | Method::ResourceListChanged),
+                    ) = Method::from_name(&more.notification.method)
+                    {
+                        changed.push(method);
+                    }
+                }
+                announce(&mut changed, &context).await;
+            }
+            Some(Method::LogMessage) => context.notify(tag_log(&event)).await,
+            Some(Method::ResourceUpdated) => context.notify(event.notification).await,
+            _ => {}
+        }
+    }
+}
+
+/// Sends one notification per list in `changed`, and clears it.
+async fn announce(changed: &mut Vec<Method>, context: &RequestContext) {
+    changed.sort_by_key(|m| m.as_str());
+    changed.dedup();
+    for method in changed.drain(..) {
+        context
+            .notify(Notification {
+                method: Cow::Borrowed(method.as_str()),
+                params: None,
+            })
+            .await;
+    }
+}
+
+/// A log message with its server in `logger` (`server` or `server/logger`).
+fn tag_log(event: &ServerEvent) -> Notification<'static> {
+    let mut notification = event.notification.clone();
+    if let Some(mut params) = notification
+        .params
+        .take()
+        .and_then(|p| RawObject::from_cow(p).ok())
+    {
+        let logger = params
+            .get("logger")
+            .and_then(|raw| Raw::borrowed(raw).into_str())
+            .map(Cow::into_owned);
+        let tagged = match logger {
+            Some(logger) => format!("{}/{logger}", event.server),
+            None => event.server.to_string(),
+        };
+        params.insert("logger", Raw::from_value(&tagged));
+        notification.params = Some(Raw::owned(params.to_raw()));
+    }
+    notification
 }

@@ -16,8 +16,18 @@ async def main() -> None:
     command, args = sys.argv[1], sys.argv[2:]
     report = {}
     params = StdioServerParameters(command=command, args=args)
+    notifications = []
+    list_changed = asyncio.Event()
+
+    async def on_message(message) -> None:
+        method = getattr(getattr(message, "root", message), "method", None)
+        if method is not None:
+            notifications.append(method)
+            if method == "notifications/tools/list_changed":
+                list_changed.set()
+
     async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
+        async with ClientSession(read, write, message_handler=on_message) as session:
             init = await session.initialize()
             report["protocol"] = init.protocol_version
             report["server"] = init.server_info.name
@@ -38,6 +48,11 @@ async def main() -> None:
             report["prompt"] = prompt.messages[0].content.text
             read_result = await session.read_resource("test://static-text")
             report["resource"] = read_result.contents[0].text
+            # A server's list change reaches the client, debounced to one.
+            await session.call_tool("child__test_trigger_tool_change", {})
+            await asyncio.wait_for(list_changed.wait(), 10)
+            await asyncio.sleep(0.3)
+            report["list_changed"] = notifications.count("notifications/tools/list_changed")
             try:
                 await session.call_tool("nobody__nothing", {})
                 report["unknown_tool"] = "no error"
