@@ -154,6 +154,29 @@ async fn lists_are_merged_and_calls_routed() {
         .unwrap_err();
     assert_eq!(missing.0, -32002);
 
+    // Pages: every tool exactly once across pages; a foreign cursor is refused.
+    let paged = Gateway::new(backends.clone(), ".").with_page_size(7);
+    let mut cursor: Option<String> = None;
+    let mut all = Vec::new();
+    loop {
+        let params = cursor
+            .as_ref()
+            .map_or_else(|| json!({}), |c| json!({"cursor": c}));
+        let page = ask(&paged, "tools/list", params).await.unwrap();
+        let items = page["tools"].as_array().unwrap();
+        assert!(items.len() <= 7);
+        all.extend(items.iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(all, names);
+    let refused = ask(&paged, "tools/list", json!({"cursor": "0.123"}))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.0, -32602);
+
     // A server that is down is left out of the lists, not an error.
     runtime.undeploy(backends[1].handle.id()).await.unwrap();
     let tools = ask(&gateway, "tools/list", json!({})).await.unwrap();

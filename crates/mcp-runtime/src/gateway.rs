@@ -30,7 +30,7 @@ use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
     CallToolParams, CompleteParams, CompletionTarget, GetPromptParams, InitializeParams, Method,
-    ResourceRequestParams, SetLevelParams, View,
+    PaginatedParams, ResourceRequestParams, SetLevelParams, View,
 };
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, VersionSet};
@@ -57,7 +57,12 @@ pub struct Gateway {
     separator: String,
     info: Value,
     notifications: Option<McpRuntime>,
+    page_size: usize,
 }
+
+/// Items per page of a merged list, unless set with
+/// [`Gateway::with_page_size`].
+pub const DEFAULT_PAGE_SIZE: usize = 500;
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,7 +99,16 @@ impl Gateway {
             separator: separator.into(),
             info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
             notifications: None,
+            page_size: DEFAULT_PAGE_SIZE,
         }
+    }
+
+    /// The same gateway, cutting merged lists into pages of `items` (at
+    /// least one).
+    #[must_use]
+    pub fn with_page_size(mut self, items: usize) -> Self {
+        self.page_size = items.max(1);
+        self
     }
 
     /// The same gateway, forwarding what the servers of `runtime` announce
@@ -180,14 +194,35 @@ impl Gateway {
         out
     }
 
-    async fn list(&self, kind: ListKind) -> HandlerResult {
-        let items: Vec<Raw<'static>> = self
-            .catalog(kind)
-            .await
+    /// One page of the merged list. The cursor is opaque to clients: the
+    /// offset of the page and a fingerprint of the list it was cut from, so
+    /// a cursor from a list that has changed since is refused.
+    async fn list(&self, kind: ListKind, params: Option<Raw<'static>>) -> HandlerResult {
+        let params = PaginatedParams::from_params(params).map_err(|e| view_error(&e))?;
+        let catalog = self.catalog(kind).await;
+        let fingerprint = fingerprint(catalog.iter().map(|(name, _)| name.as_str()));
+        let start = match params.cursor.as_deref() {
+            None => 0,
+            Some(cursor) => parse_cursor(cursor, fingerprint)
+                .ok_or_else(|| invalid_params("Invalid cursor: the list changed or the cursor is not ours; list again from the start"))?,
+        };
+        let total = catalog.len();
+        let end = start.saturating_add(self.page_size).min(total);
+        let items: Vec<Raw<'static>> = catalog
             .into_iter()
+            .skip(start)
+            .take(end.saturating_sub(start))
             .map(|(_, e)| e.item)
             .collect();
-        Ok(Raw::from_value(&json!({ kind.key(): items })))
+        let mut result = serde_json::Map::new();
+        result.insert(kind.key().to_owned(), json!(items));
+        if end < total {
+            result.insert(
+                "nextCursor".to_owned(),
+                json!(format!("{end:x}.{fingerprint:x}")),
+            );
+        }
+        Ok(Raw::from_value(&result))
     }
 
     /// The entry exposed as `name` in the list of `kind`.
@@ -417,10 +452,12 @@ impl McpServer for Gateway {
             match Method::from_name(&request.method) {
                 Some(Method::Initialize) => self.initialize(&request),
                 Some(Method::Ping) => Ok(Raw::from_value(&json!({}))),
-                Some(Method::ToolsList) => self.list(ListKind::Tools).await,
-                Some(Method::PromptsList) => self.list(ListKind::Prompts).await,
-                Some(Method::ResourcesList) => self.list(ListKind::Resources).await,
-                Some(Method::ResourceTemplatesList) => self.list(ListKind::ResourceTemplates).await,
+                Some(Method::ToolsList) => self.list(ListKind::Tools, request.params).await,
+                Some(Method::PromptsList) => self.list(ListKind::Prompts, request.params).await,
+                Some(Method::ResourcesList) => self.list(ListKind::Resources, request.params).await,
+                Some(Method::ResourceTemplatesList) => {
+                    self.list(ListKind::ResourceTemplates, request.params).await
+                }
                 Some(Method::ToolsCall) => self.call_tool(request, &context).await,
                 Some(Method::PromptsGet) => self.get_prompt(request, &context).await,
                 Some(
@@ -566,4 +603,21 @@ fn tag_log(event: &ServerEvent) -> Notification<'static> {
         notification.params = Some(Raw::owned(params.to_raw()));
     }
     notification
+}
+
+/// A fingerprint of a list's names, to tell whether a cursor belongs to it.
+fn fingerprint<'a>(names: impl Iterator<Item = &'a str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // A fixed hasher: cursors must survive across requests.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for name in names {
+        name.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn parse_cursor(cursor: &str, expected: u64) -> Option<usize> {
+    let (offset, fingerprint) = cursor.split_once('.')?;
+    let offset = usize::from_str_radix(offset, 16).ok()?;
+    (u64::from_str_radix(fingerprint, 16).ok()? == expected).then_some(offset)
 }
