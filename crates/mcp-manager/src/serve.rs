@@ -4,16 +4,22 @@
 //! `everything` in-process (namespace `everything`) and the same server as a
 //! child process of this very binary (namespace `child`), so it runs on a
 //! fresh machine with nothing else installed. What starts and what fails is
-//! reported on stderr; stdout carries the MCP stream.
+//! reported on stderr; with `--stdio`, stdout carries the MCP stream.
+//!
+//! Otherwise (`--http ADDR`, or nothing: 127.0.0.1:8931) the gateway is
+//! served over Streamable HTTP at `http://ADDR/mcp`, optionally behind a
+//! bearer token
+//! (`--auth-token`, or `MCP_MANAGER_AUTH_TOKEN`), until Ctrl-C or SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use mcp_core::ManagerConfig;
-use mcp_runtime::McpRuntime;
 use mcp_runtime::gateway::{Backend, Gateway};
+use mcp_runtime::{HttpServeOptions, McpRuntime};
 
 use crate::launch;
 
@@ -25,8 +31,29 @@ pub(crate) struct ServeArgs {
     config: Option<PathBuf>,
     /// Serve MCP over stdin and stdout (for clients that start the gateway
     /// as a child process, like Claude Desktop).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "http")]
     stdio: bool,
+    /// Serve MCP over Streamable HTTP at `http://ADDR/mcp`.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = DEFAULT_HTTP
+    )]
+    http: Option<SocketAddr>,
+    /// With `--http`: the bearer token every client must send (default:
+    /// the environment variable `MCP_MANAGER_AUTH_TOKEN`).
+    #[arg(long, value_name = "TOKEN", requires = "http")]
+    auth_token: Option<String>,
+}
+
+/// Where `serve` listens when told neither `--stdio` nor an address.
+const DEFAULT_HTTP: &str = "127.0.0.1:8931";
+
+/// Where the gateway is served.
+enum Downstream {
+    Stdio,
+    Http(SocketAddr, Option<String>),
 }
 
 /// The config served when none is given.
@@ -44,10 +71,21 @@ fn default_config() -> anyhow::Result<ManagerConfig> {
 }
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    if !args.stdio {
-        eprintln!("error: say where to serve: --stdio");
-        return Ok(ExitCode::from(launch::INVALID));
-    }
+    let token = || {
+        args.auth_token.clone().or_else(|| {
+            std::env::var("MCP_MANAGER_AUTH_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+    };
+    let downstream = match (args.stdio, args.http) {
+        (true, _) => Downstream::Stdio,
+        (false, Some(addr)) => Downstream::Http(addr, token()),
+        (false, None) => {
+            let addr = DEFAULT_HTTP.parse().context("the default address")?;
+            Downstream::Http(addr, token())
+        }
+    };
     let config = match &args.config {
         Some(path) => match launch::load(path) {
             Ok(config) => config,
@@ -60,10 +98,10 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(&config))
+    runtime.block_on(serve(&config, downstream))
 }
 
-async fn serve(config: &ManagerConfig) -> anyhow::Result<ExitCode> {
+async fn serve(config: &ManagerConfig, downstream: Downstream) -> anyhow::Result<ExitCode> {
     let mcp = McpRuntime::start();
     let started = launch::start(&mcp, config.servers().iter()).await;
     let mut backends = Vec::new();
@@ -88,21 +126,72 @@ async fn serve(config: &ManagerConfig) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let where_ = match &downstream {
+        Downstream::Stdio => "stdio".to_owned(),
+        Downstream::Http(addr, _) => format!("http://{addr}/mcp"),
+    };
     eprintln!(
-        "mcp-manager: serving {} server(s) on stdio, names joined with {:?}",
+        "mcp-manager: serving {} server(s) on {where_}, names joined with {:?}",
         backends.len(),
         config.gateway().separator()
     );
     let gateway =
         Gateway::new(backends, config.gateway().separator()).with_notifications(mcp.clone());
-    let served = mcp_runtime::serve_stdio(
-        gateway.into(),
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        mcp_plugins::MAX_MESSAGE,
-    )
-    .await;
+    let served = match downstream {
+        Downstream::Stdio => mcp_runtime::serve_stdio(
+            gateway.into(),
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            mcp_plugins::MAX_MESSAGE,
+        )
+        .await
+        .context("serving stdio"),
+        Downstream::Http(addr, auth_token) => serve_http(gateway, addr, auth_token).await,
+    };
     mcp.shutdown().await;
-    served.context("serving stdio")?;
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_http(
+    gateway: Gateway,
+    addr: SocketAddr,
+    auth_token: Option<String>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    eprintln!("mcp-manager: listening on http://{bound}/mcp");
+    let options = HttpServeOptions {
+        auth_token,
+        ..HttpServeOptions::default()
+    };
+    mcp_runtime::serve_http(gateway.into(), listener, options, stop_signal())
+        .await
+        .context("serving http")
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("mcp-manager: stopping");
 }

@@ -13,7 +13,8 @@
 //!   channel-shaped [`transport::TransportLink`].
 //! - [`Server`]: the type-state API over all of that.
 //! - [`serve_stdio`]: the other side, serving an [`mcp_core::McpServer`] to
-//!   a client over stdio.
+//!   a client over stdio; [`serve_http`], to any number of clients over
+//!   Streamable HTTP.
 //!
 //! # Invariants
 //!
@@ -31,6 +32,7 @@ mod error;
 pub mod gateway;
 mod runtime;
 mod serve;
+mod serve_http;
 mod server;
 pub mod transport;
 mod typestate;
@@ -38,6 +40,7 @@ mod typestate;
 pub use error::{Error, ErrorKind, Result};
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
 pub use serve::{STDIO_DRAIN, serve_stdio};
+pub use serve_http::{HttpServeOptions, MCP_PATH, constant_time_eq, serve_http};
 pub use server::{
     CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
     UpstreamProtocol,

@@ -1,0 +1,852 @@
+//! Serving an [`McpServer`] over Streamable HTTP: one endpoint, `/mcp`, for
+//! any number of clients (the server side of [`crate::transport::http`]).
+//!
+//! # Protocol
+//!
+//! - **POST** carries one JSON-RPC message. `initialize` opens a session:
+//!   its answer carries a random `Mcp-Session-Id` that every later message
+//!   must send (missing: 400, unknown or ended: 404). Notifications and
+//!   responses are accepted with 202. A request is answered with an
+//!   `application/json` body, or, when it carries a progress token
+//!   (`params._meta.progressToken`), with a `text/event-stream` on which
+//!   every notification the server sends while handling it comes before the
+//!   answer. `notifications/cancelled` aborts the named request of the
+//!   session; a client that hangs up on its request cancels it too.
+//! - **Stateless requests (2026-07-28)**: a POST whose `_meta` (or whose
+//!   `MCP-Protocol-Version` header) names a version without sessions is
+//!   handled without one. An `Mcp-Method` header must name the body's
+//!   method (else 400, `-32020`).
+//! - **GET** with `Accept: text/event-stream` opens the session's stream for
+//!   what the server sends outside any request (without that Accept: 406).
+//!   A comment is sent on it every [`HttpServeOptions::keep_alive`]. A new
+//!   GET replaces the session's previous stream.
+//! - **DELETE** ends the session (200) and aborts its requests.
+//!
+//! # Safe defaults
+//!
+//! When bound to a loopback address, the `Host` header must name
+//! `localhost`, `127.0.0.1` or `[::1]` (with no port or the listener's),
+//! and an `Origin` header, when present, must be a loopback origin; else
+//! 403. This stops DNS-rebinding pages from reaching a local gateway. With
+//! [`HttpServeOptions::auth_token`], every request needs
+//! `Authorization: Bearer <token>` (compared in constant time), else 401.
+//! Bodies over [`HttpServeOptions::max_body`] get 413, a body that is not
+//! JSON 400 with a `-32700` error, an unknown `MCP-Protocol-Version` 400.
+//! The number of sessions is capped ([`HttpServeOptions::max_sessions`],
+//! then 503).
+//!
+//! # Shutdown
+//!
+//! When the `shutdown` future resolves, [`serve_http`] stops accepting,
+//! closes the session streams, lets requests in flight finish for up to
+//! [`HttpServeOptions::drain`], aborts what is left and returns.
+//!
+//! Session state lives behind short-lived `std` mutexes that are never held
+//! across an `.await`; every stream is a bounded channel.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::convert::Infallible;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method as HttpMethod, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use mcp_core::{BoxFuture, McpServer, Peer, RequestContext};
+use mcp_protocol::codec::sse::SseEvent;
+use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::mcp::{CancelledParams, Method, RequestMeta, View};
+use mcp_protocol::raw::{Raw, RawObject};
+use mcp_protocol::{
+    BatchPolicy, ErrorObject, Message, Notification, Packet, ProtocolVersion, Request, RequestId,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::transport::CHANNEL_CAPACITY;
+
+/// The path of the MCP endpoint.
+pub const MCP_PATH: &str = "/mcp";
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const EVENT_STREAM: &str = "text/event-stream";
+const JSON: &str = "application/json";
+/// The JSON-RPC code of a request cancelled before it was answered.
+const REQUEST_CANCELLED: i64 = -32800;
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How [`serve_http`] serves.
+#[derive(Clone, Debug)]
+pub struct HttpServeOptions {
+    /// When set, every request must carry `Authorization: Bearer <token>`.
+    pub auth_token: Option<String>,
+    /// The largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// How often an idle event stream gets a keep-alive comment.
+    pub keep_alive: Duration,
+    /// How long requests in flight may take to finish on shutdown.
+    pub drain: Duration,
+    /// How many sessions may be open at once.
+    pub max_sessions: usize,
+}
+
+impl Default for HttpServeOptions {
+    fn default() -> Self {
+        Self {
+            auth_token: None,
+            max_body: 4 << 20,
+            keep_alive: Duration::from_secs(15),
+            drain: Duration::from_secs(10),
+            max_sessions: 1024,
+        }
+    }
+}
+
+/// Serves `server` on `listener` at [`MCP_PATH`] until `shutdown` resolves.
+///
+/// # Errors
+///
+/// The listener's address could not be read.
+pub async fn serve_http(
+    server: Arc<dyn McpServer>,
+    listener: TcpListener,
+    options: HttpServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local = listener.local_addr()?;
+    let drain = options.drain;
+    let shared = Arc::new(Shared {
+        server,
+        options,
+        local,
+        sessions: Mutex::new(HashMap::new()),
+        ids: SessionIds::default(),
+    });
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(shared.clone(), stream, stopping.clone()));
+                }
+                Err(error) => {
+                    // Out of descriptors, say: back off rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    // Session streams never end on their own: end them, so that the
+    // connections carrying them can close.
+    shared.end_streams();
+    let drained = tokio::time::timeout(drain, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
+    shared.end_all_sessions();
+    Ok(())
+}
+
+/// Serves one TCP connection until it closes or the server stops.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let service = service_fn(move |request| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(shared.handle(request).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stopping.wait_for(|stop| *stop) => connection.as_mut().graceful_shutdown(),
+    }
+    let _ = connection.await;
+}
+
+type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+type HttpResponse = hyper::Response<ResponseBody>;
+
+/// What all connections share.
+struct Shared {
+    server: Arc<dyn McpServer>,
+    options: HttpServeOptions,
+    local: SocketAddr,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    ids: SessionIds,
+}
+
+/// One client session.
+struct Session {
+    /// The session's own stream (the GET), as encoded events.
+    stream: Mutex<Option<mpsc::Sender<Bytes>>>,
+    /// Its requests in flight, for `notifications/cancelled`.
+    running: Mutex<HashMap<RequestId<'static>, AbortHandle>>,
+    closed: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Session {
+    fn new() -> Self {
+        Self {
+            stream: Mutex::new(None),
+            running: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn end(&self) {
+        self.closed.store(true, Ordering::Release);
+        lock(&self.stream).take();
+        for (_, task) in lock(&self.running).drain() {
+            task.abort();
+        }
+    }
+
+    fn cancel(&self, notification: Notification<'static>) {
+        let cancelled = CancelledParams::from_params(notification.params);
+        if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
+            if let Some(task) = lock(&self.running).remove(&id.into_owned()) {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Shared {
+    async fn handle(&self, request: hyper::Request<Incoming>) -> HttpResponse {
+        if request.uri().path() != MCP_PATH {
+            return status(StatusCode::NOT_FOUND);
+        }
+        if !self.allowed(request.headers()) {
+            return status(StatusCode::FORBIDDEN);
+        }
+        if !self.authorized(request.headers()) {
+            let mut response = status(StatusCode::UNAUTHORIZED);
+            response
+                .headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        match *request.method() {
+            HttpMethod::POST => self.post(request).await,
+            HttpMethod::GET => self.get(request.headers()),
+            HttpMethod::DELETE => self.delete(request.headers()),
+            _ => {
+                let mut response = status(StatusCode::METHOD_NOT_ALLOWED);
+                response
+                    .headers_mut()
+                    .insert("allow", HeaderValue::from_static("GET, POST, DELETE"));
+                response
+            }
+        }
+    }
+
+    /// The `Host` and `Origin` checks against DNS rebinding.
+    fn allowed(&self, headers: &HeaderMap) -> bool {
+        if let Some(origin) = headers.get("origin") {
+            let Ok(origin) = origin.to_str() else {
+                return false;
+            };
+            let host = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            if !host.is_some_and(|host| loopback_host(host, None)) {
+                return false;
+            }
+        }
+        if !self.local.ip().is_loopback() {
+            return true;
+        }
+        headers
+            .get("host")
+            .and_then(|host| host.to_str().ok())
+            .is_some_and(|host| loopback_host(host, Some(self.local.port())))
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.options.auth_token else {
+            return true;
+        };
+        let given = headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, rest) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            });
+        given.is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Result<Arc<Session>, Box<HttpResponse>> {
+        let Some(id) = headers.get(SESSION_HEADER) else {
+            return Err(Box::new(rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(error_code::INVALID_REQUEST, "Bad Request: no session id"),
+            )));
+        };
+        let found = id
+            .to_str()
+            .ok()
+            .and_then(|id| lock(&self.sessions).get(id).cloned());
+        found.ok_or_else(|| {
+            Box::new(rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorObject::new(error_code::INVALID_REQUEST, "Session not found"),
+            ))
+        })
+    }
+
+    async fn post(&self, request: hyper::Request<Incoming>) -> HttpResponse {
+        let (parts, body) = request.into_parts();
+        let bytes = match Limited::new(body, self.options.max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<LengthLimitError>() => {
+                return status(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            Err(_) => return status(StatusCode::BAD_REQUEST),
+        };
+        let message = match Packet::parse(&bytes, BatchPolicy::Reject) {
+            Ok(Packet::Single(message)) => message.into_owned(),
+            Ok(Packet::Batch(_)) => {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    ErrorObject::new(error_code::INVALID_REQUEST, "batches are not supported"),
+                );
+            }
+            Err(error) => {
+                let response = error.to_response();
+                return rpc_error(StatusCode::BAD_REQUEST, response.id, response.error);
+            }
+        };
+        let headers = &parts.headers;
+        let id = message.id().cloned();
+        if let (Some(header), Some(method)) = (headers.get(METHOD_HEADER), message.method()) {
+            if header.as_bytes() != method.as_bytes() {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id,
+                    ErrorObject::new(
+                        error_code::HEADER_MISMATCH,
+                        "the Mcp-Method header does not match the body's method",
+                    ),
+                );
+            }
+        }
+        let header_version = match headers.get(VERSION_HEADER) {
+            None => None,
+            Some(value) => match value.to_str().ok().and_then(ProtocolVersion::parse) {
+                Some(version) => Some(version),
+                None => {
+                    return rpc_error(
+                        StatusCode::BAD_REQUEST,
+                        id,
+                        ErrorObject::new(
+                            error_code::INVALID_REQUEST,
+                            "Bad Request: unsupported MCP-Protocol-Version",
+                        ),
+                    );
+                }
+            },
+        };
+        let meta = match &message {
+            Message::Request(request) => read_meta(request),
+            _ => MetaFacts::default(),
+        };
+        let stateless = meta.stateless || header_version.is_some_and(|v| !v.is_stateful());
+        match message {
+            Message::Request(request)
+                if !stateless && request.method == Method::Initialize.as_str() =>
+            {
+                self.initialize(request).await
+            }
+            Message::Request(request) if stateless => run(self, request, meta.progress, None).await,
+            Message::Notification(_) | Message::Response(_) | Message::Error(_) if stateless => {
+                status(StatusCode::ACCEPTED)
+            }
+            message => {
+                let session = match self.session(headers) {
+                    Ok(session) => session,
+                    Err(response) => return *response,
+                };
+                match message {
+                    Message::Request(request) => {
+                        run(self, request, meta.progress, Some(session)).await
+                    }
+                    Message::Notification(notification) => {
+                        if notification.method == Method::Cancelled.as_str() {
+                            session.cancel(notification);
+                        } else {
+                            let context = RequestContext::new(Arc::new(SessionPeer(session)));
+                            self.server.handle_notification(notification, context).await;
+                        }
+                        status(StatusCode::ACCEPTED)
+                    }
+                    // Answers to server-to-client requests: none are sent.
+                    Message::Response(_) | Message::Error(_) => status(StatusCode::ACCEPTED),
+                }
+            }
+        }
+    }
+
+    async fn initialize(&self, request: Request<'static>) -> HttpResponse {
+        if lock(&self.sessions).len() >= self.options.max_sessions {
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(request.id),
+                ErrorObject::new(error_code::INTERNAL_ERROR, "too many sessions"),
+            );
+        }
+        let session = Arc::new(Session::new());
+        let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
+        let id = request.id.clone();
+        let answer = match self.server.handle_request(request, context).await {
+            Ok(result) => Message::response(id, result),
+            Err(error) => return json(StatusCode::OK, &Message::error(Some(id), error)),
+        };
+        let session_id = self.ids.next();
+        let mut response = json(StatusCode::OK, &answer);
+        if let Ok(value) = HeaderValue::from_str(&session_id) {
+            response.headers_mut().insert(SESSION_HEADER, value);
+            lock(&self.sessions).insert(session_id, session);
+        }
+        response
+    }
+
+    fn get(&self, headers: &HeaderMap) -> HttpResponse {
+        let accepts = headers
+            .get_all("accept")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| value.contains(EVENT_STREAM));
+        if !accepts {
+            return status(StatusCode::NOT_ACCEPTABLE);
+        }
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(response) => return *response,
+        };
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        *lock(&session.stream) = Some(sender);
+        sse_response(SseBody::new(receiver, self.options.keep_alive, None))
+    }
+
+    fn delete(&self, headers: &HeaderMap) -> HttpResponse {
+        let id = headers.get(SESSION_HEADER).and_then(|id| id.to_str().ok());
+        let Some(id) = id else {
+            return status(StatusCode::BAD_REQUEST);
+        };
+        let removed = lock(&self.sessions).remove(id);
+        match removed {
+            Some(session) => {
+                session.end();
+                status(StatusCode::OK)
+            }
+            None => status(StatusCode::NOT_FOUND),
+        }
+    }
+
+    fn end_streams(&self) {
+        let sessions: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        for session in sessions {
+            lock(&session.stream).take();
+        }
+    }
+
+    fn end_all_sessions(&self) {
+        let sessions: Vec<_> = lock(&self.sessions).drain().map(|(_, s)| s).collect();
+        for session in sessions {
+            session.end();
+        }
+    }
+}
+
+/// Runs one request: answered with JSON, or with an event stream when the
+/// client asked for progress.
+async fn run(
+    shared: &Shared,
+    request: Request<'static>,
+    streamed: bool,
+    session: Option<Arc<Session>>,
+) -> HttpResponse {
+    let id = request.id.clone();
+    let server = shared.server.clone();
+    if streamed {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let context = RequestContext::new(Arc::new(StreamPeer(sender.clone())));
+        let task = tokio::spawn(async move {
+            let answer = answer(&*server, request, context).await;
+            let _ = sender.send(encode_event(&answer)).await;
+        });
+        let guard = RequestGuard::new(task.abort_handle(), session, id);
+        return sse_response(SseBody::new(
+            receiver,
+            shared.options.keep_alive,
+            Some(guard),
+        ));
+    }
+    let peer: Arc<dyn Peer> = match &session {
+        Some(session) => Arc::new(SessionPeer(session.clone())),
+        None => Arc::new(NoPeer),
+    };
+    let context = RequestContext::new(peer);
+    let task = tokio::spawn(async move { answer(&*server, request, context).await });
+    let guard = RequestGuard::new(task.abort_handle(), session, id.clone());
+    let answered = task.await;
+    drop(guard);
+    let message = answered.unwrap_or_else(|_| {
+        Message::error(
+            Some(id),
+            ErrorObject::new(REQUEST_CANCELLED, "request cancelled"),
+        )
+    });
+    json(StatusCode::OK, &message)
+}
+
+async fn answer(
+    server: &dyn McpServer,
+    request: Request<'static>,
+    context: RequestContext,
+) -> Message<'static> {
+    let id = request.id.clone();
+    match server.handle_request(request, context).await {
+        Ok(result) => Message::response(id, result),
+        Err(error) => Message::error(Some(id), error),
+    }
+}
+
+/// What a request's `_meta` says about how to serve it.
+#[derive(Default)]
+struct MetaFacts {
+    /// It carries a progress token.
+    progress: bool,
+    /// It names a protocol version without sessions.
+    stateless: bool,
+}
+
+fn read_meta(request: &Request<'_>) -> MetaFacts {
+    let Some(params) = &request.params else {
+        return MetaFacts::default();
+    };
+    if !params.get().contains("_meta") {
+        return MetaFacts::default();
+    }
+    let Ok(object) = RawObject::from_cow(params.reborrow()) else {
+        return MetaFacts::default();
+    };
+    let Some(meta) = object
+        .get("_meta")
+        .and_then(|meta| RequestMeta::from_params(Some(Raw::borrowed(meta))).ok())
+    else {
+        return MetaFacts::default();
+    };
+    MetaFacts {
+        progress: meta.progress_token.is_some(),
+        stateless: meta
+            .protocol_version
+            .as_deref()
+            .and_then(ProtocolVersion::parse)
+            .is_some_and(|version| !version.is_stateful()),
+    }
+}
+
+/// Notifications sent outside a request's stream: to the session's GET
+/// stream when one is open, else dropped (the client did not ask for them).
+struct SessionPeer(Arc<Session>);
+
+impl Peer for SessionPeer {
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let stream = lock(&self.0.stream).clone();
+            if let Some(stream) = stream {
+                let event = encode_event(&Message::Notification(notification));
+                if stream.send(event).await.is_err() {
+                    let mut current = lock(&self.0.stream);
+                    if current.as_ref().is_some_and(|s| s.same_channel(&stream)) {
+                        *current = None;
+                    }
+                }
+            }
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Notifications sent on one request's event stream.
+struct StreamPeer(mpsc::Sender<Bytes>);
+
+impl Peer for StreamPeer {
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self
+                .0
+                .send(encode_event(&Message::Notification(notification)))
+                .await;
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// A stateless request answered with JSON has nowhere to send
+/// notifications.
+struct NoPeer;
+
+impl Peer for NoPeer {
+    fn notify(&self, _: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A request task, aborted when its HTTP exchange is dropped (a client
+/// that hangs up cancels its request) and registered with its session for
+/// `notifications/cancelled` meanwhile.
+struct RequestGuard {
+    task: AbortHandle,
+    session: Option<(Arc<Session>, RequestId<'static>)>,
+}
+
+impl RequestGuard {
+    fn new(task: AbortHandle, session: Option<Arc<Session>>, id: RequestId<'static>) -> Self {
+        if let Some(session) = &session {
+            lock(&session.running).insert(id.clone(), task.clone());
+        }
+        Self {
+            task,
+            session: session.map(|session| (session, id)),
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some((session, id)) = &self.session {
+            lock(&session.running).remove(id);
+        }
+    }
+}
+
+/// An event stream fed by a channel, with keep-alive comments while idle.
+struct SseBody {
+    events: mpsc::Receiver<Bytes>,
+    keep_alive: Option<tokio::time::Interval>,
+    _task: Option<RequestGuard>,
+}
+
+impl SseBody {
+    fn new(events: mpsc::Receiver<Bytes>, every: Duration, task: Option<RequestGuard>) -> Self {
+        let keep_alive = tokio::time::Instant::now()
+            .checked_add(every)
+            .filter(|_| !every.is_zero())
+            .map(|start| {
+                let mut interval = tokio::time::interval_at(start, every);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                interval
+            });
+        Self {
+            events,
+            keep_alive,
+            _task: task,
+        }
+    }
+}
+
+impl Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        match this.events.poll_recv(cx) {
+            Poll::Ready(Some(event)) => return Poll::Ready(Some(Ok(Frame::data(event)))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        if let Some(keep_alive) = &mut this.keep_alive {
+            if keep_alive.poll_tick(cx).is_ready() {
+                let comment = Bytes::from_static(b": keep-alive\n\n");
+                return Poll::Ready(Some(Ok(Frame::data(comment))));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+fn encode_event(message: &Message<'_>) -> Bytes {
+    let data = String::from_utf8(message.to_vec()).unwrap_or_default();
+    let mut out = BytesMut::with_capacity(data.len() + 16);
+    // A message event with no id or type cannot fail to encode.
+    let _ = SseEvent::message(data).encode(&mut out);
+    out.freeze()
+}
+
+fn sse_response(body: SseBody) -> HttpResponse {
+    let mut response = hyper::Response::new(UnsyncBoxBody::new(body));
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(EVENT_STREAM));
+    headers.insert("cache-control", HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+    UnsyncBoxBody::new(Full::new(bytes.into()))
+}
+
+fn status(code: StatusCode) -> HttpResponse {
+    let mut response = hyper::Response::new(full(Bytes::new()));
+    *response.status_mut() = code;
+    response
+}
+
+fn json(code: StatusCode, message: &Message<'_>) -> HttpResponse {
+    let mut response = hyper::Response::new(full(message.to_vec()));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(JSON));
+    response
+}
+
+fn rpc_error(
+    code: StatusCode,
+    id: Option<RequestId<'static>>,
+    error: ErrorObject<'static>,
+) -> HttpResponse {
+    json(code, &Message::error(id, error))
+}
+
+/// Whether `host` (`name[:port]`) is a loopback name; the port, when
+/// `port` is given, must be absent or equal to it.
+fn loopback_host(host: &str, port: Option<u16>) -> bool {
+    let (name, given) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((name, tail)) => (name, tail.strip_prefix(':')),
+            None => return false,
+        }
+    } else {
+        match host.split_once(':') {
+            Some((name, given)) => (name, Some(given)),
+            None => (host, None),
+        }
+    };
+    let name_ok = name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "::1";
+    let port_ok = match (given, port) {
+        (None, _) => true,
+        (Some(given), None) => given.parse::<u16>().is_ok(),
+        (Some(given), Some(port)) => given.parse::<u16>() == Ok(port),
+    };
+    name_ok && port_ok
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+#[must_use]
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+/// Unguessable session ids: 128 bits from two randomly keyed hashers over
+/// the time and a counter.
+#[derive(Default)]
+struct SessionIds {
+    counter: AtomicU64,
+}
+
+impl SessionIds {
+    fn next(&self) -> String {
+        let count = self.counter.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let half = |salt: u8| {
+            let mut hasher = RandomState::new().build_hasher();
+            hasher.write_u8(salt);
+            hasher.write_u128(nanos);
+            hasher.write_u64(count);
+            hasher.finish()
+        };
+        format!("{:016x}{:016x}", half(0), half(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(loopback_host("localhost", Some(80)));
+        assert!(loopback_host("127.0.0.1:8931", Some(8931)));
+        assert!(loopback_host("[::1]:8931", Some(8931)));
+        assert!(!loopback_host("127.0.0.1:8932", Some(8931)));
+        assert!(!loopback_host("evil.example:8931", Some(8931)));
+        assert!(!loopback_host("localhost.evil.example", None));
+        assert!(loopback_host("localhost:3000", None));
+    }
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secrets"));
+    }
+
+    #[test]
+    fn session_ids_differ() {
+        let ids = SessionIds::default();
+        let (a, b) = (ids.next(), ids.next());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,456 @@
+//! `serve_http` on 127.0.0.1 with a small in-process server, driven by raw
+//! HTTP (reqwest) for each rule of the transport and by this crate's own
+//! Streamable HTTP client.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+#[path = "fixtures/http_peers.rs"]
+mod peers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext};
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Notification, Request};
+use mcp_runtime::{HttpServeOptions, ListKind, McpRuntime, serve_http};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// Tools: `echo` (text back), `progress` (three progress notifications
+/// when asked for, then text).
+struct TestServer;
+
+impl McpServer for TestServer {
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        Box::pin(async move {
+            let params: Value = request
+                .params
+                .as_ref()
+                .map_or(Value::Null, |p| serde_json::from_str(p.get()).unwrap());
+            let result = match request.method.as_ref() {
+                "initialize" => json!({
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {"tools": {}},
+                    "serverInfo": {"name": "test-server", "version": "1.0.0"}
+                }),
+                "server/discover" => json!({"supportedVersions": ["2026-07-28"]}),
+                "tools/list" => json!({"tools": [
+                    {"name": "echo", "inputSchema": {"type": "object"}},
+                    {"name": "progress", "inputSchema": {"type": "object"}}
+                ]}),
+                "tools/call" => {
+                    let name = params["name"].as_str().unwrap_or_default();
+                    if name == "progress" {
+                        if let Some(token) = params["_meta"].get("progressToken") {
+                            for step in 1..=3 {
+                                let note =
+                                    json!({"progressToken": token, "progress": step, "total": 3});
+                                context
+                                    .notify(Notification {
+                                        method: "notifications/progress".into(),
+                                        params: Some(Raw::from_value(&note)),
+                                    })
+                                    .await;
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                        }
+                    }
+                    let text = format!("{name}: {}", params["arguments"]["text"]);
+                    json!({"content": [{"type": "text", "text": text}]})
+                }
+                "ping" => json!({}),
+                other => {
+                    return Err(ErrorObject::new(
+                        -32601,
+                        format!("Method not found: {other}"),
+                    ));
+                }
+            };
+            Ok(Raw::from_value(&result))
+        })
+    }
+
+    fn handle_notification(
+        &self,
+        _: Notification<'static>,
+        _: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// A running `serve_http`; stopped (and awaited) by [`Served::stop`].
+struct Served {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Served {
+    async fn start(options: HttpServeOptions) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server: Arc<dyn McpServer> = Arc::new(TestServer);
+        let task = tokio::spawn(serve_http(server, listener, options, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            url,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("serve_http did not stop")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn post(client: &reqwest::Client, url: &str, body: &Value) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+}
+
+fn init_body() -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "0"}
+    }})
+}
+
+async fn initialize(client: &reqwest::Client, url: &str) -> String {
+    let response = post(client, url, &init_body()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = json_of(response).await;
+    assert_eq!(body["result"]["serverInfo"]["name"], "test-server");
+    session
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// The `data:` payloads of an event stream, as JSON.
+fn events(text: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_calls_progress_and_errors() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let client = client();
+    let url = served.url.clone();
+    let session = initialize(&client, &url).await;
+    assert_eq!(session.len(), 32);
+    assert_ne!(session, initialize(&client, &url).await);
+
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = post(&client, &url, &initialized)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    // A plain call is answered with JSON.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "hi"}}});
+    let response = post(&client, &url, &call)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = json_of(response).await;
+    assert_eq!(body["id"], 1);
+    assert_eq!(body["result"]["content"][0]["text"], "echo: \"hi\"");
+
+    // With a progress token: an event stream, progress first, then the answer.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "progress", "arguments": {}, "_meta": {"progressToken": "tok"}}});
+    let response = post(&client, &url, &call)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let seen = events(&response.text().await.unwrap());
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for (step, event) in seen.iter().take(3).enumerate() {
+        assert_eq!(event["method"], "notifications/progress");
+        assert_eq!(event["params"]["progressToken"], "tok");
+        assert_eq!(event["params"]["progress"], step + 1);
+    }
+    assert_eq!(seen[3]["id"], 2);
+    assert!(seen[3]["result"]["content"][0]["text"].is_string());
+
+    // Unknown session: 404; no session: 400; bad protocol version: 400.
+    let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
+    let response = post(&client, &url, &ping)
+        .header("mcp-session-id", "nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = post(&client, &url, &ping).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = post(&client, &url, &ping)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "1999-01-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Not JSON: 400 with a parse error.
+    let response = client
+        .post(&url)
+        .header("mcp-session-id", &session)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = json_of(response).await;
+    assert_eq!(body["error"]["code"], -32700);
+    assert_eq!(body["id"], Value::Null);
+
+    // Too big: 413.
+    let big = json!({"jsonrpc": "2.0", "id": 4, "method": "ping",
+        "params": {"pad": "x".repeat(5 << 20)}});
+    let response = post(&client, &url, &big)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // GET: the session's own stream, only for event-stream clients.
+    let response = client
+        .get(&url)
+        .header("mcp-session-id", &session)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
+    let stream = client
+        .get(&url)
+        .header("mcp-session-id", &session)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+
+    // DELETE ends the session (and its stream); then it is unknown.
+    let response = client
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.text()).await;
+    assert!(ended.is_ok(), "the GET stream outlived its session");
+    let response = post(&client, &url, &ping)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = client
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    // Other paths are not the endpoint.
+    let response = post(&client, &served.url.replace("/mcp", "/other"), &ping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_requests_and_method_header() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let client = client();
+    let url = served.url.clone();
+
+    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+    let response = post(&client, &url, &discover)
+        .header("mcp-method", "server/discover")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = json_of(response).await;
+    assert_eq!(body["result"]["supportedVersions"][0], "2026-07-28");
+
+    // The header alone makes a request stateless, too.
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "x"}}});
+    let response = post(&client, &url, &call)
+        .header("mcp-protocol-version", "2026-07-28")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = json_of(response).await;
+    assert_eq!(body["result"]["content"][0]["text"], "echo: \"x\"");
+
+    let response = post(&client, &url, &discover)
+        .header("mcp-method", "tools/list")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = json_of(response).await;
+    assert_eq!(body["error"]["code"], -32020);
+    assert_eq!(body["id"], 1);
+
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_origin_and_bearer_token() {
+    let options = HttpServeOptions {
+        auth_token: Some("s3cret".to_owned()),
+        ..HttpServeOptions::default()
+    };
+    let served = Served::start(options).await;
+    let client = client();
+    let url = served.url.clone();
+
+    let response = post(&client, &url, &init_body()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let response = post(&client, &url, &init_body())
+        .bearer_auth("wrong!")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = post(&client, &url, &init_body())
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().contains_key("mcp-session-id"));
+
+    // DNS rebinding: a foreign Origin or Host is refused before anything else.
+    let response = post(&client, &url, &init_body())
+        .bearer_auth("s3cret")
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = post(&client, &url, &init_body())
+        .bearer_auth("s3cret")
+        .header("origin", "http://localhost:5173")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = post(&client, &url, &init_body())
+        .bearer_auth("s3cret")
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_client_uses_serve_http() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let runtime = McpRuntime::start();
+    let handle = runtime
+        .deploy(peers::http_spec("served", served.url.clone()))
+        .await
+        .unwrap();
+    let session = handle.session().unwrap();
+    assert_eq!(session.server_info.name, "test-server");
+    assert_eq!(session.protocol_version.as_str(), "2025-11-25");
+
+    let tools = handle.list_all(ListKind::Tools).await.unwrap();
+    let names: Vec<Value> = tools
+        .iter()
+        .map(|t| serde_json::from_str::<Value>(t.get()).unwrap()["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("echo"), json!("progress")]);
+    assert_eq!(peers::tool_names(&handle).await, ["echo", "progress"]);
+    assert_eq!(
+        peers::call_ok(&handle, "echo", json!({"text": "via runtime"})).await,
+        "echo: \"via runtime\""
+    );
+    let (result, progress) =
+        peers::call_with_progress(&handle, "progress", json!({}), json!("mine")).await;
+    assert_eq!(result["content"][0]["text"], "progress: null");
+    assert_eq!(progress.len(), 3, "{progress:?}");
+    assert!(progress.iter().all(|p| p["progressToken"] == "mine"));
+
+    runtime.shutdown().await;
+    served.stop().await;
+}
