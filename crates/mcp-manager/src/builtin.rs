@@ -1,6 +1,7 @@
 //! `mcp-manager builtin NAME --stdio`: runs one of the servers built into
 //! mcp-manager on its own, speaking MCP on stdin and stdout, so that any MCP
-//! client (or a config's `command`) can use it as a child process.
+//! client (or a config's `command`) can use it as a child process; with
+//! `--http ADDR` it serves it over Streamable HTTP at `http://ADDR/mcp`.
 
 use std::process::ExitCode;
 
@@ -13,8 +14,11 @@ pub(crate) struct BuiltinArgs {
     /// Which built-in server to run (`everything`).
     name: String,
     /// Serve MCP over stdin and stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "http")]
     stdio: bool,
+    /// Serve MCP over Streamable HTTP at `http://ADDR/mcp`.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
 }
 
 pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
@@ -27,19 +31,24 @@ pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     };
-    if !args.stdio {
-        eprintln!("error: say how to serve it: --stdio");
-        return Ok(ExitCode::from(2));
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(mcp_runtime::serve_stdio(
-        (builtin.make)(),
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        mcp_plugins::MAX_MESSAGE,
-    ))?;
+    match (args.stdio, args.http) {
+        (true, _) => runtime.block_on(mcp_runtime::serve_stdio(
+            (builtin.make)(),
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            mcp_plugins::MAX_MESSAGE,
+        ))?,
+        (false, Some(addr)) => {
+            runtime.block_on(crate::serve::serve_http((builtin.make)(), addr, None))?
+        }
+        (false, None) => {
+            eprintln!("error: say how to serve it: --stdio or --http ADDR");
+            return Ok(ExitCode::from(2));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

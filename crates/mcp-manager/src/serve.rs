@@ -11,6 +11,7 @@
 //! bearer token
 //! (`--auth-token`, or `MCP_MANAGER_AUTH_TOKEN`), until Ctrl-C or SIGTERM.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -146,15 +147,16 @@ async fn serve(config: &ManagerConfig, downstream: Downstream) -> anyhow::Result
         )
         .await
         .context("serving stdio"),
-        Downstream::Http(addr, auth_token) => serve_http(gateway, addr, auth_token).await,
+        Downstream::Http(addr, auth_token) => serve_http(gateway.into(), addr, auth_token).await,
     };
     mcp.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_http(
-    gateway: Gateway,
+/// Serves `server` over Streamable HTTP on `addr` until Ctrl-C or SIGTERM.
+pub(crate) async fn serve_http(
+    server: std::sync::Arc<dyn mcp_core::McpServer>,
     addr: SocketAddr,
     auth_token: Option<String>,
 ) -> anyhow::Result<()> {
@@ -167,7 +169,7 @@ async fn serve_http(
         auth_token,
         ..HttpServeOptions::default()
     };
-    mcp_runtime::serve_http(gateway.into(), listener, options, stop_signal())
+    mcp_runtime::serve_http(server, listener, options, stop_signal())
         .await
         .context("serving http")
 }
@@ -193,5 +195,6 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    eprintln!("mcp-manager: stopping");
+    // Not eprintln!: stderr may be closed by now, and that must not panic.
+    let _ = writeln!(std::io::stderr(), "mcp-manager: stopping");
 }

@@ -110,3 +110,72 @@ fn an_unknown_builtin_is_a_usage_error() {
     );
     assert!(Path::new(env!("CARGO_BIN_EXE_mcp-manager")).exists());
 }
+
+/// Kills the child when dropped, even when the test fails.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_builtin_server_over_http() {
+    use std::io::{BufRead, BufReader};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+            .args([
+                "builtin",
+                "everything",
+                "--http",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stderr).read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        format!("mcp-manager: listening on http://127.0.0.1:{port}/mcp")
+    );
+
+    let config = load(&format!(
+        r#"{{"mcpServers": {{"remote": {{"url": "http://127.0.0.1:{port}/mcp"}}}}}}"#
+    ));
+    let runtime = McpRuntime::start();
+    let spec = mcp_plugins::default_registry()
+        .spec(&config.servers()[0])
+        .unwrap();
+    let handle = runtime.deploy(spec).await.unwrap();
+    let params = Raw::from_value(&json!({"name": "test_simple_text", "arguments": {}}));
+    let result = handle
+        .request("tools/call", Some(params), CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&result),
+        "This is a simple text response for testing."
+    );
+    runtime.shutdown().await;
+
+    nix_term(child.0.id());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}");
+}
+
+fn nix_term(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}

@@ -65,6 +65,21 @@ async fn lists_are_merged_and_calls_routed() {
     }
     let gateway = Gateway::new(backends.clone(), ".");
 
+    let discover = ask(&gateway, "server/discover", json!({})).await.unwrap();
+    assert_eq!(discover["supportedVersions"], json!(["2026-07-28"]));
+    assert_eq!(
+        discover["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "mcp-manager"
+    );
+    assert!(
+        discover["capabilities"]["tools"].is_object()
+            && discover["capabilities"]["prompts"].is_object()
+    );
+    let init = ask(&gateway, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await
+        .unwrap();
+    assert_eq!(init["protocolVersion"], "2025-06-18");
+
     let tools = ask(&gateway, "tools/list", json!({})).await.unwrap();
     let names: Vec<&str> = tools["tools"]
         .as_array()

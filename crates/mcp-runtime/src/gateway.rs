@@ -376,12 +376,8 @@ impl Gateway {
         Ok(Raw::from_value(&json!({})))
     }
 
-    fn initialize(&self, request: &Request<'static>) -> HandlerResult {
-        let params =
-            InitializeParams::from_params(request.params.clone()).map_err(|e| view_error(&e))?;
-        let version = VersionSet::default()
-            .answer_initialize(&params.protocol_version)
-            .unwrap_or(ProtocolVersion::LATEST_STATEFUL);
+    /// What the gateway offers: what any of its running servers offers.
+    fn capabilities(&self) -> serde_json::Map<String, Value> {
         let mut capabilities = serde_json::Map::new();
         for backend in &self.backends {
             let Some(session) = backend.handle.session() else {
@@ -413,6 +409,28 @@ impl Gateway {
                 }
             }
         }
+        capabilities
+    }
+
+    /// The answer to `server/discover` (2026-07-28).
+    fn discover(&self) -> HandlerResult {
+        Ok(Raw::from_value(&json!({
+            "resultType": "complete",
+            "supportedVersions": [ProtocolVersion::V2026_07_28.as_str()],
+            "capabilities": self.capabilities(),
+            "_meta": {mcp_protocol::mcp::meta_keys::SERVER_INFO: self.info},
+            "ttlMs": 0,
+            "cacheScope": "private",
+        })))
+    }
+
+    fn initialize(&self, request: &Request<'static>) -> HandlerResult {
+        let params =
+            InitializeParams::from_params(request.params.clone()).map_err(|e| view_error(&e))?;
+        let version = VersionSet::default()
+            .answer_initialize(&params.protocol_version)
+            .unwrap_or(ProtocolVersion::LATEST_STATEFUL);
+        let capabilities = self.capabilities();
         Ok(Raw::from_value(&json!({
             "protocolVersion": version.as_str(),
             "capabilities": capabilities,
@@ -452,6 +470,7 @@ impl McpServer for Gateway {
             match Method::from_name(&request.method) {
                 Some(Method::Initialize) => self.initialize(&request),
                 Some(Method::Ping) => Ok(Raw::from_value(&json!({}))),
+                Some(Method::Discover) => self.discover(),
                 Some(Method::ToolsList) => self.list(ListKind::Tools, request.params).await,
                 Some(Method::PromptsList) => self.list(ListKind::Prompts, request.params).await,
                 Some(Method::ResourcesList) => self.list(ListKind::Resources, request.params).await,
