@@ -1,0 +1,267 @@
+//! The gateway in front of three real backends (server-everything and the
+//! FastMCP peer over stdio, the built-in server in-process), used by the
+//! official TypeScript SDK client over stdio and HTTP, by sixteen concurrent
+//! HTTP sessions, and with one backend killed while a session is open.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{
+    Guard, HttpGateway, MARKER_VAR, Session, alive, assert_none_marked, kill9, marked_by_arg,
+    parent_of, peer, unique_marker, write_config,
+};
+
+const SIMPLE_TEXT: &str = "This is a simple text response for testing.";
+
+/// Runs the TypeScript client with `args`, killed if it takes over 120 s;
+/// returns its JSON report.
+fn run_ts_client(args: &[&str], marker: &str) -> Value {
+    let script = format!("{}/tests/clients/ts_client.mjs", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(peer("MCP_PEER_NODE"))
+        .arg(&script)
+        .args(args)
+        .env("MCP_PEER_NODE_MODULES", peer("MCP_PEER_NODE_MODULES"))
+        .env(MARKER_VAR, marker)
+        .env_remove("MCP_MANAGER_AUTH_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut guard = Guard {
+        child,
+        marker: marker.to_owned(),
+    };
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = guard.child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            drop(guard);
+            panic!(
+                "the TypeScript client hung:\n{}",
+                err.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out.join().unwrap();
+    let stderr = err.join().unwrap();
+    assert!(status.success(), "client failed ({status}):\n{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+}
+
+fn check_ts_report(report: &Value) {
+    assert_eq!(report["server"], "mcp-manager", "{report}");
+    let tools: Vec<&str> = report["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for name in [
+        "ev__echo",
+        "ev__get-sum",
+        "py__add",
+        "py__echo",
+        "py__count",
+        "py__sleep",
+        "rs__test_simple_text",
+    ] {
+        assert!(tools.contains(&name), "{name} missing from {tools:?}");
+    }
+    for tool in &tools {
+        assert!(
+            tool.starts_with("ev__") || tool.starts_with("py__") || tool.starts_with("rs__"),
+            "{tool} has no backend namespace"
+        );
+    }
+    assert_eq!(
+        report["ev"],
+        json!({"isError": false, "text": ["Echo: hi from ts"]})
+    );
+    assert_eq!(report["py"], json!({"isError": false, "text": ["42"]}));
+    assert_eq!(
+        report["rs"],
+        json!({"isError": false, "text": [SIMPLE_TEXT]})
+    );
+}
+
+#[test]
+fn typescript_sdk_client_over_stdio_reaches_all_three_backends() {
+    let marker = unique_marker("ts-stdio");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let report = run_ts_client(
+        &[
+            "stdio",
+            env!("CARGO_BIN_EXE_mcp-manager"),
+            config.to_str().unwrap(),
+        ],
+        &marker,
+    );
+    check_ts_report(&report);
+    assert_eq!(report["sessionId"], Value::Null);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn typescript_sdk_client_over_http_reaches_all_three_backends() {
+    let marker = unique_marker("ts-http");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let report = run_ts_client(&["http", &gateway.url()], &marker);
+    check_ts_report(&report);
+    assert!(
+        report["sessionId"].as_str().is_some_and(|s| !s.is_empty()),
+        "no session id: {report}"
+    );
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn sixteen_http_sessions_each_get_their_own_answers() {
+    const CLIENTS: usize = 16;
+    const REQUESTS: u64 = 10;
+    let marker = unique_marker("isolation");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let sessions: Vec<Arc<Session>> = (0..CLIENTS)
+        .map(|c| Arc::new(Session::open(&gateway.addr, &format!("client-{c}"))))
+        .collect();
+    let mut ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), CLIENTS, "session ids are not distinct");
+
+    // Every client numbers its requests 1..=10 and sends them all at once.
+    let start = Arc::new(Barrier::new(CLIENTS * REQUESTS as usize));
+    let mut workers = Vec::new();
+    for (c, session) in sessions.iter().enumerate() {
+        for n in 1..=REQUESTS {
+            let session = Arc::clone(session);
+            let start = Arc::clone(&start);
+            workers.push(std::thread::spawn(move || {
+                let text = format!("c{c}-r{n}");
+                start.wait();
+                let got = session.call_text(n, "py__echo", json!({"text": text}));
+                (text, got)
+            }));
+        }
+    }
+    let mut wrong = Vec::new();
+    for worker in workers {
+        let (sent, got) = worker.join().unwrap();
+        if got.as_deref() != Ok(sent.as_str()) {
+            wrong.push(format!("sent {sent:?}, got {got:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} answers wrong:\n{}\ngateway log:\n{}",
+        wrong.len(),
+        CLIENTS * REQUESTS as usize,
+        wrong.join("\n"),
+        gateway.drain_log()
+    );
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn a_killed_stdio_backend_is_restarted_while_the_others_keep_serving() {
+    let marker = unique_marker("kill");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let session = Session::open(&gateway.addr, "survivor");
+    let mut id = 0;
+    let mut next = || {
+        id += 1;
+        id
+    };
+    assert_eq!(
+        session.call_text(next(), "py__add", json!({"a": 1, "b": 2})),
+        Ok("3".to_owned())
+    );
+
+    let fastmcp = marked_by_arg(&marker);
+    assert_eq!(fastmcp.len(), 1, "FastMCP processes: {fastmcp:?}");
+    let victim = fastmcp[0];
+    assert_eq!(parent_of(victim), Some(gateway.guard.pid()));
+    kill9(victim);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(victim) {
+        assert!(Instant::now() < deadline, "{victim} survived kill -9");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The other backends answer at once.
+    let began = Instant::now();
+    assert_eq!(
+        session.call_text(next(), "ev__echo", json!({"message": "still here"})),
+        Ok("Echo: still here".to_owned())
+    );
+    assert_eq!(
+        session.call_text(next(), "rs__test_simple_text", json!({})),
+        Ok(SIMPLE_TEXT.to_owned())
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "the healthy backends took {:?}",
+        began.elapsed()
+    );
+
+    // The killed one comes back, in a new process, on the same session.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut failures = Vec::new();
+    loop {
+        match session.call_text(next(), "py__add", json!({"a": 40, "b": 2})) {
+            Ok(text) => {
+                assert_eq!(text, "42");
+                break;
+            }
+            Err(e) => failures.push(e),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "py__add did not come back within 15 s:\n{}\ngateway log:\n{}",
+            failures.join("\n"),
+            gateway.drain_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let restarted = marked_by_arg(&marker);
+    assert_eq!(restarted.len(), 1, "FastMCP processes: {restarted:?}");
+    assert_ne!(restarted[0], victim);
+    assert_eq!(parent_of(restarted[0]), Some(gateway.guard.pid()));
+    drop(gateway);
+    assert_none_marked(&marker);
+}
