@@ -7,21 +7,12 @@
     clippy::panic
 )]
 
+mod support;
+
 use std::process::Command;
 
 use serde_json::Value;
-
-fn peer(key: &str) -> String {
-    let path = format!("{}/../../.tools/peers.env", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {path} ({e}): run `cargo xtask peers` to install the test peers")
-    });
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_else(|| panic!("{path} has no {key}: run `cargo xtask peers` again"))
-}
+use support::peer;
 
 #[test]
 fn the_python_sdk_client_uses_the_stdio_gateway() {

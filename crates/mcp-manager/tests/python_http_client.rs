@@ -8,24 +8,15 @@
     clippy::panic
 )]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn peer(key: &str) -> String {
-    let path = format!("{}/../../.tools/peers.env", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {path} ({e}): run `cargo xtask peers` to install the test peers")
-    });
-    text.lines()
-        .filter_map(|line| line.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_owned())
-        .unwrap_or_else(|| panic!("{path} has no {key}: run `cargo xtask peers` again"))
-}
+use support::peer;
 
 /// Kills the gateway if the test fails before it stopped it.
 struct Gateway(Child);
