@@ -5,7 +5,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
 /// Arguments of `builtin`.
@@ -31,19 +30,15 @@ pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     match (args.stdio, args.http) {
-        (true, _) => runtime.block_on(mcp_runtime::serve_stdio(
+        (true, _) => crate::launch::run_async(mcp_runtime::serve_stdio(
             (builtin.make)(),
             tokio::io::stdin(),
             tokio::io::stdout(),
             mcp_plugins::MAX_MESSAGE,
-        ))?,
+        ))??,
         (false, Some(addr)) => {
-            runtime.block_on(crate::serve::serve_http((builtin.make)(), addr, None))?
+            crate::launch::run_async(crate::serve::serve_http((builtin.make)(), addr, None))??
         }
         (false, None) => {
             eprintln!("error: say how to serve it: --stdio or --http ADDR");

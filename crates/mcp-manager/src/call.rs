@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use mcp_protocol::raw::Raw;
 use mcp_runtime::{CallOptions, McpRuntime};
@@ -74,16 +73,11 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(launch::INVALID));
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    launch::run_async(async {
         let mcp = McpRuntime::start();
         let code = call(&mcp, server, tool, arguments, args).await;
         mcp.shutdown().await;
-        Ok(code)
+        code
     })
 }
 

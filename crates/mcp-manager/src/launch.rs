@@ -1,7 +1,10 @@
 //! Loading a config and starting its servers through the plugin registry,
 //! for the commands that talk to servers (`list`, `call`).
 
+use std::future::Future;
 use std::path::Path;
+
+use anyhow::Context;
 
 use mcp_core::{ManagerConfig, ServerConfig};
 use mcp_runtime::{McpRuntime, ServerHandle};
@@ -10,6 +13,17 @@ use mcp_runtime::{McpRuntime, ServerHandle};
 pub(crate) const INVALID: u8 = 2;
 /// The exit status when a server needed did not start.
 pub(crate) const UNAVAILABLE: u8 = 3;
+
+/// Runs `future` to completion on a fresh tokio runtime: the one place
+/// where the synchronous command line enters async code.
+pub(crate) fn run_async<F: Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(runtime.block_on(future))
+}
 
 /// A config loaded and checked against the plugins, or the report of why
 /// not (already printed to stderr).

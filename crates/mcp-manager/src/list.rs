@@ -39,12 +39,7 @@ pub(crate) fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
         Ok(config) => config,
         Err(code) => return Ok(ExitCode::from(code)),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let (rows, failed) = runtime.block_on(async {
+    let (rows, failed) = launch::run_async(async {
         let mcp = McpRuntime::start();
         let started = launch::start(&mcp, config.servers().iter()).await;
         let mut rows = Vec::new();
@@ -55,7 +50,7 @@ pub(crate) fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
         }
         mcp.shutdown().await;
         (rows, failed)
-    });
+    })?;
     print_table(&rows, &mut io::stdout().lock()).context("writing the table")?;
     Ok(if failed {
         ExitCode::from(launch::UNAVAILABLE)

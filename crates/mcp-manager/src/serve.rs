@@ -94,12 +94,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         },
         None => default_config()?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(serve(&config, downstream))
+    launch::run_async(serve(&config, downstream))?
 }
 
 async fn serve(config: &ManagerConfig, downstream: Downstream) -> anyhow::Result<ExitCode> {
