@@ -9,31 +9,14 @@
 
 mod support;
 
-use std::process::Command;
-
-use serde_json::Value;
-use support::peer;
+use support::run_python_client;
 
 #[test]
 fn the_python_sdk_client_uses_the_stdio_gateway() {
-    let script = format!(
-        "{}/tests/clients/python_stdio_client.py",
-        env!("CARGO_MANIFEST_DIR")
+    let (report, stderr) = run_python_client(
+        "python_stdio_client.py",
+        &[env!("CARGO_BIN_EXE_mcp-manager"), "serve", "--stdio"],
     );
-    let out = Command::new(peer("MCP_PEER_PYTHON"))
-        .args([
-            &script,
-            env!("CARGO_BIN_EXE_mcp-manager"),
-            "serve",
-            "--stdio",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "client failed:\n{stderr}");
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(report["protocol"], "2025-11-25");
     assert_eq!(report["server"], "mcp-manager");
     let tools: Vec<&str> = report["tools"]

@@ -15,8 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::peer;
+use support::run_python_client;
 
 /// Kills the gateway if the test fails before it stopped it.
 struct Gateway(Child);
@@ -105,22 +104,8 @@ fn the_python_sdk_client_uses_the_http_gateway() {
     let servers = children_of(gateway.0.id());
     assert!(!servers.is_empty(), "the `child` server is not running");
 
-    let script = format!(
-        "{}/tests/clients/python_http_client.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let out = Command::new(peer("MCP_PEER_PYTHON"))
-        .args([&script, &format!("http://{addr}/mcp")])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let url = format!("http://{addr}/mcp");
+    let (report, _) = run_python_client("python_http_client.py", &[&url]);
     assert_eq!(report["protocol"], "2025-11-25");
     assert_eq!(report["server"], "mcp-manager");
     let tools: Vec<&str> = report["tools"]

@@ -472,3 +472,20 @@ impl Session {
             .ok_or_else(|| format!("no text in {response}"))
     }
 }
+
+/// Runs a Python client script of `tests/clients/` with the peers' Python
+/// and returns the JSON report it prints and its stderr; fails the test when
+/// the client fails.
+pub(crate) fn run_python_client(script: &str, args: &[&str]) -> (Value, String) {
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(peer("MCP_PEER_PYTHON"))
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "client failed:\n{stderr}");
+    let report = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    (report, stderr)
+}
