@@ -10,7 +10,7 @@ use clap::Args;
 /// Arguments of `builtin`.
 #[derive(Debug, Args)]
 pub(crate) struct BuiltinArgs {
-    /// Which built-in server to run (`everything`).
+    /// Which built-in server to run (`everything`, `echo`).
     name: String,
     /// Serve MCP over stdin and stdout.
     #[arg(long, conflicts_with = "http")]
@@ -37,9 +37,11 @@ pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
             tokio::io::stdout(),
             mcp_plugins::MAX_MESSAGE,
         ))??,
-        (false, Some(addr)) => {
-            crate::launch::run_async(crate::serve::serve_http((builtin.make)(), addr, None))??
-        }
+        (false, Some(addr)) => crate::launch::run_async(crate::serve::serve_http(
+            (builtin.make)(),
+            addr,
+            mcp_runtime::HttpServeOptions::default(),
+        ))??,
         (false, None) => {
             eprintln!("error: say how to serve it: --stdio or --http ADDR");
             return Ok(ExitCode::from(2));

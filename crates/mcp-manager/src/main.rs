@@ -44,7 +44,7 @@ enum Command {
     List(list::ListArgs),
     /// Call one tool of one server of a config: `SERVER/TOOL --args JSON`.
     Call(call::CallArgs),
-    /// Run a server built into mcp-manager on its own (`everything`).
+    /// Run a server built into mcp-manager on its own (`everything`, `echo`).
     Builtin(builtin::BuiltinArgs),
 }
 

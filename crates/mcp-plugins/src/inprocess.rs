@@ -33,11 +33,18 @@ impl std::fmt::Debug for BuiltinServer {
 }
 
 /// Every built-in server.
-pub const CATALOG: &[BuiltinServer] = &[BuiltinServer {
-    name: "everything",
-    about: "the reference server: every feature of MCP, as the conformance suite checks it",
-    make: || Arc::new(crate::builtin::everything::EverythingServer::new()),
-}];
+pub const CATALOG: &[BuiltinServer] = &[
+    BuiltinServer {
+        name: "everything",
+        about: "the reference server: every feature of MCP, as the conformance suite checks it",
+        make: || Arc::new(crate::builtin::everything::EverythingServer::new()),
+    },
+    BuiltinServer {
+        name: "echo",
+        about: "one tool, `echo`, that answers with the text it is given",
+        make: || Arc::new(crate::builtin::echo::EchoServer),
+    },
+];
 
 /// The built-in server called `name`.
 #[must_use]
