@@ -1,5 +1,6 @@
 //! The gateway's aggregation on real built-in servers: namespaces, an empty
-//! namespace, a tool filter, clashes, routing, and a server that is down.
+//! namespace, a tool filter, clashes, routing, renamed resources and their
+//! updates, lists that follow a server's changes, and a server that is down.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -7,7 +8,8 @@
     clippy::panic
 )]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mcp_core::{BoxFuture, ManagerConfig, McpServer, Peer, RequestContext};
 use mcp_protocol::raw::Raw;
@@ -140,8 +142,9 @@ async fn lists_are_merged_and_calls_routed() {
         "{completion}"
     );
 
-    // Resources keep their URIs; the clash is left out, reads still work,
-    // and a template routes what no list names.
+    // Resources keep their URIs where they can; the second server's copy of
+    // a URI is listed in the gateway's own form. Reads work either way, and
+    // a template routes what no list names.
     let resources = ask(&gateway, "resources/list", json!({})).await.unwrap();
     let uris: Vec<&str> = resources["resources"]
         .as_array()
@@ -204,5 +207,169 @@ async fn lists_are_merged_and_calls_routed() {
     );
     let unknown = ask(&gateway, "nothing/here", json!({})).await.unwrap_err();
     assert_eq!(unknown.0, -32601);
+    runtime.shutdown().await;
+}
+
+/// Keeps every notification it gets.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Value>>);
+
+impl Peer for Recorder {
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
+        let params: Value = notification
+            .params
+            .map_or(Value::Null, |p| p.parse().unwrap());
+        self.0
+            .lock()
+            .unwrap()
+            .push(json!({"method": notification.method, "params": params}));
+        Box::pin(async {})
+    }
+}
+
+async fn deploy_all(runtime: &McpRuntime, config: &str) -> Vec<Backend> {
+    let env = |_: &str| None;
+    let config = ManagerConfig::from_json_str(config, None, &env).unwrap();
+    let registry = mcp_plugins::default_registry();
+    let mut backends = Vec::new();
+    for server in config.servers() {
+        let handle = runtime
+            .deploy(registry.spec(server).unwrap())
+            .await
+            .unwrap();
+        backends.push(Backend {
+            handle,
+            namespace: server.namespace().to_owned(),
+            tools: server.tools().clone(),
+        });
+    }
+    backends
+}
+
+/// Waits up to 5 s for `check` to hold.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renamed_resources_are_read_and_updated_under_their_listed_uri() {
+    let runtime = McpRuntime::start();
+    let backends = deploy_all(
+        &runtime,
+        r#"{"mcpServers": {
+            "one": {"type": "builtin", "server": "everything"},
+            "two": {"type": "builtin", "server": "everything"}
+        }}"#,
+    )
+    .await;
+    let first = backends[0].handle.id().to_string();
+    let second = backends[1].handle.id().to_string();
+    let gateway = Gateway::new(backends, "__").with_notifications(runtime.clone());
+    let recorder = Arc::new(Recorder::default());
+    let context = RequestContext::new(recorder.clone());
+    gateway
+        .handle_notification(
+            Notification {
+                method: "notifications/initialized".into(),
+                params: None,
+            },
+            context,
+        )
+        .await;
+
+    let watched = "test://watched-resource";
+    let renamed = format!("mcp-manager://{second}/{watched}");
+    let resources = ask(&gateway, "resources/list", json!({})).await.unwrap();
+    let uris: Vec<&str> = resources["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap())
+        .collect();
+    assert!(uris.contains(&watched), "{uris:?}");
+    assert!(uris.contains(&renamed.as_str()), "{uris:?}");
+    // Every URI once: nothing shadows anything else.
+    let mut unique = uris.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), uris.len());
+
+    // The renamed resource reads from its own server, shown under the URI
+    // the client asked for; the gateway's form works for any server.
+    let read = ask(&gateway, "resources/read", json!({"uri": renamed}))
+        .await
+        .unwrap();
+    assert_eq!(read["contents"][0]["uri"], renamed.as_str());
+    let explicit = format!("mcp-manager://{first}/test://static-text");
+    let read = ask(&gateway, "resources/read", json!({"uri": explicit}))
+        .await
+        .unwrap();
+    assert_eq!(
+        read["contents"][0]["text"],
+        "This is the content of the static text resource."
+    );
+    let nobody = ask(
+        &gateway,
+        "resources/read",
+        json!({"uri": "mcp-manager://nobody/test://static-text"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(nobody.0, -32002);
+
+    // An update of the second server's copy reaches the client under the
+    // renamed URI.
+    ask(&gateway, "resources/subscribe", json!({"uri": renamed}))
+        .await
+        .unwrap();
+    ask(
+        &gateway,
+        "tools/call",
+        json!({"name": format!("{second}__test_trigger_resource_update")}),
+    )
+    .await
+    .unwrap();
+    let updated = |recorder: &Recorder| {
+        recorder
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["method"] == "notifications/resources/updated")
+            .map(|n| n["params"]["uri"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    eventually("the resource update", async || {
+        !updated(&recorder).is_empty()
+    })
+    .await;
+    assert_eq!(updated(&recorder), vec![renamed.clone()]);
+
+    // Lists follow a server's changes: a tool added after start shows up.
+    let dynamic = format!("{first}__test_dynamic_tool");
+    ask(
+        &gateway,
+        "tools/call",
+        json!({"name": format!("{first}__test_trigger_tool_change")}),
+    )
+    .await
+    .unwrap();
+    eventually("the added tool", async || {
+        let tools = ask(&gateway, "tools/list", json!({})).await.unwrap();
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == dynamic.as_str())
+    })
+    .await;
+    let call = ask(&gateway, "tools/call", json!({"name": dynamic}))
+        .await
+        .unwrap();
+    assert!(call["content"].is_array(), "{call}");
     runtime.shutdown().await;
 }

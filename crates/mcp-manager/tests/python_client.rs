@@ -59,15 +59,39 @@ fn the_python_sdk_client_uses_the_stdio_gateway() {
         report["list_changed"], 1,
         "one debounced list change expected"
     );
-    // What started is reported on stderr, and the same resources of both
-    // servers are reported as clashes, not silently dropped.
+    // Both servers offer the same resources: the first server in order
+    // (`child`) keeps the URIs, the other's are listed in the gateway's own
+    // form, and reading one reaches that server and shows the URI asked for.
+    let resources: Vec<&str> = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    for uri in [
+        "test://static-text",
+        "mcp-manager://everything/test://static-text",
+    ] {
+        assert!(resources.contains(&uri), "{uri} missing from {resources:?}");
+    }
+    assert_eq!(
+        report["renamed_resource"],
+        serde_json::json!([
+            "mcp-manager://everything/test://static-text",
+            "This is the content of the static text resource."
+        ])
+    );
+    // What started is reported on stderr, and so is every URI that had to
+    // be listed in the gateway's own form.
     assert!(
         stderr.contains("mcp-manager: everything: running"),
         "{stderr}"
     );
     assert!(stderr.contains("mcp-manager: child: running"), "{stderr}");
     assert!(
-        stderr.contains("`test://static-text` clashes with the one of server `child`"),
+        stderr.contains(
+            "`test://static-text` is offered by server `child` too; this one is listed as `mcp-manager://everything/test://static-text`"
+        ),
         "{stderr}"
     );
 }

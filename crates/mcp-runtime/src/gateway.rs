@@ -6,10 +6,17 @@
 //! resource templates are merged: a tool or prompt is exposed as
 //! `NAMESPACE` + separator + its own name (no prefix when the namespace is
 //! empty), a server's tool filter hides what it denies, and two servers
-//! exposing the same name are reported in the log and the later one's entry
-//! is left out rather than shadowing the first. Calls are routed back by
-//! the exposed name, resource reads by URI (then by template prefix), and
-//! completions by the prompt or template they complete. A server that is
+//! exposing the same tool or prompt name are reported in the log and the
+//! later one's entry is left out rather than shadowing the first. Resource
+//! URIs are addresses that also appear in content and links, so they keep
+//! their form, except where two servers offer the same URI (or template):
+//! the later server's copy is listed as `mcp-manager://SERVER/URI`
+//! ([`server_uri`]), logged, and read, subscribed to and announced as
+//! updated under that URI. That form reaches any server's resource. Calls
+//! are routed back by the exposed name, resource reads by URI (then by
+//! template prefix), and completions by the prompt or template they
+//! complete. Each merged list is built once per change of a backend's list
+//! and shared by every request until the next change. A server that is
 //! down is left out of the lists and logged; it is not an error for the
 //! whole list. Cancelling a downstream request cancels the upstream one.
 //!
@@ -22,7 +29,9 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use mcp_core::config::ToolFilter;
@@ -58,6 +67,11 @@ pub struct Gateway {
     info: Value,
     notifications: Option<McpRuntime>,
     page_size: usize,
+    /// The merged lists, rebuilt when a backend's list changes.
+    catalogs: Mutex<HashMap<ListKind, Arc<Catalog>>>,
+    /// Resources listed in the gateway's own form (`mcp-manager://SERVER/URI`)
+    /// because another server offers the same URI: by server and own URI.
+    renamed_resources: Arc<Mutex<HashSet<(ServerId, String)>>>,
 }
 
 /// Items per page of a merged list, unless set with
@@ -79,6 +93,105 @@ struct Entry {
     original: String,
     /// The item as listed, with its exposed name.
     item: Raw<'static>,
+    /// Whether the exposed name differs from the original.
+    renamed: bool,
+}
+
+/// One merged list, and what it was made from.
+struct Catalog {
+    /// Per backend, the list this was built from; `None` for a backend
+    /// that was left out.
+    sources: Vec<Option<Arc<[Raw<'static>]>>>,
+    /// The items by exposed name, in backend order.
+    entries: Vec<(String, Entry)>,
+    /// Exposed name to position in `entries`.
+    index: HashMap<String, usize>,
+    /// A fingerprint of the exposed names, for cursors.
+    fingerprint: u64,
+}
+
+impl Catalog {
+    /// Whether this catalog was built from exactly `lists`.
+    fn built_from(&self, lists: &[crate::Result<Arc<[Raw<'static>]>>]) -> bool {
+        self.sources.len() == lists.len()
+            && self
+                .sources
+                .iter()
+                .zip(lists)
+                .all(|(source, list)| match (source, list) {
+                    (Some(source), Ok(list)) => Arc::ptr_eq(source, list),
+                    (None, Err(_)) => true,
+                    _ => false,
+                })
+    }
+
+    fn find(&self, exposed: &str) -> Option<&Entry> {
+        let position = *self.index.get(exposed)?;
+        self.entries.get(position).map(|(_, entry)| entry)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The scheme of the gateway's own resource URIs,
+/// `mcp-manager://SERVER/URI`: the resource `URI` of server `SERVER`.
+pub const SERVER_URI_SCHEME: &str = "mcp-manager://";
+
+/// `uri` of server `server` in the gateway's own form.
+#[must_use]
+pub fn server_uri(server: &ServerId, uri: &str) -> String {
+    format!("{SERVER_URI_SCHEME}{server}/{uri}")
+}
+
+/// The server and its own URI, for a URI in the gateway's own form.
+fn split_server_uri(uri: &str) -> Option<(&str, &str)> {
+    uri.strip_prefix(SERVER_URI_SCHEME)?.split_once('/')
+}
+
+/// A `resources/read` result with `contents[].uri` of `original` shown as
+/// `exposed`, the URI the client asked for. Only read results of renamed
+/// resources come here, so the parse costs nothing on the common path.
+fn rename_contents(result: Raw<'static>, original: &str, exposed: &str) -> Raw<'static> {
+    let Ok(mut value) = serde_json::from_str::<Value>(result.get()) else {
+        return result;
+    };
+    let Some(contents) = value.get_mut("contents").and_then(Value::as_array_mut) else {
+        return result;
+    };
+    for item in contents {
+        if let Some(uri) = item.get_mut("uri") {
+            if uri.as_str() == Some(original) {
+                *uri = Value::from(exposed);
+            }
+        }
+    }
+    Raw::from_value(&value)
+}
+
+/// Runs `futures` side by side on the calling task; their outputs in order.
+async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 fn invalid_params(message: impl Into<Cow<'static, str>>) -> ErrorObject<'static> {
@@ -100,6 +213,8 @@ impl Gateway {
             info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
             notifications: None,
             page_size: DEFAULT_PAGE_SIZE,
+            catalogs: Mutex::new(HashMap::new()),
+            renamed_resources: Arc::default(),
         }
     }
 
@@ -128,23 +243,52 @@ impl Gateway {
     }
 
     /// Every item of `kind` over all backends, keyed by exposed name (URI
-    /// for resources), in backend order.
-    async fn catalog(&self, kind: ListKind) -> Vec<(String, Entry)> {
+    /// for resources), in backend order. Built once per change of any
+    /// backend's list and shared until the next one.
+    async fn catalog(&self, kind: ListKind) -> Arc<Catalog> {
+        let lists = join_all(
+            self.backends
+                .iter()
+                .map(|backend| backend.handle.list_all(kind)),
+        )
+        .await;
+        if let Some(cached) = lock(&self.catalogs).get(&kind) {
+            if cached.built_from(&lists) {
+                return cached.clone();
+            }
+        }
+        let catalog = Arc::new(self.build_catalog(kind, &lists));
+        if kind == ListKind::Resources {
+            let mut renamed = lock(&self.renamed_resources);
+            renamed.clear();
+            for entry in catalog.entries.iter().map(|(_, e)| e) {
+                if entry.renamed {
+                    if let Some(backend) = self.backends.get(entry.backend) {
+                        renamed.insert((backend.handle.id().clone(), entry.original.clone()));
+                    }
+                }
+            }
+        }
+        lock(&self.catalogs).insert(kind, catalog.clone());
+        catalog
+    }
+
+    fn build_catalog(
+        &self,
+        kind: ListKind,
+        lists: &[crate::Result<Arc<[Raw<'static>]>>],
+    ) -> Catalog {
         let key = match kind {
             ListKind::Tools | ListKind::Prompts => "name",
             ListKind::Resources => "uri",
             ListKind::ResourceTemplates => "uriTemplate",
         };
-        let lists = self
-            .each_backend(move |handle| async move { handle.list_all(kind).await })
-            .await;
         let mut seen: HashMap<String, ServerId> = HashMap::new();
-        let mut out = Vec::new();
+        let mut entries = Vec::new();
         for (index, (backend, list)) in self.backends.iter().zip(lists).enumerate() {
             let items = match list {
-                Some(Ok(items)) => items,
-                None => continue,
-                Some(Err(error)) => {
+                Ok(items) => items,
+                Err(error) => {
                     tracing::warn!(server = %backend.handle.id(), "left out of `{}`: {error}", kind.method());
                     continue;
                 }
@@ -163,35 +307,62 @@ impl Gateway {
                 if kind == ListKind::Tools && !backend.tools.permits(&original) {
                     continue;
                 }
-                let renamed = matches!(kind, ListKind::Tools | ListKind::Prompts);
-                let exposed = if renamed {
+                let by_name = matches!(kind, ListKind::Tools | ListKind::Prompts);
+                let mut exposed = if by_name {
                     self.exposed(backend, &original)
                 } else {
                     original.clone()
                 };
                 if let Some(first) = seen.get(&exposed) {
+                    if by_name {
+                        tracing::warn!(
+                            server = %backend.handle.id(),
+                            "`{exposed}` clashes with the one of server `{first}` and is left out; give one of them a `namespace`"
+                        );
+                        continue;
+                    }
+                    // A URI is an address that also appears in content and
+                    // links, so it is kept as it is where it can be; the
+                    // later server's copy gets the gateway's own form.
+                    let renamed = server_uri(backend.handle.id(), &original);
                     tracing::warn!(
                         server = %backend.handle.id(),
-                        "`{exposed}` clashes with the one of server `{first}` and is left out; give one of them a `namespace`"
+                        "`{exposed}` is offered by server `{first}` too; this one is listed as `{renamed}`"
                     );
-                    continue;
+                    exposed = renamed;
+                    if seen.contains_key(&exposed) {
+                        continue;
+                    }
                 }
                 seen.insert(exposed.clone(), backend.handle.id().clone());
+                let renamed = exposed != original;
                 if renamed {
                     object.insert(key, Raw::from_value(&exposed));
                 }
                 let item = Raw::owned(object.to_raw());
-                out.push((
+                entries.push((
                     exposed,
                     Entry {
                         backend: index,
                         original,
                         item,
+                        renamed,
                     },
                 ));
             }
         }
-        out
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(position, (name, _))| (name.clone(), position))
+            .collect();
+        let fingerprint = fingerprint(entries.iter().map(|(name, _)| name.as_str()));
+        Catalog {
+            sources: lists.iter().map(|l| l.as_ref().ok().cloned()).collect(),
+            entries,
+            index,
+            fingerprint,
+        }
     }
 
     /// One page of the merged list. The cursor is opaque to clients: the
@@ -200,19 +371,20 @@ impl Gateway {
     async fn list(&self, kind: ListKind, params: Option<Raw<'static>>) -> HandlerResult {
         let params = PaginatedParams::from_params(params).map_err(|e| view_error(&e))?;
         let catalog = self.catalog(kind).await;
-        let fingerprint = fingerprint(catalog.iter().map(|(name, _)| name.as_str()));
+        let fingerprint = catalog.fingerprint;
         let start = match params.cursor.as_deref() {
             None => 0,
             Some(cursor) => parse_cursor(cursor, fingerprint)
                 .ok_or_else(|| invalid_params("Invalid cursor: the list changed or the cursor is not ours; list again from the start"))?,
         };
-        let total = catalog.len();
+        let total = catalog.entries.len();
         let end = start.saturating_add(self.page_size).min(total);
-        let items: Vec<Raw<'static>> = catalog
-            .into_iter()
+        let items: Vec<&Raw<'static>> = catalog
+            .entries
+            .iter()
             .skip(start)
             .take(end.saturating_sub(start))
-            .map(|(_, e)| e.item)
+            .map(|(_, e)| &e.item)
             .collect();
         let mut result = serde_json::Map::new();
         result.insert(kind.key().to_owned(), json!(items));
@@ -225,13 +397,12 @@ impl Gateway {
         Ok(Raw::from_value(&result))
     }
 
-    /// The entry exposed as `name` in the list of `kind`.
-    async fn find(&self, kind: ListKind, name: &str) -> Option<Entry> {
-        self.catalog(kind)
-            .await
-            .into_iter()
-            .find(|(exposed, _)| exposed == name)
-            .map(|(_, e)| e)
+    /// Where the item exposed as `name` in the list of `kind` comes from:
+    /// its backend and its own name.
+    async fn find(&self, kind: ListKind, name: &str) -> Option<(usize, String)> {
+        let catalog = self.catalog(kind).await;
+        let entry = catalog.find(name)?;
+        Some((entry.backend, entry.original.clone()))
     }
 
     async fn forward(
@@ -275,12 +446,12 @@ impl Gateway {
         context: &RequestContext,
     ) -> HandlerResult {
         let mut params = CallToolParams::from_params(request.params).map_err(|e| view_error(&e))?;
-        let entry = self
+        let (backend, original) = self
             .find(ListKind::Tools, &params.name)
             .await
             .ok_or_else(|| invalid_params(format!("Unknown tool: {}", params.name)))?;
-        params.name = Cow::Owned(entry.original);
-        self.forward(entry.backend, &request.method, params.to_raw(), context)
+        params.name = Cow::Owned(original);
+        self.forward(backend, &request.method, params.to_raw(), context)
             .await
     }
 
@@ -291,26 +462,38 @@ impl Gateway {
     ) -> HandlerResult {
         let mut params =
             GetPromptParams::from_params(request.params).map_err(|e| view_error(&e))?;
-        let entry = self
+        let (backend, original) = self
             .find(ListKind::Prompts, &params.name)
             .await
             .ok_or_else(|| invalid_params(format!("Unknown prompt: {}", params.name)))?;
-        params.name = Cow::Owned(entry.original);
-        self.forward(entry.backend, &request.method, params.to_raw(), context)
+        params.name = Cow::Owned(original);
+        self.forward(backend, &request.method, params.to_raw(), context)
             .await
     }
 
-    /// The backend for a resource URI: the one that lists it, else the first
-    /// whose template's literal prefix it starts with.
-    async fn resource_backend(&self, uri: &str) -> Option<usize> {
-        if let Some(entry) = self.find(ListKind::Resources, uri).await {
-            return Some(entry.backend);
+    /// The backend for a resource URI, and the URI on that backend: the
+    /// server named by the gateway's own form (`mcp-manager://SERVER/URI`),
+    /// else the one that lists it, else the first whose template's literal
+    /// prefix it starts with.
+    async fn resource_backend(&self, uri: &str) -> Option<(usize, String)> {
+        if let Some((server, original)) = split_server_uri(uri) {
+            let backend = self
+                .backends
+                .iter()
+                .position(|b| b.handle.id().as_str() == server)?;
+            return Some((backend, original.to_owned()));
+        }
+        if let Some(found) = self.find(ListKind::Resources, uri).await {
+            return Some(found);
         }
         self.catalog(ListKind::ResourceTemplates)
             .await
-            .into_iter()
-            .find(|(template, _)| uri.starts_with(template.split('{').next().unwrap_or_default()))
-            .map(|(_, entry)| entry.backend)
+            .entries
+            .iter()
+            .find(|(_, entry)| {
+                uri.starts_with(entry.original.split('{').next().unwrap_or_default())
+            })
+            .map(|(_, entry)| (entry.backend, uri.to_owned()))
     }
 
     async fn resource_request(
@@ -318,35 +501,44 @@ impl Gateway {
         request: Request<'static>,
         context: &RequestContext,
     ) -> HandlerResult {
-        let params =
+        let mut params =
             ResourceRequestParams::from_params(request.params).map_err(|e| view_error(&e))?;
-        let backend = self.resource_backend(&params.uri).await.ok_or_else(|| {
+        let (backend, original) = self.resource_backend(&params.uri).await.ok_or_else(|| {
             ErrorObject::new(
                 error_code::RESOURCE_NOT_FOUND,
                 format!("Resource not found: {}", params.uri),
             )
         })?;
-        self.forward(backend, &request.method, params.to_raw(), context)
-            .await
+        if original == params.uri {
+            return self
+                .forward(backend, &request.method, params.to_raw(), context)
+                .await;
+        }
+        let exposed = std::mem::replace(&mut params.uri, Cow::Owned(original));
+        let result = self
+            .forward(backend, &request.method, params.to_raw(), context)
+            .await?;
+        Ok(rename_contents(result, &params.uri, &exposed))
     }
 
     async fn complete(&self, request: Request<'static>, context: &RequestContext) -> HandlerResult {
         let mut params = CompleteParams::from_params(request.params).map_err(|e| view_error(&e))?;
         let backend = match params.reference.target() {
             Some(CompletionTarget::Prompt(name)) => {
-                let entry = self
+                let (backend, original) = self
                     .find(ListKind::Prompts, name)
                     .await
                     .ok_or_else(|| invalid_params(format!("Unknown prompt: {name}")))?;
-                params.reference.name = Some(Cow::Owned(entry.original));
-                entry.backend
+                params.reference.name = Some(Cow::Owned(original));
+                backend
             }
             Some(CompletionTarget::ResourceTemplate(uri)) => {
-                let entry = self
+                let (backend, original) = self
                     .find(ListKind::ResourceTemplates, uri)
                     .await
                     .ok_or_else(|| invalid_params(format!("Unknown resource template: {uri}")))?;
-                entry.backend
+                params.reference.uri = Some(Cow::Owned(original));
+                backend
             }
             None => {
                 return Err(invalid_params(
@@ -510,7 +702,12 @@ impl McpServer for Gateway {
                     .iter()
                     .map(|b| b.handle.id().clone())
                     .collect();
-                tokio::spawn(forward_events(runtime.subscribe(), context, servers));
+                tokio::spawn(forward_events(
+                    runtime.subscribe(),
+                    context,
+                    servers,
+                    self.renamed_resources.clone(),
+                ));
             }
         }
         Box::pin(async {})
@@ -533,6 +730,7 @@ async fn forward_events(
     mut events: broadcast::Receiver<ServerEvent>,
     context: RequestContext,
     servers: HashSet<ServerId>,
+    renamed: Arc<Mutex<HashSet<(ServerId, String)>>>,
 ) {
     let mut changed: Vec<Method> = Vec::new();
     loop {
@@ -582,7 +780,9 @@ async fn forward_events(
                 announce(&mut changed, &context).await;
             }
             Some(Method::LogMessage) => context.notify(tag_log(&event)).await,
-            Some(Method::ResourceUpdated) => context.notify(event.notification).await,
+            Some(Method::ResourceUpdated) => {
+                context.notify(updated_as_listed(event, &renamed)).await;
+            }
             _ => {}
         }
     }
@@ -600,6 +800,26 @@ async fn announce(changed: &mut Vec<Method>, context: &RequestContext) {
             })
             .await;
     }
+}
+
+/// A resource update with the URI the client knows the resource by.
+fn updated_as_listed(
+    event: ServerEvent,
+    renamed: &Mutex<HashSet<(ServerId, String)>>,
+) -> Notification<'static> {
+    let mut notification = event.notification;
+    let Some(mut params) = notification
+        .params
+        .clone()
+        .and_then(|p| ResourceRequestParams::from_params(Some(p)).ok())
+    else {
+        return notification;
+    };
+    if lock(renamed).contains(&(event.server.clone(), params.uri.to_string())) {
+        params.uri = Cow::Owned(server_uri(&event.server, &params.uri));
+        notification.params = Some(params.to_raw());
+    }
+    notification
 }
 
 /// A log message with its server in `logger` (`server` or `server/logger`).

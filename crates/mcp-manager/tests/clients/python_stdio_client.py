@@ -48,6 +48,14 @@ async def main() -> None:
             report["prompt"] = prompt.messages[0].content.text
             read_result = await session.read_resource("test://static-text")
             report["resource"] = read_result.contents[0].text
+            listed = await session.list_resources()
+            report["resources"] = [str(r.uri) for r in listed.resources]
+            renamed = "mcp-manager://everything/test://static-text"
+            read_result = await session.read_resource(renamed)
+            report["renamed_resource"] = [
+                str(read_result.contents[0].uri),
+                read_result.contents[0].text,
+            ]
             # A server's list change reaches the client, debounced to one.
             await session.call_tool("child__test_trigger_tool_change", {})
             await asyncio.wait_for(list_changed.wait(), 10)
