@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use mcp_core::ManagerConfig;
+use mcp_core::config::GatewayLimits;
 use mcp_runtime::gateway::{Backend, Gateway};
 use mcp_runtime::{HttpServeOptions, McpRuntime};
 
@@ -142,28 +143,50 @@ async fn serve(config: &ManagerConfig, downstream: Downstream) -> anyhow::Result
         )
         .await
         .context("serving stdio"),
-        Downstream::Http(addr, auth_token) => serve_http(gateway.into(), addr, auth_token).await,
+        Downstream::Http(addr, auth_token) => {
+            let options = http_options(config.gateway().limits(), auth_token);
+            serve_http(gateway.into(), addr, options).await
+        }
     };
     mcp.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The HTTP endpoint's options: the config's limits over the defaults.
+fn http_options(limits: &GatewayLimits, auth_token: Option<String>) -> HttpServeOptions {
+    let default = HttpServeOptions::default();
+    HttpServeOptions {
+        auth_token,
+        max_body: limits.max_request_bytes.unwrap_or(default.max_body),
+        max_sessions: limits.max_sessions.unwrap_or(default.max_sessions),
+        max_sessions_per_client: limits
+            .max_sessions_per_client
+            .unwrap_or(default.max_sessions_per_client),
+        max_in_flight_per_session: limits
+            .max_in_flight_per_session
+            .unwrap_or(default.max_in_flight_per_session),
+        max_in_flight_per_client: limits
+            .max_in_flight_per_client
+            .unwrap_or(default.max_in_flight_per_client),
+        session_idle_timeout: limits
+            .session_idle_timeout
+            .unwrap_or(default.session_idle_timeout),
+        ..default
+    }
+}
+
 /// Serves `server` over Streamable HTTP on `addr` until Ctrl-C or SIGTERM.
 pub(crate) async fn serve_http(
     server: std::sync::Arc<dyn mcp_core::McpServer>,
     addr: SocketAddr,
-    auth_token: Option<String>,
+    options: HttpServeOptions,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     eprintln!("mcp-manager: listening on http://{bound}/mcp");
-    let options = HttpServeOptions {
-        auth_token,
-        ..HttpServeOptions::default()
-    };
     mcp_runtime::serve_http(server, listener, options, stop_signal())
         .await
         .context("serving http")

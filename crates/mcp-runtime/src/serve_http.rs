@@ -32,8 +32,16 @@
 //! `Authorization: Bearer <token>` (compared in constant time), else 401.
 //! Bodies over [`HttpServeOptions::max_body`] get 413, a body that is not
 //! JSON 400 with a `-32700` error, an unknown `MCP-Protocol-Version` 400.
-//! The number of sessions is capped ([`HttpServeOptions::max_sessions`],
-//! then 503).
+//! The number of sessions is capped, in all
+//! ([`HttpServeOptions::max_sessions`]) and per client address
+//! ([`HttpServeOptions::max_sessions_per_client`]), then 503; so are the
+//! requests in flight per session
+//! ([`HttpServeOptions::max_in_flight_per_session`]) and per client address
+//! ([`HttpServeOptions::max_in_flight_per_client`]), then 429. Every refusal
+//! carries a JSON-RPC error that says which limit it hit. A session that has
+//! been idle (nothing in flight, no open stream, no message) for
+//! [`HttpServeOptions::session_idle_timeout`] is ended; its client gets 404
+//! and starts a new one, as the protocol says.
 //!
 //! # Shutdown
 //!
@@ -49,7 +57,7 @@ use std::collections::hash_map::RandomState;
 use std::convert::Infallible;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -104,6 +112,16 @@ pub struct HttpServeOptions {
     pub drain: Duration,
     /// How many sessions may be open at once.
     pub max_sessions: usize,
+    /// How many sessions one client address may have open at once.
+    pub max_sessions_per_client: usize,
+    /// How many requests one session may have in flight at once.
+    pub max_in_flight_per_session: usize,
+    /// How many requests one client address may have in flight at once,
+    /// over all its sessions and stateless requests.
+    pub max_in_flight_per_client: usize,
+    /// How long a session may stay idle before it is ended; `None` keeps
+    /// sessions until their client ends them.
+    pub session_idle_timeout: Option<Duration>,
 }
 
 impl Default for HttpServeOptions {
@@ -114,6 +132,10 @@ impl Default for HttpServeOptions {
             keep_alive: Duration::from_secs(15),
             drain: Duration::from_secs(10),
             max_sessions: 1024,
+            max_sessions_per_client: 256,
+            max_in_flight_per_session: 256,
+            max_in_flight_per_client: 1024,
+            session_idle_timeout: Some(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -137,17 +159,37 @@ pub async fn serve_http(
         local,
         sessions: Mutex::new(HashMap::new()),
         ids: SessionIds::default(),
+        in_flight: Arc::default(),
+        epoch: tokio::time::Instant::now(),
     });
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let idle_timeout = shared.options.session_idle_timeout;
+    // Look for idle sessions a few times per timeout (at least once a minute).
+    let mut sweep = tokio::time::interval(
+        idle_timeout
+            .map_or(Duration::from_secs(60), |t| t / 4)
+            .clamp(Duration::from_millis(10), Duration::from_secs(60)),
+    );
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = sweep.tick(), if idle_timeout.is_some() => {
+                if let Some(timeout) = idle_timeout {
+                    shared.end_idle_sessions(timeout);
+                }
+            }
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve_connection(shared.clone(), stream, stopping.clone()));
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(
+                        shared.clone(),
+                        stream,
+                        peer.ip(),
+                        stopping.clone(),
+                    ));
                 }
                 Err(error) => {
                     // Out of descriptors, say: back off rather than spin.
@@ -178,11 +220,15 @@ pub async fn serve_http(
 async fn serve_connection(
     shared: Arc<Shared>,
     stream: tokio::net::TcpStream,
+    client: IpAddr,
     mut stopping: watch::Receiver<bool>,
 ) {
+    // Answers are written whole; waiting for more to coalesce only adds
+    // latency.
+    let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(shared.handle(request).await) }
+        async move { Ok::<_, Infallible>(shared.handle(request, client).await) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -207,15 +253,25 @@ struct Shared {
     local: SocketAddr,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     ids: SessionIds,
+    /// Requests in flight per client address.
+    in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// The clock sessions' last activity is measured from.
+    epoch: tokio::time::Instant,
 }
 
 /// One client session.
 struct Session {
+    /// The address of the client that opened it.
+    client: IpAddr,
     /// The session's own stream (the GET), as encoded events.
     stream: Mutex<Option<mpsc::Sender<Bytes>>>,
     /// Its requests in flight, for `notifications/cancelled`.
     running: Mutex<HashMap<RequestId<'static>, AbortHandle>>,
     closed: AtomicBool,
+    /// The clock `last_active` counts from.
+    epoch: tokio::time::Instant,
+    /// When it was last used, in milliseconds since `epoch`.
+    last_active: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -223,12 +279,33 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Session {
-    fn new() -> Self {
-        Self {
+    fn new(client: IpAddr, epoch: tokio::time::Instant) -> Self {
+        let session = Self {
+            client,
             stream: Mutex::new(None),
             running: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
-        }
+            epoch,
+            last_active: AtomicU64::new(0),
+        };
+        session.touch();
+        session
+    }
+
+    /// Notes that the session is in use now.
+    fn touch(&self) {
+        self.last_active
+            .store(millis_since(self.epoch), Ordering::Relaxed);
+    }
+
+    /// Whether nothing has used the session since `since` (milliseconds
+    /// since the epoch): no request in flight, no open stream.
+    fn idle_since(&self, since: u64) -> bool {
+        self.last_active.load(Ordering::Relaxed) < since
+            && lock(&self.running).is_empty()
+            && lock(&self.stream)
+                .as_ref()
+                .is_none_or(mpsc::Sender::is_closed)
     }
 
     fn end(&self) {
@@ -250,7 +327,46 @@ impl Session {
 }
 
 impl Shared {
-    async fn handle(&self, request: hyper::Request<Incoming>) -> HttpResponse {
+    fn end_idle_sessions(&self, timeout: Duration) {
+        let Some(since) = millis_since(self.epoch)
+            .checked_sub(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+        else {
+            return;
+        };
+        let mut ended = Vec::new();
+        lock(&self.sessions).retain(|_, session| {
+            let idle = session.idle_since(since);
+            if idle {
+                ended.push(session.clone());
+            }
+            !idle
+        });
+        if !ended.is_empty() {
+            tracing::info!(
+                "ended {} session(s) idle for {timeout:?} or more",
+                ended.len()
+            );
+        }
+        for session in ended {
+            session.end();
+        }
+    }
+
+    /// Counts a request against its client's limit, or refuses it.
+    fn admit(&self, client: IpAddr) -> Option<InFlight> {
+        let mut counts = lock(&self.in_flight);
+        let count = counts.entry(client).or_insert(0);
+        if *count >= self.options.max_in_flight_per_client {
+            return None;
+        }
+        *count += 1;
+        Some(InFlight {
+            counts: self.in_flight.clone(),
+            client,
+        })
+    }
+
+    async fn handle(&self, request: hyper::Request<Incoming>, client: IpAddr) -> HttpResponse {
         if request.uri().path() != MCP_PATH {
             return status(StatusCode::NOT_FOUND);
         }
@@ -265,7 +381,7 @@ impl Shared {
             return response;
         }
         match *request.method() {
-            HttpMethod::POST => self.post(request).await,
+            HttpMethod::POST => self.post(request, client).await,
             HttpMethod::GET => self.get(request.headers()),
             HttpMethod::DELETE => self.delete(request.headers()),
             _ => {
@@ -326,6 +442,9 @@ impl Shared {
             .to_str()
             .ok()
             .and_then(|id| lock(&self.sessions).get(id).cloned());
+        if let Some(session) = &found {
+            session.touch();
+        }
         found.ok_or_else(|| {
             Box::new(rpc_error(
                 StatusCode::NOT_FOUND,
@@ -335,7 +454,7 @@ impl Shared {
         })
     }
 
-    async fn post(&self, request: hyper::Request<Incoming>) -> HttpResponse {
+    async fn post(&self, request: hyper::Request<Incoming>, client: IpAddr) -> HttpResponse {
         let (parts, body) = request.into_parts();
         let bytes = match Limited::new(body, self.options.max_body).collect().await {
             Ok(collected) => collected.to_bytes(),
@@ -397,9 +516,11 @@ impl Shared {
             Message::Request(request)
                 if !stateless && request.method == Method::Initialize.as_str() =>
             {
-                self.initialize(request).await
+                self.initialize(request, client).await
             }
-            Message::Request(request) if stateless => run(self, request, meta.progress, None).await,
+            Message::Request(request) if stateless => {
+                run(self, request, meta.progress, None, client).await
+            }
             Message::Notification(_) | Message::Response(_) | Message::Error(_) if stateless => {
                 status(StatusCode::ACCEPTED)
             }
@@ -410,7 +531,7 @@ impl Shared {
                 };
                 match message {
                     Message::Request(request) => {
-                        run(self, request, meta.progress, Some(session)).await
+                        run(self, request, meta.progress, Some(session), client).await
                     }
                     Message::Notification(notification) => {
                         if notification.method == Method::Cancelled.as_str() {
@@ -428,15 +549,33 @@ impl Shared {
         }
     }
 
-    async fn initialize(&self, request: Request<'static>) -> HttpResponse {
-        if lock(&self.sessions).len() >= self.options.max_sessions {
+    async fn initialize(&self, request: Request<'static>, client: IpAddr) -> HttpResponse {
+        let refusal = {
+            let sessions = lock(&self.sessions);
+            if sessions.len() >= self.options.max_sessions {
+                Some(format!(
+                    "too many sessions: the server has its limit of {} open",
+                    self.options.max_sessions
+                ))
+            } else if sessions.values().filter(|s| s.client == client).count()
+                >= self.options.max_sessions_per_client
+            {
+                Some(format!(
+                    "too many sessions: this client has its limit of {} open; end one with DELETE",
+                    self.options.max_sessions_per_client
+                ))
+            } else {
+                None
+            }
+        };
+        if let Some(message) = refusal {
             return rpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(request.id),
-                ErrorObject::new(error_code::INTERNAL_ERROR, "too many sessions"),
+                ErrorObject::new(error_code::INTERNAL_ERROR, message),
             );
         }
-        let session = Arc::new(Session::new());
+        let session = Arc::new(Session::new(client, self.epoch));
         let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
         let id = request.id.clone();
         let answer = match self.server.handle_request(request, context).await {
@@ -507,13 +646,33 @@ async fn run(
     request: Request<'static>,
     streamed: bool,
     session: Option<Arc<Session>>,
+    client: IpAddr,
 ) -> HttpResponse {
     let id = request.id.clone();
+    if let Some(session) = &session {
+        let limit = shared.options.max_in_flight_per_session;
+        if lock(&session.running).len() >= limit {
+            return too_many_requests(
+                id,
+                format!("too many requests in flight: this session has its limit of {limit}"),
+            );
+        }
+    }
+    let Some(admitted) = shared.admit(client) else {
+        return too_many_requests(
+            id,
+            format!(
+                "too many requests in flight: this client has its limit of {}",
+                shared.options.max_in_flight_per_client
+            ),
+        );
+    };
     let server = shared.server.clone();
     if streamed {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let context = RequestContext::new(Arc::new(StreamPeer(sender.clone())));
         let task = tokio::spawn(async move {
+            let _admitted = admitted;
             let answer = answer(&*server, request, context).await;
             let _ = sender.send(encode_event(&answer)).await;
         });
@@ -533,6 +692,7 @@ async fn run(
     let guard = RequestGuard::new(task.abort_handle(), session, id.clone());
     let answered = task.await;
     drop(guard);
+    drop(admitted);
     let message = answered.unwrap_or_else(|_| {
         Message::error(
             Some(id),
@@ -552,6 +712,40 @@ async fn answer(
         Ok(result) => Message::response(id, result),
         Err(error) => Message::error(Some(id), error),
     }
+}
+
+/// One request counted against its client's limit until dropped.
+struct InFlight {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    client: IpAddr,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.counts);
+        if let Some(count) = counts.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
+fn millis_since(epoch: tokio::time::Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn too_many_requests(id: RequestId<'static>, message: String) -> HttpResponse {
+    let mut response = rpc_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(id),
+        ErrorObject::new(error_code::INTERNAL_ERROR, message),
+    );
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static("1"));
+    response
 }
 
 /// What a request's `_meta` says about how to serve it.
@@ -667,6 +861,7 @@ impl Drop for RequestGuard {
         self.task.abort();
         if let Some((session, id)) = &self.session {
             lock(&session.running).remove(id);
+            session.touch();
         }
     }
 }

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 /// Tools: `echo` (text back), `progress` (three progress notifications
-/// when asked for, then text).
+/// when asked for, then text), `sleep` (`ms` milliseconds, then text).
 struct TestServer;
 
 impl McpServer for TestServer {
@@ -51,6 +51,10 @@ impl McpServer for TestServer {
                 ]}),
                 "tools/call" => {
                     let name = params["name"].as_str().unwrap_or_default();
+                    if name == "sleep" {
+                        let ms = params["arguments"]["ms"].as_u64().unwrap_or(0);
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
                     if name == "progress" {
                         if let Some(token) = params["_meta"].get("progressToken") {
                             for step in 1..=3 {
@@ -452,5 +456,143 @@ async fn the_runtime_client_uses_serve_http() {
     assert!(progress.iter().all(|p| p["progressToken"] == "mine"));
 
     runtime.shutdown().await;
+    served.stop().await;
+}
+
+fn sleep_call(id: u64, ms: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": "sleep", "arguments": {"ms": ms, "text": id}}})
+}
+
+async fn call_in(
+    client: &reqwest::Client,
+    url: &str,
+    session: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let response = post(client, url, body)
+        .header("mcp-session-id", session)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, json_of(response).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_per_session_and_per_client() {
+    let options = HttpServeOptions {
+        max_in_flight_per_session: 2,
+        max_in_flight_per_client: 3,
+        max_sessions_per_client: 2,
+        ..HttpServeOptions::default()
+    };
+    let served = Served::start(options).await;
+    let client = client();
+    let url = served.url.clone();
+    let a = initialize(&client, &url).await;
+    let b = initialize(&client, &url).await;
+
+    // A third session from the same address is refused, saying why.
+    let response = post(&client, &url, &init_body()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json_of(response).await;
+    assert_eq!(body["id"], 0);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("this client has its limit of 2"),
+        "{message}"
+    );
+
+    // Two slow calls fill session A; a third is refused at once with 429.
+    let slow: Vec<_> = (1..=2)
+        .map(|id| {
+            let (client, url, a) = (client.clone(), url.clone(), a.clone());
+            tokio::spawn(async move { call_in(&client, &url, &a, &sleep_call(id, 3000)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let response = post(&client, &url, &sleep_call(3, 0))
+        .header("mcp-session-id", &a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body = json_of(response).await;
+    assert_eq!(body["id"], 3);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("this session has its limit of 2"),
+        "{message}"
+    );
+
+    // Session B may run one more; then the client's limit of 3 is reached.
+    let third = {
+        let (client, url, b) = (client.clone(), url.clone(), b.clone());
+        tokio::spawn(async move { call_in(&client, &url, &b, &sleep_call(4, 3000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = call_in(&client, &url, &b, &sleep_call(5, 0)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("this client has its limit of 3"),
+        "{message}"
+    );
+
+    // Nothing refused was lost from what was admitted: all three answer,
+    // and once they have, both sessions take requests again.
+    for task in slow.into_iter().chain([third]) {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        assert!(body["result"]["content"][0]["text"].is_string(), "{body}");
+    }
+    for session in [&a, &b] {
+        let (status, body) = call_in(&client, &url, session, &sleep_call(6, 0)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_ended() {
+    let options = HttpServeOptions {
+        session_idle_timeout: Some(Duration::from_millis(1000)),
+        keep_alive: Duration::from_millis(100),
+        ..HttpServeOptions::default()
+    };
+    let served = Served::start(options).await;
+    let client = client();
+    let url = served.url.clone();
+    let idle = initialize(&client, &url).await;
+    let busy = initialize(&client, &url).await;
+    let listening = initialize(&client, &url).await;
+
+    // `listening` keeps its GET stream open; `busy` has a call running
+    // longer than the timeout.
+    let stream = client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &listening)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let long = {
+        let (client, url, busy) = (client.clone(), url.clone(), busy.clone());
+        tokio::spawn(async move { call_in(&client, &url, &busy, &sleep_call(1, 2000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+
+    let (status, body) = call_in(&client, &url, &idle, &sleep_call(2, 0)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = long.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for session in [&busy, &listening] {
+        let (status, body) = call_in(&client, &url, session, &sleep_call(3, 0)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    drop(stream);
     served.stop().await;
 }

@@ -17,7 +17,7 @@ use crate::error::ConfigIssue;
 use crate::id::{self, ServerId};
 
 /// The longest timeout or backoff accepted, in milliseconds: one day.
-const MAX_MILLIS: i64 = 86_400_000;
+pub(crate) const MAX_MILLIS: i64 = 86_400_000;
 
 /// The keys mcp-manager reads from every entry, whatever its transport.
 /// The other members of a plugin entry are the plugin's settings.

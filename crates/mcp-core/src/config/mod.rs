@@ -25,7 +25,11 @@
 //! The servers sit under `mcpServers` (Claude Desktop, Cursor, Windsurf,
 //! Cline) or `servers` (VS Code's `.vscode/mcp.json`); a file with both is
 //! rejected. Gateway-wide options sit in the optional `mcpManager` object:
-//! `separator` (default `"__"`) joins a server's namespace to its tool names.
+//! `separator` (default `"__"`) joins a server's namespace to its tool names;
+//! the limits of the HTTP endpoint (see [`GatewayLimits`]) are
+//! `maxSessions`, `maxSessionsPerClient`, `maxInFlightPerSession`,
+//! `maxInFlightPerClient`, `sessionIdleTimeoutMs` (`0`: never) and
+//! `maxRequestBytes`; an absent one keeps the endpoint's default.
 //!
 //! ## A server entry
 //!
@@ -143,6 +147,7 @@ mod tests;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
@@ -175,7 +180,15 @@ const TOP_SCHEMA: Schema = Schema {
 };
 
 const GATEWAY_SCHEMA: Schema = Schema {
-    known: &["separator"],
+    known: &[
+        "separator",
+        "maxSessions",
+        "maxSessionsPerClient",
+        "maxInFlightPerSession",
+        "maxInFlightPerClient",
+        "sessionIdleTimeoutMs",
+        "maxRequestBytes",
+    ],
     foreign: &[],
     synonyms: &[("delimiter", "separator")],
 };
@@ -318,6 +331,27 @@ impl ManagerConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayOptions {
     separator: String,
+    limits: GatewayLimits,
+}
+
+/// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
+/// `None` leaves the endpoint's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GatewayLimits {
+    /// `maxSessions`: sessions open at once, in all.
+    pub max_sessions: Option<usize>,
+    /// `maxSessionsPerClient`: sessions open at once per client address.
+    pub max_sessions_per_client: Option<usize>,
+    /// `maxInFlightPerSession`: requests in flight per session.
+    pub max_in_flight_per_session: Option<usize>,
+    /// `maxInFlightPerClient`: requests in flight per client address.
+    pub max_in_flight_per_client: Option<usize>,
+    /// `sessionIdleTimeoutMs`: how long an idle session is kept;
+    /// `Some(None)` (written `0`) keeps it until its client ends it.
+    pub session_idle_timeout: Option<Option<Duration>>,
+    /// `maxRequestBytes`: the largest request body.
+    pub max_request_bytes: Option<usize>,
 }
 
 impl GatewayOptions {
@@ -326,12 +360,18 @@ impl GatewayOptions {
     pub fn separator(&self) -> &str {
         &self.separator
     }
+
+    /// The limits of the HTTP endpoint.
+    pub fn limits(&self) -> &GatewayLimits {
+        &self.limits
+    }
 }
 
 impl Default for GatewayOptions {
     fn default() -> Self {
         Self {
             separator: "__".to_owned(),
+            limits: GatewayLimits::default(),
         }
     }
 }
@@ -455,20 +495,40 @@ fn gateway_options(top: &Object<'_>, report: &mut Report) -> GatewayOptions {
         return default;
     };
     section.report_unknown(&GATEWAY_SCHEMA, report);
-    let Some(field) = section.get("separator") else {
-        return default;
+    let count = |key: &str, report: &mut Report| {
+        section
+            .get(key)
+            .and_then(|field| field.integer(1, 1 << 30, report))
+            .and_then(|n| usize::try_from(n).ok())
     };
-    let Some(separator) = field.non_empty_string(report) else {
-        return default;
+    let limits = GatewayLimits {
+        max_sessions: count("maxSessions", report),
+        max_sessions_per_client: count("maxSessionsPerClient", report),
+        max_in_flight_per_session: count("maxInFlightPerSession", report),
+        max_in_flight_per_client: count("maxInFlightPerClient", report),
+        session_idle_timeout: section
+            .get("sessionIdleTimeoutMs")
+            .and_then(|field| field.integer(0, entry::MAX_MILLIS, report))
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(|ms| (ms > 0).then(|| Duration::from_millis(ms))),
+        max_request_bytes: section
+            .get("maxRequestBytes")
+            .and_then(|field| field.integer(1024, 1 << 30, report))
+            .and_then(|n| usize::try_from(n).ok()),
     };
-    if !entry::is_tool_name_text(separator) {
-        report.error(
-            ConfigIssue::new(field.path.as_str(), format!("\"{separator}\" is not a valid separator"))
-                .with_hint("the separator becomes part of tool names, so it uses only letters, digits, `_`, `.` and `-`, e.g. \"__\""),
-        );
-        return default;
-    }
-    GatewayOptions {
-        separator: separator.to_owned(),
-    }
+    let separator = section
+        .get("separator")
+        .and_then(|field| {
+            let separator = field.non_empty_string(report)?;
+            if entry::is_tool_name_text(separator) {
+                return Some(separator.to_owned());
+            }
+            report.error(
+                ConfigIssue::new(field.path.as_str(), format!("\"{separator}\" is not a valid separator"))
+                    .with_hint("the separator becomes part of tool names, so it uses only letters, digits, `_`, `.` and `-`, e.g. \"__\""),
+            );
+            None
+        })
+        .unwrap_or(default.separator);
+    GatewayOptions { separator, limits }
 }

@@ -929,6 +929,45 @@ fn separator() {
 }
 
 #[test]
+fn gateway_limits() {
+    let config = load(
+        r#"{"mcpServers": {}, "mcpManager": {"maxSessions": 10, "maxSessionsPerClient": 2,
+            "maxInFlightPerSession": 3, "maxInFlightPerClient": 4,
+            "sessionIdleTimeoutMs": 60000, "maxRequestBytes": 65536}}"#,
+    );
+    let limits = config.gateway().limits();
+    assert_eq!(limits.max_sessions, Some(10));
+    assert_eq!(limits.max_sessions_per_client, Some(2));
+    assert_eq!(limits.max_in_flight_per_session, Some(3));
+    assert_eq!(limits.max_in_flight_per_client, Some(4));
+    assert_eq!(
+        limits.session_idle_timeout,
+        Some(Some(std::time::Duration::from_secs(60)))
+    );
+    assert_eq!(limits.max_request_bytes, Some(65536));
+    assert_eq!(config.gateway().separator(), "__");
+
+    let never = load(r#"{"mcpServers": {}, "mcpManager": {"sessionIdleTimeoutMs": 0}}"#);
+    assert_eq!(never.gateway().limits().session_idle_timeout, Some(None));
+    assert_eq!(
+        load(r#"{"mcpServers": {}}"#).gateway().limits(),
+        &GatewayLimits::default()
+    );
+    assert_one_error(
+        r#"{"mcpServers": {}, "mcpManager": {"maxSessions": 0}}"#,
+        "mcpManager.maxSessions: must be at least 1, found 0",
+    );
+    assert_one_error(
+        r#"{"mcpServers": {}, "mcpManager": {"maxRequestBytes": 10}}"#,
+        "mcpManager.maxRequestBytes: must be at least 1024, found 10",
+    );
+    assert_one_error(
+        r#"{"mcpServers": {}, "mcpManager": {"maxInFlightPerClient": "5"}}"#,
+        "mcpManager.maxInFlightPerClient: expected a whole number, found a string",
+    );
+}
+
+#[test]
 fn an_empty_server_map_is_a_warning() {
     assert_eq!(
         warnings(r#"{"mcpServers": {}}"#),
