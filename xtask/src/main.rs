@@ -12,6 +12,7 @@
 //! argument parser, no TOML parser, no process helpers.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod deps_guard;
 mod docs_check;
@@ -25,6 +26,9 @@ const HELP: &str = "\
 Usage: cargo xtask <COMMAND> [ARGS]
 
 Commands:
+  bench [NAME...]        Run benchmarks (all, or those named); `bench --list`
+                         lists them; `bench gateway` is the gateway against
+                         direct HTTP
   ci [STEP...]           Run every CI step in order, stopping at the first
                          failure; with STEP names, run only those steps
   ci --list              List the CI steps
@@ -54,6 +58,7 @@ fn run(args: &[String]) -> Result<()> {
         return Ok(());
     };
     match command.as_str() {
+        "bench" => bench::run(rest),
         "ci" => ci::run(rest),
         "deps-guard" => no_args(command, rest).and_then(|()| deps_guard::run()),
         "docs-check" => no_args(command, rest).and_then(|()| docs_check::run()),

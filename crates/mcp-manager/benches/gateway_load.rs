@@ -1,0 +1,370 @@
+//! The gateway against no gateway: `mcp-manager serve` over HTTP in front of
+//! the built-in `echo` server run as a stdio child, side by side with the
+//! same `echo` server served directly over Streamable HTTP
+//! (`mcp-manager builtin echo --http`), at 1 and 16 requests in flight.
+//!
+//! Both servers run as separate processes of the freshly built binary; the
+//! load comes from this process, one HTTP/1.1 connection and one MCP
+//! session per request in flight, over loopback only. Rounds alternate
+//! between the two targets so that both see the same machine. Every answer
+//! is checked by content (it must echo the text its request sent).
+//!
+//! It reports req/s, p50 and p99 per target and in-flight level, the
+//! ratios the product targets speak of, and the resident memory of the
+//! gateway, its child and the direct server. It asserts nothing about speed.
+//!
+//! Run with `cargo xtask bench gateway` (or `cargo bench -p mcp-manager
+//! --bench gateway_load`). Without `--bench` (as under `cargo test
+//! --benches`) it makes one short round only, to show that it works.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-manager");
+const LEVELS: [usize; 2] = [1, 16];
+
+/// A server process, stopped with SIGTERM (so that it stops its own
+/// children) and killed if it does not stop in time.
+struct Server {
+    name: &'static str,
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(name: &'static str, args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {BIN}: {e}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (found, addr) = std::sync::mpsc::channel();
+        // Read stderr until the address shows, then keep draining it so
+        // that the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split_once("listening on http://").map(|(_, r)| r) {
+                    if let Some(sender) = found.take() {
+                        let _ = sender.send(rest.trim_end_matches("/mcp").to_owned());
+                    }
+                }
+            }
+        });
+        let mut server = Self {
+            name,
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let text = addr
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{name} did not say where it listens"));
+        server.addr = text.parse().expect("a socket address");
+        server
+    }
+
+    /// Resident memory of this process and of its children, in KiB:
+    /// (own now, own peak, children now).
+    fn memory(&self) -> (u64, u64, u64) {
+        let pid = self.child.id();
+        let field = |pid: u32, key: &str| -> u64 {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|status| {
+                    status
+                        .lines()
+                        .find_map(|l| l.strip_prefix(key))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                })
+                .unwrap_or(0)
+        };
+        // Children are listed per thread: the one that started them.
+        let children: u64 = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+            .flat_map(|list| {
+                list.split_whitespace()
+                    .filter_map(|c| c.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .map(|c| field(c, "VmRSS:"))
+            .sum();
+        (field(pid, "VmRSS:"), field(pid, "VmHWM:"), children)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One MCP session on one HTTP/1.1 connection.
+struct Client {
+    sender: SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    session: String,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Self {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut client = Self {
+            sender,
+            addr,
+            session: String::new(),
+        };
+        let (session, answer) = client
+            .post(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-load","version":"1"}}}"#.to_vec())
+            .await;
+        assert!(
+            answer.windows(15).any(|w| w == b"protocolVersion"),
+            "initialize failed: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        client.session = session.expect("a session id");
+        client
+            .post(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_vec())
+            .await;
+        client
+    }
+
+    /// POSTs one message; the session id the answer carries, and its body.
+    async fn post(&mut self, body: Vec<u8>) -> (Option<String>, Bytes) {
+        let mut request = hyper::Request::post("/mcp")
+            .header("host", self.addr.to_string())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if !self.session.is_empty() {
+            request = request
+                .header("mcp-session-id", &self.session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        let request = request.body(Full::new(Bytes::from(body))).unwrap();
+        self.sender.ready().await.unwrap();
+        let response = self.sender.send_request(request).await.unwrap();
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (session, body)
+    }
+
+    /// One `tools/call` of `echo`, checked by content; its latency.
+    async fn call(&mut self, worker: usize, n: u64) -> Duration {
+        let text = format!("w{worker}-r{n}");
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{n},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+        );
+        let start = Instant::now();
+        let (_, answer) = self.post(body.into_bytes()).await;
+        let took = start.elapsed();
+        let expected = format!(r#""text":"{text}""#);
+        assert!(
+            answer
+                .windows(expected.len())
+                .any(|w| w == expected.as_bytes()),
+            "wrong answer to {text}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        took
+    }
+}
+
+/// What one target did at one in-flight level, over all rounds.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    busy: Duration,
+}
+
+impl Tally {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.busy.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort_unstable();
+        let index = ((self.latencies.len() as f64 * p) as usize).min(self.latencies.len() - 1);
+        self.latencies[index]
+    }
+}
+
+/// Runs `clients` flat out for `period`, each with one request in flight.
+async fn round(clients: &mut Vec<Client>, period: Duration, tally: &mut Tally) {
+    let started = Instant::now();
+    let deadline = started + period;
+    let tasks: Vec<_> = std::mem::take(clients)
+        .into_iter()
+        .enumerate()
+        .map(|(worker, mut client)| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(1 << 16);
+                let mut n = 1;
+                while Instant::now() < deadline {
+                    latencies.push(client.call(worker, n).await);
+                    n += 1;
+                }
+                (client, latencies)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (client, latencies) = task.await.unwrap();
+        clients.push(client);
+        tally.latencies.extend(latencies);
+    }
+    tally.busy += started.elapsed();
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (rounds, period, warmup) = if full {
+        (5, Duration::from_secs(2), Duration::from_secs(1))
+    } else {
+        (1, Duration::from_millis(200), Duration::from_millis(100))
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("echo.json");
+    let text = serde_json::json!({
+        "mcpServers": {
+            "echo": {"command": BIN, "args": ["builtin", "echo", "--stdio"], "namespace": ""}
+        }
+    });
+    std::fs::write(&config, text.to_string()).unwrap();
+    let direct = Server::start("direct", &["builtin", "echo", "--http", "127.0.0.1:0"]);
+    let gateway = Server::start(
+        "gateway",
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+        ],
+    );
+    let idle = (direct.memory(), gateway.memory());
+
+    // The load runs on one thread; both servers get the rest of the machine.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let targets = [&direct, &gateway];
+    let mut tallies: Vec<Vec<Tally>> = LEVELS
+        .iter()
+        .map(|_| targets.iter().map(|_| Tally::default()).collect())
+        .collect();
+    rt.block_on(async {
+        for (level, in_flight) in LEVELS.iter().enumerate() {
+            let mut clients = Vec::new();
+            for server in targets {
+                let mut set = Vec::new();
+                for _ in 0..*in_flight {
+                    set.push(Client::connect(server.addr).await);
+                }
+                round(&mut set, warmup, &mut Tally::default()).await;
+                clients.push(set);
+            }
+            for _ in 0..rounds {
+                for (target, set) in clients.iter_mut().enumerate() {
+                    round(set, period, &mut tallies[level][target]).await;
+                }
+            }
+        }
+    });
+    let loaded = (direct.memory(), gateway.memory());
+
+    println!(
+        "gateway (HTTP in, stdio echo backend) vs the echo server over HTTP directly: \
+         {rounds} alternating rounds of {period:?} per target and level"
+    );
+    println!(
+        "{:>9}  {:<8} {:>10} {:>10} {:>10} {:>9}",
+        "in flight", "target", "req/s", "p50", "p99", "requests"
+    );
+    let mut summary = Vec::new();
+    for (level, in_flight) in LEVELS.iter().enumerate() {
+        let mut row = Vec::new();
+        for (target, server) in targets.iter().enumerate() {
+            let tally = &mut tallies[level][target];
+            let (rate, p50, p99) = (tally.rate(), tally.percentile(0.5), tally.percentile(0.99));
+            println!(
+                "{in_flight:>9}  {:<8} {rate:>10.0} {:>10} {:>10} {:>9}",
+                server.name,
+                micros(p50),
+                micros(p99),
+                tally.latencies.len()
+            );
+            row.push((rate, p50));
+        }
+        summary.push(row);
+    }
+    let throughput = summary[1][1].0 / summary[1][0].0;
+    let latency = summary[0][1].1.as_secs_f64() / summary[0][0].1.as_secs_f64();
+    println!(
+        "gateway/direct throughput at 16 in flight: {:.0} % (target >= 45 %)",
+        throughput * 100.0
+    );
+    println!("gateway/direct p50 at 1 in flight: {latency:.2}x (target <= 2.5x)");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "resident memory, idle -> after load: gateway {:.1} -> {:.1} MiB (peak {:.1}), its echo child {:.1} -> {:.1} MiB; direct server {:.1} -> {:.1} MiB",
+        mib(idle.1.0),
+        mib(loaded.1.0),
+        mib(loaded.1.1),
+        mib(idle.1.2),
+        mib(loaded.1.2),
+        mib(idle.0.0),
+        mib(loaded.0.0),
+    );
+}
