@@ -48,6 +48,7 @@
 //! | `MCP_PEER_NODE_MODULES` | the `node_modules` folder of the npm peers |
 //! | `MCP_PEER_EVERYTHING` | the entry script of `@modelcontextprotocol/server-everything`: run `NODE SCRIPT stdio` or `PORT=N NODE SCRIPT streamableHttp` |
 //! | `MCP_PEER_CONFORMANCE` | the entry script of `@modelcontextprotocol/conformance` (its `conformance` command) |
+//! | `MCP_PEER_INSPECTOR_CLI` | the entry script of `@modelcontextprotocol/inspector-cli`: run `NODE SCRIPT --cli TARGET --method tools/list` |
 //! | `MCP_PEER_PYTHON` | the Python of `.tools/venv`, with `mcp` and `pytest` |
 //! | `MCP_PEER_FASTMCP` | `tools/peers/fastmcp_server.py`: run `PYTHON SCRIPT` for stdio, `PYTHON SCRIPT --http PORT` for streamable HTTP |
 //!
@@ -68,6 +69,7 @@ use crate::shell;
 /// The npm peers whose entry scripts go into `peers.env`: package and key.
 const EVERYTHING: &str = "@modelcontextprotocol/server-everything";
 const CONFORMANCE: &str = "@modelcontextprotocol/conformance";
+const INSPECTOR_CLI: &str = "@modelcontextprotocol/inspector-cli";
 
 /// The Python packages named in the summary (all of them are installed).
 const PYTHON_SUMMARY: &[&str] = &["mcp", "pytest"];
@@ -147,6 +149,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("MCP_PEER_NODE_MODULES", &npm_peers.node_modules),
         ("MCP_PEER_EVERYTHING", &npm_peers.everything),
         ("MCP_PEER_CONFORMANCE", &npm_peers.conformance),
+        ("MCP_PEER_INSPECTOR_CLI", &npm_peers.inspector_cli),
         ("MCP_PEER_PYTHON", &python.binary),
         ("MCP_PEER_FASTMCP", &fastmcp),
     ];
@@ -167,6 +170,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let path = match name.as_str() {
             EVERYTHING => npm_peers.everything.clone(),
             CONFORMANCE => npm_peers.conformance.clone(),
+            INSPECTOR_CLI => npm_peers.inspector_cli.clone(),
             _ => package_dir(&npm_peers.node_modules, name),
         };
         row(name, version, &path);
@@ -421,6 +425,7 @@ struct NpmPeers {
     node_modules: PathBuf,
     everything: PathBuf,
     conformance: PathBuf,
+    inspector_cli: PathBuf,
     /// Installed versions of the pinned packages, in pin order.
     versions: Vec<(String, String)>,
 }
@@ -469,6 +474,7 @@ fn install_npm_peers(layout: &Layout, node: &Node, pins: &NpmPins) -> Result<Npm
     Ok(NpmPeers {
         everything: entry_script(&node_modules, EVERYTHING)?,
         conformance: entry_script(&node_modules, CONFORMANCE)?,
+        inspector_cli: entry_script(&node_modules, INSPECTOR_CLI)?,
         node_modules,
         versions,
     })

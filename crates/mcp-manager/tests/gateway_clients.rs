@@ -1,6 +1,7 @@
 //! The gateway in front of three real backends (server-everything and the
 //! FastMCP peer over stdio, the built-in server in-process), used by the
-//! official TypeScript SDK client over stdio and HTTP, by sixteen concurrent
+//! official TypeScript SDK client and the inspector CLI over stdio and HTTP,
+//! by sixteen concurrent
 //! HTTP sessions, and with one backend killed while a session is open.
 #![allow(
     clippy::unwrap_used,
@@ -24,14 +25,31 @@ use support::{
 
 const SIMPLE_TEXT: &str = "This is a simple text response for testing.";
 
-/// Runs the TypeScript client with `args`, killed if it takes over 120 s;
-/// returns its JSON report.
+/// Runs the TypeScript client with `args`; returns its JSON report.
 fn run_ts_client(args: &[&str], marker: &str) -> Value {
     let script = format!("{}/tests/clients/ts_client.mjs", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(peer("MCP_PEER_NODE"))
-        .arg(&script)
+    let stdout = run_node(&[&[script.as_str()][..], args].concat(), None, marker);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Runs Node.js with `args` in `cwd`; see [`run_client`].
+fn run_node(args: &[&str], cwd: Option<&std::path::Path>, marker: &str) -> String {
+    let mut command = Command::new(peer("MCP_PEER_NODE"));
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    command
         .args(args)
-        .env("MCP_PEER_NODE_MODULES", peer("MCP_PEER_NODE_MODULES"))
+        .env("MCP_PEER_NODE_MODULES", peer("MCP_PEER_NODE_MODULES"));
+    run_client(command, marker)
+}
+
+/// Runs a client program tagged with `marker`, killed with everything it
+/// started if it takes over 120 s; returns its standard output, or panics
+/// with its standard error if it fails.
+fn run_client(mut command: Command, marker: &str) -> String {
+    let shown = format!("{command:?}");
+    let mut child = command
         .env(MARKER_VAR, marker)
         .env_remove("MCP_MANAGER_AUTH_TOKEN")
         .stdin(Stdio::null())
@@ -62,20 +80,72 @@ fn run_ts_client(args: &[&str], marker: &str) -> Value {
         }
         if Instant::now() >= deadline {
             drop(guard);
-            panic!(
-                "the TypeScript client hung:\n{}",
-                err.join().unwrap_or_default()
-            );
+            panic!("{shown} hung:\n{}", err.join().unwrap_or_default());
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let stdout = out.join().unwrap();
     let stderr = err.join().unwrap();
-    assert!(status.success(), "client failed ({status}):\n{stderr}");
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+    assert!(
+        status.success(),
+        "{shown} failed ({status}):\n{stdout}\n{stderr}"
+    );
+    stdout
 }
 
-fn check_ts_report(report: &Value) {
+/// Runs `@modelcontextprotocol/inspector-cli` in CLI mode on `target` (a
+/// URL or a command line) with `args`; returns its JSON output.
+fn run_inspector(target: &[&str], args: &[&str], marker: &str) -> Value {
+    let script = peer("MCP_PEER_INSPECTOR_CLI");
+    // It finds its own package.json relative to the working directory.
+    let cwd = std::path::Path::new(&script).parent().unwrap().to_owned();
+    let node_args = [&[script.as_str(), "--cli"][..], target, args].concat();
+    // A marker of its own: cleaning up after one run must not take down a
+    // gateway that the next run still needs.
+    let stdout = run_node(&node_args, Some(&cwd), &unique_marker(marker));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Lists and calls tools of all three backends with the inspector CLI.
+fn check_with_inspector(target: &[&str], marker: &str) {
+    let listed = run_inspector(target, &["--method", "tools/list"], marker);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools: {listed}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for name in ["ev__echo", "py__add", "rs__test_simple_text"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let calls: [(&[&str], &str); 3] = [
+        (
+            &["--tool-name", "ev__echo", "--tool-arg", "message=hi"],
+            "Echo: hi",
+        ),
+        (
+            &["--tool-name", "py__add", "--tool-arg", "a=40", "b=2"],
+            "42",
+        ),
+        (&["--tool-name", "rs__test_simple_text"], SIMPLE_TEXT),
+    ];
+    for (call, expected) in calls {
+        let result = run_inspector(
+            target,
+            &[&["--method", "tools/call"][..], call].concat(),
+            marker,
+        );
+        assert_eq!(
+            result["content"][0]["text"], expected,
+            "{call:?} answered {result}"
+        );
+        assert_ne!(result["isError"], true, "{call:?} answered {result}");
+    }
+}
+
+/// Checks the report of a client that listed the gateway's tools and called
+/// one tool of each backend, `ev__echo` with `message` set to `greeting`.
+fn check_report(report: &Value, greeting: &str) {
     assert_eq!(report["server"], "mcp-manager", "{report}");
     let tools: Vec<&str> = report["tools"]
         .as_array()
@@ -102,7 +172,7 @@ fn check_ts_report(report: &Value) {
     }
     assert_eq!(
         report["ev"],
-        json!({"isError": false, "text": ["Echo: hi from ts"]})
+        json!({"isError": false, "text": [format!("Echo: {greeting}")]})
     );
     assert_eq!(report["py"], json!({"isError": false, "text": ["42"]}));
     assert_eq!(
@@ -124,7 +194,7 @@ fn typescript_sdk_client_over_stdio_reaches_all_three_backends() {
         ],
         &marker,
     );
-    check_ts_report(&report);
+    check_report(&report, "hi from ts");
     assert_eq!(report["sessionId"], Value::Null);
     assert_none_marked(&marker);
 }
@@ -136,12 +206,82 @@ fn typescript_sdk_client_over_http_reaches_all_three_backends() {
     let config = write_config(dir.path(), &marker);
     let gateway = HttpGateway::start(&config, &marker);
     let report = run_ts_client(&["http", &gateway.url()], &marker);
-    check_ts_report(&report);
+    check_report(&report, "hi from ts");
     assert!(
         report["sessionId"].as_str().is_some_and(|s| !s.is_empty()),
         "no session id: {report}"
     );
     drop(gateway);
+    assert_none_marked(&marker);
+}
+
+/// Runs the Python SDK client script with `args`; returns its JSON report.
+fn run_python_client(args: &[&str], marker: &str) -> Value {
+    let script = format!(
+        "{}/tests/clients/python_three_backends.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut command = Command::new(peer("MCP_PEER_PYTHON"));
+    command.arg(&script).args(args);
+    let stdout = run_client(command, marker);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn python_sdk_client_over_stdio_reaches_all_three_backends() {
+    let marker = unique_marker("py-stdio");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let report = run_python_client(
+        &[
+            "stdio",
+            env!("CARGO_BIN_EXE_mcp-manager"),
+            config.to_str().unwrap(),
+        ],
+        &marker,
+    );
+    check_report(&report, "hi from py");
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn python_sdk_client_over_http_reaches_all_three_backends() {
+    let marker = unique_marker("py-http");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let report = run_python_client(&["http", &gateway.url()], &unique_marker("py-client"));
+    check_report(&report, "hi from py");
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn inspector_cli_lists_and_calls_tools_through_the_gateway_over_http() {
+    let marker = unique_marker("inspector-http");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let url = gateway.url();
+    check_with_inspector(&[url.as_str(), "--transport", "http"], &marker);
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn inspector_cli_lists_and_calls_tools_through_the_gateway_over_stdio() {
+    let marker = unique_marker("inspector-stdio");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let target = [
+        env!("CARGO_BIN_EXE_mcp-manager"),
+        "serve",
+        "--stdio",
+        // Not `--config`: the inspector takes that as its own option.
+        "-c",
+        config.to_str().unwrap(),
+    ];
+    check_with_inspector(&target, &marker);
     assert_none_marked(&marker);
 }
 

@@ -1,0 +1,63 @@
+"""Connects the official MCP Python SDK client to the mcp-manager gateway,
+lists its tools (every page), calls one tool of each backend and prints, as
+one JSON object, what it saw: the same report as ts_client.mjs.
+
+Usage:
+  python python_three_backends.py stdio MCP_MANAGER_EXE CONFIG_FILE
+  python python_three_backends.py http URL
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import PaginatedRequestParams
+
+
+def texts(result):
+    return {
+        "isError": bool(result.is_error),
+        "text": [c.text for c in result.content if c.type == "text"],
+    }
+
+
+async def use(session, report):
+    init = await session.initialize()
+    report["server"] = init.server_info.name
+    tools = []
+    cursor = None
+    while True:
+        params = PaginatedRequestParams(cursor=cursor) if cursor else None
+        page = await session.list_tools(params=params)
+        tools.extend(t.name for t in page.tools)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    report["tools"] = sorted(tools)
+    report["ev"] = texts(await session.call_tool("ev__echo", {"message": "hi from py"}))
+    report["py"] = texts(await session.call_tool("py__add", {"a": 20, "b": 22}))
+    report["rs"] = texts(await session.call_tool("rs__test_simple_text", {}))
+
+
+async def main() -> None:
+    mode, rest = sys.argv[1], sys.argv[2:]
+    report = {}
+    if mode == "stdio":
+        exe, config = rest
+        params = StdioServerParameters(command=exe, args=["serve", "--stdio", "--config", config])
+        async with stdio_client(params) as (read, write):
+            async with ClientSession(read, write) as session:
+                await use(session, report)
+    elif mode == "http":
+        async with streamable_http_client(rest[0]) as (read, write):
+            async with ClientSession(read, write) as session:
+                await use(session, report)
+    else:
+        sys.exit(f"unknown mode {mode}")
+    print(json.dumps(report))
+
+
+asyncio.run(main())
