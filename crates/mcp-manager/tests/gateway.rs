@@ -41,30 +41,15 @@ async fn ask(gateway: &Gateway, method: &str, params: Value) -> Result<Value, (i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_are_merged_and_calls_routed() {
-    let env = |_: &str| None;
-    let config = ManagerConfig::from_json_str(
+    let runtime = McpRuntime::start();
+    let backends = deploy_all(
+        &runtime,
         r#"{"mcpServers": {
             "plain": {"type": "builtin", "server": "everything", "namespace": "", "tools": {"deny": ["test_sampling"]}},
             "alpha": {"type": "builtin", "server": "everything", "namespace": "a", "tools": {"allow": ["test_simple_text", "test_error_handling"]}}
         }}"#,
-        None,
-        &env,
     )
-    .unwrap();
-    let registry = mcp_plugins::default_registry();
-    let runtime = McpRuntime::start();
-    let mut backends = Vec::new();
-    for server in config.servers() {
-        let handle = runtime
-            .deploy(registry.spec(server).unwrap())
-            .await
-            .unwrap();
-        backends.push(Backend {
-            handle,
-            namespace: server.namespace().to_owned(),
-            tools: server.tools().clone(),
-        });
-    }
+    .await;
     let gateway = Gateway::new(backends.clone(), ".");
 
     let discover = ask(&gateway, "server/discover", json!({})).await.unwrap();
