@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{deps_guard, docs_check, fuzz, peers, shell};
+use crate::{conformance, deps_guard, docs_check, fuzz, peers, shell};
 
 /// One CI step.
 struct Step {
@@ -66,6 +66,11 @@ const STEPS: &[Step] = &[
         name: "test",
         about: "tests (nextest when installed) and doctests",
         run: test,
+    },
+    Step {
+        name: "conformance",
+        about: "the MCP conformance suite against the built-in server and the gateway",
+        run: || conformance::run(&[]),
     },
     Step {
         name: "doc",

@@ -14,6 +14,7 @@
 
 mod bench;
 mod ci;
+mod conformance;
 mod deps_guard;
 mod docs_check;
 mod fuzz;
@@ -32,6 +33,8 @@ Commands:
   ci [STEP...]           Run every CI step in order, stopping at the first
                          failure; with STEP names, run only those steps
   ci --list              List the CI steps
+  conformance            Run the MCP conformance suite against the built-in
+                         server and the gateway (in-process and stdio)
   deps-guard             Check that forbidden crates are absent from the
                          dependency graph (e.g. mcp-protocol never reaches tokio)
   docs-check             Check that every library's lib.rs opens with //! docs
@@ -60,6 +63,7 @@ fn run(args: &[String]) -> Result<()> {
     match command.as_str() {
         "bench" => bench::run(rest),
         "ci" => ci::run(rest),
+        "conformance" => conformance::run(rest),
         "deps-guard" => no_args(command, rest).and_then(|()| deps_guard::run()),
         "docs-check" => no_args(command, rest).and_then(|()| docs_check::run()),
         "fuzz-build" => no_args(command, rest).and_then(|()| fuzz::build()),

@@ -615,6 +615,17 @@ fn install_python(layout: &Layout) -> Result<Python> {
 // ---------------------------------------------------------------------------
 // peers.env and small file helpers.
 
+/// The value of `key` in the `peers.env` under `root`, as a path.
+pub(crate) fn env_value(root: &Path, key: &str) -> Result<PathBuf> {
+    let file = Layout::new(root).env_file;
+    let text = read(&file)?;
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| PathBuf::from(v))
+        .with_context(|| format!("{} has no {key}: run `cargo xtask peers`", file.display()))
+}
+
 /// The text of `peers.env`; see the module docs for the format.
 fn format_env(entries: &[(&str, &Path)]) -> Result<String> {
     let mut text = String::from(

@@ -39,10 +39,28 @@ pub trait McpServer: Send + Sync + 'static {
 }
 
 /// The way back to the client, for notifications a server sends on its own
-/// (progress, log messages, list changes).
+/// (progress, log messages, list changes) and for the requests it makes of
+/// the client while it serves one of the client's (sampling, elicitation,
+/// roots).
 pub trait Peer: Send + Sync + 'static {
     /// Sends a notification; waits while the client is slow to take it.
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()>;
+
+    /// Sends a request to the client and waits for its answer: the result,
+    /// or the client's error. A peer that cannot reach the client with
+    /// requests (a stateless HTTP request, say) answers `-32601` at once,
+    /// which is what this default does. Dropping the future abandons the
+    /// request.
+    fn request(&self, method: &str, params: Option<Raw<'static>>) -> BoxFuture<'_, HandlerResult> {
+        let _ = params;
+        let error = ErrorObject::new(
+            mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND,
+            format!(
+                "`{method}` cannot be sent to this client: the way it is connected carries no requests to it"
+            ),
+        );
+        Box::pin(std::future::ready(Err(error)))
+    }
 
     /// Whether the client is gone, so that work done only for it can stop.
     fn is_closed(&self) -> bool {
@@ -71,6 +89,17 @@ impl RequestContext {
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.peer.is_closed()
+    }
+
+    /// Sends a request to the client (`sampling/createMessage`,
+    /// `elicitation/create`, `roots/list`) and waits for its answer.
+    ///
+    /// # Errors
+    ///
+    /// The client's error, or `-32601` when this client cannot be sent
+    /// requests the way it is connected.
+    pub async fn request(&self, method: &str, params: Option<Raw<'static>>) -> HandlerResult {
+        self.peer.request(method, params).await
     }
 }
 

@@ -227,6 +227,31 @@ fn run_python_client(args: &[&str], marker: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// Checks that the servers' requests to the client reached the Python
+/// client's callbacks and their answers the servers: sampling asked by
+/// server-everything (npm), elicitation by the built-in server.
+fn check_requests_to_the_client(report: &Value) {
+    assert_eq!(
+        report["asked"],
+        json!(["sampling/createMessage", "elicitation/create"]),
+        "{report}"
+    );
+    let sampled = report["ev_sampling"]["text"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        sampled.contains("sampled: Resource trigger-sampling-request context: hello"),
+        "{report}"
+    );
+    let elicited = report["rs_elicitation"]["text"][0]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        elicited.contains("action=accept") && elicited.contains("ada@example.com"),
+        "{report}"
+    );
+}
+
 #[test]
 fn python_sdk_client_over_stdio_reaches_all_three_backends() {
     let marker = unique_marker("py-stdio");
@@ -241,6 +266,7 @@ fn python_sdk_client_over_stdio_reaches_all_three_backends() {
         &marker,
     );
     check_report(&report, "hi from py");
+    check_requests_to_the_client(&report);
     assert_none_marked(&marker);
 }
 
@@ -252,6 +278,7 @@ fn python_sdk_client_over_http_reaches_all_three_backends() {
     let gateway = HttpGateway::start(&config, &marker);
     let report = run_python_client(&["http", &gateway.url()], &unique_marker("py-client"));
     check_report(&report, "hi from py");
+    check_requests_to_the_client(&report);
     drop(gateway);
     assert_none_marked(&marker);
 }

@@ -810,29 +810,71 @@ async fn bad_requests_get_precise_errors() {
     assert_eq!(tasks.code, -32601);
 }
 
-#[tokio::test]
-async fn stateful_sessions_cannot_ask_the_client_yet() {
-    let fixture = stateful().await;
-    for (tool, arguments) in [
-        ("test_sampling", json!({ "prompt": "Hi" })),
-        ("test_elicitation", json!({ "message": "Who?" })),
-        ("test_elicitation_sep1034_defaults", json!({})),
-        ("test_elicitation_sep1330_enums", json!({})),
-        ("test_input_required_result_elicitation", json!({})),
-    ] {
-        let error = fixture
-            .error(
-                "tools/call",
-                json!({ "name": tool, "arguments": arguments }),
-            )
-            .await;
-        assert_eq!(error.code, -32603, "{tool}");
-        assert!(
-            error.message.contains("from the client"),
-            "{tool}: {}",
-            error.message
-        );
+/// A client that answers every elicitation with a name or a colour, by the
+/// message it is asked, and records what it was asked.
+#[derive(Default)]
+struct Answering(std::sync::Mutex<Vec<String>>);
+
+impl mcp_core::Peer for Answering {
+    fn notify(&self, _: mcp_protocol::Notification<'static>) -> mcp_core::BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
+
+    fn request(
+        &self,
+        method: &str,
+        params: Option<Raw<'static>>,
+    ) -> mcp_core::BoxFuture<'_, mcp_core::HandlerResult> {
+        let params: Value = serde_json::from_str(params.unwrap().get()).unwrap();
+        let message = params["message"].as_str().unwrap_or_default().to_owned();
+        self.0.lock().unwrap().push(format!("{method}: {message}"));
+        let content = if message.contains("color") {
+            json!({"color": "teal"})
+        } else {
+            json!({"name": "Ada"})
+        };
+        let answer = json!({"action": "accept", "content": content});
+        Box::pin(async move { Ok(Raw::from_value(&answer)) })
+    }
+}
+
+#[tokio::test]
+async fn stateful_sessions_ask_the_caller_that_can_be_asked() {
+    let fixture = stateful().await;
+    // A caller that gave nobody to ask gets the runtime's refusal.
+    let error = fixture
+        .error(
+            "tools/call",
+            json!({ "name": "test_elicitation", "arguments": { "message": "Who?" } }),
+        )
+        .await;
+    assert_eq!(error.code, -32601);
+    assert!(error.message.contains("no client to go to"), "{error:?}");
+
+    // One that did is asked, round after round, and the answers count.
+    let client = Arc::new(Answering::default());
+    let options = CallOptions {
+        requester: Some(mcp_core::RequestContext::new(client.clone())),
+        ..CallOptions::default()
+    };
+    let result = fixture
+        .handle
+        .request(
+            "tools/call".to_owned(),
+            params(json!({ "name": "test_input_required_result_multi_round" })),
+            options,
+        )
+        .await
+        .unwrap();
+    let result: Value = serde_json::from_str(result.get()).unwrap();
+    assert_eq!(text(&result), "Ada's favorite color is teal.");
+    assert_eq!(
+        *client.0.lock().unwrap(),
+        [
+            "elicitation/create: Step 1: What is your name?",
+            "elicitation/create: Step 2: What is your favorite color?"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,14 @@
 //! whose caller goes away is cancelled upstream with
 //! `notifications/cancelled`.
 //!
+//! A request the server sends while serving a caller's (sampling,
+//! elicitation, roots) goes to that caller's requester (see
+//! [`crate::CallOptions::requester`]): the one of the most recent request in
+//! flight that has one, which is exact whenever one caller at a time asks
+//! for such work. Its answer goes back under the server's own id, and
+//! resets the caller's request timeout as progress does. `ping` is answered
+//! here; a request with nobody to ask gets `-32601`.
+//!
 //! The actor never waits on I/O: outgoing messages queue in a small outbox
 //! that drains as the transport accepts them, and while the outbox is full it
 //! stops taking commands (backpressure onto callers) but keeps reading what
@@ -20,9 +28,10 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_core::ServerId;
+use mcp_core::{RequestContext, ServerId};
 use mcp_protocol::mcp::{
-    DiscoverResult, Implementation, InitializeResult, Method, RequestMeta, View, meta_keys,
+    CancelledParams, DiscoverResult, Implementation, InitializeResult, Method, RequestMeta, View,
+    meta_keys,
 };
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{
@@ -55,6 +64,8 @@ pub(crate) enum ConnCommand {
         /// When the caller sent it: time spent queued counts.
         enqueued: Instant,
         progress: Option<ProgressSink>,
+        /// Who answers the server's requests to the client meanwhile.
+        requester: Option<RequestContext>,
         reply: oneshot::Sender<Result<Raw<'static>>>,
     },
     Notify(Notification<'static>),
@@ -104,7 +115,12 @@ struct Pending {
     deadline: Instant,
     timeout: Duration,
     progress: Option<ProgressRoute>,
+    requester: Option<RequestContext>,
 }
+
+/// The answer to a server's request to the client, from the task that
+/// asked the client, for the request of ours it was made for.
+type ClientAnswer = (i64, Message<'static>);
 
 /// The settings a connection runs with.
 pub(crate) struct ConnectionSettings {
@@ -130,6 +146,14 @@ enum Handshake {
 /// The client's name and version, as sent to servers.
 fn client_info() -> Value {
     json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")})
+}
+
+/// What the manager, as a client, tells stateful servers it can do: ask
+/// its own clients for sampling and elicitation on the server's behalf
+/// (see [`crate::CallOptions::requester`]). Roots are not declared, since a
+/// server may ask for them at any time, with no caller to put them to.
+fn client_capabilities() -> Value {
+    json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}})
 }
 
 /// The `_meta` members every stateless (2026-07-28) request carries.
@@ -158,6 +182,10 @@ pub(crate) struct Connection<'a> {
     /// Set once a stateless (2026-07-28) session is up: the `_meta` members
     /// each request gets.
     stateless: Option<Vec<(&'static str, Raw<'static>)>>,
+    /// Answers of clients to the server's requests, as they come.
+    answers: (mpsc::Sender<ClientAnswer>, mpsc::Receiver<ClientAnswer>),
+    /// The server's requests being put to a client, by the server's id.
+    asking: HashMap<RequestId<'static>, tokio::task::AbortHandle>,
 }
 
 impl<'a> Connection<'a> {
@@ -178,6 +206,8 @@ impl<'a> Connection<'a> {
             handshake: None,
             ready: false,
             stateless: None,
+            answers: mpsc::channel(16),
+            asking: HashMap::new(),
         }
     }
 
@@ -251,6 +281,7 @@ impl<'a> Connection<'a> {
                     Some(command) => self.on_command(command),
                     None => break Exit::Stopped,
                 },
+                Some((id, answer)) = self.answers.1.recv() => self.on_client_answer(id, answer),
                 _ = tick(&mut health), if self.ready => self.send_ping(),
                 _ = stop.wait_for(|stop| *stop) => break Exit::Stopped,
             }
@@ -270,7 +301,7 @@ impl<'a> Connection<'a> {
         let id = self.shared.next_id();
         let params = json!({
             "protocolVersion": ProtocolVersion::LATEST_STATEFUL.as_str(),
-            "capabilities": {},
+            "capabilities": client_capabilities(),
             "clientInfo": client_info(),
         });
         self.track(id, Waiter::Handshake, self.settings.startup_timeout);
@@ -369,7 +400,7 @@ impl<'a> Connection<'a> {
     }
 
     fn track(&mut self, id: i64, waiter: Waiter, timeout: Duration) {
-        self.track_until(id, waiter, Instant::now() + timeout, timeout, None);
+        self.track_until(id, waiter, Instant::now() + timeout, timeout, None, None);
     }
 
     fn track_until(
@@ -379,6 +410,7 @@ impl<'a> Connection<'a> {
         deadline: Instant,
         timeout: Duration,
         progress: Option<ProgressRoute>,
+        requester: Option<RequestContext>,
     ) {
         self.deadlines.insert((deadline, id));
         self.pending.insert(
@@ -388,8 +420,20 @@ impl<'a> Connection<'a> {
                 deadline,
                 timeout,
                 progress,
+                requester,
             },
         );
+    }
+
+    /// Starts the timeout of request `id` over: it is alive.
+    fn refresh(&mut self, id: i64) {
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return;
+        };
+        let deadline = Instant::now() + pending.timeout;
+        self.deadlines.remove(&(pending.deadline, id));
+        self.deadlines.insert((deadline, id));
+        pending.deadline = deadline;
     }
 
     fn untrack(&mut self, id: i64) -> Option<Pending> {
@@ -407,6 +451,7 @@ impl<'a> Connection<'a> {
                 timeout,
                 enqueued,
                 progress,
+                requester,
                 reply,
             } => {
                 if reply.is_closed() {
@@ -425,7 +470,14 @@ impl<'a> Connection<'a> {
                             return;
                         }
                     };
-                self.track_until(id, Waiter::Caller(reply), deadline, timeout, route);
+                self.track_until(
+                    id,
+                    Waiter::Caller(reply),
+                    deadline,
+                    timeout,
+                    route,
+                    requester,
+                );
                 self.outbox.push_back(Message::Request(Request {
                     id: RequestId::Number(id),
                     method,
@@ -530,8 +582,15 @@ impl<'a> Connection<'a> {
                 self.shared.invalidate_lists();
                 self.publish(notification);
             }
-            // Cancellation of a server-to-client request: none is outstanding.
-            Some(Method::Cancelled) => {}
+            // The server gave up on one of its requests to the client.
+            Some(Method::Cancelled) => {
+                let cancelled = CancelledParams::from_params(notification.params);
+                if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
+                    if let Some(task) = self.asking.remove(&id.into_owned()) {
+                        task.abort();
+                    }
+                }
+            }
             _ => self.publish(notification),
         }
     }
@@ -559,14 +618,11 @@ impl<'a> Connection<'a> {
         let Some(Ok(id)) = token else {
             return;
         };
-        let Some(pending) = self.pending.get_mut(&id) else {
+        // Progress shows the request is alive: start its timeout over.
+        self.refresh(id);
+        let Some(pending) = self.pending.get(&id) else {
             return;
         };
-        // Progress shows the request is alive: start its timeout over.
-        let deadline = Instant::now() + pending.timeout;
-        self.deadlines.remove(&(pending.deadline, id));
-        self.deadlines.insert((deadline, id));
-        pending.deadline = deadline;
         if let Some((sink, token)) = &pending.progress {
             params.insert(meta_keys::PROGRESS_TOKEN, Raw::from_value(token));
             // Progress is advisory: a caller too slow to take it loses some.
@@ -578,17 +634,50 @@ impl<'a> Connection<'a> {
     }
 
     fn on_server_request(&mut self, request: Request<'static>) {
-        let answer = if request.method == Method::Ping.as_str() {
-            Message::response(request.id, Raw::from_value(&json!({})))
-        } else {
-            Message::error(
+        if request.method == Method::Ping.as_str() {
+            self.outbox
+                .push_back(Message::response(request.id, Raw::from_value(&json!({}))));
+            return;
+        }
+        // The most recent request in flight whose caller can be asked.
+        let asker = self
+            .pending
+            .iter()
+            .filter_map(|(id, pending)| Some((*id, pending.requester.clone()?)))
+            .max_by_key(|(id, _)| *id);
+        let Some((for_id, requester)) = asker else {
+            self.outbox.push_back(Message::error(
                 Some(request.id),
                 ErrorObject::new(
                     mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND,
-                    format!("`{}` is not supported by this client", request.method),
+                    format!(
+                        "`{}` has no client to go to: no request in flight here came from a client that can be asked",
+                        request.method
+                    ),
                 ),
-            )
+            ));
+            return;
         };
+        self.refresh(for_id);
+        let answers = self.answers.0.clone();
+        let server_id = request.id.clone();
+        let task = tokio::spawn(async move {
+            let Request { id, method, params } = request;
+            let answer = match requester.request(&method, params).await {
+                Ok(result) => Message::response(id, result),
+                Err(error) => Message::error(Some(id), error),
+            };
+            let _ = answers.send((for_id, answer)).await;
+        });
+        self.asking.insert(server_id, task.abort_handle());
+    }
+
+    fn on_client_answer(&mut self, for_id: i64, answer: Message<'static>) {
+        if let Some(id) = answer.id() {
+            self.asking.remove(&id.clone().into_owned());
+        }
+        // The client answered: the request it answered for is alive.
+        self.refresh(for_id);
         self.outbox.push_back(answer);
     }
 
@@ -650,6 +739,9 @@ impl<'a> Connection<'a> {
             Exit::StartFailed(error) => error.message().to_owned(),
             Exit::Lost(reason) => format!("the connection to the server was lost: {reason}"),
         };
+        for (_, task) in self.asking.drain() {
+            task.abort();
+        }
         for (_, pending) in self.pending.drain() {
             if let Waiter::Caller(reply) = pending.waiter {
                 let _ = reply.send(Err(Error::new(ErrorKind::Disconnected, reason.clone())));

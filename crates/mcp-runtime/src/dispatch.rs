@@ -3,18 +3,23 @@
 //!
 //! Each request runs as its own task, so a slow request does not hold up
 //! the others, and `notifications/cancelled` aborts the request's task.
-//! Notifications are handled in order, one after the other. Used by the
+//! Notifications are handled in order, one after the other. A server's
+//! requests to the client ([`RequestContext::request`]) go out through the
+//! outlet with ids of the dispatcher's own, and the client's answers are
+//! matched back to them. Used by the
 //! in-process transport (the outlet is the connection's inbound channel) and
 //! by [`crate::serve`] (the outlet is the writer of a byte stream).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use mcp_core::{BoxFuture, McpServer, Peer, RequestContext};
+use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
+use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{CancelledParams, Method, View};
-use mcp_protocol::{Message, Notification, RequestId};
-use tokio::sync::mpsc;
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Message, Notification, Request, RequestId};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::transport::Inbound;
@@ -50,18 +55,121 @@ impl Outlet for mpsc::Sender<Message<'static>> {
     }
 }
 
-/// The server's notifications, sent through the outlet.
-struct OutletPeer<O>(O);
+/// The server's requests to the client that wait for an answer.
+#[derive(Default)]
+pub(crate) struct Asked {
+    next: i64,
+    waiting: HashMap<RequestId<'static>, oneshot::Sender<HandlerResult>>,
+}
+
+impl Asked {
+    /// A fresh id, and the receiver its answer will come to.
+    fn ask(&mut self) -> (RequestId<'static>, oneshot::Receiver<HandlerResult>) {
+        self.next += 1;
+        let id = RequestId::Number(self.next);
+        let (sender, receiver) = oneshot::channel();
+        self.waiting.insert(id.clone(), sender);
+        (id, receiver)
+    }
+
+    /// Hands an answer to whoever waits for `id`; false if nobody does.
+    pub(crate) fn answer(&mut self, id: &RequestId<'_>, answer: HandlerResult) -> bool {
+        match self.waiting.remove(&id.clone().into_owned()) {
+            Some(waiter) => {
+                let _ = waiter.send(answer);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Hands an answering message (a response or an error) to whoever waits
+    /// for it; false if it is not an answer or nobody waits for it.
+    pub(crate) fn answer_message(&mut self, message: Message<'static>) -> bool {
+        match message {
+            Message::Response(response) => self.answer(&response.id, Ok(response.result)),
+            Message::Error(error) => match error.id {
+                Some(id) => self.answer(&id, Err(error.error)),
+                None => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Shared [`Asked`].
+pub(crate) type SharedAsked = Arc<Mutex<Asked>>;
+
+pub(crate) fn lock_asked(asked: &SharedAsked) -> std::sync::MutexGuard<'_, Asked> {
+    asked.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Forgets a request to the client whose asker went away.
+struct Forget<'a>(&'a SharedAsked, RequestId<'static>);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock_asked(self.0).waiting.remove(&self.1);
+    }
+}
+
+/// Sends `method` to the client through `send` with an id from `asked`,
+/// and waits for the answer.
+pub(crate) async fn ask_client<F, Fut>(
+    asked: &SharedAsked,
+    method: &str,
+    params: Option<Raw<'static>>,
+    send: F,
+) -> HandlerResult
+where
+    F: FnOnce(Message<'static>) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let (id, answer) = lock_asked(asked).ask();
+    let _forget = Forget(asked, id.clone());
+    let request = Message::Request(Request {
+        id,
+        method: method.to_owned().into(),
+        params,
+    });
+    if !send(request).await {
+        return Err(client_gone());
+    }
+    answer.await.unwrap_or_else(|_| Err(client_gone()))
+}
+
+fn client_gone() -> ErrorObject<'static> {
+    ErrorObject::new(
+        error_code::INTERNAL_ERROR,
+        "the client went away before it answered",
+    )
+}
+
+/// The server's notifications and requests, sent through the outlet.
+struct OutletPeer<O> {
+    outlet: O,
+    asked: SharedAsked,
+}
 
 impl<O: Outlet> Peer for OutletPeer<O> {
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            self.0.send(Message::Notification(notification)).await;
+            self.outlet.send(Message::Notification(notification)).await;
+        })
+    }
+
+    fn request(&self, method: &str, params: Option<Raw<'static>>) -> BoxFuture<'_, HandlerResult> {
+        let method = method.to_owned();
+        Box::pin(async move {
+            ask_client(&self.asked, &method, params, |message| {
+                self.outlet.send(message)
+            })
+            .await
         })
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.outlet.is_closed()
     }
 }
 
@@ -69,6 +177,7 @@ impl<O: Outlet> Peer for OutletPeer<O> {
 pub(crate) struct Dispatcher<O: Outlet> {
     server: Arc<dyn McpServer>,
     context: RequestContext,
+    asked: SharedAsked,
     outlet: O,
     running: HashMap<RequestId<'static>, AbortHandle>,
     tasks: JoinSet<RequestId<'static>>,
@@ -76,8 +185,13 @@ pub(crate) struct Dispatcher<O: Outlet> {
 
 impl<O: Outlet> Dispatcher<O> {
     pub(crate) fn new(server: Arc<dyn McpServer>, outlet: O) -> Self {
+        let asked = SharedAsked::default();
         Self {
-            context: RequestContext::new(Arc::new(OutletPeer(outlet.clone()))),
+            context: RequestContext::new(Arc::new(OutletPeer {
+                outlet: outlet.clone(),
+                asked: asked.clone(),
+            })),
+            asked,
             server,
             outlet,
             running: HashMap::new(),
@@ -113,9 +227,11 @@ impl<O: Outlet> Dispatcher<O> {
                         .await;
                 }
             }
-            // Answers to server-to-client requests: the servers run here send
-            // none yet.
-            Message::Response(_) | Message::Error(_) => {}
+            answer @ (Message::Response(_) | Message::Error(_)) => {
+                if !lock_asked(&self.asked).answer_message(answer) {
+                    tracing::debug!("an answer to no request of ours was ignored");
+                }
+            }
         }
     }
 

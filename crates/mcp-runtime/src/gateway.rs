@@ -19,6 +19,9 @@
 //! and shared by every request until the next change. A server that is
 //! down is left out of the lists and logged; it is not an error for the
 //! whole list. Cancelling a downstream request cancels the upstream one.
+//! What a server asks of the client while it serves a request (sampling,
+//! elicitation, roots) goes to the client that made the request, and the
+//! client's answer back to that server.
 //!
 //! With [`Gateway::with_notifications`], each client session (from its
 //! `notifications/initialized` on) also gets what the servers announce on
@@ -129,6 +132,13 @@ impl Catalog {
         let position = *self.index.get(exposed)?;
         self.entries.get(position).map(|(_, entry)| entry)
     }
+}
+
+/// Whether a request's `_meta` makes it a stateless (2026-07-28) one.
+fn is_stateless(meta: Option<&mcp_protocol::mcp::RequestMeta<'_>>) -> bool {
+    meta.and_then(|meta| meta.protocol_version.as_deref())
+        .and_then(ProtocolVersion::parse)
+        .is_some_and(|version| !version.is_stateful())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -394,6 +404,13 @@ impl Gateway {
                 json!(format!("{end:x}.{fingerprint:x}")),
             );
         }
+        if is_stateless(params.meta.as_ref()) {
+            // 2026-07-28 results say what they are and how long they keep.
+            // A merged list changes whenever any server's does: not cached.
+            result.insert("resultType".to_owned(), json!("complete"));
+            result.insert("ttlMs".to_owned(), json!(0));
+            result.insert("cacheScope".to_owned(), json!("private"));
+        }
         Ok(Raw::from_value(&result))
     }
 
@@ -421,6 +438,7 @@ impl Gateway {
         let (sink, mut progress) = mpsc::channel::<Notification<'static>>(64);
         let options = CallOptions {
             progress: Some(sink),
+            requester: Some(context.clone()),
             ..CallOptions::default()
         };
         let request = backend

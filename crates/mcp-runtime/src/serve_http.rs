@@ -6,11 +6,14 @@
 //! - **POST** carries one JSON-RPC message. `initialize` opens a session:
 //!   its answer carries a random `Mcp-Session-Id` that every later message
 //!   must send (missing: 400, unknown or ended: 404). Notifications and
-//!   responses are accepted with 202. A request is answered with an
-//!   `application/json` body, or, when it carries a progress token
-//!   (`params._meta.progressToken`), with a `text/event-stream` on which
-//!   every notification the server sends while handling it comes before the
-//!   answer. `notifications/cancelled` aborts the named request of the
+//!   responses are accepted with 202; a response answers the server's
+//!   request of that id. A request is answered with an `application/json`
+//!   body, or with a `text/event-stream` that ends with the answer when
+//!   something must come first: every notification the server sends while
+//!   handling it, when the request carries a progress token
+//!   (`params._meta.progressToken`), and every request the server makes of
+//!   the client meanwhile (sampling, elicitation, roots), whose answer the
+//!   client POSTs back. `notifications/cancelled` aborts the named request of the
 //!   session; a client that hangs up on its request cancels it too.
 //! - **Stateless requests (2026-07-28)**: a POST whose `_meta` (or whose
 //!   `MCP-Protocol-Version` header) names a version without sessions is
@@ -72,7 +75,7 @@ use hyper::header::{HeaderMap, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method as HttpMethod, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mcp_core::{BoxFuture, McpServer, Peer, RequestContext};
+use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
 use mcp_protocol::codec::sse::SseEvent;
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{CancelledParams, Method, RequestMeta, View};
@@ -84,6 +87,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::dispatch::{SharedAsked, ask_client, lock_asked};
 use crate::transport::CHANNEL_CAPACITY;
 
 /// The path of the MCP endpoint.
@@ -267,6 +271,8 @@ struct Session {
     stream: Mutex<Option<mpsc::Sender<Bytes>>>,
     /// Its requests in flight, for `notifications/cancelled`.
     running: Mutex<HashMap<RequestId<'static>, AbortHandle>>,
+    /// The server's requests to the client that wait for an answer.
+    asked: SharedAsked,
     closed: AtomicBool,
     /// The clock `last_active` counts from.
     epoch: tokio::time::Instant,
@@ -284,6 +290,7 @@ impl Session {
             client,
             stream: Mutex::new(None),
             running: Mutex::new(HashMap::new()),
+            asked: SharedAsked::default(),
             closed: AtomicBool::new(false),
             epoch,
             last_active: AtomicU64::new(0),
@@ -542,8 +549,12 @@ impl Shared {
                         }
                         status(StatusCode::ACCEPTED)
                     }
-                    // Answers to server-to-client requests: none are sent.
-                    Message::Response(_) | Message::Error(_) => status(StatusCode::ACCEPTED),
+                    answer @ (Message::Response(_) | Message::Error(_)) => {
+                        if !lock_asked(&session.asked).answer_message(answer) {
+                            tracing::debug!("an answer to no request of ours was ignored");
+                        }
+                        status(StatusCode::ACCEPTED)
+                    }
                 }
             }
         }
@@ -668,38 +679,46 @@ async fn run(
         );
     };
     let server = shared.server.clone();
-    if streamed {
-        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
-        let context = RequestContext::new(Arc::new(StreamPeer(sender.clone())));
-        let task = tokio::spawn(async move {
-            let _admitted = admitted;
-            let answer = answer(&*server, request, context).await;
-            let _ = sender.send(encode_event(&answer)).await;
-        });
-        let guard = RequestGuard::new(task.abort_handle(), session, id);
-        return sse_response(SseBody::new(
-            receiver,
-            shared.options.keep_alive,
-            Some(guard),
-        ));
-    }
-    let peer: Arc<dyn Peer> = match &session {
-        Some(session) => Arc::new(SessionPeer(session.clone())),
-        None => Arc::new(NoPeer),
+    let (sender, mut receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let peer = RequestPeer {
+        stream: sender.clone(),
+        session: session.clone(),
+        notify_on_stream: streamed,
     };
-    let context = RequestContext::new(peer);
-    let task = tokio::spawn(async move { answer(&*server, request, context).await });
-    let guard = RequestGuard::new(task.abort_handle(), session, id.clone());
-    let answered = task.await;
-    drop(guard);
-    drop(admitted);
-    let message = answered.unwrap_or_else(|_| {
-        Message::error(
-            Some(id),
-            ErrorObject::new(REQUEST_CANCELLED, "request cancelled"),
-        )
+    let context = RequestContext::new(Arc::new(peer));
+    let mut task = tokio::spawn(async move {
+        let _admitted = admitted;
+        answer(&*server, request, context).await
     });
-    json(StatusCode::OK, &message)
+    let guard = RequestGuard::new(task.abort_handle(), session, id.clone());
+    // Answer with JSON unless something must go out before the answer (the
+    // progress the client asked for, or a request to the client): then
+    // with an event stream that ends with the answer.
+    let first = if streamed {
+        None
+    } else {
+        tokio::select! {
+            answered = &mut task => {
+                drop(guard);
+                let message = answered.unwrap_or_else(|_| {
+                    Message::error(
+                        Some(id),
+                        ErrorObject::new(REQUEST_CANCELLED, "request cancelled"),
+                    )
+                });
+                return json(StatusCode::OK, &message);
+            }
+            first = receiver.recv() => first,
+        }
+    };
+    tokio::spawn(async move {
+        if let Ok(answer) = task.await {
+            let _ = sender.send(encode_event(&answer)).await;
+        }
+    });
+    let mut body = SseBody::new(receiver, shared.options.keep_alive, Some(guard));
+    body.first = first;
+    sse_response(body)
 }
 
 async fn answer(
@@ -808,31 +827,53 @@ impl Peer for SessionPeer {
     }
 }
 
-/// Notifications sent on one request's event stream.
-struct StreamPeer(mpsc::Sender<Bytes>);
+/// The way back to the client for one request: requests to the client
+/// always go on the request's own event stream (a stateless request has
+/// none to offer), notifications there too when the client asked for
+/// progress, else on the session's stream.
+struct RequestPeer {
+    stream: mpsc::Sender<Bytes>,
+    session: Option<Arc<Session>>,
+    notify_on_stream: bool,
+}
 
-impl Peer for StreamPeer {
+impl Peer for RequestPeer {
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let _ = self
-                .0
-                .send(encode_event(&Message::Notification(notification)))
-                .await;
+            if self.notify_on_stream {
+                let event = encode_event(&Message::Notification(notification));
+                let _ = self.stream.send(event).await;
+            } else if let Some(session) = &self.session {
+                SessionPeer(session.clone()).notify(notification).await;
+            }
+        })
+    }
+
+    fn request(&self, method: &str, params: Option<Raw<'static>>) -> BoxFuture<'_, HandlerResult> {
+        let Some(session) = &self.session else {
+            let error = ErrorObject::new(
+                error_code::METHOD_NOT_FOUND,
+                format!(
+                    "`{method}` cannot be sent in answer to a stateless request; answer with `input_required` instead"
+                ),
+            );
+            return Box::pin(std::future::ready(Err(error)));
+        };
+        let method = method.to_owned();
+        Box::pin(async move {
+            ask_client(&session.asked, &method, params, |message| async move {
+                self.stream.send(encode_event(&message)).await.is_ok()
+            })
+            .await
         })
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
-
-/// A stateless request answered with JSON has nowhere to send
-/// notifications.
-struct NoPeer;
-
-impl Peer for NoPeer {
-    fn notify(&self, _: Notification<'static>) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
+        self.stream.is_closed()
+            || self
+                .session
+                .as_ref()
+                .is_some_and(|s| s.closed.load(Ordering::Acquire))
     }
 }
 
@@ -868,6 +909,8 @@ impl Drop for RequestGuard {
 
 /// An event stream fed by a channel, with keep-alive comments while idle.
 struct SseBody {
+    /// An event to send before the others.
+    first: Option<Bytes>,
     events: mpsc::Receiver<Bytes>,
     keep_alive: Option<tokio::time::Interval>,
     _task: Option<RequestGuard>,
@@ -884,6 +927,7 @@ impl SseBody {
                 interval
             });
         Self {
+            first: None,
             events,
             keep_alive,
             _task: task,
@@ -900,6 +944,9 @@ impl Body for SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
         match this.events.poll_recv(cx) {
             Poll::Ready(Some(event)) => return Poll::Ready(Some(Ok(Frame::data(event)))),
             Poll::Ready(None) => return Poll::Ready(None),

@@ -262,6 +262,11 @@ pub struct CallOptions {
     pub progress: Option<mpsc::Sender<Notification<'static>>>,
     /// Keeps every request with the same key on one instance.
     pub session: Option<u64>,
+    /// Who answers what the server asks of the client while it serves this
+    /// request (`sampling/createMessage`, `elicitation/create`,
+    /// `roots/list`); without one, the server is told there is no client
+    /// to ask.
+    pub requester: Option<mcp_core::RequestContext>,
 }
 
 /// A handle to a deployed server; cheap to clone.
@@ -401,6 +406,7 @@ impl ServerHandle {
                 .unwrap_or(self.inner.spec.timeouts.request()),
             enqueued: Instant::now(),
             progress: options.progress,
+            requester: options.requester,
             reply,
         };
         let _in_flight = InFlight::enter(&instance);

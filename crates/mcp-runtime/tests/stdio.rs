@@ -83,7 +83,7 @@ async fn progress_is_routed_and_resets_the_timeout() {
         // Shorter than the whole call, longer than the gaps between progress.
         timeout: Some(Duration::from_millis(600)),
         progress: Some(sink),
-        session: None,
+        ..CallOptions::default()
     };
     let call = handle.request(
         "tools/call",

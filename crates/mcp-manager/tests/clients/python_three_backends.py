@@ -1,6 +1,8 @@
 """Connects the official MCP Python SDK client to the mcp-manager gateway,
 lists its tools (every page), calls one tool of each backend and prints, as
-one JSON object, what it saw: the same report as ts_client.mjs.
+one JSON object, what it saw: the same report as ts_client.mjs, plus tools
+of two backends that ask this client for sampling and elicitation while
+they run, answered by the callbacks below.
 
 Usage:
   python python_three_backends.py stdio MCP_MANAGER_EXE CONFIG_FILE
@@ -14,7 +16,30 @@ import sys
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import PaginatedRequestParams
+from mcp.types import (
+    CreateMessageResult,
+    ElicitResult,
+    PaginatedRequestParams,
+    TextContent,
+)
+
+asked = []
+
+
+async def sample(context, params):
+    asked.append("sampling/createMessage")
+    text = params.messages[0].content.text
+    return CreateMessageResult(
+        role="assistant",
+        content=TextContent(type="text", text=f"sampled: {text}"),
+        model="test-model",
+        stop_reason="endTurn",
+    )
+
+
+async def elicit(context, params):
+    asked.append("elicitation/create")
+    return ElicitResult(action="accept", content={"username": "ada", "email": "ada@example.com"})
 
 
 def texts(result):
@@ -40,6 +65,13 @@ async def use(session, report):
     report["ev"] = texts(await session.call_tool("ev__echo", {"message": "hi from py"}))
     report["py"] = texts(await session.call_tool("py__add", {"a": 20, "b": 22}))
     report["rs"] = texts(await session.call_tool("rs__test_simple_text", {}))
+    report["ev_sampling"] = texts(
+        await session.call_tool("ev__trigger-sampling-request", {"prompt": "hello"})
+    )
+    report["rs_elicitation"] = texts(
+        await session.call_tool("rs__test_elicitation", {"message": "who are you?"})
+    )
+    report["asked"] = asked
 
 
 async def main() -> None:
@@ -49,11 +81,11 @@ async def main() -> None:
         exe, config = rest
         params = StdioServerParameters(command=exe, args=["serve", "--stdio", "--config", config])
         async with stdio_client(params) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
                 await use(session, report)
     elif mode == "http":
         async with streamable_http_client(rest[0]) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
                 await use(session, report)
     else:
         sys.exit(f"unknown mode {mode}")

@@ -79,9 +79,11 @@
 //! `inputResponses`. A missing answer is asked again, extra answers are
 //! ignored, an answer of the wrong shape or a `requestState` that fails its
 //! integrity check is `-32602`, and a question whose capability the request
-//! did not declare is `-32021`. In a stateful session they fail with
-//! `-32603`: the in-process interface has no way yet to send a request to
-//! the client and wait for its answer.
+//! did not declare is `-32021`. In a stateful session the same questions
+//! go to the client as real requests (`RequestContext::request`), round
+//! after round, and the request runs again with the answers as if they had
+//! come in `inputResponses`; a client that cannot be asked makes the call
+//! fail with the transport's error (`-32601`).
 //!
 //! Arguments of the wrong shape are `-32602`; a missing required tool
 //! argument is a tool error (`isError: true`); an unknown tool is `-32602`.
@@ -147,6 +149,9 @@ const NAME: &str = "everything";
 const DISCOVER_TTL_MS: u64 = 60_000;
 
 /// Guidance for the model, in `initialize` and `server/discover`.
+/// How many rounds of questions a stateful request may put to the client.
+const MAX_ROUNDS: usize = 8;
+
 const INSTRUCTIONS: &str = "A reference server for testing MCP clients and gateways: every tool, resource and prompt is a fixture with a fixed, documented answer.";
 
 /// The reference MCP server; see the [module documentation](self) for every
@@ -243,9 +248,22 @@ impl McpServer for EverythingServer {
         context: RequestContext,
     ) -> BoxFuture<'_, HandlerResult> {
         Box::pin(async move {
-            let call = Call::new(request, context)?;
-            let reply = self.dispatch(&call).await?;
-            finish(&call, reply)
+            let mut call = Call::new(request, context)?;
+            for _ in 0..MAX_ROUNDS {
+                match self.dispatch(&call).await? {
+                    Reply::InputRequired(input) if !call.mode.is_stateless() => {
+                        call.ask_client(&input).await?;
+                    }
+                    reply => return finish(&call, reply),
+                }
+            }
+            Err(ErrorObject::new(
+                mcp_protocol::jsonrpc::error_code::INTERNAL_ERROR,
+                format!(
+                    "`{}` still needed input after {MAX_ROUNDS} rounds",
+                    call.method
+                ),
+            ))
         })
     }
 

@@ -1,0 +1,270 @@
+//! `cargo xtask conformance`: the official MCP conformance suite
+//! (`@modelcontextprotocol/conformance`, installed by `cargo xtask peers`)
+//! against mcp-manager, over Streamable HTTP on 127.0.0.1.
+//!
+//! Three servers are checked, each a process of the freshly built binary:
+//!
+//! | target | what runs |
+//! | --- | --- |
+//! | `builtin` | `mcp-manager builtin everything --http`: the reference server alone |
+//! | `gateway-inprocess` | `mcp-manager serve` with the reference server in-process behind the gateway |
+//! | `gateway-stdio` | `mcp-manager serve` with the reference server as a stdio child of the gateway |
+//!
+//! Against each, the active server scenarios of protocol versions
+//! 2025-11-25 and 2026-07-28 run, and the session-lifecycle scenario of
+//! 2025-03-26 and 2025-06-18. A failure fails the run unless
+//! `tools/conformance/expected-failures.yml` lists it (with its reason in a
+//! comment); a listed failure that passes fails the run too, so the file
+//! only shrinks. Results are kept under `target/conformance/`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{peers, shell};
+
+/// The servers checked: name, what the config (if any) serves, and how
+/// `mcp-manager` is started (`CONFIG` stands for the config file).
+const TARGETS: &[(&str, Option<&str>, &[&str])] = &[
+    (
+        "builtin",
+        None,
+        &["builtin", "everything", "--http", "127.0.0.1:0"],
+    ),
+    (
+        "gateway-inprocess",
+        Some(
+            r#"{"mcpServers": {"everything": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
+        ),
+        &["serve", "--config", "CONFIG", "--http", "127.0.0.1:0"],
+    ),
+    (
+        "gateway-stdio",
+        Some(
+            r#"{"mcpServers": {"everything": {"command": "BIN", "args": ["builtin", "everything", "--stdio"], "namespace": ""}}}"#,
+        ),
+        &["serve", "--config", "CONFIG", "--http", "127.0.0.1:0"],
+    ),
+];
+
+/// The runs against each server: name and the suite's arguments.
+const RUNS: &[(&str, &[&str])] = &[
+    ("2025-11-25", &["--spec-version", "2025-11-25"]),
+    ("2026-07-28", &["--spec-version", "2026-07-28"]),
+    (
+        "2025-06-18-lifecycle",
+        &[
+            "--spec-version",
+            "2025-06-18",
+            "--scenario",
+            "server-session-lifecycle",
+        ],
+    ),
+    (
+        "2025-03-26-lifecycle",
+        &[
+            "--spec-version",
+            "2025-03-26",
+            "--scenario",
+            "server-session-lifecycle",
+        ],
+    ),
+];
+
+/// The baseline of known failures, relative to the workspace root.
+const EXPECTED_FAILURES: &str = "tools/conformance/expected-failures.yml";
+
+/// Runs the suite against every target; fails on any unexpected result.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    if !args.is_empty() {
+        bail!("`cargo xtask conformance` takes no arguments, got {args:?}");
+    }
+    let root = shell::root();
+    peers::run(&[])?;
+    let node = peers::env_value(&root, "MCP_PEER_NODE")?;
+    let suite = peers::env_value(&root, "MCP_PEER_CONFORMANCE")?;
+    shell::run(&mut shell::cargo([
+        "build",
+        "-p",
+        "mcp-manager",
+        "--locked",
+    ]))?;
+    let bin = root.join("target").join("debug").join("mcp-manager");
+    let out = root.join("target").join("conformance");
+    std::fs::create_dir_all(&out)?;
+    let expected = root.join(EXPECTED_FAILURES);
+
+    let mut table = Vec::new();
+    let mut failed = Vec::new();
+    for (target, config, args) in TARGETS {
+        let config_file = out.join(format!("{target}.json"));
+        if let Some(config) = config {
+            let text = config.replace("BIN", &bin.to_string_lossy());
+            std::fs::write(&config_file, text)?;
+        }
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if *a == "CONFIG" {
+                    config_file.to_string_lossy().into_owned()
+                } else {
+                    (*a).to_owned()
+                }
+            })
+            .collect();
+        let server = Server::start(&bin, &args, &out.join(format!("{target}.log")))
+            .with_context(|| format!("starting the `{target}` server"))?;
+        let url = format!("http://{}/mcp", server.addr);
+        for (name, run_args) in RUNS {
+            println!("\n==> conformance: {target}, {name} ({url})");
+            let results = out.join(target).join(name);
+            let _ = std::fs::remove_dir_all(&results);
+            let mut cmd = Command::new(&node);
+            cmd.arg(&suite)
+                .args(["server", "--url", &url])
+                .args(*run_args)
+                .arg("--expected-failures")
+                .arg(&expected)
+                .arg("-o")
+                .arg(&results)
+                // It writes results relative to nothing of ours; keep its
+                // working directory out of the tree.
+                .current_dir(&out)
+                .stdin(Stdio::null());
+            let started = Instant::now();
+            let output = cmd
+                .output()
+                .with_context(|| format!("running {}", suite.display()))?;
+            let text = String::from_utf8_lossy(&output.stdout);
+            std::io::stdout().write_all(&output.stdout)?;
+            std::io::stderr().write_all(&output.stderr)?;
+            let total = tally(&text);
+            let ok = output.status.success();
+            if !ok {
+                failed.push(format!("{target} {name}"));
+            }
+            table.push((*target, *name, total, ok, started.elapsed().as_secs_f64()));
+        }
+        server.stop();
+    }
+    println!("\nconformance ({EXPECTED_FAILURES} holds the expected failures):");
+    for (target, name, total, ok, secs) in &table {
+        let verdict = if *ok { "ok" } else { "FAILED" };
+        println!("  {target:<18} {name:<21} {total:<24} {verdict:<6} {secs:>5.1}s");
+    }
+    if !failed.is_empty() {
+        bail!(
+            "conformance failed for: {} (see the output above; results in {})",
+            failed.join(", "),
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// A server process, stopped with SIGTERM (so that it stops its children)
+/// and killed if it does not stop within ten seconds, also on an early
+/// return.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(bin: &Path, args: &[String], log: &Path) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stderr = child.stderr.take().context("no stderr pipe")?;
+        let mut log = std::fs::File::create(log)?;
+        let (found, addr) = mpsc::channel();
+        // Copy stderr to the log, and say where the server listens.
+        std::thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let _ = writeln!(log, "{line}");
+                if let Some((_, rest)) = line.split_once("listening on http://") {
+                    if let Some(sender) = found.take() {
+                        let _ = sender.send(rest.trim_end_matches("/mcp").to_owned());
+                    }
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            addr: String::new(),
+        };
+        server.addr = addr
+            .recv_timeout(Duration::from_secs(30))
+            .context("the server did not say where it listens within 30 s")?;
+        Ok(server)
+    }
+
+    fn stop(self) {
+        // Drop does it.
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The suite's count of passed and failed checks, from its output: the
+/// `Total: N passed, M failed` of a whole suite, or the `Passed: N/T, M
+/// failed` of one scenario.
+fn tally(output: &str) -> String {
+    for line in output.lines().rev() {
+        if let Some(total) = line.strip_prefix("Total: ") {
+            return total.to_owned();
+        }
+        if let Some(rest) = line.strip_prefix("Passed: ") {
+            let passed = rest.split('/').next().unwrap_or("?");
+            let failed = rest
+                .split(", ")
+                .find_map(|part| part.strip_suffix(" failed"))
+                .unwrap_or("?");
+            return format!("{passed} passed, {failed} failed");
+        }
+    }
+    "no count found".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_both_kinds_of_count() {
+        assert_eq!(
+            tally("x\n\nTotal: 72 passed, 1 failed\n\nBaseline check passed"),
+            "72 passed, 1 failed"
+        );
+        assert_eq!(
+            tally("Test Results:\nPassed: 3/3, 0 failed, 0 warnings\n"),
+            "3 passed, 0 failed"
+        );
+        assert_eq!(tally("nothing"), "no count found");
+    }
+}
