@@ -166,7 +166,9 @@ fn check_report(report: &Value, greeting: &str) {
     }
     for tool in &tools {
         assert!(
-            tool.starts_with("ev__") || tool.starts_with("py__") || tool.starts_with("rs__"),
+            ["ev__", "py__", "rs__", "st__"]
+                .iter()
+                .any(|prefix| tool.starts_with(prefix)),
             "{tool} has no backend namespace"
         );
     }
@@ -227,6 +229,14 @@ fn run_python_client(args: &[&str], marker: &str) -> Value {
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// Checks the requests to the client of `report`, with `asked` for the
+/// questions it records.
+fn report_without_last_question(report: &Value, asked: Vec<Value>) {
+    let mut report = report.clone();
+    report["asked"] = Value::Array(asked);
+    check_requests_to_the_client(&report);
+}
+
 /// Checks that the servers' requests to the client reached the Python
 /// client's callbacks and their answers the servers: sampling asked by
 /// server-everything (npm), elicitation by the built-in server.
@@ -270,15 +280,77 @@ fn python_sdk_client_over_stdio_reaches_all_three_backends() {
     assert_none_marked(&marker);
 }
 
+/// Adds to `config` a fourth backend: the built-in server spoken to
+/// statelessly (2026-07-28), namespace `st`.
+fn add_stateless_backend(config: &std::path::Path) {
+    let mut value: Value = serde_json::from_slice(&std::fs::read(config).unwrap()).unwrap();
+    value["mcpServers"]["stateless"] = json!({
+        "type": "builtin", "server": "everything", "namespace": "st", "protocol": "stateless"
+    });
+    std::fs::write(config, value.to_string()).unwrap();
+}
+
 #[test]
 fn python_sdk_client_over_http_reaches_all_three_backends() {
     let marker = unique_marker("py-http");
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &marker);
+    add_stateless_backend(&config);
     let gateway = HttpGateway::start(&config, &marker);
     let report = run_python_client(&["http", &gateway.url()], &unique_marker("py-client"));
     check_report(&report, "hi from py");
-    check_requests_to_the_client(&report);
+    assert_eq!(
+        report["st_input_required"],
+        json!({"isError": false, "text": ["Hello, Grace!"]}),
+        "{report}"
+    );
+    let mut asked = report["asked"].as_array().unwrap().clone();
+    assert_eq!(asked.pop(), Some(json!("elicitation/create")));
+    report_without_last_question(&report, asked);
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn a_stateless_client_gets_2026_results_from_stateful_backends() {
+    let marker = unique_marker("stateless-client");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+    });
+    let ask = |id: u64, method: &str, params: Value| {
+        let mut params = params;
+        params["_meta"] = meta.clone();
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = support::post(&gateway.addr, None, &body).unwrap();
+        assert_eq!(response.status, 200, "{method}: {response:?}");
+        let mut messages = response.messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        messages.remove(0)
+    };
+    // Both backends speak 2025 sessions; the answers are 2026 results.
+    let echo = ask(
+        1,
+        "tools/call",
+        json!({"name": "ev__echo", "arguments": {"message": "now"}}),
+    );
+    assert_eq!(echo["result"]["resultType"], "complete", "{echo}");
+    assert_eq!(echo["result"]["content"][0]["text"], "Echo: now");
+    let add = ask(
+        2,
+        "tools/call",
+        json!({"name": "py__add", "arguments": {"a": 1, "b": 2}}),
+    );
+    assert_eq!(add["result"]["resultType"], "complete", "{add}");
+    assert_eq!(add["result"]["content"][0]["text"], "3");
+    let list = ask(3, "tools/list", json!({}));
+    assert_eq!(list["result"]["resultType"], "complete", "{list}");
+    assert_eq!(list["result"]["cacheScope"], "private");
+    assert!(list["result"]["tools"].as_array().unwrap().len() > 3);
     drop(gateway);
     assert_none_marked(&marker);
 }

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use mcp_core::config::TransportConfig;
+use mcp_core::config::{ProtocolMode, TransportConfig};
 use mcp_core::{ConfigIssue, ServerConfig};
-use mcp_runtime::ServerSpec;
 use mcp_runtime::transport::Connector;
+use mcp_runtime::{ServerSpec, UpstreamProtocol};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
@@ -220,6 +220,11 @@ impl PluginRegistry {
         spec.instances = server.instances();
         spec.timeouts = *server.timeouts();
         spec.restart = *server.restart();
+        spec.protocol = match server.protocol() {
+            ProtocolMode::Stateful => UpstreamProtocol::Stateful,
+            ProtocolMode::Stateless => UpstreamProtocol::Stateless,
+            ProtocolMode::Auto => UpstreamProtocol::Auto,
+        };
         Ok(spec)
     }
 }

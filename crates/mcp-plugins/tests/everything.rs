@@ -1396,11 +1396,12 @@ async fn only_declared_capabilities_are_asked() {
     assert_eq!(keys, ["greeting"]);
     let nothing = fixture.request("tools/call", call(json!({}))).await;
     assert_eq!(nothing["resultType"], "complete");
-    // test_missing_capability needs sampling.
+    // test_missing_capability needs sampling, which this request does not
+    // declare (the runtime would declare it on the caller's behalf).
     let missing = fixture
         .error(
             "tools/call",
-            json!({ "name": "test_missing_capability", "arguments": {} }),
+            json!({ "name": "test_missing_capability", "arguments": {}, "_meta": with_capabilities(json!({})) }),
         )
         .await;
     assert_eq!(missing.code, -32021);

@@ -148,9 +148,10 @@ fn client_info() -> Value {
     json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")})
 }
 
-/// What the manager, as a client, tells stateful servers it can do: ask
+/// What the manager, as a client, tells servers it can do: ask
 /// its own clients for sampling and elicitation on the server's behalf
-/// (see [`crate::CallOptions::requester`]). Roots are not declared, since a
+/// (see [`crate::CallOptions::requester`]), in `initialize` and in every
+/// stateless request. Roots are not declared, since a
 /// server may ask for them at any time, with no caller to put them to.
 fn client_capabilities() -> Value {
     json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}})
@@ -163,7 +164,10 @@ fn stateless_meta() -> Vec<(&'static str, Raw<'static>)> {
             meta_keys::PROTOCOL_VERSION,
             Raw::from_value(ProtocolVersion::V2026_07_28.as_str()),
         ),
-        (meta_keys::CLIENT_CAPABILITIES, Raw::from_value(&json!({}))),
+        (
+            meta_keys::CLIENT_CAPABILITIES,
+            Raw::from_value(&client_capabilities()),
+        ),
         (meta_keys::CLIENT_INFO, Raw::from_value(&client_info())),
     ]
 }

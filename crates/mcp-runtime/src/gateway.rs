@@ -42,7 +42,7 @@ use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
     CallToolParams, CompleteParams, CompletionTarget, GetPromptParams, InitializeParams, Method,
-    PaginatedParams, ResourceRequestParams, SetLevelParams, View,
+    PaginatedParams, RequestMeta, ResourceRequestParams, SetLevelParams, View,
 };
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, VersionSet};
@@ -134,11 +134,143 @@ impl Catalog {
     }
 }
 
+/// The `_meta` members of the 2026-07-28 request envelope.
+const ENVELOPE: [&str; 4] = [
+    mcp_protocol::mcp::meta_keys::PROTOCOL_VERSION,
+    mcp_protocol::mcp::meta_keys::CLIENT_CAPABILITIES,
+    mcp_protocol::mcp::meta_keys::CLIENT_INFO,
+    mcp_protocol::mcp::meta_keys::LOG_LEVEL,
+];
+
+/// `params` without the members of the 2026-07-28 envelope in `_meta` (and
+/// without `_meta` when nothing else is left in it).
+fn without_envelope(params: Raw<'static>) -> Raw<'static> {
+    let Ok(mut object) = RawObject::from_cow(params.reborrow()) else {
+        return params;
+    };
+    let Some(Ok(mut meta)) = object.remove("_meta").map(RawObject::from_cow) else {
+        return params;
+    };
+    for key in ENVELOPE {
+        meta.remove(key);
+    }
+    if !meta.is_empty() {
+        object.insert("_meta", Raw::owned(meta.to_raw()));
+    }
+    Raw::owned(object.to_raw())
+}
+
+/// How many rounds of `input_required` the gateway answers for a client of
+/// a stateful session before it gives up.
+const MAX_INPUT_ROUNDS: usize = 8;
+
+/// A backend's result as a 2026-07-28 client must get it: with
+/// `resultType` (a stateful backend sends none: its results are complete)
+/// and, for a read, the caching hints (none: not to be cached). Members
+/// already there are kept; the rest of the result is not parsed.
+fn as_stateless_result(method: &str, result: Raw<'static>) -> Raw<'static> {
+    let read = method == Method::ResourcesRead.as_str();
+    if result.get().contains("\"resultType\"") && !read {
+        return result;
+    }
+    let Ok(mut object) = RawObject::from_cow(result.reborrow()) else {
+        return result;
+    };
+    let mut missing = vec![("resultType", Raw::from_value("complete"))];
+    if read {
+        missing.push(("ttlMs", Raw::from_value(&0)));
+        missing.push(("cacheScope", Raw::from_value("private")));
+    }
+    let mut changed = false;
+    for (key, value) in missing {
+        if !object.contains_key(key) {
+            object.insert(key, value);
+            changed = true;
+        }
+    }
+    if changed {
+        Raw::owned(object.to_raw())
+    } else {
+        result
+    }
+}
+
+/// The `inputRequests` and `requestState` of an `input_required` result.
+fn input_required(
+    result: &Raw<'static>,
+) -> Option<(serde_json::Map<String, Value>, Option<Value>)> {
+    let Ok(Value::Object(mut result)) = serde_json::from_str::<Value>(result.get()) else {
+        return None;
+    };
+    if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+        return None;
+    }
+    let Some(Value::Object(requests)) = result.remove("inputRequests") else {
+        return None;
+    };
+    Some((requests, result.remove("requestState")))
+}
+
+/// `params` with the client's answers to `questions` as `inputResponses`
+/// (beside those of earlier rounds) and the `requestState` to echo.
+async fn answer_questions(
+    params: Raw<'static>,
+    (requests, state): (serde_json::Map<String, Value>, Option<Value>),
+    context: &RequestContext,
+) -> Result<Raw<'static>, ErrorObject<'static>> {
+    let mut params =
+        RawObject::from_cow(params).map_err(|_| invalid_params("`params` must be an object"))?;
+    let mut responses = match params
+        .get("inputResponses")
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+    {
+        Some(Value::Object(responses)) => responses,
+        _ => serde_json::Map::new(),
+    };
+    for (key, request) in requests {
+        let method = request
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let asked = request.get("params").map(Raw::from_value);
+        let answer = context.request(method, asked).await?;
+        let answer: Value = serde_json::from_str(answer.get()).map_err(|e| {
+            ErrorObject::new(
+                error_code::INTERNAL_ERROR,
+                format!("the client's answer to `{method}` is not JSON: {e}"),
+            )
+        })?;
+        responses.insert(key, answer);
+    }
+    params.insert("inputResponses", Raw::from_value(&responses));
+    match state {
+        Some(state) => params.insert("requestState", Raw::from_value(&state)),
+        None => {
+            params.remove("requestState");
+        }
+    }
+    Ok(Raw::owned(params.to_raw()))
+}
+
 /// Whether a request's `_meta` makes it a stateless (2026-07-28) one.
-fn is_stateless(meta: Option<&mcp_protocol::mcp::RequestMeta<'_>>) -> bool {
+fn is_stateless(meta: Option<&RequestMeta<'_>>) -> bool {
     meta.and_then(|meta| meta.protocol_version.as_deref())
         .and_then(ProtocolVersion::parse)
         .is_some_and(|version| !version.is_stateful())
+}
+
+/// Whether a request with `params` is a stateless (2026-07-28) one.
+fn params_are_stateless(params: &Raw<'_>) -> bool {
+    if !params.get().contains("protocolVersion") {
+        return false;
+    }
+    let Ok(object) = RawObject::from_cow(params.reborrow()) else {
+        return false;
+    };
+    let meta = object
+        .get("_meta")
+        .and_then(|meta| RequestMeta::from_params(Some(Raw::borrowed(meta))).ok());
+    is_stateless(meta.as_ref())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -422,7 +554,53 @@ impl Gateway {
         Some((entry.backend, entry.original.clone()))
     }
 
+    /// Sends a request to a backend and answers with its result. When a
+    /// stateless (2026-07-28) backend answers a client of a stateful session
+    /// with `input_required`, the questions go to the client as real
+    /// requests and the request is sent again with the answers, round after
+    /// round, so the client sees one ordinary result.
     async fn forward(
+        &self,
+        backend: usize,
+        method: &str,
+        params: Raw<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let client_is_stateless = params_are_stateless(&params);
+        let mut params = params;
+        if client_is_stateless
+            && self.backends.get(backend).is_some_and(|b| {
+                b.handle
+                    .session()
+                    .is_some_and(|s| s.protocol_version.is_stateful())
+            })
+        {
+            // A server in a session takes no 2026-07-28 envelope (some
+            // refuse it): it gets the request as its own clients send it.
+            params = without_envelope(params);
+        }
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let result = self
+                .forward_once(backend, method, params.clone(), context)
+                .await?;
+            if client_is_stateless {
+                return Ok(as_stateless_result(method, result));
+            }
+            if !result.get().contains("input_required") {
+                return Ok(result);
+            }
+            let Some(questions) = input_required(&result) else {
+                return Ok(result);
+            };
+            params = answer_questions(params, questions, context).await?;
+        }
+        Err(ErrorObject::new(
+            error_code::INTERNAL_ERROR,
+            format!("`{method}` still needed input after {MAX_INPUT_ROUNDS} rounds"),
+        ))
+    }
+
+    async fn forward_once(
         &self,
         backend: usize,
         method: &str,
@@ -877,4 +1055,78 @@ fn parse_cursor(cursor: &str, expected: u64) -> Option<usize> {
     let (offset, fingerprint) = cursor.split_once('.')?;
     let offset = usize::from_str_radix(offset, 16).ok()?;
     (u64::from_str_radix(fingerprint, 16).ok()? == expected).then_some(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(value: &Value) -> Raw<'static> {
+        Raw::from_value(value)
+    }
+
+    fn value(raw: &Raw<'_>) -> Value {
+        serde_json::from_str(raw.get()).unwrap_or(Value::Null)
+    }
+
+    const V26: &str = "io.modelcontextprotocol/protocolVersion";
+
+    #[test]
+    fn stateless_requests_are_told_by_their_meta() {
+        assert!(params_are_stateless(&raw(
+            &json!({"name": "x", "_meta": {V26: "2026-07-28"}})
+        )));
+        assert!(!params_are_stateless(&raw(
+            &json!({"name": "x", "_meta": {V26: "2025-11-25"}})
+        )));
+        assert!(!params_are_stateless(&raw(
+            &json!({"name": "protocolVersion"})
+        )));
+    }
+
+    #[test]
+    fn the_envelope_is_taken_off_and_the_rest_kept() {
+        let params = raw(&json!({
+            "name": "x",
+            "_meta": {V26: "2026-07-28", "io.modelcontextprotocol/clientInfo": {}, "progressToken": 7}
+        }));
+        assert_eq!(
+            value(&without_envelope(params)),
+            json!({"name": "x", "_meta": {"progressToken": 7}})
+        );
+        let only = raw(&json!({"name": "x", "_meta": {V26: "2026-07-28"}}));
+        assert_eq!(value(&without_envelope(only)), json!({"name": "x"}));
+    }
+
+    #[test]
+    fn results_for_stateless_clients_say_what_they_are() {
+        let plain = raw(&json!({"content": []}));
+        assert_eq!(
+            value(&as_stateless_result("tools/call", plain)),
+            json!({"content": [], "resultType": "complete"})
+        );
+        let asked = raw(&json!({"resultType": "input_required", "inputRequests": {}}));
+        assert_eq!(
+            value(&as_stateless_result("tools/call", asked.clone())),
+            value(&asked)
+        );
+        let read = raw(&json!({"contents": [], "ttlMs": 5}));
+        assert_eq!(
+            value(&as_stateless_result("resources/read", read)),
+            json!({"contents": [], "ttlMs": 5, "resultType": "complete", "cacheScope": "private"})
+        );
+    }
+
+    #[test]
+    fn input_required_results_are_read() {
+        let result = raw(&json!({
+            "resultType": "input_required",
+            "inputRequests": {"a": {"method": "roots/list"}},
+            "requestState": "s1"
+        }));
+        let (requests, state) = input_required(&result).unwrap();
+        assert_eq!(requests["a"]["method"], "roots/list");
+        assert_eq!(state, Some(json!("s1")));
+        assert!(input_required(&raw(&json!({"resultType": "complete"}))).is_none());
+    }
 }

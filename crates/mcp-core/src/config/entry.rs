@@ -8,7 +8,9 @@ use super::interpolate::Vars;
 use super::path::JsonPath;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
-use super::server::{RestartConfig, RestartPolicy, ServerConfig, Timeouts, TransportConfig};
+use super::server::{
+    ProtocolMode, RestartConfig, RestartPolicy, ServerConfig, Timeouts, TransportConfig,
+};
 use super::suggest;
 use super::tools::{ToolFilter, ToolPattern};
 use super::transport::{self, Declared};
@@ -36,6 +38,7 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &[
     "maxConcurrency",
     "tools",
     "disabledTools",
+    "protocol",
 ];
 
 /// The keys of the built-in transports.
@@ -196,6 +199,10 @@ pub(crate) fn parse(
             .and_then(|n| u32::try_from(n).ok())
             .and_then(NonZeroU32::new),
         tools: tools(&obj, report),
+        protocol: obj
+            .get("protocol")
+            .and_then(|f| protocol(&f, report))
+            .unwrap_or_default(),
         path: field.path.as_str().to_owned(),
         id: id?,
         transport: transport?,
@@ -400,6 +407,22 @@ fn policy(field: &Field<'_>, report: &mut Report) -> Option<RestartPolicy> {
                     format!("unknown restart policy \"{name}\""),
                 )
                 .with_hint(hint),
+            );
+            None
+        }
+    }
+}
+
+fn protocol(field: &Field<'_>, report: &mut Report) -> Option<ProtocolMode> {
+    let name = field.string(report)?;
+    match name {
+        "stateful" => Some(ProtocolMode::Stateful),
+        "stateless" => Some(ProtocolMode::Stateless),
+        "auto" => Some(ProtocolMode::Auto),
+        _ => {
+            report.error(
+                ConfigIssue::new(field.path.as_str(), format!("unknown protocol \"{name}\""))
+                    .with_hint("use \"stateful\" (initialize, the default), \"stateless\" (2026-07-28) or \"auto\""),
             );
             None
         }

@@ -46,6 +46,7 @@
 //! | `timeoutMs`, `startupTimeoutMs` | request and startup timeouts in ms, from 1 to 86 400 000 (default 60 000 and 30 000) |
 //! | `restart` | `{"policy": "never" \| "onFailure" \| "always", "maxRestarts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000}`; a bare policy string is short for `{"policy": ...}` |
 //! | `maxConcurrency` | the most requests in flight, ≥ 1, unlimited by default |
+//! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (discovery, falling back to `initialize`) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
 //!
 //! ## Plugin entries
@@ -61,7 +62,7 @@
 //! It is read into [`TransportConfig::Plugin`]. The common options (`type`,
 //! `transportType`, `enabled`, `disabled`, `namespace`, `tags`, `priority`,
 //! `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
-//! `maxConcurrency`, `tools`, `disabledTools`) are read and checked as for
+//! `maxConcurrency`, `tools`, `disabledTools`, `protocol`) are read and checked as for
 //! any entry. Every other member, `command` and `url` included, is a
 //! setting of the plugin, kept in [`PluginTransport::settings`] with
 //! `${VAR}` references expanded in every string, however deeply nested
@@ -151,8 +152,8 @@ use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
-    HttpConfig, PluginTransport, RestartConfig, RestartPolicy, ServerConfig, StdioConfig, Timeouts,
-    TransportConfig,
+    HttpConfig, PluginTransport, ProtocolMode, RestartConfig, RestartPolicy, ServerConfig,
+    StdioConfig, Timeouts, TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};
 pub use transport::BUILTIN_TRANSPORT_TYPES;

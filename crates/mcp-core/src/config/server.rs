@@ -23,6 +23,7 @@ pub struct ServerConfig {
     pub(crate) restart: RestartConfig,
     pub(crate) max_concurrency: Option<NonZeroU32>,
     pub(crate) tools: ToolFilter,
+    pub(crate) protocol: ProtocolMode,
     pub(crate) path: String,
 }
 
@@ -86,7 +87,12 @@ impl ServerConfig {
         self.max_concurrency
     }
 
-    /// Which of the server's tools the gateway exposes.
+    /// How the manager speaks to the server (`protocol`).
+    pub fn protocol(&self) -> ProtocolMode {
+        self.protocol
+    }
+
+    /// Which of its tools are exposed (`tools`).
     pub fn tools(&self) -> &ToolFilter {
         &self.tools
     }
@@ -238,6 +244,32 @@ impl Default for Timeouts {
         Self {
             request: Duration::from_millis(60_000),
             startup: Duration::from_millis(30_000),
+        }
+    }
+}
+
+/// How the manager speaks to a server (`"protocol"`): in a session opened
+/// with `initialize` (the protocol versions up to 2025-11-25), statelessly
+/// (2026-07-28: `server/discover`, then self-contained requests), or
+/// whichever the server supports (discovery first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ProtocolMode {
+    /// `"stateful"`: `initialize`, the default.
+    #[default]
+    Stateful,
+    /// `"stateless"`: 2026-07-28 only.
+    Stateless,
+    /// `"auto"`: `server/discover`, falling back to `initialize`.
+    Auto,
+}
+
+impl ProtocolMode {
+    /// The mode as written in configs: `stateful`, `stateless`, `auto`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stateful => "stateful",
+            Self::Stateless => "stateless",
+            Self::Auto => "auto",
         }
     }
 }

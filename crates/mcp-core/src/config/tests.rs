@@ -1062,3 +1062,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn protocol_mode() {
+    let config = load(&servers(
+        r#""a": {"command": "x"}, "b": {"url": "http://h/mcp", "protocol": "stateless"}, "c": {"command": "x", "protocol": "auto"}"#,
+    ));
+    let mode = |name: &str| config.server(name).unwrap().protocol();
+    assert_eq!(mode("a"), ProtocolMode::Stateful);
+    assert_eq!(mode("b"), ProtocolMode::Stateless);
+    assert_eq!(mode("c"), ProtocolMode::Auto);
+    assert_eq!(ProtocolMode::Auto.name(), "auto");
+    assert_entry_errors(&[
+        (
+            r#"{"command": "x", "protocol": "2026"}"#,
+            "mcpServers.a.protocol: unknown protocol \"2026\"",
+        ),
+        (
+            r#"{"command": "x", "protocol": 1}"#,
+            "mcpServers.a.protocol: expected a string, found a number",
+        ),
+    ]);
+}

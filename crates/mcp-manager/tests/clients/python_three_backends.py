@@ -39,6 +39,8 @@ async def sample(context, params):
 
 async def elicit(context, params):
     asked.append("elicitation/create")
+    if "name" in params.message.lower():
+        return ElicitResult(action="accept", content={"name": "Grace"})
     return ElicitResult(action="accept", content={"username": "ada", "email": "ada@example.com"})
 
 
@@ -71,6 +73,12 @@ async def use(session, report):
     report["rs_elicitation"] = texts(
         await session.call_tool("rs__test_elicitation", {"message": "who are you?"})
     )
+    if "st__test_input_required_result_elicitation" in report["tools"]:
+        # A stateless (2026-07-28) backend asks with `input_required`; the
+        # gateway turns that into a request to this (stateful) client.
+        report["st_input_required"] = texts(
+            await session.call_tool("st__test_input_required_result_elicitation", {})
+        )
     report["asked"] = asked
 
 
