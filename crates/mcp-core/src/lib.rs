@@ -27,4 +27,4 @@ pub mod state;
 pub use config::{ManagerConfig, ServerConfig, TransportConfig};
 pub use error::{ConfigError, ConfigIssue, Error, ErrorKind, TextPosition};
 pub use id::ServerId;
-pub use server::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
+pub use server::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext, next_session_key};

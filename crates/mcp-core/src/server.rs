@@ -66,6 +66,21 @@ pub trait Peer: Send + Sync + 'static {
     fn is_closed(&self) -> bool {
         false
     }
+
+    /// A number that every context of the same client session shares and
+    /// no other live session has, for a server that keeps state per
+    /// session (subscriptions, say); `None` when the transport cannot tell
+    /// sessions apart.
+    fn session(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A fresh number for [`Peer::session`], unique in this process.
+#[must_use]
+pub fn next_session_key() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What a handler gets besides the message itself.
@@ -89,6 +104,12 @@ impl RequestContext {
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.peer.is_closed()
+    }
+
+    /// The client session this request belongs to; see [`Peer::session`].
+    #[must_use]
+    pub fn session(&self) -> Option<u64> {
+        self.peer.session()
     }
 
     /// Sends a request to the client (`sampling/createMessage`,

@@ -195,11 +195,15 @@ async fn lists_are_merged_and_calls_routed() {
     runtime.shutdown().await;
 }
 
-/// Keeps every notification it gets.
+/// Keeps every notification it gets; a client session when it has a key.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<Value>>);
+struct Recorder(Mutex<Vec<Value>>, Option<u64>);
 
 impl Peer for Recorder {
+    fn session(&self) -> Option<u64> {
+        self.1
+    }
+
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
         let params: Value = notification
             .params
@@ -356,5 +360,85 @@ async fn renamed_resources_are_read_and_updated_under_their_listed_uri() {
         .await
         .unwrap();
     assert!(call["content"].is_array(), "{call}");
+    runtime.shutdown().await;
+}
+
+/// The URIs of the resource updates `recorder` got.
+fn updates(recorder: &Recorder) -> Vec<String> {
+    recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n["method"] == "notifications/resources/updated")
+        .map(|n| n["params"]["uri"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn ask_as(gateway: &Gateway, recorder: &Arc<Recorder>, method: &str, params: Value) -> Value {
+    let request = Request {
+        id: RequestId::Number(1),
+        method: method.to_owned().into(),
+        params: Some(Raw::from_value(&params)),
+    };
+    let raw = gateway
+        .handle_request(request, RequestContext::new(recorder.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e:?}"));
+    raw.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_updates_reach_only_the_sessions_that_subscribed() {
+    let runtime = McpRuntime::start();
+    let backends = deploy_all(
+        &runtime,
+        r#"{"mcpServers": {"one": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
+    )
+    .await;
+    let gateway = Gateway::new(backends, "__").with_notifications(runtime.clone());
+    let a = Arc::new(Recorder(
+        Mutex::default(),
+        Some(mcp_core::next_session_key()),
+    ));
+    let b = Arc::new(Recorder(
+        Mutex::default(),
+        Some(mcp_core::next_session_key()),
+    ));
+    for session in [&a, &b] {
+        gateway
+            .handle_notification(
+                Notification {
+                    method: "notifications/initialized".into(),
+                    params: None,
+                },
+                RequestContext::new(session.clone()),
+            )
+            .await;
+    }
+    let watched = json!({"uri": "test://watched-resource"});
+    let trigger = json!({"name": "test_trigger_resource_update"});
+
+    // Only A subscribed: only A hears of the update.
+    ask_as(&gateway, &a, "resources/subscribe", watched.clone()).await;
+    ask_as(&gateway, &a, "tools/call", trigger.clone()).await;
+    eventually("A's update", async || updates(&a).len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(updates(&b).is_empty(), "{:?}", updates(&b));
+
+    // B subscribes too, A gives up: the backend keeps the subscription for
+    // B, and only B hears of the next update.
+    ask_as(&gateway, &b, "resources/subscribe", watched.clone()).await;
+    ask_as(&gateway, &a, "resources/unsubscribe", watched.clone()).await;
+    ask_as(&gateway, &b, "tools/call", trigger.clone()).await;
+    eventually("B's update", async || updates(&b).len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(updates(&a).len(), 1);
+
+    // An unsubscription by a session that holds nothing changes nothing.
+    ask_as(&gateway, &a, "resources/unsubscribe", watched.clone()).await;
+    ask_as(&gateway, &b, "tools/call", trigger).await;
+    eventually("B's second update", async || updates(&b).len() == 2).await;
+    assert_eq!(updates(&a).len(), 1);
     runtime.shutdown().await;
 }

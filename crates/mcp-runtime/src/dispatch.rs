@@ -149,6 +149,7 @@ fn client_gone() -> ErrorObject<'static> {
 struct OutletPeer<O> {
     outlet: O,
     asked: SharedAsked,
+    session: u64,
 }
 
 impl<O: Outlet> Peer for OutletPeer<O> {
@@ -171,6 +172,10 @@ impl<O: Outlet> Peer for OutletPeer<O> {
     fn is_closed(&self) -> bool {
         self.outlet.is_closed()
     }
+
+    fn session(&self) -> Option<u64> {
+        Some(self.session)
+    }
 }
 
 /// Dispatches a client's messages to a server.
@@ -190,6 +195,7 @@ impl<O: Outlet> Dispatcher<O> {
             context: RequestContext::new(Arc::new(OutletPeer {
                 outlet: outlet.clone(),
                 asked: asked.clone(),
+                session: mcp_core::next_session_key(),
             })),
             asked,
             server,

@@ -75,6 +75,8 @@ pub struct Gateway {
     /// Resources listed in the gateway's own form (`mcp-manager://SERVER/URI`)
     /// because another server offers the same URI: by server and own URI.
     renamed_resources: Arc<Mutex<HashSet<(ServerId, String)>>>,
+    /// The client sessions' resource subscriptions.
+    subscriptions: Arc<Mutex<Subscriptions>>,
 }
 
 /// Items per page of a merged list, unless set with
@@ -357,6 +359,7 @@ impl Gateway {
             page_size: DEFAULT_PAGE_SIZE,
             catalogs: Mutex::new(HashMap::new()),
             renamed_resources: Arc::default(),
+            subscriptions: Arc::default(),
         }
     }
 
@@ -705,16 +708,50 @@ impl Gateway {
                 format!("Resource not found: {}", params.uri),
             )
         })?;
-        if original == params.uri {
-            return self
-                .forward(backend, &request.method, params.to_raw(), context)
-                .await;
+        if let Some(answer) = self.shared_subscription(&request.method, backend, &original, context)
+        {
+            return answer;
         }
         let exposed = std::mem::replace(&mut params.uri, Cow::Owned(original));
         let result = self
             .forward(backend, &request.method, params.to_raw(), context)
-            .await?;
-        Ok(rename_contents(result, &params.uri, &exposed))
+            .await;
+        match result {
+            Ok(result) if exposed != params.uri => {
+                Ok(rename_contents(result, &params.uri, &exposed))
+            }
+            Ok(result) => Ok(result),
+            Err(error) => {
+                // A subscription the backend refused is not held.
+                if let (Some(session), Some(Method::ResourcesSubscribe)) =
+                    (context.session(), Method::from_name(&request.method))
+                {
+                    lock(&self.subscriptions).unsubscribe(session, backend, &params.uri);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Keeps count of the client sessions' resource subscriptions: a
+    /// subscription another session already holds, or an unsubscription
+    /// that leaves others holding it, is answered here; the rest go to the
+    /// backend (`None`).
+    fn shared_subscription(
+        &self,
+        method: &str,
+        backend: usize,
+        uri: &str,
+        context: &RequestContext,
+    ) -> Option<HandlerResult> {
+        let session = context.session()?;
+        let mut subscriptions = lock(&self.subscriptions);
+        let upstream = match Method::from_name(method) {
+            Some(Method::ResourcesSubscribe) => subscriptions.subscribe(session, backend, uri),
+            Some(Method::ResourcesUnsubscribe) => subscriptions.unsubscribe(session, backend, uri),
+            _ => return None,
+        };
+        (!upstream).then(|| Ok(Raw::from_value(&json!({}))))
     }
 
     async fn complete(&self, request: Request<'static>, context: &RequestContext) -> HandlerResult {
@@ -893,17 +930,19 @@ impl McpServer for Gateway {
     ) -> BoxFuture<'_, ()> {
         if notification.method == Method::Initialized.as_str() {
             if let Some(runtime) = &self.notifications {
-                let servers: HashSet<ServerId> = self
-                    .backends
-                    .iter()
-                    .map(|b| b.handle.id().clone())
-                    .collect();
-                tokio::spawn(forward_events(
-                    runtime.subscribe(),
+                let forwarder = Forwarder {
                     context,
-                    servers,
-                    self.renamed_resources.clone(),
-                ));
+                    servers: self
+                        .backends
+                        .iter()
+                        .enumerate()
+                        .map(|(index, b)| (b.handle.id().clone(), index))
+                        .collect(),
+                    renamed: self.renamed_resources.clone(),
+                    subscriptions: self.subscriptions.clone(),
+                    handles: self.backends.iter().map(|b| b.handle.clone()).collect(),
+                };
+                tokio::spawn(forwarder.run(runtime.subscribe()));
             }
         }
         Box::pin(async {})
@@ -920,67 +959,203 @@ impl From<Gateway> for Arc<dyn McpServer> {
 /// How long a burst of list changes is collected before it is announced.
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
-/// Forwards what `servers` announce to one client session until the client
-/// is gone or the runtime stops.
-async fn forward_events(
-    mut events: broadcast::Receiver<ServerEvent>,
+/// What one client session is told of what the servers announce.
+struct Forwarder {
     context: RequestContext,
-    servers: HashSet<ServerId>,
+    /// The gateway's servers, by id: their position among the backends.
+    servers: HashMap<ServerId, usize>,
     renamed: Arc<Mutex<HashSet<(ServerId, String)>>>,
-) {
-    let mut changed: Vec<Method> = Vec::new();
-    loop {
-        // Wake now and then to notice a client that has gone quiet for good.
-        let next = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
-        if context.is_closed() {
-            return;
-        }
-        let event = match next {
-            Ok(Ok(event)) => event,
-            Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
-                tracing::warn!(
-                    "a client session missed {missed} server notifications; announcing every list as changed"
-                );
-                changed.extend([
-                    Method::ToolListChanged,
-                    Method::PromptListChanged,
-                    Method::ResourceListChanged,
-                ]);
-                announce(&mut changed, &context).await;
+    subscriptions: Arc<Mutex<Subscriptions>>,
+    handles: Vec<ServerHandle>,
+}
+
+impl Forwarder {
+    /// Forwards until the client is gone or the runtime stops, then gives
+    /// up the session's resource subscriptions.
+    async fn run(self, mut events: broadcast::Receiver<ServerEvent>) {
+        let mut changed: Vec<Method> = Vec::new();
+        loop {
+            // Wake now and then to notice a client that has gone quiet for good.
+            let next = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+            if self.context.is_closed() {
+                break;
+            }
+            let event = match next {
+                Ok(Ok(event)) => event,
+                Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
+                    tracing::warn!(
+                        "a client session missed {missed} server notifications; announcing every list as changed"
+                    );
+                    changed.extend(LIST_CHANGES);
+                    announce(&mut changed, &self.context).await;
+                    continue;
+                }
+                Ok(Err(broadcast::error::RecvError::Closed)) => break,
+                Err(_) => continue,
+            };
+            if list_change(&event).is_none() {
+                self.forward(event).await;
                 continue;
             }
-            Ok(Err(broadcast::error::RecvError::Closed)) => return,
-            Err(_) => continue,
-        };
-        if !servers.contains(&event.server) {
-            continue;
-        }
-        match Method::from_name(&event.notification.method) {
-            Some(
-                method @ (Method::ToolListChanged
-                | Method::PromptListChanged
-                | Method::ResourceListChanged),
-            ) => {
-                changed.push(method);
-                tokio::time::sleep(DEBOUNCE).await;
-                while let Ok(more) = events.try_recv() {
-                    if let Some(
-                        method @ (Method::ToolListChanged
-                        | Method::PromptListChanged
-                        | Method::ResourceListChanged),
-                    ) = Method::from_name(&more.notification.method)
-                    {
+            // Collect a burst of list changes into one announcement each;
+            // whatever else comes meanwhile is forwarded after it.
+            let mut others = Vec::new();
+            changed.extend(list_change(&event));
+            tokio::time::sleep(DEBOUNCE).await;
+            while let Ok(more) = events.try_recv() {
+                match list_change(&more) {
+                    Some(method) if self.servers.contains_key(&more.server) => {
                         changed.push(method);
                     }
+                    Some(_) => {}
+                    None => others.push(more),
                 }
-                announce(&mut changed, &context).await;
             }
-            Some(Method::LogMessage) => context.notify(tag_log(&event)).await,
-            Some(Method::ResourceUpdated) => {
-                context.notify(updated_as_listed(event, &renamed)).await;
+            if self.servers.contains_key(&event.server) {
+                announce(&mut changed, &self.context).await;
+            }
+            changed.clear();
+            for other in others {
+                self.forward(other).await;
+            }
+        }
+        self.give_up_subscriptions().await;
+    }
+
+    /// Forwards one event that is not a list change, if it is this
+    /// session's business.
+    async fn forward(&self, event: ServerEvent) {
+        let Some(&backend) = self.servers.get(&event.server) else {
+            return;
+        };
+        match Method::from_name(&event.notification.method) {
+            Some(Method::LogMessage) => self.context.notify(tag_log(&event)).await,
+            Some(Method::ResourceUpdated) if self.subscribed(backend, &event) => {
+                self.context
+                    .notify(updated_as_listed(event, &self.renamed))
+                    .await;
             }
             _ => {}
         }
+    }
+
+    /// Whether this session subscribed to the resource an update is about
+    /// (always, for a transport that cannot tell sessions apart).
+    fn subscribed(&self, backend: usize, event: &ServerEvent) -> bool {
+        let Some(session) = self.context.session() else {
+            return true;
+        };
+        let uri = event
+            .notification
+            .params
+            .clone()
+            .and_then(|p| ResourceRequestParams::from_params(Some(p)).ok())
+            .map(|p| p.uri.into_owned());
+        uri.is_some_and(|uri| lock(&self.subscriptions).holds(session, backend, &uri))
+    }
+
+    /// Drops the session's subscriptions, unsubscribing upstream those
+    /// that no other session holds.
+    async fn give_up_subscriptions(&self) {
+        let Some(session) = self.context.session() else {
+            return;
+        };
+        let released = lock(&self.subscriptions).end_session(session);
+        for (backend, uri) in released {
+            if let Some(handle) = self.handles.get(backend) {
+                let params = Raw::from_value(&json!({ "uri": uri }));
+                let done = handle
+                    .request(
+                        Method::ResourcesUnsubscribe.as_str().to_owned(),
+                        Some(params),
+                        CallOptions::default(),
+                    )
+                    .await;
+                if let Err(error) = done {
+                    tracing::debug!(server = %handle.id(), "unsubscribing `{uri}` after its client left: {error}");
+                }
+            }
+        }
+    }
+}
+
+const LIST_CHANGES: [Method; 3] = [
+    Method::ToolListChanged,
+    Method::PromptListChanged,
+    Method::ResourceListChanged,
+];
+
+/// The list an event says has changed, if it is a list change.
+fn list_change(event: &ServerEvent) -> Option<Method> {
+    Method::from_name(&event.notification.method).filter(|m| LIST_CHANGES.contains(m))
+}
+
+/// Which client sessions subscribed to which resources of which backends,
+/// and how many sessions hold each subscription upstream: a backend is
+/// asked to subscribe when the first session does and to unsubscribe when
+/// the last one gives it up.
+#[derive(Default)]
+struct Subscriptions {
+    by_session: HashMap<u64, HashSet<(usize, String)>>,
+    holders: HashMap<(usize, String), usize>,
+}
+
+impl Subscriptions {
+    /// Records that `session` subscribes; true when it is the first
+    /// session to, so the backend must be asked.
+    fn subscribe(&mut self, session: u64, backend: usize, uri: &str) -> bool {
+        let key = (backend, uri.to_owned());
+        if !self
+            .by_session
+            .entry(session)
+            .or_default()
+            .insert(key.clone())
+        {
+            return false;
+        }
+        let holders = self.holders.entry(key).or_insert(0);
+        *holders += 1;
+        *holders == 1
+    }
+
+    /// Records that `session` unsubscribes; true when it was the last
+    /// session to hold it, so the backend must be told.
+    fn unsubscribe(&mut self, session: u64, backend: usize, uri: &str) -> bool {
+        let key = (backend, uri.to_owned());
+        let held = self
+            .by_session
+            .get_mut(&session)
+            .is_some_and(|subscribed| subscribed.remove(&key));
+        held && self.release(key)
+    }
+
+    fn release(&mut self, key: (usize, String)) -> bool {
+        match self.holders.get_mut(&key) {
+            Some(holders) if *holders > 1 => {
+                *holders -= 1;
+                false
+            }
+            Some(_) => {
+                self.holders.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn holds(&self, session: u64, backend: usize, uri: &str) -> bool {
+        self.by_session
+            .get(&session)
+            .is_some_and(|subscribed| subscribed.contains(&(backend, uri.to_owned())))
+    }
+
+    /// Forgets `session`; the subscriptions nobody holds any more.
+    fn end_session(&mut self, session: u64) -> Vec<(usize, String)> {
+        let subscribed = self.by_session.remove(&session).unwrap_or_default();
+        subscribed
+            .into_iter()
+            .filter(|key| self.release(key.clone()))
+            .collect()
     }
 }
 
@@ -1114,6 +1289,34 @@ mod tests {
         assert_eq!(
             value(&as_stateless_result("resources/read", read)),
             json!({"contents": [], "ttlMs": 5, "resultType": "complete", "cacheScope": "private"})
+        );
+    }
+
+    #[test]
+    fn subscriptions_are_counted_per_session() {
+        let mut subscriptions = Subscriptions::default();
+        assert!(
+            subscriptions.subscribe(1, 0, "u"),
+            "the first asks upstream"
+        );
+        assert!(!subscriptions.subscribe(1, 0, "u"), "twice is once");
+        assert!(!subscriptions.subscribe(2, 0, "u"), "the second shares it");
+        assert!(
+            subscriptions.subscribe(2, 1, "u"),
+            "another backend's is its own"
+        );
+        assert!(
+            !subscriptions.unsubscribe(3, 0, "u"),
+            "a stranger's changes nothing"
+        );
+        assert!(!subscriptions.unsubscribe(1, 0, "u"), "2 still holds it");
+        assert!(subscriptions.holds(2, 0, "u") && !subscriptions.holds(1, 0, "u"));
+        let mut released = subscriptions.end_session(2);
+        released.sort();
+        assert_eq!(released, [(0, "u".to_owned()), (1, "u".to_owned())]);
+        assert!(
+            subscriptions.subscribe(1, 0, "u"),
+            "nobody held it any more"
         );
     }
 

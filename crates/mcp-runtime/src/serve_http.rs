@@ -267,6 +267,8 @@ struct Shared {
 struct Session {
     /// The address of the client that opened it.
     client: IpAddr,
+    /// Its [`Peer::session`] key.
+    key: u64,
     /// The session's own stream (the GET), as encoded events.
     stream: Mutex<Option<mpsc::Sender<Bytes>>>,
     /// Its requests in flight, for `notifications/cancelled`.
@@ -288,6 +290,7 @@ impl Session {
     fn new(client: IpAddr, epoch: tokio::time::Instant) -> Self {
         let session = Self {
             client,
+            key: mcp_core::next_session_key(),
             stream: Mutex::new(None),
             running: Mutex::new(HashMap::new()),
             asked: SharedAsked::default(),
@@ -825,6 +828,10 @@ impl Peer for SessionPeer {
     fn is_closed(&self) -> bool {
         self.0.closed.load(Ordering::Acquire)
     }
+
+    fn session(&self) -> Option<u64> {
+        Some(self.0.key)
+    }
 }
 
 /// The way back to the client for one request: requests to the client
@@ -874,6 +881,10 @@ impl Peer for RequestPeer {
                 .session
                 .as_ref()
                 .is_some_and(|s| s.closed.load(Ordering::Acquire))
+    }
+
+    fn session(&self) -> Option<u64> {
+        self.session.as_ref().map(|s| s.key)
     }
 }
 
