@@ -312,6 +312,20 @@ fn python_sdk_client_over_http_reaches_all_three_backends() {
 }
 
 #[test]
+fn python_sdk_client_over_legacy_sse_reaches_all_three_backends() {
+    let marker = unique_marker("py-sse");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let url = format!("http://{}/sse", gateway.addr);
+    let report = run_python_client(&["sse", &url], &unique_marker("py-client"));
+    check_report(&report, "hi from py");
+    check_requests_to_the_client(&report);
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
 fn a_stateless_client_gets_2026_results_from_stateful_backends() {
     let marker = unique_marker("stateless-client");
     let dir = tempfile::tempdir().unwrap();

@@ -40,7 +40,9 @@ mod typestate;
 pub use error::{Error, ErrorKind, Result};
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
 pub use serve::{STDIO_DRAIN, serve_stdio};
-pub use serve_http::{HttpServeOptions, MCP_PATH, constant_time_eq, serve_http};
+pub use serve_http::{
+    HttpServeOptions, MCP_PATH, MESSAGE_PATH, SSE_PATH, constant_time_eq, serve_http,
+};
 pub use server::{
     CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
     UpstreamProtocol,

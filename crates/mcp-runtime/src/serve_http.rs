@@ -25,6 +25,15 @@
 //!   GET replaces the session's previous stream.
 //! - **DELETE** ends the session (200) and aborts its requests.
 //!
+//! # The legacy HTTP+SSE transport (2024-11-05)
+//!
+//! For clients from before Streamable HTTP: **GET** [`SSE_PATH`] opens a
+//! session whose event stream starts with an `endpoint` event naming
+//! [`MESSAGE_PATH`]`?sessionId=ID`; every message the client sends is
+//! POSTed there (202), and everything for the client (answers,
+//! notifications, requests to the client) comes on the stream. The session
+//! ends when the stream does. The same checks and limits apply.
+//!
 //! # Safe defaults
 //!
 //! When bound to a loopback address, the `Host` header must name
@@ -92,6 +101,10 @@ use crate::transport::CHANNEL_CAPACITY;
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
+/// The event stream of the legacy HTTP+SSE transport (2024-11-05).
+pub const SSE_PATH: &str = "/sse";
+/// Where clients of the legacy transport POST their messages.
+pub const MESSAGE_PATH: &str = "/message";
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -161,7 +174,7 @@ pub async fn serve_http(
         server,
         options,
         local,
-        sessions: Mutex::new(HashMap::new()),
+        sessions: Arc::default(),
         ids: SessionIds::default(),
         in_flight: Arc::default(),
         epoch: tokio::time::Instant::now(),
@@ -255,7 +268,7 @@ struct Shared {
     server: Arc<dyn McpServer>,
     options: HttpServeOptions,
     local: SocketAddr,
-    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    sessions: Arc<Mutex<HashMap<String, Arc<Session>>>>,
     ids: SessionIds,
     /// Requests in flight per client address.
     in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
@@ -377,7 +390,8 @@ impl Shared {
     }
 
     async fn handle(&self, request: hyper::Request<Incoming>, client: IpAddr) -> HttpResponse {
-        if request.uri().path() != MCP_PATH {
+        let path = request.uri().path();
+        if path != MCP_PATH && path != SSE_PATH && path != MESSAGE_PATH {
             return status(StatusCode::NOT_FOUND);
         }
         if !self.allowed(request.headers()) {
@@ -389,6 +403,13 @@ impl Shared {
                 .headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
             return response;
+        }
+        match (request.uri().path(), request.method()) {
+            (SSE_PATH, &HttpMethod::GET) => return self.open_legacy(client),
+            (MESSAGE_PATH, &HttpMethod::POST) => return self.legacy_post(request, client).await,
+            (SSE_PATH, _) => return not_allowed("GET"),
+            (MESSAGE_PATH, _) => return not_allowed("POST"),
+            _ => {}
         }
         match *request.method() {
             HttpMethod::POST => self.post(request, client).await,
@@ -466,26 +487,9 @@ impl Shared {
 
     async fn post(&self, request: hyper::Request<Incoming>, client: IpAddr) -> HttpResponse {
         let (parts, body) = request.into_parts();
-        let bytes = match Limited::new(body, self.options.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<LengthLimitError>() => {
-                return status(StatusCode::PAYLOAD_TOO_LARGE);
-            }
-            Err(_) => return status(StatusCode::BAD_REQUEST),
-        };
-        let message = match Packet::parse(&bytes, BatchPolicy::Reject) {
-            Ok(Packet::Single(message)) => message.into_owned(),
-            Ok(Packet::Batch(_)) => {
-                return rpc_error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    ErrorObject::new(error_code::INVALID_REQUEST, "batches are not supported"),
-                );
-            }
-            Err(error) => {
-                let response = error.to_response();
-                return rpc_error(StatusCode::BAD_REQUEST, response.id, response.error);
-            }
+        let message = match self.read_message(body).await {
+            Ok(message) => message,
+            Err(response) => return *response,
         };
         let headers = &parts.headers;
         let id = message.id().cloned();
@@ -563,25 +567,177 @@ impl Shared {
         }
     }
 
-    async fn initialize(&self, request: Request<'static>, client: IpAddr) -> HttpResponse {
-        let refusal = {
-            let sessions = lock(&self.sessions);
-            if sessions.len() >= self.options.max_sessions {
-                Some(format!(
-                    "too many sessions: the server has its limit of {} open",
-                    self.options.max_sessions
-                ))
-            } else if sessions.values().filter(|s| s.client == client).count()
-                >= self.options.max_sessions_per_client
-            {
-                Some(format!(
-                    "too many sessions: this client has its limit of {} open; end one with DELETE",
-                    self.options.max_sessions_per_client
-                ))
-            } else {
-                None
-            }
+    /// Why `client` may not open another session, if it may not.
+    fn session_refusal(&self, client: IpAddr) -> Option<String> {
+        let sessions = lock(&self.sessions);
+        if sessions.len() >= self.options.max_sessions {
+            Some(format!(
+                "too many sessions: the server has its limit of {} open",
+                self.options.max_sessions
+            ))
+        } else if sessions.values().filter(|s| s.client == client).count()
+            >= self.options.max_sessions_per_client
+        {
+            Some(format!(
+                "too many sessions: this client has its limit of {} open; end one first",
+                self.options.max_sessions_per_client
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// `GET /sse`: a session of the legacy HTTP+SSE transport. The stream
+    /// opens with an `endpoint` event naming where to POST, then carries
+    /// every message to the client; the session ends with the stream.
+    fn open_legacy(&self, client: IpAddr) -> HttpResponse {
+        if let Some(message) = self.session_refusal(client) {
+            let mut response = status(StatusCode::SERVICE_UNAVAILABLE);
+            *response.body_mut() = full(message);
+            return response;
+        }
+        let session = Arc::new(Session::new(client, self.epoch));
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        *lock(&session.stream) = Some(sender);
+        let id = self.ids.next();
+        lock(&self.sessions).insert(id.clone(), session.clone());
+        let endpoint = SseEvent {
+            event: Some("endpoint".to_owned()),
+            data: format!("{MESSAGE_PATH}?sessionId={id}"),
+            ..SseEvent::default()
         };
+        let mut first = BytesMut::new();
+        // Neither the type nor the data can hold a line break.
+        let _ = endpoint.encode(&mut first);
+        let mut body = SseBody::new(receiver, self.options.keep_alive, None);
+        body.first = Some(first.freeze());
+        body.legacy = Some(LegacySession {
+            sessions: self.sessions.clone(),
+            id,
+            session,
+        });
+        sse_response(body)
+    }
+
+    /// `POST /message?sessionId=ID`: one message of a legacy session,
+    /// accepted with 202; answers go on the session's stream.
+    async fn legacy_post(&self, request: hyper::Request<Incoming>, client: IpAddr) -> HttpResponse {
+        let session = request
+            .uri()
+            .query()
+            .into_iter()
+            .flat_map(|query| query.split('&'))
+            .find_map(|pair| pair.strip_prefix("sessionId="))
+            .and_then(|id| lock(&self.sessions).get(id).cloned());
+        let Some(session) = session else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        session.touch();
+        let message = match self.read_message(request.into_body()).await {
+            Ok(message) => message,
+            Err(response) => return *response,
+        };
+        match message {
+            Message::Request(request) => {
+                let id = request.id.clone();
+                if let Some(refusal) = self.refuse_request(&id, Some(&session), client) {
+                    return refusal;
+                }
+                let Some(admitted) = self.admit(client) else {
+                    return self.client_limit(id);
+                };
+                let Some(stream) = lock(&session.stream).clone() else {
+                    return status(StatusCode::NOT_FOUND);
+                };
+                let peer = RequestPeer {
+                    stream: stream.clone(),
+                    session: Some(session.clone()),
+                    notify_on_stream: true,
+                };
+                let server = self.server.clone();
+                let context = RequestContext::new(Arc::new(peer));
+                let running = session.clone();
+                let task_id = id.clone();
+                let task = tokio::spawn(async move {
+                    let _admitted = admitted;
+                    let answer = answer(&*server, request, context).await;
+                    let _ = stream.send(encode_event(&answer)).await;
+                    lock(&running.running).remove(&task_id);
+                    running.touch();
+                });
+                lock(&session.running).insert(id, task.abort_handle());
+            }
+            Message::Notification(notification) => {
+                if notification.method == Method::Cancelled.as_str() {
+                    session.cancel(notification);
+                } else {
+                    let context = RequestContext::new(Arc::new(SessionPeer(session)));
+                    self.server.handle_notification(notification, context).await;
+                }
+            }
+            answer @ (Message::Response(_) | Message::Error(_)) => {
+                lock_asked(&session.asked).answer_message(answer);
+            }
+        }
+        status(StatusCode::ACCEPTED)
+    }
+
+    /// The one message of a POST body, or the response refusing it.
+    async fn read_message(&self, body: Incoming) -> Result<Message<'static>, Box<HttpResponse>> {
+        let bytes = match Limited::new(body, self.options.max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<LengthLimitError>() => {
+                return Err(Box::new(status(StatusCode::PAYLOAD_TOO_LARGE)));
+            }
+            Err(_) => return Err(Box::new(status(StatusCode::BAD_REQUEST))),
+        };
+        match Packet::parse(&bytes, BatchPolicy::Reject) {
+            Ok(Packet::Single(message)) => Ok(message.into_owned()),
+            Ok(Packet::Batch(_)) => Err(Box::new(rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(error_code::INVALID_REQUEST, "batches are not supported"),
+            ))),
+            Err(error) => {
+                let response = error.to_response();
+                Err(Box::new(rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    response.id,
+                    response.error,
+                )))
+            }
+        }
+    }
+
+    /// The refusal of a request over its session's limit, if it is.
+    fn refuse_request(
+        &self,
+        id: &RequestId<'static>,
+        session: Option<&Arc<Session>>,
+        _client: IpAddr,
+    ) -> Option<HttpResponse> {
+        let session = session?;
+        let limit = self.options.max_in_flight_per_session;
+        (lock(&session.running).len() >= limit).then(|| {
+            too_many_requests(
+                id.clone(),
+                format!("too many requests in flight: this session has its limit of {limit}"),
+            )
+        })
+    }
+
+    fn client_limit(&self, id: RequestId<'static>) -> HttpResponse {
+        too_many_requests(
+            id,
+            format!(
+                "too many requests in flight: this client has its limit of {}",
+                self.options.max_in_flight_per_client
+            ),
+        )
+    }
+
+    async fn initialize(&self, request: Request<'static>, client: IpAddr) -> HttpResponse {
+        let refusal = self.session_refusal(client);
         if let Some(message) = refusal {
             return rpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -663,23 +819,11 @@ async fn run(
     client: IpAddr,
 ) -> HttpResponse {
     let id = request.id.clone();
-    if let Some(session) = &session {
-        let limit = shared.options.max_in_flight_per_session;
-        if lock(&session.running).len() >= limit {
-            return too_many_requests(
-                id,
-                format!("too many requests in flight: this session has its limit of {limit}"),
-            );
-        }
+    if let Some(refusal) = shared.refuse_request(&id, session.as_ref(), client) {
+        return refusal;
     }
     let Some(admitted) = shared.admit(client) else {
-        return too_many_requests(
-            id,
-            format!(
-                "too many requests in flight: this client has its limit of {}",
-                shared.options.max_in_flight_per_client
-            ),
-        );
+        return shared.client_limit(id);
     };
     let server = shared.server.clone();
     let (sender, mut receiver) = mpsc::channel(CHANNEL_CAPACITY);
@@ -918,10 +1062,34 @@ impl Drop for RequestGuard {
     }
 }
 
+/// A legacy (HTTP+SSE) session, ended when its stream is dropped.
+struct LegacySession {
+    sessions: Arc<Mutex<HashMap<String, Arc<Session>>>>,
+    id: String,
+    session: Arc<Session>,
+}
+
+impl Drop for LegacySession {
+    fn drop(&mut self) {
+        lock(&self.sessions).remove(&self.id);
+        self.session.end();
+    }
+}
+
+fn not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = status(StatusCode::METHOD_NOT_ALLOWED);
+    response
+        .headers_mut()
+        .insert("allow", HeaderValue::from_static(allow));
+    response
+}
+
 /// An event stream fed by a channel, with keep-alive comments while idle.
 struct SseBody {
     /// An event to send before the others.
     first: Option<Bytes>,
+    /// The legacy session this stream is, ended with it.
+    legacy: Option<LegacySession>,
     events: mpsc::Receiver<Bytes>,
     keep_alive: Option<tokio::time::Interval>,
     _task: Option<RequestGuard>,
@@ -939,6 +1107,7 @@ impl SseBody {
             });
         Self {
             first: None,
+            legacy: None,
             events,
             keep_alive,
             _task: task,

@@ -459,6 +459,42 @@ async fn the_runtime_client_uses_serve_http() {
     served.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runtime_legacy_sse_client_uses_serve_http() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let sse_url = served.url.replace("/mcp", "/sse");
+    let runtime = McpRuntime::start();
+    let handle = runtime
+        .deploy(peers::sse_spec("legacy", sse_url.clone()))
+        .await
+        .unwrap();
+    assert_eq!(handle.session().unwrap().server_info.name, "test-server");
+    assert_eq!(peers::tool_names(&handle).await, ["echo", "progress"]);
+    assert_eq!(
+        peers::call_ok(&handle, "echo", json!({"text": "over sse"})).await,
+        "echo: \"over sse\""
+    );
+    let (result, progress) =
+        peers::call_with_progress(&handle, "progress", json!({}), json!("old")).await;
+    assert_eq!(result["content"][0]["text"], "progress: null");
+    assert_eq!(progress.len(), 3, "{progress:?}");
+
+    // The message endpoint wants a live session; the stream wants GET.
+    let client = client();
+    let message_url = served.url.replace("/mcp", "/message?sessionId=nope");
+    let response = post(&client, &message_url, &sleep_call(1, 0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = client.post(&sse_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET");
+
+    runtime.shutdown().await;
+    served.stop().await;
+}
+
 fn sleep_call(id: u64, ms: u64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
            "params": {"name": "sleep", "arguments": {"ms": ms, "text": id}}})

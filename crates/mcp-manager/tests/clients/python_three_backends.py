@@ -7,6 +7,7 @@ they run, answered by the callbacks below.
 Usage:
   python python_three_backends.py stdio MCP_MANAGER_EXE CONFIG_FILE
   python python_three_backends.py http URL
+  python python_three_backends.py sse URL      (the legacy HTTP+SSE transport)
 """
 
 import asyncio
@@ -14,6 +15,7 @@ import json
 import sys
 
 from mcp.client.session import ClientSession
+from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import (
@@ -93,6 +95,10 @@ async def main() -> None:
                 await use(session, report)
     elif mode == "http":
         async with streamable_http_client(rest[0]) as (read, write):
+            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
+                await use(session, report)
+    elif mode == "sse":
+        async with sse_client(rest[0]) as (read, write):
             async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
                 await use(session, report)
     else:
