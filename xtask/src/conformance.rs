@@ -12,7 +12,10 @@
 //!
 //! Against each, the active server scenarios of protocol versions
 //! 2025-11-25 and 2026-07-28 run, and the session-lifecycle scenario of
-//! 2025-03-26 and 2025-06-18. A failure fails the run unless
+//! 2025-03-26 and 2025-06-18. Then the client scenarios run against the
+//! example client built on the runtime (`examples/conformance_client.rs` of
+//! mcp-manager): those of [`CLIENT_SCENARIOS`] and the `auth` suite, which
+//! the client does not implement yet (OAuth). A failure fails the run unless
 //! `tools/conformance/expected-failures.yml` lists it (with its reason in a
 //! comment); a listed failure that passes fails the run too, so the file
 //! only shrinks. Results are kept under `target/conformance/`.
@@ -75,6 +78,15 @@ const RUNS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The client scenarios that are not about authorization.
+const CLIENT_SCENARIOS: &[&str] = &[
+    "initialize",
+    "tools_call",
+    "elicitation-sep1034-client-defaults",
+    "sse-retry",
+    "request-metadata",
+];
+
 /// The baseline of known failures, relative to the workspace root.
 const EXPECTED_FAILURES: &str = "tools/conformance/expected-failures.yml";
 
@@ -91,9 +103,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         "build",
         "-p",
         "mcp-manager",
+        "--bin",
+        "mcp-manager",
+        "--example",
+        "conformance_client",
         "--locked",
     ]))?;
     let bin = root.join("target").join("debug").join("mcp-manager");
+    let client = root
+        .join("target")
+        .join("debug")
+        .join("examples")
+        .join("conformance_client");
     let out = root.join("target").join("conformance");
     std::fs::create_dir_all(&out)?;
     let expected = root.join(EXPECTED_FAILURES);
@@ -135,26 +156,43 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
                 // working directory out of the tree.
                 .current_dir(&out)
                 .stdin(Stdio::null());
-            let started = Instant::now();
-            let output = cmd
-                .output()
-                .with_context(|| format!("running {}", suite.display()))?;
-            let text = String::from_utf8_lossy(&output.stdout);
-            std::io::stdout().write_all(&output.stdout)?;
-            std::io::stderr().write_all(&output.stderr)?;
-            let total = tally(&text);
-            let ok = output.status.success();
+            let (total, ok, secs) = run_suite(&mut cmd, &suite)?;
             if !ok {
                 failed.push(format!("{target} {name}"));
             }
-            table.push((*target, *name, total, ok, started.elapsed().as_secs_f64()));
+            table.push(((*target).to_owned(), (*name).to_owned(), total, ok, secs));
         }
         server.stop();
+    }
+    let client_runs = CLIENT_SCENARIOS
+        .iter()
+        .map(|scenario| ("--scenario", *scenario))
+        .chain([("--suite", "auth")]);
+    for (how, which) in client_runs {
+        println!("\n==> conformance: client, {which}");
+        let results = out.join("client").join(which.replace('/', "-"));
+        let _ = std::fs::remove_dir_all(&results);
+        let mut cmd = Command::new(&node);
+        cmd.arg(&suite)
+            .args(["client", "--command"])
+            .arg(&client)
+            .args([how, which])
+            .arg("--expected-failures")
+            .arg(&expected)
+            .arg("-o")
+            .arg(&results)
+            .current_dir(&out)
+            .stdin(Stdio::null());
+        let (total, ok, secs) = run_suite(&mut cmd, &suite)?;
+        if !ok {
+            failed.push(format!("client {which}"));
+        }
+        table.push(("client".to_owned(), which.to_owned(), total, ok, secs));
     }
     println!("\nconformance ({EXPECTED_FAILURES} holds the expected failures):");
     for (target, name, total, ok, secs) in &table {
         let verdict = if *ok { "ok" } else { "FAILED" };
-        println!("  {target:<18} {name:<21} {total:<24} {verdict:<6} {secs:>5.1}s");
+        println!("  {target:<18} {name:<36} {total:<32} {verdict:<6} {secs:>5.1}s");
     }
     if !failed.is_empty() {
         bail!(
@@ -164,6 +202,25 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Runs one invocation of the suite, showing its output; its count of
+/// checks, whether it passed against the baseline, and how long it took.
+fn run_suite(cmd: &mut Command, suite: &Path) -> Result<(String, bool, f64)> {
+    let started = Instant::now();
+    let output = cmd
+        .output()
+        .with_context(|| format!("running {}", suite.display()))?;
+    std::io::stdout().write_all(&output.stdout)?;
+    std::io::stderr().write_all(&output.stderr)?;
+    // A whole suite counts on stdout, a single client scenario on stderr.
+    let text = [&output.stdout[..], &output.stderr[..]].concat();
+    let total = tally(&String::from_utf8_lossy(&text));
+    Ok((
+        total,
+        output.status.success(),
+        started.elapsed().as_secs_f64(),
+    ))
 }
 
 /// A server process, stopped with SIGTERM (so that it stops its children)

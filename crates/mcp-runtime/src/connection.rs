@@ -136,11 +136,36 @@ pub(crate) struct ConnectionSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Handshake {
     Initialize(i64),
-    /// `server/discover`; `fallback` means: on an error, try `initialize`.
+    /// `server/discover`; `fallback` means: on an error, try `initialize`;
+    /// `retried`: this is the second try after an unsupported version.
     Discover {
         id: i64,
         fallback: bool,
+        retried: bool,
     },
+}
+
+/// Whether `error` is an unsupported-version error whose list of supported
+/// versions names the one the manager speaks statelessly.
+fn supports_ours(error: &Error) -> bool {
+    let Some(rpc) = error.rpc_error() else {
+        return false;
+    };
+    if rpc.code != mcp_protocol::jsonrpc::error_code::UNSUPPORTED_PROTOCOL_VERSION {
+        return false;
+    }
+    let supported = rpc
+        .data
+        .as_ref()
+        .and_then(|data| serde_json::from_str::<Value>(data.get()).ok())
+        .and_then(|data| data.get("supported").cloned());
+    supported
+        .and_then(|s| s.as_array().cloned())
+        .is_some_and(|versions| {
+            versions
+                .iter()
+                .any(|v| v.as_str() == Some(ProtocolVersion::V2026_07_28.as_str()))
+        })
 }
 
 /// The client's name and version, as sent to servers.
@@ -296,8 +321,8 @@ impl<'a> Connection<'a> {
     fn start_handshake(&mut self) {
         match self.settings.protocol {
             UpstreamProtocol::Stateful => self.send_initialize(),
-            UpstreamProtocol::Stateless => self.send_discover(false),
-            UpstreamProtocol::Auto => self.send_discover(true),
+            UpstreamProtocol::Stateless => self.send_discover(false, false),
+            UpstreamProtocol::Auto => self.send_discover(true, false),
         }
     }
 
@@ -317,10 +342,14 @@ impl<'a> Connection<'a> {
         ));
     }
 
-    fn send_discover(&mut self, fallback: bool) {
+    fn send_discover(&mut self, fallback: bool, retried: bool) {
         let id = self.shared.next_id();
         self.track(id, Waiter::Handshake, self.settings.startup_timeout);
-        self.handshake = Some(Handshake::Discover { id, fallback });
+        self.handshake = Some(Handshake::Discover {
+            id,
+            fallback,
+            retried,
+        });
         self.outbox.push_back(discover_request(id));
     }
 
@@ -333,8 +362,17 @@ impl<'a> Connection<'a> {
     ) -> Result<Option<SessionInfo>> {
         match handshake {
             Handshake::Initialize(_) => self.finish_initialize(result).map(Some),
-            Handshake::Discover { fallback, .. } => match result {
+            Handshake::Discover {
+                fallback, retried, ..
+            } => match result {
                 Ok(result) => self.finish_discover(result).map(Some),
+                // The server refused the version but names ours among those
+                // it supports (a server may reject a first choice): once more.
+                Err(error) if !retried && supports_ours(&error) => {
+                    tracing::debug!(server = %self.settings.server, "`server/discover` refused the version ({error}); trying again");
+                    self.send_discover(fallback, true);
+                    Ok(None)
+                }
                 Err(error) if fallback && *error.kind() == ErrorKind::Rpc => {
                     tracing::debug!(server = %self.settings.server, "no `server/discover` ({error}); using `initialize`");
                     self.send_initialize();
