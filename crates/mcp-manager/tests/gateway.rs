@@ -442,3 +442,80 @@ async fn resource_updates_reach_only_the_sessions_that_subscribed() {
     assert_eq!(updates(&a).len(), 1);
     runtime.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_gets_what_it_asked_for_tagged_with_its_id() {
+    let runtime = McpRuntime::start();
+    let backends = deploy_all(
+        &runtime,
+        r#"{"mcpServers": {"one": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
+    )
+    .await;
+    let gateway = Arc::new(Gateway::new(backends, "__").with_notifications(runtime.clone()));
+    // A stateless client: no session, everything on the listen stream.
+    let client = Arc::new(Recorder::default());
+    let listen = {
+        let (gateway, client) = (gateway.clone(), client.clone());
+        tokio::spawn(async move {
+            let request = Request {
+                id: RequestId::String("listen-1".into()),
+                method: "subscriptions/listen".into(),
+                params: Some(Raw::from_value(&json!({"notifications": {
+                    "toolsListChanged": true,
+                    "promptsListChanged": false,
+                    "resourceSubscriptions": ["test://watched-resource", "nope://missing"]
+                }}))),
+            };
+            gateway
+                .handle_request(request, RequestContext::new(client))
+                .await
+        })
+    };
+    let notes = |client: &Recorder| client.0.lock().unwrap().clone();
+    eventually("the acknowledgement", async || !notes(&client).is_empty()).await;
+    let ack = notes(&client)[0].clone();
+    assert_eq!(ack["method"], "notifications/subscriptions/acknowledged");
+    assert_eq!(
+        ack["params"]["notifications"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["test://watched-resource"]}),
+        "unknown resources and unwanted lists are not acknowledged: {ack}"
+    );
+    assert_eq!(
+        ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+
+    // A tool list change and a resource update arrive tagged; a prompt
+    // list change was not asked for.
+    let quiet = Arc::new(Recorder::default());
+    for tool in [
+        "test_trigger_tool_change",
+        "test_trigger_prompt_change",
+        "test_trigger_resource_update",
+    ] {
+        ask_as(&gateway, &quiet, "tools/call", json!({"name": tool})).await;
+    }
+    eventually("both notifications", async || notes(&client).len() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let methods: Vec<String> = notes(&client)[1..]
+        .iter()
+        .map(|n| n["method"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        methods.contains(&"notifications/tools/list_changed".to_owned())
+            && methods.contains(&"notifications/resources/updated".to_owned())
+            && !methods.contains(&"notifications/prompts/list_changed".to_owned()),
+        "{methods:?}"
+    );
+    for note in &notes(&client)[1..] {
+        assert_eq!(
+            note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "listen-1",
+            "{note}"
+        );
+    }
+    // The stream stays open until it is cancelled.
+    assert!(!listen.is_finished());
+    listen.abort();
+    assert!(listen.await.unwrap_err().is_cancelled());
+    runtime.shutdown().await;
+}

@@ -219,10 +219,13 @@ fn typescript_sdk_client_over_http_reaches_all_three_backends() {
 
 /// Runs the Python SDK client script with `args`; returns its JSON report.
 fn run_python_client(args: &[&str], marker: &str) -> Value {
-    let script = format!(
-        "{}/tests/clients/python_three_backends.py",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    run_python_script("python_three_backends.py", args, marker)
+}
+
+/// Runs Python SDK client `script` (in `tests/clients`) with `args`;
+/// returns its JSON report.
+fn run_python_script(script: &str, args: &[&str], marker: &str) -> Value {
+    let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
     let mut command = Command::new(peer("MCP_PEER_PYTHON"));
     command.arg(&script).args(args);
     let stdout = run_client(command, marker);
@@ -321,6 +324,39 @@ fn python_sdk_client_over_legacy_sse_reaches_all_three_backends() {
     let report = run_python_client(&["sse", &url], &unique_marker("py-client"));
     check_report(&report, "hi from py");
     check_requests_to_the_client(&report);
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn python_sdk_modern_client_lists_calls_and_listens_through_the_gateway() {
+    let marker = unique_marker("py-modern");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &marker);
+    let gateway = HttpGateway::start(&config, &marker);
+    let report = run_python_script(
+        "python_modern_client.py",
+        &[&gateway.url()],
+        &unique_marker("py-client"),
+    );
+    let tools = report["tools"].as_array().unwrap();
+    for name in ["ev__echo", "py__add", "rs__test_simple_text"] {
+        assert!(tools.contains(&json!(name)), "{name} missing: {report}");
+    }
+    assert_eq!(report["ev"], json!(["Echo: modern"]));
+    assert_eq!(report["py"], json!(["5"]));
+    assert_eq!(report["rs"], json!([SIMPLE_TEXT]));
+    assert_eq!(
+        report["honored"],
+        json!({"toolsListChanged": true, "resourceSubscriptions": ["test://watched-resource"]})
+    );
+    assert_eq!(
+        report["events"],
+        json!(["ResourceUpdated", "ToolsListChanged"]),
+        "{report}"
+    );
+    let after = report["tools_after"].as_array().unwrap();
+    assert!(after.contains(&json!("rs__test_dynamic_tool")), "{report}");
     drop(gateway);
     assert_none_marked(&marker);
 }

@@ -42,10 +42,11 @@ use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
     CallToolParams, CompleteParams, CompletionTarget, GetPromptParams, InitializeParams, Method,
-    PaginatedParams, RequestMeta, ResourceRequestParams, SetLevelParams, View,
+    PaginatedParams, RequestMeta, ResourceRequestParams, SetLevelParams, SubscriptionFilter,
+    SubscriptionsListenParams, View,
 };
 use mcp_protocol::raw::{Raw, RawObject};
-use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, VersionSet};
+use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, RequestId, VersionSet};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
@@ -733,6 +734,96 @@ impl Gateway {
         }
     }
 
+    fn forwarder(
+        &self,
+        context: RequestContext,
+        key: Option<u64>,
+        listen: Option<(SubscriptionFilter, RequestId<'static>)>,
+    ) -> Forwarder {
+        Forwarder {
+            context,
+            servers: self
+                .backends
+                .iter()
+                .enumerate()
+                .map(|(index, b)| (b.handle.id().clone(), index))
+                .collect(),
+            renamed: self.renamed_resources.clone(),
+            subscriptions: self.subscriptions.clone(),
+            release: key.map(|key| Release {
+                key,
+                subscriptions: self.subscriptions.clone(),
+                handles: self.backends.iter().map(|b| b.handle.clone()).collect(),
+            }),
+            listen,
+        }
+    }
+
+    /// `subscriptions/listen` (2026-07-28): acknowledges what it will send
+    /// (the list changes asked for, and updates of the resources asked for
+    /// that some server has and agreed to watch), then sends it, tagged
+    /// with the request's id, until the request is cancelled or the client
+    /// goes away.
+    async fn listen(&self, request: Request<'static>, context: &RequestContext) -> HandlerResult {
+        let Some(runtime) = &self.notifications else {
+            return Err(ErrorObject::new(
+                error_code::METHOD_NOT_FOUND,
+                "this gateway forwards no notifications",
+            ));
+        };
+        let params = SubscriptionsListenParams::from_params(request.params.clone())
+            .map_err(|e| view_error(&e))?;
+        let requested = params.notifications;
+        let key = mcp_core::next_session_key();
+        let forwarder = self.forwarder(context.clone(), Some(key), None);
+        let mut watched = Vec::new();
+        for uri in requested.resource_subscriptions.iter().flatten() {
+            let Some((backend, original)) = self.resource_backend(uri).await else {
+                continue;
+            };
+            if lock(&self.subscriptions).subscribe(key, backend, &original) {
+                let subscribe = Raw::from_value(&json!({ "uri": original }));
+                let asked = self
+                    .forward_once(
+                        backend,
+                        Method::ResourcesSubscribe.as_str(),
+                        subscribe,
+                        context,
+                    )
+                    .await;
+                if asked.is_err() {
+                    lock(&self.subscriptions).unsubscribe(key, backend, &original);
+                    continue;
+                }
+            }
+            watched.push(uri.clone());
+        }
+        let only_true = |flag: Option<bool>| flag.filter(|on| *on);
+        let honoured = SubscriptionFilter {
+            tools_list_changed: only_true(requested.tools_list_changed),
+            prompts_list_changed: only_true(requested.prompts_list_changed),
+            resources_list_changed: only_true(requested.resources_list_changed),
+            resource_subscriptions: requested.resource_subscriptions.as_ref().map(|_| watched),
+            extra: serde_json::Map::new(),
+        };
+        let forwarder = Forwarder {
+            listen: Some((honoured.clone(), request.id.clone())),
+            ..forwarder
+        };
+        let events = runtime.subscribe();
+        forwarder
+            .send(Notification {
+                method: Cow::Borrowed(Method::SubscriptionsAcknowledged.as_str()),
+                params: Some(Raw::from_value(&json!({ "notifications": honoured }))),
+            })
+            .await;
+        forwarder.run(events).await;
+        Err(ErrorObject::new(
+            error_code::INTERNAL_ERROR,
+            "the gateway is stopping",
+        ))
+    }
+
     /// Keeps count of the client sessions' resource subscriptions: a
     /// subscription another session already holds, or an unsubscription
     /// that leaves others holding it, is answered here; the rest go to the
@@ -910,6 +1001,7 @@ impl McpServer for Gateway {
                     | Method::ResourcesUnsubscribe,
                 ) => self.resource_request(request, &context).await,
                 Some(Method::Complete) => self.complete(request, &context).await,
+                Some(Method::SubscriptionsListen) => self.listen(request, &context).await,
                 Some(Method::SetLogLevel) => {
                     SetLevelParams::from_params(request.params.clone())
                         .map_err(|e| view_error(&e))?;
@@ -930,18 +1022,8 @@ impl McpServer for Gateway {
     ) -> BoxFuture<'_, ()> {
         if notification.method == Method::Initialized.as_str() {
             if let Some(runtime) = &self.notifications {
-                let forwarder = Forwarder {
-                    context,
-                    servers: self
-                        .backends
-                        .iter()
-                        .enumerate()
-                        .map(|(index, b)| (b.handle.id().clone(), index))
-                        .collect(),
-                    renamed: self.renamed_resources.clone(),
-                    subscriptions: self.subscriptions.clone(),
-                    handles: self.backends.iter().map(|b| b.handle.clone()).collect(),
-                };
+                let key = context.session();
+                let forwarder = self.forwarder(context, key, None);
                 tokio::spawn(forwarder.run(runtime.subscribe()));
             }
         }
@@ -959,19 +1041,25 @@ impl From<Gateway> for Arc<dyn McpServer> {
 /// How long a burst of list changes is collected before it is announced.
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
-/// What one client session is told of what the servers announce.
+/// What one client session (or one `subscriptions/listen` stream) is told
+/// of what the servers announce.
 struct Forwarder {
     context: RequestContext,
     /// The gateway's servers, by id: their position among the backends.
     servers: HashMap<ServerId, usize>,
     renamed: Arc<Mutex<HashSet<(ServerId, String)>>>,
     subscriptions: Arc<Mutex<Subscriptions>>,
-    handles: Vec<ServerHandle>,
+    /// The key its resource subscriptions are held under (`None`: a
+    /// transport that cannot tell sessions apart, which gets every update);
+    /// given up when the forwarder goes.
+    release: Option<Release>,
+    /// For a `subscriptions/listen` stream: what it asked for, and the id
+    /// every notification on it is tagged with.
+    listen: Option<(SubscriptionFilter, RequestId<'static>)>,
 }
 
 impl Forwarder {
-    /// Forwards until the client is gone or the runtime stops, then gives
-    /// up the session's resource subscriptions.
+    /// Forwards until the client is gone or the runtime stops.
     async fn run(self, mut events: broadcast::Receiver<ServerEvent>) {
         let mut changed: Vec<Method> = Vec::new();
         loop {
@@ -987,7 +1075,7 @@ impl Forwarder {
                         "a client session missed {missed} server notifications; announcing every list as changed"
                     );
                     changed.extend(LIST_CHANGES);
-                    announce(&mut changed, &self.context).await;
+                    self.announce(&mut changed).await;
                     continue;
                 }
                 Ok(Err(broadcast::error::RecvError::Closed)) => break,
@@ -1012,37 +1100,71 @@ impl Forwarder {
                 }
             }
             if self.servers.contains_key(&event.server) {
-                announce(&mut changed, &self.context).await;
+                self.announce(&mut changed).await;
             }
             changed.clear();
             for other in others {
                 self.forward(other).await;
             }
         }
-        self.give_up_subscriptions().await;
+    }
+
+    /// Sends one notification per list in `changed` that is wanted, and
+    /// clears it.
+    async fn announce(&self, changed: &mut Vec<Method>) {
+        changed.sort_by_key(|m| m.as_str());
+        changed.dedup();
+        for method in changed.drain(..) {
+            if let Some((filter, _)) = &self.listen {
+                let wanted = match method {
+                    Method::ToolListChanged => filter.tools_list_changed,
+                    Method::PromptListChanged => filter.prompts_list_changed,
+                    _ => filter.resources_list_changed,
+                };
+                if wanted != Some(true) {
+                    continue;
+                }
+            }
+            self.send(Notification {
+                method: Cow::Borrowed(method.as_str()),
+                params: None,
+            })
+            .await;
+        }
+    }
+
+    /// Sends `notification`, tagged with the listen request's id on a
+    /// `subscriptions/listen` stream.
+    async fn send(&self, mut notification: Notification<'static>) {
+        if let Some((_, id)) = &self.listen {
+            notification.params = Some(tag(notification.params.take(), id));
+        }
+        self.context.notify(notification).await;
     }
 
     /// Forwards one event that is not a list change, if it is this
-    /// session's business.
+    /// client's business.
     async fn forward(&self, event: ServerEvent) {
         let Some(&backend) = self.servers.get(&event.server) else {
             return;
         };
         match Method::from_name(&event.notification.method) {
-            Some(Method::LogMessage) => self.context.notify(tag_log(&event)).await,
+            // Log messages belong to sessions; 2026-07-28 sends them with
+            // the request they are about.
+            Some(Method::LogMessage) if self.listen.is_none() => {
+                self.context.notify(tag_log(&event)).await;
+            }
             Some(Method::ResourceUpdated) if self.subscribed(backend, &event) => {
-                self.context
-                    .notify(updated_as_listed(event, &self.renamed))
-                    .await;
+                self.send(updated_as_listed(event, &self.renamed)).await;
             }
             _ => {}
         }
     }
 
-    /// Whether this session subscribed to the resource an update is about
+    /// Whether this client subscribed to the resource an update is about
     /// (always, for a transport that cannot tell sessions apart).
     fn subscribed(&self, backend: usize, event: &ServerEvent) -> bool {
-        let Some(session) = self.context.session() else {
+        let Some(release) = &self.release else {
             return true;
         };
         let uri = event
@@ -1051,18 +1173,51 @@ impl Forwarder {
             .clone()
             .and_then(|p| ResourceRequestParams::from_params(Some(p)).ok())
             .map(|p| p.uri.into_owned());
-        uri.is_some_and(|uri| lock(&self.subscriptions).holds(session, backend, &uri))
+        uri.is_some_and(|uri| lock(&self.subscriptions).holds(release.key, backend, &uri))
     }
+}
 
-    /// Drops the session's subscriptions, unsubscribing upstream those
-    /// that no other session holds.
-    async fn give_up_subscriptions(&self) {
-        let Some(session) = self.context.session() else {
+/// `params` with `_meta` naming the `subscriptions/listen` request they
+/// belong to.
+fn tag(params: Option<Raw<'static>>, id: &RequestId<'static>) -> Raw<'static> {
+    let mut object = params
+        .and_then(|p| RawObject::from_cow(p).ok())
+        .unwrap_or_default();
+    let mut meta = object
+        .remove("_meta")
+        .and_then(|m| RawObject::from_cow(m).ok())
+        .unwrap_or_default();
+    meta.insert(
+        mcp_protocol::mcp::meta_keys::SUBSCRIPTION_ID,
+        Raw::from_value(id),
+    );
+    object.insert("_meta", Raw::owned(meta.to_raw()));
+    Raw::owned(object.to_raw())
+}
+
+/// The resource subscriptions held under one key, given up when this is
+/// dropped: upstream, those no other key holds are unsubscribed.
+struct Release {
+    key: u64,
+    subscriptions: Arc<Mutex<Subscriptions>>,
+    handles: Vec<ServerHandle>,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        let released = lock(&self.subscriptions).end_session(self.key);
+        if released.is_empty() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let released = lock(&self.subscriptions).end_session(session);
-        for (backend, uri) in released {
-            if let Some(handle) = self.handles.get(backend) {
+        let handles = std::mem::take(&mut self.handles);
+        runtime.spawn(async move {
+            for (backend, uri) in released {
+                let Some(handle) = handles.get(backend) else {
+                    continue;
+                };
                 let params = Raw::from_value(&json!({ "uri": uri }));
                 let done = handle
                     .request(
@@ -1075,7 +1230,7 @@ impl Forwarder {
                     tracing::debug!(server = %handle.id(), "unsubscribing `{uri}` after its client left: {error}");
                 }
             }
-        }
+        });
     }
 }
 
@@ -1156,20 +1311,6 @@ impl Subscriptions {
             .into_iter()
             .filter(|key| self.release(key.clone()))
             .collect()
-    }
-}
-
-/// Sends one notification per list in `changed`, and clears it.
-async fn announce(changed: &mut Vec<Method>, context: &RequestContext) {
-    changed.sort_by_key(|m| m.as_str());
-    changed.dedup();
-    for method in changed.drain(..) {
-        context
-            .notify(Notification {
-                method: Cow::Borrowed(method.as_str()),
-                params: None,
-            })
-            .await;
     }
 }
 

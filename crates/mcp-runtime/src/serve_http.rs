@@ -17,7 +17,9 @@
 //!   session; a client that hangs up on its request cancels it too.
 //! - **Stateless requests (2026-07-28)**: a POST whose `_meta` (or whose
 //!   `MCP-Protocol-Version` header) names a version without sessions is
-//!   handled without one. An `Mcp-Method` header must name the body's
+//!   handled without one; whatever the server sends while handling it
+//!   (progress, log messages, the stream of `subscriptions/listen`) comes
+//!   on its own event stream. An `Mcp-Method` header must name the body's
 //!   method (else 400, `-32020`).
 //! - **GET** with `Accept: text/event-stream` opens the session's stream for
 //!   what the server sends outside any request (without that Accept: 406).
@@ -979,9 +981,9 @@ impl Peer for SessionPeer {
 }
 
 /// The way back to the client for one request: requests to the client
-/// always go on the request's own event stream (a stateless request has
-/// none to offer), notifications there too when the client asked for
-/// progress, else on the session's stream.
+/// always go on the request's own event stream (a stateless request takes
+/// none), notifications there too when the client asked for progress or
+/// the request is stateless, else on the session's stream.
 struct RequestPeer {
     stream: mpsc::Sender<Bytes>,
     session: Option<Arc<Session>>,
@@ -991,11 +993,15 @@ struct RequestPeer {
 impl Peer for RequestPeer {
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if self.notify_on_stream {
-                let event = encode_event(&Message::Notification(notification));
-                let _ = self.stream.send(event).await;
-            } else if let Some(session) = &self.session {
-                SessionPeer(session.clone()).notify(notification).await;
+            match &self.session {
+                Some(session) if !self.notify_on_stream => {
+                    SessionPeer(session.clone()).notify(notification).await;
+                }
+                // A stateless request has only its own stream.
+                _ => {
+                    let event = encode_event(&Message::Notification(notification));
+                    let _ = self.stream.send(event).await;
+                }
             }
         })
     }
