@@ -14,7 +14,13 @@
 //!   (`params._meta.progressToken`), and every request the server makes of
 //!   the client meanwhile (sampling, elicitation, roots), whose answer the
 //!   client POSTs back. `notifications/cancelled` aborts the named request of the
-//!   session; a client that hangs up on its request cancels it too.
+//!   session. Every event of a session's request stream has an id
+//!   (`STREAM-SEQ`); a client that loses the connection does not cancel the
+//!   request: it GETs the endpoint with `Last-Event-ID` and gets the events
+//!   it missed, then the rest of the stream (the last 16
+//!   streams of a session are kept, each up to 256 events or 4 MiB). A
+//!   stateless request, which cannot be resumed, is cancelled when its
+//!   client hangs up, and so is a request answered with plain JSON.
 //! - **Stateless requests (2026-07-28)**: a POST whose `_meta` (or whose
 //!   `MCP-Protocol-Version` header) names a version without sessions is
 //!   handled without one; whatever the server sends while handling it
@@ -66,8 +72,8 @@
 //! Session state lives behind short-lived `std` mutexes that are never held
 //! across an `.await`; every stream is a bounded channel.
 
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
@@ -295,6 +301,128 @@ struct Session {
     epoch: tokio::time::Instant,
     /// When it was last used, in milliseconds since `epoch`.
     last_active: AtomicU64,
+    /// The recent events of its request streams, for `Last-Event-ID`.
+    replay: Mutex<Replay>,
+}
+
+/// How many request streams of a session are kept for resuming.
+const KEPT_STREAMS: usize = 16;
+/// How many events of one stream are kept, at most.
+const KEPT_EVENTS: usize = 256;
+/// How many bytes of one stream's events are kept, at most.
+const KEPT_BYTES: usize = 4 << 20;
+
+/// The recent events of a session's request streams: every event gets the
+/// id `STREAM-SEQ`, and a client that lost a stream resumes it with a GET
+/// carrying the last id it saw.
+#[derive(Default)]
+struct Replay {
+    next_stream: u64,
+    /// Oldest first.
+    streams: VecDeque<(u64, StreamLog)>,
+}
+
+#[derive(Default)]
+struct StreamLog {
+    next_seq: u64,
+    /// The framed events, with their sequence numbers, oldest first.
+    events: VecDeque<(u64, Bytes)>,
+    bytes: usize,
+    /// The stream's answer has been sent: nothing more will come.
+    done: bool,
+    /// The connection the stream is being read on, if any.
+    live: Option<mpsc::Sender<Bytes>>,
+}
+
+impl Replay {
+    /// A new stream read on `live`; its number.
+    fn open(&mut self, live: mpsc::Sender<Bytes>) -> u64 {
+        self.next_stream += 1;
+        if self.streams.len() >= KEPT_STREAMS {
+            // Forget the oldest finished stream, else the oldest.
+            let finished = self.streams.iter().position(|(_, log)| log.done);
+            self.streams.remove(finished.unwrap_or(0));
+        }
+        let log = StreamLog {
+            live: Some(live),
+            ..StreamLog::default()
+        };
+        self.streams.push_back((self.next_stream, log));
+        self.next_stream
+    }
+
+    fn log(&mut self, stream: u64) -> Option<&mut StreamLog> {
+        self.streams
+            .iter_mut()
+            .find(|(n, _)| *n == stream)
+            .map(|(_, log)| log)
+    }
+}
+
+impl Session {
+    /// Gives `event` (an encoded SSE event) the next id of `stream`, keeps
+    /// it, and sends it to the connection reading the stream, if any.
+    async fn relay(&self, stream: u64, event: Bytes) {
+        let (framed, live) = {
+            let mut replay = lock(&self.replay);
+            let Some(log) = replay.log(stream) else {
+                return;
+            };
+            let seq = log.next_seq;
+            log.next_seq += 1;
+            let mut framed = BytesMut::with_capacity(event.len() + 24);
+            framed.extend_from_slice(format!("id: {stream}-{seq}\n").as_bytes());
+            framed.extend_from_slice(&event);
+            let framed = framed.freeze();
+            log.bytes += framed.len();
+            log.events.push_back((seq, framed.clone()));
+            while log.events.len() > KEPT_EVENTS || log.bytes > KEPT_BYTES {
+                match log.events.pop_front() {
+                    Some((_, old)) => log.bytes -= old.len(),
+                    None => break,
+                }
+            }
+            (framed, log.live.clone())
+        };
+        if let Some(live) = live {
+            if live.send(framed).await.is_err() {
+                // The client went away; the events wait for it to resume.
+                if let Some(log) = lock(&self.replay).log(stream) {
+                    if log.live.as_ref().is_some_and(|l| l.same_channel(&live)) {
+                        log.live = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks `stream` complete and lets its connection end.
+    fn finish_stream(&self, stream: u64) {
+        if let Some(log) = lock(&self.replay).log(stream) {
+            log.done = true;
+            log.live = None;
+        }
+    }
+
+    /// Resumes the stream an event id (`STREAM-SEQ`) belongs to: the events
+    /// after it, and where the rest will come while the stream goes on.
+    fn resume(&self, last: &str) -> Option<(Vec<Bytes>, mpsc::Receiver<Bytes>)> {
+        let (stream, seq) = last.split_once('-')?;
+        let (stream, seq): (u64, u64) = (stream.parse().ok()?, seq.parse().ok()?);
+        let mut replay = lock(&self.replay);
+        let log = replay.log(stream)?;
+        let missed = log
+            .events
+            .iter()
+            .filter(|(n, _)| *n > seq)
+            .map(|(_, event)| event.clone())
+            .collect();
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        if !log.done {
+            log.live = Some(sender);
+        }
+        Some((missed, receiver))
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -312,6 +440,7 @@ impl Session {
             closed: AtomicBool::new(false),
             epoch,
             last_active: AtomicU64::new(0),
+            replay: Mutex::default(),
         };
         session.touch();
         session
@@ -612,7 +741,7 @@ impl Shared {
         // Neither the type nor the data can hold a line break.
         let _ = endpoint.encode(&mut first);
         let mut body = SseBody::new(receiver, self.options.keep_alive, None);
-        body.first = Some(first.freeze());
+        body.first.push_back(first.freeze());
         body.legacy = Some(LegacySession {
             sessions: self.sessions.clone(),
             id,
@@ -776,6 +905,14 @@ impl Shared {
             Ok(session) => session,
             Err(response) => return *response,
         };
+        let last = headers
+            .get("last-event-id")
+            .and_then(|value| value.to_str().ok());
+        if let Some((missed, receiver)) = last.and_then(|last| session.resume(last)) {
+            let mut body = SseBody::new(receiver, self.options.keep_alive, None);
+            body.first.extend(missed);
+            return sse_response(body);
+        }
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         *lock(&session.stream) = Some(sender);
         sse_response(SseBody::new(receiver, self.options.keep_alive, None))
@@ -865,9 +1002,28 @@ async fn run(
             let _ = sender.send(encode_event(&answer)).await;
         }
     });
-    let mut body = SseBody::new(receiver, shared.options.keep_alive, Some(guard));
-    body.first = first;
-    sse_response(body)
+    let Some(session) = guard.session() else {
+        // A stateless request cannot be resumed: its stream is its life.
+        let mut body = SseBody::new(receiver, shared.options.keep_alive, Some(guard));
+        body.first.extend(first);
+        return sse_response(body);
+    };
+    // A session's request outlives its connection: a client that loses
+    // the stream resumes it with `Last-Event-ID`; only
+    // `notifications/cancelled` (or the end of the session) cancels it.
+    let (live, reader) = mpsc::channel(CHANNEL_CAPACITY);
+    let stream = lock(&session.replay).open(live);
+    tokio::spawn(async move {
+        let _guard = guard;
+        for event in first.into_iter() {
+            session.relay(stream, event).await;
+        }
+        while let Some(event) = receiver.recv().await {
+            session.relay(stream, event).await;
+        }
+        session.finish_stream(stream);
+    });
+    sse_response(SseBody::new(reader, shared.options.keep_alive, None))
 }
 
 async fn answer(
@@ -1047,6 +1203,10 @@ struct RequestGuard {
 }
 
 impl RequestGuard {
+    fn session(&self) -> Option<Arc<Session>> {
+        self.session.as_ref().map(|(session, _)| session.clone())
+    }
+
     fn new(task: AbortHandle, session: Option<Arc<Session>>, id: RequestId<'static>) -> Self {
         if let Some(session) = &session {
             lock(&session.running).insert(id.clone(), task.clone());
@@ -1092,8 +1252,8 @@ fn not_allowed(allow: &'static str) -> HttpResponse {
 
 /// An event stream fed by a channel, with keep-alive comments while idle.
 struct SseBody {
-    /// An event to send before the others.
-    first: Option<Bytes>,
+    /// Events to send before the others.
+    first: VecDeque<Bytes>,
     /// The legacy session this stream is, ended with it.
     legacy: Option<LegacySession>,
     events: mpsc::Receiver<Bytes>,
@@ -1112,7 +1272,7 @@ impl SseBody {
                 interval
             });
         Self {
-            first: None,
+            first: VecDeque::new(),
             legacy: None,
             events,
             keep_alive,
@@ -1130,7 +1290,7 @@ impl Body for SseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
-        if let Some(first) = this.first.take() {
+        if let Some(first) = this.first.pop_front() {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
         match this.events.poll_recv(cx) {

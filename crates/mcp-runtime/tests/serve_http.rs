@@ -632,3 +632,83 @@ async fn idle_sessions_are_ended() {
     drop(stream);
     served.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_request_stream_is_resumed_with_last_event_id() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let client = client();
+    let url = served.url.clone();
+    let session = initialize(&client, &url).await;
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "progress", "arguments": {}, "_meta": {"progressToken": "tok"}}});
+    let mut response = post(&client, &url, &call)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // Read the first event, note its id, and hang up.
+    let mut seen = String::new();
+    while !seen.contains("\n\n") {
+        let chunk = response.chunk().await.unwrap().expect("an event");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first = seen.split("\n\n").next().unwrap().to_owned();
+    let last_id = first
+        .lines()
+        .find_map(|line| line.strip_prefix("id: "))
+        .unwrap_or_else(|| panic!("no id in {first:?}"))
+        .to_owned();
+    assert_eq!(events(&first)[0]["params"]["progress"], 1, "{first}");
+    drop(response);
+
+    // The request goes on without its connection; the client comes back
+    // for the rest, which ends with the answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resumed = client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let rest = tokio::time::timeout(Duration::from_secs(5), resumed.text())
+        .await
+        .expect("the resumed stream ends after the answer")
+        .unwrap();
+    let messages = events(&rest);
+    let progress: Vec<&Value> = messages
+        .iter()
+        .filter_map(|m| m["params"].get("progress"))
+        .collect();
+    assert_eq!(progress, [&json!(2), &json!(3)], "{rest}");
+    let answer = messages.last().unwrap();
+    assert_eq!(answer["id"], 7);
+    assert_eq!(answer["result"]["content"][0]["text"], "progress: null");
+    // Every event has an id of the same stream, in order.
+    let ids: Vec<&str> = rest
+        .lines()
+        .filter_map(|line| line.strip_prefix("id: "))
+        .collect();
+    let stream = last_id.split('-').next().unwrap();
+    assert!(
+        ids.iter().all(|id| id.starts_with(&format!("{stream}-"))),
+        "{ids:?}"
+    );
+    assert_eq!(ids.len(), 3);
+
+    // An id of a stream that is not kept gets a fresh session stream.
+    let fresh = client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("last-event-id", "999-0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    drop(fresh);
+    served.stop().await;
+}
