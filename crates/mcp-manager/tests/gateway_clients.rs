@@ -346,6 +346,19 @@ fn python_sdk_modern_client_lists_calls_and_listens_through_the_gateway() {
     assert_eq!(report["ev"], json!(["Echo: modern"]));
     assert_eq!(report["py"], json!(["5"]));
     assert_eq!(report["rs"], json!([SIMPLE_TEXT]));
+    // Backends in sessions ask; the 2026 client answers input_required.
+    assert_eq!(
+        report["asked"],
+        json!(["sampling/createMessage", "elicitation/create"]),
+        "{report}"
+    );
+    let sampled = report["ev_sampling"][0].as_str().unwrap_or_default();
+    assert!(
+        sampled.contains("sampled: Resource trigger-sampling-request context: modern"),
+        "{report}"
+    );
+    let elicited = report["rs_elicitation"][0].as_str().unwrap_or_default();
+    assert!(elicited.contains("lin@example.com"), "{report}");
     assert_eq!(
         report["honored"],
         json!({"toolsListChanged": true, "resourceSubscriptions": ["test://watched-resource"]})

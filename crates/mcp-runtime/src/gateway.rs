@@ -50,6 +50,8 @@ use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, RequestI
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+mod bridge;
+
 use crate::runtime::McpRuntime;
 use crate::server::{CallOptions, ListKind, ServerEvent, ServerHandle};
 
@@ -78,6 +80,8 @@ pub struct Gateway {
     renamed_resources: Arc<Mutex<HashSet<(ServerId, String)>>>,
     /// The client sessions' resource subscriptions.
     subscriptions: Arc<Mutex<Subscriptions>>,
+    /// Backend calls waiting for a stateless client's answers.
+    parked: bridge::ParkedCalls,
 }
 
 /// Items per page of a merged list, unless set with
@@ -135,6 +139,67 @@ impl Catalog {
         let position = *self.index.get(exposed)?;
         self.entries.get(position).map(|(_, entry)| entry)
     }
+}
+
+/// Sends a request to a backend: what it asks of the client goes to
+/// `requester`, its progress to `progress_to`.
+async fn call_backend(
+    handle: &ServerHandle,
+    method: &str,
+    params: Raw<'static>,
+    requester: RequestContext,
+    progress_to: &RequestContext,
+) -> HandlerResult {
+    let (sink, mut progress) = mpsc::channel::<Notification<'static>>(64);
+    let options = CallOptions {
+        progress: Some(sink),
+        requester: Some(requester),
+        ..CallOptions::default()
+    };
+    let request = handle.request(method.to_owned(), Some(params), options);
+    tokio::pin!(request);
+    loop {
+        tokio::select! {
+            result = &mut request => {
+                while let Ok(notification) = progress.try_recv() {
+                    progress_to.notify(notification).await;
+                }
+                return result.map_err(|error| error.to_error_object());
+            }
+            Some(notification) = progress.recv() => progress_to.notify(notification).await,
+        }
+    }
+}
+
+/// The `requestState` and `inputResponses` a request carries.
+fn continuation(params: &Raw<'_>) -> (Option<String>, serde_json::Map<String, Value>) {
+    if !params.get().contains("requestState") {
+        return (None, serde_json::Map::new());
+    }
+    let Ok(object) = RawObject::from_cow(params.reborrow()) else {
+        return (None, serde_json::Map::new());
+    };
+    let state = object
+        .get("requestState")
+        .and_then(|raw| Raw::borrowed(raw).into_str())
+        .map(Cow::into_owned);
+    let responses = match object
+        .get("inputResponses")
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+    {
+        Some(Value::Object(responses)) => responses,
+        _ => serde_json::Map::new(),
+    };
+    (state, responses)
+}
+
+/// An `input_required` result with its `requestState` set to `state`.
+fn with_state(result: Raw<'static>, state: &str) -> Raw<'static> {
+    let Ok(mut object) = RawObject::from_cow(result.reborrow()) else {
+        return result;
+    };
+    object.insert("requestState", Raw::from_value(state));
+    Raw::owned(object.to_raw())
 }
 
 /// The `_meta` members of the 2026-07-28 request envelope.
@@ -361,6 +426,7 @@ impl Gateway {
             catalogs: Mutex::new(HashMap::new()),
             renamed_resources: Arc::default(),
             subscriptions: Arc::default(),
+            parked: bridge::ParkedCalls::default(),
         }
     }
 
@@ -580,8 +646,11 @@ impl Gateway {
             })
         {
             // A server in a session takes no 2026-07-28 envelope (some
-            // refuse it): it gets the request as its own clients send it.
-            params = without_envelope(params);
+            // refuse it): it gets the request as its own clients send it,
+            // and what it asks of the client comes back as `input_required`.
+            return self
+                .bridged(backend, method, without_envelope(params), context)
+                .await;
         }
         for _ in 0..MAX_INPUT_ROUNDS {
             let result = self
@@ -611,31 +680,88 @@ impl Gateway {
         params: Raw<'static>,
         context: &RequestContext,
     ) -> HandlerResult {
-        let Some(backend) = self.backends.get(backend) else {
-            return Err(ErrorObject::new(
-                error_code::INTERNAL_ERROR,
-                "no such backend",
-            ));
+        let handle = self.handle(backend)?;
+        call_backend(&handle, method, params, context.clone(), context).await
+    }
+
+    fn handle(&self, backend: usize) -> Result<ServerHandle, ErrorObject<'static>> {
+        self.backends
+            .get(backend)
+            .map(|b| b.handle.clone())
+            .ok_or_else(|| ErrorObject::new(error_code::INTERNAL_ERROR, "no such backend"))
+    }
+
+    /// A stateless client's request to a stateful backend; see
+    /// [`bridge`]. A `requestState` of the gateway's continues the call it
+    /// names with the client's `inputResponses`; otherwise a new call starts.
+    async fn bridged(
+        &self,
+        backend: usize,
+        method: &str,
+        params: Raw<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let (state, responses) = continuation(&params);
+        let resumed = state.as_deref().and_then(|state| self.parked.take(state));
+        let mut call = match resumed {
+            Some(parked) => {
+                let mut parked = parked?;
+                parked.answer(&responses);
+                parked
+            }
+            None => {
+                let handle = self.handle(backend)?;
+                let (events, receiver) = mpsc::channel(16);
+                let requester = bridge::requester(events.clone());
+                let (method, progress_to) = (method.to_owned(), context.clone());
+                let task = tokio::spawn(async move {
+                    let result =
+                        call_backend(&handle, &method, params, requester, &progress_to).await;
+                    let _ = events.send(bridge::Bridged::Done(result)).await;
+                });
+                bridge::Parked::new(receiver, task.abort_handle())
+            }
         };
-        let (sink, mut progress) = mpsc::channel::<Notification<'static>>(64);
-        let options = CallOptions {
-            progress: Some(sink),
-            requester: Some(context.clone()),
-            ..CallOptions::default()
-        };
-        let request = backend
-            .handle
-            .request(method.to_owned(), Some(params), options);
-        tokio::pin!(request);
         loop {
-            tokio::select! {
-                result = &mut request => {
-                    while let Ok(notification) = progress.try_recv() {
-                        context.notify(notification).await;
+            if !call.open.is_empty() {
+                let asked = call.input_required("");
+                let state = self.parked.park(call);
+                return Ok(with_state(asked, &state));
+            }
+            let event = call.events.recv().await;
+            match event {
+                Some(bridge::Bridged::Asked {
+                    key,
+                    request,
+                    answer,
+                }) => {
+                    call.open.insert(key, (request, answer));
+                    // Questions asked at the same moment go out together.
+                    tokio::task::yield_now().await;
+                    while let Ok(more) = call.events.try_recv() {
+                        match more {
+                            bridge::Bridged::Asked {
+                                key,
+                                request,
+                                answer,
+                            } => {
+                                call.open.insert(key, (request, answer));
+                            }
+                            bridge::Bridged::Done(result) => {
+                                return result.map(|r| as_stateless_result(method, r));
+                            }
+                        }
                     }
-                    return result.map_err(|error| error.to_error_object());
                 }
-                Some(notification) = progress.recv() => context.notify(notification).await,
+                Some(bridge::Bridged::Done(result)) => {
+                    return result.map(|r| as_stateless_result(method, r));
+                }
+                None => {
+                    return Err(ErrorObject::new(
+                        error_code::INTERNAL_ERROR,
+                        "the backend's call ended without an answer",
+                    ));
+                }
             }
         }
     }
