@@ -31,7 +31,7 @@ pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match (args.stdio, args.http) {
-        (true, _) => crate::launch::run_async(mcp_runtime::serve_stdio(
+        (true, _) => crate::launch::run_async_on_one_thread(mcp_runtime::serve_stdio(
             (builtin.make)(),
             tokio::io::stdin(),
             tokio::io::stdout(),
