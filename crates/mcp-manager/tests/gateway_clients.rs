@@ -242,13 +242,15 @@ fn report_without_last_question(report: &Value, asked: Vec<Value>) {
 
 /// Checks that the servers' requests to the client reached the Python
 /// client's callbacks and their answers the servers: sampling asked by
-/// server-everything (npm), elicitation by the built-in server.
+/// server-everything (npm), elicitation and roots by the built-in server.
 fn check_requests_to_the_client(report: &Value) {
     assert_eq!(
         report["asked"],
-        json!(["sampling/createMessage", "elicitation/create"]),
+        json!(["sampling/createMessage", "elicitation/create", "roots/list"]),
         "{report}"
     );
+    let roots = report["rs_roots"]["text"][0].as_str().unwrap_or_default();
+    assert!(roots.contains("file:///work/project"), "{report}");
     let sampled = report["ev_sampling"]["text"][0]
         .as_str()
         .unwrap_or_default();
@@ -307,6 +309,7 @@ fn python_sdk_client_over_http_reaches_all_three_backends() {
         json!({"isError": false, "text": ["Hello, Grace!"]}),
         "{report}"
     );
+    // The stateless backend's question came last.
     let mut asked = report["asked"].as_array().unwrap().clone();
     assert_eq!(asked.pop(), Some(json!("elicitation/create")));
     report_without_last_question(&report, asked);

@@ -21,7 +21,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import (
     CreateMessageResult,
     ElicitResult,
+    ListRootsResult,
     PaginatedRequestParams,
+    Root,
     TextContent,
 )
 
@@ -37,6 +39,11 @@ async def sample(context, params):
         model="test-model",
         stop_reason="endTurn",
     )
+
+
+async def list_roots(context):
+    asked.append("roots/list")
+    return ListRootsResult(roots=[Root(uri="file:///work/project", name="project")])
 
 
 async def elicit(context, params):
@@ -75,6 +82,7 @@ async def use(session, report):
     report["rs_elicitation"] = texts(
         await session.call_tool("rs__test_elicitation", {"message": "who are you?"})
     )
+    report["rs_roots"] = texts(await session.call_tool("rs__test_input_required_result_list_roots", {}))
     if "st__test_input_required_result_elicitation" in report["tools"]:
         # A stateless (2026-07-28) backend asks with `input_required`; the
         # gateway turns that into a request to this (stateful) client.
@@ -91,15 +99,15 @@ async def main() -> None:
         exe, config = rest
         params = StdioServerParameters(command=exe, args=["serve", "--stdio", "--config", config])
         async with stdio_client(params) as (read, write):
-            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
+            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit, list_roots_callback=list_roots) as session:
                 await use(session, report)
     elif mode == "http":
         async with streamable_http_client(rest[0]) as (read, write):
-            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
+            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit, list_roots_callback=list_roots) as session:
                 await use(session, report)
     elif mode == "sse":
         async with sse_client(rest[0]) as (read, write):
-            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit) as session:
+            async with ClientSession(read, write, sampling_callback=sample, elicitation_callback=elicit, list_roots_callback=list_roots) as session:
                 await use(session, report)
     else:
         sys.exit(f"unknown mode {mode}")
