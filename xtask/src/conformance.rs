@@ -20,8 +20,9 @@
 //! comment); a listed failure that passes fails the run too, so the file
 //! only shrinks. Results are kept under `target/conformance/`.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -117,7 +118,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .join("conformance_client");
     let out = root.join("target").join("conformance");
     std::fs::create_dir_all(&out)?;
-    let expected = root.join(EXPECTED_FAILURES);
+    let runner = Runner {
+        node,
+        script: suite,
+        expected: root.join(EXPECTED_FAILURES),
+        out: out.clone(),
+    };
 
     let mut table = Vec::new();
     let mut failed = Vec::new();
@@ -142,21 +148,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let url = format!("http://{}/mcp", server.addr);
         for (name, run_args) in RUNS {
             println!("\n==> conformance: {target}, {name} ({url})");
-            let results = out.join(target).join(name);
-            let _ = std::fs::remove_dir_all(&results);
-            let mut cmd = Command::new(&node);
-            cmd.arg(&suite)
-                .args(["server", "--url", &url])
-                .args(*run_args)
-                .arg("--expected-failures")
-                .arg(&expected)
-                .arg("-o")
-                .arg(&results)
-                // It writes results relative to nothing of ours; keep its
-                // working directory out of the tree.
-                .current_dir(&out)
-                .stdin(Stdio::null());
-            let (total, ok, secs) = run_suite(&mut cmd, &suite)?;
+            let mut args: Vec<OsString> = vec!["server".into(), "--url".into(), url.clone().into()];
+            args.extend(run_args.iter().map(OsString::from));
+            let (total, ok, secs) = runner.run(&args, &out.join(target).join(name))?;
             if !ok {
                 failed.push(format!("{target} {name}"));
             }
@@ -170,20 +164,15 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .chain([("--suite", "auth")]);
     for (how, which) in client_runs {
         println!("\n==> conformance: client, {which}");
+        let args: Vec<OsString> = vec![
+            "client".into(),
+            "--command".into(),
+            client.clone().into(),
+            how.into(),
+            which.into(),
+        ];
         let results = out.join("client").join(which.replace('/', "-"));
-        let _ = std::fs::remove_dir_all(&results);
-        let mut cmd = Command::new(&node);
-        cmd.arg(&suite)
-            .args(["client", "--command"])
-            .arg(&client)
-            .args([how, which])
-            .arg("--expected-failures")
-            .arg(&expected)
-            .arg("-o")
-            .arg(&results)
-            .current_dir(&out)
-            .stdin(Stdio::null());
-        let (total, ok, secs) = run_suite(&mut cmd, &suite)?;
+        let (total, ok, secs) = runner.run(&args, &results)?;
         if !ok {
             failed.push(format!("client {which}"));
         }
@@ -202,6 +191,36 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How the suite is run: Node, its script, the baseline, and the folder
+/// its results go under.
+struct Runner {
+    node: PathBuf,
+    script: PathBuf,
+    expected: PathBuf,
+    out: PathBuf,
+}
+
+impl Runner {
+    /// Runs the suite with `args` against the baseline, keeping the
+    /// results in `results`, showing its output; its count of checks,
+    /// whether it passed against the baseline, and how long it took.
+    fn run(&self, args: &[OsString], results: &Path) -> Result<(String, bool, f64)> {
+        let _ = std::fs::remove_dir_all(results);
+        let mut cmd = Command::new(&self.node);
+        cmd.arg(&self.script)
+            .args(args)
+            .arg("--expected-failures")
+            .arg(&self.expected)
+            .arg("-o")
+            .arg(results)
+            // It writes results relative to nothing of ours; keep its
+            // working directory out of the tree.
+            .current_dir(&self.out)
+            .stdin(Stdio::null());
+        run_suite(&mut cmd, &self.script)
+    }
 }
 
 /// Runs one invocation of the suite, showing its output; its count of

@@ -678,19 +678,8 @@ impl Shared {
                     Message::Request(request) => {
                         run(self, request, meta.progress, Some(session), client).await
                     }
-                    Message::Notification(notification) => {
-                        if notification.method == Method::Cancelled.as_str() {
-                            session.cancel(notification);
-                        } else {
-                            let context = RequestContext::new(Arc::new(SessionPeer(session)));
-                            self.server.handle_notification(notification, context).await;
-                        }
-                        status(StatusCode::ACCEPTED)
-                    }
-                    answer @ (Message::Response(_) | Message::Error(_)) => {
-                        if !lock_asked(&session.asked).answer_message(answer) {
-                            tracing::debug!("an answer to no request of ours was ignored");
-                        }
+                    other => {
+                        self.session_message(session, other).await;
                         status(StatusCode::ACCEPTED)
                     }
                 }
@@ -798,6 +787,15 @@ impl Shared {
                 });
                 lock(&session.running).insert(id, task.abort_handle());
             }
+            other => self.session_message(session, other).await,
+        }
+        status(StatusCode::ACCEPTED)
+    }
+
+    /// A notification of a session's client, or its answer to a request of
+    /// the server's.
+    async fn session_message(&self, session: Arc<Session>, message: Message<'static>) {
+        match message {
             Message::Notification(notification) => {
                 if notification.method == Method::Cancelled.as_str() {
                     session.cancel(notification);
@@ -806,11 +804,13 @@ impl Shared {
                     self.server.handle_notification(notification, context).await;
                 }
             }
+            Message::Request(_) => {}
             answer @ (Message::Response(_) | Message::Error(_)) => {
-                lock_asked(&session.asked).answer_message(answer);
+                if !lock_asked(&session.asked).answer_message(answer) {
+                    tracing::debug!("an answer to no request of ours was ignored");
+                }
             }
         }
-        status(StatusCode::ACCEPTED)
     }
 
     /// The one message of a POST body, or the response refusing it.
