@@ -18,7 +18,8 @@
 //!   (`STREAM-SEQ`); a client that loses the connection does not cancel the
 //!   request: it GETs the endpoint with `Last-Event-ID` and gets the events
 //!   it missed, then the rest of the stream (the last 16
-//!   streams of a session are kept, each up to 256 events or 4 MiB). A
+//!   streams of a session are kept, each up to 256 events or 1 MiB; a
+//!   stream read to its end keeps only its answer). A
 //!   stateless request, which cannot be resumed, is cancelled when its
 //!   client hangs up, and so is a request answered with plain JSON.
 //! - **Stateless requests (2026-07-28)**: a POST whose `_meta` (or whose
@@ -310,7 +311,7 @@ const KEPT_STREAMS: usize = 16;
 /// How many events of one stream are kept, at most.
 const KEPT_EVENTS: usize = 256;
 /// How many bytes of one stream's events are kept, at most.
-const KEPT_BYTES: usize = 4 << 20;
+const KEPT_BYTES: usize = 1 << 20;
 
 /// The recent events of a session's request streams: every event gets the
 /// id `STREAM-SEQ`, and a client that lost a stream resumes it with a GET
@@ -396,11 +397,20 @@ impl Session {
         }
     }
 
-    /// Marks `stream` complete and lets its connection end.
+    /// Marks `stream` complete and lets its connection end. A stream read
+    /// to its end keeps only its last event (the answer), in case the
+    /// connection drops before that reaches the client; one whose client
+    /// went away keeps what it has for when the client comes back.
     fn finish_stream(&self, stream: u64) {
         if let Some(log) = lock(&self.replay).log(stream) {
             log.done = true;
-            log.live = None;
+            if log.live.take().is_some() {
+                while log.events.len() > 1 {
+                    if let Some((_, old)) = log.events.pop_front() {
+                        log.bytes -= old.len();
+                    }
+                }
+            }
         }
     }
 
