@@ -131,11 +131,11 @@ mod tests {
             }
         }
         let context = RequestContext::new(std::sync::Arc::new(Nobody));
-        futures_lite_block_on(EchoServer.handle_request(request, context))
+        answer_now(EchoServer.handle_request(request, context))
     }
 
     /// The handler never awaits anything, so one poll finishes it.
-    fn futures_lite_block_on(mut future: BoxFuture<'_, HandlerResult>) -> HandlerResult {
+    fn answer_now(mut future: BoxFuture<'_, HandlerResult>) -> HandlerResult {
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
         match future.as_mut().poll(&mut cx) {
