@@ -14,23 +14,27 @@ pub(crate) const INVALID: u8 = 2;
 /// The exit status when a server needed did not start.
 pub(crate) const UNAVAILABLE: u8 = 3;
 
-/// Runs `future` to completion on a fresh tokio runtime: with
-/// [`run_async_on_one_thread`], the one place where the synchronous
-/// command line enters async code.
+/// Runs `future` to completion on a fresh tokio runtime with two worker
+/// threads.
 pub(crate) fn run_async<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    Ok(runtime.block_on(future))
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    block_on(builder, future)
 }
 
 /// Runs `future` on a fresh single-threaded tokio runtime: for work that
 /// serves one peer over one pipe (a built-in server on stdio), where
 /// handing every message between threads would only add latency.
 pub(crate) fn run_async_on_one_thread<F: Future>(future: F) -> anyhow::Result<F::Output> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    block_on(tokio::runtime::Builder::new_current_thread(), future)
+}
+
+/// The one place where the synchronous command line enters async code.
+fn block_on<F: Future>(
+    mut builder: tokio::runtime::Builder,
+    future: F,
+) -> anyhow::Result<F::Output> {
+    let runtime = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;
