@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
@@ -22,6 +22,7 @@ use mcp_protocol::{ErrorObject, Message, Notification, Request, RequestId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::lock;
 use crate::transport::Inbound;
 
 /// Where a dispatcher's messages go.
@@ -100,16 +101,12 @@ impl Asked {
 /// Shared [`Asked`].
 pub(crate) type SharedAsked = Arc<Mutex<Asked>>;
 
-pub(crate) fn lock_asked(asked: &SharedAsked) -> std::sync::MutexGuard<'_, Asked> {
-    asked.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Forgets a request to the client whose asker went away.
 struct Forget<'a>(&'a SharedAsked, RequestId<'static>);
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        lock_asked(self.0).waiting.remove(&self.1);
+        lock(self.0).waiting.remove(&self.1);
     }
 }
 
@@ -125,7 +122,7 @@ where
     F: FnOnce(Message<'static>) -> Fut,
     Fut: Future<Output = bool>,
 {
-    let (id, answer) = lock_asked(asked).ask();
+    let (id, answer) = lock(asked).ask();
     let _forget = Forget(asked, id.clone());
     let request = Message::Request(Request {
         id,
@@ -234,7 +231,7 @@ impl<O: Outlet> Dispatcher<O> {
                 }
             }
             answer @ (Message::Response(_) | Message::Error(_)) => {
-                if !lock_asked(&self.asked).answer_message(answer) {
+                if !lock(&self.asked).answer_message(answer) {
                     tracing::debug!("an answer to no request of ours was ignored");
                 }
             }

@@ -33,7 +33,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -42,8 +42,8 @@ use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
     CallToolParams, CompleteParams, CompletionTarget, GetPromptParams, InitializeParams, Method,
-    PaginatedParams, RequestMeta, ResourceRequestParams, SetLevelParams, SubscriptionFilter,
-    SubscriptionsListenParams, View,
+    PaginatedParams, RequestMeta, RequestParams, ResourceRequestParams, SetLevelParams,
+    SubscriptionFilter, SubscriptionsListenParams, View,
 };
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, RequestId, VersionSet};
@@ -52,6 +52,7 @@ use tokio::sync::{broadcast, mpsc};
 
 mod bridge;
 
+use crate::lock;
 use crate::runtime::McpRuntime;
 use crate::server::{CallOptions, ListKind, ServerEvent, ServerHandle};
 
@@ -320,29 +321,13 @@ async fn answer_questions(
     Ok(Raw::owned(params.to_raw()))
 }
 
-/// Whether a request's `_meta` makes it a stateless (2026-07-28) one.
-fn is_stateless(meta: Option<&RequestMeta<'_>>) -> bool {
-    meta.and_then(|meta| meta.protocol_version.as_deref())
-        .and_then(ProtocolVersion::parse)
-        .is_some_and(|version| !version.is_stateful())
-}
-
 /// Whether a request with `params` is a stateless (2026-07-28) one.
 fn params_are_stateless(params: &Raw<'_>) -> bool {
-    if !params.get().contains("protocolVersion") {
-        return false;
-    }
-    let Ok(object) = RawObject::from_cow(params.reborrow()) else {
-        return false;
-    };
-    let meta = object
-        .get("_meta")
-        .and_then(|meta| RequestMeta::from_params(Some(Raw::borrowed(meta))).ok());
-    is_stateless(meta.as_ref())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    params.get().contains("protocolVersion")
+        && RequestParams::from_params(Some(params.reborrow()))
+            .ok()
+            .and_then(|params| params.meta)
+            .is_some_and(|meta| meta.is_stateless())
 }
 
 /// The scheme of the gateway's own resource URIs,
@@ -606,7 +591,7 @@ impl Gateway {
                 json!(format!("{end:x}.{fingerprint:x}")),
             );
         }
-        if is_stateless(params.meta.as_ref()) {
+        if params.meta.as_ref().is_some_and(RequestMeta::is_stateless) {
             // 2026-07-28 results say what they are and how long they keep.
             // A merged list changes whenever any server's does: not cached.
             result.insert("resultType".to_owned(), json!("complete"));

@@ -38,6 +38,14 @@ pub mod transport;
 mod typestate;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// Locks `mutex`, taking the data of a poisoned one as it is: the
+/// runtime's critical sections are short and leave their data whole.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
 pub use serve::{STDIO_DRAIN, serve_stdio};
 pub use serve_http::{

@@ -81,7 +81,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -105,7 +105,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::dispatch::{SharedAsked, ask_client, lock_asked};
+use crate::dispatch::{SharedAsked, ask_client};
+use crate::lock;
 use crate::transport::CHANNEL_CAPACITY;
 
 /// The path of the MCP endpoint.
@@ -433,10 +434,6 @@ impl Session {
         }
         Some((missed, receiver))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Session {
@@ -816,7 +813,7 @@ impl Shared {
             }
             Message::Request(_) => {}
             answer @ (Message::Response(_) | Message::Error(_)) => {
-                if !lock_asked(&session.asked).answer_message(answer) {
+                if !lock(&session.asked).answer_message(answer) {
                     tracing::debug!("an answer to no request of ours was ignored");
                 }
             }
@@ -1109,11 +1106,7 @@ fn read_meta(request: &Request<'_>) -> MetaFacts {
     };
     MetaFacts {
         progress: meta.progress_token.is_some(),
-        stateless: meta
-            .protocol_version
-            .as_deref()
-            .and_then(ProtocolVersion::parse)
-            .is_some_and(|version| !version.is_stateful()),
+        stateless: meta.is_stateless(),
     }
 }
 

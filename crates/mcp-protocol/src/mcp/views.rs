@@ -29,6 +29,16 @@ view! {
 }
 
 impl RequestMeta<'_> {
+    /// Whether the request is a stateless one: its `_meta` names a protocol
+    /// version without sessions (2026-07-28).
+    #[must_use]
+    pub fn is_stateless(&self) -> bool {
+        self.protocol_version
+            .as_deref()
+            .and_then(crate::ProtocolVersion::parse)
+            .is_some_and(|version| !version.is_stateful())
+    }
+
     /// The W3C `traceparent` carried in `_meta`, if any.
     #[must_use]
     pub fn traceparent(&self) -> Option<Cow<'_, str>> {

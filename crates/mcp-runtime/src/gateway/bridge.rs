@@ -25,7 +25,7 @@ use mcp_protocol::{ErrorObject, Notification};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use super::lock;
+use crate::lock;
 
 /// How long a call waits for its client to come back with answers.
 pub(super) const PARKED_FOR: Duration = Duration::from_secs(600);
