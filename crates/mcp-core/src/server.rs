@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use mcp_protocol::raw::Raw;
+use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, Request};
 
 /// A boxed, sendable future.
@@ -104,6 +104,56 @@ impl RequestContext {
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.peer.is_closed()
+    }
+
+    /// Puts the questions of an `input_required` result (its `requests`,
+    /// `inputRequests` on the wire) to the client as real requests, one
+    /// after the other, and records the answers in `params` as
+    /// `inputResponses` (beside those of earlier rounds) with the result's
+    /// `requestState` (or none), so that the request can be sent again as a
+    /// 2026-07-28 client would send it: how a client in a session answers
+    /// what a stateless server asks in rounds.
+    ///
+    /// # Errors
+    ///
+    /// The client's error, `-32601` when it cannot be sent requests, or
+    /// `-32603` when an answer is not JSON.
+    pub async fn answer_input_required(
+        &self,
+        params: &mut RawObject<'static>,
+        requests: &serde_json::Map<String, serde_json::Value>,
+        state: Option<&serde_json::Value>,
+    ) -> Result<(), ErrorObject<'static>> {
+        let mut responses = match params
+            .get("inputResponses")
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        {
+            Some(serde_json::Value::Object(responses)) => responses,
+            _ => serde_json::Map::new(),
+        };
+        for (key, request) in requests {
+            let method = request
+                .get("method")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let asked = request.get("params").map(Raw::from_value);
+            let answer = self.request(method, asked).await?;
+            let answer: serde_json::Value = serde_json::from_str(answer.get()).map_err(|e| {
+                ErrorObject::new(
+                    mcp_protocol::jsonrpc::error_code::INTERNAL_ERROR,
+                    format!("the client's answer to `{method}` is not JSON: {e}"),
+                )
+            })?;
+            responses.insert(key.clone(), answer);
+        }
+        params.insert("inputResponses", Raw::from_value(&responses));
+        match state {
+            Some(state) => params.insert("requestState", Raw::from_value(state)),
+            None => {
+                params.remove("requestState");
+            }
+        }
+        Ok(())
     }
 
     /// The client session this request belongs to; see [`Peer::session`].

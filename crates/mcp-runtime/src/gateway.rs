@@ -280,47 +280,6 @@ fn input_required(
     Some((requests, result.remove("requestState")))
 }
 
-/// `params` with the client's answers to `questions` as `inputResponses`
-/// (beside those of earlier rounds) and the `requestState` to echo.
-async fn answer_questions(
-    params: Raw<'static>,
-    (requests, state): (serde_json::Map<String, Value>, Option<Value>),
-    context: &RequestContext,
-) -> Result<Raw<'static>, ErrorObject<'static>> {
-    let mut params =
-        RawObject::from_cow(params).map_err(|_| invalid_params("`params` must be an object"))?;
-    let mut responses = match params
-        .get("inputResponses")
-        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-    {
-        Some(Value::Object(responses)) => responses,
-        _ => serde_json::Map::new(),
-    };
-    for (key, request) in requests {
-        let method = request
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let asked = request.get("params").map(Raw::from_value);
-        let answer = context.request(method, asked).await?;
-        let answer: Value = serde_json::from_str(answer.get()).map_err(|e| {
-            ErrorObject::new(
-                error_code::INTERNAL_ERROR,
-                format!("the client's answer to `{method}` is not JSON: {e}"),
-            )
-        })?;
-        responses.insert(key, answer);
-    }
-    params.insert("inputResponses", Raw::from_value(&responses));
-    match state {
-        Some(state) => params.insert("requestState", Raw::from_value(&state)),
-        None => {
-            params.remove("requestState");
-        }
-    }
-    Ok(Raw::owned(params.to_raw()))
-}
-
 /// Whether a request with `params` is a stateless (2026-07-28) one.
 fn params_are_stateless(params: &Raw<'_>) -> bool {
     params.get().contains("protocolVersion")
@@ -650,7 +609,13 @@ impl Gateway {
             let Some(questions) = input_required(&result) else {
                 return Ok(result);
             };
-            params = answer_questions(params, questions, context).await?;
+            let (requests, state) = questions;
+            let mut object = RawObject::from_cow(params)
+                .map_err(|_| invalid_params("`params` must be an object"))?;
+            context
+                .answer_input_required(&mut object, &requests, state.as_ref())
+                .await?;
+            params = Raw::owned(object.to_raw());
         }
         Err(ErrorObject::new(
             error_code::INTERNAL_ERROR,

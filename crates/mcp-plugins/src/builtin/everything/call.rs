@@ -129,47 +129,24 @@ impl Call {
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 
-    /// Puts the questions of an `input_required` reply (`inputRequests`)
-    /// to the client as real requests, one after the other, and adds the
-    /// answers to the params as `inputResponses` (with the reply's
-    /// `requestState`), so that the request can run again as if the client
-    /// had sent it with them: how a stateful session answers what a
-    /// 2026-07-28 client answers in rounds.
+    /// Puts the questions of an `input_required` reply to the client as
+    /// real requests and adds the answers to the params (see
+    /// [`RequestContext::answer_input_required`]), so that the request can
+    /// run again as if the client had sent it with them: how a stateful
+    /// session answers what a 2026-07-28 client answers in rounds.
     ///
     /// # Errors
     ///
     /// The client's error, or `-32601` when it cannot be sent requests.
     pub(crate) async fn ask_client(&mut self, input: &Value) -> Result<(), ErrorObject<'static>> {
-        let mut responses = match self.param("inputResponses") {
-            Some(Value::Object(responses)) => responses,
-            _ => Map::new(),
-        };
+        let no_requests = Map::new();
         let requests = input
             .get("inputRequests")
             .and_then(Value::as_object)
-            .into_iter()
-            .flatten();
-        for (key, request) in requests {
-            let method = request
-                .get("method")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let params = request.get("params").map(Raw::from_value);
-            let answer = self.context.request(method, params).await?;
-            let answer: Value = serde_json::from_str(answer.get()).map_err(|e| {
-                ErrorObject::new(
-                    error_code::INTERNAL_ERROR,
-                    format!("the client's answer to `{method}` is not JSON: {e}"),
-                )
-            })?;
-            responses.insert(key.clone(), answer);
-        }
-        self.params
-            .insert("inputResponses", Raw::from_value(&responses));
-        if let Some(state) = input.get("requestState") {
-            self.params.insert("requestState", Raw::from_value(state));
-        }
-        Ok(())
+            .unwrap_or(&no_requests);
+        self.context
+            .answer_input_required(&mut self.params, requests, input.get("requestState"))
+            .await
     }
 
     /// Sends a notification to the client.
