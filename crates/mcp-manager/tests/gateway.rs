@@ -27,16 +27,48 @@ impl Peer for Quiet {
 }
 
 async fn ask(gateway: &Gateway, method: &str, params: Value) -> Result<Value, (i64, String)> {
+    ask_through(gateway, Arc::new(Quiet), method, params).await
+}
+
+/// Sends a request to the gateway from the client behind `peer`.
+async fn ask_through(
+    gateway: &Gateway,
+    peer: Arc<dyn Peer>,
+    method: &str,
+    params: Value,
+) -> Result<Value, (i64, String)> {
     let request = Request {
         id: RequestId::Number(1),
         method: method.to_owned().into(),
         params: Some(Raw::from_value(&params)),
     };
     gateway
-        .handle_request(request, RequestContext::new(Arc::new(Quiet)))
+        .handle_request(request, RequestContext::new(peer))
         .await
         .map(|raw| raw.parse().unwrap())
         .map_err(|e| (e.code, e.message.into_owned()))
+}
+
+/// Tells the gateway that the client behind `peer` is initialized.
+async fn initialized(gateway: &Gateway, peer: Arc<dyn Peer>) {
+    let notification = Notification {
+        method: "notifications/initialized".into(),
+        params: None,
+    };
+    gateway
+        .handle_notification(notification, RequestContext::new(peer))
+        .await;
+}
+
+/// A gateway forwarding notifications, over one built-in `everything`
+/// server without a namespace.
+async fn gateway_over_everything(runtime: &McpRuntime) -> Gateway {
+    let backends = deploy_all(
+        runtime,
+        r#"{"mcpServers": {"one": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
+    )
+    .await;
+    Gateway::new(backends, "__").with_notifications(runtime.clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,16 +291,7 @@ async fn renamed_resources_are_read_and_updated_under_their_listed_uri() {
     let second = backends[1].handle.id().to_string();
     let gateway = Gateway::new(backends, "__").with_notifications(runtime.clone());
     let recorder = Arc::new(Recorder::default());
-    let context = RequestContext::new(recorder.clone());
-    gateway
-        .handle_notification(
-            Notification {
-                method: "notifications/initialized".into(),
-                params: None,
-            },
-            context,
-        )
-        .await;
+    initialized(&gateway, recorder.clone()).await;
 
     let watched = "test://watched-resource";
     let renamed = format!("mcp-manager://{second}/{watched}");
@@ -376,27 +399,15 @@ fn updates(recorder: &Recorder) -> Vec<String> {
 }
 
 async fn ask_as(gateway: &Gateway, recorder: &Arc<Recorder>, method: &str, params: Value) -> Value {
-    let request = Request {
-        id: RequestId::Number(1),
-        method: method.to_owned().into(),
-        params: Some(Raw::from_value(&params)),
-    };
-    let raw = gateway
-        .handle_request(request, RequestContext::new(recorder.clone()))
+    ask_through(gateway, recorder.clone(), method, params)
         .await
-        .unwrap_or_else(|e| panic!("{method}: {e:?}"));
-    raw.parse().unwrap()
+        .unwrap_or_else(|e| panic!("{method}: {e:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_updates_reach_only_the_sessions_that_subscribed() {
     let runtime = McpRuntime::start();
-    let backends = deploy_all(
-        &runtime,
-        r#"{"mcpServers": {"one": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
-    )
-    .await;
-    let gateway = Gateway::new(backends, "__").with_notifications(runtime.clone());
+    let gateway = gateway_over_everything(&runtime).await;
     let a = Arc::new(Recorder(
         Mutex::default(),
         Some(mcp_core::next_session_key()),
@@ -406,15 +417,7 @@ async fn resource_updates_reach_only_the_sessions_that_subscribed() {
         Some(mcp_core::next_session_key()),
     ));
     for session in [&a, &b] {
-        gateway
-            .handle_notification(
-                Notification {
-                    method: "notifications/initialized".into(),
-                    params: None,
-                },
-                RequestContext::new(session.clone()),
-            )
-            .await;
+        initialized(&gateway, session.clone()).await;
     }
     let watched = json!({"uri": "test://watched-resource"});
     let trigger = json!({"name": "test_trigger_resource_update"});
@@ -446,12 +449,7 @@ async fn resource_updates_reach_only_the_sessions_that_subscribed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listen_stream_gets_what_it_asked_for_tagged_with_its_id() {
     let runtime = McpRuntime::start();
-    let backends = deploy_all(
-        &runtime,
-        r#"{"mcpServers": {"one": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
-    )
-    .await;
-    let gateway = Arc::new(Gateway::new(backends, "__").with_notifications(runtime.clone()));
+    let gateway = Arc::new(gateway_over_everything(&runtime).await);
     // A stateless client: no session, everything on the listen stream.
     let client = Arc::new(Recorder::default());
     let listen = {

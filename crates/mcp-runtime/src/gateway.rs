@@ -194,15 +194,6 @@ fn continuation(params: &Raw<'_>) -> (Option<String>, serde_json::Map<String, Va
     (state, responses)
 }
 
-/// An `input_required` result with its `requestState` set to `state`.
-fn with_state(result: Raw<'static>, state: &str) -> Raw<'static> {
-    let Ok(mut object) = RawObject::from_cow(result.reborrow()) else {
-        return result;
-    };
-    object.insert("requestState", Raw::from_value(state));
-    Raw::owned(object.to_raw())
-}
-
 /// The `_meta` members of the 2026-07-28 request envelope.
 const ENVELOPE: [&str; 4] = [
     mcp_protocol::mcp::meta_keys::PROTOCOL_VERSION,
@@ -568,41 +559,40 @@ impl Gateway {
         Some((entry.backend, entry.original.clone()))
     }
 
-    /// Sends a request to a backend and answers with its result. When a
-    /// stateless (2026-07-28) backend answers a client of a stateful session
-    /// with `input_required`, the questions go to the client as real
-    /// requests and the request is sent again with the answers, round after
-    /// round, so the client sees one ordinary result.
+    /// Sends a request to a backend and answers with its result, bridging
+    /// protocol versions (see the table in ARCHITECTURE.md): a stateless
+    /// (2026-07-28) client gets 2026-07-28 results, and a session-bound
+    /// backend's requests to it come back as `input_required` (see
+    /// [`Gateway::bridged`]); when a stateless backend answers a client of a
+    /// stateful session with `input_required`, the questions go to the
+    /// client as real requests and the request is sent again with the
+    /// answers, round after round, so the client sees one ordinary result.
     async fn forward(
         &self,
         backend: usize,
         method: &str,
-        params: Raw<'static>,
+        mut params: Raw<'static>,
         context: &RequestContext,
     ) -> HandlerResult {
-        let client_is_stateless = params_are_stateless(&params);
-        let mut params = params;
-        if client_is_stateless
-            && self.backends.get(backend).is_some_and(|b| {
-                b.handle
-                    .session()
-                    .is_some_and(|s| s.protocol_version.is_stateful())
-            })
-        {
-            // A server in a session takes no 2026-07-28 envelope (some
-            // refuse it): it gets the request as its own clients send it,
-            // and what it asks of the client comes back as `input_required`.
-            return self
-                .bridged(backend, method, without_envelope(params), context)
-                .await;
+        if params_are_stateless(&params) {
+            let session_bound = self
+                .handle(backend)?
+                .session()
+                .is_some_and(|s| s.protocol_version.is_stateful());
+            if session_bound {
+                // A server in a session takes no 2026-07-28 envelope (some
+                // refuse it): it gets the request as its own clients send it.
+                return self
+                    .bridged(backend, method, without_envelope(params), context)
+                    .await;
+            }
+            let result = self.forward_once(backend, method, params, context).await?;
+            return Ok(as_stateless_result(method, result));
         }
         for _ in 0..MAX_INPUT_ROUNDS {
             let result = self
                 .forward_once(backend, method, params.clone(), context)
                 .await?;
-            if client_is_stateless {
-                return Ok(as_stateless_result(method, result));
-            }
             if !result.get().contains("input_required") {
                 return Ok(result);
             }
@@ -631,13 +621,13 @@ impl Gateway {
         context: &RequestContext,
     ) -> HandlerResult {
         let handle = self.handle(backend)?;
-        call_backend(&handle, method, params, context.clone(), context).await
+        call_backend(handle, method, params, context.clone(), context).await
     }
 
-    fn handle(&self, backend: usize) -> Result<ServerHandle, ErrorObject<'static>> {
+    fn handle(&self, backend: usize) -> Result<&ServerHandle, ErrorObject<'static>> {
         self.backends
             .get(backend)
-            .map(|b| b.handle.clone())
+            .map(|b| &b.handle)
             .ok_or_else(|| ErrorObject::new(error_code::INTERNAL_ERROR, "no such backend"))
     }
 
@@ -660,7 +650,7 @@ impl Gateway {
                 parked
             }
             None => {
-                let handle = self.handle(backend)?;
+                let handle = self.handle(backend)?.clone();
                 let (events, receiver) = mpsc::channel(16);
                 let requester = bridge::requester(events.clone());
                 let (method, progress_to) = (method.to_owned(), context.clone());
@@ -674,9 +664,10 @@ impl Gateway {
         };
         loop {
             if !call.open.is_empty() {
-                let asked = call.input_required("");
-                let state = self.parked.park(call);
-                return Ok(with_state(asked, &state));
+                let state = self.parked.new_state();
+                let asked = call.input_required(&state);
+                self.parked.park(&state, call);
+                return Ok(asked);
             }
             let event = call.events.recv().await;
             match event {
@@ -950,18 +941,17 @@ impl Gateway {
             .await
     }
 
-    /// Sends a request to every backend; the first error wins, and a server
-    /// that is down is skipped.
+    /// Sends a request to every backend side by side; a backend's error
+    /// (a server that is down, say) is logged, not the client's business.
     async fn fan_out(&self, method: &str, params: Option<Raw<'static>>) -> HandlerResult {
-        let owned = method.to_owned();
-        let results = self
-            .each_backend(move |handle| {
-                let (method, params) = (owned.clone(), params.clone());
-                async move { handle.request(method, params, CallOptions::default()).await }
-            })
-            .await;
+        let results = join_all(self.backends.iter().map(|backend| {
+            backend
+                .handle
+                .request(method.to_owned(), params.clone(), CallOptions::default())
+        }))
+        .await;
         for (backend, result) in self.backends.iter().zip(results) {
-            if let Some(Err(error)) = result {
+            if let Err(error) = result {
                 tracing::warn!(server = %backend.handle.id(), "`{method}` failed: {error}");
             }
         }
@@ -1028,27 +1018,6 @@ impl Gateway {
             "capabilities": capabilities,
             "serverInfo": self.info,
         })))
-    }
-}
-
-impl Gateway {
-    /// Runs `work` for every backend side by side; the outputs come back in
-    /// backend order (`None` for work that panicked).
-    async fn each_backend<T, F>(&self, work: impl Fn(ServerHandle) -> F) -> Vec<Option<T>>
-    where
-        T: Send + 'static,
-        F: Future<Output = T> + Send + 'static,
-    {
-        let tasks: Vec<_> = self
-            .backends
-            .iter()
-            .map(|b| tokio::spawn(work(b.handle.clone())))
-            .collect();
-        let mut outputs = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            outputs.push(task.await.ok());
-        }
-        outputs
     }
 }
 

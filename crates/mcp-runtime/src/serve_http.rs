@@ -767,11 +767,9 @@ impl Shared {
         match message {
             Message::Request(request) => {
                 let id = request.id.clone();
-                if let Some(refusal) = self.refuse_request(&id, Some(&session), client) {
-                    return refusal;
-                }
-                let Some(admitted) = self.admit(client) else {
-                    return self.client_limit(id);
+                let admitted = match self.admit_request(&id, Some(&session), client) {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return *refusal,
                 };
                 let Some(stream) = lock(&session.stream).clone() else {
                     return status(StatusCode::NOT_FOUND);
@@ -847,31 +845,30 @@ impl Shared {
         }
     }
 
-    /// The refusal of a request over its session's limit, if it is.
-    fn refuse_request(
+    /// Counts a request against its session's and its client's limits, or
+    /// the refusal naming the limit it hit.
+    fn admit_request(
         &self,
         id: &RequestId<'static>,
         session: Option<&Arc<Session>>,
-        _client: IpAddr,
-    ) -> Option<HttpResponse> {
-        let session = session?;
+        client: IpAddr,
+    ) -> Result<InFlight, Box<HttpResponse>> {
         let limit = self.options.max_in_flight_per_session;
-        (lock(&session.running).len() >= limit).then(|| {
-            too_many_requests(
+        if session.is_some_and(|session| lock(&session.running).len() >= limit) {
+            return Err(Box::new(too_many_requests(
                 id.clone(),
                 format!("too many requests in flight: this session has its limit of {limit}"),
-            )
+            )));
+        }
+        self.admit(client).ok_or_else(|| {
+            Box::new(too_many_requests(
+                id.clone(),
+                format!(
+                    "too many requests in flight: this client has its limit of {}",
+                    self.options.max_in_flight_per_client
+                ),
+            ))
         })
-    }
-
-    fn client_limit(&self, id: RequestId<'static>) -> HttpResponse {
-        too_many_requests(
-            id,
-            format!(
-                "too many requests in flight: this client has its limit of {}",
-                self.options.max_in_flight_per_client
-            ),
-        )
     }
 
     async fn initialize(&self, request: Request<'static>, client: IpAddr) -> HttpResponse {
@@ -965,11 +962,9 @@ async fn run(
     client: IpAddr,
 ) -> HttpResponse {
     let id = request.id.clone();
-    if let Some(refusal) = shared.refuse_request(&id, session.as_ref(), client) {
-        return refusal;
-    }
-    let Some(admitted) = shared.admit(client) else {
-        return shared.client_limit(id);
+    let admitted = match shared.admit_request(&id, session.as_ref(), client) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
     };
     let server = shared.server.clone();
     let (sender, mut receiver) = mpsc::channel(CHANNEL_CAPACITY);

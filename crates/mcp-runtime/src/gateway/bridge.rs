@@ -152,9 +152,14 @@ pub(super) struct ParkedCalls {
 }
 
 impl ParkedCalls {
-    /// Puts `call` aside; the `requestState` that brings it back.
-    pub(super) fn park(&self, call: Parked) -> String {
-        let token = self.token();
+    /// A fresh `requestState` to park a call under.
+    pub(super) fn new_state(&self) -> String {
+        format!("{STATE_PREFIX}{}", self.token())
+    }
+
+    /// Puts `call` aside under `state` (from [`ParkedCalls::new_state`]).
+    pub(super) fn park(&self, state: &str, call: Parked) {
+        let token = state.strip_prefix(STATE_PREFIX).unwrap_or(state).to_owned();
         let mut calls = lock(&self.calls);
         calls.retain(|_, parked| parked.since.elapsed() < PARKED_FOR);
         if calls.len() >= MAX_PARKED {
@@ -166,8 +171,7 @@ impl ParkedCalls {
                 calls.remove(&oldest);
             }
         }
-        calls.insert(token.clone(), call);
-        format!("{STATE_PREFIX}{token}")
+        calls.insert(token, call);
     }
 
     /// The call a `requestState` of the gateway names: `None` for a state
@@ -211,7 +215,8 @@ mod tests {
         let calls = ParkedCalls::default();
         let (_events, receiver) = mpsc::channel(1);
         let task = tokio::spawn(std::future::pending::<()>());
-        let state = calls.park(Parked::new(receiver, task.abort_handle()));
+        let state = calls.new_state();
+        calls.park(&state, Parked::new(receiver, task.abort_handle()));
         assert!(state.starts_with(STATE_PREFIX) && state.len() == STATE_PREFIX.len() + 32);
         assert!(calls.take("someone-else's-state").is_none());
         let parked = calls.take(&state).expect("ours").expect("still there");
