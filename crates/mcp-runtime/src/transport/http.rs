@@ -56,7 +56,10 @@
 //! gave event ids, the request is resumed with a GET carrying
 //! `Last-Event-ID`, after the `retry` delay the server asked for, at most
 //! [`RESUME_ATTEMPTS`] times. The standalone GET stream is opened once
-//! `notifications/initialized` has been accepted; 405 means the server has
+//! `notifications/initialized` has been accepted, and what the connection
+//! sends after that notification waits until the stream is open or refused
+//! (two seconds at most), so that a question the server puts on it at once
+//! is not lost; 405 means the server has
 //! none, and a 404 before any stream was served is read the same way (until
 //! the session changes). Otherwise it reconnects with `Last-Event-ID` and
 //! exponential backoff.
@@ -74,7 +77,7 @@
 //! logged; URLs in logs and errors are shown without credentials or query.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -651,6 +654,8 @@ impl std::fmt::Display for Failure {
 enum Control {
     /// `notifications/initialized` was accepted: open the standalone stream.
     Listen,
+    /// The standalone stream is open, or will not be: send what was held.
+    Release,
     /// A task hit an expired session; answer when it has been renewed.
     Expired {
         stale: String,
@@ -1191,6 +1196,7 @@ async fn drive(
                 None => open = false,
             },
             Some(message) = control.recv() => driver.on_control(message),
+            () = hold_until(driver.holding) => driver.release(),
             Some(done) = driver.requests.join_next_with_id(), if !driver.requests.is_empty() => {
                 driver.on_request_done(match done {
                     Ok((task, ())) => task,
@@ -1222,6 +1228,11 @@ struct Driver {
     /// The standalone stream and a session renewal.
     background: JoinSet<Background>,
     listening: bool,
+    /// Until when outbound messages wait for the standalone stream, while
+    /// they do.
+    holding: Option<tokio::time::Instant>,
+    /// The messages that wait.
+    held: VecDeque<Message<'static>>,
     /// The connection's `initialize` parameters, replayed on renewal.
     init_params: Option<Raw<'static>>,
     /// Who waits for the renewal in progress, if one is.
@@ -1238,12 +1249,27 @@ impl Driver {
             others: JoinSet::new(),
             background: JoinSet::new(),
             listening: false,
+            holding: None,
+            held: VecDeque::new(),
             init_params: None,
             renewal: None,
         }
     }
 
     fn on_outbound(&mut self, message: Message<'static>) {
+        if self.holding.is_some() {
+            self.held.push_back(message);
+            return;
+        }
+        if matches!(&message, Message::Notification(n) if n.method == Method::Initialized.as_str())
+        {
+            // A server may ask the client things on the standalone stream
+            // as soon as it is initialized; a request sent before that
+            // stream is open could be answered with such a question that
+            // nobody hears. So what follows waits until the stream is open
+            // (or will not be), for a moment at most.
+            self.holding = Some(tokio::time::Instant::now() + HOLD_FOR_STREAM);
+        }
         let shared = self.shared.clone();
         match message {
             Message::Request(request) => {
@@ -1280,6 +1306,14 @@ impl Driver {
         }
     }
 
+    /// Sends what waited for the standalone stream.
+    fn release(&mut self) {
+        self.holding = None;
+        while let Some(message) = self.held.pop_front() {
+            self.on_outbound(message);
+        }
+    }
+
     fn on_request_done(&mut self, task: tokio::task::Id) {
         let Some(id) = self.tasks.remove(&task) else {
             return;
@@ -1299,8 +1333,11 @@ impl Driver {
                 if !self.listening {
                     self.listening = true;
                     self.background.spawn(listen(self.shared.clone()));
+                } else {
+                    self.release();
                 }
             }
+            Control::Release => self.release(),
             Control::Expired { stale, reply } => {
                 if self.shared.current().id.as_deref() != Some(stale.as_str()) {
                     // Renewed already.
@@ -1451,6 +1488,9 @@ async fn send_notification(shared: Arc<Shared>, notification: Notification<'stat
             }
             Err(failure) => {
                 tracing::warn!(server = %shared.server(), "could not send `{method}`: {failure}");
+                if initialized {
+                    let _ = shared.control.send(Control::Release).await;
+                }
                 return;
             }
         }
@@ -1482,6 +1522,17 @@ impl Backoff {
     }
 }
 
+/// How long outbound messages wait for the standalone stream to open.
+const HOLD_FOR_STREAM: Duration = Duration::from_secs(2);
+
+/// Resolves at `until`; never without it.
+async fn hold_until(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(until) => tokio::time::sleep_until(until).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Keeps the standalone GET stream open and delivers what comes on it.
 async fn listen(shared: Arc<Shared>) -> Background {
     let mut sessions = shared.session.subscribe();
@@ -1497,7 +1548,12 @@ async fn listen(shared: Arc<Shared>) -> Background {
             last_event_id = None;
             served = false;
         }
-        let delay = match shared.open_stream(&session, last_event_id.as_deref()).await {
+        let opened = shared.open_stream(&session, last_event_id.as_deref()).await;
+        if !served {
+            // Open or refused: either way nothing needs to wait for it.
+            let _ = shared.control.try_send(Control::Release);
+        }
+        let delay = match opened {
             Ok(response) => {
                 served = true;
                 let mut stream =
