@@ -220,6 +220,8 @@ impl PluginRegistry {
         spec.instances = server.instances();
         spec.timeouts = *server.timeouts();
         spec.restart = *server.restart();
+        spec.max_concurrency = server.max_concurrency();
+        spec.resilience = *server.resilience();
         spec.protocol = match server.protocol() {
             ProtocolMode::Stateful => UpstreamProtocol::Stateful,
             ProtocolMode::Stateless => UpstreamProtocol::Stateless,

@@ -27,8 +27,11 @@ pub enum ErrorKind {
     Protocol,
     /// The request was cancelled by its caller.
     Cancelled,
-    /// Too many requests are waiting for this server.
+    /// Too many requests are waiting for this server (its bulkhead is
+    /// full).
     Busy,
+    /// The server's circuit breaker is open: it failed too often lately.
+    CircuitOpen,
     /// The runtime is shutting down or has stopped.
     Shutdown,
 }

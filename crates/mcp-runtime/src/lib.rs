@@ -30,6 +30,8 @@ mod connection;
 mod dispatch;
 mod error;
 pub mod gateway;
+pub mod observe;
+pub mod resilience;
 mod runtime;
 mod serve;
 mod serve_http;

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mcp_core::ServerId;
@@ -19,6 +20,7 @@ use mcp_protocol::raw::Raw;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::observe::{NoObserver, Observer};
 use crate::server::{CallOptions, ServerEvent, ServerHandle, ServerSpec, ServerState};
 
 /// Commands queued for the registry before senders wait.
@@ -148,14 +150,23 @@ pub struct McpRuntime {
 }
 
 impl McpRuntime {
-    /// Starts the registry actor on the current tokio runtime.
+    /// Starts the registry actor on the current tokio runtime, reporting
+    /// to no one.
     #[must_use]
     pub fn start() -> Self {
+        Self::start_with(Arc::new(NoObserver))
+    }
+
+    /// Starts the registry actor on the current tokio runtime; every server
+    /// it deploys reports to `observer`.
+    #[must_use]
+    pub fn start_with(observer: Arc<dyn Observer>) -> Self {
         let (commands, receiver) = mpsc::channel(COMMAND_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let registry = Registry {
             servers: HashMap::new(),
             events: events.clone(),
+            observer,
         };
         tokio::spawn(registry.run(receiver));
         Self { commands, events }
@@ -316,6 +327,7 @@ enum Done {
 struct Registry {
     servers: HashMap<ServerId, Slot>,
     events: broadcast::Sender<ServerEvent>,
+    observer: Arc<dyn Observer>,
 }
 
 impl Registry {
@@ -485,9 +497,10 @@ impl Registry {
             Entry::Vacant(slot) => {
                 slot.insert(Slot::Deploying);
                 let events = self.events.clone();
+                let observer = self.observer.server(&id);
                 let done = done.clone();
                 tokio::spawn(async move {
-                    let result = ServerHandle::start(spec, events).await;
+                    let result = ServerHandle::start(spec, events, observer).await;
                     let _ = done.send(Done::Deployed { id, result, reply });
                 });
             }

@@ -9,7 +9,7 @@
 //! in flight, keeping a caller's session on one instance.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use mcp_core::ServerId;
-use mcp_core::config::{RestartConfig, RestartPolicy, Timeouts};
-use mcp_protocol::mcp::{Implementation, ServerCapabilities};
+use mcp_core::config::{Resilience, RestartConfig, RestartPolicy, Timeouts};
+use mcp_protocol::mcp::{CallToolParams, Implementation, ServerCapabilities, Tool, View};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{Notification, ProtocolVersion};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -26,6 +26,9 @@ use tokio::time::Instant;
 
 use crate::connection::{ConnCommand, Connection, ConnectionSettings, Exit};
 use crate::error::{Error, ErrorKind, Result};
+use crate::lock;
+use crate::observe::{BreakerState, Outcome, ServerObserver, method_label};
+use crate::resilience::{self, Breaker, Bulkhead, Call, Upstream};
 use crate::transport::Connector;
 
 /// Commands queued for one instance before callers wait.
@@ -125,6 +128,11 @@ pub struct ServerSpec {
     pub stop_grace: Duration,
     /// Which protocol generation to speak.
     pub protocol: UpstreamProtocol,
+    /// The most requests in flight at once (the bulkhead's size); `None`
+    /// for no limit.
+    pub max_concurrency: Option<NonZeroU32>,
+    /// Bulkhead queue, total timeout, circuit breaker, retries.
+    pub resilience: Resilience,
 }
 
 impl ServerSpec {
@@ -140,6 +148,8 @@ impl ServerSpec {
             health_interval: Some(Duration::from_secs(30)),
             stop_grace: Duration::from_secs(2),
             protocol: UpstreamProtocol::Stateful,
+            max_concurrency: None,
+            resilience: Resilience::default(),
         }
     }
 }
@@ -155,7 +165,6 @@ impl std::fmt::Debug for ServerSpec {
 }
 
 /// Counters of one server, shared by its handle and its instances.
-#[derive(Debug, Default)]
 pub(crate) struct Shared {
     next_id: AtomicI64,
     lists_generation: AtomicU64,
@@ -163,9 +172,22 @@ pub(crate) struct Shared {
     pub(crate) errors: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) restarts: AtomicU64,
+    pub(crate) observer: Arc<dyn ServerObserver>,
 }
 
 impl Shared {
+    fn new(observer: Arc<dyn ServerObserver>) -> Self {
+        Self {
+            next_id: AtomicI64::new(0),
+            lists_generation: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            observer,
+        }
+    }
+
     pub(crate) fn next_id(&self) -> i64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -198,6 +220,11 @@ struct ServerInner {
     instances: RwLock<Vec<Arc<Instance>>>,
     sessions: Mutex<HashMap<u64, Arc<Instance>>>,
     lists: Mutex<HashMap<ListKind, CachedList>>,
+    /// The tools annotated read-only or idempotent, from the cached tool
+    /// list of the generation it names.
+    repeatable_tools: Mutex<(u64, Arc<HashSet<String>>)>,
+    breaker: Option<Arc<Breaker>>,
+    bulkhead: Option<Arc<Bulkhead>>,
 }
 
 /// A list's items and the list generation they were fetched at.
@@ -294,16 +321,32 @@ impl ServerHandle {
     pub(crate) async fn start(
         spec: ServerSpec,
         events: broadcast::Sender<ServerEvent>,
+        observer: Arc<dyn ServerObserver>,
     ) -> Result<Self> {
         let count = spec.instances.get();
+        let breaker = spec
+            .resilience
+            .breaker()
+            .map(|config| Arc::new(Breaker::new(spec.id.clone(), config, observer.clone())));
+        let bulkhead = spec.max_concurrency.map(|size| {
+            Arc::new(Bulkhead::new(
+                spec.id.clone(),
+                usize::try_from(size.get()).unwrap_or(usize::MAX),
+                spec.resilience.max_queued(),
+                observer.clone(),
+            ))
+        });
         let handle = Self {
             inner: Arc::new(ServerInner {
                 spec,
-                shared: Arc::default(),
+                shared: Arc::new(Shared::new(observer)),
                 events,
                 instances: RwLock::new(Vec::new()),
                 sessions: Mutex::new(HashMap::new()),
                 lists: Mutex::new(HashMap::new()),
+                repeatable_tools: Mutex::new((u64::MAX, Arc::default())),
+                breaker,
+                bulkhead,
             }),
         };
         if let Err(error) = handle.add_instances(count).await {
@@ -355,6 +398,18 @@ impl ServerHandle {
         &self.inner.shared
     }
 
+    /// The circuit breaker's state; `None` without a breaker.
+    #[must_use]
+    pub fn breaker_state(&self) -> Option<BreakerState> {
+        self.inner.breaker.as_ref().map(|b| b.state())
+    }
+
+    /// Requests waiting in the bulkhead's queue.
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.inner.bulkhead.as_ref().map_or(0, |b| b.queued())
+    }
+
     fn instances(&self) -> Vec<Arc<Instance>> {
         self.inner
             .instances
@@ -363,32 +418,61 @@ impl ServerHandle {
             .clone()
     }
 
-    /// Sends a request and waits for its result. Dropping the future cancels
+    /// Sends a request and waits for its result, through the server's
+    /// resilience layers (retries, circuit breaker, total timeout,
+    /// bulkhead; see [`crate::resilience`]). Dropping the future cancels
     /// the request upstream.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Rpc`] with the server's own error, or why no answer came
-    /// (timeout, lost connection, server unavailable).
+    /// (timeout, lost connection, server unavailable, [`ErrorKind::Busy`],
+    /// [`ErrorKind::CircuitOpen`]).
     pub async fn request(
         &self,
         method: impl Into<Cow<'static, str>>,
         params: Option<Raw<'static>>,
         options: CallOptions,
     ) -> Result<Raw<'static>> {
-        let shared = &self.inner.shared;
-        shared.requests.fetch_add(1, Ordering::Relaxed);
-        let result = self.send_request(method.into(), params, options).await;
-        if let Err(error) = &result {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
-            if *error.kind() == ErrorKind::Timeout {
-                shared.timeouts.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let inner = &self.inner;
+        let method = method.into();
+        let observed = Observed::start(&inner.shared, method_label(&method));
+        let repeatable = self.repeatable(&method, params.as_ref());
+        let call = Call {
+            method,
+            params,
+            options,
+            repeatable,
+        };
+        let stack = resilience::stack(
+            Upstream(self.clone()),
+            inner.spec.resilience.retries(),
+            inner.breaker.clone(),
+            inner.spec.resilience.total_timeout(),
+            inner.bulkhead.clone(),
+        );
+        let result = resilience::ready_call(stack, call).await;
+        observed.finish(&result);
         result
     }
 
-    async fn send_request(
+    /// Whether a request may be sent again after it got no answer.
+    fn repeatable(&self, method: &str, params: Option<&Raw<'static>>) -> bool {
+        if self.inner.spec.resilience.retries().attempts() == 0 {
+            return false;
+        }
+        if method != "tools/call" {
+            return resilience::repeatable_method(method);
+        }
+        let tools = lock(&self.inner.repeatable_tools).1.clone();
+        if tools.is_empty() {
+            return false;
+        }
+        CallToolParams::from_params(params.cloned())
+            .is_ok_and(|call| tools.contains(call.name.as_ref()))
+    }
+
+    pub(crate) async fn send_request(
         &self,
         method: Cow<'static, str>,
         params: Option<Raw<'static>>,
@@ -455,6 +539,15 @@ impl ServerHandle {
         let items: Arc<[Raw<'static>]> = Arc::from(self.fetch_pages(kind).await?);
         // Keep it only if no change was announced while fetching.
         if self.inner.shared.lists_generation() == generation {
+            if kind == ListKind::Tools {
+                let repeatable = items
+                    .iter()
+                    .filter_map(|item| Tool::from_result(item.clone()).ok())
+                    .filter(|tool| tool.annotations().is_safe_to_retry())
+                    .map(|tool| tool.name.into_owned())
+                    .collect();
+                *lock(&self.inner.repeatable_tools) = (generation, Arc::new(repeatable));
+            }
             self.inner
                 .lists
                 .lock()
@@ -695,6 +788,55 @@ fn unavailable(id: &ServerId, instance: &Instance) -> Error {
     Error::new(ErrorKind::Unavailable, format!("server `{id}` {why}"))
 }
 
+/// A request as the observer sees it: started when made, finished with its
+/// outcome, or as cancelled when its caller stops waiting.
+struct Observed<'a> {
+    shared: &'a Shared,
+    method: &'static str,
+    began: Instant,
+    done: bool,
+}
+
+impl<'a> Observed<'a> {
+    fn start(shared: &'a Shared, method: &'static str) -> Self {
+        shared.requests.fetch_add(1, Ordering::Relaxed);
+        shared.observer.started(method);
+        Self {
+            shared,
+            method,
+            began: Instant::now(),
+            done: false,
+        }
+    }
+
+    fn finish(mut self, result: &Result<Raw<'static>>) {
+        self.done = true;
+        let outcome = match result {
+            Ok(_) => Outcome::Ok,
+            Err(error) => {
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                if *error.kind() == ErrorKind::Timeout {
+                    self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::of(error.kind())
+            }
+        };
+        self.shared
+            .observer
+            .finished(self.method, outcome, self.began.elapsed());
+    }
+}
+
+impl Drop for Observed<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared
+                .observer
+                .finished(self.method, Outcome::Cancelled, self.began.elapsed());
+        }
+    }
+}
+
 /// Counts a request in flight on an instance for as long as it lives.
 struct InFlight<'a>(&'a Instance);
 
@@ -827,6 +969,7 @@ impl Supervisor {
                     _ => format!("it failed {failures} times in a row; the last time: {reason}"),
                 };
                 tracing::error!(server = %self.spec.id, "giving up: {reason}");
+                self.shared.observer.gave_up();
                 refuse_held(
                     &mut held,
                     &format!("server `{}` has failed: {reason}", self.spec.id),
@@ -835,6 +978,7 @@ impl Supervisor {
                 return;
             }
             self.shared.restarts.fetch_add(1, Ordering::Relaxed);
+            self.shared.observer.restarted();
             self.state.send_replace(ServerState::Restarting {
                 attempt: failures,
                 reason: reason.clone(),

@@ -9,7 +9,8 @@ use super::path::JsonPath;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
 use super::server::{
-    ProtocolMode, RestartConfig, RestartPolicy, ServerConfig, Timeouts, TransportConfig,
+    BreakerConfig, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
+    ServerConfig, Timeouts, TransportConfig,
 };
 use super::suggest;
 use super::tools::{ToolFilter, ToolPattern};
@@ -36,6 +37,7 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &[
     "startupTimeoutMs",
     "restart",
     "maxConcurrency",
+    "resilience",
     "tools",
     "disabledTools",
     "protocol",
@@ -142,6 +144,35 @@ const RESTART_SCHEMA: Schema = Schema {
     ],
 };
 
+const RESILIENCE_SCHEMA: Schema = Schema {
+    known: &["maxQueued", "totalTimeoutMs", "circuitBreaker", "retries"],
+    foreign: &[],
+    synonyms: &[
+        ("queue", "maxQueued"),
+        ("maxQueue", "maxQueued"),
+        ("breaker", "circuitBreaker"),
+        ("retry", "retries"),
+        ("deadlineMs", "totalTimeoutMs"),
+    ],
+};
+
+const BREAKER_SCHEMA: Schema = Schema {
+    known: &["failures", "openMs", "halfOpenRequests"],
+    foreign: &[],
+    synonyms: &[
+        ("threshold", "failures"),
+        ("failureThreshold", "failures"),
+        ("resetMs", "openMs"),
+        ("cooldownMs", "openMs"),
+    ],
+};
+
+const RETRIES_SCHEMA: Schema = Schema {
+    known: &["attempts", "backoffMs"],
+    foreign: &[],
+    synonyms: &[("max", "attempts"), ("maxAttempts", "attempts")],
+};
+
 const TOOLS_SCHEMA: Schema = Schema {
     known: &["allow", "deny"],
     foreign: &[],
@@ -198,6 +229,7 @@ pub(crate) fn parse(
         max_concurrency: integer(&obj, "maxConcurrency", 1, i64::from(u32::MAX), report)
             .and_then(|n| u32::try_from(n).ok())
             .and_then(NonZeroU32::new),
+        resilience: resilience(&obj, report),
         tools: tools(&obj, report),
         protocol: obj
             .get("protocol")
@@ -388,6 +420,81 @@ fn restart(obj: &Object<'_>, report: &mut Report) -> RestartConfig {
         );
     }
     config
+}
+
+fn resilience(obj: &Object<'_>, report: &mut Report) -> Resilience {
+    let default = Resilience::default();
+    let Some(section) = obj.get("resilience").and_then(|f| f.object(report)) else {
+        return default;
+    };
+    section.report_unknown(&RESILIENCE_SCHEMA, report);
+    let max_queued = integer(&section, "maxQueued", 0, 1 << 20, report)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(default.max_queued);
+    let total_timeout = integer(&section, "totalTimeoutMs", 1, MAX_MILLIS, report)
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis);
+    Resilience {
+        max_queued,
+        total_timeout,
+        breaker: breaker(&section, report),
+        retries: retries(&section, report),
+    }
+}
+
+/// `"circuitBreaker"`: `false` for none, `true` or an object for one.
+fn breaker(section: &Object<'_>, report: &mut Report) -> Option<BreakerConfig> {
+    let default = BreakerConfig::default();
+    let Some(field) = section.get("circuitBreaker") else {
+        return Some(default);
+    };
+    if let Json::Bool(on) = field.value {
+        return on.then_some(default);
+    }
+    let Some(breaker) = field.object(report) else {
+        return Some(default);
+    };
+    breaker.report_unknown(&BREAKER_SCHEMA, report);
+    let count = |key: &str, fallback: u32, report: &mut Report| {
+        integer(&breaker, key, 1, i64::from(u32::MAX), report)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(fallback)
+    };
+    Some(BreakerConfig {
+        failures: count("failures", default.failures, report),
+        open_for: millis(&breaker, "openMs", default.open_for, report),
+        half_open_requests: count("halfOpenRequests", default.half_open_requests, report),
+    })
+}
+
+/// `"retries"`: a number of attempts, or an object.
+fn retries(section: &Object<'_>, report: &mut Report) -> RetryConfig {
+    let default = RetryConfig::default();
+    let Some(field) = section.get("retries") else {
+        return default;
+    };
+    let attempts = |field: &Field<'_>, report: &mut Report| {
+        field
+            .integer(0, 10, report)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    if let Json::Number(_) = field.value {
+        return RetryConfig {
+            attempts: attempts(&field, report).unwrap_or(default.attempts),
+            ..default
+        };
+    }
+    let Some(retries) = field.object(report) else {
+        return default;
+    };
+    retries.report_unknown(&RETRIES_SCHEMA, report);
+    RetryConfig {
+        attempts: retries
+            .get("attempts")
+            .and_then(|f| attempts(&f, report))
+            .unwrap_or(default.attempts),
+        backoff: millis(&retries, "backoffMs", default.backoff, report),
+    }
 }
 
 fn policy(field: &Field<'_>, report: &mut Report) -> Option<RestartPolicy> {

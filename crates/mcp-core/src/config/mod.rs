@@ -152,8 +152,8 @@ use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
-    HttpConfig, PluginTransport, ProtocolMode, RestartConfig, RestartPolicy, ServerConfig,
-    StdioConfig, Timeouts, TransportConfig,
+    BreakerConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience, RestartConfig,
+    RestartPolicy, RetryConfig, ServerConfig, StdioConfig, Timeouts, TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};
 pub use transport::BUILTIN_TRANSPORT_TYPES;

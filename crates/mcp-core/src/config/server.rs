@@ -22,6 +22,7 @@ pub struct ServerConfig {
     pub(crate) timeouts: Timeouts,
     pub(crate) restart: RestartConfig,
     pub(crate) max_concurrency: Option<NonZeroU32>,
+    pub(crate) resilience: Resilience,
     pub(crate) tools: ToolFilter,
     pub(crate) protocol: ProtocolMode,
     pub(crate) path: String,
@@ -85,6 +86,12 @@ impl ServerConfig {
     /// The most requests in flight to the server at once, if limited.
     pub fn max_concurrency(&self) -> Option<NonZeroU32> {
         self.max_concurrency
+    }
+
+    /// Bulkhead queue, total timeout, circuit breaker and retries
+    /// (`resilience`).
+    pub fn resilience(&self) -> &Resilience {
+        &self.resilience
     }
 
     /// How the manager speaks to the server (`protocol`).
@@ -199,7 +206,7 @@ impl PluginTransport {
     /// Every member of the entry except mcp-manager's common options
     /// (`type`, `transportType`, `enabled`, `disabled`, `namespace`, `tags`,
     /// `priority`, `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
-    /// `maxConcurrency`, `tools`, `disabledTools`), so `command`, `url` and
+    /// `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`), so `command`, `url` and
     /// the like are included when present.
     ///
     /// `${VAR}` references are expanded in every string value, however
@@ -359,6 +366,163 @@ impl Default for RestartConfig {
             max_restarts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_millis(30_000),
+        }
+    }
+}
+
+/// How requests to one server are protected (`"resilience": {...}`, with
+/// the top-level `maxConcurrency` as the bulkhead's size).
+///
+/// The runtime applies these as layers, outermost first: retries, circuit
+/// breaker, total timeout, bulkhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resilience {
+    pub(crate) max_queued: usize,
+    pub(crate) total_timeout: Option<Duration>,
+    pub(crate) breaker: Option<BreakerConfig>,
+    pub(crate) retries: RetryConfig,
+}
+
+impl Resilience {
+    /// Settings for servers defined in code rather than in a config file.
+    pub fn new(
+        max_queued: usize,
+        total_timeout: Option<Duration>,
+        breaker: Option<BreakerConfig>,
+        retries: RetryConfig,
+    ) -> Self {
+        Self {
+            max_queued,
+            total_timeout,
+            breaker,
+            retries,
+        }
+    }
+
+    /// With `maxConcurrency` set: how many more requests may wait for a
+    /// free slot before the server is reported busy (`maxQueued`,
+    /// default 64).
+    pub fn max_queued(&self) -> usize {
+        self.max_queued
+    }
+
+    /// The longest a request may take in all, however much progress it
+    /// reports (`totalTimeoutMs`, default none: `timeoutMs` alone, reset by
+    /// progress, applies).
+    pub fn total_timeout(&self) -> Option<Duration> {
+        self.total_timeout
+    }
+
+    /// The circuit breaker (`circuitBreaker`, on by default; `false` turns
+    /// it off).
+    pub fn breaker(&self) -> Option<BreakerConfig> {
+        self.breaker
+    }
+
+    /// Retries of requests that are safe to repeat (`retries`).
+    pub fn retries(&self) -> RetryConfig {
+        self.retries
+    }
+}
+
+impl Default for Resilience {
+    fn default() -> Self {
+        Self {
+            max_queued: 64,
+            total_timeout: None,
+            breaker: Some(BreakerConfig::default()),
+            retries: RetryConfig::default(),
+        }
+    }
+}
+
+/// When a server's circuit opens and how it closes again
+/// (`"circuitBreaker": {...}`).
+///
+/// After `failures` requests in a row failed for want of an answer
+/// (timeout, lost connection, server down; a server's own error is an
+/// answer), requests are refused at once for `open_for`; then
+/// `half_open_requests` trial requests go through, and their success
+/// closes the circuit while a failure opens it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    pub(crate) failures: u32,
+    pub(crate) open_for: Duration,
+    pub(crate) half_open_requests: u32,
+}
+
+impl BreakerConfig {
+    /// Breaker settings for servers defined in code; zeros are raised to 1.
+    pub fn new(failures: u32, open_for: Duration, half_open_requests: u32) -> Self {
+        Self {
+            failures: failures.max(1),
+            open_for,
+            half_open_requests: half_open_requests.max(1),
+        }
+    }
+
+    /// Failures in a row that open the circuit (`failures`, default 5).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// How long the circuit stays open (`openMs`, default 30 s).
+    pub fn open_for(&self) -> Duration {
+        self.open_for
+    }
+
+    /// Trial requests let through when half open (`halfOpenRequests`,
+    /// default 1).
+    pub fn half_open_requests(&self) -> u32 {
+        self.half_open_requests
+    }
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failures: 5,
+            open_for: Duration::from_secs(30),
+            half_open_requests: 1,
+        }
+    }
+}
+
+/// Retries (`"retries": {...}` or a number of attempts).
+///
+/// Only requests that are safe to repeat are retried: lists, reads, gets,
+/// completions, pings, and calls of tools the server annotates read-only
+/// or idempotent; never other tool calls. A request is retried when it got
+/// no answer (timeout, lost connection), never after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    pub(crate) attempts: u32,
+    pub(crate) backoff: Duration,
+}
+
+impl RetryConfig {
+    /// Retry settings for servers defined in code.
+    pub fn new(attempts: u32, backoff: Duration) -> Self {
+        Self { attempts, backoff }
+    }
+
+    /// Retries after the first try (`attempts`, default 1; 0 for none).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The wait before the first retry, doubled for each next one
+    /// (`backoffMs`, default 100 ms).
+    pub fn backoff(&self) -> Duration {
+        self.backoff
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            backoff: Duration::from_millis(100),
         }
     }
 }

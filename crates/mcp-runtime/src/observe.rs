@@ -1,0 +1,194 @@
+//! What the runtime reports as it works, for metrics.
+//!
+//! The runtime knows no metrics library: it calls an [`Observer`] (one per
+//! runtime, given to [`McpRuntime::start_with`](crate::McpRuntime::start_with)
+//! and to [`HttpServeOptions`](crate::HttpServeOptions)), which hands out a
+//! [`ServerObserver`] per deployed server. `mcp-observability` implements
+//! both with Prometheus metrics; [`NoObserver`] drops everything. Every
+//! method is called on the request path, so implementations must be quick
+//! and must not block.
+//!
+//! Label values are bounded by construction: a method outside MCP's own
+//! table is reported as `other` ([`method_label`]), and an [`Outcome`] is
+//! one of a few names.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_core::ServerId;
+use mcp_protocol::mcp::Method;
+
+use crate::ErrorKind;
+
+/// How a request to a server ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// A result.
+    Ok,
+    /// The server's own JSON-RPC error.
+    Error,
+    /// No answer in time.
+    Timeout,
+    /// The connection was lost, or the server is not running.
+    Unavailable,
+    /// Refused by the bulkhead: too many requests waiting.
+    Busy,
+    /// Refused by the open circuit breaker.
+    CircuitOpen,
+    /// Cancelled by the caller.
+    Cancelled,
+    /// Anything else (a protocol violation, shutdown).
+    Failed,
+}
+
+impl Outcome {
+    /// How a request that failed with `kind` ended.
+    #[must_use]
+    pub fn of(kind: &ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Rpc => Self::Error,
+            ErrorKind::Timeout => Self::Timeout,
+            ErrorKind::Disconnected | ErrorKind::Unavailable | ErrorKind::NotFound => {
+                Self::Unavailable
+            }
+            ErrorKind::Busy => Self::Busy,
+            ErrorKind::CircuitOpen => Self::CircuitOpen,
+            ErrorKind::Cancelled => Self::Cancelled,
+            _ => Self::Failed,
+        }
+    }
+
+    /// The label value: `ok`, `error`, `timeout`, `unavailable`, `busy`,
+    /// `circuit_open`, `cancelled`, `failed`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Timeout => "timeout",
+            Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
+            Self::CircuitOpen => "circuit_open",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The state of a circuit breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BreakerState {
+    /// Requests go through.
+    Closed,
+    /// Requests are refused at once.
+    Open,
+    /// A few trial requests go through.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// `closed`, `open` or `half_open`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// The label for a method: its name when MCP defines it, else `other`.
+#[must_use]
+pub fn method_label(method: &str) -> &'static str {
+    Method::from_name(method).map_or("other", Method::as_str)
+}
+
+/// Receives what the runtime and the HTTP endpoint report.
+pub trait Observer: Send + Sync + 'static {
+    /// The observer of a server being deployed. Called once per deploy; a
+    /// server deployed again under the same id gets a new one.
+    fn server(&self, id: &ServerId) -> Arc<dyn ServerObserver>;
+
+    /// A client session was opened (`delta` 1) or ended (`delta` -1).
+    fn sessions(&self, delta: i64) {
+        let _ = delta;
+    }
+
+    /// Bytes of MCP traffic received from clients.
+    fn bytes_in(&self, bytes: u64) {
+        let _ = bytes;
+    }
+
+    /// Bytes of MCP traffic sent to clients.
+    fn bytes_out(&self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+/// Receives what happens to one server. `method` is always a
+/// [`method_label`].
+pub trait ServerObserver: Send + Sync + 'static {
+    /// A request was sent (it counts as in flight until it finishes).
+    fn started(&self, method: &'static str) {
+        let _ = method;
+    }
+
+    /// A request ended, after `took`.
+    fn finished(&self, method: &'static str, outcome: Outcome, took: Duration) {
+        let _ = (method, outcome, took);
+    }
+
+    /// Requests waiting in the bulkhead now.
+    fn queued(&self, depth: usize) {
+        let _ = depth;
+    }
+
+    /// The circuit breaker moved to `to`.
+    fn breaker(&self, to: BreakerState) {
+        let _ = to;
+    }
+
+    /// An instance is being restarted after its connection was lost.
+    fn restarted(&self) {}
+
+    /// An instance was given up on after failing too often (a crash loop).
+    fn gave_up(&self) {}
+}
+
+/// An observer that drops everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn server(&self, _: &ServerId) -> Arc<dyn ServerObserver> {
+        Arc::new(Self)
+    }
+}
+
+impl ServerObserver for NoObserver {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_mcp_are_one_label() {
+        assert_eq!(method_label("tools/call"), "tools/call");
+        assert_eq!(method_label("resources/read"), "resources/read");
+        assert_eq!(method_label("x/anything-a-client-sends"), "other");
+        assert_eq!(method_label(""), "other");
+    }
+
+    #[test]
+    fn every_error_kind_has_an_outcome() {
+        assert_eq!(Outcome::of(&ErrorKind::Rpc), Outcome::Error);
+        assert_eq!(Outcome::of(&ErrorKind::Timeout), Outcome::Timeout);
+        assert_eq!(Outcome::of(&ErrorKind::Disconnected), Outcome::Unavailable);
+        assert_eq!(Outcome::of(&ErrorKind::Busy), Outcome::Busy);
+        assert_eq!(Outcome::of(&ErrorKind::CircuitOpen), Outcome::CircuitOpen);
+        assert_eq!(Outcome::of(&ErrorKind::Protocol), Outcome::Failed);
+        assert_eq!(Outcome::CircuitOpen.name(), "circuit_open");
+    }
+}
