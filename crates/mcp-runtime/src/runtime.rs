@@ -113,6 +113,13 @@ pub struct ServerStatus {
     pub in_flight: usize,
     /// What it said in its handshake, once running.
     pub session: Option<crate::server::SessionInfo>,
+    /// Its circuit breaker's state; `None` without a breaker.
+    pub breaker: Option<crate::observe::BreakerState>,
+    /// Requests waiting in its bulkhead's queue.
+    pub queued: usize,
+    /// Its most recent errors (requests without an answer, lost
+    /// connections), oldest first.
+    pub recent_errors: Vec<crate::server::RecentError>,
 }
 
 /// Counters of one server.
@@ -529,6 +536,9 @@ impl Registry {
                 instances: handle.states(),
                 in_flight: handle.in_flight(),
                 session: handle.session(),
+                breaker: handle.breaker_state(),
+                queued: handle.queued(),
+                recent_errors: handle.recent_errors(),
             })
             .collect()
     }

@@ -107,6 +107,7 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::dispatch::{SharedAsked, ask_client};
 use crate::lock;
+use crate::observe::{NoObserver, Observer};
 use crate::transport::CHANNEL_CAPACITY;
 
 /// The path of the MCP endpoint.
@@ -149,6 +150,8 @@ pub struct HttpServeOptions {
     /// How long a session may stay idle before it is ended; `None` keeps
     /// sessions until their client ends them.
     pub session_idle_timeout: Option<Duration>,
+    /// Told of sessions opened and ended and of the bytes in and out.
+    pub observer: Arc<dyn Observer>,
 }
 
 impl Default for HttpServeOptions {
@@ -163,6 +166,7 @@ impl Default for HttpServeOptions {
             max_in_flight_per_session: 256,
             max_in_flight_per_client: 1024,
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
+            observer: Arc::new(NoObserver),
         }
     }
 }
@@ -255,7 +259,11 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(shared.handle(request, client).await) }
+        async move {
+            let response = shared.handle(request, client).await;
+            let observer = shared.options.observer.clone();
+            Ok::<_, Infallible>(response.map(|body| UnsyncBoxBody::new(Counted { body, observer })))
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -271,6 +279,38 @@ async fn serve_connection(
 }
 
 type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A response body that reports the bytes it sends.
+struct Counted {
+    body: ResponseBody,
+    observer: Arc<dyn Observer>,
+}
+
+impl Body for Counted {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let Some(data) = frame.data_ref() {
+                self.observer.bytes_out(data.len() as u64);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
 type HttpResponse = hyper::Response<ResponseBody>;
 
 /// What all connections share.
@@ -305,6 +345,24 @@ struct Session {
     last_active: AtomicU64,
     /// The recent events of its request streams, for `Last-Event-ID`.
     replay: Mutex<Replay>,
+    /// Counts the session as open while it lives.
+    _open: OpenSession,
+}
+
+/// Counts a session as open from its creation to its drop.
+struct OpenSession(Arc<dyn Observer>);
+
+impl OpenSession {
+    fn new(observer: &Arc<dyn Observer>) -> Self {
+        observer.sessions(1);
+        Self(observer.clone())
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.sessions(-1);
+    }
 }
 
 /// How many request streams of a session are kept for resuming.
@@ -437,8 +495,9 @@ impl Session {
 }
 
 impl Session {
-    fn new(client: IpAddr, epoch: tokio::time::Instant) -> Self {
+    fn new(client: IpAddr, epoch: tokio::time::Instant, observer: &Arc<dyn Observer>) -> Self {
         let session = Self {
+            _open: OpenSession::new(observer),
             client,
             key: mcp_core::next_session_key(),
             stream: Mutex::new(None),
@@ -723,7 +782,7 @@ impl Shared {
             *response.body_mut() = full(message);
             return response;
         }
-        let session = Arc::new(Session::new(client, self.epoch));
+        let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         *lock(&session.stream) = Some(sender);
         let id = self.ids.next();
@@ -821,7 +880,11 @@ impl Shared {
     /// The one message of a POST body, or the response refusing it.
     async fn read_message(&self, body: Incoming) -> Result<Message<'static>, Box<HttpResponse>> {
         let bytes = match Limited::new(body, self.options.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                self.options.observer.bytes_in(bytes.len() as u64);
+                bytes
+            }
             Err(error) if error.is::<LengthLimitError>() => {
                 return Err(Box::new(status(StatusCode::PAYLOAD_TOO_LARGE)));
             }
@@ -880,7 +943,7 @@ impl Shared {
                 ErrorObject::new(error_code::INTERNAL_ERROR, message),
             );
         }
-        let session = Arc::new(Session::new(client, self.epoch));
+        let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
         let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
         let id = request.id.clone();
         let answer = match self.server.handle_request(request, context).await {

@@ -164,6 +164,18 @@ impl std::fmt::Debug for ServerSpec {
     }
 }
 
+/// An error a server's requests or connection ran into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentError {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// What happened.
+    pub message: String,
+}
+
+/// How many recent errors a server keeps.
+const RECENT_ERRORS: usize = 16;
+
 /// Counters of one server, shared by its handle and its instances.
 pub(crate) struct Shared {
     next_id: AtomicI64,
@@ -173,6 +185,7 @@ pub(crate) struct Shared {
     pub(crate) timeouts: AtomicU64,
     pub(crate) restarts: AtomicU64,
     pub(crate) observer: Arc<dyn ServerObserver>,
+    recent_errors: Mutex<VecDeque<RecentError>>,
 }
 
 impl Shared {
@@ -185,7 +198,20 @@ impl Shared {
             timeouts: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             observer,
+            recent_errors: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Keeps `message` among the server's recent errors.
+    pub(crate) fn note_error(&self, message: String) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut errors = lock(&self.recent_errors);
+        if errors.len() == RECENT_ERRORS {
+            errors.pop_front();
+        }
+        errors.push_back(RecentError { at_ms, message });
     }
 
     pub(crate) fn next_id(&self) -> i64 {
@@ -410,6 +436,17 @@ impl ServerHandle {
         self.inner.bulkhead.as_ref().map_or(0, |b| b.queued())
     }
 
+    /// The server's most recent errors: requests that got no answer (the
+    /// server's own JSON-RPC errors are answers, and not kept) and lost
+    /// connections, oldest first.
+    #[must_use]
+    pub fn recent_errors(&self) -> Vec<RecentError> {
+        lock(&self.inner.shared.recent_errors)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn instances(&self) -> Vec<Arc<Instance>> {
         self.inner
             .instances
@@ -434,8 +471,18 @@ impl ServerHandle {
         params: Option<Raw<'static>>,
         options: CallOptions,
     ) -> Result<Raw<'static>> {
+        self.layered(method.into(), params, options, false).await
+    }
+
+    /// [`ServerHandle::request`], skipping the bulkhead when `unqueued`.
+    async fn layered(
+        &self,
+        method: Cow<'static, str>,
+        params: Option<Raw<'static>>,
+        options: CallOptions,
+        unqueued: bool,
+    ) -> Result<Raw<'static>> {
         let inner = &self.inner;
-        let method = method.into();
         let observed = Observed::start(&inner.shared, method_label(&method));
         let repeatable = self.repeatable(&method, params.as_ref());
         let call = Call {
@@ -443,6 +490,7 @@ impl ServerHandle {
             params,
             options,
             repeatable,
+            unqueued,
         };
         let stack = resilience::stack(
             Upstream(self.clone()),
@@ -565,7 +613,7 @@ impl ServerHandle {
                 .take()
                 .map(|c| Raw::from_value(&serde_json::json!({ "cursor": c })));
             let page = self
-                .request(kind.method(), params, CallOptions::default())
+                .layered(kind.method().into(), params, CallOptions::default(), true)
                 .await?;
             let mut page = RawObject::from_cow(page).map_err(|_| {
                 Error::new(
@@ -723,6 +771,64 @@ impl ServerHandle {
         Ok(())
     }
 
+    /// Replaces every instance with a fresh one: the new instances start
+    /// (and complete their handshake) first, take the new requests, and
+    /// then the old ones are drained (for up to the request timeout) and
+    /// stopped, so callers see no gap. The lists are fetched anew, and a
+    /// list-changed event for each is sent, since the new process may offer
+    /// something else.
+    ///
+    /// # Errors
+    ///
+    /// A start-up error of a new instance; the old instances then keep
+    /// serving.
+    pub async fn restart(&self) -> Result<()> {
+        let old = self.instances();
+        let count = u32::try_from(old.len()).unwrap_or(u32::MAX).max(1);
+        let is_old = |i: &Arc<Instance>| old.iter().any(|o| Arc::ptr_eq(o, i));
+        if let Err(error) = self.add_instances(count).await {
+            let failed: Vec<Arc<Instance>> = {
+                let mut list = self
+                    .inner
+                    .instances
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let (keep, failed) = list.drain(..).partition(|i| is_old(i));
+                *list = keep;
+                failed
+            };
+            futures_join(failed.into_iter().map(|i| stop_instance(i, Duration::ZERO))).await;
+            return Err(error);
+        }
+        self.inner
+            .instances
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|i| !is_old(i));
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, i| !is_old(i));
+        self.inner.shared.invalidate_lists();
+        for method in [
+            "notifications/tools/list_changed",
+            "notifications/resources/list_changed",
+            "notifications/prompts/list_changed",
+        ] {
+            let _ = self.inner.events.send(ServerEvent {
+                server: self.id().clone(),
+                notification: Notification {
+                    method: Cow::Borrowed(method),
+                    params: None,
+                },
+            });
+        }
+        let drain = self.inner.spec.timeouts.request();
+        futures_join(old.into_iter().map(|i| stop_instance(i, drain))).await;
+        Ok(())
+    }
+
     /// Stops every instance, letting requests in flight finish for up to
     /// the request timeout.
     pub async fn stop(&self) {
@@ -817,6 +923,10 @@ impl<'a> Observed<'a> {
                 self.shared.errors.fetch_add(1, Ordering::Relaxed);
                 if *error.kind() == ErrorKind::Timeout {
                     self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
+                if !matches!(error.kind(), ErrorKind::Rpc | ErrorKind::Cancelled) {
+                    self.shared
+                        .note_error(format!("{}: {}", self.method, error.message()));
                 }
                 Outcome::of(error.kind())
             }
@@ -954,6 +1064,7 @@ impl Supervisor {
                 Exit::Lost(reason) => reason,
             };
             tracing::warn!(server = %self.spec.id, "connection lost: {reason}");
+            self.shared.note_error(format!("connection lost: {reason}"));
             // A connection that stayed up a while resets the count.
             if began.elapsed() >= self.spec.restart.max_backoff().max(Duration::from_secs(10)) {
                 failures = 0;

@@ -212,17 +212,28 @@ pub(crate) struct HttpGateway {
     pub(crate) log: mpsc::Receiver<String>,
 }
 
+/// A free loopback address, `127.0.0.1:PORT`.
+pub(crate) fn free_addr() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("127.0.0.1:{port}")
+}
+
 impl HttpGateway {
     pub(crate) fn start(config: &std::path::Path, marker: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        Self::start_with(config, marker, &[])
+    }
+
+    /// Started with `extra` arguments after `serve --http ADDR --config FILE`.
+    pub(crate) fn start_with(config: &std::path::Path, marker: &str, extra: &[&str]) -> Self {
+        let addr = free_addr();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
             .args(["serve", "--http", &addr, "--config"])
             .arg(config)
+            .args(extra)
             .env_remove("MCP_MANAGER_AUTH_TOKEN")
             .env(MARKER_VAR, marker)
             .stdin(Stdio::null())
@@ -344,22 +355,40 @@ fn decode_chunked(mut raw: &[u8]) -> Vec<u8> {
 
 /// POSTs `body` to `/mcp` on `addr`, reads the whole response.
 pub(crate) fn post(addr: &str, session: Option<&str>, body: &Value) -> std::io::Result<Response> {
+    let payload = serde_json::to_vec(body).unwrap();
+    let mut headers = vec![
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    if let Some(id) = session {
+        headers.push(("Mcp-Session-Id", id));
+    }
+    exchange(addr, "POST", "/mcp", &headers, &payload)
+}
+
+/// Sends one HTTP/1.1 request (`Connection: close`) and reads the whole
+/// response.
+pub(crate) fn exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
-    let payload = serde_json::to_vec(body).unwrap();
     let mut head = format!(
-        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Accept: application/json, text/event-stream\r\nConnection: close\r\n\
-         MCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         payload.len()
     );
-    if let Some(id) = session {
-        head.push_str(&format!("Mcp-Session-Id: {id}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(&payload)?;
+    stream.write_all(payload)?;
     stream.flush()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

@@ -1,0 +1,362 @@
+//! The admin listener: Prometheus metrics and a JSON API for operators,
+//! on an address of its own (never the MCP port), loopback unless told
+//! otherwise.
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /metrics` | every metric, OpenMetrics text |
+//! | `GET /healthz` | `{"status": "ok"}`: the gateway is up |
+//! | `GET /readyz` | 200 when every server has a running instance, else 503; the servers' health either way |
+//! | `GET /api/servers` | every server: state, health, breaker, instances, counters, recent errors |
+//! | `GET /api/servers/NAME` | one server |
+//! | `POST /api/servers/NAME/restart` | new instances started, then the old ones drained and stopped |
+//! | `POST /api/servers/NAME/scale` with `{"instances": N}` | that many instances |
+//!
+//! With a token set, `/api/` requests must carry `Authorization: Bearer
+//! TOKEN` (compared in constant time); `/metrics`, `/healthz` and `/readyz`
+//! stay open for scrapers and probes. Errors are JSON: `{"error": "..."}`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use mcp_core::ServerId;
+use mcp_observability::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
+use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerState, ServerStatus};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// Where the admin listener listens when `--admin` names no address.
+pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8932";
+
+/// What the admin listener serves.
+pub(crate) struct Admin {
+    pub(crate) runtime: McpRuntime,
+    pub(crate) metrics: Metrics,
+    pub(crate) token: Option<String>,
+}
+
+type AdminResponse = Response<Full<Bytes>>;
+
+/// Binds `addr` and serves the admin API until `stop` resolves.
+pub(crate) async fn serve(
+    admin: Admin,
+    addr: SocketAddr,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr} for the admin API"))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    eprintln!("mcp-manager: admin API and metrics on http://{bound}/");
+    let admin = Arc::new(admin);
+    Ok(tokio::spawn(async move {
+        let mut stop = std::pin::pin!(stop);
+        let mut connections = JoinSet::new();
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    let admin = admin.clone();
+                    connections.spawn(async move {
+                        let service = service_fn(move |request| {
+                            let admin = admin.clone();
+                            async move { Ok::<_, Infallible>(admin.handle(request).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(std::time::Duration::from_secs(10))
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+        }
+        connections.abort_all();
+    }))
+}
+
+impl Admin {
+    async fn handle(&self, request: Request<Incoming>) -> AdminResponse {
+        let path = request.uri().path().to_owned();
+        let method = request.method().clone();
+        match (&method, path.as_str()) {
+            (&Method::GET, "/metrics") => {
+                return text(StatusCode::OK, METRICS_CONTENT_TYPE, self.metrics.render());
+            }
+            (&Method::GET, "/healthz") => {
+                return json_response(StatusCode::OK, &json!({"status": "ok"}));
+            }
+            (&Method::GET, "/readyz") => return self.ready().await,
+            _ => {}
+        }
+        let Some(rest) = path.strip_prefix("/api/servers") else {
+            return error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}"));
+        };
+        if !self.authorized(&request) {
+            let mut response = error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+            response
+                .headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        match (&method, parts.as_slice()) {
+            (&Method::GET, []) => self.servers().await,
+            (&Method::GET, [name]) => self.server(name).await,
+            (&Method::POST, [name, "restart"]) => self.restart(name).await,
+            (&Method::POST, [name, "scale"]) => {
+                let body = match read_json(request).await {
+                    Ok(body) => body,
+                    Err(response) => return response,
+                };
+                self.scale(name, &body).await
+            }
+            (_, [] | [_] | [_, "restart" | "scale"]) => error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("{method} is not allowed here"),
+            ),
+            _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
+        }
+    }
+
+    fn authorized(&self, request: &Request<Incoming>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| mcp_runtime::constant_time_eq(given.as_bytes(), token.as_bytes()))
+    }
+
+    async fn snapshot(&self) -> Result<(Vec<ServerStatus>, MetricsSnapshot), AdminResponse> {
+        let list = self.runtime.list().await;
+        let metrics = self.runtime.metrics().await;
+        match (list, metrics) {
+            (Ok(list), Ok(metrics)) => Ok((list, metrics)),
+            _ => Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is shutting down",
+            )),
+        }
+    }
+
+    async fn servers(&self) -> AdminResponse {
+        match self.snapshot().await {
+            Ok((list, metrics)) => {
+                let servers: Vec<Value> = list.iter().map(|s| describe(s, &metrics)).collect();
+                json_response(StatusCode::OK, &json!({ "servers": servers }))
+            }
+            Err(response) => response,
+        }
+    }
+
+    async fn server(&self, name: &str) -> AdminResponse {
+        match self.snapshot().await {
+            Ok((list, metrics)) => match list.iter().find(|s| s.id.as_str() == name) {
+                Some(status) => json_response(StatusCode::OK, &describe(status, &metrics)),
+                None => not_found(name),
+            },
+            Err(response) => response,
+        }
+    }
+
+    async fn ready(&self) -> AdminResponse {
+        match self.snapshot().await {
+            Ok((list, _)) => {
+                let servers: serde_json::Map<String, Value> = list
+                    .iter()
+                    .map(|s| (s.id.to_string(), json!(health(s))))
+                    .collect();
+                let ready = list.iter().all(|s| health(s) != "down");
+                let code = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                json_response(code, &json!({"ready": ready, "servers": servers}))
+            }
+            Err(response) => response,
+        }
+    }
+
+    async fn handle_of(&self, name: &str) -> Result<mcp_runtime::ServerHandle, AdminResponse> {
+        let Ok(id) = ServerId::new(name) else {
+            return Err(not_found(name));
+        };
+        self.runtime.server(&id).await.map_err(|_| not_found(name))
+    }
+
+    async fn restart(&self, name: &str) -> AdminResponse {
+        let handle = match self.handle_of(name).await {
+            Ok(handle) => handle,
+            Err(response) => return response,
+        };
+        tracing::info!(server = name, "restart asked through the admin API");
+        match handle.restart().await {
+            Ok(()) => self.server(name).await,
+            Err(e) => error(
+                StatusCode::BAD_GATEWAY,
+                format!("restarting `{name}` failed: {e}"),
+            ),
+        }
+    }
+
+    async fn scale(&self, name: &str, body: &Value) -> AdminResponse {
+        let Some(instances) = body
+            .get("instances")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(NonZeroU32::new)
+            .filter(|n| n.get() <= 64)
+        else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body must be {\"instances\": N} with N from 1 to 64",
+            );
+        };
+        let handle = match self.handle_of(name).await {
+            Ok(handle) => handle,
+            Err(response) => return response,
+        };
+        tracing::info!(
+            server = name,
+            instances = instances.get(),
+            "scale asked through the admin API"
+        );
+        match handle.scale(instances).await {
+            Ok(()) => self.server(name).await,
+            Err(e) => error(
+                StatusCode::BAD_GATEWAY,
+                format!("scaling `{name}` failed: {e}"),
+            ),
+        }
+    }
+}
+
+/// `healthy` (every instance running, circuit closed), `degraded` (some
+/// running, or the circuit not closed) or `down` (none running).
+fn health(status: &ServerStatus) -> &'static str {
+    let running = status
+        .instances
+        .iter()
+        .filter(|s| **s == ServerState::Running)
+        .count();
+    let closed = status
+        .breaker
+        .is_none_or(|b| b == mcp_runtime::observe::BreakerState::Closed);
+    match running {
+        0 => "down",
+        n if n == status.instances.len() && closed => "healthy",
+        _ => "degraded",
+    }
+}
+
+fn describe(status: &ServerStatus, metrics: &MetricsSnapshot) -> Value {
+    let counters = metrics
+        .servers
+        .iter()
+        .find(|m| m.id.as_ref() == Some(&status.id));
+    let instances: Vec<Value> = status
+        .instances
+        .iter()
+        .map(|state| match state {
+            ServerState::Restarting { attempt, reason } => {
+                json!({"state": state.name(), "attempt": attempt, "reason": reason})
+            }
+            ServerState::Failed { reason } => json!({"state": state.name(), "reason": reason}),
+            _ => json!({"state": state.name()}),
+        })
+        .collect();
+    let state = status
+        .instances
+        .iter()
+        .find(|s| **s == ServerState::Running)
+        .or_else(|| status.instances.first())
+        .map_or("stopped", ServerState::name);
+    json!({
+        "name": status.id.as_str(),
+        "transport": status.transport,
+        "state": state,
+        "health": health(status),
+        "instances": instances,
+        "inFlight": status.in_flight,
+        "queued": status.queued,
+        "breaker": status.breaker.map(|b| b.name()),
+        "protocolVersion": status.session.as_ref().map(|s| s.protocol_version.as_str()),
+        "serverInfo": status.session.as_ref().map(|s| json!({
+            "name": s.server_info.name,
+            "version": s.server_info.version,
+        })),
+        "requests": counters.map_or(0, |c| c.requests),
+        "errors": counters.map_or(0, |c| c.errors),
+        "timeouts": counters.map_or(0, |c| c.timeouts),
+        "restarts": counters.map_or(0, |c| c.restarts),
+        "recentErrors": status.recent_errors.iter().map(|e| json!({
+            "atMs": e.at_ms,
+            "message": e.message,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn read_json(request: Request<Incoming>) -> Result<Value, AdminResponse> {
+    let bytes = Limited::new(request.into_body(), 64 << 10)
+        .collect()
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read (64 KiB at most)",
+            )
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })
+}
+
+fn not_found(name: &str) -> AdminResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no server `{name}` is deployed"),
+    )
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> AdminResponse {
+    json_response(code, &json!({"error": message.into()}))
+}
+
+fn json_response(code: StatusCode, value: &Value) -> AdminResponse {
+    text(code, "application/json", value.to_string())
+}
+
+fn text(code: StatusCode, content_type: &'static str, body: String) -> AdminResponse {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

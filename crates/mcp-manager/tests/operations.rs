@@ -1,0 +1,438 @@
+//! Operating the gateway: metrics scraped by a real Prometheus, the admin
+//! API and `mcp-manager status`, and the resilience layers (bulkhead,
+//! circuit breaker) against real child processes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{
+    Guard, HttpGateway, MARKER_VAR, Session, assert_none_marked, exchange, free_addr, peer,
+    unique_marker,
+};
+
+/// A config of the FastMCP peer as `py` (with `py_options` merged into its
+/// entry) and the built-in `echo` server as `rs`.
+fn config(dir: &std::path::Path, marker: &str, py_options: &Value) -> std::path::PathBuf {
+    let mut py = json!({
+        "command": peer("MCP_PEER_PYTHON"),
+        "args": [peer("MCP_PEER_FASTMCP"), format!("--marker={marker}")],
+        "env": {MARKER_VAR: marker}
+    });
+    for (key, value) in py_options.as_object().unwrap() {
+        py[key] = value.clone();
+    }
+    let config = json!({
+        "mcpServers": {
+            "py": py,
+            "rs": {"type": "builtin", "server": "echo"}
+        }
+    });
+    let path = dir.join("mcpServers.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    path
+}
+
+/// GET `path` on the admin listener, as JSON, with the status.
+fn admin_get(admin: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    let response = exchange(admin, "GET", path, &headers, b"").unwrap();
+    let body = serde_json::from_str(&response.body).unwrap_or(Value::String(response.body));
+    (response.status, body)
+}
+
+fn admin_post(admin: &str, path: &str, token: &str, body: &Value) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let payload = serde_json::to_vec(body).unwrap();
+    let response = exchange(admin, "POST", path, &[("Authorization", &auth)], &payload).unwrap();
+    (
+        response.status,
+        serde_json::from_str(&response.body).unwrap(),
+    )
+}
+
+fn metrics(admin: &str) -> String {
+    let response = exchange(admin, "GET", "/metrics", &[], b"").unwrap();
+    assert_eq!(response.status, 200, "{response:?}");
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/openmetrics-text")),
+        "{response:?}"
+    );
+    response.body
+}
+
+/// The value of the sample `series` (name and labels, exactly) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Waits up to `within` for `check` to hold, polling.
+fn eventually<T>(within: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn server<'a>(servers: &'a Value, name: &str) -> &'a Value {
+    servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no server {name} in {servers}"))
+}
+
+#[test]
+fn a_real_prometheus_scrapes_the_request_counter() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("prometheus");
+    let admin = free_addr();
+    let gateway = HttpGateway::start_with(
+        &config(dir.path(), &marker, &json!({})),
+        &marker,
+        &["--admin", &admin],
+    );
+    let session = Session::open(&gateway.addr, "prometheus-test");
+    for n in 0..7 {
+        let sum = session.call_text(n + 1, "py__add", json!({"a": n, "b": 1}));
+        assert_eq!(sum.as_deref(), Ok((n + 1).to_string().as_str()));
+    }
+    let text = metrics(&admin);
+    let series = r#"mcp_requests_total{server="py",method="tools/call",outcome="ok"}"#;
+    assert_eq!(sample(&text, series), Some(7.0), "{text}");
+
+    // Prometheus itself, scraping the admin listener every half second.
+    let prometheus_addr = free_addr();
+    let scrape = format!(
+        "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n\
+         scrape_configs:\n  - job_name: mcp-manager\n    static_configs:\n      - targets: ['{admin}']\n"
+    );
+    let scrape_file = dir.path().join("prometheus.yml");
+    std::fs::write(&scrape_file, scrape).unwrap();
+    let data = dir.path().join("tsdb");
+    let prometheus = Command::new(peer("MCP_PEER_PROMETHEUS"))
+        .arg(format!("--config.file={}", scrape_file.display()))
+        .arg(format!("--storage.tsdb.path={}", data.display()))
+        .arg(format!("--web.listen-address={prometheus_addr}"))
+        .env(MARKER_VAR, &marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _prometheus = Guard {
+        child: prometheus,
+        marker: marker.clone(),
+    };
+    let query = "/api/v1/query?query=mcp_requests_total%7Bserver%3D%22py%22%2Cmethod%3D%22tools%2Fcall%22%2Coutcome%3D%22ok%22%7D";
+    let scraped = eventually(Duration::from_secs(60), || {
+        let response = exchange(&prometheus_addr, "GET", query, &[], b"").ok()?;
+        let body: Value = serde_json::from_str(&response.body).ok()?;
+        let result = body["data"]["result"].as_array()?.first()?.clone();
+        Some(result)
+    })
+    .expect("Prometheus never had the request counter");
+    assert_eq!(scraped["metric"]["job"], "mcp-manager", "{scraped}");
+    assert_eq!(scraped["metric"]["server"], "py", "{scraped}");
+    assert_eq!(scraped["value"][1], "7", "{scraped}");
+    // Prometheus saw the target up.
+    let up = exchange(&prometheus_addr, "GET", "/api/v1/query?query=up", &[], b"").unwrap();
+    let up: Value = serde_json::from_str(&up.body).unwrap();
+    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+}
+
+#[test]
+fn the_admin_api_lists_restarts_and_scales_behind_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("admin");
+    let admin = free_addr();
+    let gateway = HttpGateway::start_with(
+        &config(dir.path(), &marker, &json!({})),
+        &marker,
+        &["--admin", &admin, "--admin-token", "s3cret"],
+    );
+    // The token guards the API, not the probes.
+    assert_eq!(admin_get(&admin, "/api/servers", None).0, 401);
+    assert_eq!(admin_get(&admin, "/api/servers", Some("wrong")).0, 401);
+    assert_eq!(admin_get(&admin, "/healthz", None).0, 200);
+    let (code, ready) = admin_get(&admin, "/readyz", None);
+    assert_eq!(code, 200, "{ready}");
+    assert_eq!(ready["servers"]["py"], "healthy", "{ready}");
+
+    let (code, servers) = admin_get(&admin, "/api/servers", Some("s3cret"));
+    assert_eq!(code, 200, "{servers}");
+    let py = server(&servers, "py");
+    assert_eq!(py["state"], "running", "{py}");
+    assert_eq!(py["health"], "healthy", "{py}");
+    assert_eq!(py["breaker"], "closed", "{py}");
+    assert_eq!(py["instances"].as_array().unwrap().len(), 1, "{py}");
+    assert_eq!(py["serverInfo"]["name"], "mcp-manager-fastmcp-peer", "{py}");
+    assert_eq!(
+        server(&servers, "rs")["transport"],
+        "in-process server `echo`"
+    );
+
+    let (code, missing) = admin_get(&admin, "/api/servers/nope", Some("s3cret"));
+    assert_eq!(code, 404, "{missing}");
+    assert!(
+        missing["error"]
+            .as_str()
+            .unwrap()
+            .contains("no server `nope`")
+    );
+
+    // Restart: a new FastMCP process replaces the old one, and calls go on.
+    let session = Session::open(&gateway.addr, "admin-test");
+    assert_eq!(
+        session.call_text(1, "py__echo", json!({"text": "before"})),
+        Ok("before".to_owned())
+    );
+    let before = support::marked_by_arg(&marker);
+    assert_eq!(before.len(), 1, "one FastMCP process: {before:?}");
+    let (code, restarted) = admin_post(&admin, "/api/servers/py/restart", "s3cret", &json!({}));
+    assert_eq!(code, 200, "{restarted}");
+    assert_eq!(restarted["state"], "running", "{restarted}");
+    let after = eventually(Duration::from_secs(10), || {
+        let now = support::marked_by_arg(&marker);
+        (now.len() == 1 && now != before).then_some(now)
+    })
+    .expect("the old process was not replaced");
+    assert!(!support::alive(before[0]));
+    assert_eq!(
+        session.call_text(2, "py__echo", json!({"text": "after"})),
+        Ok("after".to_owned())
+    );
+
+    // Scale to two instances, then back to one.
+    let (code, scaled) = admin_post(
+        &admin,
+        "/api/servers/py/scale",
+        "s3cret",
+        &json!({"instances": 2}),
+    );
+    assert_eq!(code, 200, "{scaled}");
+    assert_eq!(scaled["instances"].as_array().unwrap().len(), 2, "{scaled}");
+    assert_eq!(support::marked_by_arg(&marker).len(), 2);
+    let (code, refused) = admin_post(
+        &admin,
+        "/api/servers/py/scale",
+        "s3cret",
+        &json!({"instances": 0}),
+    );
+    assert_eq!(code, 400, "{refused}");
+    let (code, _) = admin_post(
+        &admin,
+        "/api/servers/py/scale",
+        "s3cret",
+        &json!({"instances": 1}),
+    );
+    assert_eq!(code, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            (support::marked_by_arg(&marker) == after).then_some(())
+        })
+        .is_some(),
+        "scaling down stops the newer instance"
+    );
+
+    // `mcp-manager status` shows the same as a table.
+    let status = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["status", "--admin", &admin, "--token", "s3cret"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("NAME"), "{table}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("py ") && l.contains("running") && l.contains("healthy")),
+        "{table}"
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["status", "--admin", &admin])
+        .env_remove("MCP_MANAGER_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn a_slow_server_sheds_load_and_does_not_slow_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("bulkhead");
+    let admin = free_addr();
+    let options = json!({"maxConcurrency": 2, "resilience": {"maxQueued": 1}});
+    let gateway = HttpGateway::start_with(
+        &config(dir.path(), &marker, &options),
+        &marker,
+        &["--admin", &admin],
+    );
+    let addr = gateway.addr.clone();
+    // Five slow calls at once: two run, one waits, two are refused.
+    let slow: Vec<_> = (0..5)
+        .map(|n| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let session = Session::open(&addr, "slow");
+                session.call_text(n + 1, "py__sleep", json!({"seconds": 4}))
+            })
+        })
+        .collect();
+    let busy = eventually(Duration::from_secs(20), || {
+        let text = metrics(&admin);
+        let rejected = sample(&text, r#"mcp_bulkhead_rejections_total{server="py"}"#)?;
+        let queued = sample(&text, r#"mcp_bulkhead_queued{server="py"}"#)?;
+        (rejected == 2.0 && queued == 1.0).then_some(text)
+    })
+    .unwrap_or_else(|| panic!("the bulkhead never filled: {}", metrics(&admin)));
+    assert_eq!(
+        sample(&busy, r#"mcp_requests_in_flight{server="py"}"#),
+        Some(3.0),
+        "two running and one queued are in flight; the refused ones ended: {busy}"
+    );
+    // Meanwhile the other server answers at once, many times over, while
+    // the slow calls are still running.
+    let fast = Session::open(&addr, "fast");
+    for n in 0..50 {
+        let text = format!("fast {n}");
+        assert_eq!(
+            fast.call_text(n + 1, "rs__echo", json!({"text": text})),
+            Ok(text)
+        );
+    }
+    let text = metrics(&admin);
+    assert!(
+        sample(&text, r#"mcp_requests_in_flight{server="py"}"#).unwrap() >= 2.0,
+        "the slow calls were still running: {text}"
+    );
+    let outcomes: Vec<Result<String, String>> =
+        slow.into_iter().map(|t| t.join().unwrap()).collect();
+    let done = outcomes.iter().filter(|o| o.is_ok()).count();
+    let refused: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert_eq!(done, 3, "{outcomes:?}");
+    assert_eq!(refused.len(), 2, "{outcomes:?}");
+    for error in refused {
+        assert!(
+            error.contains("server `py` is busy: 2 requests in flight and 1 waiting"),
+            "{error}"
+        );
+    }
+    let text = metrics(&admin);
+    assert_eq!(
+        sample(
+            &text,
+            r#"mcp_requests_total{server="py",method="tools/call",outcome="busy"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"mcp_requests_total{server="rs",method="tools/call",outcome="ok"}"#
+        ),
+        Some(50.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_circuit_opens_on_a_server_that_stops_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("breaker");
+    let admin = free_addr();
+    let options = json!({
+        "timeoutMs": 500,
+        "resilience": {"circuitBreaker": {"failures": 2, "openMs": 60000}, "retries": 0}
+    });
+    let gateway = HttpGateway::start_with(
+        &config(dir.path(), &marker, &options),
+        &marker,
+        &["--admin", &admin, "--log-level", "warn"],
+    );
+    let session = Session::open(&gateway.addr, "breaker");
+    for n in 1..=2 {
+        let error = session
+            .call_text(n, "py__sleep", json!({"seconds": 30}))
+            .unwrap_err();
+        assert!(error.contains("no answer within 500 ms"), "{error}");
+    }
+    let error = session
+        .call_text(3, "py__add", json!({"a": 1, "b": 2}))
+        .unwrap_err();
+    assert!(
+        error.contains("server `py` is failing: its circuit breaker is open after 2"),
+        "{error}"
+    );
+    // The other server is not affected.
+    assert_eq!(
+        session.call_text(4, "rs__echo", json!({"text": "fine"})),
+        Ok("fine".to_owned())
+    );
+    let (_, py) = admin_get(&admin, "/api/servers/py", None);
+    assert_eq!(py["breaker"], "open", "{py}");
+    assert_eq!(py["health"], "degraded", "{py}");
+    let errors = py["recentErrors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 500 ms")),
+        "{py}"
+    );
+    let text = metrics(&admin);
+    assert_eq!(
+        sample(&text, r#"mcp_circuit_breaker_state{server="py"}"#),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"mcp_circuit_breaker_transitions_total{server="py",to="open"}"#
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"mcp_requests_total{server="py",method="tools/call",outcome="timeout"}"#
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(
+        gateway
+            .drain_log()
+            .contains("circuit breaker closed -> open")
+    );
+}
