@@ -247,6 +247,7 @@ fn http_options(limits: &GatewayLimits, auth_token: Option<String>) -> HttpServe
         session_idle_timeout: limits
             .session_idle_timeout
             .unwrap_or(default.session_idle_timeout),
+        drain: limits.drain_timeout.unwrap_or(default.drain),
         ..default
     }
 }

@@ -436,3 +436,107 @@ fn the_circuit_opens_on_a_server_that_stops_answering() {
             .contains("circuit breaker closed -> open")
     );
 }
+
+fn sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for the gateway to exit on its own; its exit code.
+fn exit_code(gateway: &mut HttpGateway) -> Option<i32> {
+    eventually(Duration::from_secs(30), || {
+        gateway.guard.child.try_wait().unwrap().map(|s| s.code())
+    })
+    .expect("the gateway did not exit")
+}
+
+/// `sessions` sessions with `each` requests of `tool` in flight, one thread
+/// per request; returns once the admin API counts them all in flight.
+fn in_flight(
+    gateway: &HttpGateway,
+    admin: &str,
+    sessions: u64,
+    each: u64,
+    arguments: &Value,
+) -> Vec<std::thread::JoinHandle<Result<String, String>>> {
+    let mut threads = Vec::new();
+    for s in 0..sessions {
+        let session = std::sync::Arc::new(Session::open(&gateway.addr, &format!("load-{s}")));
+        for n in 0..each {
+            let session = session.clone();
+            let arguments = arguments.clone();
+            threads.push(std::thread::spawn(move || {
+                session.call_text(n + 1, "py__sleep", arguments)
+            }));
+        }
+    }
+    let all = (sessions * each) as f64;
+    eventually(Duration::from_secs(60), || {
+        let text = metrics(admin);
+        (sample(&text, r#"mcp_requests_in_flight{server="py"}"#) == Some(all)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("never {all} in flight: {}", metrics(admin)));
+    threads
+}
+
+#[test]
+fn sigterm_lets_200_requests_in_flight_finish_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("drain");
+    let admin = free_addr();
+    let mut gateway = HttpGateway::start_with(
+        &config(dir.path(), &marker, &json!({})),
+        &marker,
+        &["--admin", &admin],
+    );
+    let threads = in_flight(&gateway, &admin, 4, 50, &json!({"seconds": 2}));
+    let child = support::marked_by_arg(&marker);
+    assert_eq!(child.len(), 1, "{child:?}");
+    sigterm(gateway.guard.pid());
+    let outcomes: Vec<Result<String, String>> =
+        threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let lost: Vec<&Result<String, String>> = outcomes
+        .iter()
+        .filter(|o| o.as_deref() != Ok("slept 2.0 s"))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of 200 not answered: {lost:?}",
+        lost.len()
+    );
+    assert_eq!(exit_code(&mut gateway), Some(0));
+    // The child was stopped with the gateway; nothing is left behind.
+    assert!(!support::alive(child[0]));
+    assert_none_marked(&marker);
+    let log = gateway.drain_log();
+    assert!(log.contains("mcp-manager: stopping"), "{log}");
+}
+
+#[test]
+fn requests_past_the_drain_deadline_are_answered_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("deadline");
+    let admin = free_addr();
+    let path = config(dir.path(), &marker, &json!({}));
+    // The same config with a short drain deadline.
+    let mut text: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    text["mcpManager"] = json!({"drainTimeoutMs": 300});
+    std::fs::write(&path, serde_json::to_vec(&text).unwrap()).unwrap();
+    let mut gateway = HttpGateway::start_with(&path, &marker, &["--admin", &admin]);
+    let threads = in_flight(&gateway, &admin, 2, 10, &json!({"seconds": 60}));
+    sigterm(gateway.guard.pid());
+    for thread in threads {
+        let error = thread.join().unwrap().unwrap_err();
+        assert!(
+            error.contains(
+                "the gateway is shutting down: the request was cancelled after the drain deadline of 300 ms"
+            ),
+            "{error}"
+        );
+    }
+    assert_eq!(exit_code(&mut gateway), Some(0));
+    assert_none_marked(&marker);
+}

@@ -124,6 +124,9 @@ const EVENT_STREAM: &str = "text/event-stream";
 const JSON: &str = "application/json";
 /// The JSON-RPC code of a request cancelled before it was answered.
 const REQUEST_CANCELLED: i64 = -32800;
+/// How long the error answers of requests cancelled at shutdown may take
+/// to go out before their connections are closed.
+const CANCEL_FLUSH: Duration = Duration::from_secs(2);
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -136,7 +139,9 @@ pub struct HttpServeOptions {
     pub max_body: usize,
     /// How often an idle event stream gets a keep-alive comment.
     pub keep_alive: Duration,
-    /// How long requests in flight may take to finish on shutdown.
+    /// How long requests in flight may take to finish on shutdown; those
+    /// still running then are cancelled and answered with an error saying
+    /// so.
     pub drain: Duration,
     /// How many sessions may be open at once.
     pub max_sessions: usize,
@@ -184,7 +189,9 @@ pub async fn serve_http(
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     let drain = options.drain;
+    let (cancel_all, cancel_all_rx) = watch::channel(false);
     let shared = Arc::new(Shared {
+        cancel_all: cancel_all_rx,
         server,
         options,
         local,
@@ -240,8 +247,22 @@ pub async fn serve_http(
     })
     .await;
     if drained.is_err() {
-        connections.abort_all();
-        while connections.join_next().await.is_some() {}
+        // Answer what is still running with an error rather than a closed
+        // connection, and give those answers a moment to go out.
+        let running = shared.in_flight_requests();
+        tracing::warn!(
+            "{running} request(s) still running after the drain deadline of {} ms: cancelling them",
+            drain.as_millis()
+        );
+        let _ = cancel_all.send(true);
+        let flushed = tokio::time::timeout(CANCEL_FLUSH, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if flushed.is_err() {
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
+        }
     }
     shared.end_all_sessions();
     Ok(())
@@ -324,6 +345,9 @@ struct Shared {
     in_flight: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// The clock sessions' last activity is measured from.
     epoch: tokio::time::Instant,
+    /// Turns true when the drain deadline has passed: every request still
+    /// running is cancelled and answered with an error.
+    cancel_all: watch::Receiver<bool>,
 }
 
 /// One client session.
@@ -570,6 +594,11 @@ impl Shared {
         for session in ended {
             session.end();
         }
+    }
+
+    /// Requests in flight, over all clients.
+    fn in_flight_requests(&self) -> usize {
+        lock(&self.in_flight).values().sum()
     }
 
     /// Counts a request against its client's limit, or refuses it.
@@ -1037,9 +1066,26 @@ async fn run(
         notify_on_stream: streamed,
     };
     let context = RequestContext::new(Arc::new(peer));
+    let mut cancel_all = shared.cancel_all.clone();
+    let drain = shared.options.drain;
     let mut task = tokio::spawn(async move {
         let _admitted = admitted;
-        answer(&*server, request, context).await
+        let id = request.id.clone();
+        tokio::select! {
+            message = answer(&*server, request, context) => message,
+            // Dropping the answer cancels the request upstream.
+            _ = cancel_all.wait_for(|cancel| *cancel) => Message::error(
+                Some(id),
+                ErrorObject::new(
+                    REQUEST_CANCELLED,
+                    format!(
+                        "the gateway is shutting down: the request was cancelled after the \
+                         drain deadline of {} ms",
+                        drain.as_millis()
+                    ),
+                ),
+            ),
+        }
     });
     let guard = RequestGuard::new(task.abort_handle(), session, id.clone());
     // Answer with JSON unless something must go out before the answer (the

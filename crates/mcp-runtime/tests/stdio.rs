@@ -364,24 +364,25 @@ async fn instances_share_the_load_and_keep_sessions() {
     let handle = runtime.deploy(spec).await.unwrap();
     assert_eq!(handle.states().len(), 3);
 
-    // Concurrent slow calls spread over the instances.
-    let calls: Vec<_> = (0..3)
-        .map(|_| {
-            let handle = handle.clone();
-            tokio::spawn(async move {
-                let options = CallOptions::default();
-                let pid = call_text(&handle, "pid", json!({}), options.clone());
-                let slow = call_text(&handle, "slow", json!({"seconds": 0.3}), options);
-                let (pid, _) = tokio::join!(pid, slow);
-                pid.unwrap()
-            })
-        })
-        .collect();
+    // Slow calls go to the least loaded instance: started one after the
+    // other, each once the previous one is in flight, they land on three
+    // different instances.
+    let mut calls = Vec::new();
+    for started in 1..=3 {
+        let worker = handle.clone();
+        calls.push(tokio::spawn(async move {
+            let arguments = json!({"seconds": 0.3, "pid": true});
+            call_text(&worker, "slow", arguments, CallOptions::default()).await
+        }));
+        while handle.in_flight() < started {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
     let mut pids = HashSet::new();
     for call in calls {
-        pids.insert(call.await.unwrap());
+        pids.insert(call.await.unwrap().unwrap());
     }
-    assert!(pids.len() >= 2, "load was not spread: {pids:?}");
+    assert_eq!(pids.len(), 3, "load was not spread: {pids:?}");
 
     // A session stays on one instance.
     let session = CallOptions {

@@ -28,8 +28,9 @@
 //! `separator` (default `"__"`) joins a server's namespace to its tool names;
 //! the limits of the HTTP endpoint (see [`GatewayLimits`]) are
 //! `maxSessions`, `maxSessionsPerClient`, `maxInFlightPerSession`,
-//! `maxInFlightPerClient`, `sessionIdleTimeoutMs` (`0`: never) and
-//! `maxRequestBytes`; an absent one keeps the endpoint's default.
+//! `maxInFlightPerClient`, `sessionIdleTimeoutMs` (`0`: never),
+//! `maxRequestBytes` and `drainTimeoutMs` (how long requests in flight may
+//! take to finish on shutdown); an absent one keeps the endpoint's default.
 //!
 //! ## A server entry
 //!
@@ -189,9 +190,14 @@ const GATEWAY_SCHEMA: Schema = Schema {
         "maxInFlightPerClient",
         "sessionIdleTimeoutMs",
         "maxRequestBytes",
+        "drainTimeoutMs",
     ],
     foreign: &[],
-    synonyms: &[("delimiter", "separator")],
+    synonyms: &[
+        ("delimiter", "separator"),
+        ("shutdownTimeoutMs", "drainTimeoutMs"),
+        ("gracePeriodMs", "drainTimeoutMs"),
+    ],
 };
 
 /// The candidate closest to `name`, if one is close enough to be what was
@@ -353,6 +359,9 @@ pub struct GatewayLimits {
     pub session_idle_timeout: Option<Option<Duration>>,
     /// `maxRequestBytes`: the largest request body.
     pub max_request_bytes: Option<usize>,
+    /// `drainTimeoutMs`: on shutdown, how long requests in flight may take
+    /// to finish before they are cancelled.
+    pub drain_timeout: Option<Duration>,
 }
 
 impl GatewayOptions {
@@ -516,6 +525,11 @@ fn gateway_options(top: &Object<'_>, report: &mut Report) -> GatewayOptions {
             .get("maxRequestBytes")
             .and_then(|field| field.integer(1024, 1 << 30, report))
             .and_then(|n| usize::try_from(n).ok()),
+        drain_timeout: section
+            .get("drainTimeoutMs")
+            .and_then(|field| field.integer(0, entry::MAX_MILLIS, report))
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Duration::from_millis),
     };
     let separator = section
         .get("separator")
