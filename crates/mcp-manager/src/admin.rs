@@ -9,6 +9,8 @@
 //! | `GET /readyz` | 200 when every server has a running instance, else 503; the servers' health either way |
 //! | `GET /api/servers` | every server: state, health, breaker, instances, counters, recent errors |
 //! | `GET /api/servers/NAME` | one server |
+//! | `POST /api/servers` with `{"name": NAME, "config": ENTRY}` | starts the server of an `mcpServers` entry and adds it to the gateway (201) |
+//! | `DELETE /api/servers/NAME` | takes the server out of the gateway, drains and stops it |
 //! | `POST /api/servers/NAME/restart` | new instances started, then the old ones drained and stopped |
 //! | `POST /api/servers/NAME/scale` with `{"instances": N}` | that many instances |
 //!
@@ -30,12 +32,15 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mcp_core::ServerId;
+use mcp_core::config::ProcessEnv;
+use mcp_core::{ManagerConfig, ServerId};
 use mcp_observability::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
 use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerState, ServerStatus};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+
+use crate::reload::Control;
 
 /// Where the admin listener listens when `--admin` names no address.
 pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8932";
@@ -45,6 +50,8 @@ pub(crate) struct Admin {
     pub(crate) runtime: McpRuntime,
     pub(crate) metrics: Metrics,
     pub(crate) token: Option<String>,
+    /// What deploys and undeploys, once the gateway runs.
+    pub(crate) control: tokio::sync::watch::Receiver<Option<Control>>,
 }
 
 type AdminResponse = Response<Full<Bytes>>;
@@ -119,6 +126,14 @@ impl Admin {
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
         match (&method, parts.as_slice()) {
             (&Method::GET, []) => self.servers().await,
+            (&Method::POST, []) => {
+                let body = match read_json(request).await {
+                    Ok(body) => body,
+                    Err(response) => return response,
+                };
+                self.deploy(&body).await
+            }
+            (&Method::DELETE, [name]) => self.undeploy(name).await,
             (&Method::GET, [name]) => self.server(name).await,
             (&Method::POST, [name, "restart"]) => self.restart(name).await,
             (&Method::POST, [name, "scale"]) => {
@@ -218,6 +233,73 @@ impl Admin {
                 StatusCode::BAD_GATEWAY,
                 format!("restarting `{name}` failed: {e}"),
             ),
+        }
+    }
+
+    /// What deploys and undeploys; `None` while the gateway starts.
+    fn control(&self) -> Option<Control> {
+        self.control.borrow().clone()
+    }
+
+    async fn deploy(&self, body: &Value) -> AdminResponse {
+        let (Some(name), Some(entry)) = (
+            body.get("name").and_then(Value::as_str),
+            body.get("config").filter(|c| c.is_object()),
+        ) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the body must be {\"name\": NAME, \"config\": {an mcpServers entry}}",
+            );
+        };
+        let text = json!({"mcpServers": {name: entry}}).to_string();
+        let registry = mcp_plugins::default_registry();
+        let config = ManagerConfig::from_json_str(&text, None, &ProcessEnv)
+            .and_then(|config| config.check_servers(|server| registry.config_issue(server)));
+        let server = match config {
+            Ok(config) => match config.servers().first() {
+                Some(server) => server.clone(),
+                None => return error(StatusCode::BAD_REQUEST, "no server in the body"),
+            },
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid server entry: {e}"),
+                );
+            }
+        };
+        let Some(control) = self.control() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is still starting",
+            );
+        };
+        tracing::info!(server = name, "deploy asked through the admin API");
+        match control.deploy(server).await {
+            Ok(()) => {
+                let mut response = self.server(name).await;
+                *response.status_mut() = StatusCode::CREATED;
+                response
+            }
+            Err(e) if e.contains("already deployed") => error(StatusCode::CONFLICT, e),
+            Err(e) => error(StatusCode::BAD_GATEWAY, e),
+        }
+    }
+
+    async fn undeploy(&self, name: &str) -> AdminResponse {
+        let Ok(id) = ServerId::new(name) else {
+            return not_found(name);
+        };
+        let Some(control) = self.control() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is still starting",
+            );
+        };
+        tracing::info!(server = name, "undeploy asked through the admin API");
+        match control.undeploy(id).await {
+            Ok(()) => json_response(StatusCode::OK, &json!({"undeployed": name})),
+            Err(e) if e.starts_with("no server") => error(StatusCode::NOT_FOUND, e),
+            Err(e) => error(StatusCode::BAD_GATEWAY, e),
         }
     }
 

@@ -13,6 +13,7 @@ mod call;
 mod check;
 mod launch;
 mod list;
+mod reload;
 mod serve;
 mod status;
 

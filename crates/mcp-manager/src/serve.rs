@@ -18,7 +18,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -28,11 +28,11 @@ use std::sync::Arc;
 use mcp_core::ManagerConfig;
 use mcp_core::config::GatewayLimits;
 use mcp_observability::metrics::Metrics;
-use mcp_runtime::gateway::{Backend, Gateway};
+use mcp_runtime::gateway::Gateway;
 use mcp_runtime::observe::{NoObserver, Observer};
 use mcp_runtime::{HttpServeOptions, McpRuntime};
 
-use crate::launch;
+use crate::{launch, reload};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -70,6 +70,10 @@ pub(crate) struct ServeArgs {
     /// health stay open.
     #[arg(long, value_name = "TOKEN", requires = "admin")]
     admin_token: Option<String>,
+    /// Do not watch the config file: its changes apply at the next start
+    /// only (by default they apply at once, and on SIGHUP).
+    #[arg(long, requires = "config")]
+    no_watch: bool,
 }
 
 /// Where the admin listener goes, and its token.
@@ -132,11 +136,14 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         },
         None => default_config()?,
     };
-    launch::run_async(serve(&config, downstream, admin))?
+    // A config file is watched for changes, unless told not to.
+    let source = args.config.as_deref().filter(|_| !args.no_watch);
+    launch::run_async(serve(&config, source, downstream, admin))?
 }
 
 async fn serve(
     config: &ManagerConfig,
+    source: Option<&Path>,
     downstream: Downstream,
     admin: Option<AdminOptions>,
 ) -> anyhow::Result<ExitCode> {
@@ -148,12 +155,16 @@ async fn serve(
     );
     let mcp = McpRuntime::start_with(observer.clone());
     let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+    // The admin API is up while the servers start; it can change them once
+    // the gateway runs.
+    let (control_tx, control_rx) = tokio::sync::watch::channel(None);
     let admin_task = match (admin, metrics) {
         (Some(options), Some(metrics)) => {
             let admin = crate::admin::Admin {
                 runtime: mcp.clone(),
                 metrics,
                 token: options.token,
+                control: control_rx,
             };
             let stop = async move {
                 let _ = admin_stopped.await;
@@ -169,7 +180,7 @@ async fn serve(
         _ => None,
     };
     let started = launch::start(&mcp, config.servers().iter()).await;
-    let mut backends = Vec::new();
+    let mut running = Vec::new();
     for server in started {
         let id = server.config.id();
         match server.handle {
@@ -183,11 +194,10 @@ async fn serve(
                     )
                 });
                 eprintln!("mcp-manager: {id}: running{about}");
-                backends.push(Backend {
-                    handle,
-                    namespace: server.config.namespace().to_owned(),
-                    tools: server.config.tools().clone(),
-                });
+                running.push((
+                    server.config.clone(),
+                    reload::backend(server.config, handle),
+                ));
             }
         }
     }
@@ -197,14 +207,33 @@ async fn serve(
     };
     eprintln!(
         "mcp-manager: serving {} server(s) on {where_}, names joined with {:?}",
-        backends.len(),
+        running.len(),
         config.gateway().separator()
     );
-    let gateway =
-        Gateway::new(backends, config.gateway().separator()).with_notifications(mcp.clone());
+    let backends = running.iter().map(|(_, b)| b.clone()).collect();
+    let gateway = Arc::new(
+        Gateway::new(backends, config.gateway().separator()).with_notifications(mcp.clone()),
+    );
+    let control = reload::Control::start(mcp.clone(), gateway.clone(), running);
+    let _ = control_tx.send(Some(control.clone()));
+    let (reload_stop, reload_stopped) = tokio::sync::oneshot::channel::<()>();
+    let reloader = source.map(|path| {
+        eprintln!(
+            "mcp-manager: watching {} for changes (or SIGHUP)",
+            path.display()
+        );
+        tokio::spawn(reload::watch(
+            path.to_owned(),
+            control,
+            config.clone(),
+            async move {
+                let _ = reload_stopped.await;
+            },
+        ))
+    });
     let served = match downstream {
         Downstream::Stdio => mcp_runtime::serve_stdio(
-            gateway.into(),
+            gateway.clone(),
             tokio::io::stdin(),
             tokio::io::stdout(),
             mcp_plugins::MAX_MESSAGE,
@@ -216,9 +245,13 @@ async fn serve(
                 observer,
                 ..http_options(config.gateway().limits(), auth_token)
             };
-            serve_http(gateway.into(), addr, options).await
+            serve_http(gateway.clone(), addr, options).await
         }
     };
+    let _ = reload_stop.send(());
+    if let Some(task) = reloader {
+        let _ = task.await;
+    }
     mcp.shutdown().await;
     let _ = admin_stop.send(());
     if let Some(task) = admin_task {

@@ -258,6 +258,45 @@ fn the_admin_api_lists_restarts_and_scales_behind_its_token() {
         "scaling down stops the newer instance"
     );
 
+    // Deploy a server through the API: it joins the gateway; undeploy it.
+    let entry = json!({"name": "extra", "config": {"type": "builtin", "server": "echo"}});
+    let (code, deployed) = admin_post(&admin, "/api/servers", "s3cret", &entry);
+    assert_eq!(code, 201, "{deployed}");
+    assert_eq!(deployed["state"], "running", "{deployed}");
+    assert_eq!(
+        session.call_text(3, "extra__echo", json!({"text": "hello"})),
+        Ok("hello".to_owned())
+    );
+    let (code, again) = admin_post(&admin, "/api/servers", "s3cret", &entry);
+    assert_eq!(code, 409, "{again}");
+    let bad = json!({"name": "bad", "config": {"type": "builtin", "server": "nope"}});
+    let (code, refused) = admin_post(&admin, "/api/servers", "s3cret", &bad);
+    assert_eq!(code, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid server entry"),
+        "{refused}"
+    );
+    let response = exchange(
+        &admin,
+        "DELETE",
+        "/api/servers/extra",
+        &[("Authorization", "Bearer s3cret")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{response:?}");
+    let error = session
+        .call_text(4, "extra__echo", json!({"text": "gone"}))
+        .unwrap_err();
+    assert!(error.contains("Unknown tool"), "{error}");
+    assert_eq!(
+        admin_get(&admin, "/api/servers/extra", Some("s3cret")).0,
+        404
+    );
+
     // `mcp-manager status` shows the same as a table.
     let status = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
         .args(["status", "--admin", &admin, "--token", "s3cret"])
@@ -539,4 +578,154 @@ fn requests_past_the_drain_deadline_are_answered_with_an_error() {
     }
     assert_eq!(exit_code(&mut gateway), Some(0));
     assert_none_marked(&marker);
+}
+
+/// A session's standalone event stream (`GET /mcp`), read on a thread:
+/// the `data:` lines as they come.
+fn event_stream(addr: &str, session: &str) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n"
+    )
+    .unwrap();
+    let (lines, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                if lines.send(data.to_owned()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
+
+/// The exposed tool names of the gateway, sorted.
+fn tool_names(session: &Session, id: u64) -> Vec<String> {
+    let listed = session.request(id, "tools/list", json!({})).unwrap();
+    let mut names: Vec<String> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_changed_config_file_is_applied_server_by_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("reload");
+    let (marker_a, marker_b) = (format!("{marker}-a"), format!("{marker}-b"));
+    let fastmcp = |marker: &str, extra: Value| {
+        let mut entry = json!({
+            "command": peer("MCP_PEER_PYTHON"),
+            "args": [peer("MCP_PEER_FASTMCP"), format!("--marker={marker}")],
+            "env": {MARKER_VAR: &marker}
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            entry[key] = value.clone();
+        }
+        entry
+    };
+    let path = dir.path().join("mcpServers.json");
+    let write = |config: &Value| {
+        std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    };
+    write(&json!({"mcpServers": {
+        "a": fastmcp(&marker_a, json!({})),
+        "b": fastmcp(&marker_b, json!({}))
+    }}));
+    let admin = free_addr();
+    let gateway = HttpGateway::start_with(&path, &marker, &["--admin", &admin]);
+    let session = Session::open(&gateway.addr, "reload");
+    let events = event_stream(&gateway.addr, &session.id);
+    let names = tool_names(&session, 1);
+    assert!(names.contains(&"a__add".to_owned()) && names.contains(&"b__add".to_owned()));
+    let pid_a = support::marked_by_arg(&marker_a);
+    let pid_b = support::marked_by_arg(&marker_b);
+    assert_eq!((pid_a.len(), pid_b.len()), (1, 1));
+
+    // A broken file is rejected; everything keeps running.
+    std::fs::write(&path, b"{\"mcpServers\": {\"a\": {\"command\": }").unwrap();
+    let rejected = eventually(Duration::from_secs(20), || {
+        let log = gateway.drain_log();
+        log.contains("config reload rejected").then_some(log)
+    });
+    assert!(rejected.is_some(), "no rejection logged");
+    assert_eq!(tool_names(&session, 2), names);
+    assert_eq!(
+        session.call_text(3, "b__add", json!({"a": 1, "b": 1})),
+        Ok("2".to_owned())
+    );
+
+    // `a` unchanged, `b` changed, `c` new.
+    write(&json!({"mcpServers": {
+        "a": fastmcp(&marker_a, json!({})),
+        "b": fastmcp(&marker_b, json!({"timeoutMs": 45000})),
+        "c": {"type": "builtin", "server": "echo"}
+    }}));
+    let reloaded = eventually(Duration::from_secs(30), || {
+        let names = tool_names(&session, 4);
+        names.contains(&"c__echo".to_owned()).then_some(names)
+    })
+    .expect("the new server never showed up");
+    assert!(reloaded.contains(&"b__add".to_owned()), "{reloaded:?}");
+    assert_eq!(
+        support::marked_by_arg(&marker_a),
+        pid_a,
+        "`a` was left alone"
+    );
+    let new_b = support::marked_by_arg(&marker_b);
+    assert!(
+        new_b.len() == 1 && new_b != pid_b,
+        "`b` was restarted: {new_b:?}"
+    );
+    assert!(!support::alive(pid_b[0]));
+    assert_eq!(
+        session.call_text(5, "c__echo", json!({"text": "new"})),
+        Ok("new".to_owned())
+    );
+    let changed = eventually(Duration::from_secs(10), || {
+        events
+            .try_iter()
+            .find(|data| data.contains("notifications/tools/list_changed"))
+    });
+    assert!(changed.is_some(), "no list change reached the client");
+
+    // `b` removed: its process stops and its tools go.
+    write(&json!({"mcpServers": {
+        "a": fastmcp(&marker_a, json!({})),
+        "c": {"type": "builtin", "server": "echo"}
+    }}));
+    let names = eventually(Duration::from_secs(30), || {
+        let names = tool_names(&session, 6);
+        (!names.contains(&"b__add".to_owned())).then_some(names)
+    })
+    .expect("`b` was never removed");
+    assert!(names.contains(&"a__add".to_owned()), "{names:?}");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            support::marked_by_arg(&marker_b).is_empty().then_some(())
+        })
+        .is_some(),
+        "`b`'s process still runs"
+    );
+    let error = session
+        .call_text(7, "b__add", json!({"a": 1, "b": 1}))
+        .unwrap_err();
+    assert!(error.contains("Unknown tool: b__add"), "{error}");
+    let (_, servers) = admin_get(&admin, "/api/servers", None);
+    let listed: Vec<&str> = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["a", "c"]);
 }

@@ -33,7 +33,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -67,9 +67,14 @@ pub struct Backend {
     pub tools: ToolFilter,
 }
 
+/// The backends at one moment, in priority order.
+type Backends = Arc<[Arc<Backend>]>;
+
 /// Many servers as one.
 pub struct Gateway {
-    backends: Vec<Backend>,
+    /// The backends now; replaced whole when they change
+    /// ([`Gateway::set_backends`]), so a request works on one snapshot.
+    backends: Arc<RwLock<Backends>>,
     separator: String,
     info: Value,
     notifications: Option<McpRuntime>,
@@ -92,14 +97,14 @@ pub const DEFAULT_PAGE_SIZE: usize = 500;
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("backends", &self.backends.len())
+            .field("backends", &self.backends().len())
             .finish_non_exhaustive()
     }
 }
 
 /// An exposed item and where it comes from.
 struct Entry {
-    backend: usize,
+    backend: Arc<Backend>,
     /// The item's name (or URI) on its own server.
     original: String,
     /// The item as listed, with its exposed name.
@@ -110,6 +115,8 @@ struct Entry {
 
 /// One merged list, and what it was made from.
 struct Catalog {
+    /// The backends it was built over.
+    backends: Backends,
     /// Per backend, the list this was built from; `None` for a backend
     /// that was left out.
     sources: Vec<Option<Arc<[Raw<'static>]>>>,
@@ -122,9 +129,14 @@ struct Catalog {
 }
 
 impl Catalog {
-    /// Whether this catalog was built from exactly `lists`.
-    fn built_from(&self, lists: &[crate::Result<Arc<[Raw<'static>]>>]) -> bool {
-        self.sources.len() == lists.len()
+    /// Whether this catalog was built from exactly `lists` of `backends`.
+    fn built_from(
+        &self,
+        backends: &Backends,
+        lists: &[crate::Result<Arc<[Raw<'static>]>>],
+    ) -> bool {
+        Arc::ptr_eq(&self.backends, backends)
+            && self.sources.len() == lists.len()
             && self
                 .sources
                 .iter()
@@ -353,7 +365,7 @@ impl Gateway {
     #[must_use]
     pub fn new(backends: Vec<Backend>, separator: impl Into<String>) -> Self {
         Self {
-            backends,
+            backends: Arc::new(RwLock::new(backends.into_iter().map(Arc::new).collect())),
             separator: separator.into(),
             info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
             notifications: None,
@@ -381,6 +393,71 @@ impl Gateway {
         self
     }
 
+    /// The backends now.
+    fn backends(&self) -> Backends {
+        self.backends
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The ids of the servers behind the gateway, in priority order.
+    #[must_use]
+    pub fn servers(&self) -> Vec<ServerId> {
+        self.backends()
+            .iter()
+            .map(|b| b.handle.id().clone())
+            .collect()
+    }
+
+    /// Serves `backends` from now on, in priority order: requests under
+    /// way finish on the servers they started on, new ones see the new
+    /// set. The merged lists are built anew, resource subscriptions of
+    /// servers that left are forgotten, and (with notifications on) every
+    /// client session is told its lists changed.
+    pub fn set_backends(&self, backends: Vec<Backend>) {
+        let new: Backends = backends.into_iter().map(Arc::new).collect();
+        let old = std::mem::replace(
+            &mut *self
+                .backends
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+            new.clone(),
+        );
+        lock(&self.catalogs).clear();
+        let kept: HashSet<&ServerId> = new.iter().map(|b| b.handle.id()).collect();
+        let mut changed: Vec<ServerId> = Vec::new();
+        for backend in old.iter() {
+            let id = backend.handle.id();
+            if !kept.contains(id) {
+                lock(&self.subscriptions).forget_server(id);
+                changed.push(id.clone());
+            }
+        }
+        for backend in new.iter() {
+            let id = backend.handle.id();
+            let same = old
+                .iter()
+                .any(|o| o.handle.id() == id && o.handle.same_server(&backend.handle));
+            if !same && !changed.contains(id) {
+                changed.push(id.clone());
+            }
+        }
+        if let Some(runtime) = &self.notifications {
+            for server in changed {
+                for method in LIST_CHANGES {
+                    runtime.publish(ServerEvent {
+                        server: server.clone(),
+                        notification: Notification {
+                            method: Cow::Borrowed(method.as_str()),
+                            params: None,
+                        },
+                    });
+                }
+            }
+        }
+    }
+
     fn exposed(&self, backend: &Backend, name: &str) -> String {
         if backend.namespace.is_empty() {
             name.to_owned()
@@ -393,26 +470,20 @@ impl Gateway {
     /// for resources), in backend order. Built once per change of any
     /// backend's list and shared until the next one.
     async fn catalog(&self, kind: ListKind) -> Arc<Catalog> {
-        let lists = join_all(
-            self.backends
-                .iter()
-                .map(|backend| backend.handle.list_all(kind)),
-        )
-        .await;
+        let backends = self.backends();
+        let lists = join_all(backends.iter().map(|backend| backend.handle.list_all(kind))).await;
         if let Some(cached) = lock(&self.catalogs).get(&kind) {
-            if cached.built_from(&lists) {
+            if cached.built_from(&backends, &lists) {
                 return cached.clone();
             }
         }
-        let catalog = Arc::new(self.build_catalog(kind, &lists));
+        let catalog = Arc::new(self.build_catalog(kind, &backends, &lists));
         if kind == ListKind::Resources {
             let mut renamed = lock(&self.renamed_resources);
             renamed.clear();
             for entry in catalog.entries.iter().map(|(_, e)| e) {
                 if entry.renamed {
-                    if let Some(backend) = self.backends.get(entry.backend) {
-                        renamed.insert((backend.handle.id().clone(), entry.original.clone()));
-                    }
+                    renamed.insert((entry.backend.handle.id().clone(), entry.original.clone()));
                 }
             }
         }
@@ -423,6 +494,7 @@ impl Gateway {
     fn build_catalog(
         &self,
         kind: ListKind,
+        backends: &Backends,
         lists: &[crate::Result<Arc<[Raw<'static>]>>],
     ) -> Catalog {
         let key = match kind {
@@ -432,7 +504,7 @@ impl Gateway {
         };
         let mut seen: HashMap<String, ServerId> = HashMap::new();
         let mut entries = Vec::new();
-        for (index, (backend, list)) in self.backends.iter().zip(lists).enumerate() {
+        for (backend, list) in backends.iter().zip(lists) {
             let items = match list {
                 Ok(items) => items,
                 Err(error) => {
@@ -490,7 +562,7 @@ impl Gateway {
                 entries.push((
                     exposed,
                     Entry {
-                        backend: index,
+                        backend: backend.clone(),
                         original,
                         item,
                         renamed,
@@ -505,6 +577,7 @@ impl Gateway {
             .collect();
         let fingerprint = fingerprint(entries.iter().map(|(name, _)| name.as_str()));
         Catalog {
+            backends: backends.clone(),
             sources: lists.iter().map(|l| l.as_ref().ok().cloned()).collect(),
             entries,
             index,
@@ -553,10 +626,10 @@ impl Gateway {
 
     /// Where the item exposed as `name` in the list of `kind` comes from:
     /// its backend and its own name.
-    async fn find(&self, kind: ListKind, name: &str) -> Option<(usize, String)> {
+    async fn find(&self, kind: ListKind, name: &str) -> Option<(Arc<Backend>, String)> {
         let catalog = self.catalog(kind).await;
         let entry = catalog.find(name)?;
-        Some((entry.backend, entry.original.clone()))
+        Some((entry.backend.clone(), entry.original.clone()))
     }
 
     /// Sends a request to a backend and answers with its result, bridging
@@ -569,14 +642,14 @@ impl Gateway {
     /// answers, round after round, so the client sees one ordinary result.
     async fn forward(
         &self,
-        backend: usize,
+        backend: &Backend,
         method: &str,
         mut params: Raw<'static>,
         context: &RequestContext,
     ) -> HandlerResult {
         if params_are_stateless(&params) {
-            let session_bound = self
-                .handle(backend)?
+            let session_bound = backend
+                .handle
                 .session()
                 .is_some_and(|s| s.protocol_version.is_stateful());
             if session_bound {
@@ -615,20 +688,12 @@ impl Gateway {
 
     async fn forward_once(
         &self,
-        backend: usize,
+        backend: &Backend,
         method: &str,
         params: Raw<'static>,
         context: &RequestContext,
     ) -> HandlerResult {
-        let handle = self.handle(backend)?;
-        call_backend(handle, method, params, context.clone(), context).await
-    }
-
-    fn handle(&self, backend: usize) -> Result<&ServerHandle, ErrorObject<'static>> {
-        self.backends
-            .get(backend)
-            .map(|b| &b.handle)
-            .ok_or_else(|| ErrorObject::new(error_code::INTERNAL_ERROR, "no such backend"))
+        call_backend(&backend.handle, method, params, context.clone(), context).await
     }
 
     /// A stateless client's request to a stateful backend; see
@@ -636,7 +701,7 @@ impl Gateway {
     /// names with the client's `inputResponses`; otherwise a new call starts.
     async fn bridged(
         &self,
-        backend: usize,
+        backend: &Backend,
         method: &str,
         params: Raw<'static>,
         context: &RequestContext,
@@ -650,7 +715,7 @@ impl Gateway {
                 parked
             }
             None => {
-                let handle = self.handle(backend)?.clone();
+                let handle = backend.handle.clone();
                 let (events, receiver) = mpsc::channel(16);
                 let requester = bridge::requester(events.clone());
                 let (method, progress_to) = (method.to_owned(), context.clone());
@@ -718,7 +783,7 @@ impl Gateway {
             .await
             .ok_or_else(|| invalid_params(format!("Unknown tool: {}", params.name)))?;
         params.name = Cow::Owned(original);
-        self.forward(backend, &request.method, params.to_raw(), context)
+        self.forward(&backend, &request.method, params.to_raw(), context)
             .await
     }
 
@@ -734,7 +799,7 @@ impl Gateway {
             .await
             .ok_or_else(|| invalid_params(format!("Unknown prompt: {}", params.name)))?;
         params.name = Cow::Owned(original);
-        self.forward(backend, &request.method, params.to_raw(), context)
+        self.forward(&backend, &request.method, params.to_raw(), context)
             .await
     }
 
@@ -742,12 +807,13 @@ impl Gateway {
     /// server named by the gateway's own form (`mcp-manager://SERVER/URI`),
     /// else the one that lists it, else the first whose template's literal
     /// prefix it starts with.
-    async fn resource_backend(&self, uri: &str) -> Option<(usize, String)> {
+    async fn resource_backend(&self, uri: &str) -> Option<(Arc<Backend>, String)> {
         if let Some((server, original)) = split_server_uri(uri) {
             let backend = self
-                .backends
+                .backends()
                 .iter()
-                .position(|b| b.handle.id().as_str() == server)?;
+                .find(|b| b.handle.id().as_str() == server)?
+                .clone();
             return Some((backend, original.to_owned()));
         }
         if let Some(found) = self.find(ListKind::Resources, uri).await {
@@ -760,7 +826,7 @@ impl Gateway {
             .find(|(_, entry)| {
                 uri.starts_with(entry.original.split('{').next().unwrap_or_default())
             })
-            .map(|(_, entry)| (entry.backend, uri.to_owned()))
+            .map(|(_, entry)| (entry.backend.clone(), uri.to_owned()))
     }
 
     async fn resource_request(
@@ -776,13 +842,14 @@ impl Gateway {
                 format!("Resource not found: {}", params.uri),
             )
         })?;
-        if let Some(answer) = self.shared_subscription(&request.method, backend, &original, context)
+        let server = backend.handle.id();
+        if let Some(answer) = self.shared_subscription(&request.method, server, &original, context)
         {
             return answer;
         }
         let exposed = std::mem::replace(&mut params.uri, Cow::Owned(original));
         let result = self
-            .forward(backend, &request.method, params.to_raw(), context)
+            .forward(&backend, &request.method, params.to_raw(), context)
             .await;
         match result {
             Ok(result) if exposed != params.uri => {
@@ -794,7 +861,7 @@ impl Gateway {
                 if let (Some(session), Some(Method::ResourcesSubscribe)) =
                     (context.session(), Method::from_name(&request.method))
                 {
-                    lock(&self.subscriptions).unsubscribe(session, backend, &params.uri);
+                    lock(&self.subscriptions).unsubscribe(session, server, &params.uri);
                 }
                 Err(error)
             }
@@ -809,18 +876,13 @@ impl Gateway {
     ) -> Forwarder {
         Forwarder {
             context,
-            servers: self
-                .backends
-                .iter()
-                .enumerate()
-                .map(|(index, b)| (b.handle.id().clone(), index))
-                .collect(),
+            backends: self.backends.clone(),
             renamed: self.renamed_resources.clone(),
             subscriptions: self.subscriptions.clone(),
             release: key.map(|key| Release {
                 key,
                 subscriptions: self.subscriptions.clone(),
-                handles: self.backends.iter().map(|b| b.handle.clone()).collect(),
+                backends: self.backends.clone(),
             }),
             listen,
         }
@@ -848,18 +910,19 @@ impl Gateway {
             let Some((backend, original)) = self.resource_backend(uri).await else {
                 continue;
             };
-            if lock(&self.subscriptions).subscribe(key, backend, &original) {
+            let server = backend.handle.id();
+            if lock(&self.subscriptions).subscribe(key, server, &original) {
                 let subscribe = Raw::from_value(&json!({ "uri": original }));
                 let asked = self
                     .forward_once(
-                        backend,
+                        &backend,
                         Method::ResourcesSubscribe.as_str(),
                         subscribe,
                         context,
                     )
                     .await;
                 if asked.is_err() {
-                    lock(&self.subscriptions).unsubscribe(key, backend, &original);
+                    lock(&self.subscriptions).unsubscribe(key, server, &original);
                     continue;
                 }
             }
@@ -898,7 +961,7 @@ impl Gateway {
     fn shared_subscription(
         &self,
         method: &str,
-        backend: usize,
+        backend: &ServerId,
         uri: &str,
         context: &RequestContext,
     ) -> Option<HandlerResult> {
@@ -937,20 +1000,21 @@ impl Gateway {
                 ));
             }
         };
-        self.forward(backend, &request.method, params.to_raw(), context)
+        self.forward(&backend, &request.method, params.to_raw(), context)
             .await
     }
 
     /// Sends a request to every backend side by side; a backend's error
     /// (a server that is down, say) is logged, not the client's business.
     async fn fan_out(&self, method: &str, params: Option<Raw<'static>>) -> HandlerResult {
-        let results = join_all(self.backends.iter().map(|backend| {
+        let backends = self.backends();
+        let results = join_all(backends.iter().map(|backend| {
             backend
                 .handle
                 .request(method.to_owned(), params.clone(), CallOptions::default())
         }))
         .await;
-        for (backend, result) in self.backends.iter().zip(results) {
+        for (backend, result) in backends.iter().zip(results) {
             if let Err(error) = result {
                 tracing::warn!(server = %backend.handle.id(), "`{method}` failed: {error}");
             }
@@ -961,7 +1025,7 @@ impl Gateway {
     /// What the gateway offers: what any of its running servers offers.
     fn capabilities(&self) -> serde_json::Map<String, Value> {
         let mut capabilities = serde_json::Map::new();
-        for backend in &self.backends {
+        for backend in self.backends().iter() {
             let Some(session) = backend.handle.session() else {
                 continue;
             };
@@ -1090,8 +1154,8 @@ const DEBOUNCE: Duration = Duration::from_millis(50);
 /// of what the servers announce.
 struct Forwarder {
     context: RequestContext,
-    /// The gateway's servers, by id: their position among the backends.
-    servers: HashMap<ServerId, usize>,
+    /// The gateway's backends, whose events are this client's business.
+    backends: Arc<RwLock<Backends>>,
     renamed: Arc<Mutex<HashSet<(ServerId, String)>>>,
     subscriptions: Arc<Mutex<Subscriptions>>,
     /// The key its resource subscriptions are held under (`None`: a
@@ -1135,19 +1199,15 @@ impl Forwarder {
             let mut others = Vec::new();
             changed.extend(list_change(&event));
             tokio::time::sleep(DEBOUNCE).await;
+            // A list change of any server counts, one that has just left
+            // the gateway too: its items have gone from the merged list.
             while let Ok(more) = events.try_recv() {
                 match list_change(&more) {
-                    Some(method) if self.servers.contains_key(&more.server) => {
-                        changed.push(method);
-                    }
-                    Some(_) => {}
+                    Some(method) => changed.push(method),
                     None => others.push(more),
                 }
             }
-            if self.servers.contains_key(&event.server) {
-                self.announce(&mut changed).await;
-            }
-            changed.clear();
+            self.announce(&mut changed).await;
             for other in others {
                 self.forward(other).await;
             }
@@ -1190,16 +1250,22 @@ impl Forwarder {
     /// Forwards one event that is not a list change, if it is this
     /// client's business.
     async fn forward(&self, event: ServerEvent) {
-        let Some(&backend) = self.servers.get(&event.server) else {
+        let known = self
+            .backends
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|b| *b.handle.id() == event.server);
+        if !known {
             return;
-        };
+        }
         match Method::from_name(&event.notification.method) {
             // Log messages belong to sessions; 2026-07-28 sends them with
             // the request they are about.
             Some(Method::LogMessage) if self.listen.is_none() => {
                 self.context.notify(tag_log(&event)).await;
             }
-            Some(Method::ResourceUpdated) if self.subscribed(backend, &event) => {
+            Some(Method::ResourceUpdated) if self.subscribed(&event) => {
                 self.send(updated_as_listed(event, &self.renamed)).await;
             }
             _ => {}
@@ -1208,7 +1274,7 @@ impl Forwarder {
 
     /// Whether this client subscribed to the resource an update is about
     /// (always, for a transport that cannot tell sessions apart).
-    fn subscribed(&self, backend: usize, event: &ServerEvent) -> bool {
+    fn subscribed(&self, event: &ServerEvent) -> bool {
         let Some(release) = &self.release else {
             return true;
         };
@@ -1218,7 +1284,7 @@ impl Forwarder {
             .clone()
             .and_then(|p| ResourceRequestParams::from_params(Some(p)).ok())
             .map(|p| p.uri.into_owned());
-        uri.is_some_and(|uri| lock(&self.subscriptions).holds(release.key, backend, &uri))
+        uri.is_some_and(|uri| lock(&self.subscriptions).holds(release.key, &event.server, &uri))
     }
 }
 
@@ -1245,7 +1311,8 @@ fn tag(params: Option<Raw<'static>>, id: &RequestId<'static>) -> Raw<'static> {
 struct Release {
     key: u64,
     subscriptions: Arc<Mutex<Subscriptions>>,
-    handles: Vec<ServerHandle>,
+    /// The gateway's backends, to find the servers to tell.
+    backends: Arc<RwLock<Backends>>,
 }
 
 impl Drop for Release {
@@ -1257,10 +1324,18 @@ impl Drop for Release {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let handles = std::mem::take(&mut self.handles);
+        let backends = self
+            .backends
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         runtime.spawn(async move {
-            for (backend, uri) in released {
-                let Some(handle) = handles.get(backend) else {
+            for (server, uri) in released {
+                let Some(handle) = backends
+                    .iter()
+                    .map(|b| &b.handle)
+                    .find(|h| *h.id() == server)
+                else {
                     continue;
                 };
                 let params = Raw::from_value(&json!({ "uri": uri }));
@@ -1296,15 +1371,15 @@ fn list_change(event: &ServerEvent) -> Option<Method> {
 /// the last one gives it up.
 #[derive(Default)]
 struct Subscriptions {
-    by_session: HashMap<u64, HashSet<(usize, String)>>,
-    holders: HashMap<(usize, String), usize>,
+    by_session: HashMap<u64, HashSet<(ServerId, String)>>,
+    holders: HashMap<(ServerId, String), usize>,
 }
 
 impl Subscriptions {
     /// Records that `session` subscribes; true when it is the first
     /// session to, so the backend must be asked.
-    fn subscribe(&mut self, session: u64, backend: usize, uri: &str) -> bool {
-        let key = (backend, uri.to_owned());
+    fn subscribe(&mut self, session: u64, backend: &ServerId, uri: &str) -> bool {
+        let key = (backend.clone(), uri.to_owned());
         if !self
             .by_session
             .entry(session)
@@ -1320,8 +1395,8 @@ impl Subscriptions {
 
     /// Records that `session` unsubscribes; true when it was the last
     /// session to hold it, so the backend must be told.
-    fn unsubscribe(&mut self, session: u64, backend: usize, uri: &str) -> bool {
-        let key = (backend, uri.to_owned());
+    fn unsubscribe(&mut self, session: u64, backend: &ServerId, uri: &str) -> bool {
+        let key = (backend.clone(), uri.to_owned());
         let held = self
             .by_session
             .get_mut(&session)
@@ -1329,7 +1404,7 @@ impl Subscriptions {
         held && self.release(key)
     }
 
-    fn release(&mut self, key: (usize, String)) -> bool {
+    fn release(&mut self, key: (ServerId, String)) -> bool {
         match self.holders.get_mut(&key) {
             Some(holders) if *holders > 1 => {
                 *holders -= 1;
@@ -1343,14 +1418,22 @@ impl Subscriptions {
         }
     }
 
-    fn holds(&self, session: u64, backend: usize, uri: &str) -> bool {
+    fn holds(&self, session: u64, backend: &ServerId, uri: &str) -> bool {
         self.by_session
             .get(&session)
-            .is_some_and(|subscribed| subscribed.contains(&(backend, uri.to_owned())))
+            .is_some_and(|subscribed| subscribed.contains(&(backend.clone(), uri.to_owned())))
+    }
+
+    /// Forgets every subscription to `backend`, a server that has left.
+    fn forget_server(&mut self, backend: &ServerId) {
+        self.holders.retain(|(server, _), _| server != backend);
+        for subscribed in self.by_session.values_mut() {
+            subscribed.retain(|(server, _)| server != backend);
+        }
     }
 
     /// Forgets `session`; the subscriptions nobody holds any more.
-    fn end_session(&mut self, session: u64) -> Vec<(usize, String)> {
+    fn end_session(&mut self, session: u64) -> Vec<(ServerId, String)> {
         let subscribed = self.by_session.remove(&session).unwrap_or_default();
         subscribed
             .into_iter()
@@ -1480,30 +1563,48 @@ mod tests {
 
     #[test]
     fn subscriptions_are_counted_per_session() {
+        let a = &ServerId::new("a").unwrap();
+        let b = &ServerId::new("b").unwrap();
         let mut subscriptions = Subscriptions::default();
         assert!(
-            subscriptions.subscribe(1, 0, "u"),
+            subscriptions.subscribe(1, a, "u"),
             "the first asks upstream"
         );
-        assert!(!subscriptions.subscribe(1, 0, "u"), "twice is once");
-        assert!(!subscriptions.subscribe(2, 0, "u"), "the second shares it");
+        assert!(!subscriptions.subscribe(1, a, "u"), "twice is once");
+        assert!(!subscriptions.subscribe(2, a, "u"), "the second shares it");
         assert!(
-            subscriptions.subscribe(2, 1, "u"),
+            subscriptions.subscribe(2, b, "u"),
             "another backend's is its own"
         );
         assert!(
-            !subscriptions.unsubscribe(3, 0, "u"),
+            !subscriptions.unsubscribe(3, a, "u"),
             "a stranger's changes nothing"
         );
-        assert!(!subscriptions.unsubscribe(1, 0, "u"), "2 still holds it");
-        assert!(subscriptions.holds(2, 0, "u") && !subscriptions.holds(1, 0, "u"));
+        assert!(!subscriptions.unsubscribe(1, a, "u"), "2 still holds it");
+        assert!(subscriptions.holds(2, a, "u") && !subscriptions.holds(1, a, "u"));
         let mut released = subscriptions.end_session(2);
         released.sort();
-        assert_eq!(released, [(0, "u".to_owned()), (1, "u".to_owned())]);
+        assert_eq!(
+            released,
+            [(a.clone(), "u".to_owned()), (b.clone(), "u".to_owned())]
+        );
         assert!(
-            subscriptions.subscribe(1, 0, "u"),
+            subscriptions.subscribe(1, a, "u"),
             "nobody held it any more"
         );
+    }
+
+    #[test]
+    fn a_server_that_leaves_takes_its_subscriptions() {
+        let a = &ServerId::new("a").unwrap();
+        let b = &ServerId::new("b").unwrap();
+        let mut subscriptions = Subscriptions::default();
+        subscriptions.subscribe(1, a, "u");
+        subscriptions.subscribe(1, b, "u");
+        subscriptions.forget_server(a);
+        assert!(!subscriptions.holds(1, a, "u") && subscriptions.holds(1, b, "u"));
+        assert!(subscriptions.subscribe(2, a, "u"), "asked upstream anew");
+        assert_eq!(subscriptions.end_session(1), [(b.clone(), "u".to_owned())]);
     }
 
     #[test]

@@ -200,6 +200,14 @@ impl McpRuntime {
         self.events.subscribe()
     }
 
+    /// Tells every subscriber `event` as if its server had sent it (a
+    /// gateway announcing that a server's lists changed because the server
+    /// came or went, say).
+    pub fn publish(&self, event: ServerEvent) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
+    }
+
     /// Deploys a server and waits until it runs.
     ///
     /// # Errors

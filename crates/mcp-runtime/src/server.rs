@@ -382,6 +382,13 @@ impl ServerHandle {
         Ok(handle)
     }
 
+    /// Whether `other` is a handle of the same deployment (not merely a
+    /// server of the same id deployed again).
+    #[must_use]
+    pub fn same_server(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The server's id.
     #[must_use]
     pub fn id(&self) -> &ServerId {
