@@ -20,6 +20,7 @@ mod status;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use mcp_observability::traces::{OtlpOptions, OtlpProtocol};
 
 /// A manager and gateway for MCP servers: one endpoint for all your
 /// mcpServers.
@@ -35,6 +36,18 @@ struct Cli {
     /// object per line).
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
     log_format: mcp_observability::LogFormat,
+
+    /// Export traces over OTLP/HTTP to this collector
+    /// (`http://127.0.0.1:4318`); also on when
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+    /// is set.
+    #[arg(long, global = true, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+
+    /// The OTLP wire format: `http/protobuf` or `http/json` (default:
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`).
+    #[arg(long, global = true, value_name = "PROTOCOL")]
+    otlp_protocol: Option<OtlpProtocol>,
 
     #[command(subcommand)]
     command: Command,
@@ -58,12 +71,41 @@ enum Command {
     Status(status::StatusArgs),
 }
 
+/// Where traces go, if anywhere: the command line, else the standard
+/// OpenTelemetry variables.
+fn otlp_options(cli: &Cli) -> Result<Option<OtlpOptions>, String> {
+    let from_env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+    let wanted = cli.otlp_endpoint.is_some()
+        || from_env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+        || from_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some();
+    if !wanted {
+        return Ok(None);
+    }
+    let protocol = match (cli.otlp_protocol, from_env("OTEL_EXPORTER_OTLP_PROTOCOL")) {
+        (Some(protocol), _) => protocol,
+        (None, Some(text)) => text.parse()?,
+        (None, None) => OtlpProtocol::default(),
+    };
+    Ok(Some(OtlpOptions {
+        endpoint: cli.otlp_endpoint.clone(),
+        protocol,
+        service_name: from_env("OTEL_SERVICE_NAME").unwrap_or_else(|| "mcp-manager".to_owned()),
+    }))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(error) = mcp_observability::init_logging(cli.log_level.as_deref(), cli.log_format) {
-        eprintln!("error: {error}");
-        return ExitCode::from(2);
-    }
+    let telemetry = otlp_options(&cli).and_then(|otlp| {
+        mcp_observability::init(cli.log_level.as_deref(), cli.log_format, otlp.as_ref())
+            .map_err(|e| e.to_string())
+    });
+    let telemetry = match telemetry {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let outcome = match &cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(args),
@@ -72,8 +114,10 @@ fn main() -> ExitCode {
         Command::Builtin(args) => builtin::run(args),
         Command::Status(args) => status::run(args),
     };
-    outcome.unwrap_or_else(|err| {
+    let code = outcome.unwrap_or_else(|err| {
         eprintln!("error: internal error: {err:#}");
         ExitCode::from(1)
-    })
+    });
+    telemetry.shutdown();
+    code
 }

@@ -729,3 +729,140 @@ fn a_changed_config_file_is_applied_server_by_server() {
         .collect();
     assert_eq!(listed, ["a", "c"]);
 }
+
+/// An OTLP/HTTP receiver on loopback: every request body it gets, as
+/// JSON, on a channel.
+fn otlp_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (bodies, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let bodies = bodies.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let header = line.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    if let Ok(value) = serde_json::from_slice(&body) {
+                        let _ = bodies.send(value);
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, received)
+}
+
+#[test]
+fn one_trace_crosses_the_gateway_into_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("traces");
+    let config = json!({"mcpServers": {"child": {
+        "command": env!("CARGO_BIN_EXE_mcp-manager"),
+        "args": ["builtin", "echo", "--stdio"],
+        "env": {MARKER_VAR: &marker}
+    }}});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let (collector, exported) = otlp_receiver();
+    let endpoint = format!("http://{collector}");
+    let mut gateway = HttpGateway::start_with(
+        &path,
+        &marker,
+        &["--otlp-endpoint", &endpoint, "--otlp-protocol", "http/json"],
+    );
+    let session = Session::open(&gateway.addr, "traced");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let client_span = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{client_span}-01");
+    let answer = session
+        .request(
+            1,
+            "tools/call",
+            json!({"name": "child__meta", "arguments": {}, "_meta": {"traceparent": traceparent}}),
+        )
+        .unwrap();
+    let seen: Value =
+        serde_json::from_str(answer["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    // The backend got the same trace, with the gateway's span as parent.
+    let forwarded = seen["traceparent"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = forwarded.split('-').collect();
+    assert_eq!(parts.len(), 4, "{forwarded}");
+    assert_eq!(parts[1], trace_id, "{forwarded}");
+    assert_ne!(parts[2], client_span, "{forwarded}");
+    let backend_span = parts[2].to_owned();
+
+    // Stopping flushes the spans.
+    sigterm(gateway.guard.pid());
+    assert_eq!(exit_code(&mut gateway), Some(0));
+    let spans: Vec<Value> = exported
+        .try_iter()
+        .flat_map(|body| {
+            let mut spans = Vec::new();
+            for resource in body["resourceSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                assert_eq!(
+                    resource["resource"]["attributes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|a| a["key"] == "service.name")
+                        .map(|a| a["value"]["stringValue"].clone()),
+                    Some(json!("mcp-manager"))
+                );
+                for scope in resource["scopeSpans"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    spans.extend(scope["spans"].as_array().cloned().unwrap_or_default());
+                }
+            }
+            spans
+        })
+        .collect();
+    let in_trace: Vec<&Value> = spans
+        .iter()
+        .filter(|s| s["traceId"].as_str() == Some(trace_id))
+        .collect();
+    let request = in_trace
+        .iter()
+        .find(|s| s["name"] == "tools/call")
+        .unwrap_or_else(|| panic!("no gateway span in {spans:#?}"));
+    assert_eq!(request["parentSpanId"], client_span, "{request}");
+    let backend = in_trace
+        .iter()
+        .find(|s| s["name"] == "tools/call child")
+        .unwrap_or_else(|| panic!("no backend span in {spans:#?}"));
+    assert_eq!(backend["spanId"], backend_span.as_str(), "{backend}");
+    assert_eq!(backend["parentSpanId"], request["spanId"], "{backend}");
+    assert_none_marked(&marker);
+}

@@ -1,21 +1,27 @@
-//! Observability for mcp-manager: logs, Prometheus metrics; OpenTelemetry
-//! export and W3C trace-context propagation through `_meta` belong here
-//! too as they arrive.
+//! Observability for mcp-manager: logs, Prometheus metrics, OpenTelemetry
+//! traces and W3C trace-context propagation through `_meta`.
 //!
-//! - [`init_logging`]: `tracing` output on stderr (stdout may be an MCP
-//!   stream), human-readable or one JSON object per line ([`LogFormat`]),
-//!   filtered by a level or a full `RUST_LOG`-style directive.
+//! - [`init`]: `tracing` output on stderr (stdout may be an MCP stream),
+//!   human-readable or one JSON object per line ([`LogFormat`]), filtered
+//!   by a level or a full `RUST_LOG`-style directive; with
+//!   [`traces::OtlpOptions`], the runtime's spans exported over OTLP/HTTP
+//!   too, and trace context carried through the gateway
+//!   ([`traces::W3cPropagator`]). [`Telemetry::shutdown`] flushes.
 //! - [`metrics::Metrics`]: the runtime's [`Observer`](mcp_runtime::observe::Observer)
 //!   as Prometheus metrics, rendered for a `/metrics` endpoint.
 //!
 //! # Invariants
 //!
 //! Never reaches pyo3. Logs never go to stdout. Metric labels are bounded.
+//! Exporting spans never blocks a request.
 #![forbid(unsafe_code)]
 
 pub mod metrics;
+pub mod traces;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +38,9 @@ pub enum Error {
     /// Logging was set up already in this process.
     #[error("logging is already set up")]
     AlreadySet,
+    /// The OTLP exporter could not be built.
+    #[error("cannot export traces: {0}")]
+    Otlp(String),
 }
 
 /// How log lines look.
@@ -66,9 +75,51 @@ impl std::str::FromStr for LogFormat {
 ///
 /// # Errors
 ///
-/// [`Error::BadFilter`] for a filter that does not parse, [`Error::AlreadySet`]
-/// when called twice.
+/// As [`init`].
 pub fn init_logging(filter: Option<&str>, format: LogFormat) -> Result<(), Error> {
+    init(filter, format, None).map(|_| ())
+}
+
+/// What [`init`] set up; [`Telemetry::shutdown`] flushes the spans not yet
+/// exported.
+#[derive(Debug, Default)]
+#[must_use = "spans still queued are lost unless `shutdown` is called"]
+pub struct Telemetry {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn exports_traces(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Exports what is queued (waiting for the collector a few seconds at
+    /// most) and stops exporting.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(error) = provider.shutdown_with_timeout(std::time::Duration::from_secs(5)) {
+                tracing::warn!("flushing traces: {error}");
+            }
+        }
+    }
+}
+
+/// [`init_logging`], and with `otlp` the runtime's spans (targets
+/// `mcp_runtime::*`, at info level whatever the log filter) exported over
+/// OTLP/HTTP, with [`traces::W3cPropagator`] installed in the runtime.
+/// Call it outside any async runtime: the exporter makes its own.
+///
+/// # Errors
+///
+/// [`Error::BadFilter`] for a filter that does not parse,
+/// [`Error::AlreadySet`] when called twice, [`Error::Otlp`] for an
+/// exporter that cannot be built (a bad endpoint).
+pub fn init(
+    filter: Option<&str>,
+    format: LogFormat,
+    otlp: Option<&traces::OtlpOptions>,
+) -> Result<Telemetry, Error> {
     let filter = match filter {
         Some(text) => EnvFilter::try_new(text).map_err(|e| Error::BadFilter {
             filter: text.to_owned(),
@@ -76,21 +127,40 @@ pub fn init_logging(filter: Option<&str>, format: LogFormat) -> Result<(), Error
         })?,
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => logs
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
-            .try_init(),
-        LogFormat::Json => builder
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => logs
             .json()
             .with_ansi(false)
             .with_current_span(true)
-            .try_init(),
+            .with_filter(filter)
+            .boxed(),
+    };
+    let provider = otlp.map(traces::provider).transpose()?;
+    let spans = provider.as_ref().map(|provider| {
+        let runtime_spans = tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span()
+                && meta.target().starts_with("mcp_runtime")
+                && *meta.level() <= tracing::Level::INFO
+        });
+        tracing_opentelemetry::layer()
+            .with_tracer(traces::tracer(provider))
+            .with_filter(runtime_spans)
+    });
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init()
+        .map_err(|_| Error::AlreadySet)?;
+    if provider.is_some() {
+        mcp_runtime::observe::set_propagator(Box::new(traces::W3cPropagator::default()));
     }
-    .map_err(|_| Error::AlreadySet)
+    Ok(Telemetry { provider })
 }
 
 #[cfg(test)]

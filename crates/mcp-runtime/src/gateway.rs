@@ -1091,7 +1091,20 @@ impl McpServer for Gateway {
         request: Request<'static>,
         context: RequestContext,
     ) -> BoxFuture<'_, HandlerResult> {
-        Box::pin(async move {
+        let span = tracing::info_span!(
+            target: "mcp_runtime::gateway",
+            "mcp.request",
+            otel.name = %request.method,
+            otel.kind = "server",
+            rpc.method = %request.method,
+        );
+        // A client's trace goes on through the gateway.
+        if let Some(propagator) = crate::observe::propagator() {
+            if let Some(context) = crate::observe::trace_context_of(request.params.as_ref()) {
+                propagator.continue_trace(&span, &context);
+            }
+        }
+        let handled = async move {
             match Method::from_name(&request.method) {
                 Some(Method::Initialize) => self.initialize(&request),
                 Some(Method::Ping) => Ok(Raw::from_value(&json!({}))),
@@ -1121,7 +1134,8 @@ impl McpServer for Gateway {
                     format!("Method not found: {}", request.method),
                 )),
             }
-        })
+        };
+        Box::pin(tracing::Instrument::instrument(handled, span))
     }
 
     fn handle_notification(

@@ -11,8 +11,16 @@
 //! Label values are bounded by construction: a method outside MCP's own
 //! table is reported as `other` ([`method_label`]), and an [`Outcome`] is
 //! one of a few names.
+//!
+//! Traces: the gateway opens a `tracing` span per client request (target
+//! `mcp_runtime::gateway`) and the runtime one per request to a server
+//! (target `mcp_runtime::backend`, a child of the caller's span). With a
+//! [`Propagator`] installed ([`set_propagator`]), a client request's span
+//! continues the trace named by the W3C `traceparent` (and `tracestate`)
+//! in its `_meta`, and each request to a server carries its own span's
+//! context in its `_meta`, so one trace crosses the gateway.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mcp_core::ServerId;
@@ -157,6 +165,90 @@ pub trait ServerObserver: Send + Sync + 'static {
     fn gave_up(&self) {}
 }
 
+/// A W3C trace context, as carried in `_meta`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    /// `traceparent`: version, trace id, parent span id, flags.
+    pub traceparent: String,
+    /// `tracestate`, if any.
+    pub tracestate: Option<String>,
+}
+
+/// Reads and writes W3C trace context for `tracing` spans; implemented
+/// over OpenTelemetry by `mcp-observability`.
+pub trait Propagator: Send + Sync + 'static {
+    /// Makes `span` continue the trace of `context` (a span of a client's,
+    /// say).
+    fn continue_trace(&self, span: &tracing::Span, context: &TraceContext);
+
+    /// The trace context to send on for `span`; `None` when it is not
+    /// being traced.
+    fn inject(&self, span: &tracing::Span) -> Option<TraceContext>;
+}
+
+static PROPAGATOR: OnceLock<Box<dyn Propagator>> = OnceLock::new();
+
+/// Installs the process's propagator; false if one was installed already.
+pub fn set_propagator(propagator: Box<dyn Propagator>) -> bool {
+    PROPAGATOR.set(propagator).is_ok()
+}
+
+/// The process's propagator, if one is installed.
+pub(crate) fn propagator() -> Option<&'static dyn Propagator> {
+    PROPAGATOR.get().map(|p| &**p)
+}
+
+/// The `_meta` keys of W3C trace context.
+pub(crate) const TRACEPARENT: &str = "traceparent";
+pub(crate) const TRACESTATE: &str = "tracestate";
+
+/// The trace context in `params._meta`, if any.
+pub(crate) fn trace_context_of(
+    params: Option<&mcp_protocol::raw::Raw<'_>>,
+) -> Option<TraceContext> {
+    use mcp_protocol::raw::{Raw, RawObject};
+    let params = params?;
+    if !params.get().contains(TRACEPARENT) {
+        return None;
+    }
+    let object = RawObject::from_cow(params.reborrow()).ok()?;
+    let meta = RawObject::from_cow(Raw::borrowed(object.get("_meta")?)).ok()?;
+    let text = |key: &str| {
+        meta.get(key)
+            .and_then(|raw| Raw::borrowed(raw).into_str())
+            .map(std::borrow::Cow::into_owned)
+    };
+    Some(TraceContext {
+        traceparent: text(TRACEPARENT)?,
+        tracestate: text(TRACESTATE),
+    })
+}
+
+/// `params` with `context` in its `_meta` (replacing any trace context
+/// there); params that are not an object are left as they are.
+pub(crate) fn with_trace_context(
+    params: Option<mcp_protocol::raw::Raw<'static>>,
+    context: &TraceContext,
+) -> Option<mcp_protocol::raw::Raw<'static>> {
+    use mcp_protocol::raw::{Raw, RawObject};
+    let mut object = match params {
+        None => RawObject::new(),
+        Some(params) if !params.get().trim_start().starts_with('{') => return Some(params),
+        Some(params) => RawObject::from_cow(params).ok()?,
+    };
+    let mut meta = object
+        .remove("_meta")
+        .and_then(|m| RawObject::from_cow(m).ok())
+        .unwrap_or_default();
+    meta.insert(TRACEPARENT, Raw::from_value(&context.traceparent));
+    meta.remove(TRACESTATE);
+    if let Some(state) = &context.tracestate {
+        meta.insert(TRACESTATE, Raw::from_value(state));
+    }
+    object.insert("_meta", Raw::owned(meta.to_raw()));
+    Some(Raw::owned(object.to_raw()))
+}
+
 /// An observer that drops everything.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoObserver;
@@ -179,6 +271,31 @@ mod tests {
         assert_eq!(method_label("resources/read"), "resources/read");
         assert_eq!(method_label("x/anything-a-client-sends"), "other");
         assert_eq!(method_label(""), "other");
+    }
+
+    #[test]
+    fn trace_context_in_meta_round_trips() {
+        use mcp_protocol::raw::Raw;
+        let context = TraceContext {
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+            tracestate: Some("k=v".to_owned()),
+        };
+        let params = Raw::from_value(&serde_json::json!({
+            "name": "t", "_meta": {"progressToken": 3, "traceparent": "old"}
+        }));
+        let with = with_trace_context(Some(params), &context).unwrap();
+        assert_eq!(trace_context_of(Some(&with)), Some(context.clone()));
+        let value: serde_json::Value = serde_json::from_str(with.get()).unwrap();
+        assert_eq!(value["_meta"]["progressToken"], 3);
+        assert_eq!(value["name"], "t");
+        let bare = with_trace_context(None, &context).unwrap();
+        assert_eq!(
+            trace_context_of(Some(&bare)).unwrap().traceparent,
+            context.traceparent
+        );
+        assert_eq!(trace_context_of(None), None);
+        let without = Raw::from_value(&serde_json::json!({"name": "t"}));
+        assert_eq!(trace_context_of(Some(&without)), None);
     }
 
     #[test]

@@ -490,6 +490,19 @@ impl ServerHandle {
         unqueued: bool,
     ) -> Result<Raw<'static>> {
         let inner = &self.inner;
+        let span = tracing::info_span!(
+            target: "mcp_runtime::backend",
+            "mcp.backend",
+            otel.name = %format_args!("{method} {}", inner.spec.id),
+            otel.kind = "client",
+            rpc.method = %method,
+            mcp.server = %inner.spec.id,
+        );
+        // The server continues the trace from this request's span.
+        let params = match crate::observe::propagator().and_then(|p| p.inject(&span)) {
+            Some(context) => crate::observe::with_trace_context(params, &context),
+            None => params,
+        };
         let observed = Observed::start(&inner.shared, method_label(&method));
         let repeatable = self.repeatable(&method, params.as_ref());
         let call = Call {
@@ -506,7 +519,8 @@ impl ServerHandle {
             inner.spec.resilience.total_timeout(),
             inner.bulkhead.clone(),
         );
-        let result = resilience::ready_call(stack, call).await;
+        let result =
+            tracing::Instrument::instrument(resilience::ready_call(stack, call), span).await;
         observed.finish(&result);
         result
     }

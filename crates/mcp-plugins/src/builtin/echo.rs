@@ -5,8 +5,11 @@
 //!
 //! - `initialize` negotiates the version and offers `tools`; `ping` answers
 //!   `{}`; `server/discover` (2026-07-28) lists the versions it speaks.
-//! - `tools/list`: one tool, `echo`, taking `{"text": string}`.
-//! - `tools/call` of `echo`: one text content item holding `text`.
+//! - `tools/list`: `echo`, taking `{"text": string}`, and `meta`, taking
+//!   nothing.
+//! - `tools/call` of `echo`: one text content item holding `text`; of
+//!   `meta`: the call's `_meta` as JSON text (`{}` without one), to see
+//!   what reached the server (trace context, progress tokens).
 //!
 //! Anything else is `-32601`; a call to another tool or with arguments of
 //! the wrong shape is `-32602`.
@@ -56,6 +59,15 @@ fn initialize(request: &Request<'static>) -> HandlerResult {
 fn call(request: Request<'static>) -> HandlerResult {
     let params = CallToolParams::from_params(request.params)
         .map_err(|e| ErrorObject::new(e.code(), e.message().to_owned()))?;
+    if params.name == "meta" {
+        let meta = params
+            .meta
+            .as_ref()
+            .map_or_else(|| "{}".to_owned(), |meta| meta.to_raw().get().to_owned());
+        return Ok(Raw::from_value(
+            &json!({"content": [{"type": "text", "text": meta}]}),
+        ));
+    }
     if params.name != "echo" {
         return Err(invalid_params(format!("Unknown tool: {}", params.name)));
     }
@@ -88,6 +100,11 @@ impl McpServer for EchoServer {
                     "properties": {"text": {"type": "string"}},
                     "required": ["text"],
                 },
+            }, {
+                "name": "meta",
+                "description": "Answers with the `_meta` of the call, as JSON text.",
+                "inputSchema": {"type": "object", "properties": {}},
+                "annotations": {"readOnlyHint": true},
             }]}))),
             Some(Method::Discover) => Ok(Raw::from_value(&json!({
                 "supportedVersions": [ProtocolVersion::V2026_07_28.as_str()],
@@ -156,6 +173,25 @@ mod tests {
             value,
             json!({"content": [{"type": "text", "text": "hi \"there\"\n"}]})
         );
+    }
+
+    #[test]
+    fn shows_the_meta_of_a_call() {
+        let result = answer(request(
+            "tools/call",
+            json!({"name": "meta", "_meta": {"traceparent": "00-a-b-01", "progressToken": 1}}),
+        ))
+        .unwrap();
+        let value: serde_json::Value = serde_json::from_str(result.get()).unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_str(value["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            meta,
+            json!({"traceparent": "00-a-b-01", "progressToken": 1})
+        );
+        let result = answer(request("tools/call", json!({"name": "meta"}))).unwrap();
+        let value: serde_json::Value = serde_json::from_str(result.get()).unwrap();
+        assert_eq!(value["content"][0]["text"], "{}");
     }
 
     #[test]

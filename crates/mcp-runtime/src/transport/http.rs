@@ -345,8 +345,9 @@ fn same_origin_redirects() -> reqwest::redirect::Policy {
 }
 
 /// Makes ring the process's rustls crypto provider, unless one is set
-/// already; safe to call any number of times.
-fn install_crypto_provider() {
+/// already; safe to call any number of times. Every HTTP client of the
+/// process built on `reqwest` (the OTLP exporter's too) needs it first.
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // An error means another provider was installed first: fine.
