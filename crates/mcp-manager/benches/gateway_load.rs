@@ -2,6 +2,12 @@
 //! the built-in `echo` server run as a stdio child, side by side with the
 //! same `echo` server served directly over Streamable HTTP
 //! (`mcp-manager builtin echo --http`), at 1 and 16 requests in flight.
+//! Three more targets are the same gateway with monitoring on: Prometheus
+//! metrics kept (`--admin`, target `metrics`); metrics and traces exported
+//! over OTLP/HTTP to a sink in this process at the default sampling (one
+//! request in twenty without trace context, `observed`); and the same with
+//! every request traced (`traced`). Their throughput against the plain
+//! gateway's is the monitoring overhead.
 //!
 //! Both servers run as separate processes of the freshly built binary; the
 //! load comes from this process, one HTTP/1.1 connection and one MCP
@@ -261,6 +267,55 @@ async fn round(clients: &mut Vec<Client>, period: Duration, tally: &mut Tally) {
     tally.busy += started.elapsed();
 }
 
+/// An OTLP/HTTP sink on loopback: answers every request 200 and drops
+/// what it got; the number of export requests it took.
+fn otlp_sink() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let exports = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = exports.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let header = line.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, exports)
+}
+
 fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
@@ -292,6 +347,50 @@ fn main() {
             "127.0.0.1:0",
         ],
     );
+    let metrics = Server::start(
+        "metrics",
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ],
+    );
+    let (sink, exports) = otlp_sink();
+    let sink_url = format!("http://{sink}");
+    let observed = Server::start(
+        "observed",
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--otlp-endpoint",
+            &sink_url,
+        ],
+    );
+    let traced = Server::start(
+        "traced",
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--otlp-endpoint",
+            &sink_url,
+            "--trace-sample-ratio",
+            "1",
+        ],
+    );
     let idle = (direct.memory(), gateway.memory());
 
     // The load runs on one thread; both servers get the rest of the machine.
@@ -299,7 +398,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let targets = [&direct, &gateway];
+    let targets = [&direct, &gateway, &metrics, &observed, &traced];
     let mut tallies: Vec<Vec<Tally>> = LEVELS
         .iter()
         .map(|_| targets.iter().map(|_| Tally::default()).collect())
@@ -325,7 +424,8 @@ fn main() {
     let loaded = (direct.memory(), gateway.memory());
 
     println!(
-        "gateway (HTTP in, stdio echo backend) vs the echo server over HTTP directly: \
+        "gateway (HTTP in, stdio echo backend) vs the echo server over HTTP directly, \
+         and the gateway with metrics and traces on (`observed`): \
          {rounds} alternating rounds of {period:?} per target and level"
     );
     println!(
@@ -356,6 +456,23 @@ fn main() {
         throughput * 100.0
     );
     println!("gateway/direct p50 at 1 in flight: {latency:.2}x (target <= 2.5x)");
+    let overhead = |level: usize, target: usize| {
+        (1.0 - summary[level][target].0 / summary[level][1].0) * 100.0
+    };
+    println!(
+        "monitoring overhead vs the plain gateway's throughput (target < 3 %), at 1 and 16 in flight:\n  \
+         metrics {:.1} %, {:.1} %\n  \
+         metrics and traces, default sampling (1 in 20) {:.1} %, {:.1} %\n  \
+         metrics and traces, every request traced {:.1} %, {:.1} %\n  \
+         ({} OTLP exports received)",
+        overhead(0, 2),
+        overhead(1, 2),
+        overhead(0, 3),
+        overhead(1, 3),
+        overhead(0, 4),
+        overhead(1, 4),
+        exports.load(std::sync::atomic::Ordering::Relaxed)
+    );
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
         "resident memory, idle -> after load: gateway {:.1} -> {:.1} MiB (peak {:.1}), its echo child {:.1} -> {:.1} MiB; direct server {:.1} -> {:.1} MiB",

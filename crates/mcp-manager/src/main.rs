@@ -20,7 +20,7 @@ mod status;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mcp_observability::traces::{OtlpOptions, OtlpProtocol};
+use mcp_observability::traces::{DEFAULT_SAMPLE_RATIO, OtlpOptions, OtlpProtocol};
 
 /// A manager and gateway for MCP servers: one endpoint for all your
 /// mcpServers.
@@ -48,6 +48,12 @@ struct Cli {
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`, else `http/protobuf`).
     #[arg(long, global = true, value_name = "PROTOCOL")]
     otlp_protocol: Option<OtlpProtocol>,
+
+    /// The share of requests without trace context that are traced, 0 to 1
+    /// (default: `OTEL_TRACES_SAMPLER_ARG`, else 0.05); a request its client
+    /// traces is always traced.
+    #[arg(long, global = true, value_name = "RATIO")]
+    trace_sample_ratio: Option<f64>,
 
     #[command(subcommand)]
     command: Command,
@@ -86,9 +92,22 @@ fn otlp_options(cli: &Cli) -> Result<Option<OtlpOptions>, String> {
         (None, Some(text)) => text.parse()?,
         (None, None) => OtlpProtocol::default(),
     };
+    let sample_ratio = match (cli.trace_sample_ratio, from_env("OTEL_TRACES_SAMPLER_ARG")) {
+        (Some(ratio), _) => ratio,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|_| format!("OTEL_TRACES_SAMPLER_ARG={text:?} is not a ratio"))?,
+        (None, None) => DEFAULT_SAMPLE_RATIO,
+    };
+    if !(0.0..=1.0).contains(&sample_ratio) {
+        return Err(format!(
+            "the trace sample ratio must be from 0 to 1, not {sample_ratio}"
+        ));
+    }
     Ok(Some(OtlpOptions {
         endpoint: cli.otlp_endpoint.clone(),
         protocol,
+        sample_ratio,
         service_name: from_env("OTEL_SERVICE_NAME").unwrap_or_else(|| "mcp-manager".to_owned()),
     }))
 }

@@ -157,8 +157,10 @@ pub fn init(
         .with(spans)
         .try_init()
         .map_err(|_| Error::AlreadySet)?;
-    if provider.is_some() {
-        mcp_runtime::observe::set_propagator(Box::new(traces::W3cPropagator::default()));
+    if let Some(otlp) = otlp.filter(|_| provider.is_some()) {
+        mcp_runtime::observe::set_propagator(Box::new(traces::W3cPropagator::new(
+            otlp.sample_ratio,
+        )));
     }
     Ok(Telemetry { provider })
 }

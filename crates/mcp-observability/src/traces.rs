@@ -10,6 +10,7 @@
 //! of the request it sends.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use mcp_runtime::observe::{Propagator, TraceContext};
 use opentelemetry::propagation::TextMapPropagator;
@@ -46,7 +47,7 @@ impl std::str::FromStr for OtlpProtocol {
 }
 
 /// Where and how traces go.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct OtlpOptions {
     /// The collector's base URL (`http://127.0.0.1:4318`; `/v1/traces` is
     /// added); `None` takes `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
@@ -56,7 +57,13 @@ pub struct OtlpOptions {
     pub protocol: OtlpProtocol,
     /// `service.name` of the spans.
     pub service_name: String,
+    /// The share of requests without trace context that are traced, 0 to
+    /// 1; requests whose client traces them are always traced.
+    pub sample_ratio: f64,
 }
+
+/// The sample ratio when none is given: one request in twenty.
+pub const DEFAULT_SAMPLE_RATIO: f64 = 0.05;
 
 /// The traces URL for a collector's base URL.
 fn traces_url(base: &str) -> String {
@@ -85,7 +92,12 @@ pub(crate) fn provider(options: &OtlpOptions) -> Result<SdkTracerProvider, Error
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(options.service_name.clone())
         .build();
+    // Sampling is decided where a request enters (`W3cPropagator`): a span
+    // that exists is exported.
     Ok(SdkTracerProvider::builder()
+        .with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+        )))
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build())
@@ -97,18 +109,78 @@ pub(crate) fn tracer(provider: &SdkTracerProvider) -> opentelemetry_sdk::trace::
 }
 
 /// W3C trace context (`traceparent`, `tracestate`) for the runtime's
-/// spans, over OpenTelemetry.
-#[derive(Debug, Default)]
-pub struct W3cPropagator(TraceContextPropagator);
+/// spans, over OpenTelemetry, and the ratio of requests without trace
+/// context that are traced.
+#[derive(Debug)]
+pub struct W3cPropagator {
+    propagator: TraceContextPropagator,
+    /// Requests traced out of 2^64, for those without trace context.
+    threshold: u64,
+    /// A xorshift state: cheap, lock-free, good enough to sample by.
+    state: AtomicU64,
+}
+
+impl W3cPropagator {
+    /// A propagator tracing `ratio` (0 to 1) of the requests that come
+    /// without trace context.
+    #[must_use]
+    pub fn new(ratio: f64) -> Self {
+        let ratio = if ratio.is_nan() {
+            0.0
+        } else {
+            ratio.clamp(0.0, 1.0)
+        };
+        // Precision loss is fine: a ratio is not exact to 2^-64 anyway.
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let threshold = if ratio >= 1.0 {
+            u64::MAX
+        } else {
+            (ratio * u64::MAX as f64) as u64
+        };
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
+            | 1;
+        Self {
+            propagator: TraceContextPropagator::new(),
+            threshold,
+            state: AtomicU64::new(seed),
+        }
+    }
+}
+
+impl Default for W3cPropagator {
+    /// Every request traced.
+    fn default() -> Self {
+        Self::new(1.0)
+    }
+}
 
 impl Propagator for W3cPropagator {
+    fn sample_root(&self) -> bool {
+        if self.threshold == u64::MAX {
+            return true;
+        }
+        // xorshift64; a lost update between threads only repeats a draw.
+        let mut x = self.state.load(Ordering::Relaxed);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state.store(x, Ordering::Relaxed);
+        x < self.threshold
+    }
+
     fn continue_trace(&self, span: &tracing::Span, context: &TraceContext) {
         let mut carrier = HashMap::new();
         carrier.insert("traceparent".to_owned(), context.traceparent.clone());
         if let Some(state) = &context.tracestate {
             carrier.insert("tracestate".to_owned(), state.clone());
         }
-        let parent = self.0.extract(&carrier);
+        let parent = self.propagator.extract(&carrier);
         // Fails only for a span that is not traced (filtered out): nothing
         // to continue then.
         let _ = span.set_parent(parent);
@@ -116,7 +188,8 @@ impl Propagator for W3cPropagator {
 
     fn inject(&self, span: &tracing::Span) -> Option<TraceContext> {
         let mut carrier: HashMap<String, String> = HashMap::new();
-        self.0.inject_context(&span.context(), &mut carrier);
+        self.propagator
+            .inject_context(&span.context(), &mut carrier);
         let traceparent = carrier.remove("traceparent")?;
         Some(TraceContext {
             traceparent,
@@ -151,5 +224,18 @@ mod tests {
     fn an_untraced_span_has_no_context_to_send() {
         let span = tracing::Span::none();
         assert_eq!(W3cPropagator::default().inject(&span), None);
+    }
+
+    #[test]
+    fn roots_are_sampled_at_the_ratio() {
+        let count = |ratio: f64| {
+            let propagator = W3cPropagator::new(ratio);
+            (0..100_000).filter(|_| propagator.sample_root()).count()
+        };
+        assert_eq!(count(1.0), 100_000);
+        assert_eq!(count(0.0), 0);
+        let tenth = count(0.1);
+        assert!((9_000..11_000).contains(&tenth), "{tenth}");
+        assert_eq!(count(f64::NAN), 0);
     }
 }

@@ -1091,19 +1091,7 @@ impl McpServer for Gateway {
         request: Request<'static>,
         context: RequestContext,
     ) -> BoxFuture<'_, HandlerResult> {
-        let span = tracing::info_span!(
-            target: "mcp_runtime::gateway",
-            "mcp.request",
-            otel.name = %request.method,
-            otel.kind = "server",
-            rpc.method = %request.method,
-        );
-        // A client's trace goes on through the gateway.
-        if let Some(propagator) = crate::observe::propagator() {
-            if let Some(context) = crate::observe::trace_context_of(request.params.as_ref()) {
-                propagator.continue_trace(&span, &context);
-            }
-        }
+        let span = request_span(&request);
         let handled = async move {
             match Method::from_name(&request.method) {
                 Some(Method::Initialize) => self.initialize(&request),
@@ -1474,6 +1462,34 @@ fn updated_as_listed(
         notification.params = Some(params.to_raw());
     }
     notification
+}
+
+/// The span of a client request: continuing the client's trace, or a new
+/// one; none for a request that is not sampled (see [`crate::observe`]).
+fn request_span(request: &Request<'_>) -> tracing::Span {
+    let make = || {
+        tracing::info_span!(
+            target: "mcp_runtime::gateway",
+            "mcp.request",
+            otel.name = %request.method,
+            otel.kind = "server",
+            rpc.method = %request.method,
+        )
+    };
+    let Some(propagator) = crate::observe::propagator() else {
+        // Not traced: the span is only for logs, and free when they are off.
+        return make();
+    };
+    match crate::observe::trace_context_of(request.params.as_ref()) {
+        Some(context) if context.sampled() => {
+            let span = make();
+            propagator.continue_trace(&span, &context);
+            span
+        }
+        Some(_) => tracing::Span::none(),
+        None if propagator.sample_root() => make(),
+        None => tracing::Span::none(),
+    }
 }
 
 /// A log message with its server in `logger` (`server` or `server/logger`).

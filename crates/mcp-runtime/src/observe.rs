@@ -19,6 +19,13 @@
 //! continues the trace named by the W3C `traceparent` (and `tracestate`)
 //! in its `_meta`, and each request to a server carries its own span's
 //! context in its `_meta`, so one trace crosses the gateway.
+//!
+//! Sampling is decided once, where a request enters the gateway: a request
+//! whose trace context says sampled is traced; one without is traced when
+//! [`Propagator::sample_root`] says so (a ratio). An untraced request gets
+//! no spans at all and its backend requests no trace context, so it costs
+//! next to nothing; a request to a server made outside any traced span
+//! gets no span either.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -177,6 +184,9 @@ pub struct TraceContext {
 /// Reads and writes W3C trace context for `tracing` spans; implemented
 /// over OpenTelemetry by `mcp-observability`.
 pub trait Propagator: Send + Sync + 'static {
+    /// Whether to trace a request that arrives without trace context.
+    fn sample_root(&self) -> bool;
+
     /// Makes `span` continue the trace of `context` (a span of a client's,
     /// say).
     fn continue_trace(&self, span: &tracing::Span, context: &TraceContext);
@@ -191,6 +201,18 @@ static PROPAGATOR: OnceLock<Box<dyn Propagator>> = OnceLock::new();
 /// Installs the process's propagator; false if one was installed already.
 pub fn set_propagator(propagator: Box<dyn Propagator>) -> bool {
     PROPAGATOR.set(propagator).is_ok()
+}
+
+impl TraceContext {
+    /// Whether the trace is sampled (the last flag bit of `traceparent`).
+    #[must_use]
+    pub fn sampled(&self) -> bool {
+        self.traceparent
+            .rsplit('-')
+            .next()
+            .and_then(|flags| u8::from_str_radix(flags, 16).ok())
+            .is_some_and(|flags| flags & 1 == 1)
+    }
 }
 
 /// The process's propagator, if one is installed.
@@ -296,6 +318,18 @@ mod tests {
         assert_eq!(trace_context_of(None), None);
         let without = Raw::from_value(&serde_json::json!({"name": "t"}));
         assert_eq!(trace_context_of(Some(&without)), None);
+    }
+
+    #[test]
+    fn the_sampled_flag() {
+        let context = |traceparent: &str| TraceContext {
+            traceparent: traceparent.to_owned(),
+            tracestate: None,
+        };
+        assert!(context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").sampled());
+        assert!(context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03").sampled());
+        assert!(!context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").sampled());
+        assert!(!context("garbage").sampled());
     }
 
     #[test]

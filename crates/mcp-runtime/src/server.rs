@@ -490,16 +490,25 @@ impl ServerHandle {
         unqueued: bool,
     ) -> Result<Raw<'static>> {
         let inner = &self.inner;
-        let span = tracing::info_span!(
-            target: "mcp_runtime::backend",
-            "mcp.backend",
-            otel.name = %format_args!("{method} {}", inner.spec.id),
-            otel.kind = "client",
-            rpc.method = %method,
-            mcp.server = %inner.spec.id,
-        );
+        let propagator = crate::observe::propagator();
+        // Traced only within a traced caller's span (see `observe`).
+        let span = if propagator.is_some() && tracing::Span::current().is_none() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!(
+                target: "mcp_runtime::backend",
+                "mcp.backend",
+                otel.name = %format_args!("{method} {}", inner.spec.id),
+                otel.kind = "client",
+                rpc.method = %method,
+                mcp.server = %inner.spec.id,
+            )
+        };
         // The server continues the trace from this request's span.
-        let params = match crate::observe::propagator().and_then(|p| p.inject(&span)) {
+        let params = match propagator
+            .filter(|_| !span.is_none())
+            .and_then(|p| p.inject(&span))
+        {
             Some(context) => crate::observe::with_trace_context(params, &context),
             None => params,
         };

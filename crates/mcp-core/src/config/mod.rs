@@ -46,7 +46,8 @@
 //! | `instances` | copies of a local or plugin server to run, ≥ 1, default 1 |
 //! | `timeoutMs`, `startupTimeoutMs` | request and startup timeouts in ms, from 1 to 86 400 000 (default 60 000 and 30 000) |
 //! | `restart` | `{"policy": "never" \| "onFailure" \| "always", "maxRestarts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000}`; a bare policy string is short for `{"policy": ...}` |
-//! | `maxConcurrency` | the most requests in flight, ≥ 1, unlimited by default |
+//! | `maxConcurrency` | the most requests in flight (the bulkhead's size), ≥ 1, unlimited by default |
+//! | `resilience` | `{"maxQueued": 64, "totalTimeoutMs": ..., "circuitBreaker": {"failures": 5, "openMs": 30000, "halfOpenRequests": 1} \| false, "retries": {"attempts": 1, "backoffMs": 100} \| N}`, see [`Resilience`] |
 //! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (discovery, falling back to `initialize`) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
 //!
@@ -63,7 +64,7 @@
 //! It is read into [`TransportConfig::Plugin`]. The common options (`type`,
 //! `transportType`, `enabled`, `disabled`, `namespace`, `tags`, `priority`,
 //! `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
-//! `maxConcurrency`, `tools`, `disabledTools`, `protocol`) are read and checked as for
+//! `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`) are read and checked as for
 //! any entry. Every other member, `command` and `url` included, is a
 //! setting of the plugin, kept in [`PluginTransport::settings`] with
 //! `${VAR}` references expanded in every string, however deeply nested

@@ -1084,3 +1084,61 @@ fn protocol_mode() {
         ),
     ]);
 }
+
+#[test]
+fn resilience_settings() {
+    let server = |entry: &str| {
+        let config = load(&format!(r#"{{"mcpServers": {{"s": {entry}}}}}"#));
+        *config.servers()[0].resilience()
+    };
+    let default = server(r#"{"command": "x"}"#);
+    assert_eq!(default, Resilience::default());
+    assert_eq!(default.max_queued(), 64);
+    assert_eq!(default.breaker(), Some(BreakerConfig::default()));
+    assert_eq!(default.retries().attempts(), 1);
+    assert_eq!(default.total_timeout(), None);
+
+    let set = server(
+        r#"{"command": "x", "resilience": {"maxQueued": 0, "totalTimeoutMs": 5000,
+            "circuitBreaker": {"failures": 2, "openMs": 1000, "halfOpenRequests": 3},
+            "retries": {"attempts": 3, "backoffMs": 20}}}"#,
+    );
+    assert_eq!(set.max_queued(), 0);
+    assert_eq!(set.total_timeout(), Some(Duration::from_secs(5)));
+    assert_eq!(
+        set.breaker(),
+        Some(BreakerConfig::new(2, Duration::from_secs(1), 3))
+    );
+    assert_eq!(
+        set.retries(),
+        RetryConfig::new(3, Duration::from_millis(20))
+    );
+
+    let off = server(r#"{"command": "x", "resilience": {"circuitBreaker": false, "retries": 0}}"#);
+    assert_eq!(off.breaker(), None);
+    assert_eq!(off.retries().attempts(), 0);
+
+    assert_one_error(
+        r#"{"mcpServers": {"s": {"command": "x", "resilience": {"retries": 11}}}}"#,
+        "mcpServers.s.resilience.retries: must be at most 10, found 11",
+    );
+    assert_one_error(
+        r#"{"mcpServers": {"s": {"command": "x", "resilience": {"circuitBreaker": {"failures": 0}}}}}"#,
+        "mcpServers.s.resilience.circuitBreaker.failures: must be at least 1, found 0",
+    );
+    let warned =
+        warnings(r#"{"mcpServers": {"s": {"command": "x", "resilience": {"breaker": false}}}}"#);
+    assert!(
+        warned.iter().any(|w| w.contains("circuitBreaker")),
+        "{warned:?}"
+    );
+}
+
+#[test]
+fn drain_timeout() {
+    let config = load(r#"{"mcpServers": {}, "mcpManager": {"drainTimeoutMs": 2500}}"#);
+    assert_eq!(
+        config.gateway().limits().drain_timeout,
+        Some(Duration::from_millis(2500))
+    );
+}
