@@ -267,51 +267,16 @@ async fn round(clients: &mut Vec<Client>, period: Duration, tally: &mut Tally) {
     tally.busy += started.elapsed();
 }
 
-/// An OTLP/HTTP sink on loopback: answers every request 200 and drops
-/// what it got; the number of export requests it took.
+#[path = "../tests/support/http_sink.rs"]
+mod http_sink;
+
+/// An OTLP/HTTP sink on loopback that drops what it gets; the number of
+/// export requests it took.
 fn otlp_sink() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicU64>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let exports = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = exports.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let counter = counter.clone();
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let header = line.trim_end();
-                        if header.is_empty() {
-                            break;
-                        }
-                        if let Some((name, value)) = header.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-                    if writer.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    let addr = http_sink::start(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     });
     (addr, exports)
 }
@@ -337,59 +302,28 @@ fn main() {
     });
     std::fs::write(&config, text.to_string()).unwrap();
     let direct = Server::start("direct", &["builtin", "echo", "--http", "127.0.0.1:0"]);
-    let gateway = Server::start(
-        "gateway",
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-        ],
-    );
-    let metrics = Server::start(
-        "metrics",
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ],
-    );
     let (sink, exports) = otlp_sink();
     let sink_url = format!("http://{sink}");
-    let observed = Server::start(
+    let config_path = config.to_str().unwrap();
+    let gateway_with = |name: &'static str, extra: &[&str]| {
+        let mut args = vec!["serve", "--config", config_path, "--http", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Server::start(name, &args)
+    };
+    let admin = ["--admin", "127.0.0.1:0"];
+    let gateway = gateway_with("gateway", &[]);
+    let metrics = gateway_with("metrics", &admin);
+    let observed = gateway_with(
         "observed",
-        &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--otlp-endpoint",
-            &sink_url,
-        ],
+        &[&admin[..], &["--otlp-endpoint", &sink_url]].concat(),
     );
-    let traced = Server::start(
+    let traced = gateway_with(
         "traced",
         &[
-            "serve",
-            "--config",
-            config.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--otlp-endpoint",
-            &sink_url,
-            "--trace-sample-ratio",
-            "1",
-        ],
+            &admin[..],
+            &["--otlp-endpoint", &sink_url, "--trace-sample-ratio", "1"],
+        ]
+        .concat(),
     );
     let idle = (direct.memory(), gateway.memory());
 

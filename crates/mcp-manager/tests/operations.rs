@@ -733,49 +733,14 @@ fn a_changed_config_file_is_applied_server_by_server() {
 /// An OTLP/HTTP receiver on loopback: every request body it gets, as
 /// JSON, on a channel.
 fn otlp_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
     let (bodies, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let bodies = bodies.clone();
-            std::thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut length = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let header = line.trim_end();
-                        if header.is_empty() {
-                            break;
-                        }
-                        if let Some((name, value)) = header.split_once(':') {
-                            if name.eq_ignore_ascii_case("content-length") {
-                                length = value.trim().parse().unwrap();
-                            }
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).unwrap();
-                    if let Ok(value) = serde_json::from_slice(&body) {
-                        let _ = bodies.send(value);
-                    }
-                    let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
-                    if writer.write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(bodies));
+    let addr = support::http_sink::start(move |body| {
+        if let Ok(value) = serde_json::from_slice(&body) {
+            let _ = bodies.lock().unwrap().send(value);
         }
     });
-    (addr, received)
+    (addr.to_string(), received)
 }
 
 #[test]

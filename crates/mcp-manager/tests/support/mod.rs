@@ -18,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+pub(crate) mod http_sink;
+
 /// The environment variable that tags every process a test starts.
 pub(crate) const MARKER_VAR: &str = "MCP_GWTEST_MARKER";
 
