@@ -10,7 +10,9 @@ What it offers:
 
 - tools: `add` (two integers), `echo` (a string), `count` (reports one
   progress notification per step, when the request carries a progress
-  token), `sleep` (waits, for cancellation and timeout tests)
+  token), `sleep` (waits, for cancellation and timeout tests),
+  `stall_once` (annotated read-only) and `stall_once_unsafe` (stall the
+  first call with a given key, answer at once after: for retry tests)
 - resources: `peer://greeting` (text) and the template `peer://items/{item_id}`
 - prompt: `greet` (one argument, `name`)
 
@@ -20,6 +22,8 @@ mcp 1.x, where the same API is called `FastMCP`.
 
 import argparse
 import asyncio
+
+from mcp.types import ToolAnnotations
 
 try:
     from mcp.server.mcpserver import Context, MCPServer
@@ -60,6 +64,29 @@ async def sleep(seconds: float = 30.0) -> str:
     """Sleeps for `seconds`, then says so."""
     await asyncio.sleep(seconds)
     return f"slept {seconds} s"
+
+
+STALLED = set()
+
+
+async def stall_once(key: str, seconds: float) -> str:
+    if key not in STALLED:
+        STALLED.add(key)
+        await asyncio.sleep(seconds)
+    return f"answered {key}"
+
+
+@server.tool(name="stall_once", annotations=ToolAnnotations(read_only_hint=True))
+async def stall_once_read_only(key: str, seconds: float = 5.0) -> str:
+    """Stalls for `seconds` the first time it is called with `key`, then
+    answers at once. Annotated read-only: safe to retry."""
+    return await stall_once(key, seconds)
+
+
+@server.tool(name="stall_once_unsafe")
+async def stall_once_unsafe(key: str, seconds: float = 5.0) -> str:
+    """The same as `stall_once`, without annotations: not safe to retry."""
+    return await stall_once(key, seconds)
 
 
 @server.resource("peer://greeting", mime_type="text/plain")

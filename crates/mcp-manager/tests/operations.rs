@@ -831,3 +831,46 @@ fn one_trace_crosses_the_gateway_into_the_backend() {
     assert_eq!(backend["parentSpanId"], request["spanId"], "{backend}");
     assert_none_marked(&marker);
 }
+
+#[test]
+fn only_calls_that_are_safe_to_repeat_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("retries");
+    let options = json!({
+        "timeoutMs": 700,
+        "resilience": {"retries": {"attempts": 1, "backoffMs": 10}}
+    });
+    let gateway = HttpGateway::start(&config(dir.path(), &marker, &options), &marker);
+    let session = Session::open(&gateway.addr, "retries");
+    // The tools list (with the annotations) is what tells a safe call.
+    let tools = session.request(1, "tools/list", json!({})).unwrap();
+    let listed = tools["result"]["tools"].as_array().unwrap();
+    let stall = listed
+        .iter()
+        .find(|t| t["name"] == "py__stall_once")
+        .unwrap();
+    assert_eq!(stall["annotations"]["readOnlyHint"], true, "{stall}");
+    // Read-only: the first try stalls past the timeout, the retry answers.
+    assert_eq!(
+        session.call_text(2, "py__stall_once", json!({"key": "a", "seconds": 5})),
+        Ok("answered a".to_owned())
+    );
+    // Not annotated: never sent twice, so the caller sees the timeout.
+    let error = session
+        .call_text(
+            3,
+            "py__stall_once_unsafe",
+            json!({"key": "b", "seconds": 5}),
+        )
+        .unwrap_err();
+    assert!(error.contains("no answer within 700 ms"), "{error}");
+    // The server did get it once: the next call is answered at once.
+    assert_eq!(
+        session.call_text(
+            4,
+            "py__stall_once_unsafe",
+            json!({"key": "b", "seconds": 5})
+        ),
+        Ok("answered b".to_owned())
+    );
+}

@@ -542,11 +542,12 @@ impl ServerHandle {
         if method != "tools/call" {
             return resilience::repeatable_method(method);
         }
-        let tools = lock(&self.inner.repeatable_tools).1.clone();
-        if tools.is_empty() {
+        let (generation, tools) = lock(&self.inner.repeatable_tools).clone();
+        // Annotations from a tool list that has changed since say nothing.
+        if tools.is_empty() || generation != self.inner.shared.lists_generation() {
             return false;
         }
-        CallToolParams::from_params(params.cloned())
+        CallToolParams::from_params(params.map(Raw::reborrow))
             .is_ok_and(|call| tools.contains(call.name.as_ref()))
     }
 
