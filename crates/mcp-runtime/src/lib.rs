@@ -31,7 +31,7 @@ mod dispatch;
 mod error;
 pub mod gateway;
 pub mod observe;
-pub mod resilience;
+mod resilience;
 mod runtime;
 mod serve;
 mod serve_http;

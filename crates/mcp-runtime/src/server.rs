@@ -464,7 +464,7 @@ impl ServerHandle {
 
     /// Sends a request and waits for its result, through the server's
     /// resilience layers (retries, circuit breaker, total timeout,
-    /// bulkhead; see [`crate::resilience`]). Dropping the future cancels
+    /// bulkhead, outermost first). Dropping the future cancels
     /// the request upstream.
     ///
     /// # Errors
