@@ -15,7 +15,9 @@
 //! between the two targets so that both see the same machine. Every answer
 //! is checked by content (it must echo the text its request sent).
 //!
-//! It reports req/s, p50 and p99 per target and in-flight level, the
+//! It reports req/s, p50, p99 and the CPU time of the target's own process
+//! per request (a steadier measure of overhead than throughput on a busy
+//! machine) per target and in-flight level, the
 //! ratios the product targets speak of, and the resident memory of the
 //! gateway, its child and the direct server. It asserts nothing about speed.
 //!
@@ -90,6 +92,22 @@ impl Server {
             .unwrap_or_else(|_| panic!("{name} did not say where it listens"));
         server.addr = text.parse().expect("a socket address");
         server
+    }
+
+    /// User and system CPU time of this process so far, in clock ticks.
+    fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // After `(comm)`: state is field 3, utime 14 and stime 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        tick(11) + tick(12)
     }
 
     /// Resident memory of this process and of its children, in KiB:
@@ -226,11 +244,20 @@ impl Client {
 struct Tally {
     latencies: Vec<Duration>,
     busy: Duration,
+    /// CPU time the target's own process spent during its rounds, in clock
+    /// ticks (its children not counted).
+    cpu_ticks: u64,
 }
 
 impl Tally {
     fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.busy.as_secs_f64()
+    }
+
+    /// CPU time of the target's process per request, in microseconds
+    /// (assuming 100 clock ticks per second, Linux's value everywhere).
+    fn cpu_per_request(&self) -> f64 {
+        self.cpu_ticks as f64 * 10_000.0 / self.latencies.len().max(1) as f64
     }
 
     fn percentile(&mut self, p: f64) -> Duration {
@@ -350,7 +377,9 @@ fn main() {
             }
             for _ in 0..rounds {
                 for (target, set) in clients.iter_mut().enumerate() {
+                    let before = targets[target].cpu_ticks();
                     round(set, period, &mut tallies[level][target]).await;
+                    tallies[level][target].cpu_ticks += targets[target].cpu_ticks() - before;
                 }
             }
         }
@@ -363,8 +392,8 @@ fn main() {
          {rounds} alternating rounds of {period:?} per target and level"
     );
     println!(
-        "{:>9}  {:<8} {:>10} {:>10} {:>10} {:>9}",
-        "in flight", "target", "req/s", "p50", "p99", "requests"
+        "{:>9}  {:<8} {:>10} {:>10} {:>10} {:>9} {:>12}",
+        "in flight", "target", "req/s", "p50", "p99", "requests", "CPU/request"
     );
     let mut summary = Vec::new();
     for (level, in_flight) in LEVELS.iter().enumerate() {
@@ -372,14 +401,15 @@ fn main() {
         for (target, server) in targets.iter().enumerate() {
             let tally = &mut tallies[level][target];
             let (rate, p50, p99) = (tally.rate(), tally.percentile(0.5), tally.percentile(0.99));
+            let cpu = tally.cpu_per_request();
             println!(
-                "{in_flight:>9}  {:<8} {rate:>10.0} {:>10} {:>10} {:>9}",
+                "{in_flight:>9}  {:<8} {rate:>10.0} {:>10} {:>10} {:>9} {cpu:>9.1} µs",
                 server.name,
                 micros(p50),
                 micros(p99),
                 tally.latencies.len()
             );
-            row.push((rate, p50));
+            row.push((rate, p50, cpu));
         }
         summary.push(row);
     }
@@ -392,6 +422,9 @@ fn main() {
     println!("gateway/direct p50 at 1 in flight: {latency:.2}x (target <= 2.5x)");
     let overhead = |level: usize, target: usize| {
         (1.0 - summary[level][target].0 / summary[level][1].0) * 100.0
+    };
+    let cpu = |level: usize, target: usize| {
+        (summary[level][target].2 / summary[level][1].2 - 1.0) * 100.0
     };
     println!(
         "monitoring overhead vs the plain gateway's throughput (target < 3 %), at 1 and 16 in flight:\n  \
@@ -406,6 +439,18 @@ fn main() {
         overhead(0, 4),
         overhead(1, 4),
         exports.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    println!(
+        "extra CPU per request in the gateway process (exporter thread included), at 1 and 16 in flight:\n  \
+         metrics {:+.1} %, {:+.1} %\n  \
+         metrics and traces, default sampling {:+.1} %, {:+.1} %\n  \
+         metrics and traces, every request traced {:+.1} %, {:+.1} %",
+        cpu(0, 2),
+        cpu(1, 2),
+        cpu(0, 3),
+        cpu(1, 3),
+        cpu(0, 4),
+        cpu(1, 4),
     );
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(

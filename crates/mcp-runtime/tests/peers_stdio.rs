@@ -180,7 +180,17 @@ async fn fastmcp_over_stdio() {
     );
 
     let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
-    assert_eq!(tools, ["add", "echo", "count", "sleep"]);
+    assert_eq!(
+        tools,
+        [
+            "add",
+            "echo",
+            "count",
+            "sleep",
+            "stall_once",
+            "stall_once_unsafe"
+        ]
+    );
     let sum = handle
         .request(
             "tools/call",
@@ -285,7 +295,17 @@ async fn fastmcp_stateless_2026() {
     assert!(session.capabilities.tools.is_some());
 
     let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
-    assert_eq!(tools, ["add", "echo", "count", "sleep"]);
+    assert_eq!(
+        tools,
+        [
+            "add",
+            "echo",
+            "count",
+            "sleep",
+            "stall_once",
+            "stall_once_unsafe"
+        ]
+    );
     let (sink, mut progress) = mpsc::channel(16);
     let params = json!({"name": "count", "arguments": {"steps": 2, "delay": 0.01}, "_meta": {"progressToken": "s"}});
     let options = CallOptions {
