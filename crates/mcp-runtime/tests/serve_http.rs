@@ -268,11 +268,13 @@ async fn sessions_calls_progress_and_errors() {
     assert_eq!(body["error"]["code"], -32700);
     assert_eq!(body["id"], Value::Null);
 
-    // Too big: 413.
+    // Too big: 413. The server answers before reading the whole body and
+    // closes the connection, so it must not go back to the pool.
     let big = json!({"jsonrpc": "2.0", "id": 4, "method": "ping",
         "params": {"pad": "x".repeat(5 << 20)}});
     let response = post(&client, &url, &big)
         .header("mcp-session-id", &session)
+        .header("connection", "close")
         .send()
         .await
         .unwrap();
