@@ -148,8 +148,17 @@ pub fn init(
                 && meta.target().starts_with("mcp_runtime")
                 && *meta.level() <= tracing::Level::INFO
         });
+        // Only what a trace needs: no per-span thread, source location,
+        // busy/idle timing or context activation on every poll, each of which
+        // costs on the request path.
         tracing_opentelemetry::layer()
             .with_tracer(traces::tracer(provider))
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_target(false)
+            .with_level(false)
+            .with_context_activation(false)
             .with_filter(runtime_spans)
     });
     tracing_subscriber::registry()
