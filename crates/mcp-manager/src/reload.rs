@@ -136,6 +136,32 @@ impl Control {
     }
 }
 
+/// Starts the servers of `configs` side by side; those that run join
+/// `running` (the gateway is not told yet). How each start went, an
+/// error naming the server for one that did not.
+async fn start_into<'c>(
+    runtime: &McpRuntime,
+    running: &mut Running,
+    configs: impl Iterator<Item = &'c ServerConfig>,
+) -> Vec<Result<&'c ServerId, String>> {
+    let mut outcomes = Vec::new();
+    for started in launch::start(runtime, configs).await {
+        let id = started.config.id();
+        outcomes.push(match started.handle {
+            Some(Ok(handle)) => {
+                running
+                    .servers
+                    .push((started.config.clone(), backend(started.config, handle)));
+                Ok(id)
+            }
+            Some(Err(reason)) => Err(format!("`{id}` failed to start: {reason}")),
+            None => Err(format!("`{id}` is disabled")),
+        });
+    }
+    running.sort();
+    outcomes
+}
+
 async fn deploy(
     runtime: &McpRuntime,
     gateway: &Gateway,
@@ -146,20 +172,14 @@ async fn deploy(
     if running.servers.iter().any(|(c, _)| c.id() == id) {
         return Err(format!("a server `{id}` is already deployed"));
     }
-    let started = launch::start(runtime, std::iter::once(config)).await;
-    match started.into_iter().next().and_then(|s| s.handle) {
-        Some(Ok(handle)) => {
-            eprintln!("mcp-manager: {id}: deployed, running");
-            running
-                .servers
-                .push((config.clone(), backend(config, handle)));
-            running.sort();
-            gateway.set_backends(running.backends());
-            Ok(())
-        }
-        Some(Err(reason)) => Err(format!("`{id}` failed to start: {reason}")),
-        None => Err(format!("`{id}` is disabled")),
-    }
+    let outcome = start_into(runtime, running, std::iter::once(config)).await;
+    outcome
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| Err(format!("`{id}` did not start")))?;
+    gateway.set_backends(running.backends());
+    eprintln!("mcp-manager: {id}: deployed, running");
+    Ok(())
 }
 
 async fn undeploy(
@@ -186,11 +206,11 @@ pub(crate) fn backend(config: &ServerConfig, handle: mcp_runtime::ServerHandle) 
     }
 }
 
-/// Reads and checks the config at `path`: the config, or every problem as
-/// one text.
-fn read(path: &Path) -> Result<ManagerConfig, String> {
+/// Checks `bytes`, the config file at `path`: the config, or every problem
+/// as one text.
+fn check(path: &Path, bytes: Vec<u8>) -> Result<ManagerConfig, String> {
     let registry = mcp_plugins::default_registry();
-    ManagerConfig::load(path)
+    ManagerConfig::from_file_bytes(path, bytes)
         .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
         .map_err(|error| error.to_string())
 }
@@ -214,18 +234,17 @@ pub(crate) async fn watch(
             _ = tick.tick() => false,
             Some(()) = next_hangup(&mut hangup) => true,
         };
-        let now = std::fs::read(&path).ok();
-        if !forced && now == seen {
+        let now = std::fs::read(&path);
+        if !forced && now.as_ref().ok() == seen.as_ref() {
             continue;
         }
-        seen = now;
+        seen = now.as_ref().ok().cloned();
         tracing::info!("reading {} again", path.display());
-        match read(&path) {
+        let checked = now
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))
+            .and_then(|bytes| check(&path, bytes));
+        match checked {
             Err(problems) => {
-                tracing::error!(
-                    "the new config of {} is rejected; the running servers stay as they were:\n{problems}",
-                    path.display()
-                );
                 eprintln!(
                     "mcp-manager: config reload rejected, still running the previous one: {problems}"
                 );
@@ -281,20 +300,12 @@ async fn apply(
         .filter(|s| s.is_enabled())
         .filter(|s| !running.servers.iter().any(|(c, _)| c.id() == s.id()))
         .collect();
-    for started in launch::start(runtime, starting.into_iter()).await {
-        let id = started.config.id();
-        match started.handle {
-            Some(Ok(handle)) => {
-                eprintln!("mcp-manager: {id}: running");
-                running
-                    .servers
-                    .push((started.config.clone(), backend(started.config, handle)));
-            }
-            Some(Err(reason)) => eprintln!("mcp-manager: {id}: failed to start: {reason}"),
-            None => {}
+    for outcome in start_into(runtime, running, starting.into_iter()).await {
+        match outcome {
+            Ok(id) => eprintln!("mcp-manager: {id}: running"),
+            Err(reason) => eprintln!("mcp-manager: not started: {reason}"),
         }
     }
-    running.sort();
     gateway.set_backends(running.backends());
     eprintln!(
         "mcp-manager: config reloaded: serving {} server(s)",

@@ -20,11 +20,10 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use std::sync::Arc;
-
 use mcp_core::ManagerConfig;
 use mcp_core::config::GatewayLimits;
 use mcp_observability::metrics::Metrics;

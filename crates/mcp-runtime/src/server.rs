@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use mcp_core::ServerId;
 use mcp_core::config::{Resilience, RestartConfig, RestartPolicy, Timeouts};
-use mcp_protocol::mcp::{CallToolParams, Implementation, ServerCapabilities, Tool, View};
+use mcp_protocol::mcp::{CallToolParams, Implementation, Method, ServerCapabilities, Tool, View};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{Notification, ProtocolVersion};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -781,25 +781,32 @@ impl ServerHandle {
         if wanted > current {
             return self.add_instances(wanted - current).await;
         }
+        let keep = usize::try_from(wanted).unwrap_or(usize::MAX);
+        self.retire(|n, _| n >= keep, self.inner.spec.timeouts.request())
+            .await;
+        Ok(())
+    }
+
+    /// Takes the instances `leaving` picks (by position and instance) out
+    /// of service, so no new request reaches them and sessions on them are
+    /// forgotten, then lets each finish its requests for up to `drain` and
+    /// stops it.
+    async fn retire(&self, leaving: impl Fn(usize, &Arc<Instance>) -> bool, drain: Duration) {
         let removed: Vec<Arc<Instance>> = {
             let mut list = self
                 .inner
                 .instances
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
-            let keep = usize::try_from(wanted)
-                .unwrap_or(usize::MAX)
-                .min(list.len());
-            list.split_off(keep)
+            let (gone, kept): (Vec<_>, Vec<_>) = list
+                .drain(..)
+                .enumerate()
+                .partition(|(n, i)| leaving(*n, i));
+            *list = kept.into_iter().map(|(_, i)| i).collect();
+            gone.into_iter().map(|(_, i)| i).collect()
         };
-        self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, i| !removed.iter().any(|r| Arc::ptr_eq(r, i)));
-        let drain = self.inner.spec.timeouts.request();
+        lock(&self.inner.sessions).retain(|_, i| !removed.iter().any(|r| Arc::ptr_eq(r, i)));
         futures_join(removed.into_iter().map(|i| stop_instance(i, drain))).await;
-        Ok(())
     }
 
     /// Replaces every instance with a fresh one: the new instances start
@@ -818,65 +825,33 @@ impl ServerHandle {
         let count = u32::try_from(old.len()).unwrap_or(u32::MAX).max(1);
         let is_old = |i: &Arc<Instance>| old.iter().any(|o| Arc::ptr_eq(o, i));
         if let Err(error) = self.add_instances(count).await {
-            let failed: Vec<Arc<Instance>> = {
-                let mut list = self
-                    .inner
-                    .instances
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let (keep, failed) = list.drain(..).partition(|i| is_old(i));
-                *list = keep;
-                failed
-            };
-            futures_join(failed.into_iter().map(|i| stop_instance(i, Duration::ZERO))).await;
+            self.retire(|_, i| !is_old(i), Duration::ZERO).await;
             return Err(error);
         }
-        self.inner
-            .instances
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|i| !is_old(i));
-        self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, i| !is_old(i));
         self.inner.shared.invalidate_lists();
         for method in [
-            "notifications/tools/list_changed",
-            "notifications/resources/list_changed",
-            "notifications/prompts/list_changed",
+            Method::ToolListChanged,
+            Method::ResourceListChanged,
+            Method::PromptListChanged,
         ] {
             let _ = self.inner.events.send(ServerEvent {
                 server: self.id().clone(),
                 notification: Notification {
-                    method: Cow::Borrowed(method),
+                    method: Cow::Borrowed(method.as_str()),
                     params: None,
                 },
             });
         }
-        let drain = self.inner.spec.timeouts.request();
-        futures_join(old.into_iter().map(|i| stop_instance(i, drain))).await;
+        self.retire(|_, i| is_old(i), self.inner.spec.timeouts.request())
+            .await;
         Ok(())
     }
 
     /// Stops every instance, letting requests in flight finish for up to
     /// the request timeout.
     pub async fn stop(&self) {
-        let instances = std::mem::take(
-            &mut *self
-                .inner
-                .instances
-                .write()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        let drain = self.inner.spec.timeouts.request();
-        futures_join(instances.into_iter().map(|i| stop_instance(i, drain))).await;
+        self.retire(|_, _| true, self.inner.spec.timeouts.request())
+            .await;
     }
 }
 

@@ -29,6 +29,15 @@ fn names(items: &[Raw<'static>], key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The tools of the FastMCP peer (`tools/peers/fastmcp_server.py`).
+const FASTMCP_TOOLS: [&str; 6] = [
+    "add",
+    "echo",
+    "count",
+    "sleep",
+    "stall_once",
+    "stall_once_unsafe",
+];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_everything_over_stdio() {
     let marker = Marker::new("everything");
@@ -180,17 +189,7 @@ async fn fastmcp_over_stdio() {
     );
 
     let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
-    assert_eq!(
-        tools,
-        [
-            "add",
-            "echo",
-            "count",
-            "sleep",
-            "stall_once",
-            "stall_once_unsafe"
-        ]
-    );
+    assert_eq!(tools, FASTMCP_TOOLS);
     let sum = handle
         .request(
             "tools/call",
@@ -295,17 +294,7 @@ async fn fastmcp_stateless_2026() {
     assert!(session.capabilities.tools.is_some());
 
     let tools = names(&handle.list_all(ListKind::Tools).await.unwrap(), "name");
-    assert_eq!(
-        tools,
-        [
-            "add",
-            "echo",
-            "count",
-            "sleep",
-            "stall_once",
-            "stall_once_unsafe"
-        ]
-    );
+    assert_eq!(tools, FASTMCP_TOOLS);
     let (sink, mut progress) = mpsc::channel(16);
     let params = json!({"name": "count", "arguments": {"steps": 2, "delay": 0.01}, "_meta": {"progressToken": "s"}});
     let options = CallOptions {

@@ -241,6 +241,18 @@ impl ManagerConfig {
     pub fn load(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
         let bytes = fs::read(path).map_err(|err| Error::io(path, err))?;
+        Self::from_file_bytes(path, bytes)
+    }
+
+    /// Validates `bytes`, the content of the file at `path` read already
+    /// (by a caller that watches it for changes, say), as [`load`](Self::load)
+    /// would.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config), listing every
+    /// problem, when it is not a valid config (or not UTF-8).
+    pub fn from_file_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
         let text = String::from_utf8(bytes).map_err(|err| {
             let at = err.utf8_error().valid_up_to();
             let issue = ConfigIssue::new("", format!("the file is not valid UTF-8 (at byte {at})"))
