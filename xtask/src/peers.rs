@@ -79,7 +79,7 @@ const CONFORMANCE: &str = "@modelcontextprotocol/conformance";
 const INSPECTOR_CLI: &str = "@modelcontextprotocol/inspector-cli";
 
 /// The Python packages named in the summary (all of them are installed).
-const PYTHON_SUMMARY: &[&str] = &["mcp", "pytest"];
+const PYTHON_SUMMARY: &[&str] = &["mcp", "pytest", "maturin", "mypy"];
 
 /// What `cargo xtask peers [--lock]` was asked to do.
 #[derive(Debug, PartialEq, Eq)]

@@ -11,9 +11,12 @@
 //!
 //! Both servers run as separate processes of the freshly built binary; the
 //! load comes from this process, one HTTP/1.1 connection and one MCP
-//! session per request in flight, over loopback only. Rounds alternate
-//! between the two targets so that both see the same machine. Every answer
-//! is checked by content (it must echo the text its request sent).
+//! session per request in flight, over loopback only. The targets take
+//! turns in short rounds (each round starting with another one) so that all
+//! see the same machine; overheads are the median of the round-by-round
+//! ratios, which a slow spell of the machine moves much less than totals.
+//! Every answer is checked by content (it must echo the text its request
+//! sent).
 //!
 //! It reports req/s, p50, p99 and the CPU time of the target's own process
 //! per request (a steadier measure of overhead than throughput on a busy
@@ -247,6 +250,9 @@ struct Tally {
     /// CPU time the target's own process spent during its rounds, in clock
     /// ticks (its children not counted).
     cpu_ticks: u64,
+    /// Throughput of each round, in order, so that two targets can be
+    /// compared round by round.
+    rates: Vec<f64>,
 }
 
 impl Tally {
@@ -286,12 +292,42 @@ async fn round(clients: &mut Vec<Client>, period: Duration, tally: &mut Tally) {
             })
         })
         .collect();
+    let mut count = 0;
     for task in tasks {
         let (client, latencies) = task.await.unwrap();
         clients.push(client);
+        count += latencies.len();
         tally.latencies.extend(latencies);
     }
-    tally.busy += started.elapsed();
+    let elapsed = started.elapsed();
+    tally.busy += elapsed;
+    tally.rates.push(count as f64 / elapsed.as_secs_f64());
+}
+
+/// The median of `values` (which must not be empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_unstable_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// How much lower `target`'s throughput was than `base`'s, in percent: the
+/// median over rounds of each round's ratio (the two ran next to each other
+/// in every round), with the lowest and highest round.
+fn paired_overhead(base: &Tally, target: &Tally) -> (f64, f64, f64) {
+    let per_round: Vec<f64> = base
+        .rates
+        .iter()
+        .zip(&target.rates)
+        .map(|(b, t)| (1.0 - t / b) * 100.0)
+        .collect();
+    let low = per_round.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(per_round), low, high)
 }
 
 #[path = "../tests/support/http_sink.rs"]
@@ -315,7 +351,7 @@ fn micros(d: Duration) -> String {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (rounds, period, warmup) = if full {
-        (5, Duration::from_secs(2), Duration::from_secs(1))
+        (15, Duration::from_secs(1), Duration::from_secs(1))
     } else {
         (1, Duration::from_millis(200), Duration::from_millis(100))
     };
@@ -375,10 +411,13 @@ fn main() {
                 round(&mut set, warmup, &mut Tally::default()).await;
                 clients.push(set);
             }
-            for _ in 0..rounds {
-                for (target, set) in clients.iter_mut().enumerate() {
+            for r in 0..rounds {
+                // Each round starts with a different target, so that none is
+                // always the one that runs after another particular one.
+                for step in 0..targets.len() {
+                    let target = (r + step) % targets.len();
                     let before = targets[target].cpu_ticks();
-                    round(set, period, &mut tallies[level][target]).await;
+                    round(&mut clients[target], period, &mut tallies[level][target]).await;
                     tallies[level][target].cpu_ticks += targets[target].cpu_ticks() - before;
                 }
             }
@@ -389,7 +428,7 @@ fn main() {
     println!(
         "gateway (HTTP in, stdio echo backend) vs the echo server over HTTP directly, \
          and the gateway with metrics and traces on (`observed`): \
-         {rounds} alternating rounds of {period:?} per target and level"
+         {rounds} rounds of {period:?} per target and level, the targets taking turns"
     );
     println!(
         "{:>9}  {:<8} {:>10} {:>10} {:>10} {:>9} {:>12}",
@@ -421,16 +460,15 @@ fn main() {
     );
     println!("gateway/direct p50 at 1 in flight: {latency:.2}x (target <= 2.5x)");
     let overhead = |level: usize, target: usize| {
-        (1.0 - summary[level][target].0 / summary[level][1].0) * 100.0
-    };
-    let cpu = |level: usize, target: usize| {
-        (summary[level][target].2 / summary[level][1].2 - 1.0) * 100.0
+        let (median, low, high) = paired_overhead(&tallies[level][1], &tallies[level][target]);
+        format!("{median:.1} % ({low:+.1} .. {high:+.1})")
     };
     println!(
-        "monitoring overhead vs the plain gateway's throughput (target < 3 %), at 1 and 16 in flight:\n  \
-         metrics {:.1} %, {:.1} %\n  \
-         metrics and traces, default sampling (1 in 20) {:.1} %, {:.1} %\n  \
-         metrics and traces, every request traced {:.1} %, {:.1} %\n  \
+        "monitoring overhead: the target's throughput below the plain gateway's in the same round, \
+         median over {rounds} rounds (lowest .. highest round); target < 3 %\n  \
+         metrics: at 1 in flight {}, at 16 {}\n  \
+         metrics and traces, default sampling (1 in 20): at 1 {}, at 16 {}\n  \
+         metrics and traces, every request traced: at 1 {}, at 16 {}\n  \
          ({} OTLP exports received)",
         overhead(0, 2),
         overhead(1, 2),
@@ -440,6 +478,9 @@ fn main() {
         overhead(1, 4),
         exports.load(std::sync::atomic::Ordering::Relaxed)
     );
+    let cpu = |level: usize, target: usize| {
+        (summary[level][target].2 / summary[level][1].2 - 1.0) * 100.0
+    };
     println!(
         "extra CPU per request in the gateway process (exporter thread included), at 1 and 16 in flight:\n  \
          metrics {:+.1} %, {:+.1} %\n  \

@@ -32,15 +32,15 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mcp_core::config::ProcessEnv;
-use mcp_core::{ManagerConfig, ServerId};
+use mcp_core::ServerId;
 use mcp_observability::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
-use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerState, ServerStatus};
+use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerStatus};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::reload::Control;
+use mcp_manager::ErrorKind;
+use mcp_manager::control::{Control, describe, health, server_entry};
 
 /// Where the admin listener listens when `--admin` names no address.
 pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8932";
@@ -251,21 +251,9 @@ impl Admin {
                 "the body must be {\"name\": NAME, \"config\": {an mcpServers entry}}",
             );
         };
-        let text = json!({"mcpServers": {name: entry}}).to_string();
-        let registry = mcp_plugins::default_registry();
-        let config = ManagerConfig::from_json_str(&text, None, &ProcessEnv)
-            .and_then(|config| config.check_servers(|server| registry.config_issue(server)));
-        let server = match config {
-            Ok(config) => match config.servers().first() {
-                Some(server) => server.clone(),
-                None => return error(StatusCode::BAD_REQUEST, "no server in the body"),
-            },
-            Err(e) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid server entry: {e}"),
-                );
-            }
+        let server = match server_entry(name, entry) {
+            Ok(server) => server,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let Some(control) = self.control() else {
             return error(
@@ -280,8 +268,8 @@ impl Admin {
                 *response.status_mut() = StatusCode::CREATED;
                 response
             }
-            Err(e) if e.contains("already deployed") => error(StatusCode::CONFLICT, e),
-            Err(e) => error(StatusCode::BAD_GATEWAY, e),
+            Err(e) if e.kind() == ErrorKind::Conflict => error(StatusCode::CONFLICT, e.to_string()),
+            Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
         }
     }
 
@@ -298,8 +286,10 @@ impl Admin {
         tracing::info!(server = name, "undeploy asked through the admin API");
         match control.undeploy(id).await {
             Ok(()) => json_response(StatusCode::OK, &json!({"undeployed": name})),
-            Err(e) if e.starts_with("no server") => error(StatusCode::NOT_FOUND, e),
-            Err(e) => error(StatusCode::BAD_GATEWAY, e),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                error(StatusCode::NOT_FOUND, e.to_string())
+            }
+            Err(e) => error(StatusCode::BAD_GATEWAY, e.to_string()),
         }
     }
 
@@ -333,71 +323,6 @@ impl Admin {
             ),
         }
     }
-}
-
-/// `healthy` (every instance running, circuit closed), `degraded` (some
-/// running, or the circuit not closed) or `down` (none running).
-fn health(status: &ServerStatus) -> &'static str {
-    let running = status
-        .instances
-        .iter()
-        .filter(|s| **s == ServerState::Running)
-        .count();
-    let closed = status
-        .breaker
-        .is_none_or(|b| b == mcp_runtime::observe::BreakerState::Closed);
-    match running {
-        0 => "down",
-        n if n == status.instances.len() && closed => "healthy",
-        _ => "degraded",
-    }
-}
-
-fn describe(status: &ServerStatus, metrics: &MetricsSnapshot) -> Value {
-    let counters = metrics
-        .servers
-        .iter()
-        .find(|m| m.id.as_ref() == Some(&status.id));
-    let instances: Vec<Value> = status
-        .instances
-        .iter()
-        .map(|state| match state {
-            ServerState::Restarting { attempt, reason } => {
-                json!({"state": state.name(), "attempt": attempt, "reason": reason})
-            }
-            ServerState::Failed { reason } => json!({"state": state.name(), "reason": reason}),
-            _ => json!({"state": state.name()}),
-        })
-        .collect();
-    let state = status
-        .instances
-        .iter()
-        .find(|s| **s == ServerState::Running)
-        .or_else(|| status.instances.first())
-        .map_or("stopped", ServerState::name);
-    json!({
-        "name": status.id.as_str(),
-        "transport": status.transport,
-        "state": state,
-        "health": health(status),
-        "instances": instances,
-        "inFlight": status.in_flight,
-        "queued": status.queued,
-        "breaker": status.breaker.map(|b| b.name()),
-        "protocolVersion": status.session.as_ref().map(|s| s.protocol_version.as_str()),
-        "serverInfo": status.session.as_ref().map(|s| json!({
-            "name": s.server_info.name,
-            "version": s.server_info.version,
-        })),
-        "requests": counters.map_or(0, |c| c.requests),
-        "errors": counters.map_or(0, |c| c.errors),
-        "timeouts": counters.map_or(0, |c| c.timeouts),
-        "restarts": counters.map_or(0, |c| c.restarts),
-        "recentErrors": status.recent_errors.iter().map(|e| json!({
-            "atMs": e.at_ms,
-            "message": e.message,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 async fn read_json(request: Request<Incoming>) -> Result<Value, AdminResponse> {

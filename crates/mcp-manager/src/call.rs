@@ -88,7 +88,7 @@ async fn call(
     arguments: Value,
     args: &CallArgs,
 ) -> ExitCode {
-    let started = launch::start(mcp, std::iter::once(server)).await;
+    let started = mcp_manager::control::start_servers(mcp, std::iter::once(server)).await;
     let handle = match started.into_iter().next().and_then(|s| s.handle) {
         Some(Ok(handle)) => handle,
         Some(Err(reason)) => {

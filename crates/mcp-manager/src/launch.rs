@@ -1,13 +1,12 @@
-//! Loading a config and starting its servers through the plugin registry,
-//! for the commands that talk to servers (`list`, `call`).
+//! Loading a config, and running async code from the synchronous command
+//! line. (Starting a config's servers is [`mcp_manager::control`]'s.)
 
 use std::future::Future;
 use std::path::Path;
 
 use anyhow::Context;
 
-use mcp_core::{ManagerConfig, ServerConfig};
-use mcp_runtime::{McpRuntime, ServerHandle};
+use mcp_core::ManagerConfig;
 
 /// The exit status for a config that is invalid or cannot be read.
 pub(crate) const INVALID: u8 = 2;
@@ -55,59 +54,4 @@ pub(crate) fn load(path: &Path) -> Result<ManagerConfig, u8> {
             );
             INVALID
         })
-}
-
-/// One server of the config and how starting it went.
-pub(crate) struct Started<'c> {
-    pub(crate) config: &'c ServerConfig,
-    /// `None` for a disabled server.
-    pub(crate) handle: Option<Result<ServerHandle, String>>,
-}
-
-/// Starts the enabled servers among `servers` side by side and waits until
-/// each runs or has failed to start.
-pub(crate) async fn start<'c>(
-    runtime: &McpRuntime,
-    servers: impl Iterator<Item = &'c ServerConfig>,
-) -> Vec<Started<'c>> {
-    let registry = mcp_plugins::default_registry();
-    let mut started = Vec::new();
-    let mut pending = Vec::new();
-    for config in servers {
-        if !config.is_enabled() {
-            started.push(Started {
-                config,
-                handle: None,
-            });
-            continue;
-        }
-        let spec = match registry.spec(config) {
-            Ok(spec) => spec,
-            Err(error) => {
-                started.push(Started {
-                    config,
-                    handle: Some(Err(error.to_string())),
-                });
-                continue;
-            }
-        };
-        let runtime = runtime.clone();
-        pending.push((
-            config,
-            tokio::spawn(async move { runtime.deploy(spec).await }),
-        ));
-    }
-    for (config, task) in pending {
-        let handle = match task.await {
-            Ok(Ok(handle)) => Ok(handle),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(error) => Err(format!("starting it panicked: {error}")),
-        };
-        started.push(Started {
-            config,
-            handle: Some(handle),
-        });
-    }
-    started.sort_by_key(|s| s.config.id().as_str().to_owned());
-    started
 }

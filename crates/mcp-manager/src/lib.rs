@@ -12,10 +12,18 @@
 //! | `plugin-api` | `plugin_api` | `mcp-plugin-api`: the plugin trait |
 //! | `plugins` | `plugins` | `mcp-plugins`: built-in server types |
 //! | `observability` | `observability` | `mcp-observability` |
+//! | `control` | `control` | this crate: running a config's servers behind one gateway and changing them at run time |
 //!
 //! `full` enables all of them; `cli` (on by default) is what the
-//! `mcp-manager` binary needs.
+//! `mcp-manager` binary needs. [`Error`] is the error of this crate's own
+//! code.
 #![forbid(unsafe_code)]
+
+#[cfg(feature = "control")]
+pub mod control;
+mod error;
+
+pub use error::{Error, ErrorKind};
 
 #[cfg(feature = "core")]
 pub use mcp_core as core;

@@ -9,7 +9,9 @@ use anyhow::Context;
 use clap::Args;
 use mcp_runtime::{ListKind, McpRuntime, ServerHandle};
 
-use crate::launch::{self, Started};
+use mcp_manager::control::{Started, start_servers};
+
+use crate::launch;
 
 /// Arguments of `list`.
 #[derive(Debug, Args)]
@@ -41,7 +43,7 @@ pub(crate) fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
     };
     let (rows, failed) = launch::run_async(async {
         let mcp = McpRuntime::start();
-        let started = launch::start(&mcp, config.servers().iter()).await;
+        let started = start_servers(&mcp, config.servers().iter()).await;
         let mut rows = Vec::new();
         let mut failed = false;
         for server in &started {

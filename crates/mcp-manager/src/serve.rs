@@ -178,7 +178,7 @@ async fn serve(
         }
         _ => None,
     };
-    let started = launch::start(&mcp, config.servers().iter()).await;
+    let started = mcp_manager::control::start_servers(&mcp, config.servers().iter()).await;
     let mut running = Vec::new();
     for server in started {
         let id = server.config.id();
@@ -195,7 +195,7 @@ async fn serve(
                 eprintln!("mcp-manager: {id}: running{about}");
                 running.push((
                     server.config.clone(),
-                    reload::backend(server.config, handle),
+                    mcp_manager::control::backend(server.config, handle),
                 ));
             }
         }
@@ -213,7 +213,10 @@ async fn serve(
     let gateway = Arc::new(
         Gateway::new(backends, config.gateway().separator()).with_notifications(mcp.clone()),
     );
-    let control = reload::Control::start(mcp.clone(), gateway.clone(), running);
+    let report: mcp_manager::control::Report =
+        Arc::new(|line: &str| eprintln!("mcp-manager: {line}"));
+    let control =
+        mcp_manager::control::Control::start(mcp.clone(), gateway.clone(), running, report);
     let _ = control_tx.send(Some(control.clone()));
     let (reload_stop, reload_stopped) = tokio::sync::oneshot::channel::<()>();
     let reloader = source.map(|path| {

@@ -1,7 +1,699 @@
-//! Python bindings for mcp-manager, built with maturin into the `mcp_manager`
-//! package. This is the only crate of the workspace allowed to know Python
-//! (pyo3).
+//! Python bindings for mcp-manager: the native module `mcp_manager._native`
+//! of the `mcp_manager` Python package (built with maturin; the package's
+//! Python half lives in `python/mcp_manager/`). This is the only crate of
+//! the workspace that knows Python (pyo3).
 //!
-//! **Status: empty.** This crate has no bindings yet and does not depend on
-//! pyo3 until it has some.
-#![forbid(unsafe_code)]
+//! The native module is deliberately small: one class, [`Core`], that owns
+//! a manager (an [`McpRuntime`], the servers of a config behind a
+//! [`Gateway`], a [`Control`] actor to change them, Prometheus
+//! [`Metrics`]) and runs operations named by a string with JSON arguments.
+//! Each operation runs either
+//!
+//! - **asynchronously**, `Core.submit`: spawned on the runtime, its outcome
+//!   handed to a Python callback (which the package turns into an asyncio
+//!   future's result, on the event loop's own thread); the returned
+//!   [`Pending`] cancels it, which cancels the request upstream; or
+//! - **blocking**, `Core.run`: the GIL is released while it runs, progress
+//!   callbacks are called on the caller's thread, and a signal (Ctrl-C)
+//!   cancels the operation and raises `KeyboardInterrupt` within 50 ms.
+//!
+//! Every manager of the process shares one multi-threaded tokio runtime,
+//! started on first use. A blocking call from one of its threads (a
+//! progress callback of an async call, say) is refused, never run:
+//! nothing blocks on a runtime thread.
+//!
+//! Errors leave as `NativeError(kind, message, code, data)`, which the
+//! package turns into its exception classes. pyo3's macros expand to
+//! `unsafe` code, so this crate cannot forbid it; it writes none of its
+//! own.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc as std_mpsc};
+use std::time::{Duration, Instant};
+
+use mcp_core::config::ProcessEnv;
+use mcp_core::{BoxFuture, ManagerConfig, McpServer, Peer, RequestContext, ServerId};
+use mcp_manager::control::{self, Control, Report};
+use mcp_observability::metrics::Metrics;
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Notification, Request, RequestId};
+use mcp_runtime::gateway::Gateway;
+use mcp_runtime::{CallOptions, McpRuntime};
+use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+pyo3::create_exception!(
+    _native,
+    NativeError,
+    PyException,
+    "An operation failed: args are (kind, message, code, data as JSON text or None)."
+);
+
+/// The process's one tokio runtime, started on first use.
+fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .thread_name("mcp-manager")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the async runtime: {e}")))
+}
+
+/// Why an operation failed, as the package's exceptions need it.
+#[derive(Debug)]
+struct Failure {
+    /// `rpc`, `timeout`, `not_found`, `conflict`, `invalid`, `unavailable`,
+    /// `busy`, `circuit_open`, `cancelled`, `closed` or `internal`.
+    kind: &'static str,
+    message: String,
+    /// The JSON-RPC error code, for `rpc`.
+    code: Option<i64>,
+    /// The JSON-RPC error's data, as JSON text.
+    data: Option<String>,
+}
+
+impl Failure {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            code: None,
+            data: None,
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid", message)
+    }
+
+    fn rpc(error: &ErrorObject<'_>) -> Self {
+        Self {
+            kind: "rpc",
+            message: error.message.to_string(),
+            code: Some(error.code),
+            data: error.data.as_ref().map(|d| d.get().to_owned()),
+        }
+    }
+
+    fn into_args(self) -> (&'static str, String, Option<i64>, Option<String>) {
+        (self.kind, self.message, self.code, self.data)
+    }
+}
+
+impl From<mcp_runtime::Error> for Failure {
+    fn from(error: mcp_runtime::Error) -> Self {
+        use mcp_runtime::ErrorKind as K;
+        if let Some(rpc) = error.rpc_error() {
+            return Self::rpc(rpc);
+        }
+        let kind = match error.kind() {
+            K::Timeout => "timeout",
+            K::NotFound => "not_found",
+            K::AlreadyExists => "conflict",
+            K::Busy => "busy",
+            K::CircuitOpen => "circuit_open",
+            K::Cancelled => "cancelled",
+            K::Shutdown => "closed",
+            K::Disconnected | K::Unavailable | K::Start | K::Protocol => "unavailable",
+            _ => "internal",
+        };
+        Self::new(kind, error.message())
+    }
+}
+
+impl From<mcp_manager::Error> for Failure {
+    fn from(error: mcp_manager::Error) -> Self {
+        use mcp_manager::ErrorKind as K;
+        let kind = match error.kind() {
+            K::NotFound => "not_found",
+            K::Conflict => "conflict",
+            K::Invalid => "invalid",
+            K::Stopping => "closed",
+            _ => "unavailable",
+        };
+        Self::new(kind, error.message())
+    }
+}
+
+type Outcome = Result<String, Failure>;
+
+/// The servers behind the gateway, once started.
+#[derive(Clone)]
+struct Started {
+    gateway: Arc<Gateway>,
+    control: Control,
+}
+
+/// What a [`Core`] owns.
+struct Inner {
+    runtime: McpRuntime,
+    metrics: Metrics,
+    started: Mutex<Option<Started>>,
+    closed: AtomicBool,
+    /// The session key of this manager's requests through the gateway.
+    session: u64,
+    next_id: AtomicU64,
+    /// Requests answered, and their summed time in microseconds.
+    answered: AtomicU64,
+    answered_micros: AtomicU64,
+}
+
+/// A manager: its runtime, gateway and control actor.
+#[pyclass(frozen, module = "mcp_manager._native")]
+struct Core {
+    inner: Arc<Inner>,
+}
+
+/// An operation started with `Core.submit`; `cancel()` stops it (a
+/// request is then cancelled upstream).
+#[pyclass(frozen, module = "mcp_manager._native")]
+struct Pending {
+    abort: tokio::task::AbortHandle,
+}
+
+#[pymethods]
+impl Pending {
+    /// Stops the operation; its callback is not called.
+    fn cancel(&self) {
+        self.abort.abort();
+    }
+
+    /// Whether it has ended (done, failed or cancelled).
+    fn done(&self) -> bool {
+        self.abort.is_finished()
+    }
+}
+
+/// One progress notification: progress, total, message.
+type Progress = (f64, Option<f64>, Option<String>);
+
+fn progress_of(notification: &Notification<'_>) -> Option<Progress> {
+    let params: Value = notification.params.as_ref()?.parse().ok()?;
+    Some((
+        params.get("progress")?.as_f64()?,
+        params.get("total").and_then(Value::as_f64),
+        params
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    ))
+}
+
+/// What happens while a blocking call waits.
+enum Event {
+    Progress(Progress),
+    Done(Outcome),
+}
+
+#[pymethods]
+impl Core {
+    #[new]
+    fn new() -> PyResult<Self> {
+        let rt = runtime()?;
+        let _entered = rt.enter();
+        let metrics = Metrics::new();
+        let runtime = McpRuntime::start_with(metrics.observer());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                runtime,
+                metrics,
+                started: Mutex::new(None),
+                closed: AtomicBool::new(false),
+                session: mcp_core::next_session_key(),
+                next_id: AtomicU64::new(1),
+                answered: AtomicU64::new(0),
+                answered_micros: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Starts operation `op` with `args` (a JSON object) on the runtime;
+    /// `done(ok, value)` gets its JSON result text, or the arguments of a
+    /// `NativeError`. `progress(progress, total, message)` gets progress
+    /// notifications of a request. Both are called on a runtime thread.
+    #[pyo3(signature = (op, args, done, progress=None))]
+    fn submit(
+        &self,
+        op: String,
+        args: &str,
+        done: Py<PyAny>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Pending> {
+        let args = parse_args(args)?;
+        let rt = runtime()?;
+        let sink = progress.map(|callback| {
+            let (sender, mut receiver) = mpsc::channel::<Notification<'static>>(64);
+            rt.spawn(async move {
+                while let Some(notification) = receiver.recv().await {
+                    if let Some(update) = progress_of(&notification) {
+                        Python::attach(|py| {
+                            if let Err(error) = callback.call1(py, update) {
+                                error.write_unraisable(py, None);
+                            }
+                        });
+                    }
+                }
+            });
+            sender
+        });
+        let inner = self.inner.clone();
+        let task = rt.spawn(async move {
+            let outcome = dispatch(&inner, &op, args, sink).await;
+            Python::attach(|py| {
+                let called = match outcome {
+                    Ok(text) => done.call1(py, (true, text)),
+                    Err(failure) => done.call1(py, (false, failure.into_args())),
+                };
+                if let Err(error) = called {
+                    error.write_unraisable(py, None);
+                }
+            });
+        });
+        Ok(Pending {
+            abort: task.abort_handle(),
+        })
+    }
+
+    /// Runs operation `op` with `args` and gives its JSON result text,
+    /// releasing the GIL meanwhile; `progress` is called on this thread.
+    /// A signal handler that raises (Ctrl-C) cancels the operation.
+    #[pyo3(signature = (op, args, progress=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        op: String,
+        args: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(PyRuntimeError::new_err(
+                "a blocking call cannot run on the manager's own threads \
+                 (from a callback of an async call, say): use the async API there",
+            ));
+        }
+        let args = parse_args(args)?;
+        let rt = runtime()?;
+        let (events, received) = std_mpsc::channel::<Event>();
+        let sink = progress.as_ref().map(|_| {
+            let (sender, mut receiver) = mpsc::channel::<Notification<'static>>(64);
+            let events = events.clone();
+            rt.spawn(async move {
+                while let Some(notification) = receiver.recv().await {
+                    if let Some(update) = progress_of(&notification) {
+                        let _ = events.send(Event::Progress(update));
+                    }
+                }
+            });
+            sender
+        });
+        let inner = self.inner.clone();
+        let task = rt.spawn(async move {
+            let outcome = dispatch(&inner, &op, args, sink).await;
+            let _ = events.send(Event::Done(outcome));
+        });
+        let abort = task.abort_handle();
+        let mut received = received;
+        loop {
+            // The receiver goes along: it may move between threads, not be
+            // shared by them.
+            let (event, back) = py.detach(move || {
+                let event = received.recv_timeout(Duration::from_millis(50));
+                (event, received)
+            });
+            received = back;
+            match event {
+                Ok(Event::Done(Ok(text))) => return Ok(text),
+                Ok(Event::Done(Err(failure))) => {
+                    return Err(NativeError::new_err(failure.into_args()));
+                }
+                Ok(Event::Progress(update)) => {
+                    if let Some(callback) = &progress {
+                        if let Err(error) = callback.call1(py, update) {
+                            abort.abort();
+                            return Err(error);
+                        }
+                    }
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(interrupted) = py.check_signals() {
+                        abort.abort();
+                        return Err(interrupted);
+                    }
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err(
+                        "the operation ended without an outcome (the runtime is stopping)",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn parse_args(args: &str) -> PyResult<Value> {
+    serde_json::from_str(args).map_err(|e| {
+        NativeError::new_err(Failure::invalid(format!("bad arguments: {e}")).into_args())
+    })
+}
+
+fn text_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, Failure> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Failure::invalid(format!("`{key}` must be a string")))
+}
+
+fn server_id(name: &str) -> Result<ServerId, Failure> {
+    ServerId::new(name)
+        .map_err(|_| Failure::new("not_found", format!("no server `{name}` is deployed")))
+}
+
+fn to_text(value: &Value) -> Outcome {
+    Ok(value.to_string())
+}
+
+async fn dispatch(
+    inner: &Arc<Inner>,
+    op: &str,
+    args: Value,
+    progress: Option<mpsc::Sender<Notification<'static>>>,
+) -> Outcome {
+    if inner.closed.load(Ordering::Acquire) && op != "close" {
+        return Err(Failure::new("closed", "the manager is closed"));
+    }
+    match op {
+        "start" => start(inner, &args).await,
+        "request" => {
+            let started = Instant::now();
+            let outcome = request(inner, &args, progress).await;
+            inner.answered.fetch_add(1, Ordering::Relaxed);
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            inner.answered_micros.fetch_add(micros, Ordering::Relaxed);
+            outcome
+        }
+        "deploy" => {
+            let name = text_arg(&args, "name")?;
+            let config = control::server_entry(name, args.get("config").unwrap_or(&Value::Null))?;
+            running(inner)?.control.deploy(config).await?;
+            describe(inner, name).await
+        }
+        "undeploy" => {
+            let id = server_id(text_arg(&args, "name")?)?;
+            running(inner)?.control.undeploy(id).await?;
+            to_text(&Value::Null)
+        }
+        "scale" => {
+            let name = text_arg(&args, "name")?;
+            let instances = args
+                .get("instances")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .and_then(NonZeroU32::new)
+                .filter(|n| n.get() <= 64)
+                .ok_or_else(|| Failure::invalid("`instances` must be a number from 1 to 64"))?;
+            let handle = inner.runtime.server(&server_id(name)?).await?;
+            handle.scale(instances).await?;
+            describe(inner, name).await
+        }
+        "restart" => {
+            let name = text_arg(&args, "name")?;
+            inner
+                .runtime
+                .server(&server_id(name)?)
+                .await?
+                .restart()
+                .await?;
+            describe(inner, name).await
+        }
+        "servers" => {
+            let list = inner.runtime.list().await?;
+            let metrics = inner.runtime.metrics().await?;
+            let servers: Vec<Value> = list
+                .iter()
+                .map(|s| control::describe(s, &metrics))
+                .collect();
+            to_text(&Value::Array(servers))
+        }
+        "health" => health(inner).await,
+        "metrics" => to_text(&Value::String(inner.metrics.render())),
+        "close" => {
+            if !inner.closed.swap(true, Ordering::AcqRel) {
+                let started = inner
+                    .started
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                drop(started);
+                inner.runtime.shutdown().await;
+            }
+            to_text(&Value::Null)
+        }
+        other => Err(Failure::invalid(format!("no operation `{other}`"))),
+    }
+}
+
+/// The started servers, or why there are none.
+fn running(inner: &Inner) -> Result<Started, Failure> {
+    inner
+        .started
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .ok_or_else(|| Failure::new("closed", "the manager has not started"))
+}
+
+/// `{"path": FILE}` or `{"config": {...}, "baseDir": DIR}`: loads and
+/// checks the config, starts its servers, and reports each.
+async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
+    let registry = mcp_plugins::default_registry();
+    let loaded = match (args.get("path").and_then(Value::as_str), args.get("config")) {
+        (Some(path), _) => ManagerConfig::load(path),
+        (None, Some(config)) => {
+            let base = args
+                .get("baseDir")
+                .and_then(Value::as_str)
+                .map(PathBuf::from);
+            // Relative paths in the config are relative to `baseDir`, as to
+            // a config file's folder.
+            let source = base.map(|dir| dir.join("config.json"));
+            ManagerConfig::from_json_str(
+                &config.to_string(),
+                source.as_deref().map(Path::new),
+                &ProcessEnv,
+            )
+        }
+        (None, None) => return Err(Failure::invalid("give a config: a path or a dict")),
+    };
+    let config = loaded
+        .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
+        .map_err(|e| Failure::invalid(e.to_string()))?;
+    if running(inner).is_ok() {
+        return Err(Failure::new("conflict", "the manager has started already"));
+    }
+    let mut report = Vec::new();
+    let mut servers = Vec::new();
+    for started in control::start_servers(&inner.runtime, config.servers().iter()).await {
+        let name = started.config.id().as_str();
+        match started.handle {
+            None => report.push(json!({"name": name, "state": "disabled"})),
+            Some(Err(reason)) => {
+                report.push(json!({"name": name, "state": "failed", "error": reason}));
+            }
+            Some(Ok(handle)) => {
+                report.push(json!({"name": name, "state": "running"}));
+                servers.push((
+                    started.config.clone(),
+                    control::backend(started.config, handle),
+                ));
+            }
+        }
+    }
+    let backends = servers.iter().map(|(_, b)| b.clone()).collect();
+    let gateway = Arc::new(
+        Gateway::new(backends, config.gateway().separator())
+            .with_notifications(inner.runtime.clone()),
+    );
+    let log: Report = Arc::new(|line: &str| tracing::info!("{line}"));
+    let control = Control::start(inner.runtime.clone(), gateway.clone(), servers, log);
+    *inner.started.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some(Started { gateway, control });
+    to_text(&json!({"servers": report}))
+}
+
+/// The way back from the gateway to this manager: progress notifications
+/// go to the caller's callback; the servers' requests of a client
+/// (sampling, elicitation) are refused, as there is none to ask.
+struct CallerPeer {
+    progress: Option<mpsc::Sender<Notification<'static>>>,
+    session: u64,
+}
+
+impl Peer for CallerPeer {
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if notification.method == "notifications/progress" {
+                if let Some(sink) = &self.progress {
+                    let _ = sink.send(notification).await;
+                }
+            }
+        })
+    }
+
+    fn session(&self) -> Option<u64> {
+        Some(self.session)
+    }
+}
+
+/// The token this package puts in requests whose caller wants progress.
+const PROGRESS_TOKEN: i64 = 1;
+
+/// `{"server": NAME or null, "method": M, "params": P, "timeout": SECONDS}`:
+/// a request to one server directly, or (no server) to the gateway, which
+/// routes it by tool, prompt or resource name.
+async fn request(
+    inner: &Arc<Inner>,
+    args: &Value,
+    progress: Option<mpsc::Sender<Notification<'static>>>,
+) -> Outcome {
+    let method = text_arg(args, "method")?.to_owned();
+    let mut params = match args.get("params") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(map.clone()),
+        Some(_) => return Err(Failure::invalid("`params` must be a dict or None")),
+    };
+    if progress.is_some() {
+        let meta = params
+            .get_or_insert_with(serde_json::Map::new)
+            .entry("_meta")
+            .or_insert_with(|| json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert("progressToken".to_owned(), json!(PROGRESS_TOKEN));
+        }
+    }
+    let params = params.map(|p| Raw::from_value(&p));
+    let timeout = match args.get("timeout") {
+        None | Some(Value::Null) => None,
+        Some(seconds) => Some(
+            seconds
+                .as_f64()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    Failure::invalid("`timeout` must be a positive number of seconds")
+                })?,
+        ),
+    };
+    let server = match args.get("server") {
+        None | Some(Value::Null) => None,
+        Some(name) => Some(
+            name.as_str()
+                .ok_or_else(|| Failure::invalid("`server` must be a string"))?
+                .to_owned(),
+        ),
+    };
+    let call = async {
+        match server {
+            Some(name) => {
+                let handle = inner.runtime.server(&server_id(&name)?).await?;
+                let options = CallOptions {
+                    progress,
+                    session: Some(inner.session),
+                    ..CallOptions::default()
+                };
+                let result = handle.request(method, params, options).await?;
+                Ok(result.get().to_owned())
+            }
+            None => {
+                let gateway = running(inner)?.gateway;
+                let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+                let request = Request {
+                    id: RequestId::Number(i64::try_from(id).unwrap_or(i64::MAX)),
+                    method: method.into(),
+                    params,
+                };
+                let peer = CallerPeer {
+                    progress,
+                    session: inner.session,
+                };
+                let context = RequestContext::new(Arc::new(peer));
+                match gateway.handle_request(request, context).await {
+                    Ok(result) => Ok(result.get().to_owned()),
+                    Err(error) => Err(Failure::rpc(&error)),
+                }
+            }
+        }
+    };
+    match timeout {
+        None => call.await,
+        Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+            Err(Failure::new(
+                "timeout",
+                format!(
+                    "no answer within {} ms (the request was cancelled)",
+                    limit.as_millis()
+                ),
+            ))
+        }),
+    }
+}
+
+/// One server as `servers()` shows it.
+async fn describe(inner: &Inner, name: &str) -> Outcome {
+    let list = inner.runtime.list().await?;
+    let metrics = inner.runtime.metrics().await?;
+    let status = list
+        .iter()
+        .find(|s| s.id.as_str() == name)
+        .ok_or_else(|| Failure::new("not_found", format!("no server `{name}` is deployed")))?;
+    to_text(&control::describe(status, &metrics))
+}
+
+/// Counts of servers by health, each server's health, and the mean time
+/// of this manager's requests.
+async fn health(inner: &Inner) -> Outcome {
+    let list = inner.runtime.list().await?;
+    let mut counts = [0_u64; 3];
+    let mut servers = serde_json::Map::new();
+    for status in &list {
+        let health = control::health(status);
+        let slot = match health {
+            "healthy" => &mut counts[0],
+            "degraded" => &mut counts[1],
+            _ => &mut counts[2],
+        };
+        *slot += 1;
+        servers.insert(status.id.to_string(), json!(health));
+    }
+    let answered = inner.answered.load(Ordering::Relaxed);
+    let mean_ms = if answered == 0 {
+        0.0
+    } else {
+        inner.answered_micros.load(Ordering::Relaxed) as f64 / answered as f64 / 1000.0
+    };
+    let [healthy, degraded, down] = counts;
+    to_text(&json!({
+        "total": list.len(),
+        "healthy": healthy,
+        "degraded": degraded,
+        "unhealthy": down,
+        "avgResponseTimeMs": mean_ms,
+        "servers": servers,
+    }))
+}
+
+/// The native half of the `mcp_manager` package.
+#[pymodule]
+fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<Core>()?;
+    module.add_class::<Pending>()?;
+    module.add("NativeError", module.py().get_type::<NativeError>())?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+"""The exceptions of mcp_manager, one class per way a call can fail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional, Tuple
+
+# JSON-RPC codes given to failures that are the manager's own, not a
+# server's.
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+
+class McpError(Exception):
+    """A call failed. ``code`` is the JSON-RPC error code (the server's own
+    for an error a server answered), ``data`` its ``data`` (plain Python
+    data, or None)."""
+
+    def __init__(self, message: str, code: int = INTERNAL_ERROR, data: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code})"
+
+
+class ServerNotFound(McpError, LookupError):
+    """No server of that name is deployed."""
+
+
+class AlreadyDeployed(McpError):
+    """A server of that name is deployed already."""
+
+
+class ConfigError(McpError, ValueError):
+    """A config, a server entry or an argument that does not check."""
+
+
+class McpTimeoutError(McpError, TimeoutError):
+    """No answer in time; the request was cancelled upstream."""
+
+
+class ServerUnavailable(McpError, ConnectionError):
+    """The server is not running, did not start, or its connection broke."""
+
+
+class ServerBusy(McpError):
+    """The server has as many requests in flight and waiting as it may."""
+
+
+class CircuitOpen(McpError):
+    """The server failed too often lately; it gets no requests for a while."""
+
+
+class RequestCancelled(McpError):
+    """The request was cancelled."""
+
+
+class ManagerClosed(McpError):
+    """The manager is closed, or was never started."""
+
+
+class NotSupported(McpError):
+    """The operation needs what this manager lacks (a connected manager
+    without the gateway's admin address, say)."""
+
+
+_KINDS = {
+    "not_found": ServerNotFound,
+    "conflict": AlreadyDeployed,
+    "invalid": ConfigError,
+    "timeout": McpTimeoutError,
+    "unavailable": ServerUnavailable,
+    "busy": ServerBusy,
+    "circuit_open": CircuitOpen,
+    "cancelled": RequestCancelled,
+    "closed": ManagerClosed,
+}
+
+
+def from_native(args: Tuple[Any, ...]) -> McpError:
+    """The exception for a native failure ``(kind, message, code, data)``."""
+    kind, message, code, data = (tuple(args) + (None,) * 4)[:4]
+    decoded: Optional[Any] = None
+    if data is not None:
+        try:
+            decoded = json.loads(data)
+        except ValueError:
+            decoded = data
+    cls = _KINDS.get(str(kind), McpError)
+    if code is None:
+        code = INVALID_PARAMS if cls in (ServerNotFound, ConfigError) else INTERNAL_ERROR
+    return cls(str(message), int(code), decoded)

@@ -1,0 +1,463 @@
+"""Manager (async) and SyncManager (its blocking twin)."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import os
+import weakref
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+
+from . import _admin, _errors
+from ._native import Core, NativeError
+
+__all__ = ["Manager", "SyncManager", "Progress", "ConfigSource"]
+
+log = logging.getLogger("mcp_manager")
+
+#: ``progress(progress, total, message)``, called for each progress
+#: notification of a call.
+Progress = Callable[[float, Optional[float], Optional[str]], object]
+
+#: A config file's path, or the config itself (``{"mcpServers": {...}}``).
+ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+
+# Managers still open when the interpreter exits are closed, so that no
+# server process outlives it.
+_open_cores: "weakref.WeakSet[_Base]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for manager in list(_open_cores):
+        try:
+            manager._core.run("close", "{}")
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+def _start_args(config: ConfigSource) -> Dict[str, Any]:
+    if isinstance(config, (str, os.PathLike)):
+        return {"path": os.fspath(config)}
+    if isinstance(config, Mapping):
+        return {"config": dict(config), "baseDir": os.getcwd()}
+    raise _errors.ConfigError(
+        f"a config is a path or a dict like {{'mcpServers': {{...}}}}, not {type(config).__name__}",
+        _errors.INVALID_PARAMS,
+    )
+
+
+def _connect_config(url: str, headers: Optional[Mapping[str, str]]) -> Dict[str, Any]:
+    entry: Dict[str, Any] = {"url": url, "namespace": ""}
+    if headers:
+        entry["headers"] = dict(headers)
+    return {"mcpServers": {"gateway": entry}}
+
+
+def _request(
+    server: Optional[str], method: str, params: Optional[Mapping[str, Any]], timeout: Optional[float]
+) -> Dict[str, Any]:
+    return {
+        "server": server,
+        "method": method,
+        "params": None if params is None else dict(params),
+        "timeout": timeout,
+    }
+
+
+def _report(started: Any) -> Any:
+    for server in started.get("servers", []):
+        if server.get("state") == "failed":
+            log.warning("server %s did not start: %s", server.get("name"), server.get("error"))
+    return started
+
+
+class _Base:
+    """What both twins share: the native core, and for a connected manager
+    the gateway's admin API."""
+
+    def __init__(
+        self,
+        start: Dict[str, Any],
+        connected: bool = False,
+        admin: Optional[_admin.Admin] = None,
+        core: Optional[Core] = None,
+    ) -> None:
+        # A core shared with a twin: both see the same servers.
+        self._core = Core() if core is None else core
+        self._start = start
+        self._connected = connected
+        self._admin = admin
+        self._started = False
+
+    def _admin_for(self, op: str) -> Optional[_admin.Admin]:
+        """The admin API that performs ``op`` for a connected manager;
+        None for an embedded one, which performs it itself."""
+        if not self._connected:
+            return None
+        if self._admin is None:
+            raise _errors.NotSupported(
+                f"{op}() on a connected manager needs the gateway's admin API: "
+                "pass admin='http://HOST:PORT' to connect()"
+            )
+        return self._admin
+
+    def __repr__(self) -> str:
+        where = "connected" if self._connected else "embedded"
+        state = "started" if self._started else "not started"
+        return f"<{type(self).__name__} {where}, {state}>"
+
+
+class Manager(_Base):
+    """A manager of MCP servers, async: start it with ``async with`` (or
+    :meth:`start`), then call tools, read resources and get prompts of all
+    its servers as one (names are namespaced as in the config), or send any
+    request to one server.
+
+    ``Manager.from_config(path_or_dict)`` runs the servers in this process;
+    ``Manager.connect(url)`` uses a running ``mcp-manager serve`` gateway.
+    Results are plain Python data (dicts and lists, as MCP's JSON has them).
+    """
+
+    @classmethod
+    def from_config(cls, config: ConfigSource) -> "Manager":
+        """A manager of the servers of ``config`` (a path to an
+        ``mcpServers`` JSON file, or that JSON as a dict); started by
+        ``async with`` or :meth:`start`."""
+        return cls(_start_args(config))
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        admin: Optional[str] = None,
+        admin_token: Optional[str] = None,
+    ) -> "Manager":
+        """A manager that talks to a running gateway at ``url``
+        (``http://127.0.0.1:8931/mcp``) over Streamable HTTP. With
+        ``admin`` (the gateway's ``--admin`` address), servers(), deploy(),
+        undeploy(), scale(), restart(), health() and metrics() act on the
+        gateway's servers."""
+        admin_api = _admin.Admin(admin, admin_token) if admin else None
+        return cls({"config": _connect_config(url, headers)}, True, admin_api)
+
+    async def _call(self, op: str, args: Mapping[str, Any], progress: Optional[Progress] = None) -> Any:
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[str]" = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:
+            if future.done():
+                return
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(_errors.from_native(value))
+
+        def done(ok: bool, value: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(settle, ok, value)
+            except RuntimeError:  # the loop is closed: nobody waits
+                pass
+
+        relay: Optional[Progress] = None
+        if progress is not None:
+            callback = progress
+
+            def relay(value: float, total: Optional[float], message: Optional[str]) -> None:
+                try:
+                    loop.call_soon_threadsafe(callback, value, total, message)
+                except RuntimeError:
+                    pass
+
+        pending = self._core.submit(op, json.dumps(args), done, relay)
+        try:
+            text = await future
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        return json.loads(text)
+
+    async def _manage(self, op: str, args: Mapping[str, Any]) -> Any:
+        admin = self._admin_for(op)
+        if admin is None:
+            return await self._call(op, args)
+        return await asyncio.get_running_loop().run_in_executor(None, admin.perform, op, args)
+
+    # Life cycle.
+
+    async def start(self) -> Dict[str, Any]:
+        """Starts the servers; which ran and which did not (those are
+        logged too). Raises :class:`ConfigError` for a config that does not
+        check."""
+        started = _report(await self._call("start", self._start))
+        self._started = True
+        _open_cores.add(self)
+        return started  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        """Stops every server (their requests in flight first) and closes
+        the manager; closing twice is fine."""
+        await self._call("close", {})
+        _open_cores.discard(self)
+
+    async def __aenter__(self) -> "Manager":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # Through the gateway: every server's tools, resources and prompts.
+
+    async def request(
+        self,
+        server: Optional[str],
+        method: str,
+        params: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        progress: Optional[Progress] = None,
+    ) -> Any:
+        """Sends ``method`` with ``params`` to ``server`` (its config name)
+        and gives the result; ``server=None`` sends it through the gateway,
+        which routes it by name. ``timeout`` in seconds cancels it upstream
+        when it passes."""
+        return await self._call("request", _request(server, method, params, timeout), progress)
+
+    async def _list(self, method: str, key: str) -> List[Dict[str, Any]]:
+        items: List[Dict[str, Any]] = []
+        cursor: Optional[str] = None
+        while True:
+            page = await self.request(None, method, {"cursor": cursor} if cursor else None)
+            items.extend(page.get(key, []))
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return items
+
+    async def list_tools(self) -> List[Dict[str, Any]]:
+        """Every tool of every server, with its exposed (namespaced) name."""
+        return await self._list("tools/list", "tools")
+
+    async def list_resources(self) -> List[Dict[str, Any]]:
+        """Every resource of every server."""
+        return await self._list("resources/list", "resources")
+
+    async def list_resource_templates(self) -> List[Dict[str, Any]]:
+        """Every resource template of every server."""
+        return await self._list("resources/templates/list", "resourceTemplates")
+
+    async def list_prompts(self) -> List[Dict[str, Any]]:
+        """Every prompt of every server, with its exposed name."""
+        return await self._list("prompts/list", "prompts")
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        progress: Optional[Progress] = None,
+    ) -> Dict[str, Any]:
+        """Calls tool ``name`` (as :meth:`list_tools` names it): the
+        ``CallToolResult`` (``content``, ``structuredContent``,
+        ``isError``)."""
+        params = {"name": name, "arguments": dict(arguments or {})}
+        return await self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
+
+    async def read_resource(self, uri: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Reads resource ``uri``: ``{"contents": [...]}``."""
+        return await self.request(None, "resources/read", {"uri": uri}, timeout=timeout)  # type: ignore[no-any-return]
+
+    async def get_prompt(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, str]] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Gets prompt ``name`` filled with ``arguments``: ``{"messages": [...]}``."""
+        params = {"name": name, "arguments": dict(arguments or {})}
+        return await self.request(None, "prompts/get", params, timeout=timeout)  # type: ignore[no-any-return]
+
+    # The servers (of a connected manager: through the gateway's admin API).
+
+    async def servers(self) -> List[Dict[str, Any]]:
+        """Every server: name, state, health, instances, counters, recent errors."""
+        return await self._manage("servers", {})  # type: ignore[no-any-return]
+
+    async def deploy(self, name: str, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """Starts a server from an ``mcpServers`` entry and adds it; how it is doing."""
+        return await self._manage("deploy", {"name": name, "config": dict(config)})  # type: ignore[no-any-return]
+
+    async def undeploy(self, name: str) -> None:
+        """Takes server ``name`` out, lets its requests finish, stops it."""
+        await self._manage("undeploy", {"name": name})
+
+    async def scale(self, name: str, instances: int) -> Dict[str, Any]:
+        """Runs ``instances`` instances of server ``name`` (1 to 64)."""
+        return await self._manage("scale", {"name": name, "instances": instances})  # type: ignore[no-any-return]
+
+    async def restart(self, name: str) -> Dict[str, Any]:
+        """Starts new instances of server ``name``, then drains and stops the old ones."""
+        return await self._manage("restart", {"name": name})  # type: ignore[no-any-return]
+
+    async def health(self) -> Dict[str, Any]:
+        """``{"total", "healthy", "degraded", "unhealthy", "avgResponseTimeMs",
+        "servers": {name: health}}``."""
+        return await self._manage("health", {})  # type: ignore[no-any-return]
+
+    async def metrics(self) -> str:
+        """Every metric in the Prometheus text format."""
+        return await self._manage("metrics", {})  # type: ignore[no-any-return]
+
+
+class SyncManager(_Base):
+    """:class:`Manager`'s blocking twin, with the same methods: for code
+    without an event loop. The GIL is released while a call waits, and
+    Ctrl-C cancels it (``KeyboardInterrupt``). Progress callbacks run on
+    the calling thread."""
+
+    @classmethod
+    def from_config(cls, config: ConfigSource) -> "SyncManager":
+        """As :meth:`Manager.from_config`; started by ``with`` or :meth:`start`."""
+        return cls(_start_args(config))
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        admin: Optional[str] = None,
+        admin_token: Optional[str] = None,
+    ) -> "SyncManager":
+        """As :meth:`Manager.connect`."""
+        admin_api = _admin.Admin(admin, admin_token) if admin else None
+        return cls({"config": _connect_config(url, headers)}, True, admin_api)
+
+    def _call(self, op: str, args: Mapping[str, Any], progress: Optional[Progress] = None) -> Any:
+        try:
+            text = self._core.run(op, json.dumps(args), progress)
+        except NativeError as error:
+            raise _errors.from_native(error.args) from None
+        return json.loads(text)
+
+    def _manage(self, op: str, args: Mapping[str, Any]) -> Any:
+        admin = self._admin_for(op)
+        return self._call(op, args) if admin is None else admin.perform(op, args)
+
+    def start(self) -> Dict[str, Any]:
+        """As :meth:`Manager.start`."""
+        started = _report(self._call("start", self._start))
+        self._started = True
+        _open_cores.add(self)
+        return started  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """As :meth:`Manager.close`."""
+        self._call("close", {})
+        _open_cores.discard(self)
+
+    def __enter__(self) -> "SyncManager":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        server: Optional[str],
+        method: str,
+        params: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        progress: Optional[Progress] = None,
+    ) -> Any:
+        """As :meth:`Manager.request`."""
+        return self._call("request", _request(server, method, params, timeout), progress)
+
+    def _list(self, method: str, key: str) -> List[Dict[str, Any]]:
+        items: List[Dict[str, Any]] = []
+        cursor: Optional[str] = None
+        while True:
+            page = self.request(None, method, {"cursor": cursor} if cursor else None)
+            items.extend(page.get(key, []))
+            cursor = page.get("nextCursor")
+            if not cursor:
+                return items
+
+    def list_tools(self) -> List[Dict[str, Any]]:
+        """As :meth:`Manager.list_tools`."""
+        return self._list("tools/list", "tools")
+
+    def list_resources(self) -> List[Dict[str, Any]]:
+        """As :meth:`Manager.list_resources`."""
+        return self._list("resources/list", "resources")
+
+    def list_resource_templates(self) -> List[Dict[str, Any]]:
+        """As :meth:`Manager.list_resource_templates`."""
+        return self._list("resources/templates/list", "resourceTemplates")
+
+    def list_prompts(self) -> List[Dict[str, Any]]:
+        """As :meth:`Manager.list_prompts`."""
+        return self._list("prompts/list", "prompts")
+
+    def call_tool(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, Any]] = None,
+        *,
+        timeout: Optional[float] = None,
+        progress: Optional[Progress] = None,
+    ) -> Dict[str, Any]:
+        """As :meth:`Manager.call_tool`."""
+        params = {"name": name, "arguments": dict(arguments or {})}
+        return self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
+
+    def read_resource(self, uri: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """As :meth:`Manager.read_resource`."""
+        return self.request(None, "resources/read", {"uri": uri}, timeout=timeout)  # type: ignore[no-any-return]
+
+    def get_prompt(
+        self,
+        name: str,
+        arguments: Optional[Mapping[str, str]] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """As :meth:`Manager.get_prompt`."""
+        params = {"name": name, "arguments": dict(arguments or {})}
+        return self.request(None, "prompts/get", params, timeout=timeout)  # type: ignore[no-any-return]
+
+    def servers(self) -> List[Dict[str, Any]]:
+        """As :meth:`Manager.servers`."""
+        return self._manage("servers", {})  # type: ignore[no-any-return]
+
+    def deploy(self, name: str, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """As :meth:`Manager.deploy`."""
+        return self._manage("deploy", {"name": name, "config": dict(config)})  # type: ignore[no-any-return]
+
+    def undeploy(self, name: str) -> None:
+        """As :meth:`Manager.undeploy`."""
+        self._manage("undeploy", {"name": name})
+
+    def scale(self, name: str, instances: int) -> Dict[str, Any]:
+        """As :meth:`Manager.scale`."""
+        return self._manage("scale", {"name": name, "instances": instances})  # type: ignore[no-any-return]
+
+    def restart(self, name: str) -> Dict[str, Any]:
+        """As :meth:`Manager.restart`."""
+        return self._manage("restart", {"name": name})  # type: ignore[no-any-return]
+
+    def health(self) -> Dict[str, Any]:
+        """As :meth:`Manager.health`."""
+        return self._manage("health", {})  # type: ignore[no-any-return]
+
+    def metrics(self) -> str:
+        """As :meth:`Manager.metrics`."""
+        return self._manage("metrics", {})  # type: ignore[no-any-return]

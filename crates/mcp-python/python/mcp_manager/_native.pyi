@@ -1,0 +1,30 @@
+"""The native half of mcp_manager (Rust). Private: use :mod:`mcp_manager`."""
+
+from typing import Any, Callable, Optional, final
+
+ProgressCallback = Callable[[float, Optional[float], Optional[str]], object]
+
+class NativeError(Exception):
+    """``args`` are ``(kind, message, code, data)``."""
+
+@final
+class Pending:
+    def cancel(self) -> None: ...
+    def done(self) -> bool: ...
+
+@final
+class Core:
+    def __new__(cls) -> "Core": ...
+    def submit(
+        self,
+        op: str,
+        args: str,
+        done: Callable[[bool, Any], object],
+        progress: Optional[ProgressCallback] = None,
+    ) -> Pending: ...
+    def run(
+        self,
+        op: str,
+        args: str,
+        progress: Optional[ProgressCallback] = None,
+    ) -> str: ...
