@@ -12,7 +12,9 @@ What it offers:
   progress notification per step, when the request carries a progress
   token), `sleep` (waits, for cancellation and timeout tests),
   `stall_once` (annotated read-only) and `stall_once_unsafe` (stall the
-  first call with a given key, answer at once after: for retry tests)
+  first call with a given key, answer at once after: for retry tests),
+  `wait_for_cancel` and `was_cancelled` (whether the server saw a call
+  cancelled: for cancellation tests)
 - resources: `peer://greeting` (text) and the template `peer://items/{item_id}`
 - prompt: `greet` (one argument, `name`)
 
@@ -87,6 +89,27 @@ async def stall_once_read_only(key: str, seconds: float = 5.0) -> str:
 async def stall_once_unsafe(key: str, seconds: float = 5.0) -> str:
     """The same as `stall_once`, without annotations: not safe to retry."""
     return await stall_once(key, seconds)
+
+
+CANCELLED = set()
+
+
+@server.tool()
+async def wait_for_cancel(key: str, seconds: float = 30.0) -> str:
+    """Waits `seconds`; a call cancelled meanwhile is remembered by its
+    `key` (ask `was_cancelled`)."""
+    try:
+        await asyncio.sleep(seconds)
+    except BaseException:  # the SDK cancels the handler's task
+        CANCELLED.add(key)
+        raise
+    return f"waited {seconds} s"
+
+
+@server.tool()
+def was_cancelled(key: str) -> bool:
+    """Whether a `wait_for_cancel` call with `key` was cancelled."""
+    return key in CANCELLED
 
 
 @server.resource("peer://greeting", mime_type="text/plain")

@@ -5,34 +5,46 @@ use anyhow::{Result, bail};
 
 use crate::shell;
 
-/// One benchmark: its name, what it measures, and the cargo arguments that
-/// run it.
+/// One benchmark: its name, what it measures, and how it runs.
 struct Bench {
     name: &'static str,
     about: &'static str,
-    args: &'static [&'static str],
+    how: How,
+}
+
+/// How a benchmark runs.
+enum How {
+    /// A cargo command with these arguments.
+    Cargo(&'static [&'static str]),
+    /// This function.
+    Run(fn() -> Result<()>),
 }
 
 const BENCHES: &[Bench] = &[
     Bench {
         name: "envelope",
         about: "parsing and re-emitting JSON-RPC envelopes (criterion)",
-        args: &["bench", "-p", "benches", "--bench", "envelope"],
+        how: How::Cargo(&["bench", "-p", "benches", "--bench", "envelope"]),
     },
     Bench {
         name: "runtime",
         about: "one request through the runtime to an in-process server (criterion)",
-        args: &["bench", "-p", "benches", "--bench", "runtime"],
+        how: How::Cargo(&["bench", "-p", "benches", "--bench", "runtime"]),
     },
     Bench {
         name: "runtime-load",
         about: "latency percentiles and throughput of the runtime on one core",
-        args: &["bench", "-p", "benches", "--bench", "runtime_load"],
+        how: How::Cargo(&["bench", "-p", "benches", "--bench", "runtime_load"]),
     },
     Bench {
         name: "gateway",
         about: "the gateway over a stdio echo backend against that backend over HTTP directly",
-        args: &["bench", "-p", "mcp-manager", "--bench", "gateway_load"],
+        how: How::Cargo(&["bench", "-p", "mcp-manager", "--bench", "gateway_load"]),
+    },
+    Bench {
+        name: "python",
+        about: "calls per second from Python: the embedded manager against the mcp SDK to FastMCP",
+        how: How::Run(crate::python::bench),
     },
 ];
 
@@ -63,7 +75,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     }
     for bench in chosen {
         println!("\n==> bench {}: {}", bench.name, bench.about);
-        shell::run(&mut shell::cargo(bench.args))?;
+        match bench.how {
+            How::Cargo(args) => shell::run(&mut shell::cargo(args))?,
+            How::Run(run) => run()?,
+        }
     }
     Ok(())
 }

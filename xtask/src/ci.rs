@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{conformance, deps_guard, docs_check, fuzz, peers, shell};
+use crate::{conformance, deps_guard, docs_check, fuzz, peers, python, shell};
 
 /// One CI step.
 struct Step {
@@ -66,6 +66,11 @@ const STEPS: &[Step] = &[
         name: "test",
         about: "tests (nextest when installed) and doctests",
         run: test,
+    },
+    Step {
+        name: "python",
+        about: "build, install and test the mcp_manager wheel (pytest, mypy, stubtest)",
+        run: || python::run(&[]),
     },
     Step {
         name: "conformance",

@@ -19,6 +19,7 @@ mod deps_guard;
 mod docs_check;
 mod fuzz;
 mod peers;
+mod python;
 mod shell;
 
 use anyhow::{Context, Result, bail};
@@ -44,6 +45,8 @@ Commands:
                          .tools/ (Node.js 22, npm and Python packages pinned in
                          tools/peers/) and write .tools/peers.env; --lock
                          first regenerates tools/peers/package-lock.json
+  python                 Build the mcp_manager wheel, install it into
+                         .tools/venv, check its stubs and types, run pytest
   help                   Print this message
 ";
 
@@ -64,6 +67,7 @@ fn run(args: &[String]) -> Result<()> {
         "bench" => bench::run(rest),
         "ci" => ci::run(rest),
         "conformance" => conformance::run(rest),
+        "python" => python::run(rest),
         "deps-guard" => no_args(command, rest).and_then(|()| deps_guard::run()),
         "docs-check" => no_args(command, rest).and_then(|()| docs_check::run()),
         "fuzz-build" => no_args(command, rest).and_then(|()| fuzz::build()),

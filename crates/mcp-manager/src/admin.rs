@@ -40,7 +40,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use mcp_manager::ErrorKind;
-use mcp_manager::control::{Control, describe, health, server_entry};
+use mcp_manager::control::{Control, describe_all, health, server_entry};
 
 /// Where the admin listener listens when `--admin` names no address.
 pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8932";
@@ -175,20 +175,28 @@ impl Admin {
         }
     }
 
+    async fn described(&self) -> Result<Vec<Value>, AdminResponse> {
+        describe_all(&self.runtime, self.control().as_ref())
+            .await
+            .map_err(|_| {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the gateway is shutting down",
+                )
+            })
+    }
+
     async fn servers(&self) -> AdminResponse {
-        match self.snapshot().await {
-            Ok((list, metrics)) => {
-                let servers: Vec<Value> = list.iter().map(|s| describe(s, &metrics)).collect();
-                json_response(StatusCode::OK, &json!({ "servers": servers }))
-            }
+        match self.described().await {
+            Ok(servers) => json_response(StatusCode::OK, &json!({ "servers": servers })),
             Err(response) => response,
         }
     }
 
     async fn server(&self, name: &str) -> AdminResponse {
-        match self.snapshot().await {
-            Ok((list, metrics)) => match list.iter().find(|s| s.id.as_str() == name) {
-                Some(status) => json_response(StatusCode::OK, &describe(status, &metrics)),
+        match self.described().await {
+            Ok(servers) => match servers.iter().find(|s| s["name"] == name) {
+                Some(server) => json_response(StatusCode::OK, server),
                 None => not_found(name),
             },
             Err(response) => response,

@@ -163,6 +163,8 @@ enum Command {
         id: ServerId,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    /// The configs of the running servers.
+    Configs(oneshot::Sender<Vec<ServerConfig>>),
 }
 
 /// The control actor that owns the list of running servers; cheap to
@@ -218,6 +220,10 @@ impl Control {
                     Command::Undeploy { id, reply } => {
                         let _ = reply.send(actor.undeploy(&id).await);
                     }
+                    Command::Configs(reply) => {
+                        let configs = actor.running.servers.iter().map(|(c, _)| c.clone());
+                        let _ = reply.send(configs.collect());
+                    }
                 }
             }
         });
@@ -255,6 +261,16 @@ impl Control {
     /// [`ErrorKind::NotFound`] when no such server runs.
     pub async fn undeploy(&self, id: ServerId) -> Result<(), Error> {
         self.ask(|reply| Command::Undeploy { id, reply }).await
+    }
+
+    /// The configs of the running servers, sorted by id; none once the
+    /// actor has stopped.
+    pub async fn configs(&self) -> Vec<ServerConfig> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Configs(reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
     }
 
     /// Brings the running servers in line with `config` (see the module
@@ -379,6 +395,31 @@ impl Actor {
     }
 }
 
+/// Every server of `runtime` as [`describe`] shows it, sorted by name,
+/// with its config when `control` runs it.
+///
+/// # Errors
+///
+/// When the runtime has stopped.
+pub async fn describe_all(
+    runtime: &McpRuntime,
+    control: Option<&Control>,
+) -> mcp_runtime::Result<Vec<Value>> {
+    let list = runtime.list().await?;
+    let metrics = runtime.metrics().await?;
+    let configs = match control {
+        Some(control) => control.configs().await,
+        None => Vec::new(),
+    };
+    Ok(list
+        .iter()
+        .map(|status| {
+            let config = configs.iter().find(|c| c.id() == &status.id);
+            describe(status, &metrics, config)
+        })
+        .collect())
+}
+
 /// `healthy` (every instance running, circuit closed), `degraded` (some
 /// running, or the circuit not closed) or `down` (none running).
 #[must_use]
@@ -400,9 +441,14 @@ pub fn health(status: &ServerStatus) -> &'static str {
 
 /// How server `status` is doing, as the admin API and the Python package
 /// show it: state, health, instances, requests in flight and queued,
-/// breaker, protocol, counters from `metrics`, recent errors.
+/// breaker, protocol, counters from `metrics`, recent errors; with its
+/// `config`, also its transport type, namespace and priority.
 #[must_use]
-pub fn describe(status: &ServerStatus, metrics: &MetricsSnapshot) -> Value {
+pub fn describe(
+    status: &ServerStatus,
+    metrics: &MetricsSnapshot,
+    config: Option<&ServerConfig>,
+) -> Value {
     let counters = metrics
         .servers
         .iter()
@@ -426,6 +472,9 @@ pub fn describe(status: &ServerStatus, metrics: &MetricsSnapshot) -> Value {
         .map_or("stopped", ServerState::name);
     json!({
         "name": status.id.as_str(),
+        "type": config.map(|c| c.transport().name()),
+        "namespace": config.map(ServerConfig::namespace),
+        "priority": config.map(ServerConfig::priority),
         "transport": status.transport,
         "state": state,
         "health": health(status),

@@ -29,7 +29,7 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,37 @@ fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
         })
         .as_ref()
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the async runtime: {e}")))
+}
+
+/// Set once the interpreter is exiting (`shutdown`, from the package's
+/// `atexit` hook): runtime threads no longer call into Python.
+static EXITING: AtomicBool = AtomicBool::new(false);
+/// Runtime threads inside Python right now.
+static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` with the GIL on a runtime thread, unless the interpreter is
+/// exiting: a thread that attaches while Python finalizes brings the
+/// process down.
+fn with_python(f: impl for<'py> FnOnce(Python<'py>)) {
+    ATTACHED.fetch_add(1, Ordering::SeqCst);
+    if !EXITING.load(Ordering::SeqCst) {
+        Python::attach(f);
+    }
+    ATTACHED.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Called at interpreter exit, after the managers are closed: no runtime
+/// thread calls into Python from now on, and those inside it have left
+/// (waiting up to a second, with the GIL released so that they can).
+#[pyfunction]
+fn shutdown(py: Python<'_>) {
+    EXITING.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while ATTACHED.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
 }
 
 /// Why an operation failed, as the package's exceptions need it.
@@ -255,7 +286,7 @@ impl Core {
             rt.spawn(async move {
                 while let Some(notification) = receiver.recv().await {
                     if let Some(update) = progress_of(&notification) {
-                        Python::attach(|py| {
+                        with_python(|py| {
                             if let Err(error) = callback.call1(py, update) {
                                 error.write_unraisable(py, None);
                             }
@@ -268,7 +299,7 @@ impl Core {
         let inner = self.inner.clone();
         let task = rt.spawn(async move {
             let outcome = dispatch(&inner, &op, args, sink).await;
-            Python::attach(|py| {
+            with_python(|py| {
                 let called = match outcome {
                     Ok(text) => done.call1(py, (true, text)),
                     Err(failure) => done.call1(py, (false, failure.into_args())),
@@ -433,15 +464,7 @@ async fn dispatch(
                 .await?;
             describe(inner, name).await
         }
-        "servers" => {
-            let list = inner.runtime.list().await?;
-            let metrics = inner.runtime.metrics().await?;
-            let servers: Vec<Value> = list
-                .iter()
-                .map(|s| control::describe(s, &metrics))
-                .collect();
-            to_text(&Value::Array(servers))
-        }
+        "servers" => to_text(&Value::Array(described(inner).await?)),
         "health" => health(inner).await,
         "metrics" => to_text(&Value::String(inner.metrics.render())),
         "close" => {
@@ -645,15 +668,27 @@ async fn request(
     }
 }
 
+/// Every server as `servers()` shows it.
+async fn described(inner: &Inner) -> Result<Vec<Value>, Failure> {
+    let control = running(inner).ok().map(|started| started.control);
+    Ok(control::describe_all(&inner.runtime, control.as_ref()).await?)
+}
+
 /// One server as `servers()` shows it.
 async fn describe(inner: &Inner, name: &str) -> Outcome {
-    let list = inner.runtime.list().await?;
-    let metrics = inner.runtime.metrics().await?;
-    let status = list
-        .iter()
-        .find(|s| s.id.as_str() == name)
-        .ok_or_else(|| Failure::new("not_found", format!("no server `{name}` is deployed")))?;
-    to_text(&control::describe(status, &metrics))
+    described(inner)
+        .await?
+        .into_iter()
+        .find(|s| s["name"] == name)
+        .map_or_else(
+            || {
+                Err(Failure::new(
+                    "not_found",
+                    format!("no server `{name}` is deployed"),
+                ))
+            },
+            |server| to_text(&server),
+        )
 }
 
 /// Counts of servers by health, each server's health, and the mean time
@@ -694,6 +729,7 @@ async fn health(inner: &Inner) -> Outcome {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Core>()?;
     module.add_class::<Pending>()?;
+    module.add_function(wrap_pyfunction!(shutdown, module)?)?;
     module.add("NativeError", module.py().get_type::<NativeError>())?;
     Ok(())
 }

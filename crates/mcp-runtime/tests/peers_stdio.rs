@@ -30,13 +30,15 @@ fn names(items: &[Raw<'static>], key: &str) -> Vec<String> {
 }
 
 /// The tools of the FastMCP peer (`tools/peers/fastmcp_server.py`).
-const FASTMCP_TOOLS: [&str; 6] = [
+const FASTMCP_TOOLS: [&str; 8] = [
     "add",
     "echo",
     "count",
     "sleep",
     "stall_once",
     "stall_once_unsafe",
+    "wait_for_cancel",
+    "was_cancelled",
 ];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_everything_over_stdio() {

@@ -155,16 +155,17 @@ class PyMcpManager:
         return _response(request, result=result)
 
     def list_servers(self) -> List[PyServerInfo]:
-        """Every server, in priority order."""
+        """Every server, highest priority first (then by id)."""
+        servers = sorted(self._sync.servers(), key=lambda s: (-(s.get("priority") or 0), s["name"]))
         return [
             PyServerInfo(
                 id=s["name"],
                 name=s["name"],
-                server_type=str(s.get("transport") or ""),
+                server_type=str(s.get("type") or s.get("transport") or ""),
                 state=str(s["state"]),
-                priority=index,
+                priority=int(s.get("priority") or 0),
             )
-            for index, s in enumerate(self._sync.servers())
+            for s in servers
         ]
 
     def scale_server(self, server_id: str, instances: int) -> None:

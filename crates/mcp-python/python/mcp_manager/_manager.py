@@ -11,7 +11,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from . import _admin, _errors
-from ._native import Core, NativeError
+from ._native import Core, NativeError, shutdown
 
 __all__ = ["Manager", "SyncManager", "Progress", "ConfigSource"]
 
@@ -36,6 +36,8 @@ def _close_all() -> None:
             manager._core.run("close", "{}")
         except Exception:  # noqa: BLE001 - best effort at exit
             pass
+    # The runtime's threads must be out of Python before it finalizes.
+    shutdown()
 
 
 def _start_args(config: ConfigSource) -> Dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from typing import Any, Callable, Optional, final
 
-ProgressCallback = Callable[[float, Optional[float], Optional[str]], object]
+__all__ = ["Core", "Pending", "shutdown", "NativeError"]
+
+def shutdown() -> None:
+    """At interpreter exit: the runtime's threads stop calling into Python."""
 
 class NativeError(Exception):
     """``args`` are ``(kind, message, code, data)``."""
@@ -20,11 +23,11 @@ class Core:
         op: str,
         args: str,
         done: Callable[[bool, Any], object],
-        progress: Optional[ProgressCallback] = None,
+        progress: Optional[Callable[[float, Optional[float], Optional[str]], object]] = None,
     ) -> Pending: ...
     def run(
         self,
         op: str,
         args: str,
-        progress: Optional[ProgressCallback] = None,
+        progress: Optional[Callable[[float, Optional[float], Optional[str]], object]] = None,
     ) -> str: ...

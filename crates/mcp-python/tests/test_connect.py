@@ -1,0 +1,120 @@
+"""Manager.connect: the same API over Streamable HTTP to a running
+`mcp-manager serve`, whose servers several Python processes share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Iterator, Tuple
+
+import pytest
+
+from conftest import fastmcp_entry, peer, processes_with, wait_until
+from mcp_manager import Manager, NotSupported, ServerNotFound, SyncManager
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, marker: str) -> Iterator[Tuple[str, str]]:
+    """`mcp-manager serve` over HTTP with the admin API, both on free
+    loopback ports; its MCP URL and admin address."""
+    config = tmp_path / "servers.json"
+    config.write_text(json.dumps({"mcpServers": {"fastmcp": fastmcp_entry(marker, namespace="py")}}))
+    process = subprocess.Popen(
+        [peer("MCP_MANAGER_BIN"), "serve", "--config", str(config),
+         "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--no-watch"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = admin = None
+        assert process.stderr is not None
+        for line in process.stderr:
+            if m := re.search(r"listening on (http://\S+/mcp)", line):
+                url = m.group(1)
+            if m := re.search(r"admin API and metrics on (http://\S+)/", line):
+                admin = m.group(1)
+            if url and admin:
+                break
+        assert url and admin, "the gateway did not start"
+        yield url, admin
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_the_same_api_over_http(gateway: Tuple[str, str], marker: str) -> None:
+    url, admin = gateway
+    with SyncManager.connect(url, admin=admin) as m:
+        assert "py__add" in {t["name"] for t in m.list_tools()}
+        assert m.call_tool("py__add", {"a": 40, "b": 2})["content"][0]["text"] == "42"
+        assert m.read_resource("peer://greeting")["contents"][0]["text"].startswith("Hello")
+        assert "Lin" in m.get_prompt("py__greet", {"name": "Lin"})["messages"][0]["content"]["text"]
+        servers = m.servers()
+        assert [s["name"] for s in servers] == ["fastmcp"]
+        assert m.health()["healthy"] == 1
+        assert 'mcp_requests_total{server="fastmcp",method="tools/call",outcome="ok"}' in m.metrics()
+        deployed = m.deploy("extra", fastmcp_entry(marker, namespace="x"))
+        assert deployed["state"] == "running"
+        assert wait_until(lambda: "x__echo" in {t["name"] for t in m.list_tools()})
+        assert m.call_tool("x__echo", {"text": "via the gateway"})["content"][0]["text"] == "via the gateway"
+        assert len(m.scale("extra", 2)["instances"]) == 2
+        m.undeploy("extra")
+        with pytest.raises(ServerNotFound):
+            m.undeploy("extra")
+
+
+def test_processes_share_one_gateway_and_its_servers(gateway: Tuple[str, str], marker: str) -> None:
+    url, admin = gateway
+    other = textwrap.dedent(
+        f"""
+        import asyncio
+        from mcp_manager import Manager
+
+        async def main():
+            async with Manager.connect({url!r}) as m:
+                results = await asyncio.gather(
+                    *[m.call_tool("py__add", {{"a": i, "b": 1}}) for i in range(20)]
+                )
+                print(",".join(r["content"][0]["text"] for r in results))
+
+        asyncio.run(main())
+        """
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", other], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+
+    async def mine() -> None:
+        async with Manager.connect(url, admin=admin) as m:
+            results = await asyncio.gather(*[m.call_tool("py__add", {"a": i, "b": 2}) for i in range(20)])
+            assert [r["content"][0]["text"] for r in results] == [str(i + 2) for i in range(20)]
+            for child in children:
+                out, _ = child.communicate(timeout=60)
+                assert child.returncode == 0
+                assert out.strip() == ",".join(str(i + 1) for i in range(20))
+            servers = await m.servers()
+            assert servers[0]["requests"] >= 60
+            # One FastMCP process served all three Python processes.
+            assert len(processes_with(marker)) == 1
+
+    asyncio.run(mine())
+
+
+def test_management_without_the_admin_api_is_not_supported(gateway: Tuple[str, str]) -> None:
+    url, _ = gateway
+    with SyncManager.connect(url) as m:
+        assert m.call_tool("py__echo", {"text": "ok"})["content"][0]["text"] == "ok"
+        for call in (m.servers, m.health, m.metrics, lambda: m.undeploy("fastmcp")):
+            with pytest.raises(NotSupported):
+                call()

@@ -1,0 +1,78 @@
+"""How the package uses the machine: one runtime per process, the GIL
+released while Rust works, Ctrl-C interrupting a blocking call."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import fastmcp_entry, wait_until
+from mcp_manager import SyncManager
+
+
+def runtime_threads() -> int:
+    """Threads of this process that the native runtime started."""
+    names = [(task / "comm").read_text().strip() for task in Path("/proc/self/task").iterdir()]
+    return sum(1 for name in names if name.startswith("mcp-manager"))
+
+
+def test_every_manager_shares_one_runtime() -> None:
+    empty = {"mcpServers": {"rs": {"type": "builtin", "server": "everything"}}}
+    with SyncManager.from_config(empty) as first:
+        first.list_tools()
+        one = runtime_threads()
+        assert one >= 1
+        others = [SyncManager.from_config(empty) for _ in range(3)]
+        for manager in others:
+            manager.start()
+            manager.list_tools()
+        assert runtime_threads() == one
+        for manager in others:
+            manager.close()
+
+
+def test_the_gil_is_released_while_a_call_waits(marker: str) -> None:
+    with SyncManager.from_config({"mcpServers": {"py": fastmcp_entry(marker)}}) as manager:
+        ticks = 0
+        stop = threading.Event()
+
+        def count() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                time.sleep(0.001)
+
+        counter = threading.Thread(target=count)
+        counter.start()
+        try:
+            before = ticks
+            manager.call_tool("py__sleep", {"seconds": 1.0})
+            during = ticks - before
+        finally:
+            stop.set()
+            counter.join()
+        # About 1000 ticks of 1 ms fit in the second the call waits; with the
+        # GIL held there would be none.
+        assert during > 200, during
+
+
+def test_ctrl_c_interrupts_a_blocking_call_and_cancels_it_upstream(marker: str) -> None:
+    with SyncManager.from_config({"mcpServers": {"py": fastmcp_entry(marker)}}) as manager:
+        key = uuid.uuid4().hex
+        timer = threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            manager.call_tool("py__wait_for_cancel", {"key": key, "seconds": 30})
+        assert time.monotonic() - started < 5
+        assert wait_until(
+            lambda: manager.call_tool("py__was_cancelled", {"key": key})["structuredContent"]["result"]
+        )
+        # The manager goes on serving.
+        assert manager.call_tool("py__add", {"a": 1, "b": 2})["content"][0]["text"] == "3"

@@ -1,0 +1,126 @@
+//! `cargo xtask python`: builds the `mcp_manager` wheel with maturin,
+//! installs it into the peers' venv (`.tools/venv`, made by
+//! `cargo xtask peers`), checks its stubs and types (`mypy.stubtest`, mypy
+//! in strict mode for Python 3.10, the oldest it knows), and runs its pytest suite against real
+//! servers (`server-everything`, the FastMCP peer, the built-in servers,
+//! and a `mcp-manager serve` gateway for the connected mode).
+//!
+//! `cargo xtask bench python` builds the wheel optimised and runs
+//! `crates/mcp-python/bench/calls.py`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{peers, shell};
+
+/// Where the package's sources are, under the workspace root.
+const CRATE: &str = "crates/mcp-python";
+
+/// Builds the wheel (`release`: optimised) into `target/wheels/` and
+/// installs it into the venv; the venv's Python.
+fn build_and_install(root: &Path, release: bool) -> Result<PathBuf> {
+    peers::run(&[])?;
+    let python = peers::env_value(root, "MCP_PEER_PYTHON")?;
+    let out = root.join("target").join("wheels");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("emptying {}", out.display()))?;
+    }
+    let mut build = shell::command(&python);
+    build
+        .args(["-m", "maturin", "build", "--locked", "--manifest-path"])
+        .arg(root.join(CRATE).join("Cargo.toml"))
+        .arg("--out")
+        .arg(&out);
+    if release {
+        build.arg("--release");
+    }
+    shell::run(&mut build)?;
+    let wheels: Vec<PathBuf> = std::fs::read_dir(&out)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == "whl"))
+        .collect();
+    let [wheel] = wheels.as_slice() else {
+        bail!("expected one wheel in {}, found {wheels:?}", out.display());
+    };
+    shell::run(
+        shell::command(&python)
+            .args(["-m", "pip", "install", "--force-reinstall", "--no-deps"])
+            .args([
+                "--disable-pip-version-check",
+                "--no-input",
+                "--require-virtualenv",
+            ])
+            .arg(wheel),
+    )?;
+    Ok(python)
+}
+
+/// The binary the connected-mode tests start as a gateway.
+fn gateway_binary(root: &Path) -> Result<PathBuf> {
+    shell::run(&mut shell::cargo([
+        "build",
+        "-p",
+        "mcp-manager",
+        "--bin",
+        "mcp-manager",
+        "--locked",
+    ]))?;
+    Ok(root.join("target").join("debug").join("mcp-manager"))
+}
+
+/// Sets the peers' locations (from `.tools/peers.env`) on `cmd`.
+fn peer_env(root: &Path, cmd: &mut std::process::Command) -> Result<()> {
+    for key in [
+        "MCP_PEER_NODE",
+        "MCP_PEER_EVERYTHING",
+        "MCP_PEER_PYTHON",
+        "MCP_PEER_FASTMCP",
+    ] {
+        cmd.env(key, peers::env_value(root, key)?);
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    if !args.is_empty() {
+        bail!("`cargo xtask python` takes no arguments, got {args:?}");
+    }
+    let root = shell::root();
+    let python = build_and_install(&root, false)?;
+    let package = root.join(CRATE).join("python");
+    // The stubs of the native module against the module itself, then the
+    // whole package's types as a Python 3.9 user's mypy would see them.
+    shell::run(
+        shell::command(&python)
+            .args(["-m", "mypy.stubtest", "mcp_manager", "--mypy-config-file"])
+            .arg(root.join(CRATE).join("mypy.ini")),
+    )?;
+    shell::run(
+        shell::command(&python)
+            .args(["-m", "mypy", "--config-file"])
+            .arg(root.join(CRATE).join("mypy.ini"))
+            .arg(package.join("mcp_manager"))
+            .arg(root.join(CRATE).join("tests")),
+    )?;
+    let bin = gateway_binary(&root)?;
+    let mut pytest = shell::command(&python);
+    pytest
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(root.join(CRATE).join("tests"))
+        .env("MCP_MANAGER_BIN", bin)
+        // The tests import the installed wheel, never the source folder.
+        .env_remove("PYTHONPATH");
+    peer_env(&root, &mut pytest)?;
+    shell::run(&mut pytest)
+}
+
+/// `cargo xtask bench python`.
+pub(crate) fn bench() -> Result<()> {
+    let root = shell::root();
+    let python = build_and_install(&root, true)?;
+    let mut cmd = shell::command(&python);
+    cmd.arg(root.join(CRATE).join("bench").join("calls.py"));
+    peer_env(&root, &mut cmd)?;
+    shell::run(&mut cmd)
+}
