@@ -53,19 +53,30 @@ pyo3::create_exception!(
     "An operation failed: args are (kind, message, code, data as JSON text or None)."
 );
 
-/// The process's one tokio runtime, started on first use.
+/// The process's one tokio runtime, started on first use, and the process
+/// it was started in.
 fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    RUNTIME
+    static RUNTIME: OnceLock<Result<(tokio::runtime::Runtime, u32), String>> = OnceLock::new();
+    let (runtime, pid) = RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .thread_name("mcp-manager")
                 .enable_all()
                 .build()
+                .map(|runtime| (runtime, std::process::id()))
                 .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the async runtime: {e}")))
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the async runtime: {e}")))?;
+    // A forked child has the runtime's memory but none of its threads.
+    if *pid != std::process::id() {
+        return Err(PyRuntimeError::new_err(
+            "mcp_manager cannot be used in a process forked after it was first used: \
+             the runtime's threads do not survive fork(); use managers in the parent, \
+             or start the child with multiprocessing's 'spawn' method",
+        ));
+    }
+    Ok(runtime)
 }
 
 /// Set once the interpreter is exiting (`shutdown`, from the package's
@@ -280,25 +291,16 @@ impl Core {
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Pending> {
         let args = parse_args(args)?;
-        let rt = runtime()?;
-        let sink = progress.map(|callback| {
-            let (sender, mut receiver) = mpsc::channel::<Notification<'static>>(64);
-            rt.spawn(async move {
-                while let Some(notification) = receiver.recv().await {
-                    if let Some(update) = progress_of(&notification) {
-                        with_python(|py| {
-                            if let Err(error) = callback.call1(py, update) {
-                                error.write_unraisable(py, None);
-                            }
-                        });
+        let on_progress = progress.map(|callback| {
+            move |update: Progress| {
+                with_python(|py| {
+                    if let Err(error) = callback.call1(py, update) {
+                        error.write_unraisable(py, None);
                     }
-                }
-            });
-            sender
+                });
+            }
         });
-        let inner = self.inner.clone();
-        let task = rt.spawn(async move {
-            let outcome = dispatch(&inner, &op, args, sink).await;
+        let on_done = move |outcome: Outcome| {
             with_python(|py| {
                 let called = match outcome {
                     Ok(text) => done.call1(py, (true, text)),
@@ -308,10 +310,9 @@ impl Core {
                     error.write_unraisable(py, None);
                 }
             });
-        });
-        Ok(Pending {
-            abort: task.abort_handle(),
-        })
+        };
+        let abort = spawn_op(&self.inner, op, args, on_progress, on_done)?;
+        Ok(Pending { abort })
     }
 
     /// Runs operation `op` with `args` and gives its JSON result text,
@@ -332,26 +333,17 @@ impl Core {
             ));
         }
         let args = parse_args(args)?;
-        let rt = runtime()?;
         let (events, received) = std_mpsc::channel::<Event>();
-        let sink = progress.as_ref().map(|_| {
-            let (sender, mut receiver) = mpsc::channel::<Notification<'static>>(64);
-            let events = events.clone();
-            rt.spawn(async move {
-                while let Some(notification) = receiver.recv().await {
-                    if let Some(update) = progress_of(&notification) {
-                        let _ = events.send(Event::Progress(update));
-                    }
-                }
-            });
-            sender
+        let progressed = events.clone();
+        let on_progress = progress.as_ref().map(|_| {
+            move |update: Progress| {
+                let _ = progressed.send(Event::Progress(update));
+            }
         });
-        let inner = self.inner.clone();
-        let task = rt.spawn(async move {
-            let outcome = dispatch(&inner, &op, args, sink).await;
+        let on_done = move |outcome: Outcome| {
             let _ = events.send(Event::Done(outcome));
-        });
-        let abort = task.abort_handle();
+        };
+        let abort = spawn_op(&self.inner, op, args, on_progress, on_done)?;
         let mut received = received;
         loop {
             // The receiver goes along: it may move between threads, not be
@@ -388,6 +380,51 @@ impl Core {
             }
         }
     }
+}
+
+/// How long an ended operation waits for its last progress notifications
+/// to be handed on, so that they come before its outcome.
+const PROGRESS_FLUSH: Duration = Duration::from_millis(100);
+
+/// Spawns operation `op` on the runtime: `on_progress` gets each progress
+/// update of a request (when given), then `on_done` the outcome.
+fn spawn_op<P, D>(
+    inner: &Arc<Inner>,
+    op: String,
+    args: Value,
+    on_progress: Option<P>,
+    on_done: D,
+) -> PyResult<tokio::task::AbortHandle>
+where
+    P: Fn(Progress) + Send + 'static,
+    D: FnOnce(Outcome) + Send + 'static,
+{
+    let rt = runtime()?;
+    let (sink, forwarder) = match on_progress {
+        Some(on_progress) => {
+            let (sender, mut receiver) = mpsc::channel::<Notification<'static>>(64);
+            let forwarder = rt.spawn(async move {
+                while let Some(notification) = receiver.recv().await {
+                    if let Some(update) = progress_of(&notification) {
+                        on_progress(update);
+                    }
+                }
+            });
+            (Some(sender), Some(forwarder))
+        }
+        None => (None, None),
+    };
+    let inner = inner.clone();
+    let task = rt.spawn(async move {
+        let outcome = dispatch(&inner, &op, args, sink).await;
+        // The sink is gone with the request: the forwarder ends once it has
+        // handed on what came before the outcome.
+        if let Some(forwarder) = forwarder {
+            let _ = tokio::time::timeout(PROGRESS_FLUSH, forwarder).await;
+        }
+        on_done(outcome);
+    });
+    Ok(task.abort_handle())
 }
 
 fn parse_args(args: &str) -> PyResult<Value> {
@@ -732,4 +769,118 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(shutdown, module)?)?;
     module.add("NativeError", module.py().get_type::<NativeError>())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn progress_is_read_from_a_notification() {
+        let notification = Notification {
+            method: "notifications/progress".into(),
+            params: Some(Raw::from_value(
+                &json!({"progressToken": 1, "progress": 2, "total": 5, "message": "two"}),
+            )),
+        };
+        assert_eq!(
+            progress_of(&notification),
+            Some((2.0, Some(5.0), Some("two".to_owned())))
+        );
+        let bare = Notification {
+            method: "notifications/progress".into(),
+            params: Some(Raw::from_value(
+                &json!({"progressToken": 1, "progress": 0.5}),
+            )),
+        };
+        assert_eq!(progress_of(&bare), Some((0.5, None, None)));
+        let without = Notification {
+            method: "notifications/progress".into(),
+            params: Some(Raw::from_value(&json!({"progressToken": 1}))),
+        };
+        assert_eq!(progress_of(&without), None);
+    }
+
+    #[test]
+    fn a_server_error_keeps_its_code_and_data() {
+        let error = ErrorObject {
+            code: -32001,
+            message: "nope".into(),
+            data: Some(Raw::from_value(&json!({"why": "because"}))),
+        };
+        let (kind, message, code, data) = Failure::rpc(&error).into_args();
+        assert_eq!(
+            (kind, message.as_str(), code),
+            ("rpc", "nope", Some(-32001))
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&data.unwrap()).unwrap(),
+            json!({"why": "because"})
+        );
+    }
+
+    #[test]
+    fn manager_errors_map_to_the_package_kinds() {
+        use mcp_manager::{Error, ErrorKind};
+        let cases = [
+            (ErrorKind::NotFound, "not_found"),
+            (ErrorKind::Conflict, "conflict"),
+            (ErrorKind::Invalid, "invalid"),
+            (ErrorKind::Failed, "unavailable"),
+            (ErrorKind::Stopping, "closed"),
+        ];
+        for (kind, expected) in cases {
+            let failure = Failure::from(Error::new(kind, "m"));
+            assert_eq!((failure.kind, failure.code), (expected, None));
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_check_their_arguments_before_sending() {
+        let inner = Arc::new(Inner {
+            runtime: McpRuntime::start(),
+            metrics: Metrics::new(),
+            started: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            session: 1,
+            next_id: AtomicU64::new(1),
+            answered: AtomicU64::new(0),
+            answered_micros: AtomicU64::new(0),
+        });
+        let bad = [
+            json!({"method": 3}),
+            json!({"method": "ping", "params": [1]}),
+            json!({"method": "ping", "timeout": -1}),
+            json!({"method": "ping", "server": 7}),
+        ];
+        for args in bad {
+            let failure = dispatch(&inner, "request", args.clone(), None)
+                .await
+                .unwrap_err();
+            assert_eq!(failure.kind, "invalid", "{args}");
+        }
+        let missing = dispatch(
+            &inner,
+            "request",
+            json!({"method": "ping", "server": "x"}),
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(missing.kind, "not_found");
+        let unknown = dispatch(&inner, "fly", json!({}), None).await.unwrap_err();
+        assert_eq!(unknown.kind, "invalid");
+        // Through the gateway before `start`: not started.
+        let early = dispatch(&inner, "request", json!({"method": "ping"}), None)
+            .await
+            .unwrap_err();
+        assert_eq!(early.kind, "closed");
+        dispatch(&inner, "close", json!({}), None).await.unwrap();
+        let closed = dispatch(&inner, "servers", json!({}), None)
+            .await
+            .unwrap_err();
+        assert_eq!(closed.kind, "closed");
+    }
 }

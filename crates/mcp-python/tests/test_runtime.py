@@ -3,16 +3,18 @@ released while Rust works, Ctrl-C interrupting a blocking call."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import fastmcp_entry, wait_until
+from conftest import fastmcp_entry, processes_with, wait_until
 from mcp_manager import SyncManager
 
 
@@ -76,3 +78,42 @@ def test_ctrl_c_interrupts_a_blocking_call_and_cancels_it_upstream(marker: str) 
         )
         # The manager goes on serving.
         assert manager.call_tool("py__add", {"a": 1, "b": 2})["content"][0]["text"] == "3"
+
+
+def test_a_manager_dropped_without_close_stops_its_servers(marker: str) -> None:
+    manager = SyncManager.from_config({"mcpServers": {"py": fastmcp_entry(marker)}})
+    manager.start()
+    assert wait_until(lambda: len(processes_with(marker)) == 1)
+    del manager
+    gc.collect()
+    assert wait_until(lambda: not processes_with(marker))
+
+
+def test_threads_share_a_sync_manager(marker: str) -> None:
+    with SyncManager.from_config({"mcpServers": {"py": fastmcp_entry(marker)}}) as manager:
+
+        def add(i: int) -> str:
+            return str(manager.call_tool("py__add", {"a": i, "b": i})["content"][0]["text"])
+
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(add, range(100))) == [str(2 * i) for i in range(100)]
+
+
+def test_a_forked_child_gets_a_clear_error_not_a_hang(marker: str) -> None:
+    with SyncManager.from_config({"mcpServers": {"py": fastmcp_entry(marker)}}) as manager:
+        manager.list_tools()
+        reader, writer = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports through the pipe
+            try:
+                SyncManager.from_config({"mcpServers": {}})
+                os.write(writer, b"no error")
+            except RuntimeError as error:
+                os.write(writer, str(error).encode()[:200])
+            finally:
+                os._exit(0)
+        os.close(writer)
+        said = os.read(reader, 300).decode()
+        os.close(reader)
+        os.waitpid(child, 0)
+        assert "fork" in said, said
