@@ -100,17 +100,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     peers::run(&[])?;
     let node = peers::env_value(&root, "MCP_PEER_NODE")?;
     let suite = peers::env_value(&root, "MCP_PEER_CONFORMANCE")?;
-    shell::run(&mut shell::cargo([
-        "build",
-        "-p",
-        "mcp-manager",
-        "--bin",
-        "mcp-manager",
-        "--example",
-        "conformance_client",
-        "--locked",
-    ]))?;
-    let bin = root.join("target").join("debug").join("mcp-manager");
+    let bin = shell::build_manager(&["--example", "conformance_client"])?;
     let client = root
         .join("target")
         .join("debug")

@@ -56,19 +56,6 @@ fn build_and_install(root: &Path, release: bool) -> Result<PathBuf> {
     Ok(python)
 }
 
-/// The binary the connected-mode tests start as a gateway.
-fn gateway_binary(root: &Path) -> Result<PathBuf> {
-    shell::run(&mut shell::cargo([
-        "build",
-        "-p",
-        "mcp-manager",
-        "--bin",
-        "mcp-manager",
-        "--locked",
-    ]))?;
-    Ok(root.join("target").join("debug").join("mcp-manager"))
-}
-
 /// Sets the peers' locations (from `.tools/peers.env`) on `cmd`.
 fn peer_env(root: &Path, cmd: &mut std::process::Command) -> Result<()> {
     for key in [
@@ -103,7 +90,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .arg(package.join("mcp_manager"))
             .arg(root.join(CRATE).join("tests")),
     )?;
-    let bin = gateway_binary(&root)?;
+    // The gateway the connected-mode tests start.
+    let bin = shell::build_manager(&[])?;
     let mut pytest = shell::command(&python);
     pytest
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])

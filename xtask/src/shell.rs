@@ -29,6 +29,21 @@ where
     cmd
 }
 
+/// Builds the `mcp-manager` binary in the dev profile, with whatever more
+/// `extra` cargo arguments name (`--example X`); the binary's path.
+pub(crate) fn build_manager(extra: &[&str]) -> Result<PathBuf> {
+    let base = [
+        "build",
+        "-p",
+        "mcp-manager",
+        "--bin",
+        "mcp-manager",
+        "--locked",
+    ];
+    run(&mut cargo(base.iter().chain(extra)))?;
+    Ok(root().join("target").join("debug").join("mcp-manager"))
+}
+
 /// A command for `program` with the workspace root as working directory.
 ///
 /// Colour: an explicit `CARGO_TERM_COLOR` from the caller wins. Otherwise the

@@ -3,7 +3,7 @@
 //! Python half lives in `python/mcp_manager/`). This is the only crate of
 //! the workspace that knows Python (pyo3).
 //!
-//! The native module is deliberately small: one class, [`Core`], that owns
+//! The native module is deliberately small: one class, `Core`, that owns
 //! a manager (an [`McpRuntime`], the servers of a config behind a
 //! [`Gateway`], a [`Control`] actor to change them, Prometheus
 //! [`Metrics`]) and runs operations named by a string with JSON arguments.
@@ -12,7 +12,7 @@
 //! - **asynchronously**, `Core.submit`: spawned on the runtime, its outcome
 //!   handed to a Python callback (which the package turns into an asyncio
 //!   future's result, on the event loop's own thread); the returned
-//!   [`Pending`] cancels it, which cancels the request upstream; or
+//!   `Pending` cancels it, which cancels the request upstream; or
 //! - **blocking**, `Core.run`: the GIL is released while it runs, progress
 //!   callbacks are called on the caller's thread, and a signal (Ctrl-C)
 //!   cancels the operation and raises `KeyboardInterrupt` within 50 ms.

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
 from . import _admin, _errors
 from ._native import Core, NativeError, shutdown
@@ -23,6 +23,8 @@ Progress = Callable[[float, Optional[float], Optional[str]], object]
 
 #: A config file's path, or the config itself (``{"mcpServers": {...}}``).
 ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+
+M = TypeVar("M", bound="_Base")
 
 # Managers still open when the interpreter exits are closed, so that no
 # server process outlives it.
@@ -94,6 +96,30 @@ class _Base:
         self._admin = admin
         self._started = False
 
+    @classmethod
+    def from_config(cls: Type[M], config: ConfigSource) -> M:
+        """A manager of the servers of ``config`` (a path to an
+        ``mcpServers`` JSON file, or that JSON as a dict), run in this
+        process; started by ``async with`` / ``with`` or ``start()``."""
+        return cls(_start_args(config))
+
+    @classmethod
+    def connect(
+        cls: Type[M],
+        url: str,
+        *,
+        headers: Optional[Mapping[str, str]] = None,
+        admin: Optional[str] = None,
+        admin_token: Optional[str] = None,
+    ) -> M:
+        """A manager that talks to a running gateway at ``url``
+        (``http://127.0.0.1:8931/mcp``) over Streamable HTTP. With
+        ``admin`` (the gateway's ``--admin`` address), servers(), deploy(),
+        undeploy(), scale(), restart(), health() and metrics() act on the
+        gateway's servers; without it they raise :class:`NotSupported`."""
+        admin_api = _admin.Admin(admin, admin_token) if admin else None
+        return cls({"config": _connect_config(url, headers)}, True, admin_api)
+
     def _admin_for(self, op: str) -> Optional[_admin.Admin]:
         """The admin API that performs ``op`` for a connected manager;
         None for an embedded one, which performs it itself."""
@@ -123,30 +149,6 @@ class Manager(_Base):
     Results are plain Python data (dicts and lists, as MCP's JSON has them).
     """
 
-    @classmethod
-    def from_config(cls, config: ConfigSource) -> "Manager":
-        """A manager of the servers of ``config`` (a path to an
-        ``mcpServers`` JSON file, or that JSON as a dict); started by
-        ``async with`` or :meth:`start`."""
-        return cls(_start_args(config))
-
-    @classmethod
-    def connect(
-        cls,
-        url: str,
-        *,
-        headers: Optional[Mapping[str, str]] = None,
-        admin: Optional[str] = None,
-        admin_token: Optional[str] = None,
-    ) -> "Manager":
-        """A manager that talks to a running gateway at ``url``
-        (``http://127.0.0.1:8931/mcp``) over Streamable HTTP. With
-        ``admin`` (the gateway's ``--admin`` address), servers(), deploy(),
-        undeploy(), scale(), restart(), health() and metrics() act on the
-        gateway's servers."""
-        admin_api = _admin.Admin(admin, admin_token) if admin else None
-        return cls({"config": _connect_config(url, headers)}, True, admin_api)
-
     async def _call(self, op: str, args: Mapping[str, Any], progress: Optional[Progress] = None) -> Any:
         loop = asyncio.get_running_loop()
         future: "asyncio.Future[str]" = loop.create_future()
@@ -175,7 +177,10 @@ class Manager(_Base):
                 except RuntimeError:
                     pass
 
-        pending = self._core.submit(op, json.dumps(args), done, relay)
+        try:
+            pending = self._core.submit(op, json.dumps(args), done, relay)
+        except NativeError as error:
+            raise _errors.from_native(error.args) from None
         try:
             text = await future
         except asyncio.CancelledError:
@@ -322,24 +327,6 @@ class SyncManager(_Base):
     without an event loop. The GIL is released while a call waits, and
     Ctrl-C cancels it (``KeyboardInterrupt``). Progress callbacks run on
     the calling thread."""
-
-    @classmethod
-    def from_config(cls, config: ConfigSource) -> "SyncManager":
-        """As :meth:`Manager.from_config`; started by ``with`` or :meth:`start`."""
-        return cls(_start_args(config))
-
-    @classmethod
-    def connect(
-        cls,
-        url: str,
-        *,
-        headers: Optional[Mapping[str, str]] = None,
-        admin: Optional[str] = None,
-        admin_token: Optional[str] = None,
-    ) -> "SyncManager":
-        """As :meth:`Manager.connect`."""
-        admin_api = _admin.Admin(admin, admin_token) if admin else None
-        return cls({"config": _connect_config(url, headers)}, True, admin_api)
 
     def _call(self, op: str, args: Mapping[str, Any], progress: Optional[Progress] = None) -> Any:
         try:
