@@ -5,7 +5,7 @@
 //! Three more targets are the same gateway with monitoring on: Prometheus
 //! metrics kept (`--admin`, target `metrics`); metrics and traces exported
 //! over OTLP/HTTP to a sink in this process at the default sampling (one
-//! request in twenty without trace context, `observed`); and the same with
+//! request in a hundred without trace context, `observed`); and the same with
 //! every request traced (`traced`). Their throughput against the plain
 //! gateway's is the monitoring overhead.
 //!
@@ -22,7 +22,10 @@
 //! per request (a steadier measure of overhead than throughput on a busy
 //! machine) per target and in-flight level, the
 //! ratios the product targets speak of, and the resident memory of the
-//! gateway, its child and the direct server. It asserts nothing about speed.
+//! gateway, its child and the direct server. Where valgrind is installed,
+//! it then counts the instructions the four gateways execute per request
+//! under callgrind: the monitoring overhead in a figure that the rest of a
+//! busy machine does not move. It asserts nothing about speed.
 //!
 //! Run with `cargo xtask bench gateway` (or `cargo bench -p mcp-manager
 //! --bench gateway_load`). Without `--bench` (as under `cargo test
@@ -63,13 +66,19 @@ struct Server {
 
 impl Server {
     fn start(name: &'static str, args: &[&str]) -> Self {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.args(args);
+        Self::spawn(name, command)
+    }
+
+    /// Starts `command`, which must say where it listens on stderr.
+    fn spawn(name: &'static str, mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
         let stderr = child.stderr.take().expect("piped stderr");
         let (found, addr) = std::sync::mpsc::channel();
         // Read stderr until the address shows, then keep draining it so
@@ -91,7 +100,7 @@ impl Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let text = addr
-            .recv_timeout(Duration::from_secs(30))
+            .recv_timeout(Duration::from_secs(120))
             .unwrap_or_else(|_| panic!("{name} did not say where it listens"));
         server.addr = text.parse().expect("a socket address");
         server
@@ -330,6 +339,76 @@ fn paired_overhead(base: &Tally, target: &Tally) -> (f64, f64, f64) {
     (median(per_round), low, high)
 }
 
+/// Runs `clients` until they have made `total` calls between them.
+async fn calls(clients: &mut Vec<Client>, total: usize) {
+    let each = total / clients.len().max(1);
+    let tasks: Vec<_> = std::mem::take(clients)
+        .into_iter()
+        .enumerate()
+        .map(|(worker, mut client)| {
+            tokio::spawn(async move {
+                for n in 0..each {
+                    client.call(worker, n as u64 + 1).await;
+                }
+                client
+            })
+        })
+        .collect();
+    for task in tasks {
+        clients.push(task.await.unwrap());
+    }
+}
+
+/// Instructions the gateway process (all its threads, the OTLP exporter's
+/// included) executes per request, counted by callgrind: a figure that
+/// does not move with what else the machine does. The gateway runs under
+/// `valgrind --tool=callgrind` with `args`; the counters are zeroed after a
+/// warm-up, `requests` calls are made at 4 in flight, and after six idle
+/// seconds (long enough for the exporter's timer to send what is left)
+/// they are read. `None` without valgrind.
+fn instructions(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    name: &'static str,
+    args: &[&str],
+    requests: usize,
+) -> Option<f64> {
+    let out = dir.join(format!("{name}.callgrind"));
+    let mut command = Command::new("valgrind");
+    command
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(format!("--log-file={}.log", out.display()))
+        .arg(BIN)
+        .args(args);
+    let server = Server::spawn(name, command);
+    let control = |what: &str| {
+        Command::new("callgrind_control")
+            .args([what, &server.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    rt.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            clients.push(Client::connect(server.addr).await);
+        }
+        calls(&mut clients, 200).await;
+        assert!(control("-z"), "callgrind_control -z failed");
+        calls(&mut clients, requests).await;
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    });
+    assert!(control("-d"), "callgrind_control -d failed");
+    let dump = std::fs::read_to_string(format!("{}.1", out.display())).ok()?;
+    let total: u64 = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("summary:"))
+        .and_then(|n| n.trim().parse().ok())?;
+    Some(total as f64 / requests as f64)
+}
+
 #[path = "../tests/support/http_sink.rs"]
 mod http_sink;
 
@@ -467,7 +546,7 @@ fn main() {
         "monitoring overhead: the target's throughput below the plain gateway's in the same round, \
          median over {rounds} rounds (lowest .. highest round); target < 3 %\n  \
          metrics: at 1 in flight {}, at 16 {}\n  \
-         metrics and traces, default sampling (1 in 20): at 1 {}, at 16 {}\n  \
+         metrics and traces, default sampling (1 in 100): at 1 {}, at 16 {}\n  \
          metrics and traces, every request traced: at 1 {}, at 16 {}\n  \
          ({} OTLP exports received)",
         overhead(0, 2),
@@ -493,6 +572,49 @@ fn main() {
         cpu(0, 4),
         cpu(1, 4),
     );
+    let valgrind = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if full && valgrind {
+        let requests = 2000;
+        let variants: [(&'static str, Vec<&str>); 4] = [
+            ("gateway", vec![]),
+            ("metrics", admin.to_vec()),
+            (
+                "observed",
+                [&admin[..], &["--otlp-endpoint", &sink_url]].concat(),
+            ),
+            (
+                "traced",
+                [
+                    &admin[..],
+                    &["--otlp-endpoint", &sink_url, "--trace-sample-ratio", "1"],
+                ]
+                .concat(),
+            ),
+        ];
+        let mut counted = Vec::new();
+        for (name, extra) in &variants {
+            let mut args = vec!["serve", "--config", config_path, "--http", "127.0.0.1:0"];
+            args.extend_from_slice(extra);
+            if let Some(per_request) = instructions(&rt, dir.path(), name, &args, requests) {
+                counted.push((*name, per_request));
+            }
+        }
+        if let Some((_, base)) = counted.first().copied() {
+            println!(
+                "instructions per request in the gateway process (callgrind, {requests} requests at 4 in flight, exporter included):"
+            );
+            for (name, per_request) in &counted {
+                println!(
+                    "  {name:<9} {per_request:>10.0}  {:+.1} % vs the plain gateway",
+                    (per_request / base - 1.0) * 100.0
+                );
+            }
+        }
+    }
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
         "resident memory, idle -> after load: gateway {:.1} -> {:.1} MiB (peak {:.1}), its echo child {:.1} -> {:.1} MiB; direct server {:.1} -> {:.1} MiB",

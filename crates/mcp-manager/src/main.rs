@@ -50,7 +50,7 @@ struct Cli {
     otlp_protocol: Option<OtlpProtocol>,
 
     /// The share of requests without trace context that are traced, 0 to 1
-    /// (default: `OTEL_TRACES_SAMPLER_ARG`, else 0.05); a request its client
+    /// (default: `OTEL_TRACES_SAMPLER_ARG`, else 0.01); a request its client
     /// traces is always traced.
     #[arg(long, global = true, value_name = "RATIO")]
     trace_sample_ratio: Option<f64>,

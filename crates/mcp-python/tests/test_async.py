@@ -45,6 +45,7 @@ def test_every_method(marker: str) -> None:
             deployed = await m.deploy("extra", fastmcp_entry(marker, namespace="x"))
             assert deployed["state"] == "running"
             assert len((await m.scale("extra", 2))["instances"]) == 2
+            assert (await m.restart("extra"))["state"] == "running"
             assert text_of(await m.call_tool("x__echo", {"text": "again"})) == "again"
             await m.undeploy("extra")
             with pytest.raises(ServerNotFound):

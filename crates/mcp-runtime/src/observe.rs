@@ -253,6 +253,16 @@ pub(crate) fn with_trace_context(
     context: &TraceContext,
 ) -> Option<mcp_protocol::raw::Raw<'static>> {
     use mcp_protocol::raw::{Raw, RawObject};
+    // Most params have no `_meta` at all: then the trace context goes in
+    // front of their members, with no parse and rebuild of the object. (A
+    // key may hide behind `\u` escapes: such params take the long way.)
+    if let Some(spliced) = params
+        .as_ref()
+        .filter(|p| !p.get().contains("\"_meta\"") && !p.get().contains("\\u"))
+        .and_then(|p| splice_meta(p.get(), context))
+    {
+        return Some(spliced);
+    }
     let mut object = match params {
         None => RawObject::new(),
         Some(params) if !params.get().trim_start().starts_with('{') => return Some(params),
@@ -269,6 +279,33 @@ pub(crate) fn with_trace_context(
     }
     object.insert("_meta", Raw::owned(meta.to_raw()));
     Some(Raw::owned(object.to_raw()))
+}
+
+/// `object` (JSON object text without a `_meta` member) with `_meta`
+/// holding `context` as its first member; `None` when it is not an object.
+fn splice_meta(object: &str, context: &TraceContext) -> Option<mcp_protocol::raw::Raw<'static>> {
+    let members = object.trim().strip_prefix('{')?.trim_start();
+    let quoted = |text: &str| serde_json::to_string(text).ok();
+    let mut text = String::with_capacity(object.len() + 128);
+    text.push_str("{\"_meta\":{\"");
+    text.push_str(TRACEPARENT);
+    text.push_str("\":");
+    text.push_str(&quoted(&context.traceparent)?);
+    if let Some(state) = &context.tracestate {
+        text.push_str(",\"");
+        text.push_str(TRACESTATE);
+        text.push_str("\":");
+        text.push_str(&quoted(state)?);
+    }
+    text.push('}');
+    if !members.starts_with('}') {
+        text.push(',');
+    }
+    text.push_str(members);
+    // Checked, so that a malformed `object` is never passed on as valid.
+    serde_json::value::RawValue::from_string(text)
+        .ok()
+        .map(mcp_protocol::raw::Raw::owned)
 }
 
 /// An observer that drops everything.
@@ -318,6 +355,65 @@ mod tests {
         assert_eq!(trace_context_of(None), None);
         let without = Raw::from_value(&serde_json::json!({"name": "t"}));
         assert_eq!(trace_context_of(Some(&without)), None);
+    }
+
+    #[test]
+    fn trace_context_goes_in_front_of_params_without_meta() {
+        use mcp_protocol::raw::Raw;
+        let context = TraceContext {
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+            tracestate: Some("k=\"v\"".to_owned()),
+        };
+        let cases = [
+            (
+                r#"{"name":"t","arguments":{"a":[1,{"b":null}]}}"#,
+                serde_json::json!({"name": "t", "arguments": {"a": [1, {"b": null}]}}),
+            ),
+            ("{}", serde_json::json!({})),
+            (" { } ", serde_json::json!({})),
+            ("{\n  \"x\": 1\n}", serde_json::json!({"x": 1})),
+        ];
+        for (text, members) in cases {
+            let params =
+                Raw::owned(serde_json::value::RawValue::from_string(text.to_owned()).unwrap());
+            let with = with_trace_context(Some(params), &context).unwrap();
+            let mut value: serde_json::Value = serde_json::from_str(with.get()).unwrap();
+            let meta = value.as_object_mut().unwrap().remove("_meta").unwrap();
+            assert_eq!(
+                meta,
+                serde_json::json!({
+                    "traceparent": context.traceparent, "tracestate": "k=\"v\""
+                }),
+                "{text}"
+            );
+            assert_eq!(value, members, "{text}");
+            assert_eq!(trace_context_of(Some(&with)), Some(context.clone()));
+        }
+        // Not an object: passed on as it was.
+        let array = Raw::from_value(&serde_json::json!([1, 2]));
+        assert_eq!(
+            with_trace_context(Some(array.clone()), &context),
+            Some(array)
+        );
+        // A `_meta` deeper down, or a key written with escapes, takes the
+        // long way; what was there stays.
+        for params in [
+            serde_json::json!({"arguments": {"_meta": 1}}),
+            serde_json::json!({"\u{5f}meta": {"progressToken": 2}}),
+        ] {
+            let text = serde_json::to_string(&params)
+                .unwrap()
+                .replace("_meta\":{\"p", "\\u005fmeta\":{\"p");
+            let raw = Raw::owned(serde_json::value::RawValue::from_string(text).unwrap());
+            let with = with_trace_context(Some(raw), &context).unwrap();
+            let value: serde_json::Value = serde_json::from_str(with.get()).unwrap();
+            assert_eq!(value["_meta"]["traceparent"], context.traceparent.as_str());
+            if params.get("arguments").is_some() {
+                assert_eq!(value["arguments"]["_meta"], 1);
+            } else {
+                assert_eq!(value["_meta"]["progressToken"], 2);
+            }
+        }
     }
 
     #[test]
