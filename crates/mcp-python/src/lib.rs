@@ -235,6 +235,71 @@ impl Pending {
     }
 }
 
+/// Hands a server's request of the client (`sampling/createMessage`,
+/// `elicitation/create`, `roots/list`) to Python: method, params as JSON
+/// text, and where the answer goes.
+type Asker = Arc<dyn Fn(String, String, Reply) + Send + Sync>;
+
+/// Where Python's answer to a server's request goes: `send(True, result)`
+/// or `send(False, error)`, both JSON text (`error` an object with `code`,
+/// `message` and maybe `data`); only the first answer counts.
+#[pyclass(frozen, module = "mcp_manager._native")]
+struct Reply {
+    sender: Mutex<Option<tokio::sync::oneshot::Sender<mcp_core::HandlerResult>>>,
+}
+
+#[pymethods]
+impl Reply {
+    fn send(&self, ok: bool, value: &str) {
+        let answer = if ok {
+            Raw::from_json(value).map_err(|e| {
+                ErrorObject::new(
+                    mcp_protocol::jsonrpc::error_code::INTERNAL_ERROR,
+                    format!("the handler's result is not JSON: {e}"),
+                )
+            })
+        } else {
+            Err(client_error(value))
+        };
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(sender) = sender {
+            let _ = sender.send(answer);
+        }
+    }
+}
+
+/// The error object Python answered with (JSON text).
+fn client_error(text: &str) -> ErrorObject<'static> {
+    let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let code = value
+        .get("code")
+        .and_then(Value::as_i64)
+        .unwrap_or(mcp_protocol::jsonrpc::error_code::INTERNAL_ERROR);
+    let message = value
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the request handler failed")
+        .to_owned();
+    let mut error = ErrorObject::new(code, message);
+    error.data = value
+        .get("data")
+        .filter(|d| !d.is_null())
+        .map(Raw::from_value);
+    error
+}
+
+/// What a call brings besides its arguments: where its progress goes, and
+/// who answers what servers ask of the client meanwhile.
+#[derive(Clone, Default)]
+struct Caller {
+    progress: Option<mpsc::Sender<Notification<'static>>>,
+    asks: Option<Asker>,
+}
+
 /// One progress notification: progress, total, message.
 type Progress = (f64, Option<f64>, Option<String>);
 
@@ -253,6 +318,7 @@ fn progress_of(notification: &Notification<'_>) -> Option<Progress> {
 /// What happens while a blocking call waits.
 enum Event {
     Progress(Progress),
+    Ask(String, String, Reply),
     Done(Outcome),
 }
 
@@ -282,13 +348,14 @@ impl Core {
     /// `done(ok, value)` gets its JSON result text, or the arguments of a
     /// `NativeError`. `progress(progress, total, message)` gets progress
     /// notifications of a request. Both are called on a runtime thread.
-    #[pyo3(signature = (op, args, done, progress=None))]
+    #[pyo3(signature = (op, args, done, progress=None, asks=None))]
     fn submit(
         &self,
         op: String,
         args: &str,
         done: Py<PyAny>,
         progress: Option<Py<PyAny>>,
+        asks: Option<Py<PyAny>>,
     ) -> PyResult<Pending> {
         let args = parse_args(args)?;
         let on_progress = progress.map(|callback| {
@@ -311,20 +378,30 @@ impl Core {
                 }
             });
         };
-        let abort = spawn_op(&self.inner, op, args, on_progress, on_done)?;
+        let asks = asks.map(|callback| -> Asker {
+            Arc::new(move |method, params, reply| {
+                with_python(|py| {
+                    if let Err(error) = callback.call1(py, (method, params, reply)) {
+                        error.write_unraisable(py, None);
+                    }
+                });
+            })
+        });
+        let abort = spawn_op(&self.inner, op, args, on_progress, asks, on_done)?;
         Ok(Pending { abort })
     }
 
     /// Runs operation `op` with `args` and gives its JSON result text,
     /// releasing the GIL meanwhile; `progress` is called on this thread.
     /// A signal handler that raises (Ctrl-C) cancels the operation.
-    #[pyo3(signature = (op, args, progress=None))]
+    #[pyo3(signature = (op, args, progress=None, asks=None))]
     fn run(
         &self,
         py: Python<'_>,
         op: String,
         args: &str,
         progress: Option<Py<PyAny>>,
+        asks: Option<Py<PyAny>>,
     ) -> PyResult<String> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(PyRuntimeError::new_err(
@@ -340,10 +417,16 @@ impl Core {
                 let _ = progressed.send(Event::Progress(update));
             }
         });
+        let asked = events.clone();
+        let asker = asks.as_ref().map(|_| -> Asker {
+            Arc::new(move |method, params, reply| {
+                let _ = asked.send(Event::Ask(method, params, reply));
+            })
+        });
         let on_done = move |outcome: Outcome| {
             let _ = events.send(Event::Done(outcome));
         };
-        let abort = spawn_op(&self.inner, op, args, on_progress, on_done)?;
+        let abort = spawn_op(&self.inner, op, args, on_progress, asker, on_done)?;
         let mut received = received;
         loop {
             // The receiver goes along: it may move between threads, not be
@@ -361,6 +444,16 @@ impl Core {
                 Ok(Event::Progress(update)) => {
                     if let Some(callback) = &progress {
                         if let Err(error) = callback.call1(py, update) {
+                            abort.abort();
+                            return Err(error);
+                        }
+                    }
+                }
+                Ok(Event::Ask(method, params, reply)) => {
+                    // The handler answers through `reply`; what it raises
+                    // past that is the caller's error.
+                    if let Some(callback) = &asks {
+                        if let Err(error) = callback.call1(py, (method, params, reply)) {
                             abort.abort();
                             return Err(error);
                         }
@@ -393,6 +486,7 @@ fn spawn_op<P, D>(
     op: String,
     args: Value,
     on_progress: Option<P>,
+    asks: Option<Asker>,
     on_done: D,
 ) -> PyResult<tokio::task::AbortHandle>
 where
@@ -416,7 +510,11 @@ where
     };
     let inner = inner.clone();
     let task = rt.spawn(async move {
-        let outcome = dispatch(&inner, &op, args, sink).await;
+        let caller = Caller {
+            progress: sink,
+            asks,
+        };
+        let outcome = dispatch(&inner, &op, args, caller).await;
         // The sink is gone with the request: the forwarder ends once it has
         // handed on what came before the outcome.
         if let Some(forwarder) = forwarder {
@@ -448,12 +546,7 @@ fn to_text(value: &Value) -> Outcome {
     Ok(value.to_string())
 }
 
-async fn dispatch(
-    inner: &Arc<Inner>,
-    op: &str,
-    args: Value,
-    progress: Option<mpsc::Sender<Notification<'static>>>,
-) -> Outcome {
+async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: Caller) -> Outcome {
     if inner.closed.load(Ordering::Acquire) && op != "close" {
         return Err(Failure::new("closed", "the manager is closed"));
     }
@@ -461,7 +554,7 @@ async fn dispatch(
         "start" => start(inner, &args).await,
         "request" => {
             let started = Instant::now();
-            let outcome = request(inner, &args, progress).await;
+            let outcome = request(inner, &args, caller).await;
             inner.answered.fetch_add(1, Ordering::Relaxed);
             let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             inner.answered_micros.fetch_add(micros, Ordering::Relaxed);
@@ -588,11 +681,12 @@ async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
     to_text(&json!({"servers": report}))
 }
 
-/// The way back from the gateway to this manager: progress notifications
-/// go to the caller's callback; the servers' requests of a client
-/// (sampling, elicitation) are refused, as there is none to ask.
+/// The way back from the servers to this manager's caller: progress
+/// notifications go to its progress callback, and what the servers ask of
+/// a client (sampling, elicitation, roots) to its request handler; without
+/// one they are refused (`-32601`), as there is nobody to ask.
 struct CallerPeer {
-    progress: Option<mpsc::Sender<Notification<'static>>>,
+    caller: Caller,
     session: u64,
 }
 
@@ -600,10 +694,38 @@ impl Peer for CallerPeer {
     fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if notification.method == "notifications/progress" {
-                if let Some(sink) = &self.progress {
+                if let Some(sink) = &self.caller.progress {
                     let _ = sink.send(notification).await;
                 }
             }
+        })
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        params: Option<Raw<'static>>,
+    ) -> BoxFuture<'_, mcp_core::HandlerResult> {
+        let Some(asks) = self.caller.asks.clone() else {
+            let error = ErrorObject::new(
+                mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND,
+                format!("`{method}` has no handler: pass on_request= to the manager to answer it"),
+            );
+            return Box::pin(std::future::ready(Err(error)));
+        };
+        let (sender, answer) = tokio::sync::oneshot::channel();
+        let reply = Reply {
+            sender: Mutex::new(Some(sender)),
+        };
+        let params = params.map_or_else(|| "{}".to_owned(), |p| p.get().to_owned());
+        asks(method.to_owned(), params, reply);
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(ErrorObject::new(
+                    mcp_protocol::jsonrpc::error_code::INTERNAL_ERROR,
+                    "the request handler gave no answer",
+                ))
+            })
         })
     }
 
@@ -618,18 +740,14 @@ const PROGRESS_TOKEN: i64 = 1;
 /// `{"server": NAME or null, "method": M, "params": P, "timeout": SECONDS}`:
 /// a request to one server directly, or (no server) to the gateway, which
 /// routes it by tool, prompt or resource name.
-async fn request(
-    inner: &Arc<Inner>,
-    args: &Value,
-    progress: Option<mpsc::Sender<Notification<'static>>>,
-) -> Outcome {
+async fn request(inner: &Arc<Inner>, args: &Value, caller: Caller) -> Outcome {
     let method = text_arg(args, "method")?.to_owned();
     let mut params = match args.get("params") {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map.clone()),
         Some(_) => return Err(Failure::invalid("`params` must be a dict or None")),
     };
-    if progress.is_some() {
+    if caller.progress.is_some() {
         let meta = params
             .get_or_insert_with(serde_json::Map::new)
             .entry("_meta")
@@ -659,6 +777,11 @@ async fn request(
                 .to_owned(),
         ),
     };
+    let progress = caller.progress.clone();
+    let context = RequestContext::new(Arc::new(CallerPeer {
+        caller,
+        session: inner.session,
+    }));
     let call = async {
         match server {
             Some(name) => {
@@ -666,6 +789,7 @@ async fn request(
                 let options = CallOptions {
                     progress,
                     session: Some(inner.session),
+                    requester: Some(context),
                     ..CallOptions::default()
                 };
                 let result = handle.request(method, params, options).await?;
@@ -679,11 +803,6 @@ async fn request(
                     method: method.into(),
                     params,
                 };
-                let peer = CallerPeer {
-                    progress,
-                    session: inner.session,
-                };
-                let context = RequestContext::new(Arc::new(peer));
                 match gateway.handle_request(request, context).await {
                     Ok(result) => Ok(result.get().to_owned()),
                     Err(error) => Err(Failure::rpc(&error)),
@@ -766,6 +885,7 @@ async fn health(inner: &Inner) -> Outcome {
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Core>()?;
     module.add_class::<Pending>()?;
+    module.add_class::<Reply>()?;
     module.add_function(wrap_pyfunction!(shutdown, module)?)?;
     module.add("NativeError", module.py().get_type::<NativeError>())?;
     Ok(())
@@ -856,7 +976,7 @@ mod tests {
             json!({"method": "ping", "server": 7}),
         ];
         for args in bad {
-            let failure = dispatch(&inner, "request", args.clone(), None)
+            let failure = dispatch(&inner, "request", args.clone(), Caller::default())
                 .await
                 .unwrap_err();
             assert_eq!(failure.kind, "invalid", "{args}");
@@ -865,20 +985,29 @@ mod tests {
             &inner,
             "request",
             json!({"method": "ping", "server": "x"}),
-            None,
+            Caller::default(),
         )
         .await
         .unwrap_err();
         assert_eq!(missing.kind, "not_found");
-        let unknown = dispatch(&inner, "fly", json!({}), None).await.unwrap_err();
-        assert_eq!(unknown.kind, "invalid");
-        // Through the gateway before `start`: not started.
-        let early = dispatch(&inner, "request", json!({"method": "ping"}), None)
+        let unknown = dispatch(&inner, "fly", json!({}), Caller::default())
             .await
             .unwrap_err();
+        assert_eq!(unknown.kind, "invalid");
+        // Through the gateway before `start`: not started.
+        let early = dispatch(
+            &inner,
+            "request",
+            json!({"method": "ping"}),
+            Caller::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(early.kind, "closed");
-        dispatch(&inner, "close", json!({}), None).await.unwrap();
-        let closed = dispatch(&inner, "servers", json!({}), None)
+        dispatch(&inner, "close", json!({}), Caller::default())
+            .await
+            .unwrap();
+        let closed = dispatch(&inner, "servers", json!({}), Caller::default())
             .await
             .unwrap_err();
         assert_eq!(closed.kind, "closed");

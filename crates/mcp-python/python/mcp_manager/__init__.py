@@ -28,7 +28,7 @@ from ._errors import (
     ServerNotFound,
     ServerUnavailable,
 )
-from ._manager import ConfigSource, Manager, Progress, SyncManager
+from ._manager import ConfigSource, Manager, Progress, RequestHandler, SyncManager
 
 __all__ = [
     "AlreadyDeployed",
@@ -45,6 +45,7 @@ __all__ = [
     "PyMcpManager",
     "PyServerInfo",
     "RequestCancelled",
+    "RequestHandler",
     "ServerBusy",
     "ServerNotFound",
     "ServerUnavailable",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import inspect
 import json
 import logging
 import os
@@ -11,15 +12,22 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
 from . import _admin, _errors
-from ._native import Core, NativeError, shutdown
+from ._native import Core, NativeError, Reply, shutdown
 
-__all__ = ["Manager", "SyncManager", "Progress", "ConfigSource"]
+__all__ = ["Manager", "SyncManager", "Progress", "ConfigSource", "RequestHandler"]
 
 log = logging.getLogger("mcp_manager")
 
 #: ``progress(progress, total, message)``, called for each progress
 #: notification of a call.
 Progress = Callable[[float, Optional[float], Optional[str]], object]
+
+#: ``on_request(method, params)``: answers what a server asks of the client
+#: while it serves a call (``sampling/createMessage``,
+#: ``elicitation/create``, ``roots/list``) with the result as a dict, or
+#: raises (:class:`McpError` to choose the error code). A :class:`Manager`'s
+#: may be a coroutine function; it runs on the event loop.
+RequestHandler = Callable[[str, Dict[str, Any]], Any]
 
 #: A config file's path, or the config itself (``{"mcpServers": {...}}``).
 ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
@@ -78,6 +86,42 @@ def _report(started: Any) -> Any:
     return started
 
 
+def _refuse(reply: Reply, message: str, code: int = _errors.INTERNAL_ERROR, data: Any = None) -> None:
+    reply.send(False, json.dumps({"code": code, "message": message, "data": data}))
+
+
+def _answer(reply: Reply, produce: Callable[[], Any]) -> None:
+    """Answers a server's request with what ``produce`` gives or raises."""
+    try:
+        result = produce()
+    except _errors.McpError as error:
+        _refuse(reply, error.message, error.code, error.data)
+    except Exception as error:  # noqa: BLE001 - the server gets it as an error
+        log.exception("the request handler failed")
+        _refuse(reply, f"{type(error).__name__}: {error}")
+    else:
+        reply.send(True, json.dumps(result))
+
+
+async def _answer_async(handler: RequestHandler, method: str, params: str, reply: Reply) -> None:
+    try:
+        result = handler(method, json.loads(params))
+        if inspect.isawaitable(result):
+            result = await result
+    except asyncio.CancelledError:
+        _refuse(reply, "the request handler was cancelled")
+        raise
+    except BaseException as error:  # noqa: BLE001 - handed to _answer below
+        failed = error
+
+        def fail() -> Any:
+            raise failed
+
+        _answer(reply, fail)
+        return
+    _answer(reply, lambda: result)
+
+
 class _Base:
     """What both twins share: the native core, and for a connected manager
     the gateway's admin API."""
@@ -88,20 +132,28 @@ class _Base:
         connected: bool = False,
         admin: Optional[_admin.Admin] = None,
         core: Optional[Core] = None,
+        on_request: Optional[RequestHandler] = None,
     ) -> None:
         # A core shared with a twin: both see the same servers.
         self._core = Core() if core is None else core
+        #: Answers what servers ask of the client during a call; without
+        #: one, such requests are refused (-32601).
+        self.on_request = on_request
         self._start = start
         self._connected = connected
         self._admin = admin
         self._started = False
 
     @classmethod
-    def from_config(cls: Type[M], config: ConfigSource) -> M:
+    def from_config(
+        cls: Type[M], config: ConfigSource, *, on_request: Optional[RequestHandler] = None
+    ) -> M:
         """A manager of the servers of ``config`` (a path to an
         ``mcpServers`` JSON file, or that JSON as a dict), run in this
-        process; started by ``async with`` / ``with`` or ``start()``."""
-        return cls(_start_args(config))
+        process; started by ``async with`` / ``with`` or ``start()``.
+        ``on_request`` answers what servers ask of the client (sampling,
+        elicitation, roots) while they serve a call."""
+        return cls(_start_args(config), on_request=on_request)
 
     @classmethod
     def connect(
@@ -111,6 +163,7 @@ class _Base:
         headers: Optional[Mapping[str, str]] = None,
         admin: Optional[str] = None,
         admin_token: Optional[str] = None,
+        on_request: Optional[RequestHandler] = None,
     ) -> M:
         """A manager that talks to a running gateway at ``url``
         (``http://127.0.0.1:8931/mcp``) over Streamable HTTP. With
@@ -118,7 +171,7 @@ class _Base:
         undeploy(), scale(), restart(), health() and metrics() act on the
         gateway's servers; without it they raise :class:`NotSupported`."""
         admin_api = _admin.Admin(admin, admin_token) if admin else None
-        return cls({"config": _connect_config(url, headers)}, True, admin_api)
+        return cls({"config": _connect_config(url, headers)}, True, admin_api, on_request=on_request)
 
     def _admin_for(self, op: str) -> Optional[_admin.Admin]:
         """The admin API that performs ``op`` for a connected manager;
@@ -177,8 +230,21 @@ class Manager(_Base):
                 except RuntimeError:
                     pass
 
+        asks: Optional[Callable[[str, str, Reply], None]] = None
+        if self.on_request is not None:
+            handler = self.on_request
+
+            def asks(method: str, params: str, reply: Reply) -> None:
+                def begin() -> None:
+                    loop.create_task(_answer_async(handler, method, params, reply))
+
+                try:
+                    loop.call_soon_threadsafe(begin)
+                except RuntimeError:
+                    _refuse(reply, "the event loop is closed")
+
         try:
-            pending = self._core.submit(op, json.dumps(args), done, relay)
+            pending = self._core.submit(op, json.dumps(args), done, relay, asks)
         except NativeError as error:
             raise _errors.from_native(error.args) from None
         try:
@@ -329,8 +395,15 @@ class SyncManager(_Base):
     the calling thread."""
 
     def _call(self, op: str, args: Mapping[str, Any], progress: Optional[Progress] = None) -> Any:
+        handler = self.on_request
+        asks = None
+        if handler is not None:
+
+            def asks(method: str, params: str, reply: Reply) -> None:
+                _answer(reply, lambda: handler(method, json.loads(params)))
+
         try:
-            text = self._core.run(op, json.dumps(args), progress)
+            text = self._core.run(op, json.dumps(args), progress, asks)
         except NativeError as error:
             raise _errors.from_native(error.args) from None
         return json.loads(text)

@@ -2,7 +2,7 @@
 
 from typing import Any, Callable, Optional, final
 
-__all__ = ["Core", "Pending", "shutdown", "NativeError"]
+__all__ = ["Core", "Pending", "Reply", "shutdown", "NativeError"]
 
 def shutdown() -> None:
     """At interpreter exit: the runtime's threads stop calling into Python."""
@@ -16,6 +16,10 @@ class Pending:
     def done(self) -> bool: ...
 
 @final
+class Reply:
+    def send(self, ok: bool, value: str) -> None: ...
+
+@final
 class Core:
     def __new__(cls) -> "Core": ...
     def submit(
@@ -24,10 +28,12 @@ class Core:
         args: str,
         done: Callable[[bool, Any], object],
         progress: Optional[Callable[[float, Optional[float], Optional[str]], object]] = None,
+        asks: Optional[Callable[[str, str, Reply], object]] = None,
     ) -> Pending: ...
     def run(
         self,
         op: str,
         args: str,
         progress: Optional[Callable[[float, Optional[float], Optional[str]], object]] = None,
+        asks: Optional[Callable[[str, str, Reply], object]] = None,
     ) -> str: ...
