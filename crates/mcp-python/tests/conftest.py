@@ -36,17 +36,23 @@ def fastmcp_entry(marker: str, **extra: Any) -> Dict[str, Any]:
     return entry
 
 
+def everything_entry(**extra: Any) -> Dict[str, Any]:
+    """server-everything over stdio, namespace `ev`."""
+    entry: Dict[str, Any] = {
+        "command": peer("MCP_PEER_NODE"),
+        "args": [peer("MCP_PEER_EVERYTHING"), "stdio"],
+        "namespace": "ev",
+    }
+    entry.update(extra)
+    return entry
+
+
 def config(marker: str) -> Dict[str, Any]:
     """Three servers: server-everything (`ev`) and FastMCP (`py`) over
     stdio, and the built-in `everything` in-process (`rs`)."""
     return {
         "mcpServers": {
-            "everything": {
-                "command": peer("MCP_PEER_NODE"),
-                "args": [peer("MCP_PEER_EVERYTHING"), "stdio"],
-                "namespace": "ev",
-                "env": {"MCP_TEST_MARKER": marker},
-            },
+            "everything": everything_entry(env={"MCP_TEST_MARKER": marker}),
             "fastmcp": fastmcp_entry(marker, namespace="py"),
             "builtin": {"type": "builtin", "server": "everything", "namespace": "rs"},
         }

@@ -10,20 +10,12 @@ from typing import Any, Dict, List
 
 import pytest
 
-from conftest import peer
+from conftest import everything_entry
 from mcp_manager import Manager, McpError, SyncManager
 
 
 def everything() -> Dict[str, Any]:
-    return {
-        "mcpServers": {
-            "everything": {
-                "command": peer("MCP_PEER_NODE"),
-                "args": [peer("MCP_PEER_EVERYTHING"), "stdio"],
-                "namespace": "ev",
-            }
-        }
-    }
+    return {"mcpServers": {"everything": everything_entry()}}
 
 
 ANSWER = {
