@@ -108,10 +108,7 @@ async def _answer_async(handler: RequestHandler, method: str, params: str, reply
         result = handler(method, json.loads(params))
         if inspect.isawaitable(result):
             result = await result
-    except asyncio.CancelledError:
-        _refuse(reply, "the request handler was cancelled")
-        raise
-    except BaseException as error:  # noqa: BLE001 - handed to _answer below
+    except Exception as error:  # noqa: BLE001 - handed to _answer below
         failed = error
 
         def fail() -> Any:
@@ -119,6 +116,9 @@ async def _answer_async(handler: RequestHandler, method: str, params: str, reply
 
         _answer(reply, fail)
         return
+    except BaseException:  # cancelled, or the program is ending: still answer
+        _refuse(reply, "the request handler was interrupted")
+        raise
     _answer(reply, lambda: result)
 
 
