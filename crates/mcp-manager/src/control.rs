@@ -92,6 +92,18 @@ pub async fn start_servers<'c>(
     started
 }
 
+/// `config` checked against the plugins that will run its servers (each
+/// server's plugin-specific settings), as every way of loading a config
+/// does before starting anything.
+///
+/// # Errors
+///
+/// The config error naming every problem.
+pub fn check_plugins(config: ManagerConfig) -> Result<ManagerConfig, mcp_core::Error> {
+    let registry = mcp_plugins::default_registry();
+    config.check_servers(|server| registry.config_issue(server))
+}
+
 /// The gateway backend of a started server.
 #[must_use]
 pub fn backend(config: &ServerConfig, handle: ServerHandle) -> Backend {
@@ -117,9 +129,8 @@ pub fn server_entry(name: &str, entry: &Value) -> Result<ServerConfig, Error> {
         ));
     }
     let text = json!({"mcpServers": {name: entry}}).to_string();
-    let registry = mcp_plugins::default_registry();
     ManagerConfig::from_json_str(&text, None, &ProcessEnv)
-        .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
+        .and_then(check_plugins)
         .map_err(|e| Error::new(ErrorKind::Invalid, format!("invalid server entry: {e}")))?
         .servers()
         .first()
@@ -189,21 +200,26 @@ struct Actor {
 }
 
 impl Control {
-    /// Starts the actor over `servers`, the gateway's backends now; what it
-    /// does goes to `report`. Must be called within a tokio runtime.
+    /// The gateway over `servers` (names joined with `separator`, list
+    /// changes and server notifications forwarded to its clients), and the
+    /// actor that changes its servers from now on; what the actor does goes
+    /// to `report`. Must be called within a tokio runtime.
     #[must_use]
     pub fn start(
         runtime: McpRuntime,
-        gateway: Arc<Gateway>,
+        separator: &str,
         servers: Vec<(ServerConfig, Backend)>,
         report: Report,
-    ) -> Self {
+    ) -> (Self, Arc<Gateway>) {
         let (commands, mut receiver) = mpsc::channel(16);
         let mut running = Running { servers };
         running.sort();
+        let gateway = Arc::new(
+            Gateway::new(running.backends(), separator).with_notifications(runtime.clone()),
+        );
         let mut actor = Actor {
             runtime,
-            gateway,
+            gateway: gateway.clone(),
             running,
             report,
         };
@@ -227,7 +243,7 @@ impl Control {
                 }
             }
         });
-        Self { commands }
+        (Self { commands }, gateway)
     }
 
     async fn ask(

@@ -43,9 +43,8 @@ fn block_on<F: Future>(
 /// A config loaded and checked against the plugins, or the report of why
 /// not (already printed to stderr).
 pub(crate) fn load(path: &Path) -> Result<ManagerConfig, u8> {
-    let registry = mcp_plugins::default_registry();
     ManagerConfig::load(path)
-        .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
+        .and_then(mcp_manager::control::check_plugins)
         .map_err(|error| {
             eprintln!("error: {error}");
             eprintln!(

@@ -34,9 +34,8 @@ const POLL: Duration = Duration::from_secs(1);
 /// Checks `bytes`, the config file at `path`: the config, or every problem
 /// as one text.
 fn check(path: &Path, bytes: Vec<u8>) -> Result<ManagerConfig, String> {
-    let registry = mcp_plugins::default_registry();
     ManagerConfig::from_file_bytes(path, bytes)
-        .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
+        .and_then(mcp_manager::control::check_plugins)
         .map_err(|error| error.to_string())
 }
 

@@ -27,7 +27,6 @@ use clap::Args;
 use mcp_core::ManagerConfig;
 use mcp_core::config::GatewayLimits;
 use mcp_observability::metrics::Metrics;
-use mcp_runtime::gateway::Gateway;
 use mcp_runtime::observe::{NoObserver, Observer};
 use mcp_runtime::{HttpServeOptions, McpRuntime};
 
@@ -209,14 +208,14 @@ async fn serve(
         running.len(),
         config.gateway().separator()
     );
-    let backends = running.iter().map(|(_, b)| b.clone()).collect();
-    let gateway = Arc::new(
-        Gateway::new(backends, config.gateway().separator()).with_notifications(mcp.clone()),
-    );
     let report: mcp_manager::control::Report =
         Arc::new(|line: &str| eprintln!("mcp-manager: {line}"));
-    let control =
-        mcp_manager::control::Control::start(mcp.clone(), gateway.clone(), running, report);
+    let (control, gateway) = mcp_manager::control::Control::start(
+        mcp.clone(),
+        config.gateway().separator(),
+        running,
+        report,
+    );
     let _ = control_tx.send(Some(control.clone()));
     let (reload_stop, reload_stopped) = tokio::sync::oneshot::channel::<()>();
     let reloader = source.map(|path| {

@@ -626,7 +626,6 @@ fn running(inner: &Inner) -> Result<Started, Failure> {
 /// `{"path": FILE}` or `{"config": {...}, "baseDir": DIR}`: loads and
 /// checks the config, starts its servers, and reports each.
 async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
-    let registry = mcp_plugins::default_registry();
     let loaded = match (args.get("path").and_then(Value::as_str), args.get("config")) {
         (Some(path), _) => ManagerConfig::load(path),
         (None, Some(config)) => {
@@ -646,7 +645,7 @@ async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
         (None, None) => return Err(Failure::invalid("give a config: a path or a dict")),
     };
     let config = loaded
-        .and_then(|config| config.check_servers(|server| registry.config_issue(server)))
+        .and_then(control::check_plugins)
         .map_err(|e| Failure::invalid(e.to_string()))?;
     if running(inner).is_ok() {
         return Err(Failure::new("conflict", "the manager has started already"));
@@ -669,13 +668,13 @@ async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
             }
         }
     }
-    let backends = servers.iter().map(|(_, b)| b.clone()).collect();
-    let gateway = Arc::new(
-        Gateway::new(backends, config.gateway().separator())
-            .with_notifications(inner.runtime.clone()),
-    );
     let log: Report = Arc::new(|line: &str| tracing::info!("{line}"));
-    let control = Control::start(inner.runtime.clone(), gateway.clone(), servers, log);
+    let (control, gateway) = Control::start(
+        inner.runtime.clone(),
+        config.gateway().separator(),
+        servers,
+        log,
+    );
     *inner.started.lock().unwrap_or_else(PoisonError::into_inner) =
         Some(Started { gateway, control });
     to_text(&json!({"servers": report}))

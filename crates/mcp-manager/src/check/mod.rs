@@ -36,9 +36,7 @@ enum Format {
 
 /// Loads and reports; the exit code says whether the config is valid.
 pub(crate) fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let registry = mcp_plugins::default_registry();
-    let loaded = ManagerConfig::load(&args.config)
-        .and_then(|config| config.check_servers(|server| registry.config_issue(server)));
+    let loaded = ManagerConfig::load(&args.config).and_then(mcp_manager::control::check_plugins);
     let valid = match &loaded {
         Ok(_) => true,
         Err(err) if matches!(err.kind(), ErrorKind::Io | ErrorKind::Config) => false,
