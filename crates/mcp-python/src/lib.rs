@@ -96,6 +96,14 @@ fn with_python(f: impl for<'py> FnOnce(Python<'py>)) {
     ATTACHED.fetch_sub(1, Ordering::SeqCst);
 }
 
+/// Reports what a callback called from a runtime thread raised, as Python
+/// does for errors nobody can catch.
+fn unraisable(py: Python<'_>, called: PyResult<Py<PyAny>>) {
+    if let Err(error) = called {
+        error.write_unraisable(py, None);
+    }
+}
+
 /// Called at interpreter exit, after the managers are closed: no runtime
 /// thread calls into Python from now on, and those inside it have left
 /// (waiting up to a second, with the GIL released so that they can).
@@ -228,11 +236,6 @@ impl Pending {
     fn cancel(&self) {
         self.abort.abort();
     }
-
-    /// Whether it has ended (done, failed or cancelled).
-    fn done(&self) -> bool {
-        self.abort.is_finished()
-    }
 }
 
 /// Hands a server's request of the client (`sampling/createMessage`,
@@ -359,13 +362,7 @@ impl Core {
     ) -> PyResult<Pending> {
         let args = parse_args(args)?;
         let on_progress = progress.map(|callback| {
-            move |update: Progress| {
-                with_python(|py| {
-                    if let Err(error) = callback.call1(py, update) {
-                        error.write_unraisable(py, None);
-                    }
-                });
-            }
+            move |update: Progress| with_python(|py| unraisable(py, callback.call1(py, update)))
         });
         let on_done = move |outcome: Outcome| {
             with_python(|py| {
@@ -373,18 +370,12 @@ impl Core {
                     Ok(text) => done.call1(py, (true, text)),
                     Err(failure) => done.call1(py, (false, failure.into_args())),
                 };
-                if let Err(error) = called {
-                    error.write_unraisable(py, None);
-                }
+                unraisable(py, called);
             });
         };
         let asks = asks.map(|callback| -> Asker {
             Arc::new(move |method, params, reply| {
-                with_python(|py| {
-                    if let Err(error) = callback.call1(py, (method, params, reply)) {
-                        error.write_unraisable(py, None);
-                    }
-                });
+                with_python(|py| unraisable(py, callback.call1(py, (method, params, reply))));
             })
         });
         let abort = spawn_op(&self.inner, op, args, on_progress, asks, on_done)?;
@@ -846,36 +837,18 @@ async fn describe(inner: &Inner, name: &str) -> Outcome {
         )
 }
 
-/// Counts of servers by health, each server's health, and the mean time
-/// of this manager's requests.
+/// Every server as `servers()` shows it (each with its `health`), and the
+/// mean time of this manager's requests; the package counts them.
 async fn health(inner: &Inner) -> Outcome {
-    let list = inner.runtime.list().await?;
-    let mut counts = [0_u64; 3];
-    let mut servers = serde_json::Map::new();
-    for status in &list {
-        let health = control::health(status);
-        let slot = match health {
-            "healthy" => &mut counts[0],
-            "degraded" => &mut counts[1],
-            _ => &mut counts[2],
-        };
-        *slot += 1;
-        servers.insert(status.id.to_string(), json!(health));
-    }
     let answered = inner.answered.load(Ordering::Relaxed);
     let mean_ms = if answered == 0 {
         0.0
     } else {
         inner.answered_micros.load(Ordering::Relaxed) as f64 / answered as f64 / 1000.0
     };
-    let [healthy, degraded, down] = counts;
     to_text(&json!({
-        "total": list.len(),
-        "healthy": healthy,
-        "degraded": degraded,
-        "unhealthy": down,
+        "servers": described(inner).await?,
         "avgResponseTimeMs": mean_ms,
-        "servers": servers,
     }))
 }
 

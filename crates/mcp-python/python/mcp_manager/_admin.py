@@ -24,16 +24,18 @@ def server_path(name: str) -> str:
     return "/api/servers/" + urllib.parse.quote(name, safe="")
 
 
-def health_of(servers: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """:meth:`Manager.health` from the admin API's server list."""
+def health_of(answer: Mapping[str, Any]) -> Dict[str, Any]:
+    """:meth:`Manager.health` from the servers (as servers() shows them) and
+    the mean time of requests in ``answer``, the shape of both an embedded
+    manager's and :meth:`Admin.perform`'s ``health``."""
+    servers: List[Dict[str, Any]] = answer["servers"]
     by_health = [s.get("health") for s in servers]
     return {
         "total": len(servers),
         "healthy": by_health.count("healthy"),
         "degraded": by_health.count("degraded"),
         "unhealthy": len(servers) - by_health.count("healthy") - by_health.count("degraded"),
-        # The gateway does not keep a mean; its histograms are in metrics().
-        "avgResponseTimeMs": 0.0,
+        "avgResponseTimeMs": float(answer.get("avgResponseTimeMs", 0.0)),
         "servers": {s.get("name"): s.get("health") for s in servers},
     }
 
@@ -90,7 +92,8 @@ class Admin:
         if op == "servers":
             return answer["servers"]
         if op == "health":
-            return health_of(answer["servers"])
+            # The gateway keeps no mean; its histograms are in metrics().
+            return {"servers": answer["servers"], "avgResponseTimeMs": 0.0}
         if op == "undeploy":
             return None
         return answer

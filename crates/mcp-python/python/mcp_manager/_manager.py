@@ -90,36 +90,48 @@ def _refuse(reply: Reply, message: str, code: int = _errors.INTERNAL_ERROR, data
     reply.send(False, json.dumps({"code": code, "message": message, "data": data}))
 
 
-def _answer(reply: Reply, produce: Callable[[], Any]) -> None:
-    """Answers a server's request with what ``produce`` gives or raises."""
-    try:
-        result = produce()
-    except _errors.McpError as error:
+def _fail(reply: Reply, error: Exception) -> None:
+    """Answers a server's request with the handler's error: an
+    :class:`McpError` as it is, anything else as an internal error."""
+    if isinstance(error, _errors.McpError):
         _refuse(reply, error.message, error.code, error.data)
-    except Exception as error:  # noqa: BLE001 - the server gets it as an error
-        log.exception("the request handler failed")
-        _refuse(reply, f"{type(error).__name__}: {error}")
     else:
-        reply.send(True, json.dumps(result))
+        log.error("the request handler failed", exc_info=error)
+        _refuse(reply, f"{type(error).__name__}: {error}")
+
+
+def _succeed(reply: Reply, result: Any) -> None:
+    try:
+        text = json.dumps(result)
+    except (TypeError, ValueError) as error:
+        _fail(reply, error)
+    else:
+        reply.send(True, text)
+
+
+def _answer(handler: RequestHandler, method: str, params: str, reply: Reply) -> None:
+    """Answers a server's request with what a sync ``handler`` gives or raises."""
+    try:
+        result = handler(method, json.loads(params))
+    except Exception as error:  # noqa: BLE001 - the server gets it as an error
+        _fail(reply, error)
+    else:
+        _succeed(reply, result)
 
 
 async def _answer_async(handler: RequestHandler, method: str, params: str, reply: Reply) -> None:
+    """:func:`_answer` for a handler that may be a coroutine function."""
     try:
         result = handler(method, json.loads(params))
         if inspect.isawaitable(result):
             result = await result
-    except Exception as error:  # noqa: BLE001 - handed to _answer below
-        failed = error
-
-        def fail() -> Any:
-            raise failed
-
-        _answer(reply, fail)
-        return
+    except Exception as error:  # noqa: BLE001 - the server gets it as an error
+        _fail(reply, error)
     except BaseException:  # cancelled, or the program is ending: still answer
         _refuse(reply, "the request handler was interrupted")
         raise
-    _answer(reply, lambda: result)
+    else:
+        _succeed(reply, result)
 
 
 class _Base:
@@ -381,7 +393,7 @@ class Manager(_Base):
     async def health(self) -> Dict[str, Any]:
         """``{"total", "healthy", "degraded", "unhealthy", "avgResponseTimeMs",
         "servers": {name: health}}``."""
-        return await self._manage("health", {})  # type: ignore[no-any-return]
+        return _admin.health_of(await self._manage("health", {}))
 
     async def metrics(self) -> str:
         """Every metric in the Prometheus text format."""
@@ -400,7 +412,7 @@ class SyncManager(_Base):
         if handler is not None:
 
             def asks(method: str, params: str, reply: Reply) -> None:
-                _answer(reply, lambda: handler(method, json.loads(params)))
+                _answer(handler, method, params, reply)
 
         try:
             text = self._core.run(op, json.dumps(args), progress, asks)
@@ -518,7 +530,7 @@ class SyncManager(_Base):
 
     def health(self) -> Dict[str, Any]:
         """As :meth:`Manager.health`."""
-        return self._manage("health", {})  # type: ignore[no-any-return]
+        return _admin.health_of(self._manage("health", {}))
 
     def metrics(self) -> str:
         """As :meth:`Manager.metrics`."""

@@ -13,7 +13,6 @@ class NativeError(Exception):
 @final
 class Pending:
     def cancel(self) -> None: ...
-    def done(self) -> bool: ...
 
 @final
 class Reply:
