@@ -61,13 +61,54 @@ pub(crate) const RULES: &[Rule] = &[
     },
     Rule {
         members: Members::Only(&["mcp-runtime"]),
-        forbidden: &["mcp-plugin-api", "mcp-plugins"],
-        reason: "the runtime knows server types only through Connector, never through plugins",
+        forbidden: &[
+            "mcp-plugin-api",
+            "mcp-plugins",
+            "mcp-gateway",
+            "mcp-serve",
+            "mcp-control",
+        ],
+        reason: "the runtime is the actor core and the client transports: it knows server types \
+                 only through Connector, and nothing of the layers above it",
+    },
+    Rule {
+        members: Members::Only(&["mcp-gateway"]),
+        forbidden: &["mcp-serve", "mcp-plugin-api", "mcp-plugins", "mcp-control"],
+        reason: "the gateway sees servers as runtime handles and clients as RequestContexts: \
+                 no downstream transport, no plugin",
+    },
+    Rule {
+        members: Members::Only(&["mcp-serve"]),
+        forbidden: &[
+            "mcp-gateway",
+            "mcp-plugin-api",
+            "mcp-plugins",
+            "mcp-control",
+        ],
+        reason: "the downstream servers serve any McpServer, not the gateway's internals",
     },
     Rule {
         members: Members::Only(&["mcp-plugin-api"]),
-        forbidden: &["mcp-plugins"],
-        reason: "the plugin API knows no concrete plugin",
+        forbidden: &[
+            "mcp-plugins",
+            "mcp-runtime",
+            "tokio",
+            "hyper",
+            "reqwest",
+            "rustls",
+        ],
+        reason: "the plugin API stands on its own: a plugin author compiles mcp-core and serde, \
+                 not the runtime, an async runtime or an HTTP or TLS stack",
+    },
+    Rule {
+        members: Members::Only(&["mcp-plugins"]),
+        forbidden: &["mcp-runtime", "hyper", "reqwest"],
+        reason: "the built-in plugins go through the plugin API like any other plugin",
+    },
+    Rule {
+        members: Members::AllExcept(&["mcp-manager"]),
+        forbidden: &["mcp-manager"],
+        reason: "mcp-manager holds the binary: nothing below it (Python included) depends on it",
     },
 ];
 

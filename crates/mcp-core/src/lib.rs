@@ -11,6 +11,8 @@
 //! - the crate's one error type, [`Error`], with [`ErrorKind`] to branch on;
 //! - [`McpServer`], the interface of a server written in Rust and run
 //!   in-process, with the [`Peer`] it talks back through;
+//! - [`Launch`], how one server is reached, as a plugin describes it
+//!   and the runtime starts it;
 //! - the sealed type-state markers of a server's lifecycle ([`state`]).
 //!
 //! It deliberately knows nothing of the tokio runtime, of Python (pyo3) or
@@ -21,10 +23,12 @@
 pub mod config;
 mod error;
 mod id;
+pub mod launch;
 mod server;
 pub mod state;
 
 pub use config::{ManagerConfig, ServerConfig, TransportConfig};
 pub use error::{ConfigError, ConfigIssue, Error, ErrorKind, TextPosition};
 pub use id::ServerId;
+pub use launch::Launch;
 pub use server::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext, next_session_key};

@@ -7,26 +7,49 @@
 //! | feature | module | crate |
 //! |---|---|---|
 //! | `protocol` | [`protocol`] | `mcp-protocol`: wire format, sans-IO |
-//! | `core` | [`core`] | `mcp-core`: ids, config model, errors |
-//! | `runtime` | `runtime` | `mcp-runtime`: actors and transports |
-//! | `plugin-api` | `plugin_api` | `mcp-plugin-api`: the plugin trait |
+//! | `core` | `core` | `mcp-core`: ids, config model, errors, [`Launch`](core::Launch) |
+//! | `runtime` | `runtime` | `mcp-runtime`: actors, supervision, client transports |
+//! | `gateway` | `gateway` | `mcp-gateway`: many servers as one |
+//! | `serve` | `serve` | `mcp-serve`: serving a server over stdio and HTTP |
+//! | `plugin-api` | `plugin_api` | `mcp-plugin-api`: the plugin trait and registry |
 //! | `plugins` | `plugins` | `mcp-plugins`: built-in server types |
-//! | `observability` | `observability` | `mcp-observability` |
-//! | `control` | `control` | this crate: running a config's servers behind one gateway and changing them at run time |
+//! | `observability` | `observability` | `mcp-observability`: logs, metrics, traces |
+//! | `control` | `control` | `mcp-control`: a config's servers behind one gateway, changed at run time |
+//! | `cli` | [`Cli`] | the `mcp-manager` command line, over a registry you hand it |
 //!
-//! `full` enables all of them; `cli` (on by default) is what the
-//! `mcp-manager` binary needs. [`Error`] is the error of this crate's own
-//! code.
+//! `cli` (on by default) is what the `mcp-manager` binary needs; `full`
+//! is everything. A downstream binary that adds a server type registers
+//! its plugin and runs the whole command line over that registry:
+//!
+//! ```no_run
+//! # #[cfg(feature = "cli")]
+//! # fn main() -> std::process::ExitCode {
+//! let registry = mcp_manager::plugins::default_registry();
+//! mcp_manager::Cli::with_registry(registry).main()
+//! # }
+//! # #[cfg(not(feature = "cli"))]
+//! # fn main() {}
+//! ```
+//!
+//! # Invariants
+//!
+//! Architecture invariant: this crate adds no layer of its own; it only
+//! re-exports, and (behind `cli`) parses arguments and wires the layers
+//! together. Its binary is a few lines over [`Cli`].
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cli")]
+mod cli;
+
+#[cfg(feature = "cli")]
+pub use cli::Cli;
+
 #[cfg(feature = "control")]
-pub mod control;
-mod error;
-
-pub use error::{Error, ErrorKind};
-
+pub use mcp_control as control;
 #[cfg(feature = "core")]
 pub use mcp_core as core;
+#[cfg(feature = "gateway")]
+pub use mcp_gateway as gateway;
 #[cfg(feature = "observability")]
 pub use mcp_observability as observability;
 #[cfg(feature = "plugin-api")]
@@ -37,3 +60,5 @@ pub use mcp_plugins as plugins;
 pub use mcp_protocol as protocol;
 #[cfg(feature = "runtime")]
 pub use mcp_runtime as runtime;
+#[cfg(feature = "serve")]
+pub use mcp_serve as serve;

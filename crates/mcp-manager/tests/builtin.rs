@@ -45,7 +45,7 @@ async fn every_server_is_created_through_the_registry() {
     let runtime = McpRuntime::start();
     let mut handles = Vec::new();
     for server in config.servers() {
-        let spec = registry.spec(server).unwrap();
+        let spec = mcp_control::spec(&registry, server).unwrap();
         handles.push(runtime.deploy(spec).await.unwrap());
     }
     for handle in &handles {
@@ -154,9 +154,7 @@ async fn the_builtin_server_over_http() {
         r#"{{"mcpServers": {{"remote": {{"url": "http://127.0.0.1:{port}/mcp"}}}}}}"#
     ));
     let runtime = McpRuntime::start();
-    let spec = mcp_plugins::default_registry()
-        .spec(&config.servers()[0])
-        .unwrap();
+    let spec = mcp_control::spec(&mcp_plugins::default_registry(), &config.servers()[0]).unwrap();
     let handle = runtime.deploy(spec).await.unwrap();
     let params = Raw::from_value(&json!({"name": "test_simple_text", "arguments": {}}));
     let result = handle

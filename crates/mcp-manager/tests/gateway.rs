@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mcp_core::{BoxFuture, ManagerConfig, McpServer, Peer, RequestContext};
+use mcp_gateway::{Backend, Gateway};
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{Notification, Request, RequestId};
 use mcp_runtime::McpRuntime;
-use mcp_runtime::gateway::{Backend, Gateway};
 use serde_json::{Value, json};
 
 struct Quiet;
@@ -255,7 +255,7 @@ async fn deploy_all(runtime: &McpRuntime, config: &str) -> Vec<Backend> {
     let mut backends = Vec::new();
     for server in config.servers() {
         let handle = runtime
-            .deploy(registry.spec(server).unwrap())
+            .deploy(mcp_control::spec(&registry, server).unwrap())
             .await
             .unwrap();
         backends.push(Backend {

@@ -145,7 +145,8 @@ pub fn init(
     let spans = provider.as_ref().map(|provider| {
         let runtime_spans = tracing_subscriber::filter::filter_fn(|meta| {
             meta.is_span()
-                && meta.target().starts_with("mcp_runtime")
+                && (meta.target().starts_with("mcp_runtime")
+                    || meta.target().starts_with("mcp_gateway"))
                 && *meta.level() <= tracing::Level::INFO
         });
         // Only what a trace needs: no per-span thread, source location,

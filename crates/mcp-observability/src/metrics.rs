@@ -207,7 +207,7 @@ impl Metrics {
 
     /// The observer to give the runtime
     /// ([`McpRuntime::start_with`](mcp_runtime::McpRuntime::start_with)) and
-    /// the HTTP endpoint ([`HttpServeOptions`](mcp_runtime::HttpServeOptions)).
+    /// the HTTP endpoint (`mcp_serve::HttpServeOptions`).
     #[must_use]
     pub fn observer(&self) -> Arc<dyn Observer> {
         Arc::new(self.clone())

@@ -1,7 +1,7 @@
 //! OpenTelemetry traces over OTLP/HTTP, and W3C trace context for the
 //! runtime's spans.
 //!
-//! The runtime's spans (`mcp_runtime::gateway`: one per client request;
+//! The runtime's spans (`mcp_gateway`: one per client request;
 //! `mcp_runtime::backend`: one per request to a server) are exported in
 //! batches from a thread of their own, so a slow collector never holds up a
 //! request; spans that do not fit the batch queue are dropped, not waited

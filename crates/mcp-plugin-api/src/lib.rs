@@ -5,29 +5,29 @@
 //! A plugin is named after the `type` a server entry declares, reads its
 //! own typed settings from the entry (`Config: DeserializeOwned`), says what
 //! it can do ([`Capability`]), and turns a server's config into a
-//! [`mcp_runtime::transport::Connector`] that the runtime starts and
-//! supervises. The [`PluginRegistry`] picks the plugin for each server,
-//! refuses a plugin built for an incompatible API version, and builds the
-//! runtime's [`ServerSpec`] from the config. A new server type is one more
-//! registered plugin: nothing in the runtime or the gateway changes.
+//! [`Launch`]: a child process, a remote endpoint, or an
+//! [`mcp_core::McpServer`] to run in-process, which the runtime then starts
+//! and supervises. The [`PluginRegistry`] picks the plugin for each server,
+//! refuses a plugin built for an incompatible API version, and gives the
+//! server's [`Launch`]. A new server type is one more registered plugin:
+//! nothing in the runtime or the gateway changes.
 //!
 //! # Invariants
 //!
-//! This crate never reaches pyo3, and knows no concrete server type: the
-//! built-in plugins live in `mcp-plugins`.
+//! This crate never reaches pyo3, the runtime, an async runtime or an HTTP
+//! or TLS stack: a plugin author compiles `mcp-core` and serde, little
+//! more. It knows no concrete server type: the built-in plugins live in
+//! `mcp-plugins`.
 #![forbid(unsafe_code)]
 
 mod error;
 mod registry;
 
-use std::sync::Arc;
-
 use mcp_core::ServerConfig;
-use mcp_runtime::transport::Connector;
 use serde::de::DeserializeOwned;
 
 pub use error::{Error, ErrorKind};
-pub use mcp_runtime::ServerSpec;
+pub use mcp_core::launch::{InProcessLaunch, Launch, RemoteLaunch, StdioLaunch};
 pub use registry::{PluginInfo, PluginRegistry, plugin_kind};
 
 /// The version of this API that a plugin is built against.
@@ -63,7 +63,10 @@ impl std::fmt::Display for ApiVersion {
 }
 
 /// The API version of this build.
-pub const PLUGIN_API_VERSION: ApiVersion = ApiVersion::new(1, 0);
+///
+/// 2.0: a plugin describes how its servers are reached ([`Launch`]) instead
+/// of building the runtime's connector.
+pub const PLUGIN_API_VERSION: ApiVersion = ApiVersion::new(2, 0);
 
 /// What a plugin's servers are and can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,15 +125,12 @@ pub trait McpServerPlugin: Send + Sync + 'static {
     /// What the plugin's servers are and can do.
     fn capabilities(&self) -> &'static [Capability];
 
-    /// Turns a server's config into a connector the runtime can start.
+    /// How to reach a server of this type: what the runtime starts (and
+    /// restarts) for it.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidConfig`] when the config does not fit this
     /// plugin, with a reason that tells the user what to change.
-    fn create_server(
-        &self,
-        server: &ServerConfig,
-        config: Self::Config,
-    ) -> Result<Arc<dyn Connector>, Error>;
+    fn launch(&self, server: &ServerConfig, config: Self::Config) -> Result<Launch, Error>;
 }

@@ -1,12 +1,10 @@
-//! The registry: which plugin serves which `type`, and building a runtime
-//! [`ServerSpec`] from a server's config through it.
+//! The registry: which plugin serves which `type`, and how a server's
+//! config is launched through it.
 
 use std::sync::Arc;
 
-use mcp_core::config::{ProtocolMode, TransportConfig};
-use mcp_core::{ConfigIssue, ServerConfig};
-use mcp_runtime::transport::Connector;
-use mcp_runtime::{ServerSpec, UpstreamProtocol};
+use mcp_core::config::TransportConfig;
+use mcp_core::{ConfigIssue, Launch, ServerConfig};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
@@ -29,7 +27,7 @@ pub struct PluginInfo {
 /// types can share one registry.
 trait ErasedPlugin: Send + Sync {
     fn info(&self) -> PluginInfo;
-    fn connector(&self, server: &ServerConfig) -> Result<Arc<dyn Connector>, Error>;
+    fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error>;
 }
 
 impl<P: McpServerPlugin> ErasedPlugin for P {
@@ -42,7 +40,7 @@ impl<P: McpServerPlugin> ErasedPlugin for P {
         }
     }
 
-    fn connector(&self, server: &ServerConfig) -> Result<Arc<dyn Connector>, Error> {
+    fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error> {
         let config: P::Config = serde_json::from_value(Value::Object(plugin_settings(server)))
             .map_err(|e| {
                 Error::invalid_config(format!(
@@ -51,7 +49,7 @@ impl<P: McpServerPlugin> ErasedPlugin for P {
                     self.kind()
                 ))
             })?;
-        self.create_server(server, config)
+        self.launch(server, config)
     }
 }
 
@@ -172,9 +170,9 @@ impl PluginRegistry {
     ///
     /// # Errors
     ///
-    /// As [`PluginRegistry::spec`].
+    /// As [`PluginRegistry::launch`].
     pub fn check(&self, server: &ServerConfig) -> Result<(), Error> {
-        self.spec(server).map(drop)
+        self.launch(server).map(drop)
     }
 
     /// [`PluginRegistry::check`] as a config issue at the server's entry (at
@@ -194,15 +192,14 @@ impl PluginRegistry {
         })
     }
 
-    /// Builds the runtime's spec for a server: its plugin's connector plus
-    /// the common options (instances, timeouts, restart policy).
+    /// How to reach a server, as its plugin says.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::UnknownKind`] for a type no plugin serves,
     /// [`ErrorKind::InvalidConfig`] for settings that do not fit, or several
     /// instances of a type that cannot run more than one.
-    pub fn spec(&self, server: &ServerConfig) -> Result<ServerSpec, Error> {
+    pub fn launch(&self, server: &ServerConfig) -> Result<Launch, Error> {
         let kind = plugin_kind(server);
         let plugin = self.find(kind).ok_or_else(|| self.unknown(kind))?;
         let info = plugin.info();
@@ -215,19 +212,7 @@ impl PluginRegistry {
             ))
             .with_hint("remove `instances`, or set it to 1"));
         }
-        let connector = plugin.connector(server)?;
-        let mut spec = ServerSpec::new(server.id().clone(), connector);
-        spec.instances = server.instances();
-        spec.timeouts = *server.timeouts();
-        spec.restart = *server.restart();
-        spec.max_concurrency = server.max_concurrency();
-        spec.resilience = *server.resilience();
-        spec.protocol = match server.protocol() {
-            ProtocolMode::Stateful => UpstreamProtocol::Stateful,
-            ProtocolMode::Stateless => UpstreamProtocol::Stateless,
-            ProtocolMode::Auto => UpstreamProtocol::Auto,
-        };
-        Ok(spec)
+        plugin.launch_erased(server)
     }
 }
 
@@ -242,7 +227,6 @@ fn quoted(names: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use mcp_core::ManagerConfig;
-    use mcp_runtime::transport::inprocess::InProcessConnector;
     use serde::Deserialize;
 
     use super::*;
@@ -297,18 +281,14 @@ mod tests {
         fn capabilities(&self) -> &'static [Capability] {
             &[Capability::InProcess]
         }
-        fn create_server(
-            &self,
-            server: &ServerConfig,
-            config: WidgetConfig,
-        ) -> Result<Arc<dyn Connector>, Error> {
+        fn launch(&self, server: &ServerConfig, config: WidgetConfig) -> Result<Launch, Error> {
             if config.size == 0 {
                 return Err(Error::invalid_config(format!(
                     "server `{}`: `size` must not be 0",
                     server.id()
                 )));
             }
-            Ok(Arc::new(InProcessConnector::new("widget", Arc::new(Echo))))
+            Ok(Launch::in_process("widget", Arc::new(Echo)))
         }
     }
 
@@ -322,12 +302,8 @@ mod tests {
         fn capabilities(&self) -> &'static [Capability] {
             &[]
         }
-        fn create_server(
-            &self,
-            _: &ServerConfig,
-            _: NoSettings,
-        ) -> Result<Arc<dyn Connector>, Error> {
-            Ok(Arc::new(InProcessConnector::new("plain", Arc::new(Echo))))
+        fn launch(&self, _: &ServerConfig, _: NoSettings) -> Result<Launch, Error> {
+            Ok(Launch::in_process("plain", Arc::new(Echo)))
         }
     }
 
@@ -341,14 +317,12 @@ mod tests {
     #[test]
     fn a_new_type_is_one_more_plugin() {
         let registry = registry();
-        let spec = registry
-            .spec(&server(
+        let launch = registry
+            .launch(&server(
                 r#"{"type": "widget", "size": 3, "timeoutMs": 1234}"#,
             ))
             .unwrap();
-        assert_eq!(spec.id.as_str(), "s");
-        assert_eq!(spec.timeouts.request().as_millis(), 1234);
-        assert!(spec.connector.describe().contains("widget"));
+        assert_eq!(launch.describe(), "in-process `widget`");
         // An alias reaches the same plugin.
         registry
             .check(&server(r#"{"type": "gadget", "size": 1}"#))
@@ -415,10 +389,10 @@ mod tests {
         assert!(
             error
                 .message()
-                .contains("built for plugin API 1.1, but this mcp-manager has 1.0"),
+                .contains("built for plugin API 2.1, but this mcp-manager has 2.0"),
             "{error}"
         );
-        let older_major = Widget(ApiVersion::new(0, 9));
+        let older_major = Widget(ApiVersion::new(1, 0));
         assert_eq!(
             *PluginRegistry::new()
                 .register(older_major)

@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use mcp_core::{McpServer, ServerConfig};
-use mcp_plugin_api::{Capability, Error, McpServerPlugin};
-use mcp_runtime::transport::Connector;
-use mcp_runtime::transport::inprocess::InProcessConnector;
+use mcp_plugin_api::{Capability, Error, Launch, McpServerPlugin};
 use serde::Deserialize;
 
 /// A built-in server: its name and how to make one.
@@ -75,11 +73,7 @@ impl McpServerPlugin for BuiltinPlugin {
         &[Capability::InProcess, Capability::Instances]
     }
 
-    fn create_server(
-        &self,
-        server: &ServerConfig,
-        config: BuiltinConfig,
-    ) -> Result<Arc<dyn Connector>, Error> {
+    fn launch(&self, server: &ServerConfig, config: BuiltinConfig) -> Result<Launch, Error> {
         let Some(builtin) = builtin(&config.server) else {
             let names: Vec<&str> = CATALOG.iter().map(|s| s.name).collect();
             return Err(Error::invalid_config(format!(
@@ -89,9 +83,6 @@ impl McpServerPlugin for BuiltinPlugin {
             ))
             .with_hint(format!("the built-in servers are: {}", names.join(", "))));
         };
-        Ok(Arc::new(InProcessConnector::new(
-            builtin.name,
-            (builtin.make)(),
-        )))
+        Ok(Launch::in_process(builtin.name, (builtin.make)()))
     }
 }

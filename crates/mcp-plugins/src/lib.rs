@@ -18,7 +18,7 @@ mod inprocess;
 mod transports;
 
 pub use inprocess::{BuiltinConfig, BuiltinPlugin, BuiltinServer, CATALOG, builtin};
-pub use transports::{HttpPlugin, MAX_MESSAGE, SsePlugin, StdioPlugin};
+pub use transports::{HttpPlugin, SsePlugin, StdioPlugin};
 
 use mcp_plugin_api::PluginRegistry;
 

@@ -1,20 +1,13 @@
 //! The plugins of the transport types every `mcpServers` file uses: `stdio`,
 //! `http` (Streamable HTTP) and `sse` (legacy HTTP+SSE). Their settings are
-//! read and validated by the config model; the plugins turn them into the
-//! runtime's connectors.
-
-use std::sync::Arc;
+//! read and validated by the config model; the plugins turn them into
+//! [`Launch`]es.
 
 use mcp_core::ServerConfig;
 use mcp_core::config::{HttpConfig, TransportConfig};
-use mcp_plugin_api::{Capability, Error, McpServerPlugin, NoSettings};
-use mcp_runtime::transport::Connector;
-use mcp_runtime::transport::http::{HttpConnector, HttpTarget};
-use mcp_runtime::transport::sse::SseConnector;
-use mcp_runtime::transport::stdio::{StdioCommand, StdioConnector};
-
-/// The longest message accepted from a server: 16 MiB.
-pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+use mcp_plugin_api::{
+    Capability, Error, Launch, McpServerPlugin, NoSettings, RemoteLaunch, StdioLaunch,
+};
 
 fn mismatch(server: &ServerConfig, kind: &str) -> Error {
     Error::invalid_config(format!(
@@ -39,31 +32,23 @@ impl McpServerPlugin for StdioPlugin {
         &[Capability::ChildProcess, Capability::Instances]
     }
 
-    fn create_server(
-        &self,
-        server: &ServerConfig,
-        _: NoSettings,
-    ) -> Result<Arc<dyn Connector>, Error> {
+    fn launch(&self, server: &ServerConfig, _: NoSettings) -> Result<Launch, Error> {
         let TransportConfig::Stdio(stdio) = server.transport() else {
             return Err(mismatch(server, self.kind()));
         };
-        Ok(Arc::new(StdioConnector::new(StdioCommand {
-            server: server.id().clone(),
+        Ok(Launch::Stdio(StdioLaunch {
             command: stdio.command().to_owned(),
             args: stdio.args().to_vec(),
             env: stdio.env().clone(),
             cwd: stdio.cwd().map(Into::into),
-            max_message: MAX_MESSAGE,
-        })))
+        }))
     }
 }
 
-fn target(server: &ServerConfig, http: &HttpConfig) -> HttpTarget {
-    HttpTarget {
-        server: server.id().clone(),
+fn remote(http: &HttpConfig) -> RemoteLaunch {
+    RemoteLaunch {
         url: http.url().as_str().to_owned(),
         headers: http.headers().clone(),
-        max_message: MAX_MESSAGE,
     }
 }
 
@@ -86,15 +71,11 @@ impl McpServerPlugin for HttpPlugin {
         &[Capability::Remote]
     }
 
-    fn create_server(
-        &self,
-        server: &ServerConfig,
-        _: NoSettings,
-    ) -> Result<Arc<dyn Connector>, Error> {
+    fn launch(&self, server: &ServerConfig, _: NoSettings) -> Result<Launch, Error> {
         let TransportConfig::StreamableHttp(http) = server.transport() else {
             return Err(mismatch(server, self.kind()));
         };
-        Ok(Arc::new(HttpConnector::new(target(server, http))))
+        Ok(Launch::StreamableHttp(remote(http)))
     }
 }
 
@@ -113,14 +94,10 @@ impl McpServerPlugin for SsePlugin {
         &[Capability::Remote]
     }
 
-    fn create_server(
-        &self,
-        server: &ServerConfig,
-        _: NoSettings,
-    ) -> Result<Arc<dyn Connector>, Error> {
+    fn launch(&self, server: &ServerConfig, _: NoSettings) -> Result<Launch, Error> {
         let TransportConfig::Sse(http) = server.transport() else {
             return Err(mismatch(server, self.kind()));
         };
-        Ok(Arc::new(SseConnector::new(target(server, http))))
+        Ok(Launch::Sse(remote(http)))
     }
 }

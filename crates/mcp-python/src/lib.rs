@@ -33,13 +33,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
 
+use mcp_control::{self as control, Control, Report};
 use mcp_core::config::ProcessEnv;
 use mcp_core::{BoxFuture, ManagerConfig, McpServer, Peer, RequestContext, ServerId};
-use mcp_manager::control::{self, Control, Report};
+use mcp_gateway::Gateway;
 use mcp_observability::metrics::Metrics;
+use mcp_plugin_api::PluginRegistry;
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{ErrorObject, Notification, Request, RequestId};
-use mcp_runtime::gateway::Gateway;
 use mcp_runtime::{CallOptions, McpRuntime};
 use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
@@ -180,9 +181,9 @@ impl From<mcp_runtime::Error> for Failure {
     }
 }
 
-impl From<mcp_manager::Error> for Failure {
-    fn from(error: mcp_manager::Error) -> Self {
-        use mcp_manager::ErrorKind as K;
+impl From<mcp_control::Error> for Failure {
+    fn from(error: mcp_control::Error) -> Self {
+        use mcp_control::ErrorKind as K;
         let kind = match error.kind() {
             K::NotFound => "not_found",
             K::Conflict => "conflict",
@@ -206,6 +207,8 @@ struct Started {
 /// What a [`Core`] owns.
 struct Inner {
     runtime: McpRuntime,
+    /// The server types this manager can start: the built-in ones.
+    registry: Arc<PluginRegistry>,
     metrics: Metrics,
     started: Mutex<Option<Started>>,
     closed: AtomicBool,
@@ -336,6 +339,7 @@ impl Core {
         Ok(Self {
             inner: Arc::new(Inner {
                 runtime,
+                registry: Arc::new(mcp_plugins::default_registry()),
                 metrics,
                 started: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -553,7 +557,11 @@ async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: Caller) -> 
         }
         "deploy" => {
             let name = text_arg(&args, "name")?;
-            let config = control::server_entry(name, args.get("config").unwrap_or(&Value::Null))?;
+            let config = control::server_entry(
+                &inner.registry,
+                name,
+                args.get("config").unwrap_or(&Value::Null),
+            )?;
             running(inner)?.control.deploy(config).await?;
             describe(inner, name).await
         }
@@ -636,14 +644,16 @@ async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
         (None, None) => return Err(Failure::invalid("give a config: a path or a dict")),
     };
     let config = loaded
-        .and_then(control::check_plugins)
+        .and_then(|config| control::check_plugins(&inner.registry, config))
         .map_err(|e| Failure::invalid(e.to_string()))?;
     if running(inner).is_ok() {
         return Err(Failure::new("conflict", "the manager has started already"));
     }
     let mut report = Vec::new();
     let mut servers = Vec::new();
-    for started in control::start_servers(&inner.runtime, config.servers().iter()).await {
+    for started in
+        control::start_servers(&inner.runtime, &inner.registry, config.servers().iter()).await
+    {
         let name = started.config.id().as_str();
         match started.handle {
             None => report.push(json!({"name": name, "state": "disabled"})),
@@ -662,6 +672,7 @@ async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
     let log: Report = Arc::new(|line: &str| tracing::info!("{line}"));
     let (control, gateway) = Control::start(
         inner.runtime.clone(),
+        inner.registry.clone(),
         config.gateway().separator(),
         servers,
         log,
@@ -915,7 +926,7 @@ mod tests {
 
     #[test]
     fn manager_errors_map_to_the_package_kinds() {
-        use mcp_manager::{Error, ErrorKind};
+        use mcp_control::{Error, ErrorKind};
         let cases = [
             (ErrorKind::NotFound, "not_found"),
             (ErrorKind::Conflict, "conflict"),
@@ -933,6 +944,7 @@ mod tests {
     async fn requests_check_their_arguments_before_sending() {
         let inner = Arc::new(Inner {
             runtime: McpRuntime::start(),
+            registry: Arc::new(mcp_plugins::default_registry()),
             metrics: Metrics::new(),
             started: Mutex::new(None),
             closed: AtomicBool::new(false),

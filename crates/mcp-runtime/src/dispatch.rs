@@ -8,7 +8,8 @@
 //! outlet with ids of the dispatcher's own, and the client's answers are
 //! matched back to them. Used by the
 //! in-process transport (the outlet is the connection's inbound channel) and
-//! by [`crate::serve`] (the outlet is the writer of a byte stream).
+//! by every downstream transport of the `mcp-serve` crate (the outlet is
+//! the writer of a byte stream, or an HTTP session's streams).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -26,7 +27,7 @@ use crate::lock;
 use crate::transport::Inbound;
 
 /// Where a dispatcher's messages go.
-pub(crate) trait Outlet: Clone + Send + Sync + 'static {
+pub trait Outlet: Clone + Send + Sync + 'static {
     /// Sends a message; false once the other side is gone.
     fn send(&self, message: Message<'static>) -> impl Future<Output = bool> + Send;
 
@@ -58,7 +59,7 @@ impl Outlet for mpsc::Sender<Message<'static>> {
 
 /// The server's requests to the client that wait for an answer.
 #[derive(Default)]
-pub(crate) struct Asked {
+pub struct Asked {
     next: i64,
     waiting: HashMap<RequestId<'static>, oneshot::Sender<HandlerResult>>,
 }
@@ -74,7 +75,7 @@ impl Asked {
     }
 
     /// Hands an answer to whoever waits for `id`; false if nobody does.
-    pub(crate) fn answer(&mut self, id: &RequestId<'_>, answer: HandlerResult) -> bool {
+    pub fn answer(&mut self, id: &RequestId<'_>, answer: HandlerResult) -> bool {
         match self.waiting.remove(&id.clone().into_owned()) {
             Some(waiter) => {
                 let _ = waiter.send(answer);
@@ -86,7 +87,7 @@ impl Asked {
 
     /// Hands an answering message (a response or an error) to whoever waits
     /// for it; false if it is not an answer or nobody waits for it.
-    pub(crate) fn answer_message(&mut self, message: Message<'static>) -> bool {
+    pub fn answer_message(&mut self, message: Message<'static>) -> bool {
         match message {
             Message::Response(response) => self.answer(&response.id, Ok(response.result)),
             Message::Error(error) => match error.id {
@@ -99,7 +100,7 @@ impl Asked {
 }
 
 /// Shared [`Asked`].
-pub(crate) type SharedAsked = Arc<Mutex<Asked>>;
+pub type SharedAsked = Arc<Mutex<Asked>>;
 
 /// Forgets a request to the client whose asker went away.
 struct Forget<'a>(&'a SharedAsked, RequestId<'static>);
@@ -112,7 +113,7 @@ impl Drop for Forget<'_> {
 
 /// Sends `method` to the client through `send` with an id from `asked`,
 /// and waits for the answer.
-pub(crate) async fn ask_client<F, Fut>(
+pub async fn ask_client<F, Fut>(
     asked: &SharedAsked,
     method: &str,
     params: Option<Raw<'static>>,
@@ -176,7 +177,7 @@ impl<O: Outlet> Peer for OutletPeer<O> {
 }
 
 /// Dispatches a client's messages to a server.
-pub(crate) struct Dispatcher<O: Outlet> {
+pub struct Dispatcher<O: Outlet> {
     server: Arc<dyn McpServer>,
     context: RequestContext,
     asked: SharedAsked,
@@ -186,7 +187,9 @@ pub(crate) struct Dispatcher<O: Outlet> {
 }
 
 impl<O: Outlet> Dispatcher<O> {
-    pub(crate) fn new(server: Arc<dyn McpServer>, outlet: O) -> Self {
+    /// A dispatcher of messages for `server`, whose answers and requests
+    /// go out through `outlet`.
+    pub fn new(server: Arc<dyn McpServer>, outlet: O) -> Self {
         let asked = SharedAsked::default();
         Self {
             context: RequestContext::new(Arc::new(OutletPeer {
@@ -203,7 +206,7 @@ impl<O: Outlet> Dispatcher<O> {
     }
 
     /// Handles one message from the client.
-    pub(crate) async fn dispatch(&mut self, message: Message<'static>) {
+    pub async fn dispatch(&mut self, message: Message<'static>) {
         match message {
             Message::Request(request) => {
                 let id = request.id.clone();
@@ -249,7 +252,7 @@ impl<O: Outlet> Dispatcher<O> {
 
     /// Waits until a request task ends and forgets it; pending forever when
     /// none runs. For a `select!` beside the message source.
-    pub(crate) async fn reap(&mut self) {
+    pub async fn reap(&mut self) {
         match self.tasks.join_next().await {
             Some(Ok(id)) => {
                 self.running.remove(&id);
@@ -261,13 +264,13 @@ impl<O: Outlet> Dispatcher<O> {
     }
 
     /// Waits for every running request to finish.
-    pub(crate) async fn drain(&mut self) {
+    pub async fn drain(&mut self) {
         while self.tasks.join_next().await.is_some() {}
         self.running.clear();
     }
 
     /// Aborts every running request.
-    pub(crate) fn abort_all(&mut self) {
+    pub fn abort_all(&mut self) {
         self.tasks.abort_all();
         self.running.clear();
     }

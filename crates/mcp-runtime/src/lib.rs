@@ -12,9 +12,9 @@
 //!   HTTP+SSE remotes, and in-process servers, all behind one
 //!   channel-shaped [`transport::TransportLink`].
 //! - [`Server`]: the type-state API over all of that.
-//! - [`serve_stdio`]: the other side, serving an [`mcp_core::McpServer`] to
-//!   a client over stdio; [`serve_http`], to any number of clients over
-//!   Streamable HTTP.
+//! - [`dispatch`]: running an [`mcp_core::McpServer`] for one client, one
+//!   task per request, for the in-process transport and for every
+//!   downstream transport (the `mcp-serve` crate).
 //!
 //! # Invariants
 //!
@@ -27,14 +27,11 @@
 #![forbid(unsafe_code)]
 
 mod connection;
-mod dispatch;
+pub mod dispatch;
 mod error;
-pub mod gateway;
 pub mod observe;
 mod resilience;
 mod runtime;
-mod serve;
-mod serve_http;
 mod server;
 pub mod transport;
 mod typestate;
@@ -49,10 +46,6 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
-pub use serve::{STDIO_DRAIN, serve_stdio};
-pub use serve_http::{
-    HttpServeOptions, MCP_PATH, MESSAGE_PATH, SSE_PATH, constant_time_eq, serve_http,
-};
 pub use server::{
     CallOptions, ListKind, RecentError, ServerEvent, ServerHandle, ServerSpec, ServerState,
     SessionInfo, UpstreamProtocol,

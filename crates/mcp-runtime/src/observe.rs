@@ -13,7 +13,7 @@
 //! one of a few names.
 //!
 //! Traces: the gateway opens a `tracing` span per client request (target
-//! `mcp_runtime::gateway`) and the runtime one per request to a server
+//! `mcp_gateway`) and the runtime one per request to a server
 //! (target `mcp_runtime::backend`, a child of the caller's span). With a
 //! [`Propagator`] installed ([`set_propagator`]), a client request's span
 //! continues the trace named by the W3C `traceparent` (and `tracestate`)
@@ -216,7 +216,7 @@ impl TraceContext {
 }
 
 /// The process's propagator, if one is installed.
-pub(crate) fn propagator() -> Option<&'static dyn Propagator> {
+pub fn propagator() -> Option<&'static dyn Propagator> {
     PROPAGATOR.get().map(|p| &**p)
 }
 
@@ -225,9 +225,7 @@ pub(crate) const TRACEPARENT: &str = "traceparent";
 pub(crate) const TRACESTATE: &str = "tracestate";
 
 /// The trace context in `params._meta`, if any.
-pub(crate) fn trace_context_of(
-    params: Option<&mcp_protocol::raw::Raw<'_>>,
-) -> Option<TraceContext> {
+pub fn trace_context_of(params: Option<&mcp_protocol::raw::Raw<'_>>) -> Option<TraceContext> {
     use mcp_protocol::raw::{Raw, RawObject};
     let params = params?;
     if !params.get().contains(TRACEPARENT) {

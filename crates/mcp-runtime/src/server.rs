@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use mcp_core::ServerId;
-use mcp_core::config::{Resilience, RestartConfig, RestartPolicy, Timeouts};
+use mcp_core::config::{ProtocolMode, Resilience, RestartConfig, RestartPolicy, Timeouts};
+use mcp_core::{Launch, ServerConfig, ServerId};
 use mcp_protocol::mcp::{CallToolParams, Implementation, Method, ServerCapabilities, Tool, View};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{Notification, ProtocolVersion};
@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lock;
 use crate::observe::{BreakerState, Outcome, ServerObserver, method_label};
 use crate::resilience::{self, Breaker, Bulkhead, Call, Upstream};
-use crate::transport::Connector;
+use crate::transport::{self, Connector};
 
 /// Commands queued for one instance before callers wait.
 const COMMAND_CAPACITY: usize = 1024;
@@ -151,6 +151,28 @@ impl ServerSpec {
             max_concurrency: None,
             resilience: Resilience::default(),
         }
+    }
+
+    /// The spec of a configured server reached as `launch` says: its
+    /// instances, timeouts, restart policy, protocol, concurrency and
+    /// resilience from `config`.
+    #[must_use]
+    pub fn from_config(config: &ServerConfig, launch: Launch) -> Self {
+        let mut spec = Self::new(
+            config.id().clone(),
+            transport::connector(config.id(), launch),
+        );
+        spec.instances = config.instances();
+        spec.timeouts = *config.timeouts();
+        spec.restart = *config.restart();
+        spec.max_concurrency = config.max_concurrency();
+        spec.resilience = *config.resilience();
+        spec.protocol = match config.protocol() {
+            ProtocolMode::Stateful => UpstreamProtocol::Stateful,
+            ProtocolMode::Stateless => UpstreamProtocol::Stateless,
+            ProtocolMode::Auto => UpstreamProtocol::Auto,
+        };
+        spec
     }
 }
 

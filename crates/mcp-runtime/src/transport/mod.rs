@@ -19,9 +19,11 @@ pub mod inprocess;
 pub mod sse;
 pub mod stdio;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_core::BoxFuture;
+use mcp_core::launch::{Launch, RemoteLaunch};
+use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::Message;
 use tokio::sync::mpsc;
 
@@ -94,4 +96,40 @@ pub trait Connector: Send + Sync + 'static {
 
     /// A short description for logs: the command line or the URL.
     fn describe(&self) -> String;
+}
+
+/// The longest message accepted from a server by the transports
+/// [`connector`] makes: 16 MiB.
+pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// The connector that starts what `launch` describes, for `server`.
+#[must_use]
+pub fn connector(server: &ServerId, launch: Launch) -> Arc<dyn Connector> {
+    match launch {
+        Launch::Stdio(stdio) => Arc::new(stdio::StdioConnector::new(stdio::StdioCommand {
+            server: server.clone(),
+            command: stdio.command,
+            args: stdio.args,
+            env: stdio.env,
+            cwd: stdio.cwd,
+            max_message: MAX_MESSAGE,
+        })),
+        Launch::StreamableHttp(remote) => {
+            Arc::new(http::HttpConnector::new(target(server, remote)))
+        }
+        Launch::Sse(remote) => Arc::new(sse::SseConnector::new(target(server, remote))),
+        Launch::InProcess(inprocess) => Arc::new(inprocess::InProcessConnector::new(
+            inprocess.name,
+            inprocess.server,
+        )),
+    }
+}
+
+fn target(server: &ServerId, remote: RemoteLaunch) -> http::HttpTarget {
+    http::HttpTarget {
+        server: server.clone(),
+        url: remote.url,
+        headers: remote.headers,
+        max_message: MAX_MESSAGE,
+    }
 }

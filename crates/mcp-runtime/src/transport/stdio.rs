@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::Message;
-use mcp_protocol::codec::ndjson::LineDecoder;
+use mcp_protocol::codec::ndjson::{LineDecoder, encode_message};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -218,7 +218,7 @@ impl Closer for ProcessCloser {
 async fn write_stdin(stdin: ChildStdin, outbound: mpsc::Receiver<Message<'static>>) {
     // An error means the child closed its stdin; the stdout reader reports
     // the end. Dropping stdin closes it: the child sees end of input.
-    let _ = crate::serve::write_lines(outbound, stdin).await;
+    let _ = write_lines(outbound, stdin).await;
 }
 
 /// The last few stderr lines of a process, to say why it ended.
@@ -368,4 +368,27 @@ async fn log_stderr(server: ServerId, mut stderr: impl AsyncRead + Unpin, tail: 
             return;
         }
     }
+}
+
+/// Writes messages as newline-delimited JSON to `output` until the channel
+/// closes, batching what is queued into one write: the writing half of
+/// stdio, for a child's stdin and for a server's stdout alike.
+pub async fn write_lines(
+    mut outgoing: mpsc::Receiver<Message<'static>>,
+    mut output: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    while let Some(message) = outgoing.recv().await {
+        buf.clear();
+        encode_message(&message, &mut buf);
+        while let Ok(message) = outgoing.try_recv() {
+            encode_message(&message, &mut buf);
+            if buf.len() > 256 * 1024 {
+                break;
+            }
+        }
+        output.write_all(&buf).await?;
+        output.flush().await?;
+    }
+    Ok(())
 }

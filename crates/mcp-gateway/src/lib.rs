@@ -1,8 +1,9 @@
-//! The gateway: many deployed servers served as one MCP server.
+//! The gateway of mcp-manager: many deployed servers served as one MCP
+//! server.
 //!
 //! [`Gateway`] is itself an [`McpServer`], so any downstream transport that
-//! serves an `McpServer` (stdio today, see [`crate::serve_stdio`]) serves
-//! all the servers behind it. Lists of tools, prompts, resources and
+//! serves an `McpServer` (stdio, Streamable HTTP, legacy HTTP+SSE: the
+//! `mcp-serve` crate) serves all the servers behind it. Lists of tools, prompts, resources and
 //! resource templates are merged: a tool or prompt is exposed as
 //! `NAMESPACE` + separator + its own name (no prefix when the namespace is
 //! empty), a server's tool filter hides what it denies, and two servers
@@ -28,6 +29,14 @@
 //! their own: list changes (debounced: a burst becomes one notification per
 //! list), log messages tagged with their server in `logger`, and resource
 //! updates. The forwarding ends when the client goes away.
+//!
+//! # Invariants
+//!
+//! Architecture invariant: the gateway sees servers only as
+//! `mcp_runtime::ServerHandle`s and clients only as `RequestContext`s; it
+//! never reaches an HTTP server, the plugins or pyo3, and it never parses a
+//! `result` it forwards.
+#![forbid(unsafe_code)]
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -50,11 +59,15 @@ use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, RequestI
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
+use mcp_runtime::{CallOptions, ListKind, McpRuntime, ServerEvent, ServerHandle};
+
 mod bridge;
 
-use crate::lock;
-use crate::runtime::McpRuntime;
-use crate::server::{CallOptions, ListKind, ServerEvent, ServerHandle};
+/// Locks `mutex`, taking the data of a poisoned one as it is: the critical
+/// sections here are short and leave their data whole.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// One server behind the gateway.
 #[derive(Clone, Debug)]
@@ -133,7 +146,7 @@ impl Catalog {
     fn built_from(
         &self,
         backends: &Backends,
-        lists: &[crate::Result<Arc<[Raw<'static>]>>],
+        lists: &[mcp_runtime::Result<Arc<[Raw<'static>]>>],
     ) -> bool {
         Arc::ptr_eq(&self.backends, backends)
             && self.sources.len() == lists.len()
@@ -495,7 +508,7 @@ impl Gateway {
         &self,
         kind: ListKind,
         backends: &Backends,
-        lists: &[crate::Result<Arc<[Raw<'static>]>>],
+        lists: &[mcp_runtime::Result<Arc<[Raw<'static>]>>],
     ) -> Catalog {
         let key = match kind {
             ListKind::Tools | ListKind::Prompts => "name",
@@ -1469,18 +1482,18 @@ fn updated_as_listed(
 fn request_span(request: &Request<'_>) -> tracing::Span {
     let make = || {
         tracing::info_span!(
-            target: "mcp_runtime::gateway",
+            target: "mcp_gateway",
             "mcp.request",
             otel.name = %request.method,
             otel.kind = "server",
             rpc.method = %request.method,
         )
     };
-    let Some(propagator) = crate::observe::propagator() else {
+    let Some(propagator) = mcp_runtime::observe::propagator() else {
         // Not traced: the span is only for logs, and free when they are off.
         return make();
     };
-    match crate::observe::trace_context_of(request.params.as_ref()) {
+    match mcp_runtime::observe::trace_context_of(request.params.as_ref()) {
         Some(context) if context.sampled() => {
             let span = make();
             propagator.continue_trace(&span, &context);

@@ -13,7 +13,7 @@
 //!
 //! `--admin [ADDR]` (default 127.0.0.1:8932) adds the admin listener:
 //! Prometheus metrics at `/metrics` and the JSON admin API (see
-//! [`crate::admin`]), behind `--admin-token` (or
+//! [`crate::cli::admin`]), behind `--admin-token` (or
 //! `MCP_MANAGER_ADMIN_TOKEN`) when set.
 
 use std::io::Write;
@@ -27,10 +27,12 @@ use clap::Args;
 use mcp_core::ManagerConfig;
 use mcp_core::config::GatewayLimits;
 use mcp_observability::metrics::Metrics;
+use mcp_plugin_api::PluginRegistry;
+use mcp_runtime::McpRuntime;
 use mcp_runtime::observe::{NoObserver, Observer};
-use mcp_runtime::{HttpServeOptions, McpRuntime};
+use mcp_serve::HttpServeOptions;
 
-use crate::{launch, reload};
+use crate::cli::{launch, reload};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
@@ -60,7 +62,7 @@ pub(crate) struct ServeArgs {
         long,
         value_name = "ADDR",
         num_args = 0..=1,
-        default_missing_value = crate::admin::DEFAULT_ADDR
+        default_missing_value = crate::cli::admin::DEFAULT_ADDR
     )]
     admin: Option<SocketAddr>,
     /// With `--admin`: the bearer token the admin API requires (default:
@@ -103,7 +105,7 @@ fn default_config() -> anyhow::Result<ManagerConfig> {
     Ok(ManagerConfig::from_json_str(&text, None, &env)?)
 }
 
-pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &ServeArgs, registry: &Arc<PluginRegistry>) -> anyhow::Result<ExitCode> {
     let token = || {
         args.auth_token.clone().or_else(|| {
             std::env::var("MCP_MANAGER_AUTH_TOKEN")
@@ -128,7 +130,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         }),
     });
     let config = match &args.config {
-        Some(path) => match launch::load(path) {
+        Some(path) => match launch::load(registry, path) {
             Ok(config) => config,
             Err(code) => return Ok(ExitCode::from(code)),
         },
@@ -136,10 +138,11 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     };
     // A config file is watched for changes, unless told not to.
     let source = args.config.as_deref().filter(|_| !args.no_watch);
-    launch::run_async(serve(&config, source, downstream, admin))?
+    launch::run_async(serve(registry, &config, source, downstream, admin))?
 }
 
 async fn serve(
+    registry: &Arc<PluginRegistry>,
     config: &ManagerConfig,
     source: Option<&Path>,
     downstream: Downstream,
@@ -158,7 +161,7 @@ async fn serve(
     let (control_tx, control_rx) = tokio::sync::watch::channel(None);
     let admin_task = match (admin, metrics) {
         (Some(options), Some(metrics)) => {
-            let admin = crate::admin::Admin {
+            let admin = crate::cli::admin::Admin {
                 runtime: mcp.clone(),
                 metrics,
                 token: options.token,
@@ -167,7 +170,7 @@ async fn serve(
             let stop = async move {
                 let _ = admin_stopped.await;
             };
-            match crate::admin::serve(admin, options.addr, stop).await {
+            match crate::cli::admin::serve(admin, options.addr, stop).await {
                 Ok(task) => Some(task),
                 Err(error) => {
                     mcp.shutdown().await;
@@ -177,7 +180,7 @@ async fn serve(
         }
         _ => None,
     };
-    let started = mcp_manager::control::start_servers(&mcp, config.servers().iter()).await;
+    let started = mcp_control::start_servers(&mcp, registry, config.servers().iter()).await;
     let mut running = Vec::new();
     for server in started {
         let id = server.config.id();
@@ -194,7 +197,7 @@ async fn serve(
                 eprintln!("mcp-manager: {id}: running{about}");
                 running.push((
                     server.config.clone(),
-                    mcp_manager::control::backend(server.config, handle),
+                    mcp_control::backend(server.config, handle),
                 ));
             }
         }
@@ -208,10 +211,10 @@ async fn serve(
         running.len(),
         config.gateway().separator()
     );
-    let report: mcp_manager::control::Report =
-        Arc::new(|line: &str| eprintln!("mcp-manager: {line}"));
-    let (control, gateway) = mcp_manager::control::Control::start(
+    let report: mcp_control::Report = Arc::new(|line: &str| eprintln!("mcp-manager: {line}"));
+    let (control, gateway) = mcp_control::Control::start(
         mcp.clone(),
+        registry.clone(),
         config.gateway().separator(),
         running,
         report,
@@ -233,11 +236,11 @@ async fn serve(
         ))
     });
     let served = match downstream {
-        Downstream::Stdio => mcp_runtime::serve_stdio(
+        Downstream::Stdio => mcp_serve::serve_stdio(
             gateway.clone(),
             tokio::io::stdin(),
             tokio::io::stdout(),
-            mcp_plugins::MAX_MESSAGE,
+            mcp_runtime::transport::MAX_MESSAGE,
         )
         .await
         .context("serving stdio"),
@@ -297,7 +300,7 @@ pub(crate) async fn serve_http(
         .with_context(|| format!("listening on {addr}"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     eprintln!("mcp-manager: listening on http://{bound}/mcp");
-    mcp_runtime::serve_http(server, listener, options, stop_signal())
+    mcp_serve::serve_http(server, listener, options, stop_signal())
         .await
         .context("serving http")
 }

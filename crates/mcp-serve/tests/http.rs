@@ -8,8 +8,9 @@
     clippy::panic
 )]
 
+#[path = "../../mcp-runtime/tests/common/mod.rs"]
 mod common;
-#[path = "fixtures/http_peers.rs"]
+#[path = "../../mcp-runtime/tests/fixtures/http_peers.rs"]
 mod peers;
 
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use std::time::Duration;
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext};
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{ErrorObject, Notification, Request};
-use mcp_runtime::{HttpServeOptions, ListKind, McpRuntime, serve_http};
+use mcp_runtime::{ListKind, McpRuntime};
+use mcp_serve::{HttpServeOptions, serve_http};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;

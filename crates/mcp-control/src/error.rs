@@ -1,4 +1,4 @@
-//! The error type of the facade's own code ([`crate::control`]).
+//! The error type of this crate.
 
 /// What went wrong, for callers that react differently to each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! Loading a config, and running async code from the synchronous command
-//! line. (Starting a config's servers is [`mcp_manager::control`]'s.)
+//! line. (Starting a config's servers is `mcp_control`'s.)
 
 use std::future::Future;
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use mcp_core::ManagerConfig;
+use mcp_plugin_api::PluginRegistry;
 
 /// The exit status for a config that is invalid or cannot be read.
 pub(crate) const INVALID: u8 = 2;
@@ -42,9 +43,9 @@ fn block_on<F: Future>(
 
 /// A config loaded and checked against the plugins, or the report of why
 /// not (already printed to stderr).
-pub(crate) fn load(path: &Path) -> Result<ManagerConfig, u8> {
+pub(crate) fn load(registry: &PluginRegistry, path: &Path) -> Result<ManagerConfig, u8> {
     ManagerConfig::load(path)
-        .and_then(mcp_manager::control::check_plugins)
+        .and_then(|config| mcp_control::check_plugins(registry, config))
         .map_err(|error| {
             eprintln!("error: {error}");
             eprintln!(

@@ -12,16 +12,17 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use mcp_core::McpServer;
-use mcp_protocol::codec::ndjson::{LineDecoder, encode_message};
+use mcp_protocol::codec::ndjson::LineDecoder;
 use mcp_protocol::{BatchPolicy, Message, Packet};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 
-use crate::dispatch::Dispatcher;
+use mcp_runtime::dispatch::Dispatcher;
 
 /// How long requests still running may take once the input has ended.
 pub const STDIO_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
-use crate::transport::CHANNEL_CAPACITY;
+use mcp_runtime::transport::CHANNEL_CAPACITY;
+use mcp_runtime::transport::stdio::write_lines;
 
 /// Serves `server` on `input` and `output` until `input` ends.
 ///
@@ -105,26 +106,4 @@ async fn parse_line(
             None
         }
     }
-}
-
-/// Writes messages as lines until the channel closes, batching what is
-/// queued into one write.
-pub(crate) async fn write_lines(
-    mut outgoing: mpsc::Receiver<Message<'static>>,
-    mut output: impl AsyncWrite + Unpin,
-) -> std::io::Result<()> {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    while let Some(message) = outgoing.recv().await {
-        buf.clear();
-        encode_message(&message, &mut buf);
-        while let Ok(message) = outgoing.try_recv() {
-            encode_message(&message, &mut buf);
-            if buf.len() > 256 * 1024 {
-                break;
-            }
-        }
-        output.write_all(&buf).await?;
-        output.flush().await?;
-    }
-    Ok(())
 }

@@ -12,11 +12,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use mcp_plugin_api::PluginRegistry;
 use mcp_protocol::raw::Raw;
 use mcp_runtime::{CallOptions, McpRuntime};
 use serde_json::{Value, json};
 
-use crate::launch;
+use crate::cli::launch;
 
 /// The exit status when the tool reported an error or the call failed.
 const CALL_FAILED: u8 = 4;
@@ -41,7 +42,7 @@ pub(crate) struct CallArgs {
     json: bool,
 }
 
-pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &CallArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
     let Some((server, tool)) = args.target.split_once('/') else {
         eprintln!(
             "error: expected SERVER/TOOL, such as `everything/test_simple_text`, found {:?}",
@@ -60,7 +61,7 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(launch::INVALID));
         }
     };
-    let config = match launch::load(&args.config) {
+    let config = match launch::load(registry, &args.config) {
         Ok(config) => config,
         Err(code) => return Ok(ExitCode::from(code)),
     };
@@ -75,7 +76,7 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
     };
     launch::run_async(async {
         let mcp = McpRuntime::start();
-        let code = call(&mcp, server, tool, arguments, args).await;
+        let code = call(&mcp, registry, server, tool, arguments, args).await;
         mcp.shutdown().await;
         code
     })
@@ -83,12 +84,13 @@ pub(crate) fn run(args: &CallArgs) -> anyhow::Result<ExitCode> {
 
 async fn call(
     mcp: &McpRuntime,
+    registry: &PluginRegistry,
     server: &mcp_core::ServerConfig,
     tool: &str,
     arguments: Value,
     args: &CallArgs,
 ) -> ExitCode {
-    let started = mcp_manager::control::start_servers(mcp, std::iter::once(server)).await;
+    let started = mcp_control::start_servers(mcp, registry, std::iter::once(server)).await;
     let handle = match started.into_iter().next().and_then(|s| s.handle) {
         Some(Ok(handle)) => handle,
         Some(Err(reason)) => {

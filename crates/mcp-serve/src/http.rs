@@ -1,5 +1,5 @@
 //! Serving an [`McpServer`] over Streamable HTTP: one endpoint, `/mcp`, for
-//! any number of clients (the server side of [`crate::transport::http`]).
+//! any number of clients (the server side of `mcp_runtime::transport::http`).
 //!
 //! # Protocol
 //!
@@ -105,10 +105,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
-use crate::dispatch::{SharedAsked, ask_client};
+use mcp_runtime::dispatch::{SharedAsked, ask_client};
+use mcp_runtime::observe::{NoObserver, Observer};
+use mcp_runtime::transport::CHANNEL_CAPACITY;
+
 use crate::lock;
-use crate::observe::{NoObserver, Observer};
-use crate::transport::CHANNEL_CAPACITY;
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{ListKind, McpRuntime, ServerHandle};
 
-use mcp_manager::control::{Started, start_servers};
+use mcp_control::{Started, start_servers};
 
-use crate::launch;
+use crate::cli::launch;
 
 /// Arguments of `list`.
 #[derive(Debug, Args)]
@@ -36,14 +37,14 @@ const HEADER: [&str; 7] = [
     "PROTOCOL / REASON",
 ];
 
-pub(crate) fn run(args: &ListArgs) -> anyhow::Result<ExitCode> {
-    let config = match launch::load(&args.config) {
+pub(crate) fn run(args: &ListArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
+    let config = match launch::load(registry, &args.config) {
         Ok(config) => config,
         Err(code) => return Ok(ExitCode::from(code)),
     };
     let (rows, failed) = launch::run_async(async {
         let mcp = McpRuntime::start();
-        let started = start_servers(&mcp, config.servers().iter()).await;
+        let started = start_servers(&mcp, registry, config.servers().iter()).await;
         let mut rows = Vec::new();
         let mut failed = false;
         for server in &started {

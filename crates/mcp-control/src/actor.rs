@@ -1,14 +1,5 @@
-//! Running the servers of a config behind one gateway, and changing them
-//! while it serves: what `mcp-manager serve` (with its hot reload and admin
-//! API) and the Python package share.
-//!
-//! - [`start_servers`] starts the enabled servers of a config side by side
-//!   through the plugin registry.
-//! - [`Control`] is an actor that owns the list of running servers and
-//!   applies a new config, a deploy or an undeploy one at a time, keeping
-//!   the [`Gateway`]'s backends in step.
-//! - [`server_entry`] checks one `mcpServers` entry given at run time;
-//!   [`describe`] and [`health`] say how a server is doing, as JSON.
+//! The control actor: the running servers of one gateway, changed one
+//! step at a time.
 //!
 //! Applying a config, server by server: gone (or now disabled) ones are
 //! taken out of the gateway first, so no new request reaches them, then
@@ -21,127 +12,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use mcp_core::config::ProcessEnv;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
-use mcp_runtime::gateway::{Backend, Gateway};
-use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerHandle, ServerState, ServerStatus};
-use serde_json::{Value, json};
+use mcp_gateway::{Backend, Gateway};
+use mcp_plugin_api::PluginRegistry;
+use mcp_runtime::McpRuntime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind};
-
-/// Where the control actor reports what it did (one line each: a server
-/// started, stopped, failed to start).
-pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// One server of a config and how starting it went.
-#[derive(Debug)]
-pub struct Started<'c> {
-    /// Its config.
-    pub config: &'c ServerConfig,
-    /// `None` for a disabled server; otherwise the running server, or why
-    /// it did not start.
-    pub handle: Option<Result<ServerHandle, String>>,
-}
-
-/// Starts the enabled servers among `servers` side by side and waits until
-/// each runs or has failed to start; sorted by server id.
-pub async fn start_servers<'c>(
-    runtime: &McpRuntime,
-    servers: impl Iterator<Item = &'c ServerConfig>,
-) -> Vec<Started<'c>> {
-    let registry = mcp_plugins::default_registry();
-    let mut started = Vec::new();
-    let mut pending = Vec::new();
-    for config in servers {
-        if !config.is_enabled() {
-            started.push(Started {
-                config,
-                handle: None,
-            });
-            continue;
-        }
-        let spec = match registry.spec(config) {
-            Ok(spec) => spec,
-            Err(error) => {
-                started.push(Started {
-                    config,
-                    handle: Some(Err(error.to_string())),
-                });
-                continue;
-            }
-        };
-        let runtime = runtime.clone();
-        pending.push((
-            config,
-            tokio::spawn(async move { runtime.deploy(spec).await }),
-        ));
-    }
-    for (config, task) in pending {
-        let handle = match task.await {
-            Ok(Ok(handle)) => Ok(handle),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(error) => Err(format!("starting it panicked: {error}")),
-        };
-        started.push(Started {
-            config,
-            handle: Some(handle),
-        });
-    }
-    started.sort_by_key(|s| s.config.id().as_str().to_owned());
-    started
-}
-
-/// `config` checked against the plugins that will run its servers (each
-/// server's plugin-specific settings), as every way of loading a config
-/// does before starting anything.
-///
-/// # Errors
-///
-/// The config error naming every problem.
-pub fn check_plugins(config: ManagerConfig) -> Result<ManagerConfig, mcp_core::Error> {
-    let registry = mcp_plugins::default_registry();
-    config.check_servers(|server| registry.config_issue(server))
-}
-
-/// The gateway backend of a started server.
-#[must_use]
-pub fn backend(config: &ServerConfig, handle: ServerHandle) -> Backend {
-    Backend {
-        handle,
-        namespace: config.namespace().to_owned(),
-        tools: config.tools().clone(),
-    }
-}
-
-/// Checks one `mcpServers` entry named `name` (as a config file's would be
-/// checked, environment references resolved from this process's
-/// environment) and gives its server config.
-///
-/// # Errors
-///
-/// [`ErrorKind::Invalid`] naming every problem.
-pub fn server_entry(name: &str, entry: &Value) -> Result<ServerConfig, Error> {
-    if !entry.is_object() {
-        return Err(Error::new(
-            ErrorKind::Invalid,
-            format!("the config of `{name}` must be a JSON object (an mcpServers entry)"),
-        ));
-    }
-    let text = json!({"mcpServers": {name: entry}}).to_string();
-    ManagerConfig::from_json_str(&text, None, &ProcessEnv)
-        .and_then(check_plugins)
-        .map_err(|e| Error::new(ErrorKind::Invalid, format!("invalid server entry: {e}")))?
-        .servers()
-        .first()
-        .cloned()
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Invalid,
-                format!("no server `{name}` in the entry"),
-            )
-        })
-}
+use crate::start::{Report, backend, start_servers};
 
 /// The servers the gateway runs now, sorted by id, with the config each
 /// runs.
@@ -183,6 +61,7 @@ enum Command {
 #[derive(Clone)]
 pub struct Control {
     commands: mpsc::Sender<Command>,
+    registry: Arc<PluginRegistry>,
 }
 
 impl std::fmt::Debug for Control {
@@ -194,6 +73,7 @@ impl std::fmt::Debug for Control {
 /// The actor.
 struct Actor {
     runtime: McpRuntime,
+    registry: Arc<PluginRegistry>,
     gateway: Arc<Gateway>,
     running: Running,
     report: Report,
@@ -202,11 +82,13 @@ struct Actor {
 impl Control {
     /// The gateway over `servers` (names joined with `separator`, list
     /// changes and server notifications forwarded to its clients), and the
-    /// actor that changes its servers from now on; what the actor does goes
-    /// to `report`. Must be called within a tokio runtime.
+    /// actor that changes its servers from now on, starting new ones
+    /// through `registry`; what the actor does goes to `report`. Must be
+    /// called within a tokio runtime.
     #[must_use]
     pub fn start(
         runtime: McpRuntime,
+        registry: Arc<PluginRegistry>,
         separator: &str,
         servers: Vec<(ServerConfig, Backend)>,
         report: Report,
@@ -219,6 +101,7 @@ impl Control {
         );
         let mut actor = Actor {
             runtime,
+            registry: registry.clone(),
             gateway: gateway.clone(),
             running,
             report,
@@ -243,7 +126,13 @@ impl Control {
                 }
             }
         });
-        (Self { commands }, gateway)
+        (Self { commands, registry }, gateway)
+    }
+
+    /// The plugins new servers are started through.
+    #[must_use]
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
     }
 
     async fn ask(
@@ -313,7 +202,7 @@ impl Actor {
         configs: impl Iterator<Item = &'c ServerConfig>,
     ) -> Vec<Result<&'c ServerId, String>> {
         let mut outcomes = Vec::new();
-        for started in start_servers(&self.runtime, configs).await {
+        for started in start_servers(&self.runtime, &self.registry, configs).await {
             let id = started.config.id();
             outcomes.push(match started.handle {
                 Some(Ok(handle)) => {
@@ -409,107 +298,4 @@ impl Actor {
             self.running.servers.len()
         ));
     }
-}
-
-/// Every server of `runtime` as [`describe`] shows it, sorted by name,
-/// with its config when `control` runs it.
-///
-/// # Errors
-///
-/// When the runtime has stopped.
-pub async fn describe_all(
-    runtime: &McpRuntime,
-    control: Option<&Control>,
-) -> mcp_runtime::Result<Vec<Value>> {
-    let list = runtime.list().await?;
-    let metrics = runtime.metrics().await?;
-    let configs = match control {
-        Some(control) => control.configs().await,
-        None => Vec::new(),
-    };
-    Ok(list
-        .iter()
-        .map(|status| {
-            let config = configs.iter().find(|c| c.id() == &status.id);
-            describe(status, &metrics, config)
-        })
-        .collect())
-}
-
-/// `healthy` (every instance running, circuit closed), `degraded` (some
-/// running, or the circuit not closed) or `down` (none running).
-#[must_use]
-pub fn health(status: &ServerStatus) -> &'static str {
-    let running = status
-        .instances
-        .iter()
-        .filter(|s| **s == ServerState::Running)
-        .count();
-    let closed = status
-        .breaker
-        .is_none_or(|b| b == mcp_runtime::observe::BreakerState::Closed);
-    match running {
-        0 => "down",
-        n if n == status.instances.len() && closed => "healthy",
-        _ => "degraded",
-    }
-}
-
-/// How server `status` is doing, as the admin API and the Python package
-/// show it: state, health, instances, requests in flight and queued,
-/// breaker, protocol, counters from `metrics`, recent errors; with its
-/// `config`, also its transport type, namespace and priority.
-#[must_use]
-pub fn describe(
-    status: &ServerStatus,
-    metrics: &MetricsSnapshot,
-    config: Option<&ServerConfig>,
-) -> Value {
-    let counters = metrics
-        .servers
-        .iter()
-        .find(|m| m.id.as_ref() == Some(&status.id));
-    let instances: Vec<Value> = status
-        .instances
-        .iter()
-        .map(|state| match state {
-            ServerState::Restarting { attempt, reason } => {
-                json!({"state": state.name(), "attempt": attempt, "reason": reason})
-            }
-            ServerState::Failed { reason } => json!({"state": state.name(), "reason": reason}),
-            _ => json!({"state": state.name()}),
-        })
-        .collect();
-    let state = status
-        .instances
-        .iter()
-        .find(|s| **s == ServerState::Running)
-        .or_else(|| status.instances.first())
-        .map_or("stopped", ServerState::name);
-    json!({
-        "name": status.id.as_str(),
-        "type": config.map(|c| c.transport().name()),
-        "namespace": config.map(ServerConfig::namespace),
-        "priority": config.map(ServerConfig::priority),
-        "transport": status.transport,
-        "state": state,
-        "health": health(status),
-        "instances": instances,
-        "inFlight": status.in_flight,
-        "queued": status.queued,
-        "breaker": status.breaker.map(|b| b.name()),
-        "protocolVersion": status.session.as_ref().map(|s| s.protocol_version.as_str()),
-        "serverInfo": status.session.as_ref().map(|s| json!({
-            "name": s.server_info.name,
-            "version": s.server_info.version,
-        })),
-        "requests": counters.map_or(0, |c| c.requests),
-        "errors": counters.map_or(0, |c| c.errors),
-        "timeouts": counters.map_or(0, |c| c.timeouts),
-        "restarts": counters.map_or(0, |c| c.restarts),
-        "recentErrors": status.recent_errors.iter().map(|e| json!({
-            "atMs": e.at_ms,
-            "message": e.message,
-        })).collect::<Vec<_>>(),
-    })
 }

@@ -31,16 +31,16 @@ pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match (args.stdio, args.http) {
-        (true, _) => crate::launch::run_async_on_one_thread(mcp_runtime::serve_stdio(
+        (true, _) => crate::cli::launch::run_async_on_one_thread(mcp_serve::serve_stdio(
             (builtin.make)(),
             tokio::io::stdin(),
             tokio::io::stdout(),
-            mcp_plugins::MAX_MESSAGE,
+            mcp_runtime::transport::MAX_MESSAGE,
         ))??,
-        (false, Some(addr)) => crate::launch::run_async(crate::serve::serve_http(
+        (false, Some(addr)) => crate::cli::launch::run_async(crate::cli::serve::serve_http(
             (builtin.make)(),
             addr,
-            mcp_runtime::HttpServeOptions::default(),
+            mcp_serve::HttpServeOptions::default(),
         ))??,
         (false, None) => {
             eprintln!("error: say how to serve it: --stdio or --http ADDR");

@@ -39,8 +39,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use mcp_manager::ErrorKind;
-use mcp_manager::control::{Control, describe_all, health, server_entry};
+use mcp_control::ErrorKind;
+use mcp_control::{Control, describe_all, health, server_entry};
 
 /// Where the admin listener listens when `--admin` names no address.
 pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8932";
@@ -160,7 +160,7 @@ impl Admin {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| mcp_runtime::constant_time_eq(given.as_bytes(), token.as_bytes()))
+            .is_some_and(|given| mcp_serve::constant_time_eq(given.as_bytes(), token.as_bytes()))
     }
 
     async fn snapshot(&self) -> Result<(Vec<ServerStatus>, MetricsSnapshot), AdminResponse> {
@@ -259,15 +259,15 @@ impl Admin {
                 "the body must be {\"name\": NAME, \"config\": {an mcpServers entry}}",
             );
         };
-        let server = match server_entry(name, entry) {
-            Ok(server) => server,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-        };
         let Some(control) = self.control() else {
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the gateway is still starting",
             );
+        };
+        let server = match server_entry(control.registry(), name, entry) {
+            Ok(server) => server,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };
         tracing::info!(server = name, "deploy asked through the admin API");
         match control.deploy(server).await {

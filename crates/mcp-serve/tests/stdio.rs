@@ -57,7 +57,7 @@ impl McpServer for Doubler {
 async fn lines_in_answers_out_and_bad_lines_answered() {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (server_in, server_out) = tokio::io::split(server);
-    let serving = tokio::spawn(mcp_runtime::serve_stdio(
+    let serving = tokio::spawn(mcp_serve::serve_stdio(
         Arc::new(Doubler),
         server_in,
         server_out,

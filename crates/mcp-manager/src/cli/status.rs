@@ -10,13 +10,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::Value;
 
-use crate::launch::UNAVAILABLE;
+use crate::cli::launch::UNAVAILABLE;
 
 /// Arguments of `status`.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
     /// The gateway's admin address (`serve --admin ADDR`).
-    #[arg(long, value_name = "ADDR", default_value = crate::admin::DEFAULT_ADDR)]
+    #[arg(long, value_name = "ADDR", default_value = crate::cli::admin::DEFAULT_ADDR)]
     admin: SocketAddr,
     /// The admin API's bearer token (default: the environment variable
     /// `MCP_MANAGER_ADMIN_TOKEN`).

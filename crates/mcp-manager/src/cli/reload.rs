@@ -25,17 +25,18 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mcp_control::Control;
 use mcp_core::ManagerConfig;
-use mcp_manager::control::Control;
+use mcp_plugin_api::PluginRegistry;
 
 /// How often the file is looked at.
 const POLL: Duration = Duration::from_secs(1);
 
 /// Checks `bytes`, the config file at `path`: the config, or every problem
 /// as one text.
-fn check(path: &Path, bytes: Vec<u8>) -> Result<ManagerConfig, String> {
+fn check(registry: &PluginRegistry, path: &Path, bytes: Vec<u8>) -> Result<ManagerConfig, String> {
     ManagerConfig::from_file_bytes(path, bytes)
-        .and_then(mcp_manager::control::check_plugins)
+        .and_then(|config| mcp_control::check_plugins(registry, config))
         .map_err(|error| error.to_string())
 }
 
@@ -66,7 +67,7 @@ pub(crate) async fn watch(
         tracing::info!("reading {} again", path.display());
         let checked = now
             .map_err(|error| format!("cannot read {}: {error}", path.display()))
-            .and_then(|bytes| check(&path, bytes));
+            .and_then(|bytes| check(control.registry(), &path, bytes));
         match checked {
             Err(problems) => {
                 eprintln!(

@@ -1,0 +1,111 @@
+//! How servers are doing, as JSON: for the admin API and the Python
+//! package alike.
+
+use mcp_core::ServerConfig;
+use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerState, ServerStatus};
+use serde_json::{Value, json};
+
+use crate::actor::Control;
+
+/// Every server of `runtime` as [`describe`] shows it, sorted by name,
+/// with its config when `control` runs it.
+///
+/// # Errors
+///
+/// When the runtime has stopped.
+pub async fn describe_all(
+    runtime: &McpRuntime,
+    control: Option<&Control>,
+) -> mcp_runtime::Result<Vec<Value>> {
+    let list = runtime.list().await?;
+    let metrics = runtime.metrics().await?;
+    let configs = match control {
+        Some(control) => control.configs().await,
+        None => Vec::new(),
+    };
+    Ok(list
+        .iter()
+        .map(|status| {
+            let config = configs.iter().find(|c| c.id() == &status.id);
+            describe(status, &metrics, config)
+        })
+        .collect())
+}
+
+/// `healthy` (every instance running, circuit closed), `degraded` (some
+/// running, or the circuit not closed) or `down` (none running).
+#[must_use]
+pub fn health(status: &ServerStatus) -> &'static str {
+    let running = status
+        .instances
+        .iter()
+        .filter(|s| **s == ServerState::Running)
+        .count();
+    let closed = status
+        .breaker
+        .is_none_or(|b| b == mcp_runtime::observe::BreakerState::Closed);
+    match running {
+        0 => "down",
+        n if n == status.instances.len() && closed => "healthy",
+        _ => "degraded",
+    }
+}
+
+/// How server `status` is doing, as the admin API and the Python package
+/// show it: state, health, instances, requests in flight and queued,
+/// breaker, protocol, counters from `metrics`, recent errors; with its
+/// `config`, also its transport type, namespace and priority.
+#[must_use]
+pub fn describe(
+    status: &ServerStatus,
+    metrics: &MetricsSnapshot,
+    config: Option<&ServerConfig>,
+) -> Value {
+    let counters = metrics
+        .servers
+        .iter()
+        .find(|m| m.id.as_ref() == Some(&status.id));
+    let instances: Vec<Value> = status
+        .instances
+        .iter()
+        .map(|state| match state {
+            ServerState::Restarting { attempt, reason } => {
+                json!({"state": state.name(), "attempt": attempt, "reason": reason})
+            }
+            ServerState::Failed { reason } => json!({"state": state.name(), "reason": reason}),
+            _ => json!({"state": state.name()}),
+        })
+        .collect();
+    let state = status
+        .instances
+        .iter()
+        .find(|s| **s == ServerState::Running)
+        .or_else(|| status.instances.first())
+        .map_or("stopped", ServerState::name);
+    json!({
+        "name": status.id.as_str(),
+        "type": config.map(|c| c.transport().name()),
+        "namespace": config.map(ServerConfig::namespace),
+        "priority": config.map(ServerConfig::priority),
+        "transport": status.transport,
+        "state": state,
+        "health": health(status),
+        "instances": instances,
+        "inFlight": status.in_flight,
+        "queued": status.queued,
+        "breaker": status.breaker.map(|b| b.name()),
+        "protocolVersion": status.session.as_ref().map(|s| s.protocol_version.as_str()),
+        "serverInfo": status.session.as_ref().map(|s| json!({
+            "name": s.server_info.name,
+            "version": s.server_info.version,
+        })),
+        "requests": counters.map_or(0, |c| c.requests),
+        "errors": counters.map_or(0, |c| c.errors),
+        "timeouts": counters.map_or(0, |c| c.timeouts),
+        "restarts": counters.map_or(0, |c| c.restarts),
+        "recentErrors": status.recent_errors.iter().map(|e| json!({
+            "atMs": e.at_ms,
+            "message": e.message,
+        })).collect::<Vec<_>>(),
+    })
+}

@@ -1,0 +1,147 @@
+//! Starting a config's servers through the plugin registry, and checking
+//! a config or one server entry against it.
+
+use std::sync::Arc;
+
+use mcp_core::config::ProcessEnv;
+use mcp_core::{ManagerConfig, ServerConfig};
+use mcp_gateway::Backend;
+use mcp_plugin_api::PluginRegistry;
+use mcp_runtime::{McpRuntime, ServerHandle, ServerSpec};
+use serde_json::{Value, json};
+
+use crate::error::{Error, ErrorKind};
+
+/// Where the control actor reports what it did (one line each: a server
+/// started, stopped, failed to start).
+pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// One server of a config and how starting it went.
+#[derive(Debug)]
+pub struct Started<'c> {
+    /// Its config.
+    pub config: &'c ServerConfig,
+    /// `None` for a disabled server; otherwise the running server, or why
+    /// it did not start.
+    pub handle: Option<Result<ServerHandle, String>>,
+}
+
+/// Starts the enabled servers among `servers` side by side through
+/// `registry` and waits until each runs or has failed to start; sorted by
+/// server id.
+pub async fn start_servers<'c>(
+    runtime: &McpRuntime,
+    registry: &PluginRegistry,
+    servers: impl Iterator<Item = &'c ServerConfig>,
+) -> Vec<Started<'c>> {
+    let mut started = Vec::new();
+    let mut pending = Vec::new();
+    for config in servers {
+        if !config.is_enabled() {
+            started.push(Started {
+                config,
+                handle: None,
+            });
+            continue;
+        }
+        let spec = match spec(registry, config) {
+            Ok(spec) => spec,
+            Err(error) => {
+                started.push(Started {
+                    config,
+                    handle: Some(Err(error.to_string())),
+                });
+                continue;
+            }
+        };
+        let runtime = runtime.clone();
+        pending.push((
+            config,
+            tokio::spawn(async move { runtime.deploy(spec).await }),
+        ));
+    }
+    for (config, task) in pending {
+        let handle = match task.await {
+            Ok(Ok(handle)) => Ok(handle),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(error) => Err(format!("starting it panicked: {error}")),
+        };
+        started.push(Started {
+            config,
+            handle: Some(handle),
+        });
+    }
+    started.sort_by_key(|s| s.config.id().as_str().to_owned());
+    started
+}
+
+/// The runtime's spec of a configured server, reached as its plugin in
+/// `registry` says.
+///
+/// # Errors
+///
+/// The plugin's, when the server's type is unknown or its settings do not
+/// fit.
+pub fn spec(
+    registry: &PluginRegistry,
+    config: &ServerConfig,
+) -> Result<ServerSpec, mcp_plugin_api::Error> {
+    Ok(ServerSpec::from_config(config, registry.launch(config)?))
+}
+
+/// `config` checked against the plugins of `registry` that will run its
+/// servers (each server's plugin-specific settings), as every way of
+/// loading a config does before starting anything.
+///
+/// # Errors
+///
+/// The config error naming every problem.
+pub fn check_plugins(
+    registry: &PluginRegistry,
+    config: ManagerConfig,
+) -> Result<ManagerConfig, mcp_core::Error> {
+    config.check_servers(|server| registry.config_issue(server))
+}
+
+/// The gateway backend of a started server.
+#[must_use]
+pub fn backend(config: &ServerConfig, handle: ServerHandle) -> Backend {
+    Backend {
+        handle,
+        namespace: config.namespace().to_owned(),
+        tools: config.tools().clone(),
+    }
+}
+
+/// Checks one `mcpServers` entry named `name` (as a config file's would be
+/// checked, environment references resolved from this process's
+/// environment) and gives its server config.
+///
+/// # Errors
+///
+/// [`ErrorKind::Invalid`] naming every problem.
+pub fn server_entry(
+    registry: &PluginRegistry,
+    name: &str,
+    entry: &Value,
+) -> Result<ServerConfig, Error> {
+    if !entry.is_object() {
+        return Err(Error::new(
+            ErrorKind::Invalid,
+            format!("the config of `{name}` must be a JSON object (an mcpServers entry)"),
+        ));
+    }
+    let text = json!({"mcpServers": {name: entry}}).to_string();
+    ManagerConfig::from_json_str(&text, None, &ProcessEnv)
+        .and_then(|config| check_plugins(registry, config))
+        .map_err(|e| Error::new(ErrorKind::Invalid, format!("invalid server entry: {e}")))?
+        .servers()
+        .first()
+        .cloned()
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Invalid,
+                format!("no server `{name}` in the entry"),
+            )
+        })
+}

@@ -1,0 +1,172 @@
+//! [`Launch`]: how one server is reached, as a plugin describes it.
+//!
+//! A plugin turns a server's config entry into a `Launch`; the runtime
+//! turns a `Launch` into a running transport. The two never meet: a plugin
+//! author compiles this crate, not the runtime's async I/O.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::McpServer;
+
+/// How the runtime reaches one server.
+#[derive(Clone)]
+pub enum Launch {
+    /// A child process speaking newline-delimited JSON on stdin and stdout.
+    Stdio(StdioLaunch),
+    /// A remote server over Streamable HTTP.
+    StreamableHttp(RemoteLaunch),
+    /// A remote server over the legacy HTTP+SSE transport (2024-11-05).
+    Sse(RemoteLaunch),
+    /// A server written in Rust, called in the manager's own process.
+    InProcess(InProcessLaunch),
+}
+
+impl Launch {
+    /// A child process running `command`.
+    #[must_use]
+    pub fn stdio(command: impl Into<String>) -> StdioLaunch {
+        StdioLaunch {
+            command: command.into(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+        }
+    }
+
+    /// A server run in-process, called `name` in logs.
+    #[must_use]
+    pub fn in_process(name: impl Into<String>, server: Arc<dyn McpServer>) -> Self {
+        Self::InProcess(InProcessLaunch {
+            name: name.into(),
+            server,
+        })
+    }
+
+    /// What it is, for logs: a program, a URL without credentials or
+    /// query, or an in-process server's name.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Stdio(stdio) => format!("stdio `{}`", stdio.command),
+            Self::StreamableHttp(remote) => format!("http {}", remote.url),
+            Self::Sse(remote) => format!("sse {}", remote.url),
+            Self::InProcess(inprocess) => format!("in-process `{}`", inprocess.name),
+        }
+    }
+}
+
+impl std::fmt::Debug for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// A child process to start (and restart) for a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StdioLaunch {
+    /// The program.
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Environment variables set on top of the manager's own.
+    pub env: BTreeMap<String, String>,
+    /// Its working directory; the manager's own when `None`.
+    pub cwd: Option<PathBuf>,
+}
+
+impl StdioLaunch {
+    /// With these arguments.
+    #[must_use]
+    pub fn args<I, A>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With one more environment variable.
+    #[must_use]
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl From<StdioLaunch> for Launch {
+    fn from(stdio: StdioLaunch) -> Self {
+        Self::Stdio(stdio)
+    }
+}
+
+/// A remote server's endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RemoteLaunch {
+    /// The MCP endpoint (Streamable HTTP) or the event stream (HTTP+SSE).
+    pub url: String,
+    /// Headers sent with every request; their values are never logged.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for RemoteLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteLaunch")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A server that runs inside the manager.
+#[derive(Clone)]
+pub struct InProcessLaunch {
+    /// Its name in logs.
+    pub name: String,
+    /// The server.
+    pub server: Arc<dyn McpServer>,
+}
+
+impl std::fmt::Debug for InProcessLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessLaunch")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stdio_launch_is_built_step_by_step() {
+        let launch: Launch = Launch::stdio("uvx")
+            .args(["mcp-server-time"])
+            .env("TZ", "UTC")
+            .into();
+        let Launch::Stdio(stdio) = &launch else {
+            panic!("not stdio: {launch:?}");
+        };
+        assert_eq!(stdio.args, ["mcp-server-time"]);
+        assert_eq!(stdio.env.get("TZ").map(String::as_str), Some("UTC"));
+        assert_eq!(launch.describe(), "stdio `uvx`");
+    }
+
+    #[test]
+    fn header_values_stay_out_of_debug_output() {
+        let remote = RemoteLaunch {
+            url: "https://example.invalid/mcp".to_owned(),
+            headers: BTreeMap::from([("Authorization".to_owned(), "Bearer secret".to_owned())]),
+        };
+        let shown = format!("{remote:?}");
+        assert!(shown.contains("Authorization"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(
+            Launch::Sse(remote).describe(),
+            "sse https://example.invalid/mcp"
+        );
+    }
+}
