@@ -1,6 +1,7 @@
 //! One request through the runtime to an in-process echo server, on a
 //! single-threaded tokio runtime (one core): through the server's handle
-//! (the gateway's path) and through the registry actor.
+//! (the gateway's path), and looked up by name in the registry actor first
+//! (a caller that keeps no handle).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use benches::deploy_echo;
@@ -13,7 +14,8 @@ fn runtime(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (runtime, handle) = rt.block_on(deploy_echo());
+    let (runtime, server) = rt.block_on(deploy_echo());
+    let handle = server.handle().clone();
     let params =
         Raw::from_value(&serde_json::json!({"name": "echo", "arguments": {"text": "hello"}}));
     let id = handle.id().clone();
@@ -22,14 +24,12 @@ fn runtime(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| handle.request("tools/call", Some(params.clone()), CallOptions::default()));
     });
-    group.bench_function("registry", |b| {
-        b.to_async(&rt).iter(|| {
-            runtime.execute(
-                &id,
-                "tools/call",
-                Some(params.clone()),
-                CallOptions::default(),
-            )
+    group.bench_function("by_name", |b| {
+        b.to_async(&rt).iter(|| async {
+            let server = runtime.server(&id).await.unwrap();
+            server
+                .request("tools/call", Some(params.clone()), CallOptions::default())
+                .await
         });
     });
     group.finish();

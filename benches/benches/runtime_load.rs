@@ -35,7 +35,8 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (runtime, handle) = deploy_echo().await;
+        let (runtime, server) = deploy_echo().await;
+        let handle = server.handle().clone();
         let params =
             Raw::from_value(&serde_json::json!({"name": "echo", "arguments": {"text": "hello"}}));
 

@@ -60,7 +60,10 @@ impl mcp_core::McpServer for EchoServer {
 /// # Panics
 ///
 /// When the server does not deploy, which would make the benchmark moot.
-pub async fn deploy_echo() -> (mcp_runtime::McpRuntime, mcp_runtime::ServerHandle) {
+pub async fn deploy_echo() -> (
+    mcp_runtime::McpRuntime,
+    mcp_runtime::Server<mcp_core::state::Deployed>,
+) {
     let runtime = mcp_runtime::McpRuntime::start();
     let id = mcp_core::ServerId::new("echo").expect("a valid id");
     let connector = mcp_runtime::transport::inprocess::InProcessConnector::new(
@@ -69,6 +72,9 @@ pub async fn deploy_echo() -> (mcp_runtime::McpRuntime, mcp_runtime::ServerHandl
     );
     let mut spec = mcp_runtime::ServerSpec::new(id, std::sync::Arc::new(connector));
     spec.health_interval = None;
-    let handle = runtime.deploy(spec).await.expect("the echo server deploys");
-    (runtime, handle)
+    let server = mcp_runtime::Server::new(runtime.clone(), spec)
+        .deploy()
+        .await
+        .expect("the echo server deploys");
+    (runtime, server)
 }

@@ -12,10 +12,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
 use mcp_gateway::{Backend, Gateway};
 use mcp_plugin_api::PluginRegistry;
-use mcp_runtime::McpRuntime;
+use mcp_runtime::{McpRuntime, Server};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind};
@@ -24,12 +25,15 @@ use crate::start::{Report, backend, start_servers};
 /// The servers the gateway runs now, sorted by id, with the config each
 /// runs.
 struct Running {
-    servers: Vec<(ServerConfig, Backend)>,
+    servers: Vec<(ServerConfig, Server<Deployed>)>,
 }
 
 impl Running {
     fn backends(&self) -> Vec<Backend> {
-        self.servers.iter().map(|(_, b)| b.clone()).collect()
+        self.servers
+            .iter()
+            .map(|(config, server)| backend(config, server))
+            .collect()
     }
 
     fn sort(&mut self) {
@@ -90,7 +94,7 @@ impl Control {
         runtime: McpRuntime,
         registry: Arc<PluginRegistry>,
         separator: &str,
-        servers: Vec<(ServerConfig, Backend)>,
+        servers: Vec<(ServerConfig, Server<Deployed>)>,
         report: Report,
     ) -> (Self, Arc<Gateway>) {
         let (commands, mut receiver) = mpsc::channel(16);
@@ -204,11 +208,9 @@ impl Actor {
         let mut outcomes = Vec::new();
         for started in start_servers(&self.runtime, &self.registry, configs).await {
             let id = started.config.id();
-            outcomes.push(match started.handle {
-                Some(Ok(handle)) => {
-                    self.running
-                        .servers
-                        .push((started.config.clone(), backend(started.config, handle)));
+            outcomes.push(match started.server {
+                Some(Ok(server)) => {
+                    self.running.servers.push((started.config.clone(), server));
                     Ok(id)
                 }
                 Some(Err(reason)) => Err(format!("`{id}` failed to start: {reason}")),
@@ -246,12 +248,13 @@ impl Actor {
         let Some(position) = self.running.servers.iter().position(|(c, _)| c.id() == id) else {
             return Err(Error::not_found(id.as_str()));
         };
-        self.running.servers.remove(position);
+        let (_, server) = self.running.servers.remove(position);
         self.publish();
         (self.report)(&format!("{id}: undeployed, stopping it"));
-        self.runtime
-            .undeploy(id)
+        server
+            .undeploy()
             .await
+            .map(drop)
             .map_err(|e| Error::new(ErrorKind::Failed, e.to_string()))
     }
 
@@ -268,7 +271,7 @@ impl Actor {
         // Out of the gateway first, so nothing new reaches them.
         self.running.servers = keep;
         self.publish();
-        for (config, _) in &leave {
+        for (config, server) in leave {
             let id = config.id();
             let verb = if wanted.contains_key(id) {
                 "changed"
@@ -276,7 +279,7 @@ impl Actor {
                 "removed"
             };
             (self.report)(&format!("{id}: {verb}, stopping it"));
-            if let Err(error) = self.runtime.undeploy(id).await {
+            if let Err(error) = server.undeploy().await {
                 tracing::warn!(server = %id, "stopping it: {error}");
             }
         }

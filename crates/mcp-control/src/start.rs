@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use mcp_core::config::ProcessEnv;
+use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig};
 use mcp_gateway::Backend;
 use mcp_plugin_api::PluginRegistry;
-use mcp_runtime::{McpRuntime, ServerHandle, ServerSpec};
+use mcp_runtime::{McpRuntime, Server, ServerSpec};
 use serde_json::{Value, json};
 
 use crate::error::{Error, ErrorKind};
@@ -21,9 +22,9 @@ pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct Started<'c> {
     /// Its config.
     pub config: &'c ServerConfig,
-    /// `None` for a disabled server; otherwise the running server, or why
+    /// `None` for a disabled server; otherwise the deployed server, or why
     /// it did not start.
-    pub handle: Option<Result<ServerHandle, String>>,
+    pub server: Option<Result<Server<Deployed>, String>>,
 }
 
 /// Starts the enabled servers among `servers` side by side through
@@ -40,7 +41,7 @@ pub async fn start_servers<'c>(
         if !config.is_enabled() {
             started.push(Started {
                 config,
-                handle: None,
+                server: None,
             });
             continue;
         }
@@ -49,26 +50,23 @@ pub async fn start_servers<'c>(
             Err(error) => {
                 started.push(Started {
                     config,
-                    handle: Some(Err(error.to_string())),
+                    server: Some(Err(error.to_string())),
                 });
                 continue;
             }
         };
-        let runtime = runtime.clone();
-        pending.push((
-            config,
-            tokio::spawn(async move { runtime.deploy(spec).await }),
-        ));
+        let server = Server::new(runtime.clone(), spec);
+        pending.push((config, tokio::spawn(server.deploy())));
     }
     for (config, task) in pending {
-        let handle = match task.await {
-            Ok(Ok(handle)) => Ok(handle),
-            Ok(Err(error)) => Err(error.to_string()),
+        let server = match task.await {
+            Ok(Ok(server)) => Ok(server),
+            Ok(Err(failed)) => Err(failed.error().to_string()),
             Err(error) => Err(format!("starting it panicked: {error}")),
         };
         started.push(Started {
             config,
-            handle: Some(handle),
+            server: Some(server),
         });
     }
     started.sort_by_key(|s| s.config.id().as_str().to_owned());
@@ -103,11 +101,11 @@ pub fn check_plugins(
     config.check_servers(|server| registry.config_issue(server))
 }
 
-/// The gateway backend of a started server.
+/// The gateway backend of a deployed server.
 #[must_use]
-pub fn backend(config: &ServerConfig, handle: ServerHandle) -> Backend {
+pub fn backend(config: &ServerConfig, server: &Server<Deployed>) -> Backend {
     Backend {
-        handle,
+        handle: server.handle().clone(),
         namespace: config.namespace().to_owned(),
         tools: config.tools().clone(),
     }

@@ -80,7 +80,11 @@ async fn run(scenario: &str, url: String) -> Result<(), String> {
     spec.health_interval = None;
     let runtime = McpRuntime::start();
     let outcome = async {
-        let server = runtime.deploy(spec).await.map_err(|e| e.to_string())?;
+        let server = mcp_runtime::Server::new(runtime.clone(), spec)
+            .deploy()
+            .await
+            .map_err(|failed| failed.error().to_string())?
+            .into_handle();
         server
             .list_all(ListKind::Tools)
             .await

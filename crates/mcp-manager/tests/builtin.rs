@@ -46,7 +46,13 @@ async fn every_server_is_created_through_the_registry() {
     let mut handles = Vec::new();
     for server in config.servers() {
         let spec = mcp_control::spec(&registry, server).unwrap();
-        handles.push(runtime.deploy(spec).await.unwrap());
+        handles.push(
+            mcp_runtime::Server::new(runtime.clone(), spec)
+                .deploy()
+                .await
+                .unwrap()
+                .into_handle(),
+        );
     }
     for handle in &handles {
         let tools = handle.list_all(ListKind::Tools).await.unwrap();
@@ -155,7 +161,11 @@ async fn the_builtin_server_over_http() {
     ));
     let runtime = McpRuntime::start();
     let spec = mcp_control::spec(&mcp_plugins::default_registry(), &config.servers()[0]).unwrap();
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = mcp_runtime::Server::new(runtime.clone(), spec)
+        .deploy()
+        .await
+        .unwrap()
+        .into_handle();
     let params = Raw::from_value(&json!({"name": "test_simple_text", "arguments": {}}));
     let result = handle
         .request("tools/call", Some(params), CallOptions::default())

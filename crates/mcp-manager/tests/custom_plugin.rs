@@ -54,7 +54,14 @@ fn a_downstream_binary_serves_its_own_server_types() {
     let config = config.to_str().unwrap();
     let (report, stderr) = support::run_python_client(
         "python_custom_plugin_client.py",
-        &[program, "serve", "--stdio", "--no-watch", "--config", config],
+        &[
+            program,
+            "serve",
+            "--stdio",
+            "--no-watch",
+            "--config",
+            config,
+        ],
     );
     assert_eq!(
         report["tools"],
@@ -104,5 +111,9 @@ fn its_types_are_checked_like_ours() {
         .arg(root().join("examples/builtin.json"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

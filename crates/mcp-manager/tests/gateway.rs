@@ -213,7 +213,8 @@ async fn lists_are_merged_and_calls_routed() {
     assert_eq!(refused.0, -32602);
 
     // A server that is down is left out of the lists, not an error.
-    runtime.undeploy(backends[1].handle.id()).await.unwrap();
+    let down = runtime.server(backends[1].handle.id()).await.unwrap();
+    down.undeploy().await.unwrap();
     let tools = ask(&gateway, "tools/list", json!({})).await.unwrap();
     assert!(
         tools["tools"]
@@ -254,15 +255,12 @@ async fn deploy_all(runtime: &McpRuntime, config: &str) -> Vec<Backend> {
     let registry = mcp_plugins::default_registry();
     let mut backends = Vec::new();
     for server in config.servers() {
-        let handle = runtime
-            .deploy(mcp_control::spec(&registry, server).unwrap())
+        let spec = mcp_control::spec(&registry, server).unwrap();
+        let deployed = mcp_runtime::Server::new(runtime.clone(), spec)
+            .deploy()
             .await
             .unwrap();
-        backends.push(Backend {
-            handle,
-            namespace: server.namespace().to_owned(),
-            tools: server.tools().clone(),
-        });
+        backends.push(mcp_control::backend(server, &deployed));
     }
     backends
 }

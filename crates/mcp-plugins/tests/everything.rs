@@ -38,7 +38,11 @@ async fn start(protocol: UpstreamProtocol) -> Fixture {
     let connector = InProcessConnector::new("everything", Arc::new(EverythingServer::new()));
     let mut spec = ServerSpec::new(ServerId::new("everything").unwrap(), Arc::new(connector));
     spec.protocol = protocol;
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = mcp_runtime::Server::new(runtime.clone(), spec)
+        .deploy()
+        .await
+        .unwrap()
+        .into_handle();
     Fixture {
         _runtime: runtime,
         handle,

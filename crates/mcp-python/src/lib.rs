@@ -579,8 +579,8 @@ async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: Caller) -> 
                 .and_then(NonZeroU32::new)
                 .filter(|n| n.get() <= 64)
                 .ok_or_else(|| Failure::invalid("`instances` must be a number from 1 to 64"))?;
-            let handle = inner.runtime.server(&server_id(name)?).await?;
-            handle.scale(instances).await?;
+            let server = inner.runtime.server(&server_id(name)?).await?;
+            server.scale(instances).await?;
             describe(inner, name).await
         }
         "restart" => {
@@ -655,17 +655,14 @@ async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
         control::start_servers(&inner.runtime, &inner.registry, config.servers().iter()).await
     {
         let name = started.config.id().as_str();
-        match started.handle {
+        match started.server {
             None => report.push(json!({"name": name, "state": "disabled"})),
             Some(Err(reason)) => {
                 report.push(json!({"name": name, "state": "failed", "error": reason}));
             }
-            Some(Ok(handle)) => {
+            Some(Ok(server)) => {
                 report.push(json!({"name": name, "state": "running"}));
-                servers.push((
-                    started.config.clone(),
-                    control::backend(started.config, handle),
-                ));
+                servers.push((started.config.clone(), server));
             }
         }
     }
@@ -786,14 +783,14 @@ async fn request(inner: &Arc<Inner>, args: &Value, caller: Caller) -> Outcome {
     let call = async {
         match server {
             Some(name) => {
-                let handle = inner.runtime.server(&server_id(&name)?).await?;
+                let server = inner.runtime.server(&server_id(&name)?).await?;
                 let options = CallOptions {
                     progress,
                     session: Some(inner.session),
                     requester: Some(context),
                     ..CallOptions::default()
                 };
-                let result = handle.request(method, params, options).await?;
+                let result = server.request(method, params, options).await?;
                 Ok(result.get().to_owned())
             }
             None => {

@@ -1,8 +1,12 @@
 //! The runtime of mcp-manager: actors that run MCP servers and talk to them.
 //!
-//! - [`McpRuntime`]: the registry actor, driven by [`McpCommand`]s over one
-//!   bounded channel: deploy, undeploy, execute, notify, list, scale,
-//!   metrics, shutdown.
+//! - [`Server`]: the type-state API, the one way to deploy a server:
+//!   `Server<Configured>::deploy` gives a `Server<Deployed>` (requests, its
+//!   [`ServerHandle`], `undeploy`) or a `Server<Failed>` (the reason,
+//!   `retry`).
+//! - [`McpRuntime`]: the registry actor every server is deployed into,
+//!   driven over one bounded channel: find a server by name, list them,
+//!   their counters, shut everything down.
 //! - [`ServerHandle`]: a deployed server, for sending requests directly to
 //!   its connection actors. Each instance of a server has a supervisor that
 //!   restarts it with backoff when its connection is lost, and a connection
@@ -11,7 +15,6 @@
 //! - [`transport`]: stdio child processes, Streamable HTTP and legacy
 //!   HTTP+SSE remotes, and in-process servers, all behind one
 //!   channel-shaped [`transport::TransportLink`].
-//! - [`Server`]: the type-state API over all of that.
 //! - [`dispatch`]: running an [`mcp_core::McpServer`] for one client, one
 //!   task per request, for the in-process transport and for every
 //!   downstream transport (the `mcp-serve` crate).
@@ -45,7 +48,7 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-pub use runtime::{McpCommand, McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
+pub use runtime::{McpRuntime, MetricsSnapshot, ServerMetrics, ServerStatus};
 pub use server::{
     CallOptions, ListKind, RecentError, ServerEvent, ServerHandle, ServerSpec, ServerState,
     SessionInfo, UpstreamProtocol,

@@ -1,40 +1,38 @@
 //! `McpRuntime`: the registry actor that owns the deployed servers, driven
-//! by [`McpCommand`]s over one bounded channel.
+//! by `Command`s over one bounded channel.
 //!
-//! The actor never waits on a server: starting, stopping and executing run
-//! in tasks of their own and report back, so one slow server cannot hold up
-//! commands for the others. For the hot path, [`McpRuntime::server`] hands
-//! out the server's [`ServerHandle`], which talks to the server's connection
+//! The actor never waits on a server: starting and stopping run in tasks of
+//! their own and report back, so one slow server cannot hold up commands
+//! for the others. Servers are deployed and undeployed through the
+//! type-state API ([`crate::Server`]); [`McpRuntime::server`] finds a
+//! deployed one by name, whose [`ServerHandle`] talks to its connection
 //! actors directly.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mcp_core::ServerId;
-use mcp_protocol::Notification;
-use mcp_protocol::raw::Raw;
+use mcp_core::state::Deployed;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::{NoObserver, Observer};
-use crate::server::{CallOptions, ServerEvent, ServerHandle, ServerSpec, ServerState};
+use crate::server::{ServerEvent, ServerHandle, ServerSpec, ServerState};
+use crate::typestate::Server;
 
 /// Commands queued for the registry before senders wait.
 const COMMAND_CAPACITY: usize = 256;
 /// Server notifications buffered for slow subscribers.
 const EVENT_CAPACITY: usize = 1024;
 
-/// What the runtime can be asked to do.
-#[non_exhaustive]
-pub enum McpCommand {
+/// What the registry actor can be asked to do.
+pub(crate) enum Command {
     /// Start a server and answer once it is running.
     Deploy {
-        /// What to run.
-        spec: ServerSpec,
+        /// What to run (boxed: the other commands are small).
+        spec: Box<ServerSpec>,
         /// The server's handle, or why it did not start.
         reply: oneshot::Sender<Result<ServerHandle>>,
     },
@@ -43,28 +41,6 @@ pub enum McpCommand {
         /// Which server.
         id: ServerId,
         /// Answered once it is stopped.
-        reply: oneshot::Sender<Result<()>>,
-    },
-    /// Send a request to a server.
-    Execute {
-        /// Which server.
-        id: ServerId,
-        /// The method.
-        method: Cow<'static, str>,
-        /// The params, raw.
-        params: Option<Raw<'static>>,
-        /// Timeout, progress and session.
-        options: CallOptions,
-        /// The result; dropping the receiver cancels the request.
-        reply: oneshot::Sender<Result<Raw<'static>>>,
-    },
-    /// Send a notification to a server.
-    Notify {
-        /// Which server.
-        id: ServerId,
-        /// What to send.
-        notification: Notification<'static>,
-        /// Answered once it is queued.
         reply: oneshot::Sender<Result<()>>,
     },
     /// The handle of a server.
@@ -78,15 +54,6 @@ pub enum McpCommand {
     List {
         /// The servers, sorted by id.
         reply: oneshot::Sender<Vec<ServerStatus>>,
-    },
-    /// Run a different number of instances of a server.
-    Scale {
-        /// Which server.
-        id: ServerId,
-        /// How many.
-        instances: NonZeroU32,
-        /// Answered once the new instances run or the extra ones stopped.
-        reply: oneshot::Sender<Result<()>>,
     },
     /// Counters of every server.
     Metrics {
@@ -152,7 +119,7 @@ pub struct MetricsSnapshot {
 /// last clone is dropped, every server is stopped.
 #[derive(Clone, Debug)]
 pub struct McpRuntime {
-    commands: mpsc::Sender<McpCommand>,
+    commands: mpsc::Sender<Command>,
     events: broadcast::Sender<ServerEvent>,
 }
 
@@ -179,18 +146,12 @@ impl McpRuntime {
         Self { commands, events }
     }
 
-    /// Sends a raw command.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Shutdown`] when the runtime has stopped.
-    pub async fn send(&self, command: McpCommand) -> Result<()> {
-        self.commands.send(command).await.map_err(|_| shut_down())
-    }
-
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> McpCommand) -> Result<T> {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
         let (reply, answer) = oneshot::channel();
-        self.send(make(reply)).await?;
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| shut_down())?;
         answer.await.map_err(|_| shut_down())
     }
 
@@ -208,73 +169,33 @@ impl McpRuntime {
         let _ = self.events.send(event);
     }
 
-    /// Deploys a server and waits until it runs.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::AlreadyExists`], or why it did not start.
-    pub async fn deploy(&self, spec: ServerSpec) -> Result<ServerHandle> {
-        self.ask(|reply| McpCommand::Deploy { spec, reply }).await?
-    }
-
-    /// Stops a server and forgets it.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::NotFound`].
-    pub async fn undeploy(&self, id: &ServerId) -> Result<()> {
-        let id = id.clone();
-        self.ask(|reply| McpCommand::Undeploy { id, reply }).await?
-    }
-
-    /// The handle of a deployed server.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::NotFound`].
-    pub async fn server(&self, id: &ServerId) -> Result<ServerHandle> {
-        let id = id.clone();
-        self.ask(|reply| McpCommand::Get { id, reply }).await?
-    }
-
-    /// Sends a request to a server and waits for the result. Dropping the
-    /// future cancels the request.
-    ///
-    /// # Errors
-    ///
-    /// As [`ServerHandle::request`], or [`ErrorKind::NotFound`].
-    pub async fn execute(
-        &self,
-        id: &ServerId,
-        method: impl Into<Cow<'static, str>>,
-        params: Option<Raw<'static>>,
-        options: CallOptions,
-    ) -> Result<Raw<'static>> {
-        let id = id.clone();
-        let method = method.into();
-        self.ask(|reply| McpCommand::Execute {
-            id,
-            method,
-            params,
-            options,
+    /// Deploys a server and waits until it runs: the step behind
+    /// [`crate::Server::deploy`].
+    pub(crate) async fn deploy(&self, spec: ServerSpec) -> Result<ServerHandle> {
+        self.ask(|reply| Command::Deploy {
+            spec: Box::new(spec),
             reply,
         })
         .await?
     }
 
-    /// Sends a notification to a server.
+    /// Stops a server and forgets it: the step behind
+    /// [`crate::Server::undeploy`].
+    pub(crate) async fn undeploy(&self, id: &ServerId) -> Result<()> {
+        let id = id.clone();
+        self.ask(|reply| Command::Undeploy { id, reply }).await?
+    }
+
+    /// The deployed server called `id`.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] or [`ErrorKind::Unavailable`].
-    pub async fn notify(&self, id: &ServerId, notification: Notification<'static>) -> Result<()> {
+    /// [`ErrorKind::NotFound`], or [`ErrorKind::Unavailable`] while it
+    /// starts.
+    pub async fn server(&self, id: &ServerId) -> Result<Server<Deployed>> {
         let id = id.clone();
-        self.ask(|reply| McpCommand::Notify {
-            id,
-            notification,
-            reply,
-        })
-        .await?
+        let handle = self.ask(|reply| Command::Get { id, reply }).await??;
+        Ok(Server::deployed(self.clone(), handle))
     }
 
     /// Every server with its state, sorted by id.
@@ -283,22 +204,7 @@ impl McpRuntime {
     ///
     /// [`ErrorKind::Shutdown`].
     pub async fn list(&self) -> Result<Vec<ServerStatus>> {
-        self.ask(|reply| McpCommand::List { reply }).await
-    }
-
-    /// Runs `instances` copies of a server.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::NotFound`], or a new instance's start-up error.
-    pub async fn scale(&self, id: &ServerId, instances: NonZeroU32) -> Result<()> {
-        let id = id.clone();
-        self.ask(|reply| McpCommand::Scale {
-            id,
-            instances,
-            reply,
-        })
-        .await?
+        self.ask(|reply| Command::List { reply }).await
     }
 
     /// Counters of every server.
@@ -307,13 +213,13 @@ impl McpRuntime {
     ///
     /// [`ErrorKind::Shutdown`].
     pub async fn metrics(&self) -> Result<MetricsSnapshot> {
-        self.ask(|reply| McpCommand::Metrics { reply }).await
+        self.ask(|reply| Command::Metrics { reply }).await
     }
 
     /// Stops every server (each drains its requests for up to its request
     /// timeout, then is stopped) and the runtime.
     pub async fn shutdown(&self) {
-        let _ = self.ask(|reply| McpCommand::Shutdown { reply }).await;
+        let _ = self.ask(|reply| Command::Shutdown { reply }).await;
     }
 }
 
@@ -346,13 +252,13 @@ struct Registry {
 }
 
 impl Registry {
-    async fn run(mut self, mut commands: mpsc::Receiver<McpCommand>) {
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let (done_tx, mut done_rx) = mpsc::channel::<Done>(COMMAND_CAPACITY);
         let shutdown_reply = loop {
             tokio::select! {
                 Some(done) = done_rx.recv() => self.on_done(done),
                 command = commands.recv() => match command {
-                    Some(McpCommand::Shutdown { reply }) => break Some(reply),
+                    Some(Command::Shutdown { reply }) => break Some(reply),
                     Some(command) => self.on_command(command, &done_tx),
                     None => break None,
                 },
@@ -410,10 +316,10 @@ impl Registry {
         }
     }
 
-    fn on_command(&mut self, command: McpCommand, done: &mpsc::UnboundedSender<Done>) {
+    fn on_command(&mut self, command: Command, done: &mpsc::Sender<Done>) {
         match command {
-            McpCommand::Deploy { spec, reply } => self.deploy(spec, reply, done),
-            McpCommand::Undeploy { id, reply } => match self.servers.remove(&id) {
+            Command::Deploy { spec, reply } => self.deploy(*spec, reply, done),
+            Command::Undeploy { id, reply } => match self.servers.remove(&id) {
                 Some(Slot::Running(handle)) => {
                     tokio::spawn(async move {
                         handle.stop().await;
@@ -431,64 +337,16 @@ impl Registry {
                     let _ = reply.send(Err(not_found(&id)));
                 }
             },
-            McpCommand::Execute {
-                id,
-                method,
-                params,
-                options,
-                mut reply,
-            } => match self.handle(&id) {
-                Ok(handle) => {
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            result = handle.request(method, params, options) => { let _ = reply.send(result); }
-                            // The caller went away: dropping the request cancels it.
-                            () = reply.closed() => {}
-                        }
-                    });
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(error));
-                }
-            },
-            McpCommand::Notify {
-                id,
-                notification,
-                reply,
-            } => match self.handle(&id) {
-                Ok(handle) => {
-                    tokio::spawn(async move {
-                        let _ = reply.send(handle.notify(notification).await);
-                    });
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(error));
-                }
-            },
-            McpCommand::Get { id, reply } => {
+            Command::Get { id, reply } => {
                 let _ = reply.send(self.handle(&id));
             }
-            McpCommand::List { reply } => {
+            Command::List { reply } => {
                 let _ = reply.send(self.list());
             }
-            McpCommand::Scale {
-                id,
-                instances,
-                reply,
-            } => match self.handle(&id) {
-                Ok(handle) => {
-                    tokio::spawn(async move {
-                        let _ = reply.send(handle.scale(instances).await);
-                    });
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(error));
-                }
-            },
-            McpCommand::Metrics { reply } => {
+            Command::Metrics { reply } => {
                 let _ = reply.send(self.metrics());
             }
-            McpCommand::Shutdown { reply } => {
+            Command::Shutdown { reply } => {
                 // Handled by the loop; unreachable here.
                 let _ = reply.send(());
             }
@@ -499,7 +357,7 @@ impl Registry {
         &mut self,
         spec: ServerSpec,
         reply: oneshot::Sender<Result<ServerHandle>>,
-        done: &mpsc::UnboundedSender<Done>,
+        done: &mpsc::Sender<Done>,
     ) {
         let id = spec.id.clone();
         match self.servers.entry(id.clone()) {
@@ -516,7 +374,7 @@ impl Registry {
                 let done = done.clone();
                 tokio::spawn(async move {
                     let result = ServerHandle::start(spec, events, observer).await;
-                    let _ = done.send(Done::Deployed { id, result, reply });
+                    let _ = done.send(Done::Deployed { id, result, reply }).await;
                 });
             }
         }
@@ -573,26 +431,21 @@ impl Registry {
 }
 
 /// Answers a command that arrived after shutdown.
-fn refuse(command: McpCommand) {
+fn refuse(command: Command) {
     match command {
-        McpCommand::Deploy { reply, .. } | McpCommand::Get { reply, .. } => {
+        Command::Deploy { reply, .. } | Command::Get { reply, .. } => {
             let _ = reply.send(Err(shut_down()));
         }
-        McpCommand::Undeploy { reply, .. }
-        | McpCommand::Notify { reply, .. }
-        | McpCommand::Scale { reply, .. } => {
+        Command::Undeploy { reply, .. } => {
             let _ = reply.send(Err(shut_down()));
         }
-        McpCommand::Execute { reply, .. } => {
-            let _ = reply.send(Err(shut_down()));
-        }
-        McpCommand::List { reply } => {
+        Command::List { reply } => {
             let _ = reply.send(Vec::new());
         }
-        McpCommand::Metrics { reply } => {
+        Command::Metrics { reply } => {
             let _ = reply.send(MetricsSnapshot::default());
         }
-        McpCommand::Shutdown { reply } => {
+        Command::Shutdown { reply } => {
             let _ = reply.send(());
         }
     }

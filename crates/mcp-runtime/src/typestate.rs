@@ -1,14 +1,23 @@
 //! The type-state API: a server's lifecycle in its type.
 //!
-//! `Server<Configured>::deploy` consumes the configured server and yields a
-//! `Server<Deployed>`, the only state with `execute`; a failed deployment
-//! yields a `Server<Failed>` that says why and can be retried. Mistakes such
-//! as executing on a server that was never deployed do not compile.
+//! This is the one way to deploy a server: `Server<Configured>::deploy`
+//! consumes the configured server and yields a `Server<Deployed>`, the only
+//! state with `request` and a [`ServerHandle`]; a failed deployment yields a
+//! `Server<Failed>` that says why and can be retried; `undeploy` takes a
+//! deployed server back to configured. Mistakes such as sending a request
+//! to a server that was never deployed do not compile.
 //!
 //! ```compile_fail
 //! # async fn f(runtime: mcp_runtime::McpRuntime, spec: mcp_runtime::ServerSpec) {
 //! let server = mcp_runtime::Server::new(runtime, spec);
-//! server.execute("ping", None).await; // no `execute` on Server<Configured>
+//! // no `request` on Server<Configured>
+//! server.request("ping", None, mcp_runtime::CallOptions::default()).await;
+//! # }
+//! ```
+//!
+//! ```compile_fail
+//! # async fn f(server: mcp_runtime::Server<mcp_core::state::Deployed>) {
+//! let again = server.deploy().await; // no `deploy` on Server<Deployed>
 //! # }
 //! ```
 
@@ -45,6 +54,12 @@ impl<S: ServerState> Server<S> {
     #[must_use]
     pub fn spec(&self) -> &ServerSpec {
         &self.spec
+    }
+
+    /// The server's id.
+    #[must_use]
+    pub fn id(&self) -> &mcp_core::ServerId {
+        &self.spec.id
     }
 
     fn into_state<T: ServerState>(
@@ -89,6 +104,17 @@ impl Server<Configured> {
 }
 
 impl Server<Deployed> {
+    /// The deployed server behind `handle`, as the runtime found it.
+    pub(crate) fn deployed(runtime: McpRuntime, handle: ServerHandle) -> Self {
+        Self {
+            runtime,
+            spec: handle.spec().clone(),
+            handle: Some(handle),
+            error: None,
+            _state: PhantomData,
+        }
+    }
+
     /// The handle, for hot paths and sharing.
     ///
     /// # Panics
@@ -102,25 +128,59 @@ impl Server<Deployed> {
         }
     }
 
-    /// Sends a request with the server's default options.
+    /// The handle, keeping nothing else: for callers that only send
+    /// requests (a gateway's backend, say).
+    #[must_use]
+    pub fn into_handle(self) -> ServerHandle {
+        match self.handle {
+            Some(handle) => handle,
+            None => unreachable!("a deployed server always has a handle"),
+        }
+    }
+
+    /// Sends a request and waits for its result: [`ServerHandle::request`].
     ///
     /// # Errors
     ///
     /// As [`ServerHandle::request`].
-    pub async fn execute(
+    pub async fn request(
         &self,
         method: impl Into<Cow<'static, str>>,
         params: Option<Raw<'static>>,
+        options: CallOptions,
     ) -> Result<Raw<'static>> {
-        self.handle()
-            .request(method, params, CallOptions::default())
-            .await
+        self.handle().request(method, params, options).await
     }
 
-    /// Stops the server; it can be deployed again.
-    pub async fn undeploy(self) -> Server<Configured> {
-        let _ = self.runtime.undeploy(&self.spec.id).await;
-        self.into_state(None, None)
+    /// Runs `instances` copies: [`ServerHandle::scale`].
+    ///
+    /// # Errors
+    ///
+    /// A start-up error of a new instance.
+    pub async fn scale(&self, instances: std::num::NonZeroU32) -> Result<()> {
+        self.handle().scale(instances).await
+    }
+
+    /// Replaces every instance with a fresh one, new first:
+    /// [`ServerHandle::restart`].
+    ///
+    /// # Errors
+    ///
+    /// A start-up error of a new instance; the old ones then keep serving.
+    pub async fn restart(&self) -> Result<()> {
+        self.handle().restart().await
+    }
+
+    /// Stops the server once its requests in flight are done (or their
+    /// time is up); it can be deployed again.
+    ///
+    /// # Errors
+    ///
+    /// When the runtime has shut down or the server was already undeployed
+    /// (then it is stopped all the same).
+    pub async fn undeploy(self) -> std::result::Result<Server<Configured>, Error> {
+        self.runtime.undeploy(&self.spec.id).await?;
+        Ok(self.into_state(None, None))
     }
 }
 
@@ -133,6 +193,15 @@ impl Server<Failed> {
     #[must_use]
     pub fn error(&self) -> &Error {
         match &self.error {
+            Some(error) => error,
+            None => unreachable!("a failed server always has an error"),
+        }
+    }
+
+    /// Why the deployment failed, keeping nothing else.
+    #[must_use]
+    pub fn into_error(self) -> Error {
+        match self.error {
             Some(error) => error,
             None => unreachable!("a failed server always has an error"),
         }

@@ -33,8 +33,7 @@ async fn everything_over_streamable_http() {
         .await;
     let runtime = McpRuntime::start();
     let mut events = runtime.subscribe();
-    let handle = runtime
-        .deploy(http_spec("everything-http", peer.url("/mcp")))
+    let handle = common::deploy(&runtime, http_spec("everything-http", peer.url("/mcp")))
         .await
         .unwrap();
     let session = handle.session().unwrap();
@@ -134,8 +133,7 @@ async fn an_expired_session_is_renewed_transparently() {
     let port = free_port();
     let peer = PeerProcess::fastmcp(&peers, port).ready().await;
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(http_spec("fastmcp-http", peer.url("/mcp")))
+    let handle = common::deploy(&runtime, http_spec("fastmcp-http", peer.url("/mcp")))
         .await
         .unwrap();
     assert_eq!(
@@ -168,14 +166,15 @@ async fn unreachable_servers_fail_fast() {
     // Nothing listens: the handshake fails at once.
     let started = Instant::now();
     let url = format!("http://127.0.0.1:{}/mcp", free_port());
-    let error = runtime.deploy(http_spec("nobody", url)).await.unwrap_err();
+    let error = common::deploy(&runtime, http_spec("nobody", url))
+        .await
+        .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
     assert!(error.message().contains("could not reach"), "{error}");
 
     // A server that goes away: the next call fails within seconds.
     let peer = PeerProcess::fastmcp(&peers, free_port()).ready().await;
-    let handle = runtime
-        .deploy(http_spec("goes-away", peer.url("/mcp")))
+    let handle = common::deploy(&runtime, http_spec("goes-away", peer.url("/mcp")))
         .await
         .unwrap();
     assert_eq!(call_ok(&handle, "echo", json!({"text": "hi"})).await, "hi");

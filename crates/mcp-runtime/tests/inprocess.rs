@@ -7,6 +7,8 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -118,14 +120,15 @@ fn call(name: &str, args: Value) -> Option<Raw<'static>> {
 }
 
 #[tokio::test]
-async fn requests_through_the_registry_and_the_handle() {
+async fn requests_through_a_server_found_by_name_and_through_the_handle() {
     let runtime = McpRuntime::start();
     let server = Arc::new(TestServer::default());
-    let handle = runtime.deploy(spec(server)).await.unwrap();
+    let handle = common::deploy(&runtime, spec(server)).await.unwrap();
     let id = handle.id().clone();
-    let result = runtime
-        .execute(
-            &id,
+    let found = runtime.server(&id).await.unwrap();
+    assert_eq!(found.id(), &id);
+    let result = found
+        .request(
             "tools/call",
             call("echo", json!({"a": 1})),
             CallOptions::default(),
@@ -143,29 +146,21 @@ async fn requests_through_the_registry_and_the_handle() {
         .unwrap_err();
     assert_eq!(error.rpc_error().unwrap().message, "no tool nope");
     let missing = ServerId::new("missing").unwrap();
-    let error = runtime
-        .execute(&missing, "ping", None, CallOptions::default())
-        .await
-        .unwrap_err();
+    let error = runtime.server(&missing).await.unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::NotFound);
-    let again = runtime
-        .deploy(spec(Arc::new(TestServer::default())))
+    let again = common::deploy(&runtime, spec(Arc::new(TestServer::default())))
         .await
         .unwrap_err();
     assert_eq!(*again.kind(), ErrorKind::AlreadyExists);
     runtime.shutdown().await;
-    let after = runtime
-        .execute(&id, "ping", None, CallOptions::default())
-        .await
-        .unwrap_err();
+    let after = runtime.server(&id).await.unwrap_err();
     assert_eq!(*after.kind(), ErrorKind::Shutdown);
 }
 
 #[tokio::test]
 async fn progress_from_an_in_process_server() {
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(spec(Arc::new(TestServer::default())))
+    let handle = common::deploy(&runtime, spec(Arc::new(TestServer::default())))
         .await
         .unwrap();
     let (sink, mut progress) = mpsc::channel(8);
@@ -192,7 +187,9 @@ async fn progress_from_an_in_process_server() {
 async fn cancellation_drops_the_handler() {
     let runtime = McpRuntime::start();
     let server = Arc::new(TestServer::default());
-    let handle = runtime.deploy(spec(server.clone())).await.unwrap();
+    let handle = common::deploy(&runtime, spec(server.clone()))
+        .await
+        .unwrap();
     let forever = handle.request(
         "tools/call",
         call("forever", json!({})),
@@ -218,7 +215,9 @@ async fn lists_are_cached_until_the_server_announces_a_change() {
     let runtime = McpRuntime::start();
     let server = Arc::new(TestServer::default());
     let mut events = runtime.subscribe();
-    let handle = runtime.deploy(spec(server.clone())).await.unwrap();
+    let handle = common::deploy(&runtime, spec(server.clone()))
+        .await
+        .unwrap();
     let tools = handle.list_all(ListKind::Tools).await.unwrap();
     assert_eq!(tools.len(), 1);
     handle.list_all(ListKind::Tools).await.unwrap();

@@ -51,7 +51,7 @@ async fn server_everything_over_stdio() {
         peer("MCP_PEER_NODE"),
         vec![peer("MCP_PEER_EVERYTHING"), "stdio".into()],
     );
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = common::deploy(&runtime, spec).await.unwrap();
     let session = handle.session().unwrap();
     assert_eq!(session.protocol_version.as_str(), "2025-11-25");
 
@@ -184,7 +184,7 @@ async fn fastmcp_over_stdio() {
         peer("MCP_PEER_PYTHON"),
         vec![peer("MCP_PEER_FASTMCP")],
     );
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = common::deploy(&runtime, spec).await.unwrap();
     assert_eq!(
         handle.session().unwrap().server_info.name,
         "mcp-manager-fastmcp-peer"
@@ -289,7 +289,7 @@ async fn fastmcp_stateless_2026() {
     spec.protocol = UpstreamProtocol::Stateless;
     // Discovery is the health check of a stateless server.
     spec.health_interval = Some(Duration::from_millis(100));
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = common::deploy(&runtime, spec).await.unwrap();
     let session = handle.session().unwrap();
     assert_eq!(session.protocol_version.as_str(), "2026-07-28");
     assert_eq!(session.server_info.name, "mcp-manager-fastmcp-peer");
@@ -343,7 +343,10 @@ async fn auto_protocol_picks_what_each_server_speaks() {
         vec![peer("MCP_PEER_EVERYTHING"), "stdio".into()],
     );
     classic.protocol = UpstreamProtocol::Auto;
-    let (modern, classic) = tokio::join!(runtime.deploy(modern), runtime.deploy(classic));
+    let (modern, classic) = tokio::join!(
+        common::deploy(&runtime, modern),
+        common::deploy(&runtime, classic)
+    );
     assert_eq!(
         modern.unwrap().session().unwrap().protocol_version.as_str(),
         "2026-07-28"

@@ -28,8 +28,7 @@ async fn everything_over_legacy_sse() {
         .ready()
         .await;
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(sse_spec("everything-sse", peer.url("/sse")))
+    let handle = common::deploy(&runtime, sse_spec("everything-sse", peer.url("/sse")))
         .await
         .unwrap();
     assert_eq!(

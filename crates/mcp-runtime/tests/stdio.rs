@@ -23,8 +23,7 @@ use tokio::sync::mpsc;
 async fn calls_and_lists() {
     let marker = Marker::new("basic");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec("basic", &marker, &[]))
+    let handle = common::deploy(&runtime, fault_spec("basic", &marker, &[]))
         .await
         .unwrap();
     let session = handle.session().unwrap();
@@ -74,8 +73,7 @@ async fn calls_and_lists() {
 async fn progress_is_routed_and_resets_the_timeout() {
     let marker = Marker::new("progress");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec("progress", &marker, &[]))
+    let handle = common::deploy(&runtime, fault_spec("progress", &marker, &[]))
         .await
         .unwrap();
     let (sink, mut progress) = mpsc::channel(16);
@@ -111,8 +109,7 @@ async fn progress_is_routed_and_resets_the_timeout() {
 async fn timeouts_and_cancellation_reach_the_server() {
     let marker = Marker::new("cancel");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec("cancel", &marker, &[]))
+    let handle = common::deploy(&runtime, fault_spec("cancel", &marker, &[]))
         .await
         .unwrap();
 
@@ -159,8 +156,7 @@ async fn timeouts_and_cancellation_reach_the_server() {
 async fn a_killed_server_fails_its_calls_and_comes_back() {
     let marker = Marker::new("kill");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec("kill", &marker, &[]))
+    let handle = common::deploy(&runtime, fault_spec("kill", &marker, &[]))
         .await
         .unwrap();
     let pid: i32 = call_text(&handle, "pid", json!({}), CallOptions::default())
@@ -212,14 +208,12 @@ async fn a_killed_server_fails_its_calls_and_comes_back() {
 async fn garbage_and_stderr_floods_do_not_stop_the_server() {
     let marker = Marker::new("garbage");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec(
-            "garbage",
-            &marker,
-            &["--garbage", "--flood-stderr"],
-        ))
-        .await
-        .unwrap();
+    let handle = common::deploy(
+        &runtime,
+        fault_spec("garbage", &marker, &["--garbage", "--flood-stderr"]),
+    )
+    .await
+    .unwrap();
     for i in 0..20 {
         let text = call_text(
             &handle,
@@ -241,10 +235,12 @@ async fn a_crash_loop_ends_in_failed() {
     let marker = Marker::new("loop");
     let runtime = McpRuntime::start();
     // The first start succeeds (deploy returns), then every run dies at once.
-    let handle = runtime
-        .deploy(fault_spec("loop", &marker, &["--exit-after-init"]))
-        .await
-        .unwrap();
+    let handle = common::deploy(
+        &runtime,
+        fault_spec("loop", &marker, &["--exit-after-init"]),
+    )
+    .await
+    .unwrap();
     eventually("the server is given up on", || {
         matches!(handle.states()[..], [ServerState::Failed { .. }])
     })
@@ -310,7 +306,7 @@ async fn a_missing_command_is_a_clear_start_error() {
     };
     spec.connector =
         std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));
-    let error = runtime.deploy(spec).await.unwrap_err();
+    let error = common::deploy(&runtime, spec).await.unwrap_err();
     assert_eq!(*error.kind(), ErrorKind::Start);
     assert!(
         error
@@ -325,8 +321,7 @@ async fn a_missing_command_is_a_clear_start_error() {
 async fn a_thousand_concurrent_calls_complete() {
     let marker = Marker::new("thousand");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec("thousand", &marker, &[]))
+    let handle = common::deploy(&runtime, fault_spec("thousand", &marker, &[]))
         .await
         .unwrap();
     let calls: Vec<_> = (0..1000)
@@ -361,7 +356,7 @@ async fn instances_share_the_load_and_keep_sessions() {
     let runtime = McpRuntime::start();
     let mut spec = fault_spec("instances", &marker, &[]);
     spec.instances = NonZeroU32::new(3).unwrap();
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = common::deploy(&runtime, spec).await.unwrap();
     assert_eq!(handle.states().len(), 3);
 
     // Slow calls go to the least loaded instance: started one after the
@@ -399,15 +394,9 @@ async fn instances_share_the_load_and_keep_sessions() {
     }
     assert_eq!(session_pids.len(), 1);
 
-    runtime
-        .scale(handle.id(), NonZeroU32::new(1).unwrap())
-        .await
-        .unwrap();
+    handle.scale(NonZeroU32::new(1).unwrap()).await.unwrap();
     assert_eq!(handle.states().len(), 1);
-    runtime
-        .scale(handle.id(), NonZeroU32::new(2).unwrap())
-        .await
-        .unwrap();
+    handle.scale(NonZeroU32::new(2).unwrap()).await.unwrap();
     assert_eq!(
         handle.states(),
         [ServerState::Running, ServerState::Running]
@@ -420,8 +409,7 @@ async fn instances_share_the_load_and_keep_sessions() {
 async fn children_of_the_server_are_stopped_too() {
     let marker = Marker::new("group");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(fault_spec("group", &marker, &["--spawn-child"]))
+    let handle = common::deploy(&runtime, fault_spec("group", &marker, &["--spawn-child"]))
         .await
         .unwrap();
     let child: u32 = call_text(&handle, "child_pid", json!({}), CallOptions::default())
@@ -430,7 +418,8 @@ async fn children_of_the_server_are_stopped_too() {
         .parse()
         .unwrap();
     assert!(std::path::Path::new(&format!("/proc/{child}")).exists());
-    runtime.undeploy(handle.id()).await.unwrap();
+    let server = runtime.server(handle.id()).await.unwrap();
+    server.undeploy().await.unwrap();
     eventually("the grandchild is gone", || {
         std::fs::read_to_string(format!("/proc/{child}/stat"))
             .map_or(true, |stat| stat.contains(") Z"))
@@ -445,8 +434,7 @@ async fn dropping_the_runtime_stops_its_servers() {
     let marker = Marker::new("drop");
     {
         let runtime = McpRuntime::start();
-        let handle = runtime
-            .deploy(fault_spec("drop", &marker, &[]))
+        let handle = common::deploy(&runtime, fault_spec("drop", &marker, &[]))
             .await
             .unwrap();
         assert_eq!(marker.processes().len(), 1);
@@ -464,7 +452,7 @@ async fn a_server_that_fails_health_checks_is_restarted() {
     spec.health_interval = Some(Duration::from_millis(200));
     spec.timeouts =
         mcp_core::config::Timeouts::new(Duration::from_millis(300), Duration::from_secs(10));
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = common::deploy(&runtime, spec).await.unwrap();
     let pid = call_text(&handle, "pid", json!({}), CallOptions::default())
         .await
         .unwrap();
@@ -507,7 +495,7 @@ async fn env_and_cwd_reach_the_process() {
     };
     spec.connector =
         std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));
-    let handle = runtime.deploy(spec).await.unwrap();
+    let handle = common::deploy(&runtime, spec).await.unwrap();
     let value = call_text(
         &handle,
         "env",
@@ -543,8 +531,7 @@ async fn an_oversized_line_is_skipped() {
     let marker = Marker::new("huge");
     let runtime = McpRuntime::start();
     // The fault spec allows 1 MiB lines; the server prints a 2 MiB one first.
-    let handle = runtime
-        .deploy(fault_spec("huge", &marker, &["--huge-line"]))
+    let handle = common::deploy(&runtime, fault_spec("huge", &marker, &["--huge-line"]))
         .await
         .unwrap();
     let text = call_text(

@@ -434,8 +434,7 @@ async fn host_origin_and_bearer_token() {
 async fn the_runtime_client_uses_serve_http() {
     let served = Served::start(HttpServeOptions::default()).await;
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(peers::http_spec("served", served.url.clone()))
+    let handle = common::deploy(&runtime, peers::http_spec("served", served.url.clone()))
         .await
         .unwrap();
     let session = handle.session().unwrap();
@@ -468,8 +467,7 @@ async fn the_runtime_legacy_sse_client_uses_serve_http() {
     let served = Served::start(HttpServeOptions::default()).await;
     let sse_url = served.url.replace("/mcp", "/sse");
     let runtime = McpRuntime::start();
-    let handle = runtime
-        .deploy(peers::sse_spec("legacy", sse_url.clone()))
+    let handle = common::deploy(&runtime, peers::sse_spec("legacy", sse_url.clone()))
         .await
         .unwrap();
     assert_eq!(handle.session().unwrap().server_info.name, "test-server");

@@ -226,7 +226,11 @@ impl Admin {
         let Ok(id) = ServerId::new(name) else {
             return Err(not_found(name));
         };
-        self.runtime.server(&id).await.map_err(|_| not_found(name))
+        self.runtime
+            .server(&id)
+            .await
+            .map(|server| server.handle().clone())
+            .map_err(|_| not_found(name))
     }
 
     async fn restart(&self, name: &str) -> AdminResponse {

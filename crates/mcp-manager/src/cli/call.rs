@@ -91,8 +91,8 @@ async fn call(
     args: &CallArgs,
 ) -> ExitCode {
     let started = mcp_control::start_servers(mcp, registry, std::iter::once(server)).await;
-    let handle = match started.into_iter().next().and_then(|s| s.handle) {
-        Some(Ok(handle)) => handle,
+    let deployed = match started.into_iter().next().and_then(|s| s.server) {
+        Some(Ok(server)) => server,
         Some(Err(reason)) => {
             eprintln!("error: server `{}` did not start: {reason}", server.id());
             return ExitCode::from(launch::UNAVAILABLE);
@@ -107,7 +107,7 @@ async fn call(
         ..CallOptions::default()
     };
     let params = Raw::from_value(&json!({"name": tool, "arguments": arguments}));
-    match handle.request("tools/call", Some(params), options).await {
+    match deployed.request("tools/call", Some(params), options).await {
         Ok(result) => print_result(&result, args.json),
         Err(error) => {
             eprintln!("error: calling `{}/{tool}` failed: {error}", server.id());

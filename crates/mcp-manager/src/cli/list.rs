@@ -48,7 +48,7 @@ pub(crate) fn run(args: &ListArgs, registry: &PluginRegistry) -> anyhow::Result<
         let mut rows = Vec::new();
         let mut failed = false;
         for server in &started {
-            failed |= matches!(server.handle, Some(Err(_)));
+            failed |= matches!(server.server, Some(Err(_)));
             rows.push(row(server).await);
         }
         mcp.shutdown().await;
@@ -66,7 +66,7 @@ async fn row(server: &Started<'_>) -> Row {
     let name = server.config.id().to_string();
     let kind = server.config.transport().name().to_owned();
     let dash = || "-".to_owned();
-    match &server.handle {
+    match &server.server {
         None => Row {
             cells: [
                 name,
@@ -89,7 +89,8 @@ async fn row(server: &Started<'_>) -> Row {
                 reason.clone(),
             ],
         },
-        Some(Ok(handle)) => {
+        Some(Ok(deployed)) => {
+            let handle = deployed.handle();
             let protocol = handle.session().map_or_else(dash, |s| {
                 format!(
                     "{} ({} {})",

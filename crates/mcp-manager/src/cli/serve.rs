@@ -184,21 +184,18 @@ async fn serve(
     let mut running = Vec::new();
     for server in started {
         let id = server.config.id();
-        match server.handle {
+        match server.server {
             None => eprintln!("mcp-manager: {id}: disabled"),
             Some(Err(reason)) => eprintln!("mcp-manager: {id}: failed to start: {reason}"),
-            Some(Ok(handle)) => {
-                let about = handle.session().map_or_else(String::new, |s| {
+            Some(Ok(deployed)) => {
+                let about = deployed.handle().session().map_or_else(String::new, |s| {
                     format!(
                         " ({} {}, protocol {})",
                         s.server_info.name, s.server_info.version, s.protocol_version
                     )
                 });
                 eprintln!("mcp-manager: {id}: running{about}");
-                running.push((
-                    server.config.clone(),
-                    mcp_control::backend(server.config, handle),
-                ));
+                running.push((server.config.clone(), deployed));
             }
         }
     }

@@ -178,3 +178,16 @@ pub fn stdio_spec(
     spec.stop_grace = Duration::from_millis(500);
     spec
 }
+
+/// Deploys `spec` through the type-state API and keeps its handle, or the
+/// reason it did not start: what most tests want of a deployment.
+pub async fn deploy(
+    runtime: &mcp_runtime::McpRuntime,
+    spec: ServerSpec,
+) -> mcp_runtime::Result<ServerHandle> {
+    mcp_runtime::Server::new(runtime.clone(), spec)
+        .deploy()
+        .await
+        .map(mcp_runtime::Server::into_handle)
+        .map_err(mcp_runtime::Server::into_error)
+}
