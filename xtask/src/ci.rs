@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{conformance, deps_guard, docs_check, fuzz, peers, python, shell};
+use crate::{conformance, deps_guard, docs_check, features, fuzz, peers, python, shell};
 
 /// One CI step.
 struct Step {
@@ -56,6 +56,11 @@ const STEPS: &[Step] = &[
                 "warnings",
             ])
         },
+    },
+    Step {
+        name: "features",
+        about: "the facade builds with no features, each feature alone, and all of them",
+        run: features::run,
     },
     Step {
         name: "peers",

@@ -17,6 +17,7 @@ mod ci;
 mod conformance;
 mod deps_guard;
 mod docs_check;
+mod features;
 mod fuzz;
 mod peers;
 mod python;
