@@ -97,7 +97,10 @@ mod tests {
             {"name": "other", "features": {"x": []}},
             {"name": "mcp-manager", "features": {"default": ["cli"], "cli": ["core"], "core": []}},
         ]});
-        assert_eq!(features_of(&metadata, "mcp-manager").unwrap(), ["cli", "core"]);
+        assert_eq!(
+            features_of(&metadata, "mcp-manager").unwrap(),
+            ["cli", "core"]
+        );
         assert!(features_of(&metadata, "missing").is_err());
     }
 }

@@ -30,7 +30,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ use tower::{Layer, Service};
 
 use crate::observe::{BreakerState, ServerObserver};
 use crate::server::{CallOptions, ServerHandle};
-use crate::{Error, ErrorKind, Result, lock};
+use crate::{Error, ErrorKind, Result};
 
 /// One request on its way down the stack.
 pub(crate) struct Call {
@@ -319,11 +319,14 @@ where
 // ---------------------------------------------------------------------------
 // Circuit breaker.
 
-/// A server's circuit breaker.
+/// A server's circuit breaker. Its state is one atomic word, changed by
+/// compare-and-swap: no lock on a request's way.
 pub(crate) struct Breaker {
     server: ServerId,
     config: BreakerConfig,
-    state: std::sync::Mutex<Circuit>,
+    circuit: AtomicU64,
+    /// What an open circuit's deadline is counted from.
+    epoch: Instant,
     observer: Arc<dyn ServerObserver>,
 }
 
@@ -344,6 +347,14 @@ impl Circuit {
     }
 }
 
+/// The top two bits of the word say which state; the rest hold its count,
+/// or an open circuit's deadline in nanoseconds since the breaker's epoch.
+const TAG_SHIFT: u32 = 62;
+const PAYLOAD: u64 = (1 << TAG_SHIFT) - 1;
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+
 /// How a try ended, for the breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Verdict {
@@ -362,69 +373,113 @@ impl Breaker {
         Self {
             server,
             config,
-            state: std::sync::Mutex::new(Circuit::Closed { failures: 0 }),
+            circuit: AtomicU64::new(CLOSED << TAG_SHIFT),
+            epoch: Instant::now(),
             observer,
+        }
+    }
+
+    fn encode(&self, circuit: Circuit) -> u64 {
+        let (tag, payload) = match circuit {
+            Circuit::Closed { failures } => (CLOSED, u64::from(failures)),
+            Circuit::HalfOpen { trials } => (HALF_OPEN, u64::from(trials)),
+            Circuit::Open { until } => {
+                let nanos = until.saturating_duration_since(self.epoch).as_nanos();
+                (OPEN, u64::try_from(nanos).unwrap_or(PAYLOAD).min(PAYLOAD))
+            }
+        };
+        (tag << TAG_SHIFT) | payload
+    }
+
+    fn decode(&self, word: u64) -> Circuit {
+        let payload = word & PAYLOAD;
+        let count = u32::try_from(payload).unwrap_or(u32::MAX);
+        match word >> TAG_SHIFT {
+            OPEN => Circuit::Open {
+                until: self.epoch + Duration::from_nanos(payload),
+            },
+            HALF_OPEN => Circuit::HalfOpen { trials: count },
+            _ => Circuit::Closed { failures: count },
         }
     }
 
     /// The state now (an open circuit whose time is up reads half open).
     pub(crate) fn state(&self) -> BreakerState {
-        match *lock(&self.state) {
+        match self.decode(self.circuit.load(Ordering::Acquire)) {
             Circuit::Open { until } if Instant::now() >= until => BreakerState::HalfOpen,
             circuit => circuit.state(),
         }
     }
 
-    fn set(&self, circuit: &mut Circuit, to: Circuit) {
-        let before = circuit.state();
-        *circuit = to;
-        if before != to.state() {
+    /// Moves the circuit as `step` says, atomically: `step` sees the state
+    /// and gives the next one with its outcome, or an error that leaves the
+    /// state as it is. It may run more than once when tries race.
+    fn transition<T>(&self, mut step: impl FnMut(Circuit) -> Result<(Circuit, T)>) -> Result<T> {
+        let mut word = self.circuit.load(Ordering::Acquire);
+        loop {
+            let before = self.decode(word);
+            let (after, outcome) = step(before)?;
+            let next = self.encode(after);
+            if next == word {
+                return Ok(outcome);
+            }
+            match self.circuit.compare_exchange_weak(
+                word,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.announce(before, after);
+                    return Ok(outcome);
+                }
+                Err(now) => word = now,
+            }
+        }
+    }
+
+    fn announce(&self, before: Circuit, after: Circuit) {
+        let (before, after) = (before.state(), after.state());
+        if before != after {
             tracing::warn!(
                 server = %self.server,
                 "circuit breaker {} -> {}",
                 before.name(),
-                to.state().name()
+                after.name()
             );
-            self.observer.breaker(to.state());
+            self.observer.breaker(after);
         }
     }
 
     /// Lets a try through, noting whether it is a trial, or refuses it.
     fn admit(self: &Arc<Self>) -> Result<Ticket> {
-        let mut circuit = lock(&self.state);
-        if let Circuit::Open { until } = *circuit {
-            if Instant::now() < until {
-                let left = until.saturating_duration_since(Instant::now());
-                return Err(Error::new(
-                    ErrorKind::CircuitOpen,
-                    format!(
-                        "server `{}` is failing: its circuit breaker is open after {} \
-                         requests in a row got no answer; next try in {} ms",
-                        self.server,
-                        self.config.failures(),
-                        left.as_millis()
-                    ),
-                ));
-            }
-            self.set(&mut circuit, Circuit::HalfOpen { trials: 0 });
-        }
-        let trial = match &mut *circuit {
-            Circuit::HalfOpen { trials } if *trials >= self.config.half_open_requests() => {
-                return Err(Error::new(
+        let now = Instant::now();
+        let trial = self.transition(|circuit| match circuit {
+            Circuit::Open { until } if now < until => Err(Error::new(
+                ErrorKind::CircuitOpen,
+                format!(
+                    "server `{}` is failing: its circuit breaker is open after {} \
+                     requests in a row got no answer; next try in {} ms",
+                    self.server,
+                    self.config.failures(),
+                    until.saturating_duration_since(now).as_millis()
+                ),
+            )),
+            // Its time is up: this try is the first trial.
+            Circuit::Open { .. } => Ok((Circuit::HalfOpen { trials: 1 }, true)),
+            Circuit::HalfOpen { trials } if trials >= self.config.half_open_requests() => {
+                Err(Error::new(
                     ErrorKind::CircuitOpen,
                     format!(
                         "server `{}` is failing: its circuit breaker is half open and \
                          waits for its trial requests",
                         self.server
                     ),
-                ));
+                ))
             }
-            Circuit::HalfOpen { trials } => {
-                *trials += 1;
-                true
-            }
-            _ => false,
-        };
+            Circuit::HalfOpen { trials } => Ok((Circuit::HalfOpen { trials: trials + 1 }, true)),
+            closed @ Circuit::Closed { .. } => Ok((closed, false)),
+        })?;
         Ok(Ticket {
             breaker: self.clone(),
             trial,
@@ -433,37 +488,33 @@ impl Breaker {
     }
 
     fn record(&self, trial: bool, verdict: Verdict) {
-        let mut circuit = lock(&self.state);
         let open = Circuit::Open {
             until: Instant::now() + self.config.open_for(),
         };
-        match (*circuit, verdict) {
-            (Circuit::Closed { .. }, Verdict::Answered) => {
-                *circuit = Circuit::Closed { failures: 0 };
-            }
-            (Circuit::Closed { failures }, Verdict::Unanswered) => {
-                let failures = failures + 1;
-                if failures >= self.config.failures() {
-                    self.set(&mut circuit, open);
-                } else {
-                    *circuit = Circuit::Closed { failures };
+        let _ = self.transition(|circuit| {
+            let next = match (circuit, verdict) {
+                (Circuit::Closed { .. }, Verdict::Answered) => Circuit::Closed { failures: 0 },
+                (Circuit::Closed { failures }, Verdict::Unanswered) => {
+                    let failures = failures.saturating_add(1);
+                    if failures >= self.config.failures() {
+                        open
+                    } else {
+                        Circuit::Closed { failures }
+                    }
                 }
-            }
-            (Circuit::HalfOpen { .. }, Verdict::Answered) if trial => {
-                self.set(&mut circuit, Circuit::Closed { failures: 0 });
-            }
-            (Circuit::HalfOpen { .. }, Verdict::Unanswered) if trial => {
-                self.set(&mut circuit, open);
-            }
-            (Circuit::HalfOpen { trials }, Verdict::Neutral) if trial => {
-                *circuit = Circuit::HalfOpen {
+                (Circuit::HalfOpen { .. }, Verdict::Answered) if trial => {
+                    Circuit::Closed { failures: 0 }
+                }
+                (Circuit::HalfOpen { .. }, Verdict::Unanswered) if trial => open,
+                (Circuit::HalfOpen { trials }, Verdict::Neutral) if trial => Circuit::HalfOpen {
                     trials: trials.saturating_sub(1),
-                };
-            }
-            // A try let through before the circuit opened, or an answer that
-            // says nothing: the state stands.
-            _ => {}
-        }
+                },
+                // A try let through before the circuit opened, or an answer
+                // that says nothing: the state stands.
+                (same, _) => same,
+            };
+            Ok((next, ()))
+        });
     }
 }
 
@@ -640,6 +691,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::lock;
     use crate::observe::NoObserver;
 
     /// What the fake server does with one try.

@@ -1,0 +1,75 @@
+//! Counters of one server, shared by its handle and its instances, and its
+//! recent errors.
+//!
+//! The recent errors sit behind a mutex: they are written when a request
+//! got no answer or a connection was lost, never on a request's way to its
+//! answer.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::lock;
+use crate::observe::ServerObserver;
+use crate::server::RecentError;
+
+/// How many recent errors a server keeps.
+const RECENT_ERRORS: usize = 16;
+
+/// Counters of one server, shared by its handle and its instances.
+pub(crate) struct Shared {
+    next_id: AtomicI64,
+    lists_generation: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+    pub(crate) observer: Arc<dyn ServerObserver>,
+    recent_errors: Mutex<VecDeque<RecentError>>,
+}
+
+impl Shared {
+    pub(crate) fn new(observer: Arc<dyn ServerObserver>) -> Self {
+        Self {
+            next_id: AtomicI64::new(0),
+            lists_generation: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            observer,
+            recent_errors: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Keeps `message` among the server's recent errors.
+    pub(crate) fn note_error(&self, message: String) {
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut errors = lock(&self.recent_errors);
+        if errors.len() == RECENT_ERRORS {
+            errors.pop_front();
+        }
+        errors.push_back(RecentError { at_ms, message });
+    }
+
+    /// The recent errors, oldest first.
+    pub(crate) fn recent_errors(&self) -> Vec<RecentError> {
+        lock(&self.recent_errors).iter().cloned().collect()
+    }
+
+    pub(crate) fn next_id(&self) -> i64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn invalidate_lists(&self) {
+        self.lists_generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Bumped on every list-changed notification; a cached list is good
+    /// while this has not moved.
+    pub(crate) fn lists_generation(&self) -> u64 {
+        self.lists_generation.load(Ordering::Relaxed)
+    }
+}
