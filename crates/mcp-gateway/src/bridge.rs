@@ -25,7 +25,9 @@ use mcp_protocol::{ErrorObject, Notification};
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::lock;
+use crate::Backend;
+use crate::held::lock;
+use crate::route::{as_stateless_result, call_backend, continuation};
 
 /// How long a call waits for its client to come back with answers.
 pub(super) const PARKED_FOR: Duration = Duration::from_secs(600);
@@ -204,6 +206,84 @@ impl ParkedCalls {
 /// The requester for a backend call bridged this way.
 pub(super) fn requester(events: mpsc::Sender<Bridged>) -> RequestContext {
     RequestContext::new(Arc::new(Bridge::new(events)))
+}
+
+impl crate::Gateway {
+    /// A stateless client's request to a stateful backend; see
+    /// [`bridge`]. A `requestState` of the gateway's continues the call it
+    /// names with the client's `inputResponses`; otherwise a new call starts.
+    pub(crate) async fn bridged(
+        &self,
+        backend: &Backend,
+        method: &str,
+        params: Raw<'static>,
+        context: &RequestContext,
+    ) -> HandlerResult {
+        let (state, responses) = continuation(&params);
+        let resumed = state.as_deref().and_then(|state| self.parked.take(state));
+        let mut call = match resumed {
+            Some(parked) => {
+                let mut parked = parked?;
+                parked.answer(&responses);
+                parked
+            }
+            None => {
+                let handle = backend.handle.clone();
+                let (events, receiver) = mpsc::channel(16);
+                let requester = requester(events.clone());
+                let (method, progress_to) = (method.to_owned(), context.clone());
+                let task = tokio::spawn(async move {
+                    let result =
+                        call_backend(&handle, &method, params, requester, &progress_to).await;
+                    let _ = events.send(Bridged::Done(result)).await;
+                });
+                Parked::new(receiver, task.abort_handle())
+            }
+        };
+        loop {
+            if !call.open.is_empty() {
+                let state = self.parked.new_state();
+                let asked = call.input_required(&state);
+                self.parked.park(&state, call);
+                return Ok(asked);
+            }
+            let event = call.events.recv().await;
+            match event {
+                Some(Bridged::Asked {
+                    key,
+                    request,
+                    answer,
+                }) => {
+                    call.open.insert(key, (request, answer));
+                    // Questions asked at the same moment go out together.
+                    tokio::task::yield_now().await;
+                    while let Ok(more) = call.events.try_recv() {
+                        match more {
+                            Bridged::Asked {
+                                key,
+                                request,
+                                answer,
+                            } => {
+                                call.open.insert(key, (request, answer));
+                            }
+                            Bridged::Done(result) => {
+                                return result.map(|r| as_stateless_result(method, r));
+                            }
+                        }
+                    }
+                }
+                Some(Bridged::Done(result)) => {
+                    return result.map(|r| as_stateless_result(method, r));
+                }
+                None => {
+                    return Err(ErrorObject::new(
+                        error_code::INTERNAL_ERROR,
+                        "the backend's call ended without an answer",
+                    ));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

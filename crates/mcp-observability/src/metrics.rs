@@ -23,11 +23,11 @@
 //! counters and histograms, so a request costs a map lookup by method and a
 //! few atomic operations, and no allocation once its series exist.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mcp_core::ServerId;
+use mcp_protocol::mcp::Method;
 use mcp_runtime::observe::{BreakerState, Observer, Outcome, ServerObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -240,7 +240,9 @@ impl Observer for Metrics {
             breaker_state,
             restarts: f.restarts.get_or_create_owned(&server),
             crash_loops: f.crash_loops.get_or_create_owned(&server),
-            series: Mutex::default(),
+            series: (0..=Method::ALL.len())
+                .map(|_| MethodSeries::default())
+                .collect(),
         })
     }
 
@@ -267,46 +269,42 @@ struct ServerMetrics {
     breaker_state: Gauge,
     restarts: Counter,
     crash_loops: Counter,
-    /// Per method: the latency histogram and a counter per outcome.
-    series: Mutex<HashMap<&'static str, MethodSeries>>,
+    /// Per method (MCP's, by [`Method::index`], then `other`): the
+    /// latency histogram and a counter per outcome, each resolved in its
+    /// family on first use and kept, so a request costs no lock and no map.
+    series: Box<[MethodSeries]>,
 }
 
 #[derive(Default)]
 struct MethodSeries {
-    duration: Option<Histogram>,
-    outcomes: Vec<(Outcome, Counter)>,
+    duration: OnceLock<Histogram>,
+    outcomes: [OnceLock<Counter>; Outcome::ALL.len()],
 }
 
 impl ServerMetrics {
     fn record(&self, method: &'static str, outcome: Outcome, took: Duration) {
-        let (histogram, counter) = {
-            let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-            let entry = series.entry(method).or_default();
-            let histogram = entry
-                .duration
-                .get_or_insert_with(|| {
-                    self.families.duration.get_or_create_owned(&MethodLabels {
-                        server: self.name.clone(),
-                        method,
-                    })
-                })
-                .clone();
-            let counter = match entry.outcomes.iter().find(|(o, _)| *o == outcome) {
-                Some((_, counter)) => counter.clone(),
-                None => {
-                    let counter = self.families.requests.get_or_create_owned(&RequestLabels {
+        let slot = Method::from_name(method).map_or(Method::ALL.len(), Method::index);
+        let Some(series) = self.series.get(slot) else {
+            return;
+        };
+        let histogram = series.duration.get_or_init(|| {
+            self.families.duration.get_or_create_owned(&MethodLabels {
+                server: self.name.clone(),
+                method,
+            })
+        });
+        histogram.observe(took.as_secs_f64());
+        if let Some(counter) = series.outcomes.get(outcome.index()) {
+            counter
+                .get_or_init(|| {
+                    self.families.requests.get_or_create_owned(&RequestLabels {
                         server: self.name.clone(),
                         method,
                         outcome: outcome.name(),
-                    });
-                    entry.outcomes.push((outcome, counter.clone()));
-                    counter
-                }
-            };
-            (histogram, counter)
-        };
-        counter.inc();
-        histogram.observe(took.as_secs_f64());
+                    })
+                })
+                .inc();
+        }
     }
 }
 

@@ -58,6 +58,24 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order of [`Outcome::index`].
+    pub const ALL: [Outcome; 8] = [
+        Self::Ok,
+        Self::Error,
+        Self::Timeout,
+        Self::Unavailable,
+        Self::Busy,
+        Self::CircuitOpen,
+        Self::Cancelled,
+        Self::Failed,
+    ];
+
+    /// The outcome's position in [`Outcome::ALL`], for tables by outcome.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// How a request that failed with `kind` ended.
     #[must_use]
     pub fn of(kind: &ErrorKind) -> Self {

@@ -17,6 +17,13 @@ macro_rules! methods {
             /// Every method this crate knows.
             pub const ALL: &'static [Method] = &[$(Method::$variant,)*];
 
+            /// The method's position in [`Method::ALL`], for tables by
+            /// method.
+            #[must_use]
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+
             /// The method's name on the wire.
             #[must_use]
             pub const fn as_str(self) -> &'static str {
