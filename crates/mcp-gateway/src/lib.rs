@@ -65,7 +65,6 @@ use notify::{LIST_CHANGES, SharedSubscriptions};
 pub use route::{SERVER_URI_SCHEME, server_uri};
 use route::{request_span, view_error};
 
-
 /// One server behind the gateway.
 #[derive(Clone, Debug)]
 pub struct Backend {

@@ -23,8 +23,8 @@ use tokio::sync::broadcast;
 use mcp_runtime::{CallOptions, ServerEvent};
 
 use crate::catalog::RenamedResources;
-use crate::route::{server_uri, view_error};
 use crate::held::lock;
+use crate::route::{server_uri, view_error};
 use crate::{Backend, Gateway};
 
 impl Gateway {

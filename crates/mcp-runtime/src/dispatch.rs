@@ -102,6 +102,12 @@ impl Asked {
 /// Shared [`Asked`].
 pub type SharedAsked = Arc<Mutex<Asked>>;
 
+/// Hands the client's `message` (a response or an error) to the request of
+/// ours it answers; false when it answers none.
+pub fn deliver_answer(asked: &SharedAsked, message: Message<'static>) -> bool {
+    lock(asked).answer_message(message)
+}
+
 /// Forgets a request to the client whose asker went away.
 struct Forget<'a>(&'a SharedAsked, RequestId<'static>);
 
@@ -234,7 +240,7 @@ impl<O: Outlet> Dispatcher<O> {
                 }
             }
             answer @ (Message::Response(_) | Message::Error(_)) => {
-                if !lock(&self.asked).answer_message(answer) {
+                if !deliver_answer(&self.asked, answer) {
                     tracing::debug!("an answer to no request of ours was ignored");
                 }
             }

@@ -1,0 +1,525 @@
+//! One exchange of the Streamable HTTP endpoint: a POST's message checked
+//! and run (answered with JSON, or with an event stream when something
+//! must go out first), `initialize` opening a session, GET opening or
+//! resuming a stream, DELETE ending a session.
+//!
+//! No lock is taken from a POST to its answer: sessions, counts and the
+//! cancellable requests are the lock-free structures of `session`.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::StatusCode;
+use hyper::body::Incoming;
+use hyper::header::{HeaderMap, HeaderValue};
+use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
+use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::mcp::{Method, RequestMeta, View};
+use mcp_protocol::raw::{Raw, RawObject};
+use mcp_protocol::{
+    BatchPolicy, ErrorObject, Message, Notification, Packet, ProtocolVersion, Request, RequestId,
+};
+use mcp_runtime::dispatch::{ask_client, deliver_answer};
+use mcp_runtime::transport::CHANNEL_CAPACITY;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::body::{
+    HttpResponse, SseBody, encode_event, json, rpc_error, sse_response, status, too_many_requests,
+};
+use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
+use super::{
+    EVENT_STREAM, METHOD_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared, VERSION_HEADER,
+};
+
+impl Shared {
+    pub(super) fn session(&self, headers: &HeaderMap) -> Result<Arc<Session>, Box<HttpResponse>> {
+        let Some(id) = headers.get(SESSION_HEADER) else {
+            return Err(Box::new(rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(error_code::INVALID_REQUEST, "Bad Request: no session id"),
+            )));
+        };
+        let found = id.to_str().ok().and_then(|id| self.sessions.get(id));
+        if let Some(session) = &found {
+            session.touch();
+        }
+        found.ok_or_else(|| {
+            Box::new(rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                ErrorObject::new(error_code::INVALID_REQUEST, "Session not found"),
+            ))
+        })
+    }
+
+    pub(super) async fn post(
+        &self,
+        request: hyper::Request<Incoming>,
+        client: IpAddr,
+    ) -> HttpResponse {
+        let (parts, body) = request.into_parts();
+        let message = match self.read_message(body).await {
+            Ok(message) => message,
+            Err(response) => return *response,
+        };
+        let headers = &parts.headers;
+        let id = message.id().cloned();
+        if let (Some(header), Some(method)) = (headers.get(METHOD_HEADER), message.method()) {
+            if header.as_bytes() != method.as_bytes() {
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id,
+                    ErrorObject::new(
+                        error_code::HEADER_MISMATCH,
+                        "the Mcp-Method header does not match the body's method",
+                    ),
+                );
+            }
+        }
+        let header_version = match headers.get(VERSION_HEADER) {
+            None => None,
+            Some(value) => match value.to_str().ok().and_then(ProtocolVersion::parse) {
+                Some(version) => Some(version),
+                None => {
+                    return rpc_error(
+                        StatusCode::BAD_REQUEST,
+                        id,
+                        ErrorObject::new(
+                            error_code::INVALID_REQUEST,
+                            "Bad Request: unsupported MCP-Protocol-Version",
+                        ),
+                    );
+                }
+            },
+        };
+        let meta = match &message {
+            Message::Request(request) => read_meta(request),
+            _ => MetaFacts::default(),
+        };
+        let stateless = meta.stateless || header_version.is_some_and(|v| !v.is_stateful());
+        match message {
+            Message::Request(request)
+                if !stateless && request.method == Method::Initialize.as_str() =>
+            {
+                self.initialize(request, client).await
+            }
+            Message::Request(request) if stateless => {
+                run(self, request, meta.progress, None, client).await
+            }
+            Message::Notification(_) | Message::Response(_) | Message::Error(_) if stateless => {
+                status(StatusCode::ACCEPTED)
+            }
+            message => {
+                let session = match self.session(headers) {
+                    Ok(session) => session,
+                    Err(response) => return *response,
+                };
+                match message {
+                    Message::Request(request) => {
+                        run(self, request, meta.progress, Some(session), client).await
+                    }
+                    other => {
+                        self.session_message(session, other).await;
+                        status(StatusCode::ACCEPTED)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A notification of a session's client, or its answer to a request of
+    /// the server's.
+    pub(super) async fn session_message(&self, session: Arc<Session>, message: Message<'static>) {
+        match message {
+            Message::Notification(notification) => {
+                if notification.method == Method::Cancelled.as_str() {
+                    self.cancellable.cancel(session.key, notification);
+                } else {
+                    let context = RequestContext::new(Arc::new(SessionPeer(session)));
+                    self.server.handle_notification(notification, context).await;
+                }
+            }
+            Message::Request(_) => {}
+            answer @ (Message::Response(_) | Message::Error(_)) => {
+                if !deliver_answer(&session.asked, answer) {
+                    tracing::debug!("an answer to no request of ours was ignored");
+                }
+            }
+        }
+    }
+
+    /// The one message of a POST body, or the response refusing it.
+    pub(super) async fn read_message(
+        &self,
+        body: Incoming,
+    ) -> Result<Message<'static>, Box<HttpResponse>> {
+        let bytes = match Limited::new(body, self.options.max_body).collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                self.options.observer.bytes_in(bytes.len() as u64);
+                bytes
+            }
+            Err(error) if error.is::<LengthLimitError>() => {
+                return Err(Box::new(status(StatusCode::PAYLOAD_TOO_LARGE)));
+            }
+            Err(_) => return Err(Box::new(status(StatusCode::BAD_REQUEST))),
+        };
+        match Packet::parse(&bytes, BatchPolicy::Reject) {
+            Ok(Packet::Single(message)) => Ok(message.into_owned()),
+            Ok(Packet::Batch(_)) => Err(Box::new(rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(error_code::INVALID_REQUEST, "batches are not supported"),
+            ))),
+            Err(error) => {
+                let response = error.to_response();
+                Err(Box::new(rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    response.id,
+                    response.error,
+                )))
+            }
+        }
+    }
+
+    /// Counts a request against its session's and its client's limits, or
+    /// the refusal naming the limit it hit.
+    pub(super) fn admit_request(
+        &self,
+        id: &RequestId<'static>,
+        session: Option<&Arc<Session>>,
+        client: IpAddr,
+    ) -> Result<Admitted, Box<HttpResponse>> {
+        let options = &self.options;
+        let session = session.map(|session| (session, options.max_in_flight_per_session));
+        Admitted::try_new(
+            &self.in_flight,
+            client,
+            options.max_in_flight_per_client,
+            session,
+        )
+        .map_err(|refused| {
+            let message = match refused {
+                Refused::Session(limit) => {
+                    format!("too many requests in flight: this session has its limit of {limit}")
+                }
+                Refused::Client(limit) => {
+                    format!("too many requests in flight: this client has its limit of {limit}")
+                }
+            };
+            Box::new(too_many_requests(id.clone(), message))
+        })
+    }
+
+    pub(super) async fn initialize(
+        &self,
+        request: Request<'static>,
+        client: IpAddr,
+    ) -> HttpResponse {
+        if let Err(message) = self.sessions.reserve(client) {
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(request.id),
+                ErrorObject::new(error_code::INTERNAL_ERROR, message),
+            );
+        }
+        let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
+        let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
+        let id = request.id.clone();
+        let answer = match self.server.handle_request(request, context).await {
+            Ok(result) => Message::response(id, result),
+            Err(error) => {
+                self.sessions.unreserve(client);
+                return json(StatusCode::OK, &Message::error(Some(id), error));
+            }
+        };
+        let session_id = self.ids.next();
+        let mut response = json(StatusCode::OK, &answer);
+        match HeaderValue::from_str(&session_id) {
+            Ok(value) => {
+                response.headers_mut().insert(SESSION_HEADER, value);
+                self.sessions.insert(session_id, session);
+            }
+            Err(_) => self.sessions.unreserve(client),
+        }
+        response
+    }
+
+    pub(super) fn get(&self, headers: &HeaderMap) -> HttpResponse {
+        let accepts = headers
+            .get_all("accept")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|value| value.contains(EVENT_STREAM));
+        if !accepts {
+            return status(StatusCode::NOT_ACCEPTABLE);
+        }
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(response) => return *response,
+        };
+        let last = headers
+            .get("last-event-id")
+            .and_then(|value| value.to_str().ok());
+        if let Some((missed, receiver)) = last.and_then(|last| session.replay.resume(last)) {
+            let mut body = SseBody::new(receiver, self.options.keep_alive, None);
+            body.first.extend(missed);
+            return sse_response(body);
+        }
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        session.set_stream(sender);
+        sse_response(SseBody::new(receiver, self.options.keep_alive, None))
+    }
+
+    pub(super) fn delete(&self, headers: &HeaderMap) -> HttpResponse {
+        let id = headers.get(SESSION_HEADER).and_then(|id| id.to_str().ok());
+        let Some(id) = id else {
+            return status(StatusCode::BAD_REQUEST);
+        };
+        match self.sessions.remove(id) {
+            Some(session) => {
+                end_session(&session, &self.cancellable);
+                status(StatusCode::OK)
+            }
+            None => status(StatusCode::NOT_FOUND),
+        }
+    }
+}
+
+/// Runs one request: answered with JSON, or with an event stream when the
+/// client asked for progress.
+pub(super) async fn run(
+    shared: &Shared,
+    request: Request<'static>,
+    streamed: bool,
+    session: Option<Arc<Session>>,
+    client: IpAddr,
+) -> HttpResponse {
+    let id = request.id.clone();
+    let admitted = match shared.admit_request(&id, session.as_ref(), client) {
+        Ok(admitted) => admitted,
+        Err(refusal) => return *refusal,
+    };
+    let server = shared.server.clone();
+    let (sender, mut receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let peer = RequestPeer {
+        stream: sender.clone(),
+        session: session.clone(),
+        notify_on_stream: streamed,
+    };
+    let context = RequestContext::new(Arc::new(peer));
+    let mut cancel_all = shared.cancel_all.clone();
+    let drain = shared.options.drain;
+    let mut task = tokio::spawn(async move {
+        let _admitted = admitted;
+        let id = request.id.clone();
+        tokio::select! {
+            message = answer(&*server, request, context) => message,
+            // Dropping the answer cancels the request upstream.
+            _ = cancel_all.wait_for(|cancel| *cancel) => Message::error(
+                Some(id),
+                ErrorObject::new(
+                    REQUEST_CANCELLED,
+                    format!(
+                        "the gateway is shutting down: the request was cancelled after the \
+                         drain deadline of {} ms",
+                        drain.as_millis()
+                    ),
+                ),
+            ),
+        }
+    });
+    let guard = RequestGuard::new(
+        task.abort_handle(),
+        session,
+        id.clone(),
+        &shared.cancellable,
+    );
+    // Answer with JSON unless something must go out before the answer (the
+    // progress the client asked for, or a request to the client): then
+    // with an event stream that ends with the answer.
+    let first = if streamed {
+        None
+    } else {
+        tokio::select! {
+            answered = &mut task => {
+                drop(guard);
+                let message = answered.unwrap_or_else(|_| {
+                    Message::error(
+                        Some(id),
+                        ErrorObject::new(REQUEST_CANCELLED, "request cancelled"),
+                    )
+                });
+                return json(StatusCode::OK, &message);
+            }
+            first = receiver.recv() => first,
+        }
+    };
+    tokio::spawn(async move {
+        if let Ok(answer) = task.await {
+            let _ = sender.send(encode_event(&answer)).await;
+        }
+    });
+    let Some(session) = guard.session() else {
+        // A stateless request cannot be resumed: its stream is its life.
+        let mut body = SseBody::new(receiver, shared.options.keep_alive, Some(guard));
+        body.first.extend(first);
+        return sse_response(body);
+    };
+    // A session's request outlives its connection: a client that loses
+    // the stream resumes it with `Last-Event-ID`; only
+    // `notifications/cancelled` (or the end of the session) cancels it.
+    let (live, reader) = mpsc::channel(CHANNEL_CAPACITY);
+    let stream = session.replay.open(live);
+    tokio::spawn(async move {
+        let _guard = guard;
+        for event in first.into_iter() {
+            session.replay.relay(stream, event).await;
+        }
+        while let Some(event) = receiver.recv().await {
+            session.replay.relay(stream, event).await;
+        }
+        session.replay.finish(stream);
+    });
+    sse_response(SseBody::new(reader, shared.options.keep_alive, None))
+}
+
+pub(super) async fn answer(
+    server: &dyn McpServer,
+    request: Request<'static>,
+    context: RequestContext,
+) -> Message<'static> {
+    let id = request.id.clone();
+    match server.handle_request(request, context).await {
+        Ok(result) => Message::response(id, result),
+        Err(error) => Message::error(Some(id), error),
+    }
+}
+
+/// What a request's `_meta` says about how to serve it.
+#[derive(Default)]
+pub(super) struct MetaFacts {
+    /// It carries a progress token.
+    progress: bool,
+    /// It names a protocol version without sessions.
+    stateless: bool,
+}
+
+pub(super) fn read_meta(request: &Request<'_>) -> MetaFacts {
+    let Some(params) = &request.params else {
+        return MetaFacts::default();
+    };
+    if !params.get().contains("_meta") {
+        return MetaFacts::default();
+    }
+    let Ok(object) = RawObject::from_cow(params.reborrow()) else {
+        return MetaFacts::default();
+    };
+    let Some(meta) = object
+        .get("_meta")
+        .and_then(|meta| RequestMeta::from_params(Some(Raw::borrowed(meta))).ok())
+    else {
+        return MetaFacts::default();
+    };
+    MetaFacts {
+        progress: meta.progress_token.is_some(),
+        stateless: meta.is_stateless(),
+    }
+}
+
+/// The way back to the client for one request: requests to the client
+/// always go on the request's own event stream (a stateless request takes
+/// none), notifications there too when the client asked for progress or
+/// the request is stateless, else on the session's stream.
+pub(super) struct RequestPeer {
+    pub(super) stream: mpsc::Sender<Bytes>,
+    pub(super) session: Option<Arc<Session>>,
+    pub(super) notify_on_stream: bool,
+}
+
+impl Peer for RequestPeer {
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            match &self.session {
+                Some(session) if !self.notify_on_stream => {
+                    SessionPeer(session.clone()).notify(notification).await;
+                }
+                // A stateless request has only its own stream.
+                _ => {
+                    let event = encode_event(&Message::Notification(notification));
+                    let _ = self.stream.send(event).await;
+                }
+            }
+        })
+    }
+
+    fn request(&self, method: &str, params: Option<Raw<'static>>) -> BoxFuture<'_, HandlerResult> {
+        let Some(session) = &self.session else {
+            let error = ErrorObject::new(
+                error_code::METHOD_NOT_FOUND,
+                format!(
+                    "`{method}` cannot be sent in answer to a stateless request; answer with `input_required` instead"
+                ),
+            );
+            return Box::pin(std::future::ready(Err(error)));
+        };
+        let method = method.to_owned();
+        Box::pin(async move {
+            ask_client(&session.asked, &method, params, |message| async move {
+                self.stream.send(encode_event(&message)).await.is_ok()
+            })
+            .await
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.stream.is_closed() || self.session.as_ref().is_some_and(|s| s.is_closed())
+    }
+
+    fn session(&self) -> Option<u64> {
+        self.session.as_ref().map(|s| s.key)
+    }
+}
+
+/// A request task, aborted when its HTTP exchange is dropped (a client
+/// that hangs up cancels its request) and cancellable by its session's
+/// `notifications/cancelled` meanwhile.
+pub(super) struct RequestGuard {
+    task: AbortHandle,
+    session: Option<(Arc<Session>, RequestId<'static>, Arc<Cancellable>)>,
+}
+
+impl RequestGuard {
+    pub(super) fn session(&self) -> Option<Arc<Session>> {
+        self.session.as_ref().map(|(session, _, _)| session.clone())
+    }
+
+    pub(super) fn new(
+        task: AbortHandle,
+        session: Option<Arc<Session>>,
+        id: RequestId<'static>,
+        cancellable: &Arc<Cancellable>,
+    ) -> Self {
+        if let Some(session) = &session {
+            cancellable.insert(session.key, id.clone(), task.clone());
+        }
+        Self {
+            task,
+            session: session.map(|session| (session, id, cancellable.clone())),
+        }
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some((session, id, cancellable)) = self.session.take() {
+            cancellable.remove(session.key, id);
+            session.touch();
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Sessions: what a client keeps between its requests, the registry of
+//! every open one, and the counts behind the limits.
+//!
+//! Nothing here takes a lock. Sessions are found by id in a lock-free map
+//! (`papaya`); a session's own stream is an atomically swapped slot; the
+//! counts of sessions and of requests in flight, per client address and
+//! per session, are atomics or lock-free map entries changed in one step
+//! each; the requests a client may cancel are kept by (session, request
+//! id) in a lock-free map as well.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use mcp_core::{BoxFuture, Peer};
+use mcp_protocol::mcp::{CancelledParams, View};
+use mcp_protocol::{Message, Notification, RequestId};
+use mcp_runtime::dispatch::SharedAsked;
+use mcp_runtime::observe::Observer;
+use papaya::{Compute, Operation};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use super::body::encode_event;
+use super::replay::ReplayLog;
+
+/// One client session.
+pub(super) struct Session {
+    /// The address of the client that opened it.
+    pub(super) client: IpAddr,
+    /// Its [`Peer::session`] key.
+    pub(super) key: u64,
+    /// The session's own stream (the GET), as encoded events.
+    stream: ArcSwapOption<mpsc::Sender<Bytes>>,
+    /// Its requests in flight.
+    running: AtomicUsize,
+    /// The server's requests to the client that wait for an answer.
+    pub(super) asked: SharedAsked,
+    closed: AtomicBool,
+    /// The clock `last_active` counts from.
+    epoch: tokio::time::Instant,
+    /// When it was last used, in milliseconds since `epoch`.
+    last_active: AtomicU64,
+    /// The recent events of its request streams, for `Last-Event-ID`.
+    pub(super) replay: ReplayLog,
+    /// Counts the session as open while it lives.
+    _open: OpenSession,
+}
+
+/// Counts a session as open from its creation to its drop.
+struct OpenSession(Arc<dyn Observer>);
+
+impl OpenSession {
+    fn new(observer: &Arc<dyn Observer>) -> Self {
+        observer.sessions(1);
+        Self(observer.clone())
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.sessions(-1);
+    }
+}
+
+impl Session {
+    pub(super) fn new(
+        client: IpAddr,
+        epoch: tokio::time::Instant,
+        observer: &Arc<dyn Observer>,
+    ) -> Self {
+        let session = Self {
+            _open: OpenSession::new(observer),
+            client,
+            key: mcp_core::next_session_key(),
+            stream: ArcSwapOption::empty(),
+            running: AtomicUsize::new(0),
+            asked: SharedAsked::default(),
+            closed: AtomicBool::new(false),
+            epoch,
+            last_active: AtomicU64::new(0),
+            replay: ReplayLog::default(),
+        };
+        session.touch();
+        session
+    }
+
+    /// Notes that the session is in use now.
+    pub(super) fn touch(&self) {
+        self.last_active
+            .store(millis_since(self.epoch), Ordering::Relaxed);
+    }
+
+    /// Whether nothing has used the session since `since` (milliseconds
+    /// since the epoch): no request in flight, no open stream.
+    pub(super) fn idle_since(&self, since: u64) -> bool {
+        self.last_active.load(Ordering::Relaxed) < since
+            && self.running.load(Ordering::Acquire) == 0
+            && self
+                .stream
+                .load()
+                .as_ref()
+                .is_none_or(|stream| stream.is_closed())
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Where what the server sends outside any request goes from now on.
+    pub(super) fn set_stream(&self, stream: mpsc::Sender<Bytes>) {
+        self.stream.store(Some(Arc::new(stream)));
+    }
+
+    /// The session's own stream, if open.
+    pub(super) fn stream(&self) -> Option<Arc<mpsc::Sender<Bytes>>> {
+        self.stream.load_full()
+    }
+
+    /// Closes the session's own stream.
+    pub(super) fn end_stream(&self) {
+        self.stream.store(None);
+    }
+
+    /// Counts one more request in flight, unless `limit` are.
+    fn enter(&self, limit: usize) -> bool {
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn leave(&self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
+        self.touch();
+    }
+}
+
+pub(super) fn millis_since(epoch: tokio::time::Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Notifications sent outside a request's stream: to the session's GET
+/// stream when one is open, else dropped (the client did not ask for them).
+pub(super) struct SessionPeer(pub(super) Arc<Session>);
+
+impl Peer for SessionPeer {
+    fn notify(&self, notification: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(stream) = self.0.stream() else {
+                return;
+            };
+            let event = encode_event(&Message::Notification(notification));
+            if stream.send(event).await.is_err() {
+                // Gone: forget it, unless another has taken its place.
+                let _ = self.0.stream.compare_and_swap(&stream, None);
+            }
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+
+    fn session(&self) -> Option<u64> {
+        Some(self.0.key)
+    }
+}
+
+/// Counts per client address, each changed in one atomic step.
+#[derive(Default)]
+pub(super) struct ClientCounts(papaya::HashMap<IpAddr, usize>);
+
+impl ClientCounts {
+    /// Counts one more for `client`, unless it has `limit` already.
+    pub(super) fn acquire(&self, client: IpAddr, limit: usize) -> bool {
+        let counts = self.0.pin();
+        let outcome = counts.compute(client, |entry| match entry {
+            Some((_, &count)) if count >= limit => Operation::Abort(()),
+            Some((_, &count)) => Operation::Insert(count + 1),
+            None if limit == 0 => Operation::Abort(()),
+            None => Operation::Insert(1),
+        });
+        !matches!(outcome, Compute::Aborted(()))
+    }
+
+    /// Counts one less for `client`; a client at zero is forgotten.
+    pub(super) fn release(&self, client: IpAddr) {
+        let counts = self.0.pin();
+        counts.compute(client, |entry| match entry {
+            Some((_, &count)) if count > 1 => Operation::Insert(count - 1),
+            Some(_) => Operation::Remove,
+            None => Operation::Abort(()),
+        });
+    }
+
+    /// The sum over all clients.
+    pub(super) fn total(&self) -> usize {
+        self.0.pin().iter().map(|(_, count)| count).sum()
+    }
+}
+
+/// A request admitted against its client's limit (and its session's, if
+/// it has one) until dropped.
+pub(super) struct Admitted {
+    counts: Arc<ClientCounts>,
+    client: IpAddr,
+    session: Option<Arc<Session>>,
+}
+
+impl Admitted {
+    /// Admits a request of `client` (in `session`), or says which limit it
+    /// hit.
+    pub(super) fn try_new(
+        counts: &Arc<ClientCounts>,
+        client: IpAddr,
+        per_client: usize,
+        session: Option<(&Arc<Session>, usize)>,
+    ) -> Result<Self, Refused> {
+        if let Some((session, per_session)) = session {
+            if !session.enter(per_session) {
+                return Err(Refused::Session(per_session));
+            }
+        }
+        let session = session.map(|(session, _)| session.clone());
+        if !counts.acquire(client, per_client) {
+            if let Some(session) = &session {
+                session.leave();
+            }
+            return Err(Refused::Client(per_client));
+        }
+        Ok(Self {
+            counts: counts.clone(),
+            client,
+            session,
+        })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.counts.release(self.client);
+        if let Some(session) = &self.session {
+            session.leave();
+        }
+    }
+}
+
+/// Which limit refused a request.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// The session's, of this many requests in flight.
+    Session(usize),
+    /// The client address's, of this many requests in flight.
+    Client(usize),
+}
+
+/// Every open session by id, with the counts behind the session limits.
+pub(super) struct Sessions {
+    by_id: papaya::HashMap<String, Arc<Session>>,
+    open: AtomicUsize,
+    per_client: ClientCounts,
+    max: usize,
+    max_per_client: usize,
+}
+
+impl Sessions {
+    pub(super) fn new(max: usize, max_per_client: usize) -> Self {
+        Self {
+            by_id: papaya::HashMap::new(),
+            open: AtomicUsize::new(0),
+            per_client: ClientCounts::default(),
+            max,
+            max_per_client,
+        }
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.by_id.pin().get(id).cloned()
+    }
+
+    /// Reserves room for one more session of `client`, or says why there
+    /// is none. [`Sessions::insert`] fills it, [`Sessions::unreserve`] gives
+    /// it back.
+    pub(super) fn reserve(&self, client: IpAddr) -> Result<(), String> {
+        let max = self.max;
+        if self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(format!(
+                "too many sessions: the server has its limit of {max} open"
+            ));
+        }
+        if !self.per_client.acquire(client, self.max_per_client) {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "too many sessions: this client has its limit of {} open; end one first",
+                self.max_per_client
+            ));
+        }
+        Ok(())
+    }
+
+    /// Gives back a reservation that did not become a session.
+    pub(super) fn unreserve(&self, client: IpAddr) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.per_client.release(client);
+    }
+
+    /// Files a session under `id`, in the room reserved for it.
+    pub(super) fn insert(&self, id: String, session: Arc<Session>) {
+        self.by_id.pin().insert(id, session);
+    }
+
+    /// Takes the session `id` out, giving back its room; `None` when no such
+    /// session is open (or another caller took it out first).
+    pub(super) fn remove(&self, id: &str) -> Option<Arc<Session>> {
+        let removed = self.by_id.pin().remove(id).cloned()?;
+        self.unreserve(removed.client);
+        Some(removed)
+    }
+
+    /// The ids of the sessions `pick` chooses.
+    pub(super) fn ids_where(&self, pick: impl Fn(&Session) -> bool) -> Vec<String> {
+        self.by_id
+            .pin()
+            .iter()
+            .filter(|(_, session)| pick(session))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every open session.
+    pub(super) fn all(&self) -> Vec<Arc<Session>> {
+        self.by_id
+            .pin()
+            .iter()
+            .map(|(_, session)| session.clone())
+            .collect()
+    }
+}
+
+/// The requests in flight that their client may cancel, by session key and
+/// request id.
+#[derive(Default)]
+pub(super) struct Cancellable(papaya::HashMap<(u64, RequestId<'static>), AbortHandle>);
+
+impl Cancellable {
+    pub(super) fn insert(&self, session: u64, id: RequestId<'static>, task: AbortHandle) {
+        self.0.pin().insert((session, id), task);
+    }
+
+    pub(super) fn remove(&self, session: u64, id: RequestId<'static>) {
+        self.0.pin().remove(&(session, id));
+    }
+
+    /// Aborts the request a `notifications/cancelled` names.
+    pub(super) fn cancel(&self, session: u64, notification: Notification<'static>) {
+        let cancelled = CancelledParams::from_params(notification.params);
+        if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
+            if let Some(task) = self.0.pin().remove(&(session, id.into_owned())) {
+                task.abort();
+            }
+        }
+    }
+
+    /// Aborts every request of a session that ended.
+    pub(super) fn abort_session(&self, session: u64) {
+        let tasks = self.0.pin();
+        let keys: Vec<(u64, RequestId<'static>)> = tasks
+            .iter()
+            .filter(|((key, _), _)| *key == session)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            if let Some(task) = tasks.remove(&key) {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// Ends `session`: closed to the server, its stream shut, its requests
+/// aborted.
+pub(super) fn end_session(session: &Session, cancellable: &Cancellable) {
+    session.closed.store(true, Ordering::Release);
+    session.end_stream();
+    cancellable.abort_session(session.key);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use mcp_runtime::observe::NoObserver;
+
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+    fn session(client: IpAddr) -> Arc<Session> {
+        let observer: Arc<dyn Observer> = Arc::new(NoObserver);
+        Arc::new(Session::new(client, tokio::time::Instant::now(), &observer))
+    }
+
+    #[test]
+    fn client_counts_stop_at_the_limit_and_forget_a_client_at_zero() {
+        let counts = ClientCounts::default();
+        assert!(counts.acquire(A, 2));
+        assert!(counts.acquire(A, 2));
+        assert!(!counts.acquire(A, 2));
+        assert!(counts.acquire(B, 2));
+        assert_eq!(counts.total(), 3);
+        counts.release(A);
+        assert!(counts.acquire(A, 2));
+        counts.release(A);
+        counts.release(A);
+        counts.release(B);
+        assert_eq!(counts.total(), 0);
+        assert!(counts.0.pin().is_empty());
+        // A release with nothing counted changes nothing.
+        counts.release(A);
+        assert_eq!(counts.total(), 0);
+        assert!(!counts.acquire(A, 0));
+    }
+
+    #[tokio::test]
+    async fn sessions_are_limited_in_all_and_per_client() {
+        let sessions = Sessions::new(3, 2);
+        for id in ["a1", "a2"] {
+            sessions.reserve(A).unwrap();
+            sessions.insert(id.to_owned(), session(A));
+        }
+        let refused = sessions.reserve(A).unwrap_err();
+        assert!(
+            refused.contains("this client has its limit of 2"),
+            "{refused}"
+        );
+        sessions.reserve(B).unwrap();
+        sessions.insert("b1".to_owned(), session(B));
+        let refused = sessions.reserve(B).unwrap_err();
+        assert!(
+            refused.contains("the server has its limit of 3"),
+            "{refused}"
+        );
+        // Taking one out, once, gives its room back.
+        assert!(sessions.remove("a1").is_some());
+        assert!(sessions.remove("a1").is_none());
+        sessions.reserve(A).unwrap();
+        sessions.unreserve(A);
+        assert_eq!(sessions.ids_where(|s| s.client == A), ["a2"]);
+        assert!(sessions.get("b1").is_some());
+    }
+
+    #[tokio::test]
+    async fn admitted_requests_count_against_session_and_client() {
+        let counts = Arc::new(ClientCounts::default());
+        let one = session(A);
+        let first = Admitted::try_new(&counts, A, 10, Some((&one, 1))).unwrap();
+        assert!(matches!(
+            Admitted::try_new(&counts, A, 10, Some((&one, 1))),
+            Err(Refused::Session(1))
+        ));
+        let stateless = Admitted::try_new(&counts, A, 2, None).unwrap();
+        assert!(matches!(
+            Admitted::try_new(&counts, A, 2, None),
+            Err(Refused::Client(2))
+        ));
+        assert!(!one.idle_since(u64::MAX));
+        drop((first, stateless));
+        assert_eq!(counts.total(), 0);
+        assert!(one.idle_since(u64::MAX));
+    }
+
+    #[tokio::test]
+    async fn cancelled_and_ended_requests_are_aborted() {
+        let cancellable = Cancellable::default();
+        let tasks: Vec<_> = (0..3)
+            .map(|_| tokio::spawn(std::future::pending::<()>()))
+            .collect();
+        cancellable.insert(1, RequestId::Number(7), tasks[0].abort_handle());
+        cancellable.insert(1, RequestId::Number(8), tasks[1].abort_handle());
+        cancellable.insert(2, RequestId::Number(7), tasks[2].abort_handle());
+        let cancel = |id: i64| Notification {
+            method: "notifications/cancelled".into(),
+            params: Some(mcp_protocol::raw::Raw::from_value(
+                &serde_json::json!({"requestId": id}),
+            )),
+        };
+        cancellable.cancel(2, cancel(7));
+        tokio::task::yield_now().await;
+        assert!(tasks[2].is_finished());
+        assert!(!tasks[0].is_finished());
+        let ended = session(A);
+        cancellable.abort_session(1);
+        end_session(&ended, &cancellable);
+        tokio::task::yield_now().await;
+        assert!(tasks.iter().all(tokio::task::JoinHandle::is_finished));
+        assert!(ended.is_closed());
+        assert!(cancellable.0.pin().is_empty());
+    }
+}
