@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{conformance, deps_guard, docs_check, features, fuzz, peers, python, shell};
+use crate::{conformance, deps_guard, docs_check, features, fuzz, locks, peers, python, shell};
 
 /// One CI step.
 struct Step {
@@ -40,6 +40,11 @@ const STEPS: &[Step] = &[
         name: "deps-guard",
         about: "forbidden crates are absent from the dependency graph",
         run: deps_guard::run,
+    },
+    Step {
+        name: "locks",
+        about: "no lock in the modules a request crosses (xtask/src/locks.rs)",
+        run: locks::run,
     },
     Step {
         name: "clippy",

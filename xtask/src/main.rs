@@ -19,6 +19,7 @@ mod deps_guard;
 mod docs_check;
 mod features;
 mod fuzz;
+mod locks;
 mod peers;
 mod python;
 mod shell;

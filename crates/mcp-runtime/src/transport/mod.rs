@@ -17,6 +17,7 @@
 pub mod http;
 pub mod inprocess;
 pub mod sse;
+mod stderr;
 pub mod stdio;
 
 use std::sync::Arc;

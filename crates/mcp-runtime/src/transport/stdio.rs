@@ -10,11 +10,10 @@
 //! SIGKILL; the child is always reaped. If the link is dropped without being
 //! closed, the group is killed at once.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use mcp_core::{BoxFuture, ServerId};
@@ -26,15 +25,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::stderr::{StderrTail, log_stderr};
 use super::{Closer, Connector, Inbound, TransportEnds, TransportLink};
 use crate::error::{Error, ErrorKind, Result};
 
-/// The longest stderr line logged; longer lines are cut.
-const MAX_STDERR_LINE: usize = 8 * 1024;
-/// Stderr lines logged per second before the rest are only counted.
-const STDERR_LINES_PER_SECOND: u32 = 200;
-/// Stderr lines kept to explain why a process ended.
-const STDERR_TAIL: usize = 8;
 /// How long to wait after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
@@ -221,34 +215,6 @@ async fn write_stdin(stdin: ChildStdin, outbound: mpsc::Receiver<Message<'static
     let _ = write_lines(outbound, stdin).await;
 }
 
-/// The last few stderr lines of a process, to say why it ended.
-#[derive(Clone, Default)]
-struct StderrTail(Arc<Mutex<VecDeque<String>>>);
-
-impl StderrTail {
-    fn push(&self, line: String) {
-        let mut lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() == STDERR_TAIL {
-            lines.pop_front();
-        }
-        lines.push_back(line);
-    }
-
-    /// Waits a moment for the stderr reader to catch up, then joins the
-    /// lines.
-    async fn text(&self) -> Option<String> {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        (!lines.is_empty()).then(|| {
-            lines
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" | ")
-        })
-    }
-}
-
 /// Where the stdout reader sends what it reads, and what it needs to
 /// explain the end of the stream.
 struct Output {
@@ -325,48 +291,6 @@ fn preview(line: &[u8]) -> String {
         format!("{text}…")
     } else {
         text.into_owned()
-    }
-}
-
-async fn log_stderr(server: ServerId, mut stderr: impl AsyncRead + Unpin, tail: StderrTail) {
-    let mut decoder = LineDecoder::new(MAX_STDERR_LINE);
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut window = Instant::now();
-    let mut logged = 0u32;
-    let mut dropped = 0u64;
-    loop {
-        let eof = !matches!(stderr.read_buf(&mut buf).await, Ok(n) if n > 0);
-        loop {
-            let line = match decoder.decode(&mut buf) {
-                Ok(Some(line)) => line,
-                Ok(None) => break,
-                Err(_) => continue,
-            };
-            if window.elapsed() >= Duration::from_secs(1) {
-                if dropped > 0 {
-                    tracing::warn!(server = %server, "{dropped} stderr lines not logged (rate limit)");
-                }
-                window = Instant::now();
-                logged = 0;
-                dropped = 0;
-            }
-            let text = String::from_utf8_lossy(&line).into_owned();
-            if logged < STDERR_LINES_PER_SECOND {
-                logged += 1;
-                tracing::info!(target: "mcp_runtime::stderr", server = %server, "{text}");
-                tail.push(text);
-            } else {
-                dropped += 1;
-            }
-        }
-        if eof {
-            if let Ok(Some(line)) = decoder.decode_eof(&mut buf) {
-                let text = String::from_utf8_lossy(&line).into_owned();
-                tracing::info!(target: "mcp_runtime::stderr", server = %server, "{text}");
-                tail.push(text);
-            }
-            return;
-        }
     }
 }
 
