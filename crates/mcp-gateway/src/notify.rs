@@ -175,7 +175,6 @@ pub(crate) struct Forwarder {
 impl Forwarder {
     /// Forwards until the client is gone or the runtime stops.
     pub(crate) async fn run(self, mut events: broadcast::Receiver<ServerEvent>) {
-        let mut changed: Vec<Method> = Vec::new();
         loop {
             // Wake now and then to notice a client that has gone quiet for good.
             let next = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
@@ -188,43 +187,48 @@ impl Forwarder {
                     tracing::warn!(
                         "a client session missed {missed} server notifications; announcing every list as changed"
                     );
-                    changed.extend(LIST_CHANGES);
-                    self.announce(&mut changed).await;
+                    Box::pin(self.announce(LIST_CHANGES.to_vec())).await;
                     continue;
                 }
                 Ok(Err(broadcast::error::RecvError::Closed)) => break,
                 Err(_) => continue,
             };
-            if list_change(&event).is_none() {
-                self.forward(event).await;
-                continue;
-            }
-            // Collect a burst of list changes into one announcement each;
-            // whatever else comes meanwhile is forwarded after it.
-            let mut others = Vec::new();
-            changed.extend(list_change(&event));
-            tokio::time::sleep(DEBOUNCE).await;
-            // A list change of any server counts, one that has just left
-            // the gateway too: its items have gone from the merged list.
-            while let Ok(more) = events.try_recv() {
-                match list_change(&more) {
-                    Some(method) => changed.push(method),
-                    None => others.push(more),
-                }
-            }
-            self.announce(&mut changed).await;
-            for other in others {
-                self.forward(other).await;
-            }
+            // What happens on an event waits in a box of its own: an idle
+            // session's task holds only the wait for the next event.
+            Box::pin(self.on_event(event, &mut events)).await;
         }
     }
 
-    /// Sends one notification per list in `changed` that is wanted, and
-    /// clears it.
-    async fn announce(&self, changed: &mut Vec<Method>) {
+    /// Forwards `event`; a list change is collected with the rest of its
+    /// burst into one announcement per list, and whatever else comes
+    /// meanwhile is forwarded after it.
+    async fn on_event(&self, event: ServerEvent, events: &mut broadcast::Receiver<ServerEvent>) {
+        let Some(first) = list_change(&event) else {
+            self.forward(event).await;
+            return;
+        };
+        let mut changed = vec![first];
+        let mut others = Vec::new();
+        tokio::time::sleep(DEBOUNCE).await;
+        // A list change of any server counts, one that has just left the
+        // gateway too: its items have gone from the merged list.
+        while let Ok(more) = events.try_recv() {
+            match list_change(&more) {
+                Some(method) => changed.push(method),
+                None => others.push(more),
+            }
+        }
+        self.announce(changed).await;
+        for other in others {
+            self.forward(other).await;
+        }
+    }
+
+    /// Sends one notification per list in `changed` that is wanted.
+    async fn announce(&self, mut changed: Vec<Method>) {
         changed.sort_by_key(|m| m.as_str());
         changed.dedup();
-        for method in changed.drain(..) {
+        for method in changed {
             if let Some((filter, _)) = &self.listen {
                 let wanted = match method {
                     Method::ToolListChanged => filter.tools_list_changed,
