@@ -1,7 +1,14 @@
 //! `cargo xtask bench [NAME...]`: the benchmarks, by name. They report
 //! figures; none of them fails on a slow machine.
+//!
+//! `cargo xtask bench report` runs the ones behind the project's targets
+//! (the runtime in-process, the gateway against direct HTTP and its
+//! monitoring overhead, the heap of idle sessions) and writes their
+//! figures side by side, from one run, to `target/bench-report.md`; any run
+//! that prints report lines (`report: WHAT | VALUE | TARGET | VERDICT`)
+//! writes that file.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use crate::shell;
 
@@ -42,6 +49,11 @@ const BENCHES: &[Bench] = &[
         how: How::Cargo(&["bench", "-p", "mcp-manager", "--bench", "gateway_load"]),
     },
     Bench {
+        name: "idle-sessions",
+        about: "heap per idle Streamable HTTP session, 10,000 sessions, counting allocator",
+        how: How::Cargo(&["bench", "-p", "benches", "--bench", "idle_sessions"]),
+    },
+    Bench {
         name: "python",
         about: "calls per second from Python: the embedded manager against the mcp SDK to FastMCP",
         how: How::Run(crate::python::bench),
@@ -58,7 +70,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut chosen = Vec::new();
-    for arg in args {
+    let report_set = ["runtime-load", "gateway", "idle-sessions"];
+    let expanded: Vec<String> = args
+        .iter()
+        .flat_map(|arg| {
+            if arg == "report" {
+                report_set.iter().map(|&name| name.to_owned()).collect()
+            } else {
+                vec![arg.clone()]
+            }
+        })
+        .collect();
+    for arg in &expanded {
         match BENCHES.iter().find(|bench| bench.name == arg) {
             Some(bench) => chosen.push(bench),
             None => {
@@ -73,19 +96,66 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if chosen.is_empty() {
         chosen = BENCHES.iter().collect();
     }
+    let mut rows = Vec::new();
     for bench in chosen {
         println!("\n==> bench {}: {}", bench.name, bench.about);
         match bench.how {
-            How::Cargo(args) => shell::run(&mut shell::cargo(args))?,
+            How::Cargo(args) => {
+                let out = shell::tee(&mut shell::cargo(args))?;
+                rows.extend(report_rows(&out));
+            }
             How::Run(run) => run()?,
         }
     }
+    if !rows.is_empty() {
+        let path = shell::root().join("target").join("bench-report.md");
+        std::fs::write(&path, report(&rows))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nbench report: {}", path.display());
+    }
     Ok(())
+}
+
+/// The report lines of a benchmark's output: `report: ` and four cells.
+fn report_rows(out: &str) -> Vec<[String; 4]> {
+    out.lines()
+        .filter_map(|line| line.strip_prefix("report: "))
+        .filter_map(|row| {
+            let cells: Vec<String> = row.split(" | ").map(|c| c.trim().to_owned()).collect();
+            <[String; 4]>::try_from(cells).ok()
+        })
+        .collect()
+}
+
+/// The report as Markdown: where and when it was measured, then a table.
+fn report(rows: &[[String; 4]]) -> String {
+    let commit = shell::capture(shell::command("git").args(["rev-parse", "--short", "HEAD"]))
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mut text = format!(
+        "# Benchmark report\n\nOne run of `cargo xtask bench report` at commit {commit}, on {cores} \
+         cores; each figure is measured side by side with what it is compared to, in the same run.\n\n\
+         | measure | value | target | |\n| --- | --- | --- | --- |\n"
+    );
+    for [what, value, target, verdict] in rows {
+        text.push_str(&format!("| {what} | {value} | {target} | {verdict} |\n"));
+    }
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_lines_become_rows() {
+        let out = "noise\nreport: a | 1 µs | < 2 µs | met\nreport: broken | 1\n";
+        let rows = report_rows(out);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0][0], "a");
+        assert!(report(&rows).contains("| a | 1 µs | < 2 µs | met |"));
+    }
 
     #[test]
     fn unknown_bench_is_an_error_naming_the_others() {

@@ -90,6 +90,35 @@ pub(crate) fn capture(cmd: &mut Command) -> Result<String> {
     String::from_utf8(output.stdout).with_context(|| format!("`{shown}` printed non-UTF-8 output"))
 }
 
+/// Runs `cmd`, printing its stdout as it comes and returning it too;
+/// stderr is passed through. Fails unless it exits successfully.
+pub(crate) fn tee(cmd: &mut Command) -> Result<String> {
+    use std::io::{BufRead, BufReader};
+    let shown = show(cmd);
+    println!("$ {shown}");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("could not start `{shown}`"))?;
+    let mut out = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.with_context(|| format!("reading the output of `{shown}`"))?;
+            println!("{line}");
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(out)
+}
+
 /// Whether `cmd` can be started and exits successfully, all output discarded.
 pub(crate) fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdin(Stdio::null())

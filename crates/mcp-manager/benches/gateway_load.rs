@@ -538,6 +538,25 @@ fn main() {
         throughput * 100.0
     );
     println!("gateway/direct p50 at 1 in flight: {latency:.2}x (target <= 2.5x)");
+    let verdict = |met: bool| if met { "met" } else { "not met" };
+    println!(
+        "report: gateway over stdio vs the backend over HTTP directly, throughput at 16 in flight | {:.0} % | >= 50 % | {}",
+        throughput * 100.0,
+        verdict(throughput >= 0.5)
+    );
+    println!(
+        "report: gateway over stdio vs the backend over HTTP directly, p50 at 1 in flight | {latency:.2}x | <= 2x | {}",
+        verdict(latency <= 2.0)
+    );
+    println!(
+        "report: gateway throughput at 1 / 16 in flight | {:.0} / {:.0} req/s | - | -",
+        summary[0][1].0, summary[1][1].0
+    );
+    println!(
+        "report: gateway CPU per call at 16 in flight | {:.1} µs | <= 25 µs | {}",
+        summary[1][1].2,
+        verdict(summary[1][1].2 <= 25.0)
+    );
     let overhead = |level: usize, target: usize| {
         let (median, low, high) = paired_overhead(&tallies[level][1], &tallies[level][target]);
         format!("{median:.1} % ({low:+.1} .. {high:+.1})")
@@ -611,6 +630,16 @@ fn main() {
                 println!(
                     "  {name:<9} {per_request:>10.0}  {:+.1} % vs the plain gateway",
                     (per_request / base - 1.0) * 100.0
+                );
+            }
+            println!(
+                "report: instructions per request in the gateway process (callgrind) | {base:.0} | - | -"
+            );
+            if let Some((_, observed)) = counted.iter().find(|(name, _)| *name == "observed") {
+                let overhead = (observed / base - 1.0) * 100.0;
+                println!(
+                    "report: monitoring on vs off (metrics + default tracing), instructions per request | {overhead:+.1} % | < 3 % | {}",
+                    if overhead < 3.0 { "met" } else { "not met" }
                 );
             }
         }
