@@ -15,6 +15,7 @@
 mod bench;
 mod ci;
 mod conformance;
+mod coverage;
 mod deps_guard;
 mod docs_check;
 mod features;
@@ -32,10 +33,13 @@ Usage: cargo xtask <COMMAND> [ARGS]
 Commands:
   bench [NAME...]        Run benchmarks (all, or those named); `bench --list`
                          lists them; `bench gateway` is the gateway against
-                         direct HTTP
+                         direct HTTP; `bench report` writes the figures
+                         behind the targets to target/bench-report.md
   ci [STEP...]           Run every CI step in order, stopping at the first
                          failure; with STEP names, run only those steps
   ci --list              List the CI steps
+  coverage               Line coverage per crate (cargo-tarpaulin, installed
+                         into .tools/), written to target/coverage/coverage.md
   conformance            Run the MCP conformance suite against the built-in
                          server and the gateway (in-process and stdio)
   deps-guard             Check that forbidden crates are absent from the
@@ -72,6 +76,7 @@ fn run(args: &[String]) -> Result<()> {
         "python" => python::run(rest),
         "deps-guard" => no_args(command, rest).and_then(|()| deps_guard::run()),
         "docs-check" => no_args(command, rest).and_then(|()| docs_check::run()),
+        "coverage" => no_args(command, rest).and_then(|()| coverage::run()),
         "fuzz-build" => no_args(command, rest).and_then(|()| fuzz::build()),
         "fuzz" => {
             let (target, seconds) = match rest {
