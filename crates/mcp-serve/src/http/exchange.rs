@@ -220,31 +220,28 @@ impl Shared {
         request: Request<'static>,
         client: IpAddr,
     ) -> HttpResponse {
-        if let Err(message) = self.sessions.reserve(client) {
-            return rpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some(request.id),
-                ErrorObject::new(error_code::INTERNAL_ERROR, message),
-            );
-        }
+        let room = match self.sessions.reserve(client) {
+            Ok(room) => room,
+            Err(message) => {
+                return rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(request.id),
+                    ErrorObject::new(error_code::INTERNAL_ERROR, message),
+                );
+            }
+        };
         let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
         let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
         let id = request.id.clone();
         let answer = match self.server.handle_request(request, context).await {
             Ok(result) => Message::response(id, result),
-            Err(error) => {
-                self.sessions.unreserve(client);
-                return json(StatusCode::OK, &Message::error(Some(id), error));
-            }
+            Err(error) => return json(StatusCode::OK, &Message::error(Some(id), error)),
         };
         let session_id = self.ids.next();
         let mut response = json(StatusCode::OK, &answer);
-        match HeaderValue::from_str(&session_id) {
-            Ok(value) => {
-                response.headers_mut().insert(SESSION_HEADER, value);
-                self.sessions.insert(session_id, session);
-            }
-            Err(_) => self.sessions.unreserve(client),
+        if let Ok(value) = HeaderValue::from_str(&session_id) {
+            response.headers_mut().insert(SESSION_HEADER, value);
+            room.fill(session_id, session);
         }
         response
     }

@@ -24,16 +24,19 @@ impl Shared {
     /// opens with an `endpoint` event naming where to POST, then carries
     /// every message to the client; the session ends with the stream.
     pub(super) fn open_legacy(&self, client: IpAddr) -> HttpResponse {
-        if let Err(message) = self.sessions.reserve(client) {
-            let mut response = status(StatusCode::SERVICE_UNAVAILABLE);
-            *response.body_mut() = full(message);
-            return response;
-        }
+        let room = match self.sessions.reserve(client) {
+            Ok(room) => room,
+            Err(message) => {
+                let mut response = status(StatusCode::SERVICE_UNAVAILABLE);
+                *response.body_mut() = full(message);
+                return response;
+            }
+        };
         let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         session.set_stream(sender);
         let id = self.ids.next();
-        self.sessions.insert(id.clone(), session.clone());
+        room.fill(id.clone(), session.clone());
         let endpoint = SseEvent {
             event: Some("endpoint".to_owned()),
             data: format!("{MESSAGE_PATH}?sessionId={id}"),

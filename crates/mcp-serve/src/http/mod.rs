@@ -320,6 +320,8 @@ struct Shared {
 
 impl Shared {
     fn end_idle_sessions(&self, timeout: Duration) {
+        self.in_flight.forget_idle();
+        self.sessions.forget_idle_clients();
         let Some(since) = millis_since(self.epoch)
             .checked_sub(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
         else {

@@ -2,11 +2,11 @@
 //! every open one, and the counts behind the limits.
 //!
 //! Nothing here takes a lock. Sessions are found by id in a lock-free map
-//! (`papaya`); a session's own stream is an atomically swapped slot; the
-//! counts of sessions and of requests in flight, per client address and
-//! per session, are atomics or lock-free map entries changed in one step
-//! each; the requests a client may cancel are kept by (session, request
-//! id) in a lock-free map as well.
+//! (crossbeam's skip list, epoch-reclaimed); a session's own stream is an
+//! atomically swapped slot; the counts of sessions and of requests in
+//! flight, per client address and per session, are atomics; the requests
+//! a client may cancel are kept by (session, request id) in a lock-free
+//! map as well.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
+use crossbeam_skiplist::SkipMap;
 use mcp_core::{BoxFuture, Peer};
 use mcp_protocol::mcp::{CancelledParams, View};
 use mcp_protocol::{Message, Notification, RequestId};
 use mcp_runtime::dispatch::SharedAsked;
 use mcp_runtime::observe::Observer;
-use papaya::{Compute, Operation};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -170,36 +170,56 @@ impl Peer for SessionPeer {
     }
 }
 
-/// Counts per client address, each changed in one atomic step.
+/// Counts per client address, each changed in one atomic step. A client's
+/// entry stays while it is in use; [`ClientCounts::forget_idle`] drops the
+/// entries at zero now and then. (A count taken in the instant its entry is
+/// dropped goes uncounted: a client may then briefly exceed its limit by
+/// the requests that raced, never fall short of it.)
 #[derive(Default)]
-pub(super) struct ClientCounts(papaya::HashMap<IpAddr, usize>);
+pub(super) struct ClientCounts(SkipMap<IpAddr, AtomicUsize>);
 
 impl ClientCounts {
     /// Counts one more for `client`, unless it has `limit` already.
     pub(super) fn acquire(&self, client: IpAddr, limit: usize) -> bool {
-        let counts = self.0.pin();
-        let outcome = counts.compute(client, |entry| match entry {
-            Some((_, &count)) if count >= limit => Operation::Abort(()),
-            Some((_, &count)) => Operation::Insert(count + 1),
-            None if limit == 0 => Operation::Abort(()),
-            None => Operation::Insert(1),
-        });
-        !matches!(outcome, Compute::Aborted(()))
+        if limit == 0 {
+            return false;
+        }
+        let entry = match self.0.get(&client) {
+            Some(entry) => entry,
+            None => self.0.get_or_insert(client, AtomicUsize::new(0)),
+        };
+        entry
+            .value()
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
     }
 
-    /// Counts one less for `client`; a client at zero is forgotten.
+    /// Counts one less for `client`.
     pub(super) fn release(&self, client: IpAddr) {
-        let counts = self.0.pin();
-        counts.compute(client, |entry| match entry {
-            Some((_, &count)) if count > 1 => Operation::Insert(count - 1),
-            Some(_) => Operation::Remove,
-            None => Operation::Abort(()),
-        });
+        if let Some(entry) = self.0.get(&client) {
+            let _ = entry
+                .value()
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        }
     }
 
     /// The sum over all clients.
     pub(super) fn total(&self) -> usize {
-        self.0.pin().iter().map(|(_, count)| count).sum()
+        self.0
+            .iter()
+            .map(|entry| entry.value().load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// Drops the entries of clients at zero.
+    pub(super) fn forget_idle(&self) {
+        for entry in self.0.iter() {
+            if entry.value().load(Ordering::Acquire) == 0 {
+                entry.remove();
+            }
+        }
     }
 }
 
@@ -260,7 +280,7 @@ pub(super) enum Refused {
 
 /// Every open session by id, with the counts behind the session limits.
 pub(super) struct Sessions {
-    by_id: papaya::HashMap<String, Arc<Session>>,
+    by_id: SkipMap<String, Arc<Session>>,
     open: AtomicUsize,
     per_client: ClientCounts,
     max: usize,
@@ -270,7 +290,7 @@ pub(super) struct Sessions {
 impl Sessions {
     pub(super) fn new(max: usize, max_per_client: usize) -> Self {
         Self {
-            by_id: papaya::HashMap::new(),
+            by_id: SkipMap::new(),
             open: AtomicUsize::new(0),
             per_client: ClientCounts::default(),
             max,
@@ -279,13 +299,14 @@ impl Sessions {
     }
 
     pub(super) fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.by_id.pin().get(id).cloned()
+        self.by_id.get(id).map(|entry| entry.value().clone())
     }
 
     /// Reserves room for one more session of `client`, or says why there
-    /// is none. [`Sessions::insert`] fills it, [`Sessions::unreserve`] gives
-    /// it back.
-    pub(super) fn reserve(&self, client: IpAddr) -> Result<(), String> {
+    /// is none. [`Reservation::fill`] files the session in it; a
+    /// reservation dropped unfilled (an `initialize` that failed, or whose
+    /// client went away) gives the room back.
+    pub(super) fn reserve(&self, client: IpAddr) -> Result<Reservation<'_>, String> {
         let max = self.max;
         if self
             .open
@@ -305,83 +326,108 @@ impl Sessions {
                 self.max_per_client
             ));
         }
-        Ok(())
+        Ok(Reservation {
+            sessions: self,
+            client,
+            filled: false,
+        })
     }
 
-    /// Gives back a reservation that did not become a session.
-    pub(super) fn unreserve(&self, client: IpAddr) {
+    /// Gives back the room of a session, or of a reservation unfilled.
+    fn unreserve(&self, client: IpAddr) {
         self.open.fetch_sub(1, Ordering::AcqRel);
         self.per_client.release(client);
-    }
-
-    /// Files a session under `id`, in the room reserved for it.
-    pub(super) fn insert(&self, id: String, session: Arc<Session>) {
-        self.by_id.pin().insert(id, session);
     }
 
     /// Takes the session `id` out, giving back its room; `None` when no such
     /// session is open (or another caller took it out first).
     pub(super) fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        let removed = self.by_id.pin().remove(id).cloned()?;
+        let removed = self.by_id.remove(id)?.value().clone();
         self.unreserve(removed.client);
         Some(removed)
+    }
+
+    /// Drops the per-client counts of clients with no session.
+    pub(super) fn forget_idle_clients(&self) {
+        self.per_client.forget_idle();
     }
 
     /// The ids of the sessions `pick` chooses.
     pub(super) fn ids_where(&self, pick: impl Fn(&Session) -> bool) -> Vec<String> {
         self.by_id
-            .pin()
             .iter()
-            .filter(|(_, session)| pick(session))
-            .map(|(id, _)| id.clone())
+            .filter(|entry| pick(entry.value()))
+            .map(|entry| entry.key().clone())
             .collect()
     }
 
     /// Every open session.
     pub(super) fn all(&self) -> Vec<Arc<Session>> {
         self.by_id
-            .pin()
             .iter()
-            .map(|(_, session)| session.clone())
+            .map(|entry| entry.value().clone())
             .collect()
+    }
+}
+
+/// Room for one session, counted against the limits until it is filled or
+/// dropped.
+pub(super) struct Reservation<'s> {
+    sessions: &'s Sessions,
+    client: IpAddr,
+    filled: bool,
+}
+
+impl Reservation<'_> {
+    /// Files `session` under `id`, in this room.
+    pub(super) fn fill(mut self, id: String, session: Arc<Session>) {
+        self.filled = true;
+        self.sessions.by_id.insert(id, session);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.filled {
+            self.sessions.unreserve(self.client);
+        }
     }
 }
 
 /// The requests in flight that their client may cancel, by session key and
 /// request id.
 #[derive(Default)]
-pub(super) struct Cancellable(papaya::HashMap<(u64, RequestId<'static>), AbortHandle>);
+pub(super) struct Cancellable(SkipMap<(u64, RequestId<'static>), AbortHandle>);
 
 impl Cancellable {
     pub(super) fn insert(&self, session: u64, id: RequestId<'static>, task: AbortHandle) {
-        self.0.pin().insert((session, id), task);
+        self.0.insert((session, id), task);
     }
 
     pub(super) fn remove(&self, session: u64, id: RequestId<'static>) {
-        self.0.pin().remove(&(session, id));
+        self.0.remove(&(session, id));
     }
 
     /// Aborts the request a `notifications/cancelled` names.
     pub(super) fn cancel(&self, session: u64, notification: Notification<'static>) {
         let cancelled = CancelledParams::from_params(notification.params);
         if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
-            if let Some(task) = self.0.pin().remove(&(session, id.into_owned())) {
-                task.abort();
+            if let Some(task) = self.0.remove(&(session, id.into_owned())) {
+                task.value().abort();
             }
         }
     }
 
     /// Aborts every request of a session that ended.
     pub(super) fn abort_session(&self, session: u64) {
-        let tasks = self.0.pin();
-        let keys: Vec<(u64, RequestId<'static>)> = tasks
-            .iter()
-            .filter(|((key, _), _)| *key == session)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in keys {
-            if let Some(task) = tasks.remove(&key) {
-                task.abort();
+        // The keys sort by session first: its requests are one run.
+        let first = (session, RequestId::Number(i64::MIN));
+        for entry in self.0.range(first..) {
+            if entry.key().0 != session {
+                break;
+            }
+            if entry.remove() {
+                entry.value().abort();
             }
         }
     }
@@ -425,7 +471,8 @@ mod tests {
         counts.release(A);
         counts.release(B);
         assert_eq!(counts.total(), 0);
-        assert!(counts.0.pin().is_empty());
+        counts.forget_idle();
+        assert!(counts.0.is_empty());
         // A release with nothing counted changes nothing.
         counts.release(A);
         assert_eq!(counts.total(), 0);
@@ -436,17 +483,22 @@ mod tests {
     async fn sessions_are_limited_in_all_and_per_client() {
         let sessions = Sessions::new(3, 2);
         for id in ["a1", "a2"] {
-            sessions.reserve(A).unwrap();
-            sessions.insert(id.to_owned(), session(A));
+            sessions.reserve(A).unwrap().fill(id.to_owned(), session(A));
         }
-        let refused = sessions.reserve(A).unwrap_err();
+        let Err(refused) = sessions.reserve(A) else {
+            panic!("a third session of A was let in");
+        };
         assert!(
             refused.contains("this client has its limit of 2"),
             "{refused}"
         );
-        sessions.reserve(B).unwrap();
-        sessions.insert("b1".to_owned(), session(B));
-        let refused = sessions.reserve(B).unwrap_err();
+        sessions
+            .reserve(B)
+            .unwrap()
+            .fill("b1".to_owned(), session(B));
+        let Err(refused) = sessions.reserve(B) else {
+            panic!("a fourth session was let in");
+        };
         assert!(
             refused.contains("the server has its limit of 3"),
             "{refused}"
@@ -454,8 +506,14 @@ mod tests {
         // Taking one out, once, gives its room back.
         assert!(sessions.remove("a1").is_some());
         assert!(sessions.remove("a1").is_none());
-        sessions.reserve(A).unwrap();
-        sessions.unreserve(A);
+        // A reservation dropped unfilled gives its room back.
+        drop(sessions.reserve(A).unwrap());
+        sessions
+            .reserve(A)
+            .unwrap()
+            .fill("a3".to_owned(), session(A));
+        assert!(sessions.reserve(A).is_err());
+        assert!(sessions.remove("a3").is_some());
         assert_eq!(sessions.ids_where(|s| s.client == A), ["a2"]);
         assert!(sessions.get("b1").is_some());
     }
@@ -505,6 +563,6 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(tasks.iter().all(tokio::task::JoinHandle::is_finished));
         assert!(ended.is_closed());
-        assert!(cancellable.0.pin().is_empty());
+        assert!(cancellable.0.is_empty());
     }
 }
