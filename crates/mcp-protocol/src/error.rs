@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::jsonrpc::{ErrorObject, ErrorResponse, RequestId, error_code};
+use crate::values::{ErrorObject, RequestId, error_code};
 
 /// What went wrong, in a form a caller can match on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,16 +95,6 @@ impl Error {
     #[must_use]
     pub fn to_error_object(&self) -> ErrorObject<'static> {
         ErrorObject::new(self.code(), self.message.clone())
-    }
-
-    /// The complete JSON-RPC error response a peer should receive: it carries
-    /// the request id when it was readable, and no id otherwise.
-    #[must_use]
-    pub fn to_response(&self) -> ErrorResponse<'static> {
-        ErrorResponse {
-            id: self.id.clone(),
-            error: self.to_error_object(),
-        }
     }
 }
 

@@ -27,6 +27,7 @@ mod error;
 pub mod jsonrpc;
 pub mod mcp;
 pub mod raw;
+mod values;
 pub mod version;
 
 pub use error::{Error, ErrorKind, Result};

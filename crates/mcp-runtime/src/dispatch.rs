@@ -24,7 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::lock;
-use crate::transport::Inbound;
 
 /// Where a dispatcher's messages go.
 pub trait Outlet: Clone + Send + Sync + 'static {
@@ -33,18 +32,6 @@ pub trait Outlet: Clone + Send + Sync + 'static {
 
     /// Whether the other side is gone.
     fn is_closed(&self) -> bool;
-}
-
-impl Outlet for mpsc::Sender<Inbound> {
-    async fn send(&self, message: Message<'static>) -> bool {
-        mpsc::Sender::send(self, Inbound::Message(message))
-            .await
-            .is_ok()
-    }
-
-    fn is_closed(&self) -> bool {
-        mpsc::Sender::is_closed(self)
-    }
 }
 
 impl Outlet for mpsc::Sender<Message<'static>> {

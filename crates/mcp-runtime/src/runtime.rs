@@ -14,13 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use mcp_core::ServerId;
-use mcp_core::state::Deployed;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::{NoObserver, Observer};
 use crate::server::{ServerEvent, ServerHandle, ServerSpec, ServerState};
-use crate::typestate::Server;
 
 /// Commands queued for the registry before senders wait.
 const COMMAND_CAPACITY: usize = 256;
@@ -186,16 +184,11 @@ impl McpRuntime {
         self.ask(|reply| Command::Undeploy { id, reply }).await?
     }
 
-    /// The deployed server called `id`.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::NotFound`], or [`ErrorKind::Unavailable`] while it
-    /// starts.
-    pub async fn server(&self, id: &ServerId) -> Result<Server<Deployed>> {
+    /// The handle of the deployed server called `id`: the step behind
+    /// [`McpRuntime::server`] (in `typestate`).
+    pub(crate) async fn handle(&self, id: &ServerId) -> Result<ServerHandle> {
         let id = id.clone();
-        let handle = self.ask(|reply| Command::Get { id, reply }).await??;
-        Ok(Server::deployed(self.clone(), handle))
+        self.ask(|reply| Command::Get { id, reply }).await?
     }
 
     /// Every server with its state, sorted by id.

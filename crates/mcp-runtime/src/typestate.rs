@@ -103,9 +103,22 @@ impl Server<Configured> {
     }
 }
 
+impl McpRuntime {
+    /// The deployed server called `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::ErrorKind::NotFound`], or [`crate::ErrorKind::Unavailable`]
+    /// while it starts.
+    pub async fn server(&self, id: &mcp_core::ServerId) -> Result<Server<Deployed>> {
+        let handle = self.handle(id).await?;
+        Ok(Server::deployed(self.clone(), handle))
+    }
+}
+
 impl Server<Deployed> {
     /// The deployed server behind `handle`, as the runtime found it.
-    pub(crate) fn deployed(runtime: McpRuntime, handle: ServerHandle) -> Self {
+    fn deployed(runtime: McpRuntime, handle: ServerHandle) -> Self {
         Self {
             runtime,
             spec: handle.spec().clone(),

@@ -484,7 +484,8 @@ impl ServerHandle {
     async fn add_instances(&self, count: u32) -> Result<()> {
         let mut starts = Vec::new();
         for _ in 0..count {
-            let (instance, started) = spawn_instance(&self.inner);
+            let inner = &self.inner;
+            let (instance, started) = spawn_instance(&inner.spec, &inner.shared, &inner.events);
             self.inner.instances.rcu(|list| {
                 let mut list = Vec::clone(list);
                 list.push(instance.clone());

@@ -15,7 +15,6 @@ use tokio::time::Instant;
 use crate::connection::{ConnCommand, Connection, ConnectionSettings, Exit};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock;
-use crate::server::handle::ServerInner;
 use crate::server::{ServerEvent, ServerSpec, ServerState, SessionInfo, Shared};
 
 /// Commands queued for one instance before callers wait.
@@ -77,7 +76,9 @@ pub(super) async fn stop_instance(instance: Arc<Instance>, drain: Duration) {
 /// Starts one instance's supervisor; the receiver says how its first start
 /// went.
 pub(super) fn spawn_instance(
-    inner: &Arc<ServerInner>,
+    spec: &ServerSpec,
+    shared: &Arc<Shared>,
+    events: &broadcast::Sender<ServerEvent>,
 ) -> (Arc<Instance>, oneshot::Receiver<Result<()>>) {
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (state_tx, state_rx) = watch::channel(ServerState::Starting);
@@ -95,9 +96,9 @@ pub(super) fn spawn_instance(
         task: Mutex::new(None),
     });
     let supervisor = Supervisor {
-        spec: inner.spec.clone(),
-        shared: inner.shared.clone(),
-        events: inner.events.clone(),
+        spec: spec.clone(),
+        shared: shared.clone(),
+        events: events.clone(),
         state: state_tx,
         session: session_tx,
         stop: stop_rx,

@@ -11,8 +11,22 @@ use std::time::Duration;
 use mcp_core::{BoxFuture, McpServer};
 
 use super::{Closer, Connector, Inbound, TransportEnds, TransportLink};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Outlet};
 use crate::error::Result;
+
+/// The in-process server's answers go straight to the connection's inbound
+/// channel.
+impl Outlet for tokio::sync::mpsc::Sender<Inbound> {
+    async fn send(&self, message: mcp_protocol::Message<'static>) -> bool {
+        tokio::sync::mpsc::Sender::send(self, Inbound::Message(message))
+            .await
+            .is_ok()
+    }
+
+    fn is_closed(&self) -> bool {
+        tokio::sync::mpsc::Sender::is_closed(self)
+    }
+}
 
 /// Connects to an in-process server.
 #[derive(Clone)]

@@ -20,8 +20,6 @@ use mcp_protocol::{ErrorObject, Message, RequestId};
 use mcp_runtime::observe::Observer;
 use tokio::sync::mpsc;
 
-use super::exchange::RequestGuard;
-use super::legacy::LegacySession;
 use super::{EVENT_STREAM, JSON};
 
 pub(super) type ResponseBody = UnsyncBoxBody<Bytes, Infallible>;
@@ -64,18 +62,19 @@ pub(super) type HttpResponse = hyper::Response<ResponseBody>;
 pub(super) struct SseBody {
     /// Events to send before the others.
     pub(super) first: VecDeque<Bytes>,
-    /// The legacy session this stream is, ended with it.
-    pub(super) legacy: Option<LegacySession>,
     events: mpsc::Receiver<Bytes>,
     keep_alive: Option<tokio::time::Interval>,
-    _task: Option<RequestGuard>,
+    /// What lives as long as the stream and ends with it: the request it
+    /// answers (a stateless request's stream is its life), or the legacy
+    /// session it is.
+    _held: Option<Box<dyn Send>>,
 }
 
 impl SseBody {
     pub(super) fn new(
         events: mpsc::Receiver<Bytes>,
         every: Duration,
-        task: Option<RequestGuard>,
+        held: Option<Box<dyn Send>>,
     ) -> Self {
         let keep_alive = tokio::time::Instant::now()
             .checked_add(every)
@@ -87,10 +86,9 @@ impl SseBody {
             });
         Self {
             first: VecDeque::new(),
-            legacy: None,
             events,
             keep_alive,
-            _task: task,
+            _held: held,
         }
     }
 }

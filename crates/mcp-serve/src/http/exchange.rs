@@ -363,7 +363,7 @@ pub(super) async fn run(
     });
     let Some(session) = guard.session() else {
         // A stateless request cannot be resumed: its stream is its life.
-        let mut body = SseBody::new(receiver, shared.options.keep_alive, Some(guard));
+        let mut body = SseBody::new(receiver, shared.options.keep_alive, Some(Box::new(guard)));
         body.first.extend(first);
         return sse_response(body);
     };

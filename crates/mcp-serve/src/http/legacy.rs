@@ -45,14 +45,14 @@ impl Shared {
         let mut first = BytesMut::new();
         // Neither the type nor the data can hold a line break.
         let _ = endpoint.encode(&mut first);
-        let mut body = SseBody::new(receiver, self.options.keep_alive, None);
-        body.first.push_back(first.freeze());
-        body.legacy = Some(LegacySession {
+        let legacy = LegacySession {
             sessions: self.sessions.clone(),
             cancellable: self.cancellable.clone(),
             id,
             session,
-        });
+        };
+        let mut body = SseBody::new(receiver, self.options.keep_alive, Some(Box::new(legacy)));
+        body.first.push_back(first.freeze());
         sse_response(body)
     }
 
@@ -115,7 +115,7 @@ impl Shared {
 }
 
 /// A legacy (HTTP+SSE) session, ended when its stream is dropped.
-pub(super) struct LegacySession {
+struct LegacySession {
     sessions: Arc<Sessions>,
     cancellable: Arc<Cancellable>,
     id: String,
