@@ -2,7 +2,7 @@
 //!
 //! The runtime knows no metrics library: it calls an [`Observer`] (one per
 //! runtime, given to [`McpRuntime::start_with`](crate::McpRuntime::start_with)
-//! and to [`HttpServeOptions`](crate::HttpServeOptions)), which hands out a
+//! and to `mcp_serve::HttpServeOptions`), which hands out a
 //! [`ServerObserver`] per deployed server. `mcp-observability` implements
 //! both with Prometheus metrics; [`NoObserver`] drops everything. Every
 //! method is called on the request path, so implementations must be quick

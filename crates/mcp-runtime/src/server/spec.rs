@@ -174,7 +174,7 @@ pub struct RecentError {
     pub message: String,
 }
 
-/// The lists a server has, for [`ServerHandle::list_all`].
+/// The lists a server has, for [`ServerHandle::list_all`](crate::ServerHandle::list_all).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ListKind {
     /// `tools/list`.
