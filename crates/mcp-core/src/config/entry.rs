@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::interpolate::Vars;
 use super::path::JsonPath;
+use super::plugin::COMMON_OPTIONS;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
 use super::server::{
@@ -21,27 +22,6 @@ use crate::id::{self, ServerId};
 
 /// The longest timeout or backoff accepted, in milliseconds: one day.
 pub(crate) const MAX_MILLIS: i64 = 86_400_000;
-
-/// The keys mcp-manager reads from every entry, whatever its transport.
-/// The other members of a plugin entry are the plugin's settings.
-pub(crate) const COMMON_OPTIONS: &[&str] = &[
-    "type",
-    "transportType",
-    "enabled",
-    "disabled",
-    "namespace",
-    "tags",
-    "priority",
-    "instances",
-    "timeoutMs",
-    "startupTimeoutMs",
-    "restart",
-    "maxConcurrency",
-    "resilience",
-    "tools",
-    "disabledTools",
-    "protocol",
-];
 
 /// The keys of the built-in transports.
 const TRANSPORT_KEYS: &[&str] = &[

@@ -132,6 +132,7 @@
 //! [`ManagerConfig::load`] uses the process environment.
 
 mod entry;
+mod expand;
 mod interpolate;
 mod path;
 mod plugin;

@@ -3,13 +3,33 @@
 
 use serde_json::{Map, Value};
 
-use super::entry::COMMON_OPTIONS;
+use super::expand::expand;
 use super::interpolate::Vars;
 use super::reader::{Field, Object};
 use super::report::Report;
 use super::server::PluginTransport;
-use super::transport::expand;
 use super::tree::{Json, Number};
+
+/// The keys mcp-manager reads from every entry, whatever its transport.
+/// The other members of a plugin entry are the plugin's settings.
+pub(crate) const COMMON_OPTIONS: &[&str] = &[
+    "type",
+    "transportType",
+    "enabled",
+    "disabled",
+    "namespace",
+    "tags",
+    "priority",
+    "instances",
+    "timeoutMs",
+    "startupTimeoutMs",
+    "restart",
+    "maxConcurrency",
+    "resilience",
+    "tools",
+    "disabledTools",
+    "protocol",
+];
 
 /// The plugin entry `obj` of kind `kind`: every member that is not one of
 /// mcp-manager's common options. `None` when a string could not be

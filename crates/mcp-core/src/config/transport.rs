@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
+use super::expand::expand;
 use super::interpolate::Vars;
 use super::path::JsonPath;
 use super::plugin;
@@ -289,22 +290,6 @@ fn is_header_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
-}
-
-/// Expands `${VAR}` references, reporting a failure at `path`.
-pub(crate) fn expand(
-    vars: &Vars<'_>,
-    path: &JsonPath,
-    raw: &str,
-    report: &mut Report,
-) -> Option<String> {
-    match vars.expand(raw) {
-        Ok(value) => Some(value),
-        Err(err) => {
-            report.error(ConfigIssue::new(path.as_str(), err.to_string()).with_hint(err.hint()));
-            None
-        }
-    }
 }
 
 /// A string handed to the operating system when launching a process: after
