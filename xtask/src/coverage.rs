@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -72,25 +71,12 @@ pub(crate) fn run() -> Result<()> {
 /// Installs cargo-tarpaulin into `.tools/` unless the pinned version is
 /// there; its path.
 fn install() -> Result<PathBuf> {
-    let binary = shell::root()
-        .join(".tools")
-        .join("bin")
-        .join(format!("cargo-tarpaulin{}", std::env::consts::EXE_SUFFIX));
-    let installed = binary.exists()
-        && shell::capture(Command::new(&binary).args(["tarpaulin", "--version"]))
-            .is_ok_and(|out| out.contains(TARPAULIN_VERSION));
-    if !installed {
-        shell::run(&mut shell::cargo([
-            "install",
-            "--locked",
-            "--root",
-            ".tools",
-            "--version",
-            TARPAULIN_VERSION,
-            "cargo-tarpaulin",
-        ]))?;
-    }
-    Ok(binary)
+    shell::install_pinned(
+        "cargo-tarpaulin",
+        TARPAULIN_VERSION,
+        "cargo-tarpaulin",
+        &["tarpaulin", "--version"],
+    )
 }
 
 /// Lines covered and coverable per crate (`crates/NAME/src/...`), from

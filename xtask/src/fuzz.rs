@@ -78,28 +78,12 @@ fn prepare() -> Result<PathBuf> {
 
 /// Installs cargo-fuzz into `.tools/` unless the pinned version is there.
 fn install_cargo_fuzz() -> Result<PathBuf> {
-    let root = shell::root();
-    let binary = root
-        .join(".tools")
-        .join("bin")
-        .join(format!("cargo-fuzz{}", std::env::consts::EXE_SUFFIX));
-    let installed = binary.exists()
-        && shell::capture(Command::new(&binary).arg("--version")).is_ok_and(|out| {
-            out.split_whitespace()
-                .any(|word| word == CARGO_FUZZ_VERSION)
-        });
-    if !installed {
-        shell::run(&mut shell::cargo([
-            "install",
-            "--locked",
-            "--root",
-            ".tools",
-            "--version",
-            CARGO_FUZZ_VERSION,
-            "cargo-fuzz",
-        ]))?;
-    }
-    Ok(binary)
+    shell::install_pinned(
+        "cargo-fuzz",
+        CARGO_FUZZ_VERSION,
+        "cargo-fuzz",
+        &["--version"],
+    )
 }
 
 /// A cargo-fuzz command run inside `fuzz/`.

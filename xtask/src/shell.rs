@@ -119,6 +119,36 @@ pub(crate) fn tee(cmd: &mut Command) -> Result<String> {
     Ok(out)
 }
 
+/// Installs `krate` at `version` from crates.io into `.tools/` unless its
+/// binary `bin` is there and says that version when run with
+/// `version_args`; the binary's path.
+pub(crate) fn install_pinned(
+    krate: &str,
+    version: &str,
+    bin: &str,
+    version_args: &[&str],
+) -> Result<PathBuf> {
+    let binary = root()
+        .join(".tools")
+        .join("bin")
+        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
+    let installed = binary.exists()
+        && capture(Command::new(&binary).args(version_args))
+            .is_ok_and(|out| out.split_whitespace().any(|word| word == version));
+    if !installed {
+        run(&mut cargo([
+            "install",
+            "--locked",
+            "--root",
+            ".tools",
+            "--version",
+            version,
+            krate,
+        ]))?;
+    }
+    Ok(binary)
+}
+
 /// Whether `cmd` can be started and exits successfully, all output discarded.
 pub(crate) fn succeeds(cmd: &mut Command) -> bool {
     cmd.stdin(Stdio::null())
