@@ -1,0 +1,208 @@
+//! Tests of the Streamable HTTP link against a hand-written server.
+
+use std::borrow::Cow;
+
+use mcp_protocol::mcp::Method;
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ProtocolVersion, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::link::*;
+use super::*;
+
+/// Reads one request: its method and body.
+async fn read_request(socket: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = socket.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "the client closed the connection");
+        data.extend_from_slice(&chunk[..n]);
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+    while data.len() < head_end + length {
+        let n = socket.read(&mut chunk).await.unwrap();
+        data.extend_from_slice(&chunk[..n]);
+    }
+    let method = head.split(' ').next().unwrap().to_owned();
+    (method, data[head_end..head_end + length].to_vec())
+}
+
+/// A server that initializes, accepts notifications, holds every GET
+/// stream open forever, and reports each method it sees.
+async fn serve(listener: TcpListener, seen: mpsc::UnboundedSender<String>) {
+    loop {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            let (method, body) = read_request(&mut socket).await;
+            let _ = seen.send(method.clone());
+            let response = match method.as_str() {
+                "post" if String::from_utf8_lossy(&body).contains("\"initialize\"") => {
+                    let answer = r#"{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18","capabilities":{},"serverInfo":{"name":"t","version":"1"}}}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nmcp-session-id: s-9\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                }
+                "get" => "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n: open\n\n"
+                    .to_owned(),
+                _ => "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned(),
+            };
+            socket.write_all(response.as_bytes()).await.unwrap();
+            // Keep the socket open until the client goes away.
+            let mut rest = [0u8; 64];
+            while matches!(socket.read(&mut rest).await, Ok(n) if n > 0) {}
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_link_stops_every_task_and_ends_the_session() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let server = tokio::spawn(serve(listener, seen_tx));
+    let connector = HttpConnector::new(HttpTarget {
+        server: ServerId::new("drop-test").unwrap(),
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        headers: BTreeMap::new(),
+        max_message: 1 << 20,
+    });
+    let TransportLink {
+        outbound,
+        mut inbound,
+        closer,
+    } = connector.connect().await.unwrap();
+    outbound
+        .send(Message::request(1, "initialize", None))
+        .await
+        .unwrap();
+    let Some(Inbound::Message(Message::Response(answer))) = inbound.recv().await else {
+        panic!("no answer to initialize");
+    };
+    assert_eq!(answer.id, RequestId::Number(1));
+    outbound
+        .send(Message::notification(Method::Initialized.as_str(), None))
+        .await
+        .unwrap();
+    // The standalone stream opens after the notification.
+    let mut methods = Vec::new();
+    while !methods.contains(&"get".to_owned()) {
+        methods.push(seen.recv().await.unwrap());
+    }
+
+    // Dropped without closing: every task ends (the inbound channel has
+    // no sender left) and the session is ended.
+    drop(outbound);
+    drop(closer);
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while inbound.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "a task of the dropped link is still running"
+    );
+    let delete = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(method) = seen.recv().await {
+            if method == "delete" {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(delete, Ok(true));
+    server.abort();
+}
+
+#[test]
+fn stateless_requests_carry_routing_headers() {
+    let params = serde_json::json!({
+        "name": "naïve tool",
+        "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+    });
+    let request = Request {
+        id: RequestId::Number(1),
+        method: Cow::Borrowed("tools/call"),
+        params: Some(Raw::from_value(&params)),
+    };
+    let (version, headers) = request_headers(&request);
+    assert_eq!(version, Some(ProtocolVersion::V2026_07_28));
+    let shown: Vec<(String, String)> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("mcp-protocol-version".to_owned(), "2026-07-28".to_owned()),
+            ("mcp-method".to_owned(), "tools/call".to_owned()),
+            (
+                "mcp-name".to_owned(),
+                "=?base64?bmHDr3ZlIHRvb2w=?=".to_owned()
+            ),
+        ]
+    );
+    // A stateful request carries none.
+    let stateful = Request {
+        params: Some(Raw::from_value(&serde_json::json!({"name": "x"}))),
+        ..request
+    };
+    assert_eq!(request_headers(&stateful).1.len(), 0);
+}
+
+#[test]
+fn header_values_and_base64() {
+    assert_eq!(header_safe("echo"), "echo");
+    assert_eq!(header_safe(" echo"), "=?base64?IGVjaG8=?=");
+    assert_eq!(header_safe("=?base64?x?="), "=?base64?PT9iYXNlNjQ/eD89?=");
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64(b"foob"), "Zm9vYg==");
+}
+
+#[test]
+fn urls_are_shown_without_secrets() {
+    let url = Url::parse("https://user:pw@example.invalid:8443/mcp?token=abc#x").unwrap();
+    assert_eq!(redact(&url), "https://example.invalid:8443/mcp");
+    assert_eq!(redact_str("not a url"), "<invalid URL>");
+    let target = HttpTarget {
+        server: ServerId::new("s").unwrap(),
+        url: url.to_string(),
+        headers: BTreeMap::from([("Authorization".to_owned(), "Bearer hunter2".to_owned())]),
+        max_message: 1,
+    };
+    let shown = format!("{target:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("abc"),
+        "{shown}"
+    );
+    assert!(shown.contains("Authorization"));
+}
+
+#[test]
+fn answers_match_by_id_and_null_id_errors_take_the_request_id() {
+    let id = RequestId::Number(4);
+    let ok = Message::response(4, Raw::from_value(&serde_json::json!({})));
+    assert!(answers(&ok, &id));
+    assert!(!answers(&Message::response(5, Raw::from_value(&1)), &id));
+    let anonymous = Message::error(None, ErrorObject::new(-32600, "bad"));
+    assert!(answers(&anonymous, &id));
+    assert_eq!(with_id(anonymous, &id).id(), Some(&id));
+    let progress = Message::notification("notifications/progress", None);
+    assert!(!answers(&progress, &id));
+}
