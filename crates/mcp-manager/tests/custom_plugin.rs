@@ -22,16 +22,14 @@ fn root() -> PathBuf {
 }
 
 /// Builds the example once (into this workspace's target directory, with
-/// this workspace's lock file, so the crates both share are built once) and
-/// gives its binary.
+/// a copy of this workspace's lock file, refreshed every time so it never
+/// goes stale, so the crates both share are built once) and gives its
+/// binary.
 fn example() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
         let dir = root().join("examples/custom-plugin");
-        let lock = dir.join("Cargo.lock");
-        if !lock.exists() {
-            std::fs::copy(root().join("Cargo.lock"), &lock).unwrap();
-        }
+        std::fs::copy(root().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| root().join("target"), PathBuf::from);
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -205,7 +205,9 @@ pub async fn serve_http(
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let idle_timeout = shared.options.session_idle_timeout;
-    // Look for idle sessions a few times per timeout (at least once a minute).
+    // Sweep a few times per idle timeout, at least once a minute: idle
+    // sessions ended, per-client counts at zero forgotten (with or without
+    // a timeout, so that many client addresses never pile up).
     let mut sweep = tokio::time::interval(
         idle_timeout
             .map_or(Duration::from_secs(60), |t| t / 4)
@@ -216,11 +218,7 @@ pub async fn serve_http(
         tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = sweep.tick(), if idle_timeout.is_some() => {
-                if let Some(timeout) = idle_timeout {
-                    shared.end_idle_sessions(timeout);
-                }
-            }
+            _ = sweep.tick() => shared.sweep(idle_timeout),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     connections.spawn(serve_connection(
@@ -319,9 +317,17 @@ struct Shared {
 }
 
 impl Shared {
-    fn end_idle_sessions(&self, timeout: Duration) {
+    /// Forgets the per-client counts at zero, and ends the sessions idle
+    /// for `idle_timeout`, if there is one.
+    fn sweep(&self, idle_timeout: Option<Duration>) {
         self.in_flight.forget_idle();
         self.sessions.forget_idle_clients();
+        if let Some(timeout) = idle_timeout {
+            self.end_idle_sessions(timeout);
+        }
+    }
+
+    fn end_idle_sessions(&self, timeout: Duration) {
         let Some(since) = millis_since(self.epoch)
             .checked_sub(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
         else {

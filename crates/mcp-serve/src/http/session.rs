@@ -171,8 +171,8 @@ impl Peer for SessionPeer {
 }
 
 /// Counts per client address, each changed in one atomic step. A client's
-/// entry stays while it is in use; [`ClientCounts::forget_idle`] drops the
-/// entries at zero now and then. (A count taken in the instant its entry is
+/// entry stays while it is in use; [`ClientCounts::forget_idle`] (the
+/// endpoint's periodic sweep) drops the entries at zero. (A count taken in the instant its entry is
 /// dropped goes uncounted: a client may then briefly exceed its limit by
 /// the requests that raced, never fall short of it.)
 #[derive(Default)]
@@ -184,11 +184,8 @@ impl ClientCounts {
         if limit == 0 {
             return false;
         }
-        let entry = match self.0.get(&client) {
-            Some(entry) => entry,
-            None => self.0.get_or_insert(client, AtomicUsize::new(0)),
-        };
-        entry
+        self.0
+            .get_or_insert(client, AtomicUsize::new(0))
             .value()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
