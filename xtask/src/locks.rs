@@ -29,7 +29,10 @@ pub(crate) const REQUEST_PATH: &[&str] = &[
     // connection actor and the stdio transport.
     "crates/mcp-runtime/src/server/handle.rs",
     "crates/mcp-runtime/src/resilience.rs",
-    "crates/mcp-runtime/src/connection.rs",
+    "crates/mcp-runtime/src/connection/mod.rs",
+    "crates/mcp-runtime/src/connection/machine.rs",
+    "crates/mcp-runtime/src/connection/wire.rs",
+    "crates/mcp-runtime/src/connection/driver.rs",
     "crates/mcp-runtime/src/observe.rs",
     "crates/mcp-runtime/src/transport/mod.rs",
     "crates/mcp-runtime/src/transport/stdio.rs",

@@ -169,6 +169,63 @@ impl<O: Outlet> Peer for OutletPeer<O> {
     }
 }
 
+/// What of a client's message is left to its transport after [`route`]:
+/// a request to run, or a request of the client's to abort. Each transport
+/// keeps its own request tasks (one stream's, one HTTP exchange's), so
+/// these two are its to carry out.
+pub enum ClientMessage {
+    /// A request: run [`answer`] in a task, and send what it gives back.
+    Request(Request<'static>),
+    /// `notifications/cancelled` for this request of the client's.
+    Cancel(RequestId<'static>),
+}
+
+/// The one way a client's message reaches a server, whatever carried it:
+/// a notification goes to the server's handler with the context `context`
+/// makes, an answer goes to the request of the server's it answers (from
+/// `asked`); a request and a cancellation are handed back.
+pub async fn route(
+    server: &dyn McpServer,
+    asked: &SharedAsked,
+    message: Message<'static>,
+    context: impl FnOnce() -> RequestContext,
+) -> Option<ClientMessage> {
+    match message {
+        Message::Request(request) => Some(ClientMessage::Request(request)),
+        Message::Notification(notification) => {
+            if notification.method == Method::Cancelled.as_str() {
+                let cancelled = CancelledParams::from_params(notification.params);
+                return cancelled
+                    .ok()
+                    .and_then(|c| c.request_id)
+                    .map(|id| ClientMessage::Cancel(id.into_owned()));
+            }
+            server.handle_notification(notification, context()).await;
+            None
+        }
+        answer @ (Message::Response(_) | Message::Error(_)) => {
+            if !deliver_answer(asked, answer) {
+                tracing::debug!("an answer to no request of ours was ignored");
+            }
+            None
+        }
+    }
+}
+
+/// Runs one request on a server: its result or its error, as the message
+/// that answers it.
+pub async fn answer(
+    server: &dyn McpServer,
+    request: Request<'static>,
+    context: RequestContext,
+) -> Message<'static> {
+    let id = request.id.clone();
+    match server.handle_request(request, context).await {
+        Ok(result) => Message::response(id, result),
+        Err(error) => Message::error(Some(id), error),
+    }
+}
+
 /// Dispatches a client's messages to a server.
 pub struct Dispatcher<O: Outlet> {
     server: Arc<dyn McpServer>,
@@ -200,46 +257,26 @@ impl<O: Outlet> Dispatcher<O> {
 
     /// Handles one message from the client.
     pub async fn dispatch(&mut self, message: Message<'static>) {
-        match message {
-            Message::Request(request) => {
+        let context = &self.context;
+        match route(&*self.server, &self.asked, message, || context.clone()).await {
+            Some(ClientMessage::Request(request)) => {
                 let id = request.id.clone();
                 let server = self.server.clone();
                 let context = self.context.clone();
                 let outlet = self.outlet.clone();
                 let abort = self.tasks.spawn(async move {
                     let id = request.id.clone();
-                    let answer = match server.handle_request(request, context).await {
-                        Ok(result) => Message::response(id.clone(), result),
-                        Err(error) => Message::error(Some(id.clone()), error),
-                    };
-                    outlet.send(answer).await;
+                    outlet.send(answer(&*server, request, context).await).await;
                     id
                 });
                 self.running.insert(id, abort);
             }
-            Message::Notification(notification) => {
-                if notification.method == Method::Cancelled.as_str() {
-                    self.cancel(notification);
-                } else {
-                    self.server
-                        .handle_notification(notification, self.context.clone())
-                        .await;
+            Some(ClientMessage::Cancel(id)) => {
+                if let Some(task) = self.running.remove(&id) {
+                    task.abort();
                 }
             }
-            answer @ (Message::Response(_) | Message::Error(_)) => {
-                if !deliver_answer(&self.asked, answer) {
-                    tracing::debug!("an answer to no request of ours was ignored");
-                }
-            }
-        }
-    }
-
-    fn cancel(&mut self, notification: Notification<'static>) {
-        let cancelled = CancelledParams::from_params(notification.params);
-        if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
-            if let Some(task) = self.running.remove(&id.into_owned()) {
-                task.abort();
-            }
+            None => {}
         }
     }
 

@@ -12,7 +12,7 @@ use mcp_core::config::{RestartConfig, RestartPolicy};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::connection::{ConnCommand, Connection, ConnectionSettings, Exit};
+use crate::connection::{self, ConnCommand, ConnectionSettings, Exit, Wiring};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock;
 use crate::server::{ServerEvent, ServerSpec, ServerState, SessionInfo, Shared};
@@ -216,7 +216,6 @@ impl Supervisor {
             },
             _ = self.stop.wait_for(|stop| *stop) => return Exit::Stopped,
         };
-        let connection = Connection::new(settings, link, &self.shared, &self.events);
         let state = &self.state;
         let session = &self.session;
         let on_ready = |info: SessionInfo| {
@@ -233,9 +232,14 @@ impl Supervisor {
                 let _ = started.send(Ok(()));
             }
         };
-        connection
-            .run(commands, held, &mut self.stop, on_ready)
-            .await
+        let wiring = Wiring {
+            shared: &self.shared,
+            events: &self.events,
+            commands,
+            held,
+            stop: &mut self.stop,
+        };
+        connection::run(settings, link, wiring, on_ready).await
     }
 
     /// Waits out a backoff. Requests that arrive meanwhile are held for the

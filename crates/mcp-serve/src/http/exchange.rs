@@ -14,14 +14,14 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
-use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
+use mcp_core::{BoxFuture, HandlerResult, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{Method, RequestMeta, View};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{
     BatchPolicy, ErrorObject, Message, Notification, Packet, ProtocolVersion, Request, RequestId,
 };
-use mcp_runtime::dispatch::{ask_client, deliver_answer};
+use mcp_runtime::dispatch::{ClientMessage, answer, ask_client, route};
 use mcp_runtime::transport::CHANNEL_CAPACITY;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -123,7 +123,8 @@ impl Shared {
                         run(self, request, meta.progress, Some(session), client).await
                     }
                     other => {
-                        self.session_message(session, other).await;
+                        // Requests were taken above: nothing comes back.
+                        let _ = self.session_message(&session, other).await;
                         status(StatusCode::ACCEPTED)
                     }
                 }
@@ -131,23 +132,19 @@ impl Shared {
         }
     }
 
-    /// A notification of a session's client, or its answer to a request of
-    /// the server's.
-    pub(super) async fn session_message(&self, session: Arc<Session>, message: Message<'static>) {
-        match message {
-            Message::Notification(notification) => {
-                if notification.method == Method::Cancelled.as_str() {
-                    self.cancellable.cancel(session.key, notification);
-                } else {
-                    let context = RequestContext::new(Arc::new(SessionPeer(session)));
-                    self.server.handle_notification(notification, context).await;
-                }
-            }
-            Message::Request(_) => {}
-            answer @ (Message::Response(_) | Message::Error(_)) => {
-                if !deliver_answer(&session.asked, answer) {
-                    tracing::debug!("an answer to no request of ours was ignored");
-                }
+    /// A message of a session's client (through [`route`], as every
+    /// transport's); a request is handed back to be run.
+    pub(super) async fn session_message(
+        &self,
+        session: &Arc<Session>,
+        message: Message<'static>,
+    ) -> Option<Request<'static>> {
+        let context = || RequestContext::new(Arc::new(SessionPeer(session.clone())));
+        match route(&*self.server, &session.asked, message, context).await? {
+            ClientMessage::Request(request) => Some(request),
+            ClientMessage::Cancel(id) => {
+                self.cancellable.cancel(session.key, id);
+                None
             }
         }
     }
@@ -383,18 +380,6 @@ pub(super) async fn run(
         session.replay.finish(stream);
     });
     sse_response(SseBody::new(reader, shared.options.keep_alive, None))
-}
-
-pub(super) async fn answer(
-    server: &dyn McpServer,
-    request: Request<'static>,
-    context: RequestContext,
-) -> Message<'static> {
-    let id = request.id.clone();
-    match server.handle_request(request, context).await {
-        Ok(result) => Message::response(id, result),
-        Err(error) => Message::error(Some(id), error),
-    }
 }
 
 /// What a request's `_meta` says about how to serve it.

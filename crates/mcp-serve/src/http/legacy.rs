@@ -9,13 +9,14 @@ use bytes::BytesMut;
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use mcp_core::RequestContext;
-use mcp_protocol::Message;
 use mcp_protocol::codec::sse::SseEvent;
 use mcp_runtime::transport::CHANNEL_CAPACITY;
 use tokio::sync::mpsc;
 
 use super::body::{HttpResponse, SseBody, encode_event, full, sse_response, status};
-use super::exchange::{RequestPeer, answer};
+use mcp_runtime::dispatch::answer;
+
+use super::exchange::RequestPeer;
 use super::session::{Cancellable, Session, Sessions, end_session};
 use super::{MESSAGE_PATH, Shared};
 
@@ -78,38 +79,36 @@ impl Shared {
             Ok(message) => message,
             Err(response) => return *response,
         };
-        match message {
-            Message::Request(request) => {
-                let id = request.id.clone();
-                let admitted = match self.admit_request(&id, Some(&session), client) {
-                    Ok(admitted) => admitted,
-                    Err(refusal) => return *refusal,
-                };
-                let Some(stream) = session.stream() else {
-                    return status(StatusCode::NOT_FOUND);
-                };
-                let stream = mpsc::Sender::clone(&stream);
-                let peer = RequestPeer {
-                    stream: stream.clone(),
-                    session: Some(session.clone()),
-                    notify_on_stream: true,
-                };
-                let server = self.server.clone();
-                let context = RequestContext::new(Arc::new(peer));
-                let (running, cancellable) = (session.clone(), self.cancellable.clone());
-                let task_id = id.clone();
-                let task = tokio::spawn(async move {
-                    let _admitted = admitted;
-                    let answer = answer(&*server, request, context).await;
-                    let _ = stream.send(encode_event(&answer)).await;
-                    cancellable.remove(running.key, task_id);
-                    running.touch();
-                });
-                self.cancellable
-                    .insert(session.key, id, task.abort_handle());
-            }
-            other => self.session_message(session, other).await,
-        }
+        let Some(request) = self.session_message(&session, message).await else {
+            return status(StatusCode::ACCEPTED);
+        };
+        let id = request.id.clone();
+        let admitted = match self.admit_request(&id, Some(&session), client) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return *refusal,
+        };
+        let Some(stream) = session.stream() else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let stream = mpsc::Sender::clone(&stream);
+        let peer = RequestPeer {
+            stream: stream.clone(),
+            session: Some(session.clone()),
+            notify_on_stream: true,
+        };
+        let server = self.server.clone();
+        let context = RequestContext::new(Arc::new(peer));
+        let (running, cancellable) = (session.clone(), self.cancellable.clone());
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let _admitted = admitted;
+            let answer = answer(&*server, request, context).await;
+            let _ = stream.send(encode_event(&answer)).await;
+            cancellable.remove(running.key, task_id);
+            running.touch();
+        });
+        self.cancellable
+            .insert(session.key, id, task.abort_handle());
         status(StatusCode::ACCEPTED)
     }
 }

@@ -16,7 +16,6 @@ use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
 use mcp_core::{BoxFuture, Peer};
-use mcp_protocol::mcp::{CancelledParams, View};
 use mcp_protocol::{Message, Notification, RequestId};
 use mcp_runtime::dispatch::SharedAsked;
 use mcp_runtime::observe::Observer;
@@ -405,13 +404,10 @@ impl Cancellable {
         self.0.remove(&(session, id));
     }
 
-    /// Aborts the request a `notifications/cancelled` names.
-    pub(super) fn cancel(&self, session: u64, notification: Notification<'static>) {
-        let cancelled = CancelledParams::from_params(notification.params);
-        if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
-            if let Some(task) = self.0.remove(&(session, id.into_owned())) {
-                task.value().abort();
-            }
+    /// Aborts request `id` of a session, which its client cancelled.
+    pub(super) fn cancel(&self, session: u64, id: RequestId<'static>) {
+        if let Some(task) = self.0.remove(&(session, id)) {
+            task.value().abort();
         }
     }
 
@@ -544,13 +540,7 @@ mod tests {
         cancellable.insert(1, RequestId::Number(7), tasks[0].abort_handle());
         cancellable.insert(1, RequestId::Number(8), tasks[1].abort_handle());
         cancellable.insert(2, RequestId::Number(7), tasks[2].abort_handle());
-        let cancel = |id: i64| Notification {
-            method: "notifications/cancelled".into(),
-            params: Some(mcp_protocol::raw::Raw::from_value(
-                &serde_json::json!({"requestId": id}),
-            )),
-        };
-        cancellable.cancel(2, cancel(7));
+        cancellable.cancel(2, RequestId::Number(7));
         tokio::task::yield_now().await;
         assert!(tasks[2].is_finished());
         assert!(!tasks[0].is_finished());
