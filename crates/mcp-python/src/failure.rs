@@ -1,0 +1,126 @@
+//! Why an operation failed, as the package's exceptions need it.
+
+use mcp_protocol::ErrorObject;
+
+/// Why an operation failed, as the package's exceptions need it.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// `rpc`, `timeout`, `not_found`, `conflict`, `invalid`, `unavailable`,
+    /// `busy`, `circuit_open`, `cancelled`, `closed` or `internal`.
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+    /// The JSON-RPC error code, for `rpc`.
+    pub(crate) code: Option<i64>,
+    /// The JSON-RPC error's data, as JSON text.
+    pub(crate) data: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            code: None,
+            data: None,
+        }
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid", message)
+    }
+
+    pub(crate) fn rpc(error: &ErrorObject<'_>) -> Self {
+        Self {
+            kind: "rpc",
+            message: error.message.to_string(),
+            code: Some(error.code),
+            data: error.data.as_ref().map(|d| d.get().to_owned()),
+        }
+    }
+
+    pub(crate) fn into_args(self) -> (&'static str, String, Option<i64>, Option<String>) {
+        (self.kind, self.message, self.code, self.data)
+    }
+}
+
+impl From<mcp_runtime::Error> for Failure {
+    fn from(error: mcp_runtime::Error) -> Self {
+        use mcp_runtime::ErrorKind as K;
+        if let Some(rpc) = error.rpc_error() {
+            return Self::rpc(rpc);
+        }
+        let kind = match error.kind() {
+            K::Timeout => "timeout",
+            K::NotFound => "not_found",
+            K::AlreadyExists => "conflict",
+            K::Busy => "busy",
+            K::CircuitOpen => "circuit_open",
+            K::Cancelled => "cancelled",
+            K::Shutdown => "closed",
+            K::Disconnected | K::Unavailable | K::Start | K::Protocol => "unavailable",
+            _ => "internal",
+        };
+        Self::new(kind, error.message())
+    }
+}
+
+impl From<mcp_control::Error> for Failure {
+    fn from(error: mcp_control::Error) -> Self {
+        use mcp_control::ErrorKind as K;
+        let kind = match error.kind() {
+            K::NotFound => "not_found",
+            K::Conflict => "conflict",
+            K::Invalid => "invalid",
+            K::Stopping => "closed",
+            _ => "unavailable",
+        };
+        Self::new(kind, error.message())
+    }
+}
+
+pub(crate) type Outcome = Result<String, Failure>;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use mcp_protocol::ErrorObject;
+    use mcp_protocol::raw::Raw;
+    use serde_json::{Value, json};
+
+    use super::Failure;
+
+    #[test]
+    fn a_server_error_keeps_its_code_and_data() {
+        let error = ErrorObject {
+            code: -32001,
+            message: "nope".into(),
+            data: Some(Raw::from_value(&json!({"why": "because"}))),
+        };
+        let (kind, message, code, data) = Failure::rpc(&error).into_args();
+        assert_eq!(
+            (kind, message.as_str(), code),
+            ("rpc", "nope", Some(-32001))
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&data.unwrap()).unwrap(),
+            json!({"why": "because"})
+        );
+    }
+
+    #[test]
+    fn manager_errors_map_to_the_package_kinds() {
+        use mcp_control::{Error, ErrorKind};
+        let cases = [
+            (ErrorKind::NotFound, "not_found"),
+            (ErrorKind::Conflict, "conflict"),
+            (ErrorKind::Invalid, "invalid"),
+            (ErrorKind::Failed, "unavailable"),
+            (ErrorKind::Stopping, "closed"),
+        ];
+        for (kind, expected) in cases {
+            let failure = Failure::from(Error::new(kind, "m"));
+            assert_eq!((failure.kind, failure.code), (expected, None));
+        }
+    }
+}
