@@ -28,7 +28,11 @@ pub(crate) const REQUEST_PATH: &[&str] = &[
     // The runtime: the server's handle, its resilience layers, the
     // connection actor and the stdio transport.
     "crates/mcp-runtime/src/server/handle.rs",
-    "crates/mcp-runtime/src/resilience.rs",
+    "crates/mcp-runtime/src/resilience/mod.rs",
+    "crates/mcp-runtime/src/resilience/retry.rs",
+    "crates/mcp-runtime/src/resilience/breaker.rs",
+    "crates/mcp-runtime/src/resilience/deadline.rs",
+    "crates/mcp-runtime/src/resilience/bulkhead.rs",
     "crates/mcp-runtime/src/connection/mod.rs",
     "crates/mcp-runtime/src/connection/machine.rs",
     "crates/mcp-runtime/src/connection/wire.rs",

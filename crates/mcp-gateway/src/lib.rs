@@ -28,7 +28,8 @@
 //! `notifications/initialized` on) also gets what the servers announce on
 //! their own: list changes (debounced: a burst becomes one notification per
 //! list), log messages tagged with their server in `logger`, and resource
-//! updates. The forwarding ends when the client goes away.
+//! updates, all sessions served by one task. The forwarding ends when the
+//! client goes away.
 //!
 //! # Invariants
 //!
@@ -61,7 +62,7 @@ mod notify;
 mod route;
 
 use catalog::{Catalogs, RenamedResources};
-use notify::{LIST_CHANGES, SharedSubscriptions};
+use notify::{Forwarder, Hub, LIST_CHANGES, Scope, SharedSubscriptions};
 pub use route::{SERVER_URI_SCHEME, server_uri};
 use route::{request_span, view_error};
 
@@ -97,6 +98,8 @@ pub struct Gateway {
     subscriptions: SharedSubscriptions,
     /// Backend calls waiting for a stateless client's answers.
     parked: bridge::ParkedCalls,
+    /// The client sessions told what the servers announce.
+    hub: Arc<Hub>,
 }
 
 /// Items per page of a merged list, unless set with
@@ -116,18 +119,27 @@ impl Gateway {
     /// earlier backend wins. `separator` joins a namespace and a name.
     #[must_use]
     pub fn new(backends: Vec<Backend>, separator: impl Into<String>) -> Self {
+        let backends: Arc<ArcSwap<Vec<Arc<Backend>>>> = Arc::new(ArcSwap::from_pointee(
+            backends.into_iter().map(Arc::new).collect(),
+        ));
+        let renamed_resources: Arc<ArcSwap<RenamedResources>> = Arc::default();
+        let subscriptions: SharedSubscriptions = Arc::default();
+        let hub = Arc::new(Hub::new(Scope {
+            backends: backends.clone(),
+            renamed: renamed_resources.clone(),
+            subscriptions: subscriptions.clone(),
+        }));
         Self {
-            backends: Arc::new(ArcSwap::from_pointee(
-                backends.into_iter().map(Arc::new).collect(),
-            )),
+            backends,
             separator: separator.into(),
             info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
             notifications: None,
             page_size: DEFAULT_PAGE_SIZE,
             catalogs: Catalogs::default(),
-            renamed_resources: Arc::default(),
-            subscriptions: Arc::default(),
+            renamed_resources,
+            subscriptions,
             parked: bridge::ParkedCalls::default(),
+            hub,
         }
     }
 
@@ -323,8 +335,7 @@ impl McpServer for Gateway {
         if notification.method == Method::Initialized.as_str() {
             if let Some(runtime) = &self.notifications {
                 let key = context.session();
-                let forwarder = self.forwarder(context, key, None);
-                tokio::spawn(forwarder.run(runtime.subscribe()));
+                self.hub.join(runtime, Forwarder::new(context, key, None));
             }
         }
         Box::pin(async {})

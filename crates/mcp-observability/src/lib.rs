@@ -85,18 +85,23 @@ pub fn init_logging(filter: Option<&str>, format: LogFormat) -> Result<(), Error
 #[derive(Debug, Default)]
 #[must_use = "spans still queued are lost unless `shutdown` is called"]
 pub struct Telemetry {
+    #[cfg(feature = "otel")]
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl Telemetry {
     /// Whether spans are exported.
     pub fn exports_traces(&self) -> bool {
-        self.provider.is_some()
+        #[cfg(feature = "otel")]
+        return self.provider.is_some();
+        #[cfg(not(feature = "otel"))]
+        false
     }
 
     /// Exports what is queued (waiting for the collector a few seconds at
     /// most) and stops exporting.
     pub fn shutdown(self) {
+        #[cfg(feature = "otel")]
         if let Some(provider) = self.provider {
             if let Err(error) = provider.shutdown_with_timeout(std::time::Duration::from_secs(5)) {
                 tracing::warn!("flushing traces: {error}");
@@ -141,6 +146,49 @@ pub fn init(
             .with_filter(filter)
             .boxed(),
     };
+    #[cfg(not(feature = "otel"))]
+    if otlp.is_some() {
+        return Err(Error::Otlp(
+            "this build has no OpenTelemetry support (the `otel` feature)".to_owned(),
+        ));
+    }
+    #[cfg(feature = "otel")]
+    let (provider, spans) = spans(otlp)?;
+    #[cfg(not(feature = "otel"))]
+    let spans: Option<tracing_subscriber::layer::Identity> = None;
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init()
+        .map_err(|_| Error::AlreadySet)?;
+    #[cfg(feature = "otel")]
+    if let Some(otlp) = otlp.filter(|_| provider.is_some()) {
+        mcp_runtime::observe::set_propagator(Box::new(traces::W3cPropagator::new(
+            otlp.sample_ratio,
+        )));
+    }
+    Ok(Telemetry {
+        #[cfg(feature = "otel")]
+        provider,
+    })
+}
+
+/// The exporter `otlp` asks for, and the layer that hands it the runtime's
+/// spans.
+#[cfg(feature = "otel")]
+#[allow(clippy::type_complexity)]
+fn spans<S>(
+    otlp: Option<&traces::OtlpOptions>,
+) -> Result<
+    (
+        Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+        Option<impl Layer<S>>,
+    ),
+    Error,
+>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
     let provider = otlp.map(traces::provider).transpose()?;
     let spans = provider.as_ref().map(|provider| {
         let runtime_spans = tracing_subscriber::filter::filter_fn(|meta| {
@@ -162,17 +210,7 @@ pub fn init(
             .with_context_activation(false)
             .with_filter(runtime_spans)
     });
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(spans)
-        .try_init()
-        .map_err(|_| Error::AlreadySet)?;
-    if let Some(otlp) = otlp.filter(|_| provider.is_some()) {
-        mcp_runtime::observe::set_propagator(Box::new(traces::W3cPropagator::new(
-            otlp.sample_ratio,
-        )));
-    }
-    Ok(Telemetry { provider })
+    Ok((provider, spans))
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::connection::ConnCommand;
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::{BreakerState, Outcome, ServerObserver, method_label};
-use crate::resilience::{self, Breaker, Bulkhead, Call, Upstream};
+use crate::resilience::{self, Call, Guards};
 use crate::server::instance::{Instance, futures_join, spawn_instance, stop_instance};
 use crate::server::{
     CallOptions, ListKind, RecentError, ServerEvent, ServerSpec, ServerState, SessionInfo, Shared,
@@ -42,8 +42,7 @@ pub(super) struct ServerInner {
     /// The tools annotated read-only or idempotent, from the cached tool
     /// list of the generation it names.
     repeatable_tools: ArcSwap<RepeatableTools>,
-    breaker: Option<Arc<Breaker>>,
-    bulkhead: Option<Arc<Bulkhead>>,
+    guards: Guards,
 }
 
 /// The cache of each kind of list.
@@ -110,18 +109,7 @@ impl ServerHandle {
         observer: Arc<dyn ServerObserver>,
     ) -> Result<Self> {
         let count = spec.instances.get();
-        let breaker = spec
-            .resilience
-            .breaker()
-            .map(|config| Arc::new(Breaker::new(spec.id.clone(), config, observer.clone())));
-        let bulkhead = spec.max_concurrency.map(|size| {
-            Arc::new(Bulkhead::new(
-                spec.id.clone(),
-                usize::try_from(size.get()).unwrap_or(usize::MAX),
-                spec.resilience.max_queued(),
-                observer.clone(),
-            ))
-        });
+        let guards = Guards::new(&spec, &observer);
         let handle = Self {
             inner: Arc::new(ServerInner {
                 spec,
@@ -133,8 +121,7 @@ impl ServerHandle {
                     generation: u64::MAX,
                     names: HashSet::new(),
                 }),
-                breaker,
-                bulkhead,
+                guards,
             }),
         };
         if let Err(error) = handle.add_instances(count).await {
@@ -196,13 +183,13 @@ impl ServerHandle {
     /// The circuit breaker's state; `None` without a breaker.
     #[must_use]
     pub fn breaker_state(&self) -> Option<BreakerState> {
-        self.inner.breaker.as_ref().map(|b| b.state())
+        self.inner.guards.breaker_state()
     }
 
     /// Requests waiting in the bulkhead's queue.
     #[must_use]
     pub fn queued(&self) -> usize {
-        self.inner.bulkhead.as_ref().map_or(0, |b| b.queued())
+        self.inner.guards.queued()
     }
 
     /// The server's most recent errors: requests that got no answer (the
@@ -277,15 +264,7 @@ impl ServerHandle {
             repeatable,
             unqueued,
         };
-        let stack = resilience::stack(
-            Upstream(self.clone()),
-            inner.spec.resilience.retries(),
-            inner.breaker.clone(),
-            inner.spec.resilience.total_timeout(),
-            inner.bulkhead.clone(),
-        );
-        let result =
-            tracing::Instrument::instrument(resilience::ready_call(stack, call), span).await;
+        let result = tracing::Instrument::instrument(inner.guards.call(self, call), span).await;
         observed.finish(&result);
         result
     }
