@@ -29,7 +29,10 @@
 //!
 //! Run with `cargo xtask bench gateway` (or `cargo bench -p mcp-manager
 //! --bench gateway_load`). Without `--bench` (as under `cargo test
-//! --benches`) it makes one short round only, to show that it works.
+//! --benches`) it makes one short round only, to show that it works. With
+//! `CALLGRIND_DIR=DIR` in the environment the callgrind profiles are kept
+//! in `DIR` (`DIR/gateway.callgrind.1`, ...), for `callgrind_annotate` to
+//! say where the instructions go.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -618,7 +621,9 @@ fn main() {
         for (name, extra) in &variants {
             let mut args = vec!["serve", "--config", config_path, "--http", "127.0.0.1:0"];
             args.extend_from_slice(extra);
-            if let Some(per_request) = instructions(&rt, dir.path(), name, &args, requests) {
+            let profiles = std::env::var_os("CALLGRIND_DIR")
+                .map_or_else(|| dir.path().to_owned(), std::path::PathBuf::from);
+            if let Some(per_request) = instructions(&rt, &profiles, name, &args, requests) {
                 counted.push((*name, per_request));
             }
         }
