@@ -206,3 +206,153 @@ fn answers_match_by_id_and_null_id_errors_take_the_request_id() {
     let progress = Message::notification("notifications/progress", None);
     assert!(!answers(&progress, &id));
 }
+
+/// A server that answers every request with `response`, as written.
+async fn canned(response: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = read_request(&mut socket).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+fn target(url: &str, headers: &[(&str, &str)]) -> HttpTarget {
+    HttpTarget {
+        server: ServerId::new("s").unwrap(),
+        url: url.to_owned(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+        max_message: 1 << 20,
+    }
+}
+
+#[test]
+fn endpoints_refuse_what_cannot_be_sent() {
+    let refused = |target: HttpTarget| Endpoint::new(&target).err().unwrap().to_string();
+    assert!(refused(target("no url", &[])).contains("is not a valid URL"));
+    assert!(refused(target("ftp://127.0.0.1/mcp", &[])).contains("not an http or https URL"));
+    let bad_name = refused(target("http://127.0.0.1/mcp", &[("bad name", "x")]));
+    assert!(
+        bad_name.contains("`bad name` is not a valid HTTP header name"),
+        "{bad_name}"
+    );
+    let bad_value = refused(target("http://127.0.0.1/mcp", &[("X-Key", "a\nb")]));
+    assert!(bad_value.contains("value of header `X-Key`"), "{bad_value}");
+    assert!(!bad_value.contains("a\nb"), "the value is never shown");
+}
+
+#[test]
+fn batches_and_garbage_are_sorted_out() {
+    let server = ServerId::new("s").unwrap();
+    let batch = br#"[{"jsonrpc":"2.0","method":"notifications/x"},{"nope":1},{"jsonrpc":"2.0","id":3,"result":{}}]"#;
+    let messages = parse_messages(&server, batch);
+    assert_eq!(
+        messages.len(),
+        2,
+        "the element that is no message is skipped"
+    );
+    assert!(parse_messages(&server, b"not json").is_empty());
+    let event = |event: Option<&str>, data: &str| SseEvent {
+        event: event.map(str::to_owned),
+        data: data.to_owned(),
+        ..SseEvent::default()
+    };
+    assert!(
+        event_messages(&server, &event(None, "  ")).is_empty(),
+        "priming"
+    );
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/x"}"#;
+    assert!(event_messages(&server, &event(Some("other"), note)).is_empty());
+    assert_eq!(event_messages(&server, &event(None, note)).len(), 1);
+}
+
+#[tokio::test]
+async fn error_responses_say_why() {
+    let detail = |response: &'static str| async move {
+        let url = canned(response).await;
+        install_crypto_provider();
+        let response = client().unwrap().get(&url).send().await.unwrap();
+        error_detail(response).await
+    };
+    let rpc = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no session"}}"#;
+    let with_rpc: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{rpc}",
+            rpc.len()
+        )
+        .into_boxed_str(),
+    );
+    assert_eq!(detail(with_rpc).await, "HTTP 400 Bad Request: no session");
+    let long: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 300\r\nconnection: close\r\n\r\n{}",
+            "x".repeat(300)
+        )
+        .into_boxed_str(),
+    );
+    let shown = detail(long).await;
+    assert!(
+        shown.starts_with("HTTP 502 Bad Gateway: xxx") && shown.ends_with('…'),
+        "{shown}"
+    );
+    assert!(shown.len() < 240, "cut short: {shown}");
+    let empty =
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    assert_eq!(detail(empty).await, "HTTP 500 Internal Server Error");
+}
+
+#[tokio::test]
+async fn a_legacy_stream_that_goes_wrong_fails_the_start_with_why() {
+    use crate::transport::Connector;
+    use crate::transport::sse::SseConnector;
+    let start = |response: &'static str| async move {
+        let url = canned(response).await;
+        match SseConnector::new(target(&url, &[])).connect().await {
+            Ok(_) => panic!("no link was to be made"),
+            Err(error) => error.to_string(),
+        }
+    };
+    let refused =
+        start("HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope").await;
+    assert!(
+        refused.contains("refused the event stream: HTTP 404 Not Found: nope"),
+        "{refused}"
+    );
+    let not_a_stream = start(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi",
+    )
+    .await;
+    assert!(
+        not_a_stream.contains("answered with `text/plain`, not an event stream"),
+        "{not_a_stream}"
+    );
+    let ended = start(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\nevent: hello\ndata: x\n\n",
+    )
+    .await;
+    assert!(
+        ended.contains("ended before the server said where to send messages"),
+        "{ended}"
+    );
+    let elsewhere = start(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\nevent: endpoint\ndata: http://127.0.0.2:1/messages\n\n",
+    )
+    .await;
+    assert!(elsewhere.contains("origin"), "{elsewhere}");
+    let unreachable = match SseConnector::new(target("http://127.0.0.1:1/sse", &[]))
+        .connect()
+        .await
+    {
+        Ok(_) => panic!("nothing listens on port 1"),
+        Err(error) => error.to_string(),
+    };
+    assert!(unreachable.contains("could not reach"), "{unreachable}");
+}
