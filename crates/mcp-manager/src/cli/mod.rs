@@ -134,6 +134,12 @@ fn otlp_options(cli: &Args) -> Result<Option<OtlpOptions>, String> {
     if !wanted {
         return Ok(None);
     }
+    // The standard variables speak to every program of an environment: a
+    // build without OpenTelemetry passes them by. Only `--otlp-endpoint`
+    // asks this program, which then says it cannot.
+    if !cfg!(feature = "otel") && cli.otlp_endpoint.is_none() {
+        return Ok(None);
+    }
     let protocol = match (cli.otlp_protocol, from_env("OTEL_EXPORTER_OTLP_PROTOCOL")) {
         (Some(protocol), _) => protocol,
         (None, Some(text)) => text.parse()?,
