@@ -49,12 +49,30 @@ pub(crate) fn run() -> Result<()> {
         "--locked",
         "--all-features",
     ]))?;
+    // The optional parts' absence is behaviour too: their crates' own
+    // tests run without them.
+    for crate_name in OPTIONAL_PARTS {
+        println!("features: {crate_name}'s unit tests without its default features");
+        shell::run(&mut shell::cargo([
+            "test",
+            "-p",
+            crate_name,
+            "--lib",
+            "--locked",
+            "--no-default-features",
+        ]))?;
+    }
     println!(
-        "features: {FACADE} builds with none, each of {} alone, and all",
-        features.len()
+        "features: {FACADE} builds with none, each of {} alone, and all; {} tested without their optional parts",
+        features.len(),
+        OPTIONAL_PARTS.join(" and ")
     );
     Ok(())
 }
+
+/// The crates whose default features are optional parts (resilience,
+/// OpenTelemetry).
+const OPTIONAL_PARTS: [&str; 2] = ["mcp-runtime", "mcp-observability"];
 
 /// The facade's features, sorted, from `cargo metadata`.
 fn facade_features() -> Result<Vec<String>> {

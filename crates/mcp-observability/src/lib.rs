@@ -218,6 +218,22 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(feature = "otel"))]
+    fn traces_are_refused_by_a_build_without_opentelemetry() {
+        let options = traces::OtlpOptions {
+            endpoint: Some("http://127.0.0.1:4318".to_owned()),
+            protocol: traces::OtlpProtocol::Protobuf,
+            service_name: "t".to_owned(),
+            sample_ratio: 1.0,
+        };
+        let error = init(Some("warn"), LogFormat::Text, Some(&options)).unwrap_err();
+        assert!(
+            error.to_string().contains("no OpenTelemetry support"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_bad_filter_is_refused_with_the_reason() {
         let error = init_logging(Some("info,=["), LogFormat::Text).unwrap_err();
         assert!(

@@ -547,3 +547,50 @@ async fn an_oversized_line_is_skipped() {
     runtime.shutdown().await;
     marker.assert_none_left().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_during_a_restart_are_held_then_answered_or_timed_out() {
+    let marker = Marker::new("held");
+    let runtime = McpRuntime::start();
+    let mut spec = fault_spec("held", &marker, &[]);
+    // A backoff long enough to send requests into.
+    spec.restart = mcp_core::config::RestartConfig::new(
+        mcp_core::config::RestartPolicy::OnFailure,
+        3,
+        Duration::from_millis(600),
+        Duration::from_millis(600),
+    );
+    let handle = common::deploy(&runtime, spec).await.unwrap();
+    let crashed = call_text(&handle, "crash", json!({}), CallOptions::default()).await;
+    assert!(crashed.is_err(), "the crash ended the request");
+    eventually("the server is restarting", || {
+        matches!(handle.states()[..], [ServerState::Restarting { .. }])
+    })
+    .await;
+    let patient = call_text(
+        &handle,
+        "echo",
+        json!({"text": "held"}),
+        CallOptions::default(),
+    );
+    let hasty = call_text(
+        &handle,
+        "echo",
+        json!({"text": "late"}),
+        CallOptions {
+            timeout: Some(Duration::from_millis(100)),
+            ..CallOptions::default()
+        },
+    );
+    // One whose caller gives up while it is held: dropped, never sent.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(50),
+        call_text(&handle, "echo", json!({}), CallOptions::default()),
+    );
+    let (patient, hasty, abandoned) = tokio::join!(patient, hasty, abandoned);
+    assert!(abandoned.is_err(), "its caller stopped waiting");
+    assert_eq!(*hasty.unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(patient.unwrap().contains("held"));
+    runtime.shutdown().await;
+    marker.assert_none_left().await;
+}

@@ -248,3 +248,53 @@ impl Service<Call> for Upstream {
         })
     }
 }
+
+#[cfg(all(test, not(feature = "resilience")))]
+mod without {
+    use std::sync::Arc;
+
+    use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
+    use mcp_protocol::{ErrorObject, Notification, Request};
+
+    use super::Guards;
+    use crate::observe::NoObserver;
+    use crate::server::ServerSpec;
+    use crate::transport::inprocess::InProcessConnector;
+
+    /// A server never asked anything here.
+    struct Silent;
+
+    impl McpServer for Silent {
+        fn handle_request(
+            &self,
+            _: Request<'static>,
+            _: RequestContext,
+        ) -> BoxFuture<'_, HandlerResult> {
+            Box::pin(async { Err(ErrorObject::new(-32601, "silent")) })
+        }
+
+        fn handle_notification(
+            &self,
+            _: Notification<'static>,
+            _: RequestContext,
+        ) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn a_build_without_resilience_has_no_layer_whatever_the_spec_says() {
+        let server: Arc<dyn McpServer> = Arc::new(Silent);
+        let mut spec = ServerSpec::new(
+            ServerId::new("s").unwrap_or_else(|_| unreachable!()),
+            Arc::new(InProcessConnector::new("s", server)),
+        );
+        spec.max_concurrency = std::num::NonZeroU32::new(1);
+        // The default spec asks for a circuit breaker.
+        assert!(spec.resilience.breaker().is_some());
+        let observer: Arc<dyn crate::observe::ServerObserver> = Arc::new(NoObserver);
+        let guards = Guards::new(&spec, &observer);
+        assert_eq!(guards.breaker_state(), None);
+        assert_eq!(guards.queued(), 0);
+    }
+}

@@ -356,3 +356,41 @@ async fn a_legacy_stream_that_goes_wrong_fails_the_start_with_why() {
     };
     assert!(unreachable.contains("could not reach"), "{unreachable}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_post_that_fails_answers_its_request_with_why() {
+    use crate::transport::sse::SseConnector;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sse", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (method, _) = read_request(&mut socket).await;
+                let response = if method == "get" {
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\nevent: endpoint\ndata: /message?sessionId=1\n\n"
+                } else {
+                    "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 7\r\nconnection: close\r\n\r\nbroken!"
+                };
+                let _ = socket.write_all(response.as_bytes()).await;
+                let mut rest = [0u8; 64];
+                while matches!(socket.read(&mut rest).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let runtime = crate::McpRuntime::start();
+    let spec = crate::ServerSpec::new(
+        ServerId::new("s").unwrap(),
+        Arc::new(SseConnector::new(target(&url, &[]))),
+    );
+    let Err(failed) = crate::Server::new(runtime.clone(), spec).deploy().await else {
+        panic!("the handshake's POST failed");
+    };
+    let error = failed.error().to_string();
+    assert!(
+        error.contains(
+            "`initialize` could not be carried over HTTP: HTTP 500 Internal Server Error: broken!"
+        ),
+        "{error}"
+    );
+    runtime.shutdown().await;
+}
