@@ -34,13 +34,33 @@ pub(crate) async fn call_backend(
     requester: RequestContext,
     progress_to: &RequestContext,
 ) -> HandlerResult {
+    // A known method's name is static: no copy of it per call.
+    let method = Method::from_name(method).map_or_else(
+        || Cow::Owned(method.to_owned()),
+        |m| Cow::Borrowed(m.as_str()),
+    );
+    // Progress is routed by token: a request without one gets none, and
+    // needs no way back for it.
+    if !params
+        .get()
+        .contains(mcp_protocol::mcp::meta_keys::PROGRESS_TOKEN)
+    {
+        let options = CallOptions {
+            requester: Some(requester),
+            ..CallOptions::default()
+        };
+        return handle
+            .request(method, Some(params), options)
+            .await
+            .map_err(|error| error.to_error_object());
+    }
     let (sink, mut progress) = mpsc::channel::<Notification<'static>>(64);
     let options = CallOptions {
         progress: Some(sink),
         requester: Some(requester),
         ..CallOptions::default()
     };
-    let request = handle.request(method.to_owned(), Some(params), options);
+    let request = handle.request(method, Some(params), options);
     tokio::pin!(request);
     loop {
         tokio::select! {

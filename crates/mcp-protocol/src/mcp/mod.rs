@@ -179,7 +179,7 @@ pub(crate) fn require<'a, T: FromRaw<'a>>(
     object: &mut RawObject<'a>,
     key: &'static str,
 ) -> Result<T, Cow<'static, str>> {
-    take(object, key)?.ok_or(Cow::Owned(format!("`{key}` is missing")))
+    take(object, key)?.ok_or_else(|| Cow::Owned(format!("`{key}` is missing")))
 }
 
 /// Declares a view: a struct of typed members plus `rest`, with its
