@@ -373,3 +373,44 @@ async fn what_a_server_asks_goes_to_the_callers_client_and_back() {
     assert_eq!(error.rpc_error().map(|e| e.code), Some(-32601), "{error}");
     runtime.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_server_still_starting_is_unavailable_not_missing() {
+    let runtime = McpRuntime::start();
+    let server = Scripted::new(Lists::Paged);
+    let mut spec = spec(&server, 1);
+    // A connector that takes its time, so the server is seen while it starts.
+    spec.connector = Arc::new(Slow(spec.connector.clone()));
+    let deploying = tokio::spawn(Server::new(runtime.clone(), spec).deploy());
+    let id = ServerId::new("scripted").unwrap();
+    let mut seen_starting = false;
+    for _ in 0..50 {
+        match runtime.server(&id).await {
+            Err(error) if *error.kind() == ErrorKind::Unavailable => {
+                assert!(error.message().contains("is starting"), "{error}");
+                seen_starting = true;
+                break;
+            }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+        }
+    }
+    assert!(seen_starting, "the server was seen while it started");
+    assert!(deploying.await.unwrap().is_ok());
+    runtime.shutdown().await;
+}
+
+/// A connector that waits a little before it connects.
+struct Slow(Arc<dyn mcp_runtime::transport::Connector>);
+
+impl mcp_runtime::transport::Connector for Slow {
+    fn connect(&self) -> BoxFuture<'_, mcp_runtime::Result<mcp_runtime::transport::TransportLink>> {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            self.0.connect().await
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+}

@@ -651,3 +651,60 @@ fn a_full_outbox_stops_commands_until_the_transport_takes_some() {
     assert!(machine.poll_transmit().is_some());
     assert!(machine.accepts_commands(), "room again");
 }
+
+#[test]
+fn handshake_answers_that_say_the_wrong_thing_fail_the_start() {
+    let t0 = Instant::now();
+    let failure = |protocol: UpstreamProtocol, answer_with: Value| {
+        let (mut machine, _) = start(protocol, None, t0);
+        let id = sent(&mut machine)[0]["id"].as_i64().expect("numeric");
+        machine.handle_message(answer(id, &answer_with), t0);
+        match machine.take_exit() {
+            Some(Exit::StartFailed(error)) => error.message().to_owned(),
+            other => panic!("expected a failed start, got {other:?}"),
+        }
+    };
+    let not_initialize = failure(UpstreamProtocol::Stateful, json!({"capabilities": 3}));
+    assert!(
+        not_initialize.contains("bad answer to `initialize`"),
+        "{not_initialize}"
+    );
+    let not_discover = failure(UpstreamProtocol::Stateless, json!([1]));
+    assert!(
+        not_discover.contains("bad answer to `server/discover`"),
+        "{not_discover}"
+    );
+    let only_stateful = failure(
+        UpstreamProtocol::Stateless,
+        json!({"supportedVersions": ["2025-11-25"], "capabilities": {}}),
+    );
+    assert!(
+        only_stateful.contains("none of which mcp-manager speaks statelessly"),
+        "{only_stateful}"
+    );
+}
+
+#[test]
+fn params_that_cannot_carry_a_token_are_refused_and_stray_errors_ignored() {
+    let t0 = Instant::now();
+    let (mut machine, shared) = ready(None, t0);
+    let (_, command, mut call) =
+        request(&shared, Some(json!(["progressToken"])), STARTUP, t0, None);
+    machine.handle_command(command, t0);
+    let error = outcome(&mut call.reply).expect_err("refused");
+    assert_eq!(*error.kind(), ErrorKind::Protocol);
+    assert!(
+        error.message().contains("`params` must be an object"),
+        "{error}"
+    );
+    assert!(sent(&mut machine).is_empty(), "nothing was sent");
+    // An error answer with no id is about nothing we can name: logged only.
+    machine.handle_message(
+        Message::error(None, ErrorObject::new(-32700, "parse error")),
+        t0,
+    );
+    // An answer to an id we never use (a string) is dropped too.
+    machine.handle_message(Message::response("x", Raw::from_value(&json!({}))), t0);
+    assert!(sent(&mut machine).is_empty() && events(&mut machine).is_empty());
+    assert!(machine.take_exit().is_none());
+}
