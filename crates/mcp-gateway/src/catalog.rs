@@ -128,7 +128,7 @@ impl Gateway {
                 .filter(|entry| entry.renamed)
                 .map(|entry| (entry.backend.handle.id().clone(), entry.original.clone()))
                 .collect();
-            self.renamed_resources.store(Arc::new(renamed));
+            self.scope.renamed.store(Arc::new(renamed));
         }
         cache.store(Some(catalog.clone()));
         catalog

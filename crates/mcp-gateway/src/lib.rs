@@ -61,8 +61,8 @@ mod held;
 mod notify;
 mod route;
 
-use catalog::{Catalogs, RenamedResources};
-use notify::{Forwarder, Hub, LIST_CHANGES, Scope, SharedSubscriptions};
+use catalog::Catalogs;
+use notify::{Forwarder, Hub, LIST_CHANGES, Scope};
 pub use route::{SERVER_URI_SCHEME, server_uri};
 use route::{request_span, view_error};
 
@@ -82,20 +82,17 @@ pub(crate) type Backends = Arc<Vec<Arc<Backend>>>;
 
 /// Many servers as one.
 pub struct Gateway {
-    /// The backends now; replaced whole when they change
-    /// ([`Gateway::set_backends`]), so a request works on one snapshot.
-    backends: Arc<ArcSwap<Vec<Arc<Backend>>>>,
+    /// The backends now (replaced whole when they change,
+    /// [`Gateway::set_backends`], so a request works on one snapshot), the
+    /// resources listed in the gateway's own form, and the client
+    /// sessions' resource subscriptions.
+    scope: Scope,
     separator: String,
     info: Value,
     notifications: Option<McpRuntime>,
     page_size: usize,
     /// The merged lists, rebuilt when a backend's list changes.
     catalogs: Catalogs,
-    /// Resources listed in the gateway's own form (`mcp-manager://SERVER/URI`)
-    /// because another server offers the same URI: by server and own URI.
-    renamed_resources: Arc<ArcSwap<RenamedResources>>,
-    /// The client sessions' resource subscriptions.
-    subscriptions: SharedSubscriptions,
     /// Backend calls waiting for a stateless client's answers.
     parked: bridge::ParkedCalls,
     /// The client sessions told what the servers announce.
@@ -119,25 +116,21 @@ impl Gateway {
     /// earlier backend wins. `separator` joins a namespace and a name.
     #[must_use]
     pub fn new(backends: Vec<Backend>, separator: impl Into<String>) -> Self {
-        let backends: Arc<ArcSwap<Vec<Arc<Backend>>>> = Arc::new(ArcSwap::from_pointee(
-            backends.into_iter().map(Arc::new).collect(),
-        ));
-        let renamed_resources: Arc<ArcSwap<RenamedResources>> = Arc::default();
-        let subscriptions: SharedSubscriptions = Arc::default();
-        let hub = Arc::new(Hub::new(Scope {
-            backends: backends.clone(),
-            renamed: renamed_resources.clone(),
-            subscriptions: subscriptions.clone(),
-        }));
+        let scope = Scope {
+            backends: Arc::new(ArcSwap::from_pointee(
+                backends.into_iter().map(Arc::new).collect(),
+            )),
+            renamed: Arc::default(),
+            subscriptions: Arc::default(),
+        };
+        let hub = Arc::new(Hub::new(scope.clone()));
         Self {
-            backends,
+            scope,
             separator: separator.into(),
             info: json!({"name": "mcp-manager", "version": env!("CARGO_PKG_VERSION")}),
             notifications: None,
             page_size: DEFAULT_PAGE_SIZE,
             catalogs: Catalogs::default(),
-            renamed_resources,
-            subscriptions,
             parked: bridge::ParkedCalls::default(),
             hub,
         }
@@ -161,7 +154,7 @@ impl Gateway {
 
     /// The backends now.
     fn backends(&self) -> Backends {
-        self.backends.load_full()
+        self.scope.backends.load_full()
     }
 
     /// The ids of the servers behind the gateway, in priority order.
@@ -180,7 +173,7 @@ impl Gateway {
     /// client session is told its lists changed.
     pub fn set_backends(&self, backends: Vec<Backend>) {
         let new: Backends = Arc::new(backends.into_iter().map(Arc::new).collect());
-        let old = self.backends.swap(new.clone());
+        let old = self.scope.backends.swap(new.clone());
         self.catalogs.clear();
         let kept: HashSet<&ServerId> = new.iter().map(|b| b.handle.id()).collect();
         let mut changed: Vec<ServerId> = Vec::new();

@@ -243,30 +243,51 @@ impl Forwarder {
     /// gone or the runtime stops.
     pub(crate) async fn run(self, scope: Scope, mut events: broadcast::Receiver<ServerEvent>) {
         loop {
-            // Wake now and then to notice a client that has gone quiet for good.
-            let next = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+            let wake = next_wake(&mut events).await;
             if self.context.is_closed() {
                 break;
             }
-            match next {
-                Ok(Ok(event)) => {
-                    let (changed, others) = burst(&event, &mut events).await;
+            match wake {
+                Wake::Batch(changed, others) => {
                     self.send_all(self.lists(&changed)).await;
                     for other in &others {
                         self.send_all(self.prepare(&scope, Delivery::Event(other)))
                             .await;
                     }
                 }
-                Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
-                    tracing::warn!(
-                        "a subscription stream missed {missed} server notifications; announcing every list as changed"
-                    );
-                    self.send_all(self.lists(&LIST_CHANGES)).await;
-                }
-                Ok(Err(broadcast::error::RecvError::Closed)) => break,
-                Err(_) => {}
+                Wake::Idle => {}
+                Wake::Closed => break,
             }
         }
+    }
+}
+
+/// What a forwarding loop wakes to.
+pub(crate) enum Wake {
+    /// Nothing came for a second: time to look for clients that left.
+    Idle,
+    /// The lists that changed (a burst of list changes, or every list after
+    /// notifications were missed), then whatever else came, in order.
+    Batch(Vec<Method>, Vec<ServerEvent>),
+    /// The runtime stopped.
+    Closed,
+}
+
+/// Waits (a second at most) for what the servers announce next.
+pub(crate) async fn next_wake(events: &mut broadcast::Receiver<ServerEvent>) -> Wake {
+    match tokio::time::timeout(Duration::from_secs(1), events.recv()).await {
+        Ok(Ok(event)) => {
+            let (changed, others) = burst(&event, events).await;
+            Wake::Batch(changed, others)
+        }
+        Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
+            tracing::warn!(
+                "missed {missed} server notifications; announcing every list as changed"
+            );
+            Wake::Batch(LIST_CHANGES.to_vec(), Vec::new())
+        }
+        Ok(Err(broadcast::error::RecvError::Closed)) => Wake::Closed,
+        Err(_) => Wake::Idle,
     }
 }
 
@@ -274,7 +295,7 @@ impl Forwarder {
 /// changes collected for [`DEBOUNCE`] (one of a server that has just left
 /// counts too: its items have gone from the merged list), and whatever
 /// else came meanwhile, in order.
-pub(crate) async fn burst(
+async fn burst(
     first: &ServerEvent,
     events: &mut broadcast::Receiver<ServerEvent>,
 ) -> (Vec<Method>, Vec<ServerEvent>) {

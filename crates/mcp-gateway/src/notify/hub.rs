@@ -19,14 +19,12 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
-use std::time::Duration;
 
 use crossbeam_skiplist::SkipMap;
 use mcp_runtime::{McpRuntime, ServerEvent};
 use tokio::sync::broadcast;
 
-use super::LIST_CHANGES;
-use super::forwarder::{BUSY, Delivery, Forwarder, Scope, burst, list_bit};
+use super::forwarder::{BUSY, Delivery, Forwarder, Scope, Wake, list_bit, next_wake};
 
 /// The client sessions of one gateway, and the one task that forwards to
 /// them.
@@ -45,11 +43,6 @@ impl Hub {
             next: AtomicU64::new(0),
             started: AtomicBool::new(false),
         }
-    }
-
-    /// What the gateway's forwarders are forwarded against.
-    pub(crate) fn scope(&self) -> &Scope {
-        &self.scope
     }
 
     /// Sessions served now.
@@ -130,15 +123,13 @@ impl Hub {
 /// stops or the gateway is gone.
 async fn run(hub: Weak<Hub>, mut events: broadcast::Receiver<ServerEvent>) {
     loop {
-        // Wake now and then to drop the sessions whose client has gone.
-        let next = tokio::time::timeout(Duration::from_secs(1), events.recv()).await;
+        let wake = next_wake(&mut events).await;
         let Some(hub) = hub.upgrade() else {
             break;
         };
         hub.sweep();
-        match next {
-            Ok(Ok(event)) => {
-                let (changed, others) = burst(&event, &mut events).await;
+        match wake {
+            Wake::Batch(changed, others) => {
                 if !changed.is_empty() {
                     hub.deliver_all(Delivery::Lists(&changed)).await;
                 }
@@ -146,14 +137,8 @@ async fn run(hub: Weak<Hub>, mut events: broadcast::Receiver<ServerEvent>) {
                     hub.deliver_all(Delivery::Event(other)).await;
                 }
             }
-            Ok(Err(broadcast::error::RecvError::Lagged(missed))) => {
-                tracing::warn!(
-                    "client sessions missed {missed} server notifications; announcing every list as changed"
-                );
-                hub.deliver_all(Delivery::Lists(&LIST_CHANGES)).await;
-            }
-            Ok(Err(broadcast::error::RecvError::Closed)) => break,
-            Err(_) => {}
+            Wake::Idle => {}
+            Wake::Closed => break,
         }
     }
 }

@@ -24,7 +24,6 @@ use serde_json::json;
 
 pub(crate) use forwarder::{Forwarder, Scope};
 pub(crate) use hub::Hub;
-pub(crate) use subscriptions::SharedSubscriptions;
 #[cfg(test)]
 pub(crate) use subscriptions::Subscriptions;
 
@@ -59,7 +58,7 @@ impl Gateway {
         // if it is cancelled on the way.
         let _release = Release {
             key,
-            scope: self.hub.scope().clone(),
+            scope: self.scope.clone(),
         };
         let mut watched = Vec::new();
         for uri in requested.resource_subscriptions.iter().flatten() {
@@ -67,7 +66,7 @@ impl Gateway {
                 continue;
             };
             let server = backend.handle.id();
-            if lock(&self.subscriptions).subscribe(key, server, &original) {
+            if lock(&self.scope.subscriptions).subscribe(key, server, &original) {
                 let subscribe = Raw::from_value(&json!({ "uri": original }));
                 let asked = self
                     .forward_once(
@@ -78,7 +77,7 @@ impl Gateway {
                     )
                     .await;
                 if asked.is_err() {
-                    lock(&self.subscriptions).unsubscribe(key, server, &original);
+                    lock(&self.scope.subscriptions).unsubscribe(key, server, &original);
                     continue;
                 }
             }
@@ -104,7 +103,7 @@ impl Gateway {
                 params: Some(Raw::from_value(&json!({ "notifications": honoured }))),
             }])
             .await;
-        forwarder.run(self.hub.scope().clone(), events).await;
+        forwarder.run(self.scope.clone(), events).await;
         Err(ErrorObject::new(
             error_code::INTERNAL_ERROR,
             "the gateway is stopping",
@@ -114,13 +113,13 @@ impl Gateway {
     /// Forgets `session`'s subscription to `uri` of `backend` (one the
     /// backend refused).
     pub(crate) fn release_subscription(&self, session: u64, backend: &ServerId, uri: &str) {
-        lock(&self.subscriptions).unsubscribe(session, backend, uri);
+        lock(&self.scope.subscriptions).unsubscribe(session, backend, uri);
     }
 
     /// Forgets every subscription to resources of `backend` (a server that
     /// left).
     pub(crate) fn forget_subscriptions(&self, backend: &ServerId) {
-        lock(&self.subscriptions).forget_server(backend);
+        lock(&self.scope.subscriptions).forget_server(backend);
     }
 
     /// Keeps count of the client sessions' resource subscriptions: a
@@ -135,7 +134,7 @@ impl Gateway {
         context: &RequestContext,
     ) -> Option<HandlerResult> {
         let session = context.session()?;
-        let mut subscriptions = lock(&self.subscriptions);
+        let mut subscriptions = lock(&self.scope.subscriptions);
         let upstream = match Method::from_name(method) {
             Some(Method::ResourcesSubscribe) => subscriptions.subscribe(session, backend, uri),
             Some(Method::ResourcesUnsubscribe) => subscriptions.unsubscribe(session, backend, uri),
