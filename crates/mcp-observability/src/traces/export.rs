@@ -11,7 +11,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::{OtlpOptions, OtlpProtocol, traces_url};
+use super::{OtlpOptions, OtlpProtocol};
 use crate::Error;
 
 /// A tracer provider exporting over OTLP/HTTP in batches.
@@ -143,9 +143,29 @@ impl Propagator for W3cPropagator {
     }
 }
 
+/// The traces URL for a collector's base URL.
+fn traces_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    if base.ends_with("/v1/traces") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/traces")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_traces_path_is_added_once() {
+        assert_eq!(
+            traces_url("http://127.0.0.1:4318"),
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        assert_eq!(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+        assert_eq!(traces_url("http://c/v1/traces"), "http://c/v1/traces");
+    }
 
     #[test]
     fn an_untraced_span_has_no_context_to_send() {

@@ -69,30 +69,9 @@ pub struct OtlpOptions {
 /// traces a second. Requests whose client traces them are always traced.
 pub const DEFAULT_SAMPLE_RATIO: f64 = 0.01;
 
-/// The traces URL for a collector's base URL.
-#[cfg_attr(not(feature = "otel"), allow(dead_code))]
-fn traces_url(base: &str) -> String {
-    let base = base.trim_end_matches('/');
-    if base.ends_with("/v1/traces") {
-        base.to_owned()
-    } else {
-        format!("{base}/v1/traces")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_traces_path_is_added_once() {
-        assert_eq!(
-            traces_url("http://127.0.0.1:4318"),
-            "http://127.0.0.1:4318/v1/traces"
-        );
-        assert_eq!(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
-        assert_eq!(traces_url("http://c/v1/traces"), "http://c/v1/traces");
-    }
 
     #[test]
     fn protocols_by_name() {
