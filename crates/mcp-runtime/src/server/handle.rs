@@ -271,7 +271,8 @@ impl ServerHandle {
 
     /// Whether a request may be sent again after it got no answer.
     fn repeatable(&self, method: &str, params: Option<&Raw<'static>>) -> bool {
-        if self.inner.spec.resilience.retries().attempts() == 0 {
+        // Only the retry layer asks, and a build without the layers has none.
+        if !cfg!(feature = "resilience") || self.inner.spec.resilience.retries().attempts() == 0 {
             return false;
         }
         if method != "tools/call" {
