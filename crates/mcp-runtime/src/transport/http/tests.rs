@@ -208,11 +208,13 @@ fn answers_match_by_id_and_null_id_errors_take_the_request_id() {
 }
 
 /// A server that answers every request with `response`, as written.
-async fn canned(response: &'static str) -> String {
+async fn canned(response: impl Into<Arc<str>>) -> String {
+    let response: Arc<str> = response.into();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let response = Arc::clone(&response);
             tokio::spawn(async move {
                 let _ = read_request(&mut socket).await;
                 let _ = socket.write_all(response.as_bytes()).await;
@@ -276,27 +278,21 @@ fn batches_and_garbage_are_sorted_out() {
 
 #[tokio::test]
 async fn error_responses_say_why() {
-    let detail = |response: &'static str| async move {
+    let detail = |response: String| async move {
         let url = canned(response).await;
         install_crypto_provider();
         let response = client().unwrap().get(&url).send().await.unwrap();
         error_detail(response).await
     };
     let rpc = r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"no session"}}"#;
-    let with_rpc: &'static str = Box::leak(
-        format!(
-            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{rpc}",
-            rpc.len()
-        )
-        .into_boxed_str(),
+    let with_rpc = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{rpc}",
+        rpc.len()
     );
     assert_eq!(detail(with_rpc).await, "HTTP 400 Bad Request: no session");
-    let long: &'static str = Box::leak(
-        format!(
-            "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 300\r\nconnection: close\r\n\r\n{}",
-            "x".repeat(300)
-        )
-        .into_boxed_str(),
+    let long = format!(
+        "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 300\r\nconnection: close\r\n\r\n{}",
+        "x".repeat(300)
     );
     let shown = detail(long).await;
     assert!(
@@ -306,7 +302,10 @@ async fn error_responses_say_why() {
     assert!(shown.len() < 240, "cut short: {shown}");
     let empty =
         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-    assert_eq!(detail(empty).await, "HTTP 500 Internal Server Error");
+    assert_eq!(
+        detail(empty.to_owned()).await,
+        "HTTP 500 Internal Server Error"
+    );
 }
 
 #[tokio::test]
