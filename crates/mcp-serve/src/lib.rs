@@ -2,7 +2,8 @@
 //! transport mcp-manager speaks.
 //!
 //! - [`serve_stdio`]: one client over a byte stream (newline-delimited
-//!   JSON), such as the process's stdin and stdout.
+//!   JSON), such as the process's stdin and stdout ([`process_stdio`]:
+//!   read and written through the reactor when they are pipes or sockets).
 //! - [`serve_http`]: any number of clients over Streamable HTTP at
 //!   [`MCP_PATH`], and over the legacy HTTP+SSE transport at [`SSE_PATH`]
 //!   and [`MESSAGE_PATH`], with sessions, resumable streams, limits, the
@@ -23,7 +24,7 @@ mod http;
 mod stdio;
 
 pub use http::{HttpServeOptions, MCP_PATH, MESSAGE_PATH, SSE_PATH, constant_time_eq, serve_http};
-pub use stdio::{STDIO_DRAIN, serve_stdio};
+pub use stdio::{ProcessInput, ProcessOutput, STDIO_DRAIN, process_stdio, serve_stdio};
 
 /// Locks `mutex`, taking the data of a poisoned one as it is: the critical
 /// sections here are short and leave their data whole.

@@ -31,12 +31,16 @@ pub(crate) fn run(args: &BuiltinArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     match (args.stdio, args.http) {
-        (true, _) => crate::cli::launch::run_async_on_one_thread(mcp_serve::serve_stdio(
-            (builtin.make)(),
-            tokio::io::stdin(),
-            tokio::io::stdout(),
-            mcp_runtime::transport::MAX_MESSAGE,
-        ))??,
+        (true, _) => crate::cli::launch::run_async_on_one_thread(async {
+            let (input, output) = mcp_serve::process_stdio();
+            mcp_serve::serve_stdio(
+                (builtin.make)(),
+                input,
+                output,
+                mcp_runtime::transport::MAX_MESSAGE,
+            )
+            .await
+        })??,
         (false, Some(addr)) => crate::cli::launch::run_async(crate::cli::serve::serve_http(
             (builtin.make)(),
             addr,

@@ -233,14 +233,17 @@ async fn serve(
         ))
     });
     let served = match downstream {
-        Downstream::Stdio => mcp_serve::serve_stdio(
-            gateway.clone(),
-            tokio::io::stdin(),
-            tokio::io::stdout(),
-            mcp_runtime::transport::MAX_MESSAGE,
-        )
-        .await
-        .context("serving stdio"),
+        Downstream::Stdio => {
+            let (input, output) = mcp_serve::process_stdio();
+            mcp_serve::serve_stdio(
+                gateway.clone(),
+                input,
+                output,
+                mcp_runtime::transport::MAX_MESSAGE,
+            )
+            .await
+            .context("serving stdio")
+        }
         Downstream::Http(addr, auth_token) => {
             let options = HttpServeOptions {
                 observer,

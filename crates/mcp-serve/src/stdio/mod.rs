@@ -8,6 +8,8 @@
 //! answered (a stream that never ends, such as `subscriptions/listen`, is
 //! then cancelled) before [`serve_stdio`] returns.
 
+mod process;
+
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -18,6 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 
 use mcp_runtime::dispatch::Dispatcher;
+
+pub use process::{ProcessInput, ProcessOutput, process_stdio};
 
 /// How long requests still running may take once the input has ended.
 pub const STDIO_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
