@@ -4,7 +4,9 @@
 //! Applying a config, server by server: gone (or now disabled) ones are
 //! taken out of the gateway first, so no new request reaches them, then
 //! stopped after their requests in flight finish; new ones are started and
-//! added once running (one that fails to start is reported and left out);
+//! added once running (one that fails to start is reported, kept as a
+//! [`FailedStart`] that `describe_all` shows and the gateway names when it
+//! is called, and tried again on the next reload);
 //! changed ones are taken out, drained and stopped, then started with their
 //! new settings; unchanged ones are left alone, processes and sessions
 //! untouched.
@@ -14,7 +16,7 @@ use std::sync::Arc;
 
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
-use mcp_gateway::{Backend, Gateway};
+use mcp_gateway::{Backend, Gateway, Unavailable};
 use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{McpRuntime, Server};
 use tokio::sync::{mpsc, oneshot};
@@ -22,10 +24,20 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{Error, ErrorKind};
 use crate::start::{Report, backend, start_servers};
 
+/// A server of the config that did not start, and why.
+#[derive(Clone, Debug)]
+pub struct FailedStart {
+    /// Its config.
+    pub config: ServerConfig,
+    /// Why it did not start.
+    pub reason: String,
+}
+
 /// The servers the gateway runs now, sorted by id, with the config each
-/// runs.
+/// runs; and those of the config that did not start.
 struct Running {
     servers: Vec<(ServerConfig, Server<Deployed>)>,
+    failed: Vec<FailedStart>,
 }
 
 impl Running {
@@ -36,9 +48,28 @@ impl Running {
             .collect()
     }
 
+    fn unavailable(&self) -> Vec<Unavailable> {
+        self.failed
+            .iter()
+            .map(|failed| Unavailable {
+                server: failed.config.id().clone(),
+                namespace: failed.config.namespace().to_owned(),
+                reason: format!("it failed to start: {}", failed.reason),
+            })
+            .collect()
+    }
+
+    fn forget_failed(&mut self, id: &ServerId) -> bool {
+        let before = self.failed.len();
+        self.failed.retain(|failed| failed.config.id() != id);
+        self.failed.len() != before
+    }
+
     fn sort(&mut self) {
         self.servers
             .sort_by(|(a, _), (b, _)| a.id().as_str().cmp(b.id().as_str()));
+        self.failed
+            .sort_by(|a, b| a.config.id().as_str().cmp(b.config.id().as_str()));
     }
 }
 
@@ -58,6 +89,8 @@ enum Command {
     },
     /// The configs of the running servers.
     Configs(oneshot::Sender<Vec<ServerConfig>>),
+    /// The servers that did not start.
+    Failed(oneshot::Sender<Vec<FailedStart>>),
 }
 
 /// The control actor that owns the list of running servers; cheap to
@@ -87,22 +120,26 @@ impl Control {
     /// The gateway over `servers` (names joined with `separator`, list
     /// changes and server notifications forwarded to its clients), and the
     /// actor that changes its servers from now on, starting new ones
-    /// through `registry`; what the actor does goes to `report`. Must be
-    /// called within a tokio runtime.
+    /// through `registry`; what the actor does goes to `report`. The
+    /// servers of the config that did not start, `failed`, are shown as
+    /// failed and answer calls with their reason until a reload or a
+    /// deploy starts them. Must be called within a tokio runtime.
     #[must_use]
     pub fn start(
         runtime: McpRuntime,
         registry: Arc<PluginRegistry>,
         separator: &str,
         servers: Vec<(ServerConfig, Server<Deployed>)>,
+        failed: Vec<FailedStart>,
         report: Report,
     ) -> (Self, Arc<Gateway>) {
         let (commands, mut receiver) = mpsc::channel(16);
-        let mut running = Running { servers };
+        let mut running = Running { servers, failed };
         running.sort();
         let gateway = Arc::new(
             Gateway::new(running.backends(), separator).with_notifications(runtime.clone()),
         );
+        gateway.set_unavailable(running.unavailable());
         let mut actor = Actor {
             runtime,
             registry: registry.clone(),
@@ -126,6 +163,9 @@ impl Control {
                     Command::Configs(reply) => {
                         let configs = actor.running.servers.iter().map(|(c, _)| c.clone());
                         let _ = reply.send(configs.collect());
+                    }
+                    Command::Failed(reply) => {
+                        let _ = reply.send(actor.running.failed.clone());
                     }
                 }
             }
@@ -182,6 +222,26 @@ impl Control {
         answer.await.unwrap_or_default()
     }
 
+    /// The servers of the config that did not start, sorted by id; none
+    /// once the actor has stopped.
+    pub async fn failed(&self) -> Vec<FailedStart> {
+        let (reply, answer) = oneshot::channel();
+        if self.commands.send(Command::Failed(reply)).await.is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// Why server `id` did not start, when it is one of the config's
+    /// servers that did not.
+    pub async fn failed_reason(&self, id: &ServerId) -> Option<String> {
+        self.failed()
+            .await
+            .into_iter()
+            .find(|failed| failed.config.id() == id)
+            .map(|failed| failed.reason)
+    }
+
     /// Brings the running servers in line with `config` (see the module
     /// docs) and waits until that is done.
     pub async fn apply(&self, config: ManagerConfig) {
@@ -199,21 +259,34 @@ impl Control {
 
 impl Actor {
     /// Starts the servers of `configs` side by side; those that run join
-    /// the running ones (the gateway is not told yet). How each start went,
-    /// an error naming the server for one that did not.
+    /// the running ones and those that do not the failed ones, if
+    /// `remember` (the gateway is not told yet). How each start went, an
+    /// error naming the server for one that did not.
     async fn start_into<'c>(
         &mut self,
         configs: impl Iterator<Item = &'c ServerConfig>,
+        remember: bool,
     ) -> Vec<Result<&'c ServerId, String>> {
         let mut outcomes = Vec::new();
         for started in start_servers(&self.runtime, &self.registry, configs).await {
             let id = started.config.id();
             outcomes.push(match started.server {
                 Some(Ok(server)) => {
+                    self.running.forget_failed(id);
                     self.running.servers.push((started.config.clone(), server));
                     Ok(id)
                 }
-                Some(Err(reason)) => Err(format!("`{id}` failed to start: {reason}")),
+                Some(Err(reason)) => {
+                    let message = format!("`{id}` failed to start: {reason}");
+                    if remember {
+                        self.running.forget_failed(id);
+                        self.running.failed.push(FailedStart {
+                            config: started.config.clone(),
+                            reason,
+                        });
+                    }
+                    Err(message)
+                }
                 None => Err(format!("`{id}` is disabled")),
             });
         }
@@ -222,6 +295,7 @@ impl Actor {
     }
 
     fn publish(&self) {
+        self.gateway.set_unavailable(self.running.unavailable());
         self.gateway.set_backends(self.running.backends());
     }
 
@@ -233,7 +307,8 @@ impl Actor {
                 format!("a server `{id}` is already deployed"),
             ));
         }
-        let outcome = self.start_into(std::iter::once(config)).await;
+        // A deploy that fails says so to its caller and changes nothing.
+        let outcome = self.start_into(std::iter::once(config), false).await;
         outcome
             .into_iter()
             .next()
@@ -246,6 +321,11 @@ impl Actor {
 
     async fn undeploy(&mut self, id: &ServerId) -> Result<(), Error> {
         let Some(position) = self.running.servers.iter().position(|(c, _)| c.id() == id) else {
+            if self.running.forget_failed(id) {
+                self.publish();
+                (self.report)(&format!("{id}: undeployed (it had not started)"));
+                return Ok(());
+            }
             return Err(Error::not_found(id.as_str()));
         };
         let (_, server) = self.running.servers.remove(position);
@@ -268,8 +348,10 @@ impl Actor {
         let (keep, leave): (Vec<_>, Vec<_>) = std::mem::take(&mut self.running.servers)
             .into_iter()
             .partition(|(config, _)| wanted.get(config.id()) == Some(&config));
-        // Out of the gateway first, so nothing new reaches them.
+        // Out of the gateway first, so nothing new reaches them. Those that
+        // failed to start are tried again (or forgotten, when gone).
         self.running.servers = keep;
+        self.running.failed.clear();
         self.publish();
         for (config, server) in leave {
             let id = config.id();
@@ -289,7 +371,7 @@ impl Actor {
             .filter(|s| s.is_enabled())
             .filter(|s| !self.running.servers.iter().any(|(c, _)| c.id() == s.id()))
             .collect();
-        for outcome in self.start_into(starting.into_iter()).await {
+        for outcome in self.start_into(starting.into_iter(), true).await {
             match outcome {
                 Ok(id) => (self.report)(&format!("{id}: running")),
                 Err(reason) => (self.report)(&format!("not started: {reason}")),

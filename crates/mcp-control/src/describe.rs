@@ -5,10 +5,11 @@ use mcp_core::ServerConfig;
 use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerState, ServerStatus};
 use serde_json::{Value, json};
 
-use crate::actor::Control;
+use crate::actor::{Control, FailedStart};
 
-/// Every server of `runtime` as [`describe`] shows it, sorted by name,
-/// with its config when `control` runs it.
+/// Every server of `runtime` as [`describe`] shows it, with its config
+/// when `control` runs it, and the servers of `control`'s config that did
+/// not start ([`describe_failed`]); sorted by name.
 ///
 /// # Errors
 ///
@@ -19,17 +20,53 @@ pub async fn describe_all(
 ) -> mcp_runtime::Result<Vec<Value>> {
     let list = runtime.list().await?;
     let metrics = runtime.metrics().await?;
-    let configs = match control {
-        Some(control) => control.configs().await,
-        None => Vec::new(),
+    let (configs, failed) = match control {
+        Some(control) => (control.configs().await, control.failed().await),
+        None => (Vec::new(), Vec::new()),
     };
-    Ok(list
+    let mut described: Vec<Value> = list
         .iter()
         .map(|status| {
             let config = configs.iter().find(|c| c.id() == &status.id);
             describe(status, &metrics, config)
         })
-        .collect())
+        .collect();
+    described.extend(
+        failed
+            .iter()
+            .filter(|f| !list.iter().any(|status| &status.id == f.config.id()))
+            .map(describe_failed),
+    );
+    described.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(described)
+}
+
+/// A server of the config that did not start, in the shape of
+/// [`describe`]: state `failed`, health `down`, and why in `error`.
+#[must_use]
+pub fn describe_failed(failed: &FailedStart) -> Value {
+    let config = &failed.config;
+    json!({
+        "name": config.id().as_str(),
+        "type": config.transport().name(),
+        "namespace": config.namespace(),
+        "priority": config.priority(),
+        "transport": Value::Null,
+        "state": "failed",
+        "health": "down",
+        "error": failed.reason,
+        "instances": [],
+        "inFlight": 0,
+        "queued": 0,
+        "breaker": Value::Null,
+        "protocolVersion": Value::Null,
+        "serverInfo": Value::Null,
+        "requests": 0,
+        "errors": 0,
+        "timeouts": 0,
+        "restarts": 0,
+        "recentErrors": [],
+    })
 }
 
 /// `healthy` (every instance running, circuit closed), `degraded` (some
@@ -85,6 +122,7 @@ pub fn describe(
     json!({
         "name": status.id.as_str(),
         "type": config.map(|c| c.transport().name()),
+        "error": Value::Null,
         "namespace": config.map(ServerConfig::namespace),
         "priority": config.map(ServerConfig::priority),
         "transport": status.transport,

@@ -9,7 +9,8 @@
 //! - [`Control`] is an actor that owns the list of running servers and
 //!   applies a new config, a deploy or an undeploy one at a time, keeping
 //!   the [`Gateway`]'s backends in step.
-//! - [`describe`] and [`health`] say how a server is doing, as JSON.
+//! - [`describe`] and [`health`] say how a server is doing, as JSON;
+//!   [`describe_failed`] what became of one that did not start.
 //!
 //! # Invariants
 //!
@@ -28,7 +29,7 @@ mod describe;
 mod error;
 mod start;
 
-pub use actor::Control;
-pub use describe::{describe, describe_all, health};
+pub use actor::{Control, FailedStart};
+pub use describe::{describe, describe_all, describe_failed, health};
 pub use error::{Error, ErrorKind};
 pub use start::{Report, Started, backend, check_plugins, server_entry, spec, start_servers};

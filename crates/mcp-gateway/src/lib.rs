@@ -77,6 +77,19 @@ pub struct Backend {
     pub tools: ToolFilter,
 }
 
+/// A server of the config that is not behind the gateway because it did
+/// not start: calls to its tools and prompts are answered with `reason`
+/// instead of "Unknown tool".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unavailable {
+    /// The server.
+    pub server: ServerId,
+    /// The prefix its tools and prompts would have.
+    pub namespace: String,
+    /// Why it is not there (why it failed to start).
+    pub reason: String,
+}
+
 /// The backends at one moment, in priority order.
 pub(crate) type Backends = Arc<Vec<Arc<Backend>>>;
 
@@ -97,6 +110,8 @@ pub struct Gateway {
     parked: bridge::ParkedCalls,
     /// The client sessions told what the servers announce.
     hub: Arc<Hub>,
+    /// The servers that did not start, for calls meant for them.
+    unavailable: ArcSwap<Vec<Unavailable>>,
 }
 
 /// Items per page of a merged list, unless set with
@@ -133,6 +148,7 @@ impl Gateway {
             catalogs: Catalogs::default(),
             parked: bridge::ParkedCalls::default(),
             hub,
+            unavailable: ArcSwap::default(),
         }
     }
 
@@ -164,6 +180,50 @@ impl Gateway {
             .iter()
             .map(|b| b.handle.id().clone())
             .collect()
+    }
+
+    /// The servers that did not start, from now on (replacing those given
+    /// before): a call to a tool or prompt under one of their namespaces
+    /// is answered with why that server is not there.
+    pub fn set_unavailable(&self, servers: Vec<Unavailable>) {
+        self.unavailable.store(Arc::new(servers));
+    }
+
+    /// The error for a call to `name` (of `kind`, "tool" or "prompt") that
+    /// no backend serves: which server would have, and why it is not there,
+    /// when its namespace says so; else that the name is unknown. Either
+    /// carries `{"kind": ...}` as its data (`unavailable`, with the
+    /// `server`; `unknown_tool` or `unknown_prompt`), so that a client can
+    /// tell them apart without reading the message.
+    pub(crate) fn unknown(&self, kind: &str, name: &str) -> ErrorObject<'static> {
+        let unavailable = self.unavailable.load();
+        let owner = unavailable.iter().find(|server| {
+            !server.namespace.is_empty()
+                && name
+                    .strip_prefix(server.namespace.as_str())
+                    .is_some_and(|rest| rest.starts_with(self.separator.as_str()))
+        });
+        match owner {
+            Some(server) => ErrorObject {
+                code: error_code::INTERNAL_ERROR,
+                message: format!(
+                    "{kind} `{name}` belongs to server `{}`, which is unavailable: {}",
+                    server.server, server.reason
+                )
+                .into(),
+                data: Some(Raw::from_value(&json!({
+                    "kind": "unavailable",
+                    "server": server.server.as_str(),
+                }))),
+            },
+            None => ErrorObject {
+                code: error_code::INVALID_PARAMS,
+                message: format!("Unknown {kind}: {name}").into(),
+                data: Some(Raw::from_value(
+                    &json!({ "kind": format!("unknown_{kind}") }),
+                )),
+            },
+        }
     }
 
     /// Serves `backends` from now on, in priority order: requests under

@@ -352,7 +352,7 @@ impl Gateway {
         let (backend, original) = self
             .find(ListKind::Tools, &params.name)
             .await
-            .ok_or_else(|| invalid_params(format!("Unknown tool: {}", params.name)))?;
+            .ok_or_else(|| self.unknown("tool", &params.name))?;
         params.name = Cow::Owned(original);
         self.forward(&backend, &request.method, params.to_raw(), context)
             .await
@@ -368,7 +368,7 @@ impl Gateway {
         let (backend, original) = self
             .find(ListKind::Prompts, &params.name)
             .await
-            .ok_or_else(|| invalid_params(format!("Unknown prompt: {}", params.name)))?;
+            .ok_or_else(|| self.unknown("prompt", &params.name))?;
         params.name = Cow::Owned(original);
         self.forward(&backend, &request.method, params.to_raw(), context)
             .await

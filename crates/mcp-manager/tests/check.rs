@@ -167,8 +167,21 @@ fn builtin_servers() {
         "error: config.json: mcpServers.demo: server `demo` asks for the built-in server \"nothing\", which does not exist",
         "  hint: the built-in servers are: everything",
     ]);
-    check(&servers(r#""demo": {"type": "builtin", "srever": "everything"}"#)).assert_invalid_with(&[
-        "error: config.json: mcpServers.demo: server `demo`: its settings do not fit the `builtin` server type: unknown field `srever`, expected `server`",
+    check(&servers(r#""demo": {"type": "builtin", "sever": "everything"}"#)).assert_invalid_with(&[
+        "error: config.json: mcpServers.demo: server `demo`: its settings do not fit the `builtin` server type: missing field `server`",
+        "warning: config.json: mcpServers.demo.sever: unknown key `sever` is ignored\n  hint: did you mean `server`?",
+    ]);
+    // mcp-manager's own options are read on a builtin entry too; other
+    // keys are warned about, as on any entry.
+    let run = check(&servers(
+        r#""demo": {"type": "builtin", "server": "echo", "timeoutMs": 5000, "tags": ["t"], "timeoutMS": 1, "zzz": 2}"#,
+    ));
+    run.assert_valid_with(&[
+        "timeouts:    5s per request",
+        "tags:        t",
+        "warning: config.json: mcpServers.demo.timeoutMS: unknown key `timeoutMS` is ignored\n  hint: did you mean `timeoutMs`?",
+        "warning: config.json: mcpServers.demo.zzz: unknown key `zzz` is ignored",
+        "ok: the config is valid (2 warnings)",
     ]);
 }
 

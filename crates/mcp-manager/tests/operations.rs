@@ -874,3 +874,107 @@ fn only_calls_that_are_safe_to_repeat_are_retried() {
         Ok("answered b".to_owned())
     );
 }
+
+#[test]
+fn a_server_that_fails_to_start_is_shown_with_its_reason_and_tried_again_on_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("failed-start");
+    let path = dir.path().join("mcpServers.json");
+    let write = |config: &Value| {
+        std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    };
+    write(&json!({"mcpServers": {
+        "ghost": {"command": "/no/such/binary"},
+        "rs": {"type": "builtin", "server": "echo"}
+    }}));
+    let admin = free_addr();
+    let gateway = HttpGateway::start_with(&path, &marker, &["--admin", &admin]);
+
+    // The admin API lists it, failed, with why.
+    let (code, servers) = admin_get(&admin, "/api/servers", None);
+    assert_eq!(code, 200, "{servers}");
+    let names: Vec<&str> = servers["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ghost", "rs"]);
+    let ghost = server(&servers, "ghost");
+    assert_eq!(ghost["state"], "failed", "{ghost}");
+    assert_eq!(ghost["health"], "down", "{ghost}");
+    assert_eq!(ghost["type"], "stdio", "{ghost}");
+    let reason = ghost["error"].as_str().unwrap().to_owned();
+    assert!(reason.contains("/no/such/binary"), "{reason}");
+    assert_eq!(server(&servers, "rs")["error"], Value::Null);
+    let (code, one) = admin_get(&admin, "/api/servers/ghost", None);
+    assert_eq!((code, &one["state"]), (200, &json!("failed")), "{one}");
+
+    // A call to one of its tools says which server and why, not "unknown".
+    let session = Session::open(&gateway.addr, "failed-start");
+    let answer = session
+        .request(
+            1,
+            "tools/call",
+            json!({"name": "ghost__echo", "arguments": {}}),
+        )
+        .unwrap();
+    let error = &answer["error"];
+    assert_eq!(error["code"], -32603, "{answer}");
+    assert_eq!(error["data"]["kind"], "unavailable", "{answer}");
+    assert_eq!(error["data"]["server"], "ghost", "{answer}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("server `ghost`, which is unavailable: it failed to start")
+            && message.contains(&reason),
+        "{message}"
+    );
+    // A name under no server is still simply unknown.
+    let unknown = session
+        .request(
+            2,
+            "tools/call",
+            json!({"name": "nobody__echo", "arguments": {}}),
+        )
+        .unwrap();
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    assert_eq!(unknown["error"]["message"], "Unknown tool: nobody__echo");
+    assert_eq!(unknown["error"]["data"]["kind"], "unknown_tool");
+    assert_eq!(
+        session.call_text(3, "rs__echo", json!({"text": "up"})),
+        Ok("up".to_owned())
+    );
+
+    // `mcp-manager status` shows it with its reason.
+    let status = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["status", "--admin", &admin])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("ghost ")
+            && l.contains("failed")
+            && l.contains("down")
+            && l.contains("/no/such/binary")),
+        "{table}"
+    );
+
+    // Mended in the file, it is started on the reload.
+    write(&json!({"mcpServers": {
+        "ghost": {"type": "builtin", "server": "echo"},
+        "rs": {"type": "builtin", "server": "echo"}
+    }}));
+    let mended = eventually(Duration::from_secs(30), || {
+        let (_, servers) = admin_get(&admin, "/api/servers/ghost", None);
+        (servers["state"] == "running").then_some(servers)
+    })
+    .expect("`ghost` was never started again");
+    assert_eq!(mended["error"], Value::Null, "{mended}");
+    assert_eq!(
+        session.call_text(4, "ghost__echo", json!({"text": "back"})),
+        Ok("back".to_owned())
+    );
+    drop(gateway);
+    assert_none_marked(&marker);
+}

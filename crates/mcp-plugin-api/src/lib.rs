@@ -112,6 +112,15 @@ pub trait McpServerPlugin: Send + Sync + 'static {
     /// The `type` this plugin serves.
     fn kind(&self) -> &'static str;
 
+    /// The keys of its settings, when the plugin lists them: other members
+    /// of an entry of its type (besides mcp-manager's common options) are
+    /// then left out of the settings it reads, with a warning that
+    /// suggests the nearest key, instead of failing to deserialize. `None`
+    /// (the default) passes every member on, for `Config` to judge.
+    fn settings_keys(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Other spellings of the `type` that mean the same.
     fn aliases(&self) -> &'static [&'static str] {
         &[]

@@ -27,6 +27,7 @@ pub struct PluginInfo {
 /// types can share one registry.
 trait ErasedPlugin: Send + Sync {
     fn info(&self) -> PluginInfo;
+    fn keys(&self) -> Option<&'static [&'static str]>;
     fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error>;
 }
 
@@ -40,15 +41,22 @@ impl<P: McpServerPlugin> ErasedPlugin for P {
         }
     }
 
+    fn keys(&self) -> Option<&'static [&'static str]> {
+        self.settings_keys()
+    }
+
     fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error> {
-        let config: P::Config = serde_json::from_value(Value::Object(plugin_settings(server)))
-            .map_err(|e| {
-                Error::invalid_config(format!(
-                    "server `{}`: its settings do not fit the `{}` server type: {e}",
-                    server.id(),
-                    self.kind()
-                ))
-            })?;
+        let mut settings = plugin_settings(server);
+        if let Some(keys) = self.settings_keys() {
+            settings.retain(|key, _| keys.contains(&key.as_str()));
+        }
+        let config: P::Config = serde_json::from_value(Value::Object(settings)).map_err(|e| {
+            Error::invalid_config(format!(
+                "server `{}`: its settings do not fit the `{}` server type: {e}",
+                server.id(),
+                self.kind()
+            ))
+        })?;
         self.launch(server, config)
     }
 }
@@ -177,9 +185,25 @@ impl PluginRegistry {
 
     /// [`PluginRegistry::check`] as a config issue at the server's entry (at
     /// its `type` when no plugin serves it), for
-    /// [`mcp_core::ManagerConfig::check_servers`].
-    #[must_use]
-    pub fn config_issue(&self, server: &ServerConfig) -> Option<ConfigIssue> {
+    /// [`mcp_core::ManagerConfig::check_servers`]; members of the entry
+    /// that its plugin does not read (when it lists its settings, see
+    /// [`McpServerPlugin::settings_keys`]) are pushed onto `warnings`.
+    pub fn config_issue(
+        &self,
+        server: &ServerConfig,
+        warnings: &mut Vec<ConfigIssue>,
+    ) -> Option<ConfigIssue> {
+        let keys = self
+            .find(plugin_kind(server))
+            .and_then(|plugin| plugin.keys());
+        if let Some(keys) = keys {
+            warnings.extend(
+                plugin_settings(server)
+                    .keys()
+                    .filter(|key| !keys.contains(&key.as_str()))
+                    .map(|key| mcp_core::config::unknown_setting(server, key, keys)),
+            );
+        }
         let error = self.check(server).err()?;
         let path = match error.kind() {
             ErrorKind::UnknownKind => format!("{}.type", server.path()),
@@ -307,11 +331,57 @@ mod tests {
         }
     }
 
+    /// A plugin that lists its settings: other keys are warned about.
+    struct Listed;
+
+    impl McpServerPlugin for Listed {
+        type Config = WidgetConfig;
+        fn kind(&self) -> &'static str {
+            "listed"
+        }
+        fn settings_keys(&self) -> Option<&'static [&'static str]> {
+            Some(&["size"])
+        }
+        fn capabilities(&self) -> &'static [Capability] {
+            &[Capability::InProcess]
+        }
+        fn launch(&self, _: &ServerConfig, config: WidgetConfig) -> Result<Launch, Error> {
+            assert_eq!(config.size, 2);
+            Ok(Launch::in_process("listed", Arc::new(Echo)))
+        }
+    }
+
     fn registry() -> PluginRegistry {
         let mut registry = PluginRegistry::new();
         registry.register(Widget(PLUGIN_API_VERSION)).unwrap();
         registry.register(Plain).unwrap();
         registry
+    }
+
+    #[test]
+    fn keys_a_plugin_does_not_list_are_warnings() {
+        let mut registry = registry();
+        registry.register(Listed).unwrap();
+        let listed = server(r#"{"type": "listed", "size": 2, "sise": 3, "timeoutMS": 1}"#);
+        let mut warnings = Vec::new();
+        assert_eq!(registry.config_issue(&listed, &mut warnings), None);
+        let shown: Vec<String> = warnings
+            .iter()
+            .map(|w| format!("{w} ({})", w.hint().unwrap_or("-")))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "mcpServers.s.sise: unknown key `sise` is ignored (did you mean `size`?)",
+                "mcpServers.s.timeoutMS: unknown key `timeoutMS` is ignored (did you mean `timeoutMs`?)",
+            ]
+        );
+        registry.launch(&listed).unwrap();
+        // A plugin that lists nothing judges every key itself.
+        let mut none = Vec::new();
+        let widget = server(r#"{"type": "widget", "size": 1, "colour": "red"}"#);
+        assert!(registry.config_issue(&widget, &mut none).is_some());
+        assert!(none.is_empty());
     }
 
     #[test]

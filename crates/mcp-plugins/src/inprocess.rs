@@ -52,7 +52,6 @@ pub fn builtin(name: &str) -> Option<&'static BuiltinServer> {
 
 /// The settings of a `builtin` entry.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BuiltinConfig {
     /// Which built-in server to run.
     pub server: String,
@@ -67,6 +66,10 @@ impl McpServerPlugin for BuiltinPlugin {
 
     fn kind(&self) -> &'static str {
         "builtin"
+    }
+
+    fn settings_keys(&self) -> Option<&'static [&'static str]> {
+        Some(&["server"])
     }
 
     fn capabilities(&self) -> &'static [Capability] {

@@ -38,28 +38,51 @@ impl Failure {
         }
     }
 
+    /// A JSON-RPC error of the gateway: the kind its `data` names (the
+    /// gateway's own failures carry `{"kind": ...}`: a timeout, a server
+    /// that is unavailable), else a server's error as it was.
+    pub(crate) fn from_gateway(error: &ErrorObject<'_>) -> Self {
+        let mut failure = Self::rpc(error);
+        let kind = error
+            .data
+            .as_ref()
+            .and_then(|data| serde_json::from_str::<serde_json::Value>(data.get()).ok())
+            .and_then(|data| data.get("kind")?.as_str().map(runtime_kind));
+        if let Some(Some(kind)) = kind {
+            failure.kind = kind;
+        }
+        failure
+    }
+
     pub(crate) fn into_args(self) -> (&'static str, String, Option<i64>, Option<String>) {
         (self.kind, self.message, self.code, self.data)
     }
 }
 
+/// The package's kind for a runtime error kind, by its name
+/// (`mcp_runtime::ErrorKind::name`); `None` for a server's own error.
+fn runtime_kind(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "rpc" => return None,
+        "timeout" => "timeout",
+        "not_found" => "not_found",
+        "unknown_tool" => "tool_not_found",
+        "already_exists" => "conflict",
+        "busy" => "busy",
+        "circuit_open" => "circuit_open",
+        "cancelled" => "cancelled",
+        "shutdown" => "closed",
+        "disconnected" | "unavailable" | "start" | "protocol" => "unavailable",
+        _ => "internal",
+    })
+}
+
 impl From<mcp_runtime::Error> for Failure {
     fn from(error: mcp_runtime::Error) -> Self {
-        use mcp_runtime::ErrorKind as K;
         if let Some(rpc) = error.rpc_error() {
             return Self::rpc(rpc);
         }
-        let kind = match error.kind() {
-            K::Timeout => "timeout",
-            K::NotFound => "not_found",
-            K::AlreadyExists => "conflict",
-            K::Busy => "busy",
-            K::CircuitOpen => "circuit_open",
-            K::Cancelled => "cancelled",
-            K::Shutdown => "closed",
-            K::Disconnected | K::Unavailable | K::Start | K::Protocol => "unavailable",
-            _ => "internal",
-        };
+        let kind = runtime_kind(error.kind().name()).unwrap_or("internal");
         Self::new(kind, error.message())
     }
 }

@@ -290,5 +290,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Reply>()?;
     module.add_function(wrap_pyfunction!(shutdown, module)?)?;
     module.add("NativeError", module.py().get_type::<NativeError>())?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! health, metrics, close.
 
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -142,34 +142,30 @@ pub(crate) fn running(inner: &Inner) -> Result<Started, Failure> {
 }
 
 /// `{"path": FILE}` or `{"config": {...}, "baseDir": DIR}`: loads and
-/// checks the config, starts its servers, and reports each.
+/// checks the config, starts its servers, and reports each, with the
+/// config's warnings.
 pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
     let loaded = match (args.get("path").and_then(Value::as_str), args.get("config")) {
         (Some(path), _) => ManagerConfig::load(path),
         (None, Some(config)) => {
-            let base = args
-                .get("baseDir")
-                .and_then(Value::as_str)
-                .map(PathBuf::from);
-            // Relative paths in the config are relative to `baseDir`, as to
-            // a config file's folder.
-            let source = base.map(|dir| dir.join("config.json"));
-            ManagerConfig::from_json_str(
-                &config.to_string(),
-                source.as_deref().map(Path::new),
-                &ProcessEnv,
-            )
+            let text = config.to_string();
+            // `${workspaceFolder}` is `baseDir`, as a config file's folder.
+            match args.get("baseDir").and_then(Value::as_str) {
+                Some(dir) => ManagerConfig::from_json_str_in(&text, Path::new(dir), &ProcessEnv),
+                None => ManagerConfig::from_json_str(&text, None, &ProcessEnv),
+            }
         }
         (None, None) => return Err(Failure::invalid("give a config: a path or a dict")),
     };
     let config = loaded
         .and_then(|config| control::check_plugins(&inner.registry, config))
-        .map_err(|e| Failure::invalid(e.to_string()))?;
+        .map_err(|e| Failure::invalid(config_message(&e)))?;
     if running(inner).is_ok() {
         return Err(Failure::new("conflict", "the manager has started already"));
     }
     let mut report = Vec::new();
     let mut servers = Vec::new();
+    let mut failed = Vec::new();
     for started in
         control::start_servers(&inner.runtime, &inner.registry, config.servers().iter()).await
     {
@@ -178,6 +174,10 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
             None => report.push(json!({"name": name, "state": "disabled"})),
             Some(Err(reason)) => {
                 report.push(json!({"name": name, "state": "failed", "error": reason}));
+                failed.push(control::FailedStart {
+                    config: started.config.clone(),
+                    reason,
+                });
             }
             Some(Ok(server)) => {
                 report.push(json!({"name": name, "state": "running"}));
@@ -185,17 +185,74 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
             }
         }
     }
+    if servers.is_empty() && !failed.is_empty() {
+        return Err(none_started(args, &failed));
+    }
     let log: Report = Arc::new(|line: &str| tracing::info!("{line}"));
     let (control, gateway) = Control::start(
         inner.runtime.clone(),
         inner.registry.clone(),
         config.gateway().separator(),
         servers,
+        failed,
         log,
     );
     *inner.started.lock().unwrap_or_else(PoisonError::into_inner) =
         Some(Started { gateway, control });
-    to_text(&json!({"servers": report}))
+    let warnings: Vec<Value> = config.warnings().iter().map(issue).collect();
+    to_text(&json!({"servers": report, "warnings": warnings}))
+}
+
+/// The failure of a start where no server started and some failed (the
+/// others disabled): the gateway's address that does not answer for a
+/// connected manager (`args` has `connect`), else every server's reason.
+fn none_started(args: &Value, failed: &[control::FailedStart]) -> Failure {
+    if let (Some(url), [gateway]) = (args.get("connect").and_then(Value::as_str), failed) {
+        return Failure::new(
+            "unavailable",
+            format!("no MCP server answers at {url}: {}", gateway.reason),
+        );
+    }
+    let mut message = String::from("no server started:");
+    for server in failed {
+        message.push_str(&format!("\n  {}: {}", server.config.id(), server.reason));
+    }
+    Failure::new("unavailable", message)
+}
+
+/// What is wrong with a config, every problem with its hint, and for a
+/// file that cannot be read, why (the OS's reason).
+fn config_message(error: &mcp_core::Error) -> String {
+    let Some(config) = error.config() else {
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        return message;
+    };
+    let count = config.issues().len();
+    let mut message = format!(
+        "invalid config ({count} problem{})",
+        if count == 1 { "" } else { "s" }
+    );
+    for problem in config.issues() {
+        message.push_str(&format!("\n  {}", problem.display_in(config.file())));
+        if let Some(hint) = problem.hint() {
+            message.push_str(&format!(" ({hint})"));
+        }
+    }
+    message
+}
+
+/// A config warning as the `start()` result lists it.
+fn issue(warning: &mcp_core::ConfigIssue) -> Value {
+    json!({
+        "path": warning.path(),
+        "message": warning.message(),
+        "hint": warning.hint(),
+    })
 }
 
 /// `{"server": NAME or null, "method": M, "params": P, "timeout": SECONDS}`:
@@ -246,7 +303,10 @@ pub(crate) async fn request(inner: &Arc<Inner>, args: &Value, caller: Caller) ->
     let call = async {
         match server {
             Some(name) => {
-                let server = inner.runtime.server(&server_id(&name)?).await?;
+                let server = match inner.runtime.server(&server_id(&name)?).await {
+                    Ok(server) => server,
+                    Err(error) => return Err(not_started(inner, &name, error).await),
+                };
                 let options = CallOptions {
                     progress,
                     session: Some(inner.session),
@@ -266,7 +326,7 @@ pub(crate) async fn request(inner: &Arc<Inner>, args: &Value, caller: Caller) ->
                 };
                 match gateway.handle_request(request, context).await {
                     Ok(result) => Ok(result.get().to_owned()),
-                    Err(error) => Err(Failure::rpc(&error)),
+                    Err(error) => Err(Failure::from_gateway(&error)),
                 }
             }
         }
@@ -282,6 +342,26 @@ pub(crate) async fn request(inner: &Arc<Inner>, args: &Value, caller: Caller) ->
                 ),
             ))
         }),
+    }
+}
+
+/// The failure for a request to server `name` that the runtime could not
+/// find (`error`): unavailable, naming why, when it is one of the
+/// config's servers that did not start.
+async fn not_started(inner: &Inner, name: &str, error: mcp_runtime::Error) -> Failure {
+    if *error.kind() != mcp_runtime::ErrorKind::NotFound {
+        return error.into();
+    }
+    let reason = match (running(inner), ServerId::new(name)) {
+        (Ok(started), Ok(id)) => started.control.failed_reason(&id).await,
+        _ => None,
+    };
+    match reason {
+        Some(reason) => Failure::new(
+            "unavailable",
+            format!("server `{name}` is unavailable: it failed to start: {reason}"),
+        ),
+        None => error.into(),
     }
 }
 

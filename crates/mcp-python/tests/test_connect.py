@@ -10,13 +10,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Iterator, Tuple
 
 import pytest
 
 from conftest import fastmcp_entry, peer, processes_with, wait_until
-from mcp_manager import Manager, NotSupported, ServerNotFound, SyncManager
+from mcp_manager import Manager, NotSupported, ServerNotFound, ServerUnavailable, SyncManager
 
 
 @pytest.fixture
@@ -118,3 +119,34 @@ def test_management_without_the_admin_api_is_not_supported(gateway: Tuple[str, s
         for call in (m.servers, m.health, m.metrics, lambda: m.undeploy("fastmcp")):
             with pytest.raises(NotSupported):
                 call()
+
+
+@pytest.mark.parametrize("where", ["closed port", "gateway root"])
+def test_an_address_where_no_mcp_server_answers_fails_at_once(
+    gateway: Tuple[str, str], where: str
+) -> None:
+    # A port nothing listens on, and a live gateway's root (HTTP 404).
+    url = "http://127.0.0.1:1/mcp" if where == "closed port" else gateway[0].rsplit("/", 1)[0] + "/"
+    manager = SyncManager.connect(url)
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable) as caught:
+        manager.start()
+    assert time.monotonic() - started < 10
+    assert f"no MCP server answers at {url}: " in caught.value.message
+    assert "gateway" not in caught.value.message.replace(url, "")
+    manager.close()
+
+
+def test_a_connected_manager_says_what_it_can_send_where(gateway: Tuple[str, str]) -> None:
+    url, admin = gateway
+    with SyncManager.connect(url, admin=admin) as m:
+        assert [s["name"] for s in m.servers()] == ["fastmcp"]
+        with pytest.raises(NotSupported) as one_server:
+            m.request("fastmcp", "ping")
+        assert "request(None" in one_server.value.message
+        assert m.request(None, "ping") == {}
+        m.call_tool("py__add", {"a": 1, "b": 1})
+        assert m.health()["avgResponseTimeMs"] > 0
+        with pytest.raises(ServerNotFound) as missing:
+            m.restart("nothing")
+        assert missing.value.code == -32602

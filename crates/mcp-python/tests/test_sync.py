@@ -21,6 +21,7 @@ from mcp_manager import (
     McpTimeoutError,
     ServerNotFound,
     SyncManager,
+    ToolNotFound,
 )
 
 
@@ -71,7 +72,7 @@ def test_a_tool_that_fails_answers_with_is_error(shared: SyncManager) -> None:
 def test_unknown_tool_is_an_mcp_error_with_a_code(shared: SyncManager) -> None:
     with pytest.raises(McpError) as caught:
         shared.call_tool("py__no_such_tool")
-    assert type(caught.value) is McpError
+    assert type(caught.value) is ToolNotFound
     assert isinstance(caught.value.code, int) and caught.value.code < 0
     assert "no_such_tool" in caught.value.message
 
@@ -170,6 +171,6 @@ def test_a_server_that_fails_to_start_is_reported_not_fatal(marker: str) -> None
     servers = config(marker)["mcpServers"]
     servers["broken"] = {"command": "/no/such/program"}
     with SyncManager.from_config({"mcpServers": servers}) as manager:
-        names = {s["name"] for s in manager.servers()}
-        assert "broken" not in names and "fastmcp" in names
+        states = {s["name"]: s["state"] for s in manager.servers()}
+        assert states["broken"] == "failed" and states["fastmcp"] == "running"
         assert text_of(manager.call_tool("py__add", {"a": 1, "b": 1})) == "2"

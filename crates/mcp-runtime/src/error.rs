@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use mcp_protocol::ErrorObject;
 use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::raw::Raw;
 
 /// What went wrong with a runtime operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,28 @@ pub enum ErrorKind {
     CircuitOpen,
     /// The runtime is shutting down or has stopped.
     Shutdown,
+}
+
+impl ErrorKind {
+    /// The kind's name in snake case (`timeout`, `unavailable`, ...), as
+    /// the `kind` in the data of [`Error::to_error_object`].
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Rpc => "rpc",
+            Self::Timeout => "timeout",
+            Self::Disconnected => "disconnected",
+            Self::Unavailable => "unavailable",
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::Start => "start",
+            Self::Protocol => "protocol",
+            Self::Cancelled => "cancelled",
+            Self::Busy => "busy",
+            Self::CircuitOpen => "circuit_open",
+            Self::Shutdown => "shutdown",
+        }
+    }
 }
 
 /// An error of the runtime.
@@ -88,7 +111,9 @@ impl Error {
     }
 
     /// The JSON-RPC error object a client should receive for this error: the
-    /// server's own error as it was, or an internal error naming the reason.
+    /// server's own error as it was, or an internal error naming the reason,
+    /// with `{"kind": NAME}` ([`ErrorKind::name`]) as its data so that a
+    /// client can tell a timeout from a server that is down.
     #[must_use]
     pub fn to_error_object(&self) -> ErrorObject<'static> {
         match &self.rpc {
@@ -98,7 +123,13 @@ impl Error {
                     ErrorKind::NotFound => error_code::INVALID_PARAMS,
                     _ => error_code::INTERNAL_ERROR,
                 };
-                ErrorObject::new(code, self.message.clone())
+                ErrorObject {
+                    code,
+                    message: self.message.clone().into(),
+                    data: Some(Raw::from_value(
+                        &serde_json::json!({"kind": self.kind.name()}),
+                    )),
+                }
             }
         }
     }

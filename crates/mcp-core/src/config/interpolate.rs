@@ -106,6 +106,14 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// For a config that came from no file: `${workspaceFolder}` is `folder`.
+    pub(crate) fn in_folder(env: &'a dyn EnvLookup, folder: &Path) -> Self {
+        Self {
+            env,
+            workspace_folder: folder.to_str().map(str::to_owned),
+        }
+    }
+
     /// Expands every reference in `input`.
     pub(crate) fn expand(&self, input: &str) -> Result<String, InterpolationError> {
         let mut out = String::with_capacity(input.len());

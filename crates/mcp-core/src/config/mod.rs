@@ -220,6 +220,25 @@ pub fn closest_name<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
     suggest::closest(name, &suggest::plain(candidates))
 }
 
+/// The warning for member `key` of `server`'s entry that neither
+/// mcp-manager nor the plugin of its type (whose settings are
+/// `plugin_keys`) reads: it is ignored, and the nearest known key is
+/// suggested.
+#[must_use]
+pub fn unknown_setting(server: &ServerConfig, key: &str, plugin_keys: &[&str]) -> ConfigIssue {
+    let known: Vec<&str> = plugin_keys
+        .iter()
+        .chain(plugin::COMMON_OPTIONS)
+        .copied()
+        .collect();
+    let path = JsonPath::from(server.path()).key(key);
+    let issue = ConfigIssue::new(path.as_str(), format!("unknown key `{key}` is ignored"));
+    match closest_name(key, &known) {
+        Some(near) => issue.with_hint(format!("did you mean `{near}`?")),
+        None => issue,
+    }
+}
+
 /// A whole config: the servers, the gateway-wide options, and the warnings
 /// found while reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,10 +295,26 @@ impl ManagerConfig {
         source: Option<&Path>,
         env: &dyn EnvLookup,
     ) -> Result<Self, Error> {
+        Self::read(text, source, &Vars::new(env, source))
+    }
+
+    /// Validates the config document `text` that came from no file (a
+    /// config built in a program): `${workspaceFolder}` stands for
+    /// `folder`, and messages name no file.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config), listing every
+    /// problem, when `text` is not a valid config.
+    pub fn from_json_str_in(text: &str, folder: &Path, env: &dyn EnvLookup) -> Result<Self, Error> {
+        Self::read(text, None, &Vars::in_folder(env, folder))
+    }
+
+    fn read(text: &str, source: Option<&Path>, vars: &Vars<'_>) -> Result<Self, Error> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut report = Report::default();
         let parsed = match tree::parse(text) {
-            Ok(tree) => Some(read_document(&tree, &Vars::new(env, source), &mut report)),
+            Ok(tree) => Some(read_document(&tree, vars, &mut report)),
             Err(issue) => {
                 report.error(issue);
                 None
@@ -298,17 +333,25 @@ impl ManagerConfig {
     }
 
     /// Runs one more check on every server, such as whether a plugin
-    /// serves its type and its settings fit. The issues it finds make the
-    /// config invalid, reported like the others (same file, warnings kept).
+    /// serves its type and its settings fit. The error it returns for a
+    /// server makes the config invalid, reported like the others (same
+    /// file, warnings kept); what it pushes onto its second argument is
+    /// added to the config's warnings.
     ///
     /// # Errors
     ///
-    /// A config error with every issue `check` found.
+    /// A config error with every error `check` found.
     pub fn check_servers(
-        self,
-        mut check: impl FnMut(&ServerConfig) -> Option<ConfigIssue>,
+        mut self,
+        mut check: impl FnMut(&ServerConfig, &mut Vec<ConfigIssue>) -> Option<ConfigIssue>,
     ) -> Result<Self, Error> {
-        let issues: Vec<ConfigIssue> = self.servers.iter().filter_map(&mut check).collect();
+        let mut warnings = Vec::new();
+        let issues: Vec<ConfigIssue> = self
+            .servers
+            .iter()
+            .filter_map(|server| check(server, &mut warnings))
+            .collect();
+        self.warnings.extend(warnings);
         if issues.is_empty() {
             return Ok(self);
         }

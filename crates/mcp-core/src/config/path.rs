@@ -42,6 +42,13 @@ impl JsonPath {
     }
 }
 
+impl From<&str> for JsonPath {
+    /// A path written out already (as [`JsonPath::as_str`] gives it).
+    fn from(written: &str) -> Self {
+        Self(written.to_owned())
+    }
+}
+
 fn is_plain(key: &str) -> bool {
     !key.is_empty()
         && key

@@ -1142,3 +1142,25 @@ fn drain_timeout() {
         Some(Duration::from_millis(2500))
     );
 }
+
+#[test]
+fn a_config_from_no_file_names_no_file_and_has_its_folder() {
+    let text = r#"{"mcpServers": {"s": {"command": "${workspaceFolder}/run"}}}"#;
+    let config = ManagerConfig::from_json_str_in(text, Path::new("/home/me/proj"), &env).unwrap();
+    assert_eq!(config.source(), None);
+    match config.servers()[0].transport() {
+        TransportConfig::Stdio(stdio) => assert_eq!(stdio.command, "/home/me/proj/run"),
+        other => panic!("not stdio: {other:?}"),
+    }
+    let err = ManagerConfig::from_json_str_in(
+        r#"{"mcpServers": {"s": {"command": 1}}}"#,
+        Path::new("/home/me/proj"),
+        &env,
+    )
+    .unwrap_err();
+    let config = err.config().unwrap();
+    assert_eq!(config.file(), None);
+    let message = err.to_string();
+    assert!(message.contains("mcpServers.s.command"), "{message}");
+    assert!(!message.contains(".json"), "{message}");
+}

@@ -182,11 +182,18 @@ async fn serve(
     };
     let started = mcp_control::start_servers(&mcp, registry, config.servers().iter()).await;
     let mut running = Vec::new();
+    let mut failed = Vec::new();
     for server in started {
         let id = server.config.id();
         match server.server {
             None => eprintln!("mcp-manager: {id}: disabled"),
-            Some(Err(reason)) => eprintln!("mcp-manager: {id}: failed to start: {reason}"),
+            Some(Err(reason)) => {
+                eprintln!("mcp-manager: {id}: failed to start: {reason}");
+                failed.push(mcp_control::FailedStart {
+                    config: server.config.clone(),
+                    reason,
+                });
+            }
             Some(Ok(deployed)) => {
                 let about = deployed.handle().session().map_or_else(String::new, |s| {
                     format!(
@@ -214,6 +221,7 @@ async fn serve(
         registry.clone(),
         config.gateway().separator(),
         running,
+        failed,
         report,
     );
     let _ = control_tx.send(Some(control.clone()));

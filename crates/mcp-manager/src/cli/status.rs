@@ -109,12 +109,18 @@ fn table(servers: &[Value]) -> String {
     };
     let mut rows = vec![header.map(str::to_owned).to_vec()];
     for server in servers {
+        // Why a server did not start, else its latest error.
         let last_error = server
-            .get("recentErrors")
-            .and_then(Value::as_array)
-            .and_then(|e| e.last())
-            .and_then(|e| e.get("message"))
+            .get("error")
             .and_then(Value::as_str)
+            .or_else(|| {
+                server
+                    .get("recentErrors")
+                    .and_then(Value::as_array)
+                    .and_then(|e| e.last())
+                    .and_then(|e| e.get("message"))
+                    .and_then(Value::as_str)
+            })
             .map_or_else(|| "-".to_owned(), |m| m.chars().take(60).collect());
         rows.push(vec![
             text(server, "name"),

@@ -27,8 +27,10 @@ from ._errors import (
     ServerBusy,
     ServerNotFound,
     ServerUnavailable,
+    ToolNotFound,
 )
 from ._manager import ConfigSource, Manager, Progress, RequestHandler, SyncManager
+from ._native import __version__
 
 __all__ = [
     "AlreadyDeployed",
@@ -50,4 +52,6 @@ __all__ = [
     "ServerNotFound",
     "ServerUnavailable",
     "SyncManager",
+    "ToolNotFound",
+    "__version__",
 ]

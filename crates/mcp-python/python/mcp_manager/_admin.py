@@ -71,7 +71,9 @@ class Admin:
             except ValueError:
                 message = raw or str(error)
             cls = _STATUS.get(error.code, _errors.McpError)
-            raise cls(f"admin API {method} {path}: {error.code}: {message}") from None
+            raise cls(
+                f"admin API {method} {path}: {error.code}: {message}", _errors.default_code(cls)
+            ) from None
         except OSError as error:
             raise _errors.ServerUnavailable(f"admin API at {self.base}: {error}") from None
 

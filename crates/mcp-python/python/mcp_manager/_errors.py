@@ -30,6 +30,11 @@ class ServerNotFound(McpError, LookupError):
     """No server of that name is deployed."""
 
 
+class ToolNotFound(McpError, LookupError):
+    """No server behind the manager has a tool of that name (names are
+    namespaced: ``server__tool``)."""
+
+
 class AlreadyDeployed(McpError):
     """A server of that name is deployed already."""
 
@@ -69,6 +74,7 @@ class NotSupported(McpError):
 
 _KINDS = {
     "not_found": ServerNotFound,
+    "tool_not_found": ToolNotFound,
     "conflict": AlreadyDeployed,
     "invalid": ConfigError,
     "timeout": McpTimeoutError,
@@ -90,6 +96,16 @@ def from_native(args: Tuple[Any, ...]) -> McpError:
         except ValueError:
             decoded = data
     cls = _KINDS.get(str(kind), McpError)
-    if code is None:
-        code = INVALID_PARAMS if cls in (ServerNotFound, ConfigError) else INTERNAL_ERROR
-    return cls(str(message), int(code), decoded)
+    return cls(str(message), default_code(cls) if code is None else int(code), decoded)
+
+
+def default_code(cls: type) -> int:
+    """The JSON-RPC code of a failure of class ``cls`` that is the
+    manager's own: invalid params for a name or an argument that is wrong,
+    else an internal error."""
+    return INVALID_PARAMS if cls in (ServerNotFound, ToolNotFound, ConfigError) else INTERNAL_ERROR
+
+
+# Tracebacks name the classes as users import them.
+for _cls in list(_KINDS.values()) + [McpError, NotSupported]:
+    _cls.__module__ = "mcp_manager"

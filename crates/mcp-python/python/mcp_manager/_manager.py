@@ -33,6 +33,8 @@ RequestHandler = Callable[[str, Dict[str, Any]], Any]
 ConfigSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 M = TypeVar("M", bound="_Base")
+AM = TypeVar("AM", bound="Manager")
+SM = TypeVar("SM", bound="SyncManager")
 
 # Managers still open when the interpreter exits are closed, so that no
 # server process outlives it.
@@ -68,6 +70,18 @@ def _connect_config(url: str, headers: Optional[Mapping[str, str]]) -> Dict[str,
     return {"mcpServers": {"gateway": entry}}
 
 
+def _named_params(name: str, arguments: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The params of ``tools/call`` and ``prompts/get``; the arguments must
+    be a mapping."""
+    if arguments is not None and not isinstance(arguments, Mapping):
+        raise _errors.ConfigError(
+            f"the arguments of `{name}` are a mapping of names to values, "
+            f"not {type(arguments).__name__}",
+            _errors.INVALID_PARAMS,
+        )
+    return {"name": name, "arguments": dict(arguments or {})}
+
+
 def _request(
     server: Optional[str], method: str, params: Optional[Mapping[str, Any]], timeout: Optional[float]
 ) -> Dict[str, Any]:
@@ -80,6 +94,12 @@ def _request(
 
 
 def _report(started: Any) -> Any:
+    """Logs what ``start()`` found worth saying: the config's warnings (a
+    misspelt key, say) and the servers that did not start."""
+    for warning in started.get("warnings", []):
+        where = f"{warning['path']}: " if warning.get("path") else ""
+        hint = f" ({warning['hint']})" if warning.get("hint") else ""
+        log.warning("config: %s%s%s", where, warning.get("message"), hint)
     for server in started.get("servers", []):
         if server.get("state") == "failed":
             log.warning("server %s did not start: %s", server.get("name"), server.get("error"))
@@ -155,6 +175,17 @@ class _Base:
         self._connected = connected
         self._admin = admin
         self._started = False
+        self._closed = False
+
+    def _opened(self) -> None:
+        self._started = True
+        self._closed = False
+        _open_cores.add(self)
+
+    def _shut(self) -> None:
+        self._started = False
+        self._closed = True
+        _open_cores.discard(self)
 
     @classmethod
     def from_config(
@@ -183,7 +214,8 @@ class _Base:
         undeploy(), scale(), restart(), health() and metrics() act on the
         gateway's servers; without it they raise :class:`NotSupported`."""
         admin_api = _admin.Admin(admin, admin_token) if admin else None
-        return cls({"config": _connect_config(url, headers)}, True, admin_api, on_request=on_request)
+        start = {"config": _connect_config(url, headers), "connect": url}
+        return cls(start, True, admin_api, on_request=on_request)
 
     def _admin_for(self, op: str) -> Optional[_admin.Admin]:
         """The admin API that performs ``op`` for a connected manager;
@@ -197,9 +229,27 @@ class _Base:
             )
         return self._admin
 
+    def _request(
+        self,
+        server: Optional[str],
+        method: str,
+        params: Optional[Mapping[str, Any]],
+        timeout: Optional[float],
+    ) -> Dict[str, Any]:
+        """The arguments of a request; a connected manager has only the
+        gateway to send it to."""
+        if self._connected and server is not None:
+            raise _errors.NotSupported(
+                f"request({server!r}, ...) on a connected manager: the gateway serves its "
+                "servers as one, so send the request through it with request(None, ...) "
+                "(tool and prompt names carry the server's namespace); requests to one "
+                "server need a manager made with from_config()"
+            )
+        return _request(server, method, params, timeout)
+
     def __repr__(self) -> str:
         where = "connected" if self._connected else "embedded"
-        state = "started" if self._started else "not started"
+        state = "closed" if self._closed else "started" if self._started else "not started"
         return f"<{type(self).__name__} {where}, {state}>"
 
 
@@ -275,21 +325,27 @@ class Manager(_Base):
     # Life cycle.
 
     async def start(self) -> Dict[str, Any]:
-        """Starts the servers; which ran and which did not (those are
-        logged too). Raises :class:`ConfigError` for a config that does not
-        check."""
+        """Starts the servers and says how it went:
+        ``{"servers": [{"name", "state", "error"?}], "warnings": [{"path",
+        "message", "hint"}]}``; servers that did not start and the config's
+        warnings (a misspelt key, say) are logged to the ``mcp_manager``
+        logger too. A server that failed stays listed by :meth:`servers`
+        with its reason, and calls to it raise :class:`ServerUnavailable`.
+
+        Raises :class:`ConfigError` for a config that does not check, and
+        :class:`ServerUnavailable` when no server started at all (for a
+        connected manager: when no MCP gateway answers at its URL)."""
         started = _report(await self._call("start", self._start))
-        self._started = True
-        _open_cores.add(self)
+        self._opened()
         return started  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         """Stops every server (their requests in flight first) and closes
         the manager; closing twice is fine."""
         await self._call("close", {})
-        _open_cores.discard(self)
+        self._shut()
 
-    async def __aenter__(self) -> "Manager":
+    async def __aenter__(self: AM) -> AM:
         await self.start()
         return self
 
@@ -311,7 +367,7 @@ class Manager(_Base):
         and gives the result; ``server=None`` sends it through the gateway,
         which routes it by name. ``timeout`` in seconds cancels it upstream
         when it passes."""
-        return await self._call("request", _request(server, method, params, timeout), progress)
+        return await self._call("request", self._request(server, method, params, timeout), progress)
 
     async def _list(self, method: str, key: str) -> List[Dict[str, Any]]:
         items: List[Dict[str, Any]] = []
@@ -350,7 +406,7 @@ class Manager(_Base):
         """Calls tool ``name`` (as :meth:`list_tools` names it): the
         ``CallToolResult`` (``content``, ``structuredContent``,
         ``isError``)."""
-        params = {"name": name, "arguments": dict(arguments or {})}
+        params = _named_params(name, arguments)
         return await self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
 
     async def read_resource(self, uri: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -365,7 +421,7 @@ class Manager(_Base):
         timeout: Optional[float] = None,
     ) -> Dict[str, Any]:
         """Gets prompt ``name`` filled with ``arguments``: ``{"messages": [...]}``."""
-        params = {"name": name, "arguments": dict(arguments or {})}
+        params = _named_params(name, arguments)
         return await self.request(None, "prompts/get", params, timeout=timeout)  # type: ignore[no-any-return]
 
     # The servers (of a connected manager: through the gateway's admin API).
@@ -393,7 +449,11 @@ class Manager(_Base):
     async def health(self) -> Dict[str, Any]:
         """``{"total", "healthy", "degraded", "unhealthy", "avgResponseTimeMs",
         "servers": {name: health}}``."""
-        return _admin.health_of(await self._manage("health", {}))
+        answer = await self._manage("health", {})
+        if self._connected:
+            # The mean time of this manager's own requests to the gateway.
+            answer["avgResponseTimeMs"] = (await self._call("health", {}))["avgResponseTimeMs"]
+        return _admin.health_of(answer)
 
     async def metrics(self) -> str:
         """Every metric in the Prometheus text format."""
@@ -427,16 +487,15 @@ class SyncManager(_Base):
     def start(self) -> Dict[str, Any]:
         """As :meth:`Manager.start`."""
         started = _report(self._call("start", self._start))
-        self._started = True
-        _open_cores.add(self)
+        self._opened()
         return started  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """As :meth:`Manager.close`."""
         self._call("close", {})
-        _open_cores.discard(self)
+        self._shut()
 
-    def __enter__(self) -> "SyncManager":
+    def __enter__(self: SM) -> SM:
         self.start()
         return self
 
@@ -453,7 +512,7 @@ class SyncManager(_Base):
         progress: Optional[Progress] = None,
     ) -> Any:
         """As :meth:`Manager.request`."""
-        return self._call("request", _request(server, method, params, timeout), progress)
+        return self._call("request", self._request(server, method, params, timeout), progress)
 
     def _list(self, method: str, key: str) -> List[Dict[str, Any]]:
         items: List[Dict[str, Any]] = []
@@ -490,7 +549,7 @@ class SyncManager(_Base):
         progress: Optional[Progress] = None,
     ) -> Dict[str, Any]:
         """As :meth:`Manager.call_tool`."""
-        params = {"name": name, "arguments": dict(arguments or {})}
+        params = _named_params(name, arguments)
         return self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
 
     def read_resource(self, uri: str, *, timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -505,7 +564,7 @@ class SyncManager(_Base):
         timeout: Optional[float] = None,
     ) -> Dict[str, Any]:
         """As :meth:`Manager.get_prompt`."""
-        params = {"name": name, "arguments": dict(arguments or {})}
+        params = _named_params(name, arguments)
         return self.request(None, "prompts/get", params, timeout=timeout)  # type: ignore[no-any-return]
 
     def servers(self) -> List[Dict[str, Any]]:
@@ -530,8 +589,24 @@ class SyncManager(_Base):
 
     def health(self) -> Dict[str, Any]:
         """As :meth:`Manager.health`."""
-        return _admin.health_of(self._manage("health", {}))
+        answer = self._manage("health", {})
+        if self._connected:
+            answer["avgResponseTimeMs"] = self._call("health", {})["avgResponseTimeMs"]
+        return _admin.health_of(answer)
 
     def metrics(self) -> str:
         """As :meth:`Manager.metrics`."""
         return self._manage("metrics", {})  # type: ignore[no-any-return]
+
+
+def _share_docs() -> None:
+    """Gives each of SyncManager's methods documented as "As
+    :meth:`Manager.x`" the whole text of ``Manager.x``, for ``help()``."""
+    for name, member in vars(SyncManager).items():
+        doc = getattr(member, "__doc__", None) or ""
+        twin = getattr(Manager, name, None)
+        if doc.startswith("As :meth:`Manager.") and twin is not None and twin.__doc__:
+            member.__doc__ = twin.__doc__ + "\n\n(Blocking: returns when the call is done.)"
+
+
+_share_docs()

@@ -2,7 +2,10 @@
 
 from typing import Any, Callable, Optional, final
 
-__all__ = ["Core", "Pending", "Reply", "shutdown", "NativeError"]
+__all__ = ["Core", "Pending", "Reply", "shutdown", "NativeError", "__version__"]
+
+#: The package's version (the crate's, as the wheel's metadata has it).
+__version__: str
 
 def shutdown() -> None:
     """At interpreter exit: the runtime's threads stop calling into Python."""

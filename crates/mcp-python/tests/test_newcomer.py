@@ -1,0 +1,163 @@
+"""What a newcomer meets first: servers that fail to start, timeouts set in
+the config, warnings about the config, addresses that do not answer."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+import mcp_manager
+from conftest import fastmcp_entry, processes_with, wait_until
+from mcp_manager import (
+    ConfigError,
+    McpTimeoutError,
+    ServerUnavailable,
+    SyncManager,
+    ToolNotFound,
+)
+
+
+def ghost_config(marker: str) -> Dict[str, Any]:
+    """The FastMCP peer (`py`) beside a server whose command does not exist."""
+    return {
+        "mcpServers": {
+            "fastmcp": fastmcp_entry(marker, namespace="py"),
+            "ghost": {"command": "/no/such/binary"},
+        }
+    }
+
+
+def test_a_server_that_fails_to_start_is_shown_and_named_when_called() -> None:
+    marker = f"ghost-{uuid.uuid4().hex}"
+    with SyncManager.from_config(ghost_config(marker)) as manager:
+        servers = {s["name"]: s for s in manager.servers()}
+        assert sorted(servers) == ["fastmcp", "ghost"]
+        ghost = servers["ghost"]
+        assert (ghost["state"], ghost["health"]) == ("failed", "down")
+        assert "/no/such/binary" in ghost["error"]
+        assert servers["fastmcp"]["error"] is None
+
+        health = manager.health()
+        assert (health["total"], health["healthy"], health["unhealthy"]) == (2, 1, 1)
+        assert health["servers"]["ghost"] == "down"
+
+        with pytest.raises(ServerUnavailable) as caught:
+            manager.call_tool("ghost__anything", {})
+        assert "`ghost`" in caught.value.message and "failed to start" in caught.value.message
+        assert ghost["error"] in caught.value.message
+        with pytest.raises(ServerUnavailable) as direct:
+            manager.request("ghost", "ping")
+        assert ghost["error"] in direct.value.message
+        # The working server is not disturbed.
+        assert manager.call_tool("py__add", {"a": 1, "b": 2})["content"][0]["text"] == "3"
+    assert wait_until(lambda: not processes_with(marker))
+
+
+def test_start_reports_the_failed_server() -> None:
+    marker = f"ghost-{uuid.uuid4().hex}"
+    manager = SyncManager.from_config(ghost_config(marker))
+    try:
+        started = manager.start()
+        states = {s["name"]: s for s in started["servers"]}
+        assert states["fastmcp"]["state"] == "running"
+        assert states["ghost"]["state"] == "failed"
+        assert "/no/such/binary" in states["ghost"]["error"]
+    finally:
+        manager.close()
+
+
+def test_a_timeout_from_the_config_is_the_timeout_exception() -> None:
+    marker = f"timeout-{uuid.uuid4().hex}"
+    config = {"mcpServers": {"fastmcp": fastmcp_entry(marker, namespace="py", timeoutMs=300)}}
+    with SyncManager.from_config(config) as manager:
+        with pytest.raises(McpTimeoutError) as through_gateway:
+            manager.call_tool("py__sleep", {"seconds": 5})
+        assert isinstance(through_gateway.value, TimeoutError)
+        with pytest.raises(TimeoutError):
+            manager.request("fastmcp", "tools/call", {"name": "sleep", "arguments": {"seconds": 5}})
+        # The per-call timeout raises the same class.
+        with pytest.raises(McpTimeoutError):
+            manager.call_tool("py__sleep", {"seconds": 5}, timeout=0.2)
+    assert wait_until(lambda: not processes_with(marker))
+
+
+def test_no_server_started_raises() -> None:
+    manager = SyncManager.from_config({"mcpServers": {"ghost": {"command": "/no/such/binary"}}})
+    with pytest.raises(ServerUnavailable) as caught:
+        manager.start()
+    assert "no server started" in caught.value.message
+    assert "ghost" in caught.value.message and "/no/such/binary" in caught.value.message
+    assert "not started" in repr(manager)
+    manager.close()
+
+
+def test_config_warnings_reach_logging_and_the_start_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = {
+        "mcpServers": {
+            "b": {"type": "builtin", "server": "echo", "timeoutMS": 100, "tags": ["t"]},
+        }
+    }
+    with caplog.at_level(logging.WARNING, logger="mcp_manager"):
+        manager = SyncManager.from_config(config)
+        started = manager.start()
+    try:
+        assert started["warnings"] == [
+            {
+                "path": "mcpServers.b.timeoutMS",
+                "message": "unknown key `timeoutMS` is ignored",
+                "hint": "did you mean `timeoutMs`?",
+            }
+        ]
+        assert any(
+            "mcpServers.b.timeoutMS" in r.getMessage() and "timeoutMs" in r.getMessage()
+            for r in caplog.records
+        ), caplog.text
+        assert manager.call_tool("b__echo", {"text": "hi"})["content"][0]["text"] == "hi"
+    finally:
+        manager.close()
+
+
+def test_errors_of_a_dict_config_name_no_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyncManager.from_config({"mcpServers": {"g": {"command": 1}}}).start()
+    message = caught.value.message
+    assert "mcpServers.g.command" in message
+    assert ".json" not in message
+
+
+def test_a_config_file_that_cannot_be_read_says_why(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        SyncManager.from_config(tmp_path / "servers.json").start()
+    assert "servers.json" in caught.value.message
+    assert "No such file or directory" in caught.value.message
+
+
+def test_small_things_a_newcomer_trips_over() -> None:
+    config = {"mcpServers": {"b": {"type": "builtin", "server": "echo"}}}
+    manager = SyncManager.from_config(config)
+    assert repr(manager) == "<SyncManager embedded, not started>"
+    with manager:
+        assert repr(manager) == "<SyncManager embedded, started>"
+        with pytest.raises(ToolNotFound) as unknown:
+            manager.call_tool("b__nothing")
+        assert unknown.value.code == -32602
+        assert isinstance(unknown.value, LookupError)
+        with pytest.raises(ConfigError) as not_a_mapping:
+            manager.call_tool("b__echo", ["a"])  # type: ignore[arg-type]
+        assert "not list" in not_a_mapping.value.message
+    assert repr(manager) == "<SyncManager embedded, closed>"
+    assert type(unknown.value).__module__ == "mcp_manager"
+    assert "File " not in repr(unknown.value)
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", mcp_manager.__version__)
+    assert mcp_manager.__version__ == importlib.metadata.version("mcp-manager")
+    doc = SyncManager.call_tool.__doc__ or ""
+    assert "CallToolResult" in doc and "Blocking" in doc
