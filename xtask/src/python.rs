@@ -22,6 +22,32 @@ const PARSES_AS_3_9: &str = "import ast, pathlib, sys\n\
     for p in files: ast.parse(p.read_text(), str(p), feature_version=(3, 9))\n\
     print(f'{len(files)} files parse as Python 3.9')";
 
+/// Runs the examples of every module's docstrings; fails on a failed one,
+/// and when there are none to run.
+const DOCTESTS: &str = "import doctest, importlib, sys\n\
+    names = ['mcp_manager', 'mcp_manager._manager', 'mcp_manager._errors', \
+    'mcp_manager._admin', 'mcp_manager._compat']\n\
+    results = [doctest.testmod(importlib.import_module(n)) for n in names]\n\
+    failed = sum(r.failed for r in results); attempted = sum(r.attempted for r in results)\n\
+    print(f'doctests: {attempted} examples, {failed} failed')\n\
+    sys.exit(1 if failed or not attempted else 0)";
+
+/// Fails unless `README.md` holds the text of `quickstart` as one of its
+/// `python` code blocks, byte for byte.
+fn check_quickstart_in_readme(root: &Path, quickstart: &Path) -> Result<()> {
+    let readme = std::fs::read_to_string(root.join("README.md")).context("reading README.md")?;
+    let example = std::fs::read_to_string(quickstart)
+        .with_context(|| format!("reading {}", quickstart.display()))?;
+    if !readme.contains(&format!("```python\n{example}```\n")) {
+        bail!(
+            "README.md does not show {} as written: copy the file into its Python quick start",
+            quickstart.display()
+        );
+    }
+    println!("README.md shows {} as written", quickstart.display());
+    Ok(())
+}
+
 /// Where the package's sources are, under the workspace root.
 const CRATE: &str = "crates/mcp-python";
 
@@ -105,6 +131,18 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             .arg(package.join("mcp_manager"))
             .arg(root.join(CRATE).join("tests")),
     )?;
+    // The README's quick start, exactly as written there: typed strictly,
+    // and run from the repository's root as a newcomer would.
+    let quickstart = root.join(CRATE).join("examples").join("quickstart.py");
+    check_quickstart_in_readme(&root, &quickstart)?;
+    shell::run(
+        shell::command(&python)
+            .args(["-m", "mypy", "--strict", "--no-incremental"])
+            .arg(&quickstart),
+    )?;
+    shell::run(shell::command(&python).arg(&quickstart).current_dir(&root))?;
+    // The examples in the package's docstrings.
+    shell::run(shell::command(&python).args(["-c", DOCTESTS]))?;
     // The gateway the connected-mode tests start.
     let bin = shell::build_manager(&[])?;
     let mut pytest = shell::command(&python);

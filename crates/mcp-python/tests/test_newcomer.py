@@ -41,7 +41,8 @@ def test_a_server_that_fails_to_start_is_shown_and_named_when_called() -> None:
         assert sorted(servers) == ["fastmcp", "ghost"]
         ghost = servers["ghost"]
         assert (ghost["state"], ghost["health"]) == ("failed", "down")
-        assert "/no/such/binary" in ghost["error"]
+        reason = ghost["error"]
+        assert reason is not None and "/no/such/binary" in reason
         assert servers["fastmcp"]["error"] is None
 
         health = manager.health()
@@ -51,10 +52,10 @@ def test_a_server_that_fails_to_start_is_shown_and_named_when_called() -> None:
         with pytest.raises(ServerUnavailable) as caught:
             manager.call_tool("ghost__anything", {})
         assert "`ghost`" in caught.value.message and "failed to start" in caught.value.message
-        assert ghost["error"] in caught.value.message
+        assert reason in caught.value.message
         with pytest.raises(ServerUnavailable) as direct:
             manager.request("ghost", "ping")
-        assert ghost["error"] in direct.value.message
+        assert reason in direct.value.message
         # The working server is not disturbed.
         assert manager.call_tool("py__add", {"a": 1, "b": 2})["content"][0]["text"] == "3"
     assert wait_until(lambda: not processes_with(marker))

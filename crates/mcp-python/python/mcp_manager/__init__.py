@@ -1,11 +1,11 @@
 """mcp_manager: run MCP servers and call them as one, from Python.
 
->>> import asyncio
->>> from mcp_manager import Manager
->>> async def main() -> None:
-...     async with Manager.from_config("servers.json") as m:
-...         tools = await m.list_tools()
-...         result = await m.call_tool("everything__echo", {"message": "hi"})
+>>> from mcp_manager import SyncManager
+>>> config = {"mcpServers": {"demo": {"type": "builtin", "server": "everything"}}}
+>>> with SyncManager.from_config(config) as m:
+...     result = m.call_tool("demo__test_simple_text")
+...     print(result["content"][0]["text"])
+This is a simple text response for testing.
 
 :class:`Manager` is async; :class:`SyncManager` is its blocking twin.
 ``Manager.from_config`` runs the servers in this process (one shared
@@ -31,12 +31,24 @@ from ._errors import (
 )
 from ._manager import ConfigSource, Manager, Progress, RequestHandler, SyncManager
 from ._native import __version__
+from ._types import (
+    ConfigWarning,
+    ContentBlock,
+    Health,
+    ServerInfo,
+    StartedServer,
+    StartReport,
+    ToolResult,
+)
 
 __all__ = [
     "AlreadyDeployed",
     "CircuitOpen",
     "ConfigError",
     "ConfigSource",
+    "ConfigWarning",
+    "ContentBlock",
+    "Health",
     "Manager",
     "ManagerClosed",
     "McpError",
@@ -49,9 +61,13 @@ __all__ = [
     "RequestCancelled",
     "RequestHandler",
     "ServerBusy",
+    "ServerInfo",
     "ServerNotFound",
     "ServerUnavailable",
+    "StartReport",
+    "StartedServer",
     "SyncManager",
     "ToolNotFound",
+    "ToolResult",
     "__version__",
 ]

@@ -10,6 +10,7 @@ import urllib.request
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from . import _errors
+from ._types import Health
 
 _STATUS = {
     400: _errors.ConfigError,
@@ -24,7 +25,7 @@ def server_path(name: str) -> str:
     return "/api/servers/" + urllib.parse.quote(name, safe="")
 
 
-def health_of(answer: Mapping[str, Any]) -> Dict[str, Any]:
+def health_of(answer: Mapping[str, Any]) -> Health:
     """:meth:`Manager.health` from the servers (as servers() shows them) and
     the mean time of requests in ``answer``, the shape of both an embedded
     manager's and :meth:`Admin.perform`'s ``health``."""
@@ -36,7 +37,7 @@ def health_of(answer: Mapping[str, Any]) -> Dict[str, Any]:
         "degraded": by_health.count("degraded"),
         "unhealthy": len(servers) - by_health.count("healthy") - by_health.count("degraded"),
         "avgResponseTimeMs": float(answer.get("avgResponseTimeMs", 0.0)),
-        "servers": {s.get("name"): s.get("health") for s in servers},
+        "servers": {str(s.get("name")): str(s.get("health")) for s in servers},
     }
 
 

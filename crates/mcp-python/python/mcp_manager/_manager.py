@@ -12,6 +12,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
 from . import _admin, _errors
+from ._types import Health, ServerInfo, StartReport, ToolResult
 from ._native import Core, NativeError, Reply, shutdown
 
 __all__ = ["Manager", "SyncManager", "Progress", "ConfigSource", "RequestHandler"]
@@ -324,7 +325,7 @@ class Manager(_Base):
 
     # Life cycle.
 
-    async def start(self) -> Dict[str, Any]:
+    async def start(self) -> StartReport:
         """Starts the servers and says how it went:
         ``{"servers": [{"name", "state", "error"?}], "warnings": [{"path",
         "message", "hint"}]}``; servers that did not start and the config's
@@ -402,7 +403,7 @@ class Manager(_Base):
         *,
         timeout: Optional[float] = None,
         progress: Optional[Progress] = None,
-    ) -> Dict[str, Any]:
+    ) -> ToolResult:
         """Calls tool ``name`` (as :meth:`list_tools` names it): the
         ``CallToolResult`` (``content``, ``structuredContent``,
         ``isError``)."""
@@ -426,11 +427,11 @@ class Manager(_Base):
 
     # The servers (of a connected manager: through the gateway's admin API).
 
-    async def servers(self) -> List[Dict[str, Any]]:
+    async def servers(self) -> List[ServerInfo]:
         """Every server: name, state, health, instances, counters, recent errors."""
         return await self._manage("servers", {})  # type: ignore[no-any-return]
 
-    async def deploy(self, name: str, config: Mapping[str, Any]) -> Dict[str, Any]:
+    async def deploy(self, name: str, config: Mapping[str, Any]) -> ServerInfo:
         """Starts a server from an ``mcpServers`` entry and adds it; how it is doing."""
         return await self._manage("deploy", {"name": name, "config": dict(config)})  # type: ignore[no-any-return]
 
@@ -438,15 +439,15 @@ class Manager(_Base):
         """Takes server ``name`` out, lets its requests finish, stops it."""
         await self._manage("undeploy", {"name": name})
 
-    async def scale(self, name: str, instances: int) -> Dict[str, Any]:
+    async def scale(self, name: str, instances: int) -> ServerInfo:
         """Runs ``instances`` instances of server ``name`` (1 to 64)."""
         return await self._manage("scale", {"name": name, "instances": instances})  # type: ignore[no-any-return]
 
-    async def restart(self, name: str) -> Dict[str, Any]:
+    async def restart(self, name: str) -> ServerInfo:
         """Starts new instances of server ``name``, then drains and stops the old ones."""
         return await self._manage("restart", {"name": name})  # type: ignore[no-any-return]
 
-    async def health(self) -> Dict[str, Any]:
+    async def health(self) -> Health:
         """``{"total", "healthy", "degraded", "unhealthy", "avgResponseTimeMs",
         "servers": {name: health}}``."""
         answer = await self._manage("health", {})
@@ -484,7 +485,7 @@ class SyncManager(_Base):
         admin = self._admin_for(op)
         return self._call(op, args) if admin is None else admin.perform(op, args)
 
-    def start(self) -> Dict[str, Any]:
+    def start(self) -> StartReport:
         """As :meth:`Manager.start`."""
         started = _report(self._call("start", self._start))
         self._opened()
@@ -547,7 +548,7 @@ class SyncManager(_Base):
         *,
         timeout: Optional[float] = None,
         progress: Optional[Progress] = None,
-    ) -> Dict[str, Any]:
+    ) -> ToolResult:
         """As :meth:`Manager.call_tool`."""
         params = _named_params(name, arguments)
         return self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
@@ -567,11 +568,11 @@ class SyncManager(_Base):
         params = _named_params(name, arguments)
         return self.request(None, "prompts/get", params, timeout=timeout)  # type: ignore[no-any-return]
 
-    def servers(self) -> List[Dict[str, Any]]:
+    def servers(self) -> List[ServerInfo]:
         """As :meth:`Manager.servers`."""
         return self._manage("servers", {})  # type: ignore[no-any-return]
 
-    def deploy(self, name: str, config: Mapping[str, Any]) -> Dict[str, Any]:
+    def deploy(self, name: str, config: Mapping[str, Any]) -> ServerInfo:
         """As :meth:`Manager.deploy`."""
         return self._manage("deploy", {"name": name, "config": dict(config)})  # type: ignore[no-any-return]
 
@@ -579,15 +580,15 @@ class SyncManager(_Base):
         """As :meth:`Manager.undeploy`."""
         self._manage("undeploy", {"name": name})
 
-    def scale(self, name: str, instances: int) -> Dict[str, Any]:
+    def scale(self, name: str, instances: int) -> ServerInfo:
         """As :meth:`Manager.scale`."""
         return self._manage("scale", {"name": name, "instances": instances})  # type: ignore[no-any-return]
 
-    def restart(self, name: str) -> Dict[str, Any]:
+    def restart(self, name: str) -> ServerInfo:
         """As :meth:`Manager.restart`."""
         return self._manage("restart", {"name": name})  # type: ignore[no-any-return]
 
-    def health(self) -> Dict[str, Any]:
+    def health(self) -> Health:
         """As :meth:`Manager.health`."""
         answer = self._manage("health", {})
         if self._connected:
