@@ -355,7 +355,7 @@ fn the_example_config_is_valid() {
         "3 servers (2 enabled)",
         "everything (stdio, enabled)\n  command:     mcp-manager builtin everything --stdio\n",
         "scratch (stdio, enabled)",
-        "  instances:   2\n  deny tools:  longRunning*\n  timeouts:    30s per request, 30s to start\n  restart:     always, at most 10 times in a row, waiting 250ms growing to 30s\n",
+        "  instances:   2\n  deny tools:  test_sampling, *elicitation*\n  timeouts:    30s per request, 30s to start\n  restart:     always, at most 10 times in a row, waiting 250ms growing to 30s\n",
         "everything-http (streamable-http, disabled)",
         "ok: the config is valid (0 warnings)",
     ]);

@@ -161,7 +161,10 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
         .and_then(|config| control::check_plugins(&inner.registry, config))
         .map_err(|e| Failure::invalid(config_message(&e)))?;
     if running(inner).is_ok() {
-        return Err(Failure::new("conflict", "the manager has started already"));
+        return Err(Failure::new(
+            "conflict",
+            "start() was called already: this manager is running (close() it, or make a new Manager)",
+        ));
     }
     let mut report = Vec::new();
     let mut servers = Vec::new();
@@ -357,10 +360,13 @@ async fn not_started(inner: &Inner, name: &str, error: mcp_runtime::Error) -> Fa
         _ => None,
     };
     match reason {
-        Some(reason) => Failure::new(
-            "unavailable",
-            format!("server `{name}` is unavailable: it failed to start: {reason}"),
-        ),
+        Some(reason) => Failure {
+            data: Some(json!({"kind": "unavailable", "server": name}).to_string()),
+            ..Failure::new(
+                "unavailable",
+                format!("server `{name}` is unavailable: it failed to start: {reason}"),
+            )
+        },
         None => error.into(),
     }
 }

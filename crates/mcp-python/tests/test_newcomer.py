@@ -16,6 +16,7 @@ import pytest
 import mcp_manager
 from conftest import fastmcp_entry, processes_with, wait_until
 from mcp_manager import (
+    AlreadyDeployed,
     ConfigError,
     McpTimeoutError,
     ServerUnavailable,
@@ -56,6 +57,8 @@ def test_a_server_that_fails_to_start_is_shown_and_named_when_called() -> None:
         with pytest.raises(ServerUnavailable) as direct:
             manager.request("ghost", "ping")
         assert reason in direct.value.message
+        assert direct.value.data == {"kind": "unavailable", "server": "ghost"}
+        assert caught.value.data == direct.value.data
         # The working server is not disturbed.
         assert manager.call_tool("py__add", {"a": 1, "b": 2})["content"][0]["text"] == "3"
     assert wait_until(lambda: not processes_with(marker))
@@ -162,3 +165,21 @@ def test_small_things_a_newcomer_trips_over() -> None:
     assert mcp_manager.__version__ == importlib.metadata.version("mcp-manager")
     doc = SyncManager.call_tool.__doc__ or ""
     assert "CallToolResult" in doc and "Blocking" in doc
+    # The shared text is dedented: help() shows it as one block.
+    lines = [line for line in doc.splitlines()[1:] if line.strip()]
+    assert lines and all(not line.startswith(" ") for line in lines), doc
+
+
+def test_a_second_start_and_a_malformed_address_say_what_to_do() -> None:
+    config = {"mcpServers": {"b": {"type": "builtin", "server": "echo"}}}
+    with SyncManager.from_config(config) as manager:
+        with pytest.raises(AlreadyDeployed) as again:
+            manager.start()
+        assert "start() was called already" in again.value.message
+        assert manager.call_tool("b__echo", {"text": "still here"})["content"]
+    for url in ["not a url", "127.0.0.1:8931/mcp", "ftp://127.0.0.1/mcp"]:
+        with pytest.raises(ConfigError) as caught:
+            SyncManager.connect(url)
+        assert repr(url) in caught.value.message
+        assert "http://127.0.0.1:8931/mcp" in caught.value.message
+        assert "mcpServers" not in caught.value.message

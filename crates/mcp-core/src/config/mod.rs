@@ -239,6 +239,16 @@ pub fn unknown_setting(server: &ServerConfig, key: &str, plugin_keys: &[&str]) -
     }
 }
 
+/// 0 for a warning about no server (those come first), else 1 + where in
+/// the file the server the warning at `path` is about stands.
+fn server_rank(servers: &[ServerConfig], path: &str) -> usize {
+    let about = |server: &ServerConfig| {
+        path.strip_prefix(server.path())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    servers.iter().position(about).map_or(0, |at| at + 1)
+}
+
 /// A whole config: the servers, the gateway-wide options, and the warnings
 /// found while reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,6 +362,10 @@ impl ManagerConfig {
             .filter_map(|server| check(server, &mut warnings))
             .collect();
         self.warnings.extend(warnings);
+        // The checker's warnings join the reader's in file order.
+        let servers = &self.servers;
+        self.warnings
+            .sort_by_key(|warning| server_rank(servers, warning.path()));
         if issues.is_empty() {
             return Ok(self);
         }

@@ -1164,3 +1164,31 @@ fn a_config_from_no_file_names_no_file_and_has_its_folder() {
     assert!(message.contains("mcpServers.s.command"), "{message}");
     assert!(!message.contains(".json"), "{message}");
 }
+
+#[test]
+fn warnings_of_a_later_check_join_the_others_in_file_order() {
+    let config = load(
+        r#"{"mcpServers": {"kid": {"command": "x", "timeoutMS": 1},
+                           "good": {"command": "x"}, "late": {"command": "x", "tag": []}},
+            "extra": 1}"#,
+    );
+    let config = config
+        .check_servers(|server, warnings| {
+            if server.id().as_str() != "late" {
+                warnings.push(unknown_setting(server, "plugin-only", &[]));
+            }
+            None
+        })
+        .unwrap();
+    let paths: Vec<&str> = config.warnings().iter().map(ConfigIssue::path).collect();
+    assert_eq!(
+        paths,
+        [
+            "extra",
+            "mcpServers.kid.timeoutMS",
+            "mcpServers.kid.plugin-only",
+            "mcpServers.good.plugin-only",
+            "mcpServers.late.tag",
+        ]
+    );
+}

@@ -36,7 +36,8 @@ class ToolNotFound(McpError, LookupError):
 
 
 class AlreadyDeployed(McpError):
-    """A server of that name is deployed already."""
+    """A server of that name is deployed already, or start() was called
+    on a manager that runs."""
 
 
 class ConfigError(McpError, ValueError):

@@ -8,6 +8,7 @@ import inspect
 import json
 import logging
 import os
+import urllib.parse
 import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
@@ -65,6 +66,15 @@ def _start_args(config: ConfigSource) -> Dict[str, Any]:
 
 
 def _connect_config(url: str, headers: Optional[Mapping[str, str]]) -> Dict[str, Any]:
+    """The one-server config of a connected manager; ``url`` must be an
+    HTTP(S) address with a host."""
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _errors.ConfigError(
+            "connect() takes the address of a running gateway's MCP endpoint, "
+            f"like 'http://127.0.0.1:8931/mcp', not {url!r}",
+            _errors.INVALID_PARAMS,
+        )
     entry: Dict[str, Any] = {"url": url, "namespace": ""}
     if headers:
         entry["headers"] = dict(headers)
@@ -405,8 +415,10 @@ class Manager(_Base):
         progress: Optional[Progress] = None,
     ) -> ToolResult:
         """Calls tool ``name`` (as :meth:`list_tools` names it): the
-        ``CallToolResult`` (``content``, ``structuredContent``,
-        ``isError``)."""
+        ``CallToolResult``. ``content`` is always there;
+        ``structuredContent`` and ``isError`` only when the server sent
+        them, so read those with ``.get()``. A tool that failed gives
+        ``isError: True`` rather than raising."""
         params = _named_params(name, arguments)
         return await self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
 
@@ -607,7 +619,8 @@ def _share_docs() -> None:
         doc = getattr(member, "__doc__", None) or ""
         twin = getattr(Manager, name, None)
         if doc.startswith("As :meth:`Manager.") and twin is not None and twin.__doc__:
-            member.__doc__ = twin.__doc__ + "\n\n(Blocking: returns when the call is done.)"
+            text = inspect.cleandoc(twin.__doc__)
+            member.__doc__ = text + "\n\n(Blocking: returns when the call is done.)"
 
 
 _share_docs()
