@@ -232,6 +232,13 @@ impl Machine {
         }
     }
 
+    /// Request `id` could not be carried (see [`Inbound::Failed`]), at `now`.
+    ///
+    /// [`Inbound::Failed`]: crate::transport::Inbound::Failed
+    pub(super) fn handle_failed(&mut self, id: &RequestId<'static>, reason: String, now: Instant) {
+        self.on_answer(id, Err(Error::new(ErrorKind::Disconnected, reason)), now);
+    }
+
     /// A client's answer to the server's request, made for our request
     /// `for_id`, at `now`: it goes to the server, and `for_id` is alive.
     pub(super) fn handle_client_answer(
@@ -366,7 +373,12 @@ impl Machine {
                     tracing::debug!(server = %self.settings.server, "`server/discover` refused the version ({error}); trying again");
                     return self.send_discover(now, fallback, true);
                 }
-                Err(error) if fallback && *error.kind() == ErrorKind::Rpc => {
+                // A refusal, or an HTTP error status without a JSON-RPC
+                // answer: a server of the older generation.
+                Err(error)
+                    if fallback
+                        && matches!(error.kind(), ErrorKind::Rpc | ErrorKind::Disconnected) =>
+                {
                     tracing::debug!(server = %self.settings.server, "no `server/discover` ({error}); using `initialize`");
                     return self.send_initialize(now);
                 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use mcp_core::launch::{Launch, RemoteLaunch};
 use mcp_core::{BoxFuture, ServerId};
-use mcp_protocol::Message;
+use mcp_protocol::{Message, RequestId};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
@@ -38,6 +38,18 @@ pub const CHANNEL_CAPACITY: usize = 256;
 pub enum Inbound {
     /// A message from the server.
     Message(Message<'static>),
+    /// One request could not be carried to the server, or its answer could
+    /// not be read (a transport with one exchange per request, such as
+    /// HTTP): that request fails as
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) (no
+    /// answer came, so it counts against the server's circuit breaker and
+    /// a read may be retried); the transport lives on.
+    Failed {
+        /// The request's id.
+        id: RequestId<'static>,
+        /// Why, for the caller.
+        reason: String,
+    },
     /// The transport ended; no more messages will come.
     Closed(String),
 }

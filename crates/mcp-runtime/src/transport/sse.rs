@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 pub use super::http::HttpTarget;
 use super::http::{
     DriverCloser, EVENT_STREAM, Endpoint, EventStream, JSON, NOTIFY_TIMEOUT, StopSignal, cause,
-    error_detail, event_messages, failure_answer, is_event_stream, media_type, redact, redact_str,
+    error_detail, event_messages, is_event_stream, media_type, redact, redact_str,
 };
 use super::{Connector, Inbound, TransportEnds, TransportLink};
 use crate::error::{Error, ErrorKind, Result};
@@ -239,11 +239,8 @@ async fn post(legacy: Arc<Legacy>, inbound: mpsc::Sender<Inbound>, message: Mess
     let server = &legacy.endpoint.server;
     match request {
         Some((id, method)) => {
-            let answer = failure_answer(
-                id,
-                format!("`{method}` could not be carried over HTTP: {failure}"),
-            );
-            let _ = inbound.send(Inbound::Message(answer)).await;
+            let reason = format!("`{method}` could not be carried over HTTP: {failure}");
+            let _ = inbound.send(Inbound::Failed { id, reason }).await;
         }
         None => {
             tracing::warn!(server = %server, "could not send a message to the server: {failure}");

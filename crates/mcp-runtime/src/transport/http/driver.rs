@@ -294,13 +294,13 @@ pub(super) async fn send_request(shared: Arc<Shared>, request: Request<'static>)
                     let message = format!(
                         "`{method}` failed: the server no longer knows the session and a new one could not be started: {e}"
                     );
-                    shared.deliver(failure_answer(id, message)).await;
+                    shared.fail(id, message).await;
                     return;
                 }
             }
             Err(failure) => {
                 let message = format!("`{method}` could not be carried over HTTP: {failure}");
-                shared.deliver(failure_answer(id, message)).await;
+                shared.fail(id, message).await;
                 return;
             }
         }

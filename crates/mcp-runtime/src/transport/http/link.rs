@@ -112,6 +112,11 @@ impl Shared {
         let _ = self.inbound.send(Inbound::Message(message)).await;
     }
 
+    /// Request `id` could not be carried: it fails with `reason`.
+    pub(super) async fn fail(&self, id: RequestId<'static>, reason: String) {
+        let _ = self.inbound.send(Inbound::Failed { id, reason }).await;
+    }
+
     /// A response arrived: the server is reachable.
     pub(super) fn reachable(&self) {
         self.failures.store(0, Ordering::Relaxed);

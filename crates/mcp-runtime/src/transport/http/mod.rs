@@ -84,8 +84,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::codec::sse::{SseDecoder, SseEvent};
-use mcp_protocol::jsonrpc::error_code;
-use mcp_protocol::{BatchPolicy, ErrorObject, Message, Packet, RequestId};
+use mcp_protocol::{BatchPolicy, Message, Packet, RequestId};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Response, Url};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -392,14 +391,6 @@ pub(crate) fn cause(error: &reqwest::Error) -> String {
         };
     }
     text
-}
-
-/// The error response a caller gets when its request could not be carried.
-pub(crate) fn failure_answer(id: RequestId<'static>, message: String) -> Message<'static> {
-    Message::error(
-        Some(id),
-        ErrorObject::new(error_code::INTERNAL_ERROR, message),
-    )
 }
 
 /// The media type of a response, lowercased, without parameters.

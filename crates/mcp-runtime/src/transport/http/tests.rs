@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use mcp_protocol::mcp::Method;
 use mcp_protocol::raw::Raw;
-use mcp_protocol::{ProtocolVersion, Request};
+use mcp_protocol::{ErrorObject, ProtocolVersion, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
