@@ -18,7 +18,7 @@ fn config() -> tempfile::NamedTempFile {
             "everything": {{"type": "builtin", "server": "everything"}},
             "child": {{"command": "{BIN}", "args": ["builtin", "everything", "--stdio"]}},
             "broken": {{"command": "definitely-missing-command-xyz"}},
-            "off": {{"url": "http://127.0.0.1:9/mcp", "enabled": false}}
+            "off": {{"url": "http://127.0.0.1:9/mcp", "enabled": false, "timeoutMS": 5}}
         }}}}"#
     );
     std::fs::write(file.path(), text).unwrap();
@@ -41,9 +41,15 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn list_shows_every_server_and_its_state() {
     let file = config();
-    let (code, stdout, _) = run(&["list", "--config", file.path().to_str().unwrap()]);
+    let (code, stdout, stderr) = run(&["list", "--config", file.path().to_str().unwrap()]);
     // One server could not start.
     assert_eq!(code, Some(3), "{stdout}");
+    // The config's warnings are shown as `check` shows them, on stderr.
+    assert!(
+        stderr.contains("mcpServers.off.timeoutMS: unknown key `timeoutMS` is ignored\n  hint: did you mean `timeoutMs`?"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("timeoutMS"), "{stdout}");
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].starts_with("SERVER      STATE     TYPE"),

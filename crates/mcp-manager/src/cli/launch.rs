@@ -41,11 +41,17 @@ fn block_on<F: Future>(
     Ok(runtime.block_on(future))
 }
 
-/// A config loaded and checked against the plugins, or the report of why
-/// not (already printed to stderr).
+/// A config loaded and checked against the plugins, its warnings printed
+/// to stderr, or the report of why not (already printed to stderr).
 pub(crate) fn load(registry: &PluginRegistry, path: &Path) -> Result<ManagerConfig, u8> {
     ManagerConfig::load(path)
         .and_then(|config| mcp_control::check_plugins(registry, config))
+        .inspect(|config| {
+            let mut err = std::io::stderr().lock();
+            for warning in config.warnings() {
+                let _ = super::check::issue(path, "warning", warning, &mut err);
+            }
+        })
         .map_err(|error| {
             eprintln!("error: {error}");
             eprintln!(

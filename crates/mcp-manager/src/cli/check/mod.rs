@@ -3,6 +3,8 @@
 mod json;
 mod text;
 
+pub(crate) use text::issue;
+
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -223,7 +223,12 @@ fn problems(file: &Path, error: &Error, err: &mut dyn Write) -> io::Result<()> {
     )
 }
 
-fn issue(file: &Path, severity: &str, issue: &ConfigIssue, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn issue(
+    file: &Path,
+    severity: &str,
+    issue: &ConfigIssue,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "{severity}: {}", issue.display_in(Some(file)))?;
     if let Some(hint) = issue.hint() {
         writeln!(out, "  hint: {hint}")?;
