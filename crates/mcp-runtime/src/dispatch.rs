@@ -1,8 +1,11 @@
 //! Running an [`McpServer`]: the messages a client sends, dispatched to the
 //! server's handlers, and the answers sent back through an outlet.
 //!
-//! Each request runs as its own task, so a slow request does not hold up
-//! the others, and `notifications/cancelled` aborts the request's task.
+//! A request is polled once where it arrives: one answered at once is sent
+//! from there; one that waits goes on as its own task, so a slow request
+//! does not hold up the others, and `notifications/cancelled` aborts that
+//! task. (A handler should therefore not do long work before its first
+//! `.await`: that work holds up the next message.)
 //! Notifications are handled in order, one after the other. A server's
 //! requests to the client ([`RequestContext::request`]) go out through the
 //! outlet with ids of the dispatcher's own, and the client's answers are
@@ -13,7 +16,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
@@ -264,12 +269,21 @@ impl<O: Outlet> Dispatcher<O> {
                 let server = self.server.clone();
                 let context = self.context.clone();
                 let outlet = self.outlet.clone();
-                let abort = self.tasks.spawn(async move {
-                    let id = request.id.clone();
-                    outlet.send(answer(&*server, request, context).await).await;
-                    id
-                });
-                self.running.insert(id, abort);
+                let mut task: Pin<Box<dyn Future<Output = RequestId<'static>> + Send>> =
+                    Box::pin(async move {
+                        let id = request.id.clone();
+                        outlet.send(answer(&*server, request, context).await).await;
+                        id
+                    });
+                // Polled once here first: a request answered at once (most
+                // of an in-process server's) and sent without waiting
+                // needs no task of its own. One that waits goes on in a
+                // task, where it can be cancelled.
+                let first = std::future::poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await;
+                if first.is_pending() {
+                    let abort = self.tasks.spawn(task);
+                    self.running.insert(id, abort);
+                }
             }
             Some(ClientMessage::Cancel(id)) => {
                 if let Some(task) = self.running.remove(&id) {

@@ -149,20 +149,26 @@ impl Breaker {
 
     /// Lets a try through, noting whether it is a trial, or refuses it.
     fn admit(self: &Arc<Self>) -> Result<Ticket> {
-        let now = Instant::now();
+        // The clock is read only when the circuit is open: a closed one,
+        // the usual case, costs one atomic load.
         let trial = self.transition(|circuit| match circuit {
-            Circuit::Open { until } if now < until => Err(Error::new(
-                ErrorKind::CircuitOpen,
-                format!(
-                    "server `{}` is failing: its circuit breaker is open after {} \
-                     requests in a row got no answer; next try in {} ms",
-                    self.server,
-                    self.config.failures(),
-                    until.saturating_duration_since(now).as_millis()
-                ),
-            )),
-            // Its time is up: this try is the first trial.
-            Circuit::Open { .. } => Ok((Circuit::HalfOpen { trials: 1 }, true)),
+            Circuit::Open { until } => {
+                let now = Instant::now();
+                if now < until {
+                    return Err(Error::new(
+                        ErrorKind::CircuitOpen,
+                        format!(
+                            "server `{}` is failing: its circuit breaker is open after {} \
+                             requests in a row got no answer; next try in {} ms",
+                            self.server,
+                            self.config.failures(),
+                            until.saturating_duration_since(now).as_millis()
+                        ),
+                    ));
+                }
+                // Its time is up: this try is the first trial.
+                Ok((Circuit::HalfOpen { trials: 1 }, true))
+            }
             Circuit::HalfOpen { trials } if trials >= self.config.half_open_requests() => {
                 Err(Error::new(
                     ErrorKind::CircuitOpen,
@@ -184,7 +190,7 @@ impl Breaker {
     }
 
     fn record(&self, trial: bool, verdict: Verdict) {
-        let open = Circuit::Open {
+        let open = || Circuit::Open {
             until: Instant::now() + self.config.open_for(),
         };
         let _ = self.transition(|circuit| {
@@ -193,7 +199,7 @@ impl Breaker {
                 (Circuit::Closed { failures }, Verdict::Unanswered) => {
                     let failures = failures.saturating_add(1);
                     if failures >= self.config.failures() {
-                        open
+                        open()
                     } else {
                         Circuit::Closed { failures }
                     }
@@ -201,7 +207,7 @@ impl Breaker {
                 (Circuit::HalfOpen { .. }, Verdict::Answered) if trial => {
                     Circuit::Closed { failures: 0 }
                 }
-                (Circuit::HalfOpen { .. }, Verdict::Unanswered) if trial => open,
+                (Circuit::HalfOpen { .. }, Verdict::Unanswered) if trial => open(),
                 (Circuit::HalfOpen { trials }, Verdict::Neutral) if trial => Circuit::HalfOpen {
                     trials: trials.saturating_sub(1),
                 },
