@@ -54,6 +54,19 @@ impl Failure {
         failure
     }
 
+    /// This failure about `server`: unless it is a server's own error or
+    /// has data already, its `data` names its kind and the server, as
+    /// `{"kind": "not_found", "server": "ghost"}`.
+    pub(crate) fn about(self, server: &str) -> Self {
+        if self.kind == "rpc" || self.data.is_some() {
+            return self;
+        }
+        Self {
+            data: Some(serde_json::json!({"kind": self.kind, "server": server}).to_string()),
+            ..self
+        }
+    }
+
     pub(crate) fn into_args(self) -> (&'static str, String, Option<i64>, Option<String>) {
         (self.kind, self.message, self.code, self.data)
     }

@@ -52,8 +52,9 @@ pub(crate) fn text_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, Failur
 }
 
 pub(crate) fn server_id(name: &str) -> Result<ServerId, Failure> {
-    ServerId::new(name)
-        .map_err(|_| Failure::new("not_found", format!("no server `{name}` is deployed")))
+    ServerId::new(name).map_err(|_| {
+        Failure::new("not_found", format!("no server `{name}` is deployed")).about(name)
+    })
 }
 
 pub(crate) fn to_text(value: &Value) -> Outcome {
@@ -85,8 +86,12 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: 
             describe(inner, name).await
         }
         "undeploy" => {
-            let id = server_id(text_arg(&args, "name")?)?;
-            running(inner)?.control.undeploy(id).await?;
+            let name = text_arg(&args, "name")?;
+            let undeploy = async {
+                running(inner)?.control.undeploy(server_id(name)?).await?;
+                Ok::<_, Failure>(())
+            };
+            undeploy.await.map_err(|f| f.about(name))?;
             to_text(&Value::Null)
         }
         "scale" => {
@@ -98,18 +103,20 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: 
                 .and_then(NonZeroU32::new)
                 .filter(|n| n.get() <= 64)
                 .ok_or_else(|| Failure::invalid("`instances` must be a number from 1 to 64"))?;
-            let server = inner.runtime.server(&server_id(name)?).await?;
-            server.scale(instances).await?;
+            let scale = async {
+                let server = inner.runtime.server(&server_id(name)?).await?;
+                Ok::<_, Failure>(server.scale(instances).await?)
+            };
+            scale.await.map_err(|f| f.about(name))?;
             describe(inner, name).await
         }
         "restart" => {
             let name = text_arg(&args, "name")?;
-            inner
-                .runtime
-                .server(&server_id(name)?)
-                .await?
-                .restart()
-                .await?;
+            let restart = async {
+                let server = inner.runtime.server(&server_id(name)?).await?;
+                Ok::<_, Failure>(server.restart().await?)
+            };
+            restart.await.map_err(|f| f.about(name))?;
             describe(inner, name).await
         }
         "servers" => to_text(&Value::Array(described(inner).await?)),
@@ -360,14 +367,12 @@ async fn not_started(inner: &Inner, name: &str, error: mcp_runtime::Error) -> Fa
         _ => None,
     };
     match reason {
-        Some(reason) => Failure {
-            data: Some(json!({"kind": "unavailable", "server": name}).to_string()),
-            ..Failure::new(
-                "unavailable",
-                format!("server `{name}` is unavailable: it failed to start: {reason}"),
-            )
-        },
-        None => error.into(),
+        Some(reason) => Failure::new(
+            "unavailable",
+            format!("server `{name}` is unavailable: it failed to start: {reason}"),
+        )
+        .about(name),
+        None => Failure::from(error).about(name),
     }
 }
 
@@ -385,10 +390,10 @@ pub(crate) async fn describe(inner: &Inner, name: &str) -> Outcome {
         .find(|s| s["name"] == name)
         .map_or_else(
             || {
-                Err(Failure::new(
-                    "not_found",
-                    format!("no server `{name}` is deployed"),
-                ))
+                Err(
+                    Failure::new("not_found", format!("no server `{name}` is deployed"))
+                        .about(name),
+                )
             },
             |server| to_text(&server),
         )

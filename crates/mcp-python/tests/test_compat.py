@@ -37,6 +37,15 @@ def test_the_prototype_example_runs_end_to_end(tmp_path: Path, marker: str) -> N
     ]
 
 
+def test_the_prototype_example_runs_without_arguments() -> None:
+    # The repository's examples/builtin.json, and the built-in echo server.
+    run = subprocess.run([sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[:3] == ["server everything running 0", "calc is running", "2 + 3 = 5"]
+    assert "40 + 2 = 42" in lines and lines[-1] == "left ['everything']"
+
+
 def test_shapes_and_errors(marker: str) -> None:
     manager = PyMcpManager()
     manager.start()

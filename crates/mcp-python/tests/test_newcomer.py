@@ -19,6 +19,7 @@ from mcp_manager import (
     AlreadyDeployed,
     ConfigError,
     McpTimeoutError,
+    ServerNotFound,
     ServerUnavailable,
     SyncManager,
     ToolNotFound,
@@ -183,3 +184,38 @@ def test_a_second_start_and_a_malformed_address_say_what_to_do() -> None:
         assert repr(url) in caught.value.message
         assert "http://127.0.0.1:8931/mcp" in caught.value.message
         assert "mcpServers" not in caught.value.message
+
+
+def test_a_manager_made_by_hand_points_to_the_constructors() -> None:
+    for made in [
+        lambda: SyncManager({"mcpServers": {}}),  # type: ignore[arg-type]
+        lambda: mcp_manager.Manager("servers.json"),  # type: ignore[arg-type]
+    ]:
+        with pytest.raises(TypeError) as caught:
+            made()
+        message = str(caught.value)
+        assert ".from_config(path_or_dict)" in message and ".connect(url)" in message
+
+
+def test_a_missing_server_is_named_in_the_error_data() -> None:
+    config = {"mcpServers": {"b": {"type": "builtin", "server": "echo"}}}
+    with SyncManager.from_config(config) as manager:
+        missing = {"kind": "not_found", "server": "nosuch"}
+        with pytest.raises(ServerNotFound) as direct:
+            manager.request("nosuch", "ping")
+        assert direct.value.data == missing
+        for call in [
+            lambda: manager.undeploy("nosuch"),
+            lambda: manager.scale("nosuch", 2),
+            lambda: manager.restart("nosuch"),
+        ]:
+            with pytest.raises(ServerNotFound) as caught:
+                call()
+            assert caught.value.data == missing and "`nosuch`" in caught.value.message
+        assert manager.request("b", "ping") == {}
+
+
+def test_call_tool_names_its_exceptions_and_timeout_unit() -> None:
+    doc = SyncManager.call_tool.__doc__ or ""
+    for word in ["ToolNotFound", "ServerUnavailable", "McpTimeoutError", "seconds"]:
+        assert word in doc, word

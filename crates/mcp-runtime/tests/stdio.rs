@@ -292,6 +292,42 @@ async fn a_server_that_never_initializes_fails_to_deploy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_hangs_at_start_is_not_given_the_stop_grace() {
+    // A child that neither answers nor reads its stdin (so closing it does
+    // not end it): given up after the start-up timeout and terminated at
+    // once, not after the grace a server that was serving gets to finish.
+    let marker = Marker::new("hang");
+    let runtime = McpRuntime::start();
+    let command = mcp_runtime::transport::stdio::StdioCommand {
+        server: mcp_core::ServerId::new("hang").unwrap(),
+        command: "sh".to_owned(),
+        args: vec!["-c".to_owned(), format!("sleep 600; : {}", marker.0)],
+        env: std::collections::BTreeMap::new(),
+        cwd: None,
+        max_message: 1 << 20,
+    };
+    let mut spec = mcp_runtime::ServerSpec::new(
+        command.server.clone(),
+        std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command)),
+    );
+    spec.timeouts =
+        mcp_core::config::Timeouts::new(Duration::from_secs(5), Duration::from_millis(300));
+    spec.stop_grace = Duration::from_secs(600);
+    let server = mcp_runtime::Server::new(runtime.clone(), spec);
+    let failed = tokio::time::timeout(Duration::from_secs(120), server.deploy())
+        .await
+        .expect("the start failed without waiting out the stop grace")
+        .unwrap_err();
+    assert!(
+        failed.error().message().contains("within 300 ms"),
+        "{}",
+        failed.error()
+    );
+    marker.assert_none_left().await;
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_command_is_a_clear_start_error() {
     let runtime = McpRuntime::start();
     let marker = Marker::new("missing");

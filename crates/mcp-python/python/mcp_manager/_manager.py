@@ -177,6 +177,12 @@ class _Base:
         core: Optional[Core] = None,
         on_request: Optional[RequestHandler] = None,
     ) -> None:
+        if not isinstance(start, dict) or not ("path" in start or "config" in start):
+            name = type(self).__name__
+            raise TypeError(
+                f"make a {name} with {name}.from_config(path_or_dict) (servers run in "
+                f"this process) or {name}.connect(url) (a running gateway), not {name}(...)"
+            )
         # A core shared with a twin: both see the same servers.
         self._core = Core() if core is None else core
         #: Answers what servers ask of the client during a call; without
@@ -236,7 +242,7 @@ class _Base:
         if self._admin is None:
             raise _errors.NotSupported(
                 f"{op}() on a connected manager needs the gateway's admin API: "
-                "pass admin='http://HOST:PORT' to connect()"
+                "pass its address to connect(), as in admin='127.0.0.1:8932'"
             )
         return self._admin
 
@@ -418,7 +424,14 @@ class Manager(_Base):
         ``CallToolResult``. ``content`` is always there;
         ``structuredContent`` and ``isError`` only when the server sent
         them, so read those with ``.get()``. A tool that failed gives
-        ``isError: True`` rather than raising."""
+        ``isError: True`` rather than raising.
+
+        ``timeout`` is in seconds; when it passes the call is cancelled at
+        the server and :class:`McpTimeoutError` is raised (as it is when
+        the config's ``timeoutMs`` runs out). Raises :class:`ToolNotFound`
+        for a name no server has, :class:`ServerUnavailable` when the
+        tool's server did not start or is down, and :class:`McpError` (or
+        another subclass) for any other error of the request."""
         params = _named_params(name, arguments)
         return await self.request(None, "tools/call", params, timeout=timeout, progress=progress)  # type: ignore[no-any-return]
 

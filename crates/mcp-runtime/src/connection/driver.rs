@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mcp_protocol::{Message, Request, RequestId};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -151,7 +152,13 @@ async fn close(
         }
     }
     drop(outbound);
-    closer.close(settings.grace).await;
+    // The grace lets a server that was serving finish in peace; one that
+    // failed its handshake or was lost is terminated at once.
+    let grace = match exit {
+        Exit::Stopped => settings.grace,
+        Exit::StartFailed(_) | Exit::Lost(_) => Duration::ZERO,
+    };
+    closer.close(grace).await;
     exit
 }
 
