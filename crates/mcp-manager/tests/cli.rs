@@ -96,9 +96,10 @@ fn call_prints_the_result_and_the_exit_status_says_how_it_went() {
     assert_eq!(code, Some(4));
     assert!(stderr.contains("the tool reported an error"), "{stderr}");
     let (code, _, stderr) = run(&["call", "--config", path, "everything/no_such_tool"]);
-    assert_eq!(code, Some(4));
+    assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("calling `everything/no_such_tool` failed"),
+        stderr
+            .contains("server `everything` has no tool `no_such_tool`; it has: test_simple_text,"),
         "{stderr}"
     );
     let (code, _, stderr) = run(&["call", "--config", path, "broken/x"]);

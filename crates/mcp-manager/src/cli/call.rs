@@ -5,7 +5,8 @@
 //! Text content is printed as text, other content as JSON (`--json` prints
 //! the whole result as JSON). The exit status is 0 when the tool succeeded,
 //! 4 when it reported an error or the call failed, 3 when the server did not
-//! start, and 2 for an invalid config or arguments.
+//! start, and 2 for an invalid config or arguments, or a tool the server
+//! does not have (its tools are listed).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use clap::Args;
 use mcp_plugin_api::PluginRegistry;
 use mcp_protocol::raw::Raw;
-use mcp_runtime::{CallOptions, McpRuntime};
+use mcp_runtime::{CallOptions, ErrorKind, ListKind, McpRuntime, ServerHandle};
 use serde_json::{Value, json};
 
 use crate::cli::launch;
@@ -110,10 +111,37 @@ async fn call(
     match deployed.request("tools/call", Some(params), options).await {
         Ok(result) => print_result(&result, args.json),
         Err(error) => {
+            if *error.kind() == ErrorKind::Rpc {
+                if let Some(names) = tools_without(deployed.handle(), tool).await {
+                    eprintln!(
+                        "error: server `{}` has no tool `{tool}`; it has: {}",
+                        server.id(),
+                        names.join(", ")
+                    );
+                    return ExitCode::from(launch::INVALID);
+                }
+            }
             eprintln!("error: calling `{}/{tool}` failed: {error}", server.id());
             ExitCode::from(CALL_FAILED)
         }
     }
+}
+
+/// The names of the server's tools when `tool` is not one of them; `None`
+/// when it is, or the server could not say.
+async fn tools_without(server: &ServerHandle, tool: &str) -> Option<Vec<String>> {
+    let tools = server.list_all(ListKind::Tools).await.ok()?;
+    let names: Vec<String> = tools
+        .iter()
+        .filter_map(|tool| {
+            tool.parse::<Value>()
+                .ok()?
+                .get("name")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    (!names.iter().any(|name| name == tool)).then_some(names)
 }
 
 fn print_result(result: &Raw<'_>, as_json: bool) -> ExitCode {
