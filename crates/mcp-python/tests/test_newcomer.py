@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List
 
 import pytest
 
@@ -187,10 +187,11 @@ def test_a_second_start_and_a_malformed_address_say_what_to_do() -> None:
 
 
 def test_a_manager_made_by_hand_points_to_the_constructors() -> None:
-    for made in [
-        lambda: SyncManager({"mcpServers": {}}),  # type: ignore[arg-type]
+    made_by_hand: List[Callable[[], object]] = [
+        lambda: SyncManager({"mcpServers": {}}),
         lambda: mcp_manager.Manager("servers.json"),  # type: ignore[arg-type]
-    ]:
+    ]
+    for made in made_by_hand:
         with pytest.raises(TypeError) as caught:
             made()
         message = str(caught.value)
@@ -204,11 +205,12 @@ def test_a_missing_server_is_named_in_the_error_data() -> None:
         with pytest.raises(ServerNotFound) as direct:
             manager.request("nosuch", "ping")
         assert direct.value.data == missing
-        for call in [
+        calls: List[Callable[[], object]] = [
             lambda: manager.undeploy("nosuch"),
             lambda: manager.scale("nosuch", 2),
             lambda: manager.restart("nosuch"),
-        ]:
+        ]
+        for call in calls:
             with pytest.raises(ServerNotFound) as caught:
                 call()
             assert caught.value.data == missing and "`nosuch`" in caught.value.message
