@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use mcp_control::{self as control, Control, Report};
 use mcp_core::config::ProcessEnv;
+use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, McpServer, RequestContext, ServerId};
 use mcp_gateway::Gateway;
 use mcp_observability::metrics::Metrics;
 use mcp_plugin_api::PluginRegistry;
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{Request, RequestId};
-use mcp_runtime::{CallOptions, McpRuntime};
+use mcp_runtime::{CallOptions, McpRuntime, Server};
 use serde_json::{Value, json};
 
 use crate::caller::{Caller, CallerPeer, PROGRESS_TOKEN};
@@ -57,6 +58,16 @@ pub(crate) fn server_id(name: &str) -> Result<ServerId, Failure> {
     })
 }
 
+/// Server `name`, deployed; a failure naming it when there is none.
+async fn deployed(inner: &Inner, name: &str) -> Result<Server<Deployed>, Failure> {
+    let id = server_id(name)?;
+    inner
+        .runtime
+        .server(&id)
+        .await
+        .map_err(|e| Failure::from(e).about(name))
+}
+
 pub(crate) fn to_text(value: &Value) -> Outcome {
     Ok(value.to_string())
 }
@@ -87,11 +98,8 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: 
         }
         "undeploy" => {
             let name = text_arg(&args, "name")?;
-            let undeploy = async {
-                running(inner)?.control.undeploy(server_id(name)?).await?;
-                Ok::<_, Failure>(())
-            };
-            undeploy.await.map_err(|f| f.about(name))?;
+            let undeployed = running(inner)?.control.undeploy(server_id(name)?).await;
+            undeployed.map_err(|e| Failure::from(e).about(name))?;
             to_text(&Value::Null)
         }
         "scale" => {
@@ -103,20 +111,12 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: 
                 .and_then(NonZeroU32::new)
                 .filter(|n| n.get() <= 64)
                 .ok_or_else(|| Failure::invalid("`instances` must be a number from 1 to 64"))?;
-            let scale = async {
-                let server = inner.runtime.server(&server_id(name)?).await?;
-                Ok::<_, Failure>(server.scale(instances).await?)
-            };
-            scale.await.map_err(|f| f.about(name))?;
+            deployed(inner, name).await?.scale(instances).await?;
             describe(inner, name).await
         }
         "restart" => {
             let name = text_arg(&args, "name")?;
-            let restart = async {
-                let server = inner.runtime.server(&server_id(name)?).await?;
-                Ok::<_, Failure>(server.restart().await?)
-            };
-            restart.await.map_err(|f| f.about(name))?;
+            deployed(inner, name).await?.restart().await?;
             describe(inner, name).await
         }
         "servers" => to_text(&Value::Array(described(inner).await?)),

@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
@@ -269,12 +268,11 @@ impl<O: Outlet> Dispatcher<O> {
                 let server = self.server.clone();
                 let context = self.context.clone();
                 let outlet = self.outlet.clone();
-                let mut task: Pin<Box<dyn Future<Output = RequestId<'static>> + Send>> =
-                    Box::pin(async move {
-                        let id = request.id.clone();
-                        outlet.send(answer(&*server, request, context).await).await;
-                        id
-                    });
+                let mut task = Box::pin(async move {
+                    let id = request.id.clone();
+                    outlet.send(answer(&*server, request, context).await).await;
+                    id
+                });
                 // Polled once here first: a request answered at once (most
                 // of an in-process server's) and sent without waiting
                 // needs no task of its own. One that waits goes on in a

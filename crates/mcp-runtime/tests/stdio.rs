@@ -298,18 +298,8 @@ async fn a_server_that_hangs_at_start_is_not_given_the_stop_grace() {
     // once, not after the grace a server that was serving gets to finish.
     let marker = Marker::new("hang");
     let runtime = McpRuntime::start();
-    let command = mcp_runtime::transport::stdio::StdioCommand {
-        server: mcp_core::ServerId::new("hang").unwrap(),
-        command: "sh".to_owned(),
-        args: vec!["-c".to_owned(), format!("sleep 600; : {}", marker.0)],
-        env: std::collections::BTreeMap::new(),
-        cwd: None,
-        max_message: 1 << 20,
-    };
-    let mut spec = mcp_runtime::ServerSpec::new(
-        command.server.clone(),
-        std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command)),
-    );
+    let args = vec!["-c".to_owned(), format!("sleep 600; : {}", marker.0)];
+    let mut spec = common::command_spec("hang", "sh", args);
     spec.timeouts =
         mcp_core::config::Timeouts::new(Duration::from_secs(5), Duration::from_millis(300));
     spec.stop_grace = Duration::from_secs(600);

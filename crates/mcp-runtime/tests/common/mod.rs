@@ -78,22 +78,28 @@ pub fn fixture() -> String {
     )
 }
 
-/// A spec for the fault server with `flags`, marked with `marker`.
-pub fn fault_spec(name: &str, marker: &Marker, flags: &[&str]) -> ServerSpec {
-    let mut args = vec![fixture(), marker.0.clone()];
-    args.extend(flags.iter().map(|f| (*f).to_owned()));
+/// A spec with the defaults for server `name`, the child process
+/// `command` with `args`.
+pub fn command_spec(name: &str, command: &str, args: Vec<String>) -> ServerSpec {
     let command = StdioCommand {
         server: ServerId::new(name).unwrap(),
-        command: "python3".to_owned(),
+        command: command.to_owned(),
         args,
         env: BTreeMap::new(),
         cwd: None,
         max_message: 1 << 20,
     };
-    let mut spec = ServerSpec::new(
+    ServerSpec::new(
         command.server.clone(),
         Arc::new(StdioConnector::new(command)),
-    );
+    )
+}
+
+/// A spec for the fault server with `flags`, marked with `marker`.
+pub fn fault_spec(name: &str, marker: &Marker, flags: &[&str]) -> ServerSpec {
+    let mut args = vec![fixture(), marker.0.clone()];
+    args.extend(flags.iter().map(|f| (*f).to_owned()));
+    let mut spec = command_spec(name, "python3", args);
     spec.timeouts = Timeouts::new(Duration::from_secs(10), Duration::from_secs(10));
     spec.restart = RestartConfig::new(
         RestartPolicy::OnFailure,
