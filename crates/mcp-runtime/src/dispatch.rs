@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
@@ -268,11 +269,15 @@ impl<O: Outlet> Dispatcher<O> {
                 let server = self.server.clone();
                 let context = self.context.clone();
                 let outlet = self.outlet.clone();
-                let mut task = Box::pin(async move {
-                    let id = request.id.clone();
-                    outlet.send(answer(&*server, request, context).await).await;
-                    id
-                });
+                // Boxed as a `dyn` future: spawned callers need its `Send`
+                // stated, which the compiler cannot prove for every
+                // outlet's future through an opaque type.
+                let mut task: Pin<Box<dyn Future<Output = RequestId<'static>> + Send>> =
+                    Box::pin(async move {
+                        let id = request.id.clone();
+                        outlet.send(answer(&*server, request, context).await).await;
+                        id
+                    });
                 // Polled once here first: a request answered at once (most
                 // of an in-process server's) and sent without waiting
                 // needs no task of its own. One that waits goes on in a
