@@ -26,8 +26,10 @@ pub(crate) const REQUEST_PATH: &[&str] = &[
     "crates/mcp-gateway/src/catalog.rs",
     "crates/mcp-gateway/src/route.rs",
     // The runtime: the server's handle, its resilience layers, the
-    // connection actor and the stdio transport.
+    // connection actor, the stdio transport, and the in-process server's
+    // direct path.
     "crates/mcp-runtime/src/server/handle.rs",
+    "crates/mcp-runtime/src/server/direct.rs",
     "crates/mcp-runtime/src/resilience/mod.rs",
     "crates/mcp-runtime/src/resilience/retry.rs",
     "crates/mcp-runtime/src/resilience/breaker.rs",
@@ -40,6 +42,7 @@ pub(crate) const REQUEST_PATH: &[&str] = &[
     "crates/mcp-runtime/src/observe.rs",
     "crates/mcp-runtime/src/transport/mod.rs",
     "crates/mcp-runtime/src/transport/stdio.rs",
+    "crates/mcp-runtime/src/transport/inprocess.rs",
     // What each request reports.
     "crates/mcp-observability/src/metrics.rs",
 ];

@@ -6,7 +6,9 @@
 //! does not hold up the others, and `notifications/cancelled` aborts that
 //! task. (A handler should therefore not do long work before its first
 //! `.await`: that work holds up the next message.)
-//! Notifications are handled in order, one after the other. A server's
+//! Notifications are handled in order, one after the other. A handler that
+//! panics answers `-32603` (a notification's is logged), and the
+//! dispatcher serves on. A server's
 //! requests to the client ([`RequestContext::request`]) go out through the
 //! outlet with ids of the dispatcher's own, and the client's answers are
 //! matched back to them. Used by the
@@ -16,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -205,7 +208,13 @@ pub async fn route(
                     .and_then(|c| c.request_id)
                     .map(|id| ClientMessage::Cancel(id.into_owned()));
             }
-            server.handle_notification(notification, context()).await;
+            let method = notification.method.clone();
+            if Caught::new(server.handle_notification(notification, context()))
+                .await
+                .is_none()
+            {
+                tracing::error!("the server's handler of `{method}` panicked");
+            }
             None
         }
         answer @ (Message::Response(_) | Message::Error(_)) => {
@@ -218,16 +227,49 @@ pub async fn route(
 }
 
 /// Runs one request on a server: its result or its error, as the message
-/// that answers it.
+/// that answers it (`-32603` if the handler panics).
 pub async fn answer(
     server: &dyn McpServer,
     request: Request<'static>,
     context: RequestContext,
 ) -> Message<'static> {
     let id = request.id.clone();
-    match server.handle_request(request, context).await {
-        Ok(result) => Message::response(id, result),
-        Err(error) => Message::error(Some(id), error),
+    match Caught::new(server.handle_request(request, context)).await {
+        Some(Ok(result)) => Message::response(id, result),
+        Some(Err(error)) => Message::error(Some(id), error),
+        None => Message::error(Some(id), panicked()),
+    }
+}
+
+/// The error a request gets when its handler panicked.
+pub(crate) fn panicked() -> ErrorObject<'static> {
+    ErrorObject::new(
+        error_code::INTERNAL_ERROR,
+        "the server failed (its handler panicked) while handling the request",
+    )
+}
+
+/// A handler's future that ends with `None` if it panics, so that one
+/// handler's panic does not take down the task that polls it (a
+/// dispatcher's, or a caller's).
+pub(crate) struct Caught<F>(F);
+
+impl<F: Future + Unpin> Caught<F> {
+    pub(crate) fn new(work: F) -> Self {
+        Self(work)
+    }
+}
+
+impl<F: Future + Unpin> Future for Caught<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let work = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(work).poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Some(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
     }
 }
 
@@ -235,6 +277,7 @@ pub async fn answer(
 pub struct Dispatcher<O: Outlet> {
     server: Arc<dyn McpServer>,
     context: RequestContext,
+    session: u64,
     asked: SharedAsked,
     outlet: O,
     running: HashMap<RequestId<'static>, AbortHandle>,
@@ -246,18 +289,25 @@ impl<O: Outlet> Dispatcher<O> {
     /// go out through `outlet`.
     pub fn new(server: Arc<dyn McpServer>, outlet: O) -> Self {
         let asked = SharedAsked::default();
+        let session = mcp_core::next_session_key();
         Self {
             context: RequestContext::new(Arc::new(OutletPeer {
                 outlet: outlet.clone(),
                 asked: asked.clone(),
-                session: mcp_core::next_session_key(),
+                session,
             })),
+            session,
             asked,
             server,
             outlet,
             running: HashMap::new(),
             tasks: JoinSet::new(),
         }
+    }
+
+    /// The client session its requests belong to (see [`Peer::session`]).
+    pub fn session(&self) -> u64 {
+        self.session
     }
 
     /// Handles one message from the client.
@@ -320,5 +370,61 @@ impl<O: Outlet> Dispatcher<O> {
     pub fn abort_all(&mut self) {
         self.tasks.abort_all();
         self.running.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    /// Panics on `boom`, answers anything else with `{}`.
+    struct Fragile;
+
+    impl McpServer for Fragile {
+        fn handle_request(
+            &self,
+            request: Request<'static>,
+            _: RequestContext,
+        ) -> BoxFuture<'_, HandlerResult> {
+            Box::pin(async move {
+                assert!(request.method != "boom", "a handler that panics");
+                Ok(Raw::from_value(&serde_json::json!({})))
+            })
+        }
+
+        fn handle_notification(
+            &self,
+            notification: Notification<'static>,
+            _: RequestContext,
+        ) -> BoxFuture<'_, ()> {
+            Box::pin(async move {
+                assert!(notification.method != "boom", "a handler that panics");
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_an_internal_error_and_the_dispatcher_serves_on() {
+        let (outlet, mut sent) = mpsc::channel(8);
+        let mut dispatcher = Dispatcher::new(Arc::new(Fragile), outlet);
+        dispatcher.dispatch(Message::request(1, "boom", None)).await;
+        let Some(Message::Error(error)) = sent.recv().await else {
+            panic!("an error answers the request");
+        };
+        assert_eq!(error.id, Some(RequestId::Number(1)));
+        assert_eq!(error.error.code, error_code::INTERNAL_ERROR);
+        dispatcher
+            .dispatch(Message::Notification(Notification {
+                method: "boom".into(),
+                params: None,
+            }))
+            .await;
+        dispatcher.dispatch(Message::request(2, "fine", None)).await;
+        let Some(Message::Response(response)) = sent.recv().await else {
+            panic!("the next request is answered");
+        };
+        assert_eq!(response.id, RequestId::Number(2));
     }
 }

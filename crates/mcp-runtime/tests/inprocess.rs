@@ -1,5 +1,9 @@
 //! The runtime with an in-process server: requests, notifications both
-//! ways, cancellation that reaches the handler, and list caching.
+//! ways, cancellation that reaches the handler, and list caching. Once the
+//! server is ready, requests are made on the caller's task; these tests
+//! hold that path to what the connection does for any other transport
+//! (timeouts that progress starts over, progress tokens, sessions, a
+//! panicking handler).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -26,6 +30,8 @@ use tokio::sync::mpsc;
 struct TestServer {
     tools_listed: AtomicUsize,
     dropped_calls: AtomicUsize,
+    /// The session of the `initialize` request.
+    initialized_in: std::sync::OnceLock<Option<u64>>,
 }
 
 /// Counts a call whose future was dropped before it finished.
@@ -47,11 +53,14 @@ impl McpServer for TestServer {
     ) -> BoxFuture<'_, HandlerResult> {
         Box::pin(async move {
             match &*request.method {
-                "initialize" => Ok(Raw::from_value(&json!({
+                "initialize" => {
+                    let _ = self.initialized_in.set(context.session());
+                    Ok(Raw::from_value(&json!({
                     "protocolVersion": "2025-11-25",
                     "capabilities": {"tools": {"listChanged": true}},
                     "serverInfo": {"name": "test", "version": "0"}
-                }))),
+                    })))
+                }
                 "tools/list" => {
                     self.tools_listed.fetch_add(1, Ordering::SeqCst);
                     Ok(Raw::from_value(
@@ -87,6 +96,29 @@ impl McpServer for TestServer {
                             }
                             Ok(Raw::from_value(&json!({"done": true})))
                         }
+                        "ticks" => {
+                            // Five ticks 60 ms apart, each with progress.
+                            let token = call.meta.and_then(|m| m.progress_token).unwrap();
+                            for step in 1..=5 {
+                                tokio::time::sleep(Duration::from_millis(60)).await;
+                                let params = json!({"progressToken": token, "progress": step});
+                                context
+                                    .notify(Notification {
+                                        method: "notifications/progress".into(),
+                                        params: Some(Raw::from_value(&params)),
+                                    })
+                                    .await;
+                            }
+                            Ok(Raw::from_value(&json!({"ticked": 5})))
+                        }
+                        "token" => Ok(Raw::from_value(&json!({
+                            "token": call.meta.and_then(|m| m.progress_token).is_some()
+                        }))),
+                        "session" => Ok(Raw::from_value(&json!({
+                            "same": self.initialized_in.get() == Some(&context.session()),
+                            "some": context.session().is_some(),
+                        }))),
+                        "panic" => panic!("a handler that panics"),
                         "forever" => {
                             let mut counter = DropCounter(&self.dropped_calls, false);
                             tokio::time::sleep(Duration::from_secs(60)).await;
@@ -233,13 +265,115 @@ async fn lists_are_cached_until_the_server_announces_a_change() {
         )
         .await
         .unwrap();
+    // The caller who asked for the change sees it in its next list, even
+    // before the notification has been published.
+    handle.list_all(ListKind::Tools).await.unwrap();
+    assert_eq!(server.tools_listed.load(Ordering::SeqCst), 2);
     let event = events.recv().await.unwrap();
     assert_eq!(
         event.notification.method,
         "notifications/tools/list_changed"
     );
     assert_eq!(event.server.as_str(), "inproc");
-    handle.list_all(ListKind::Tools).await.unwrap();
-    assert_eq!(server.tools_listed.load(Ordering::SeqCst), 2);
+    runtime.shutdown().await;
+}
+
+/// Calls `tool` with `params` (its `_meta` and arguments) and `options`.
+async fn call_with(
+    handle: &mcp_runtime::ServerHandle,
+    params: Value,
+    options: CallOptions,
+) -> mcp_runtime::Result<Value> {
+    let raw = handle
+        .request("tools/call", Some(Raw::from_value(&params)), options)
+        .await?;
+    Ok(raw.parse::<Value>().unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn progress_starts_the_timeout_over_and_silence_ends_the_request() {
+    let runtime = McpRuntime::start();
+    let server = Arc::new(TestServer::default());
+    let handle = common::deploy(&runtime, spec(server.clone()))
+        .await
+        .unwrap();
+    // 300 ms of work within a 100 ms timeout: progress every 60 ms keeps it.
+    let (sink, mut progress) = mpsc::channel(8);
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(100)),
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    let params = json!({"name": "ticks", "_meta": {"progressToken": "t"}});
+    let result = call_with(&handle, params, options).await.unwrap();
+    assert_eq!(result, json!({"ticked": 5}));
+    let mut tokens = Vec::new();
+    while let Ok(n) = progress.try_recv() {
+        let value: Value = serde_json::from_str(n.params.unwrap().get()).unwrap();
+        tokens.push(value["progressToken"].clone());
+    }
+    assert_eq!(tokens, vec![json!("t"); 5], "the caller's own token");
+
+    // Silence: the request times out and its handler is dropped.
+    let options = CallOptions {
+        timeout: Some(Duration::from_millis(100)),
+        ..CallOptions::default()
+    };
+    let error = call_with(&handle, json!({"name": "forever"}), options)
+        .await
+        .unwrap_err();
+    assert_eq!(*error.kind(), ErrorKind::Timeout, "{error}");
+    assert_eq!(server.dropped_calls.load(Ordering::SeqCst), 1);
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_progress_token_reaches_the_server_only_with_a_sink_for_its_progress() {
+    let runtime = McpRuntime::start();
+    let handle = common::deploy(&runtime, spec(Arc::new(TestServer::default())))
+        .await
+        .unwrap();
+    let params = json!({"name": "token", "_meta": {"progressToken": 7}});
+    let without = call_with(&handle, params.clone(), CallOptions::default());
+    assert_eq!(without.await.unwrap(), json!({"token": false}));
+    let (sink, _progress) = mpsc::channel(8);
+    let options = CallOptions {
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    assert_eq!(
+        call_with(&handle, params, options).await.unwrap(),
+        json!({"token": true})
+    );
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_request_belongs_to_the_session_of_the_handshake() {
+    let runtime = McpRuntime::start();
+    let handle = common::deploy(&runtime, spec(Arc::new(TestServer::default())))
+        .await
+        .unwrap();
+    let seen = call_with(&handle, json!({"name": "session"}), CallOptions::default());
+    assert_eq!(seen.await.unwrap(), json!({"same": true, "some": true}));
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_an_internal_error_and_the_server_serves_on() {
+    let runtime = McpRuntime::start();
+    let handle = common::deploy(&runtime, spec(Arc::new(TestServer::default())))
+        .await
+        .unwrap();
+    let error = call_with(&handle, json!({"name": "panic"}), CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.rpc_error().map(|e| e.code), Some(-32603), "{error}");
+    let echoed = call_with(
+        &handle,
+        json!({"name": "echo", "arguments": {}}),
+        CallOptions::default(),
+    );
+    assert_eq!(echoed.await.unwrap(), json!({"echo": "{}"}));
     runtime.shutdown().await;
 }

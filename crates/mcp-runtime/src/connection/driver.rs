@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::machine::{Event, Machine};
 use super::{ConnCommand, ConnectionSettings, Exit};
 use crate::server::{ServerEvent, SessionInfo, Shared};
+use crate::transport::inprocess::InProcessEnd;
 use crate::transport::{Closer, Inbound, TransportLink};
 
 /// The answer to a server's request to the client, from the task that
@@ -33,17 +34,20 @@ pub(crate) struct Wiring<'a> {
 
 /// Runs one connection over `link`: the handshake, then requests until the
 /// transport ends, the commands stop or a stop is asked for. `on_ready` is
-/// called once the handshake is done.
+/// called once the handshake is done, with the in-process server the link
+/// offers for requests made on the callers' tasks (none for a stateless
+/// session, whose requests the machine rewrites).
 pub(crate) async fn run(
     settings: &ConnectionSettings,
     link: TransportLink,
     wiring: Wiring<'_>,
-    on_ready: impl FnOnce(SessionInfo),
+    on_ready: impl FnOnce(SessionInfo, Option<InProcessEnd>),
 ) -> Exit {
     let TransportLink {
         outbound,
         mut inbound,
         closer,
+        mut direct,
     } = link;
     let Wiring {
         shared,
@@ -63,7 +67,8 @@ pub(crate) async fn run(
             match event {
                 Event::Ready(info) => {
                     if let Some(on_ready) = on_ready.take() {
-                        on_ready(*info);
+                        let direct = direct.take().filter(|_| !machine.is_stateless());
+                        on_ready(*info, direct);
                     }
                 }
                 Event::Publish(notification) => {

@@ -125,6 +125,11 @@ impl Machine {
         self.ready
     }
 
+    /// Whether the session is a stateless (2026-07-28) one.
+    pub(super) fn is_stateless(&self) -> bool {
+        self.stateless.is_some()
+    }
+
     /// Whether it takes a caller's command now: ready, and the outbox not
     /// full.
     pub(super) fn accepts_commands(&self) -> bool {

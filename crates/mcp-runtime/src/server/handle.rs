@@ -25,6 +25,7 @@ use crate::connection::ConnCommand;
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::{BreakerState, Outcome, ServerObserver, method_label};
 use crate::resilience::{self, Call, Guards};
+use crate::server::direct::Direct;
 use crate::server::instance::{Instance, futures_join, spawn_instance, stop_instance};
 use crate::server::{
     CallOptions, ListKind, RecentError, ServerEvent, ServerSpec, ServerState, SessionInfo, Shared,
@@ -295,20 +296,29 @@ impl ServerHandle {
     ) -> Result<Raw<'static>> {
         let instance = self.pick(options.session)?;
         let id = self.inner.shared.next_id();
+        let timeout = options
+            .timeout
+            .unwrap_or(self.inner.spec.timeouts.request());
+        let _in_flight = InFlight::enter(&instance);
+        if let Some(direct) = instance.direct.load_full()
+            && Direct::takes(params.as_ref(), options.progress.as_ref())
+        {
+            let (progress, requester) = (options.progress, options.requester);
+            return direct
+                .request(id, method, params, timeout, progress, requester)
+                .await;
+        }
         let (reply, answer) = oneshot::channel();
         let command = ConnCommand::Request {
             id,
             method,
             params,
-            timeout: options
-                .timeout
-                .unwrap_or(self.inner.spec.timeouts.request()),
+            timeout,
             enqueued: Instant::now(),
             progress: options.progress,
             requester: options.requester,
             reply,
         };
-        let _in_flight = InFlight::enter(&instance);
         if instance.commands.send(command).await.is_err() {
             return Err(unavailable(&self.inner.spec.id, &instance));
         }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use mcp_core::config::{RestartConfig, RestartPolicy};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -15,7 +16,9 @@ use tokio::time::Instant;
 use crate::connection::{self, ConnCommand, ConnectionSettings, Exit, Wiring};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lock;
+use crate::server::direct::Direct;
 use crate::server::{ServerEvent, ServerSpec, ServerState, SessionInfo, Shared};
+use crate::transport::inprocess::InProcessEnd;
 
 /// Commands queued for one instance before callers wait.
 const COMMAND_CAPACITY: usize = 1024;
@@ -28,6 +31,9 @@ pub(super) struct Instance {
     pub(super) in_flight: AtomicUsize,
     pub(super) state: watch::Receiver<ServerState>,
     pub(super) session: watch::Receiver<Option<SessionInfo>>,
+    /// An in-process server, while its connection is ready: requests are
+    /// made on the caller's task.
+    pub(super) direct: Arc<ArcSwapOption<Direct>>,
     /// Set once it is told to stop: no new request goes to it.
     stopping: AtomicBool,
     stop: watch::Sender<bool>,
@@ -85,12 +91,14 @@ pub(super) fn spawn_instance(
     let (session_tx, session_rx) = watch::channel(None);
     let (stop_tx, stop_rx) = watch::channel(false);
     let (started_tx, started_rx) = oneshot::channel();
+    let direct = Arc::new(ArcSwapOption::empty());
     let instance = Arc::new(Instance {
         id: next_instance_id(),
         commands: commands_tx,
         in_flight: AtomicUsize::new(0),
         state: state_rx,
         session: session_rx,
+        direct: direct.clone(),
         stopping: AtomicBool::new(false),
         stop: stop_tx,
         task: Mutex::new(None),
@@ -101,6 +109,7 @@ pub(super) fn spawn_instance(
         events: events.clone(),
         state: state_tx,
         session: session_tx,
+        direct,
         stop: stop_rx,
     };
     let task = tokio::spawn(supervisor.run(commands_rx, started_tx));
@@ -114,6 +123,7 @@ struct Supervisor {
     events: broadcast::Sender<ServerEvent>,
     state: watch::Sender<ServerState>,
     session: watch::Sender<Option<SessionInfo>>,
+    direct: Arc<ArcSwapOption<Direct>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -139,6 +149,7 @@ impl Supervisor {
             let exit = self
                 .run_once(&settings, &mut commands, &mut held, &mut started)
                 .await;
+            self.direct.store(None);
             self.session.send_replace(None);
             let reason = match exit {
                 Exit::Stopped => break,
@@ -218,7 +229,8 @@ impl Supervisor {
         };
         let state = &self.state;
         let session = &self.session;
-        let on_ready = |info: SessionInfo| {
+        let (direct, shared) = (&self.direct, &self.shared);
+        let on_ready = |info: SessionInfo, end: Option<InProcessEnd>| {
             tracing::info!(
                 server = %settings.server,
                 "running: {} {} speaking {}",
@@ -226,6 +238,7 @@ impl Supervisor {
                 info.server_info.version,
                 info.protocol_version
             );
+            direct.store(end.map(|end| Arc::new(Direct::new(end, shared.clone()))));
             session.send_replace(Some(info));
             state.send_replace(ServerState::Running);
             if let Some(started) = started.take() {

@@ -1,9 +1,13 @@
 //! The in-process transport: a server written in Rust ([`McpServer`]),
 //! called directly. Messages cross as values; nothing is encoded to bytes.
 //!
-//! Each request runs as its own task, so a slow request does not hold up
-//! the others; `notifications/cancelled` aborts the request's task (see
-//! the dispatcher).
+//! The handshake, notifications and health checks go through the
+//! connection and the dispatcher, as for any transport: each request runs
+//! as its own task, so a slow request does not hold up the others, and
+//! `notifications/cancelled` aborts the request's task. Once the server is
+//! ready, the link also offers the server itself ([`InProcessEnd`]), and
+//! callers' requests are then made on their own tasks (see the server
+//! handle's direct path).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +30,19 @@ impl Outlet for tokio::sync::mpsc::Sender<Inbound> {
     fn is_closed(&self) -> bool {
         tokio::sync::mpsc::Sender::is_closed(self)
     }
+}
+
+/// What an in-process link offers besides its channels: the server itself,
+/// for requests made on the caller's task.
+#[derive(Clone)]
+pub(crate) struct InProcessEnd {
+    pub(crate) server: Arc<dyn McpServer>,
+    /// The connection's inbound channel, for the notifications the server
+    /// sends while serving such a request.
+    pub(crate) inbound: tokio::sync::mpsc::Sender<Inbound>,
+    /// The client session the dispatcher's requests belong to: the
+    /// direct requests belong to the same.
+    pub(crate) session: u64,
 }
 
 /// Connects to an in-process server.
@@ -57,10 +74,16 @@ impl Connector for InProcessConnector {
     fn connect(&self) -> BoxFuture<'_, Result<TransportLink>> {
         Box::pin(async move {
             let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let (link, ends) = TransportLink::new(Box::new(TaskCloser {
+            let (mut link, ends) = TransportLink::new(Box::new(TaskCloser {
                 stop: Some(stop_tx),
             }));
-            tokio::spawn(drive(self.server.clone(), ends, stop_rx));
+            let dispatcher = Dispatcher::new(self.server.clone(), ends.inbound.clone());
+            link.direct = Some(InProcessEnd {
+                server: self.server.clone(),
+                inbound: ends.inbound.clone(),
+                session: dispatcher.session(),
+            });
+            tokio::spawn(drive(dispatcher, ends, stop_rx));
             Ok(link)
         })
     }
@@ -84,7 +107,7 @@ impl Closer for TaskCloser {
 }
 
 async fn drive(
-    server: Arc<dyn McpServer>,
+    mut dispatcher: Dispatcher<tokio::sync::mpsc::Sender<Inbound>>,
     ends: TransportEnds,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
@@ -92,7 +115,6 @@ async fn drive(
         mut outbound,
         inbound,
     } = ends;
-    let mut dispatcher = Dispatcher::new(server, inbound.clone());
     loop {
         tokio::select! {
             _ = &mut stop => break,

@@ -66,6 +66,8 @@ pub struct TransportLink {
     pub(crate) outbound: mpsc::Sender<Message<'static>>,
     pub(crate) inbound: mpsc::Receiver<Inbound>,
     pub(crate) closer: Box<dyn Closer>,
+    /// The server itself, when it runs in this process.
+    pub(crate) direct: Option<inprocess::InProcessEnd>,
 }
 
 /// The transport's end: where it takes messages to send and puts what
@@ -87,6 +89,7 @@ impl TransportLink {
             outbound: outbound_tx,
             inbound: inbound_rx,
             closer,
+            direct: None,
         };
         let ends = TransportEnds {
             outbound: outbound_rx,

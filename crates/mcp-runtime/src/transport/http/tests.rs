@@ -82,6 +82,7 @@ async fn a_dropped_link_stops_every_task_and_ends_the_session() {
         outbound,
         mut inbound,
         closer,
+        ..
     } = connector.connect().await.unwrap();
     outbound
         .send(Message::request(1, "initialize", None))
