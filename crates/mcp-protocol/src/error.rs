@@ -20,6 +20,9 @@ pub enum ErrorKind {
     MessageTooLarge,
     /// A protocol version this implementation does not speak.
     UnsupportedVersion,
+    /// A binary frame whose header cannot be read (bad magic, unknown
+    /// framing version, kind or flags) or that was cut short.
+    InvalidFrame,
 }
 
 impl ErrorKind {
@@ -28,7 +31,9 @@ impl ErrorKind {
     pub fn code(self) -> i64 {
         match self {
             Self::Parse => error_code::PARSE_ERROR,
-            Self::InvalidRequest | Self::MessageTooLarge => error_code::INVALID_REQUEST,
+            Self::InvalidRequest | Self::MessageTooLarge | Self::InvalidFrame => {
+                error_code::INVALID_REQUEST
+            }
             Self::InvalidParams => error_code::INVALID_PARAMS,
             Self::InvalidResult => error_code::INTERNAL_ERROR,
             Self::UnsupportedVersion => error_code::UNSUPPORTED_PROTOCOL_VERSION,

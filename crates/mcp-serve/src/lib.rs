@@ -8,6 +8,8 @@
 //!   [`MCP_PATH`], and over the legacy HTTP+SSE transport at [`SSE_PATH`]
 //!   and [`MESSAGE_PATH`], with sessions, resumable streams, limits, the
 //!   DNS-rebinding checks and a bounded drain on shutdown.
+//! - [`serve_frames`]: local clients over a Unix socket with binary framing
+//!   (the frame socket), one session per connection.
 //!
 //! The server served is usually the gateway, but any `McpServer` will do:
 //! this crate knows nothing of the servers behind it.
@@ -20,8 +22,13 @@
 //! every channel is bounded and no lock is held across an `.await`.
 #![forbid(unsafe_code)]
 
+#[cfg(unix)]
+mod frame;
 mod http;
 mod stdio;
+
+#[cfg(unix)]
+pub use frame::{FrameServeOptions, bind_frame_socket, serve_frames};
 
 pub use http::{HttpServeOptions, MCP_PATH, MESSAGE_PATH, SSE_PATH, constant_time_eq, serve_http};
 pub use stdio::{ProcessInput, ProcessOutput, STDIO_DRAIN, process_stdio, serve_stdio};

@@ -11,6 +11,10 @@
 //! bearer token
 //! (`--auth-token`, or `MCP_MANAGER_AUTH_TOKEN`), until Ctrl-C or SIGTERM.
 //!
+//! `--frame-socket PATH` also serves the gateway on a Unix socket with
+//! binary framing (mode 0600, in a directory that belongs to the user), for
+//! local clients, beside stdio or HTTP.
+//!
 //! `--admin [ADDR]` (default 127.0.0.1:8932) adds the admin listener:
 //! Prometheus metrics at `/metrics` and the JSON admin API (see
 //! [`crate::cli::admin`]), behind `--admin-token` (or
@@ -56,6 +60,10 @@ pub(crate) struct ServeArgs {
     /// the environment variable `MCP_MANAGER_AUTH_TOKEN`).
     #[arg(long, value_name = "TOKEN", requires = "http")]
     auth_token: Option<String>,
+    /// Also serve MCP on a frame socket (binary frames over a Unix socket)
+    /// at PATH, beside stdio or HTTP; created 0600, removed at the end.
+    #[arg(long, value_name = "PATH")]
+    frame_socket: Option<PathBuf>,
     /// Serve metrics (`/metrics`) and the admin API (`/api/servers`) on
     /// their own address, never the MCP one.
     #[arg(
@@ -138,16 +146,39 @@ pub(crate) fn run(args: &ServeArgs, registry: &Arc<PluginRegistry>) -> anyhow::R
     };
     // A config file is watched for changes, unless told not to.
     let source = args.config.as_deref().filter(|_| !args.no_watch);
+    let downstream = Downstreams {
+        main: downstream,
+        frame_socket: args.frame_socket.clone(),
+    };
     launch::run_async(serve(registry, &config, source, downstream, admin))?
+}
+
+/// Where the gateway is served: stdio or HTTP, and maybe a frame socket.
+struct Downstreams {
+    main: Downstream,
+    frame_socket: Option<PathBuf>,
 }
 
 async fn serve(
     registry: &Arc<PluginRegistry>,
     config: &ManagerConfig,
     source: Option<&Path>,
-    downstream: Downstream,
+    downstreams: Downstreams,
     admin: Option<AdminOptions>,
 ) -> anyhow::Result<ExitCode> {
+    let Downstreams {
+        main: downstream,
+        frame_socket,
+    } = downstreams;
+    // The socket first: a path that cannot hold it fails before anything starts.
+    let frames = match frame_socket {
+        Some(path) => {
+            let listener = mcp_serve::bind_frame_socket(&path)
+                .with_context(|| format!("creating the frame socket {}", path.display()))?;
+            Some((listener, path))
+        }
+        None => None,
+    };
     // Metrics are kept when something can read them.
     let metrics = admin.as_ref().map(|_| Metrics::new());
     let observer = metrics.as_ref().map_or_else(
@@ -225,6 +256,35 @@ async fn serve(
         report,
     );
     let _ = control_tx.send(Some(control.clone()));
+    let (frames_stop, frames_stopped) = tokio::sync::oneshot::channel::<()>();
+    let frames_task = frames.map(|(listener, path)| {
+        eprintln!(
+            "mcp-manager: also serving on the frame socket unix:{}",
+            path.display()
+        );
+        let limits = config.gateway().limits();
+        let default = mcp_serve::FrameServeOptions::default();
+        let options = mcp_serve::FrameServeOptions {
+            max_inline: limits.max_request_bytes.unwrap_or(default.max_inline),
+            drain: limits.drain_timeout.unwrap_or(default.drain),
+            ..default
+        };
+        // It stops with the main endpoint, or at once on a signal, so that
+        // both drain together.
+        let stop = async move {
+            tokio::select! {
+                _ = frames_stopped => {}
+                () = signalled() => {}
+            }
+        };
+        tokio::spawn(mcp_serve::serve_frames(
+            gateway.clone(),
+            listener,
+            Some(path),
+            options,
+            stop,
+        ))
+    });
     let (reload_stop, reload_stopped) = tokio::sync::oneshot::channel::<()>();
     let reloader = source.map(|path| {
         eprintln!(
@@ -260,6 +320,12 @@ async fn serve(
             serve_http(gateway.clone(), addr, options).await
         }
     };
+    let _ = frames_stop.send(());
+    if let Some(task) = frames_task {
+        if let Ok(Err(error)) = task.await {
+            eprintln!("mcp-manager: the frame socket failed: {error}");
+        }
+    }
     let _ = reload_stop.send(());
     if let Some(task) = reloader {
         let _ = task.await;
@@ -313,8 +379,15 @@ pub(crate) async fn serve_http(
         .context("serving http")
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
+/// Resolves on Ctrl-C or SIGTERM, and says so.
 async fn stop_signal() {
+    signalled().await;
+    // Not eprintln!: stderr may be closed by now, and that must not panic.
+    let _ = writeln!(std::io::stderr(), "mcp-manager: stopping");
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn signalled() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -334,6 +407,4 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    // Not eprintln!: stderr may be closed by now, and that must not panic.
-    let _ = writeln!(std::io::stderr(), "mcp-manager: stopping");
 }

@@ -13,7 +13,11 @@
 //!   stateless 2026-07-28 requests with their headers).
 //! - [`sse`]: a legacy HTTP+SSE remote (2024-11-05).
 //! - [`inprocess`]: an [`mcp_core::McpServer`] called directly.
+//! - [`frame`]: a frame socket (binary frames over a Unix socket), such as
+//!   another manager's `serve --frame-socket`.
 
+#[cfg(unix)]
+pub mod frame;
 pub mod http;
 pub mod inprocess;
 pub mod sse;

@@ -1,0 +1,288 @@
+//! Serving an [`McpServer`] to local clients over a Unix socket with binary
+//! framing (`mcp_protocol::codec::frame`): the frame socket.
+//!
+//! Each connection is one client session, served as stdio serves its one
+//! client: the same dispatcher, requests on tasks of their own, cancelled
+//! by `notifications/cancelled`, the server's requests to the client and
+//! its notifications written back as frames. A frame that cannot be read
+//! (bad magic, unknown framing version, a length past the limit, a frame
+//! cut short, a payload that is not one JSON-RPC message) is answered with
+//! an error frame saying why, and that connection closes; the others go on.
+//! Mapped payloads are refused the same way (inline payloads only, for
+//! now).
+//!
+//! The socket is created with mode 0600, in a directory that must belong to
+//! the user, and removed when serving ends. On shutdown the listener stops
+//! accepting, each connection stops reading, and requests still running
+//! get [`FrameServeOptions::drain`] to be answered.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mcp_core::McpServer;
+use mcp_protocol::codec::frame::{self, FrameDecoder, FrameKind, Payload};
+use mcp_protocol::{BatchPolicy, Message, Packet};
+use mcp_runtime::dispatch::{Dispatcher, Outlet};
+use mcp_runtime::transport::CHANNEL_CAPACITY;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// How the frame socket serves.
+#[derive(Clone, Debug)]
+pub struct FrameServeOptions {
+    /// The largest inline payload accepted, in bytes.
+    pub max_inline: usize,
+    /// Connections served at once; one more is refused with an error frame.
+    pub max_connections: usize,
+    /// How long requests still running may take once serving stops.
+    pub drain: Duration,
+}
+
+impl Default for FrameServeOptions {
+    fn default() -> Self {
+        Self {
+            max_inline: mcp_runtime::transport::MAX_MESSAGE,
+            max_connections: 1024,
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Creates the socket at `path` (mode 0600; its directory must be owned by
+/// this user and not writable by others; a stale socket file left there is
+/// replaced).
+///
+/// # Errors
+///
+/// The directory is missing or not safe, something other than a socket is
+/// at `path`, or binding failed.
+pub fn bind_frame_socket(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let meta = std::fs::metadata(&dir)?;
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.permissions().mode() & 0o022 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} must belong to this user and not be writable by others to hold the frame socket",
+                dir.display()
+            ),
+        ));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(existing) if existing.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        Err(_) => {}
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves `server` on `listener` until `shutdown` resolves, then drains.
+/// The socket file at `path` (if given) is removed at the end.
+///
+/// # Errors
+///
+/// Never for one connection's trouble; only if the listener itself fails
+/// for good.
+pub async fn serve_frames(
+    server: Arc<dyn McpServer>,
+    listener: UnixListener,
+    path: Option<PathBuf>,
+    options: FrameServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    if connections.len() >= options.max_connections {
+                        tokio::spawn(refuse(stream, options.max_connections));
+                        continue;
+                    }
+                    let session = Session {
+                        server: server.clone(),
+                        options: options.clone(),
+                        stop: stopping.clone(),
+                    };
+                    connections.spawn(session.run(stream));
+                }
+                Err(error) => {
+                    // Out of descriptors, say: wait a little, go on.
+                    tracing::warn!("frame socket: accepting failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    if let Some(path) = path {
+        let _ = std::fs::remove_file(path);
+    }
+    stop.send_replace(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    // Each session drains itself within `drain`; this is the backstop.
+    if tokio::time::timeout(options.drain + Duration::from_secs(1), drained)
+        .await
+        .is_err()
+    {
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+/// Tells a client over the limit why, and closes.
+async fn refuse(mut stream: UnixStream, limit: usize) {
+    let error = mcp_protocol::Error::new(
+        mcp_protocol::ErrorKind::InvalidRequest,
+        format!("the frame socket serves at most {limit} connections at once; try again later"),
+    );
+    let _ = stream.write_all(&frame::error_frame(&error)).await;
+}
+
+/// What a session writes: messages, and a last error frame.
+enum Outgoing {
+    Message(Message<'static>),
+    Closing(mcp_protocol::Error),
+}
+
+/// A session's outlet: the writer's channel.
+#[derive(Clone)]
+struct FrameOutlet(mpsc::Sender<Outgoing>);
+
+impl Outlet for FrameOutlet {
+    async fn send(&self, message: Message<'static>) -> bool {
+        self.0.send(Outgoing::Message(message)).await.is_ok()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// One client connection.
+struct Session {
+    server: Arc<dyn McpServer>,
+    options: FrameServeOptions,
+    stop: watch::Receiver<bool>,
+}
+
+impl Session {
+    async fn run(mut self, stream: UnixStream) {
+        let (mut input, output) = stream.into_split();
+        let (outlet, outgoing) = mpsc::channel(CHANNEL_CAPACITY);
+        let outlet = FrameOutlet(outlet);
+        let writer = tokio::spawn(write_frames(outgoing, output));
+        let mut dispatcher = Dispatcher::new(self.server.clone(), outlet.clone());
+        let mut decoder = FrameDecoder::new(self.options.max_inline, 0);
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let closing = loop {
+            tokio::select! {
+                _ = self.stop.changed() => break None,
+                () = dispatcher.reap() => {}
+                read = input.read_buf(&mut buf) => match read {
+                    Ok(0) => break decoder.decode_eof(&mut buf).err(),
+                    Ok(_) => match next_messages(&mut decoder, &mut buf, &mut dispatcher).await {
+                        Ok(()) => {}
+                        Err(error) => break Some(error),
+                    },
+                    Err(error) => {
+                        tracing::debug!("frame socket: reading failed: {error}");
+                        break None;
+                    }
+                },
+            }
+        };
+        if let Some(error) = closing {
+            tracing::debug!("frame socket: closing a connection: {error}");
+            let _ = outlet.0.send(Outgoing::Closing(error)).await;
+        }
+        if tokio::time::timeout(self.options.drain, dispatcher.drain())
+            .await
+            .is_err()
+        {
+            dispatcher.abort_all();
+        }
+        drop(dispatcher);
+        drop(outlet);
+        let _ = writer.await;
+    }
+}
+
+/// Dispatches every whole frame in `buf`; an error ends the session.
+async fn next_messages(
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+    dispatcher: &mut Dispatcher<FrameOutlet>,
+) -> Result<(), mcp_protocol::Error> {
+    while let Some(frame) = decoder.decode(buf)? {
+        let payload = match (frame.kind, frame.payload) {
+            (FrameKind::Message, Payload::Inline(payload)) => payload,
+            (FrameKind::Message, Payload::Mapped { .. }) => {
+                return Err(mcp_protocol::Error::new(
+                    mcp_protocol::ErrorKind::InvalidFrame,
+                    "mapped payloads are not accepted on this socket; send the message inline",
+                ));
+            }
+            (FrameKind::Error, payload) => {
+                let why = match payload {
+                    Payload::Inline(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Payload::Mapped { .. } => String::new(),
+                };
+                tracing::debug!("frame socket: the client is closing: {why}");
+                return Ok(());
+            }
+        };
+        match Packet::parse(&payload, BatchPolicy::Reject)? {
+            Packet::Single(message) => dispatcher.dispatch(message.into_owned()).await,
+            Packet::Batch(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes what the session sends, as frames, batching what is queued.
+async fn write_frames(mut outgoing: mpsc::Receiver<Outgoing>, mut output: impl AsyncWrite + Unpin) {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    while let Some(first) = outgoing.recv().await {
+        buf.clear();
+        let mut next = Some(first);
+        let mut closing = false;
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Message(message) => frame::encode_message(&message, &mut buf),
+                Outgoing::Closing(error) => {
+                    buf.extend_from_slice(&frame::error_frame(&error));
+                    closing = true;
+                    break;
+                }
+            }
+            if buf.len() < 256 * 1024 {
+                next = outgoing.try_recv().ok();
+            }
+        }
+        if output.write_all(&buf).await.is_err() || closing {
+            break;
+        }
+    }
+    let _ = output.shutdown().await;
+}

@@ -1,0 +1,274 @@
+//! Serving an in-process server on a frame socket: the runtime's frame
+//! client through it, bad frames from raw clients, the socket's safety and
+//! the drain on shutdown.
+#![cfg(unix)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
+use mcp_protocol::codec::frame::{self, FrameDecoder, FrameKind, Payload};
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Message, Notification, Request};
+use mcp_runtime::transport::frame::FrameConnector;
+use mcp_runtime::{CallOptions, McpRuntime, Server, ServerSpec};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+
+/// Answers `initialize`, doubles numbers (logging as it does), and sleeps.
+struct Doubler;
+
+impl McpServer for Doubler {
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        Box::pin(async move {
+            let params: Value = request.params.map_or(Value::Null, |p| p.parse().unwrap());
+            match &*request.method {
+                "initialize" => Ok(Raw::from_value(&json!({
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {"logging": {}},
+                    "serverInfo": {"name": "doubler", "version": "1"}
+                }))),
+                "ping" => Ok(Raw::from_value(&json!({}))),
+                "double" => {
+                    context
+                        .notify(Notification {
+                            method: "notifications/message".into(),
+                            params: Some(Raw::from_value(
+                                &json!({"level": "info", "data": "doubling"}),
+                            )),
+                        })
+                        .await;
+                    Ok(Raw::from_value(
+                        &json!({"n": params["n"].as_i64().unwrap() * 2}),
+                    ))
+                }
+                "slow" => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok(Raw::from_value(&json!({"slept": true})))
+                }
+                other => Err(ErrorObject::new(-32601, format!("no {other}"))),
+            }
+        })
+    }
+
+    fn handle_notification(
+        &self,
+        _: Notification<'static>,
+        _: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Serves [`Doubler`] on a socket in a fresh private directory; the sender
+/// stops it.
+struct Serving {
+    path: PathBuf,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+fn serve() -> Serving {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mcp.sock");
+    let listener = mcp_serve::bind_frame_socket(&path).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(mcp_serve::serve_frames(
+        Arc::new(Doubler),
+        listener,
+        Some(path.clone()),
+        mcp_serve::FrameServeOptions::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Serving {
+        path,
+        stop,
+        task,
+        _dir: dir,
+    }
+}
+
+/// Sends `bytes` on a fresh connection and reads every frame that comes
+/// back until the server closes it.
+async fn exchange(path: &Path, bytes: &[u8]) -> Vec<(FrameKind, Value)> {
+    let mut stream = UnixStream::connect(path).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    // The end of the client's input: what was cut short stays so.
+    stream.shutdown().await.unwrap();
+    let mut buf = BytesMut::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), async {
+        while stream.read_buf(&mut buf).await.unwrap() > 0 {}
+    });
+    read.await.expect("the server closes the connection");
+    let mut decoder = FrameDecoder::default();
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+        let Payload::Inline(payload) = frame.payload else {
+            panic!("inline payloads only");
+        };
+        frames.push((frame.kind, serde_json::from_slice(&payload).unwrap()));
+    }
+    frames
+}
+
+fn message_frame(message: &Message<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame::encode_message(message, &mut out);
+    out
+}
+
+#[tokio::test]
+async fn the_runtime_reaches_a_server_through_the_frame_socket() {
+    let serving = serve();
+    let mode = std::fs::metadata(&serving.path)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the socket is the user's only");
+    let runtime = McpRuntime::start();
+    let mut events = runtime.subscribe();
+    let id = ServerId::new("framed").unwrap();
+    let connector = FrameConnector::new(id.clone(), serving.path.clone(), 1 << 20);
+    let server = Server::new(runtime.clone(), ServerSpec::new(id, Arc::new(connector)))
+        .deploy()
+        .await
+        .map_err(|failed| failed.error().to_string())
+        .unwrap();
+    let session = server.handle().session().unwrap();
+    assert_eq!(session.server_info.name, "doubler");
+    let result = server
+        .handle()
+        .request(
+            "double",
+            Some(Raw::from_value(&json!({"n": 21}))),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.parse::<Value>().unwrap(), json!({"n": 42}));
+    let event = events.recv().await.unwrap();
+    assert_eq!(event.notification.method, "notifications/message");
+    let error = server
+        .handle()
+        .request("nothing", None, CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.rpc_error().map(|e| e.code), Some(-32601));
+    runtime.shutdown().await;
+    serving.stop.send(()).unwrap();
+    serving.task.await.unwrap().unwrap();
+    assert!(!serving.path.exists(), "the socket file is removed");
+}
+
+#[tokio::test]
+async fn bad_frames_are_answered_with_an_error_frame_and_close_only_their_connection() {
+    let serving = serve();
+    let ping = message_frame(&Message::request(1, "ping", None));
+
+    let mut bad_magic = ping.clone();
+    bad_magic[0] = b'X';
+    let mut new_version = ping.clone();
+    new_version[4] = 2;
+    let mut too_long = ping.clone();
+    too_long[27] = 0x40;
+    let mut not_json = BytesMut::new();
+    frame::encode(FrameKind::Message, 0, b"{nope", &mut not_json);
+    let mapped = frame::mapped_header(FrameKind::Message, 1, 64);
+    let cut_short = &ping[..10];
+    let cases: [(&[u8], &str, i64); 6] = [
+        (&bad_magic, "magic", -32600),
+        (&new_version, "frame version 2 is not supported", -32600),
+        (&too_long, "over the limit", -32600),
+        (&not_json, "", -32700),
+        (&mapped, "mapped payloads are not accepted", -32600),
+        (cut_short, "within a frame's header", -32600),
+    ];
+    for (bytes, says, code) in cases {
+        let frames = exchange(&serving.path, bytes).await;
+        let (kind, error) = frames.last().expect("an error frame");
+        assert_eq!(*kind, FrameKind::Error, "{frames:?}");
+        assert_eq!(error["code"], code, "{error}");
+        assert!(error["message"].as_str().unwrap().contains(says), "{error}");
+        assert_eq!(error["data"]["frameVersions"], json!([1]));
+    }
+    // A good client is answered all along, and a request before a bad frame
+    // on the same connection still gets its answer.
+    let mut good_then_bad = ping.clone();
+    good_then_bad.extend_from_slice(&bad_magic);
+    let frames = exchange(&serving.path, &good_then_bad).await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(
+        frames[0],
+        (
+            FrameKind::Message,
+            json!({"jsonrpc": "2.0", "id": 1, "result": {}})
+        )
+    );
+    assert_eq!(frames[1].0, FrameKind::Error);
+    serving.stop.send(()).unwrap();
+    serving.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn requests_running_at_shutdown_are_answered_before_the_socket_closes() {
+    let serving = serve();
+    let mut stream = UnixStream::connect(&serving.path).await.unwrap();
+    stream
+        .write_all(&message_frame(&Message::request(7, "slow", None)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    serving.stop.send(()).unwrap();
+    let mut buf = BytesMut::new();
+    while stream.read_buf(&mut buf).await.unwrap() > 0 {}
+    let frame = FrameDecoder::default().decode(&mut buf).unwrap().unwrap();
+    let Payload::Inline(payload) = frame.payload else {
+        panic!("inline");
+    };
+    assert_eq!(frame.id, 7);
+    let answer: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(answer["result"], json!({"slept": true}));
+    serving.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_socket_goes_only_where_it_is_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stale socket is replaced.
+    let path = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    assert!(mcp_serve::bind_frame_socket(&path).is_ok());
+    // Something else at the path is left alone.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "keep").unwrap();
+    let error = mcp_serve::bind_frame_socket(&file).unwrap_err();
+    assert!(error.to_string().contains("not a socket"), "{error}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+    // A directory others may write to is refused.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = mcp_serve::bind_frame_socket(&open.join("mcp.sock")).unwrap_err();
+    assert!(
+        error.to_string().contains("not be writable by others"),
+        "{error}"
+    );
+}
