@@ -19,6 +19,9 @@ pub enum Launch {
     StreamableHttp(RemoteLaunch),
     /// A remote server over the legacy HTTP+SSE transport (2024-11-05).
     Sse(RemoteLaunch),
+    /// A server on a local frame socket (binary frames over a Unix
+    /// socket), such as another manager's: the socket's path.
+    FrameSocket(PathBuf),
     /// A server written in Rust, called in the manager's own process.
     InProcess(InProcessLaunch),
 }
@@ -52,6 +55,7 @@ impl Launch {
             Self::Stdio(stdio) => format!("stdio `{}`", stdio.command),
             Self::StreamableHttp(remote) => format!("http {}", remote.url),
             Self::Sse(remote) => format!("sse {}", remote.url),
+            Self::FrameSocket(path) => format!("frame socket unix:{}", path.display()),
             Self::InProcess(inprocess) => format!("in-process `{}`", inprocess.name),
         }
     }

@@ -1,7 +1,8 @@
 //! `mcp-manager serve --http ADDR --frame-socket PATH` in front of real
 //! servers (server-everything and FastMCP over stdio, the built-in one
 //! in-process): the runtime's frame-socket client lists and calls a tool of
-//! each through the socket while HTTP serves too; SIGTERM stops both, removes
+//! each through the socket while HTTP serves too, and so does a second
+//! manager whose config names the socket (`unix:` URL); SIGTERM stops both, removes
 //! the socket, and leaves no child process behind.
 #![allow(
     clippy::unwrap_used,
@@ -142,6 +143,21 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
         }
         runtime.shutdown().await;
     });
+
+    // A second manager whose config names the socket as a `unix:` URL.
+    let upstream = dir.path().join("upstream.json");
+    let config = json!({"mcpServers": {"up": {"url": format!("unix:{}", socket.display())}}});
+    std::fs::write(&upstream, config.to_string()).unwrap();
+    let called = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["call", "--config"])
+        .arg(&upstream)
+        .args(["up/py__add", "--args", r#"{"a": 2, "b": 3}"#])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&called.stderr);
+    assert!(called.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&called.stdout);
+    assert!(stdout.starts_with("5\n"), "{stdout}\n{stderr}");
 
     // SIGTERM: a clean exit, the socket gone, no backend left running.
     let killed = Command::new("kill")

@@ -18,7 +18,7 @@ mod inprocess;
 mod transports;
 
 pub use inprocess::{BuiltinConfig, BuiltinPlugin, BuiltinServer, CATALOG, builtin};
-pub use transports::{HttpPlugin, SsePlugin, StdioPlugin};
+pub use transports::{FrameSocketPlugin, HttpPlugin, SsePlugin, StdioPlugin};
 
 use mcp_plugin_api::PluginRegistry;
 
@@ -31,6 +31,7 @@ pub fn default_registry() -> PluginRegistry {
         registry.register(StdioPlugin),
         registry.register(HttpPlugin),
         registry.register(SsePlugin),
+        registry.register(FrameSocketPlugin),
         registry.register(BuiltinPlugin),
     ];
     debug_assert!(results.iter().all(Result::is_ok));

@@ -1,5 +1,6 @@
 //! The plugins of the transport types every `mcpServers` file uses: `stdio`,
-//! `http` (Streamable HTTP) and `sse` (legacy HTTP+SSE). Their settings are
+//! `http` (Streamable HTTP) and `sse` (legacy HTTP+SSE), and of the frame
+//! socket (`unix:` URLs). Their settings are
 //! read and validated by the config model; the plugins turn them into
 //! [`Launch`]es.
 
@@ -99,5 +100,29 @@ impl McpServerPlugin for SsePlugin {
             return Err(mismatch(server, self.kind()));
         };
         Ok(Launch::Sse(remote(http)))
+    }
+}
+
+/// Servers on a local frame socket (a `url` of the form `unix:/path`),
+/// such as another manager's `serve --frame-socket`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FrameSocketPlugin;
+
+impl McpServerPlugin for FrameSocketPlugin {
+    type Config = NoSettings;
+
+    fn kind(&self) -> &'static str {
+        "frame-socket"
+    }
+
+    fn capabilities(&self) -> &'static [Capability] {
+        &[Capability::Remote]
+    }
+
+    fn launch(&self, server: &ServerConfig, _: NoSettings) -> Result<Launch, Error> {
+        let TransportConfig::FrameSocket(socket) = server.transport() else {
+            return Err(mismatch(server, self.kind()));
+        };
+        Ok(Launch::FrameSocket(socket.path().to_owned()))
     }
 }

@@ -327,7 +327,9 @@ fn instances(
     let remote = transport.is_some_and(|t| {
         matches!(
             t,
-            TransportConfig::StreamableHttp(_) | TransportConfig::Sse(_)
+            TransportConfig::StreamableHttp(_)
+                | TransportConfig::Sse(_)
+                | TransportConfig::FrameSocket(_)
         )
     });
     if remote && count.get() > 1 {

@@ -37,7 +37,7 @@
 //! | key | meaning |
 //! |---|---|
 //! | `command`, `args`, `env`, `cwd` | a local process speaking stdio |
-//! | `url`, `headers` | a remote server |
+//! | `url`, `headers` | a remote server; a `url` of the form `unix:/path/to/socket` is a frame socket (another manager's `serve --frame-socket`), with no `type` and no `headers` |
 //! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) or `"sse"` (legacy HTTP+SSE); any other non-empty value names a plugin's server type, see [Plugin entries](#plugin-entries) |
 //! | `enabled` | `false` keeps the entry but does not run it (default `true`) |
 //! | `namespace` | prefix of the server's tool names; `""` for none; default: the server name (characters other than `[A-Za-z0-9_.-]` replaced by `_`, with a warning) |
@@ -104,7 +104,7 @@
 //!   lack a fallback: `${TOKEN:-}`.
 //! - Comments (`//`, `/* */`) and trailing commas are accepted, as in VS
 //!   Code's JSON with comments. A UTF-8 byte order mark is skipped.
-//! - `url` must be `http(s)://` with a host; header names must be HTTP
+//! - `url` must be `http(s)://` with a host, or `unix:` with an absolute path; header names must be HTTP
 //!   tokens; strings passed to a process must not contain NUL.
 //! - Warnings: an unknown key (except among a plugin entry's settings),
 //!   `instances` > 1 on a remote server, keys of
@@ -155,7 +155,7 @@ use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
-    BreakerConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience, RestartConfig,
+    BreakerConfig, FrameSocketConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience, RestartConfig,
     RestartPolicy, RetryConfig, ServerConfig, StdioConfig, Timeouts, TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};

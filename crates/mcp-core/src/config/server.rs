@@ -116,6 +116,9 @@ pub enum TransportConfig {
     StreamableHttp(HttpConfig),
     /// A remote server over the legacy HTTP+SSE transport (`"type": "sse"`).
     Sse(HttpConfig),
+    /// Another manager (or any server of the binary framing) on a local
+    /// frame socket: a `url` of the form `unix:/path/to/socket`.
+    FrameSocket(FrameSocketConfig),
     /// A server of a type this crate does not know (`"type"` is none of
     /// [`BUILTIN_TRANSPORT_TYPES`](super::BUILTIN_TRANSPORT_TYPES)): the
     /// plugin named after the type creates it from the entry's settings.
@@ -130,6 +133,7 @@ impl TransportConfig {
             Self::Stdio(_) => "stdio",
             Self::StreamableHttp(_) => "streamable-http",
             Self::Sse(_) => "sse",
+            Self::FrameSocket(_) => "frame-socket",
             Self::Plugin(plugin) => plugin.kind(),
         }
     }
@@ -182,6 +186,19 @@ impl HttpConfig {
     /// Headers sent with every request (e.g. `Authorization`).
     pub fn headers(&self) -> &BTreeMap<String, String> {
         &self.headers
+    }
+}
+
+/// The address of a frame socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSocketConfig {
+    pub(crate) path: PathBuf,
+}
+
+impl FrameSocketConfig {
+    /// The socket's path (absolute).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

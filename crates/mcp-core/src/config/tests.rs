@@ -1192,3 +1192,35 @@ fn warnings_of_a_later_check_join_the_others_in_file_order() {
         ]
     );
 }
+
+#[test]
+fn a_unix_url_is_a_frame_socket() {
+    for url in [
+        "unix:/run/mcp.sock",
+        "unix:///run/mcp.sock",
+        "UNIX:/run/mcp.sock",
+    ] {
+        let config = load(&servers(&format!(r#""s": {{"url": "{url}"}}"#)));
+        let server = config.server("s").unwrap();
+        let TransportConfig::FrameSocket(socket) = server.transport() else {
+            panic!("{url}: {:?}", server.transport());
+        };
+        assert_eq!(socket.path(), Path::new("/run/mcp.sock"), "{url}");
+        assert_eq!(server.transport().name(), "frame-socket");
+    }
+    let config = load(&servers(r#""s": {"url": "unix:${HOME}/mcp.sock"}"#));
+    let TransportConfig::FrameSocket(socket) = config.server("s").unwrap().transport() else {
+        panic!("a frame socket");
+    };
+    assert_eq!(socket.path(), Path::new("/home/me/mcp.sock"));
+    assert_entry_errors(&[
+        (
+            r#"{"url": "unix:mcp.sock"}"#,
+            "mcpServers.a.url: a frame socket's path must be absolute",
+        ),
+        (
+            r#"{"type": "http", "url": "unix:/run/mcp.sock"}"#,
+            "mcpServers.a.type: a `unix:` URL reaches a frame socket, not an `http` server",
+        ),
+    ]);
+}

@@ -11,7 +11,7 @@ use super::path::JsonPath;
 use super::plugin;
 use super::reader::{Field, Object};
 use super::report::Report;
-use super::server::{HttpConfig, StdioConfig, TransportConfig};
+use super::server::{FrameSocketConfig, HttpConfig, StdioConfig, TransportConfig};
 use super::url::HttpUrl;
 use crate::error::ConfigIssue;
 
@@ -85,11 +85,8 @@ fn builtin_transport(
         (Some(command), None, None | Some(Builtin::Stdio)) => {
             stdio(obj, &command, vars, report).map(TransportConfig::Stdio)
         }
-        (None, Some(url), None | Some(Builtin::Http)) => {
-            http(obj, &url, vars, report).map(TransportConfig::StreamableHttp)
-        }
-        (None, Some(url), Some(Builtin::Sse)) => {
-            http(obj, &url, vars, report).map(TransportConfig::Sse)
+        (None, Some(url), declared @ (None | Some(Builtin::Http | Builtin::Sse))) => {
+            remote(obj, &url, declared, vars, report)
         }
         (Some(_), None, Some(Builtin::Http | Builtin::Sse)) => {
             report.error(
@@ -215,23 +212,87 @@ fn env(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> BTreeMap<Stri
     env
 }
 
+/// A remote server: over HTTP (Streamable, or legacy SSE when `declared`
+/// says so), or on a frame socket when its `url` (once expanded) is
+/// `unix:PATH`.
+fn remote(
+    obj: &Object<'_>,
+    url: &Field<'_>,
+    declared: Option<Builtin>,
+    vars: &Vars<'_>,
+    report: &mut Report,
+) -> Option<TransportConfig> {
+    let errors = report.error_count();
+    let text = url
+        .non_empty_string(report)
+        .and_then(|raw| expand(vars, &url.path, raw, report));
+    let unix = text.as_deref().and_then(|text| {
+        text.get(..5)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("unix:"))
+            .map(|_| text.get(5..).unwrap_or_default())
+    });
+    match (unix, declared) {
+        (Some(path), None) => frame_socket(obj, url, path, report).map(TransportConfig::FrameSocket),
+        (Some(_), Some(declared)) => {
+            let name = if declared == Builtin::Sse { "sse" } else { "http" };
+            report.error(
+                ConfigIssue::new(
+                    obj.path().key("type").as_str(),
+                    format!("a `unix:` URL reaches a frame socket, not an `{name}` server"),
+                )
+                .with_hint("leave `type` out: the `unix:` scheme says what the server is"),
+            );
+            None
+        }
+        (None, _) => {
+            let text = text.filter(|_| report.error_count() == errors)?;
+            let http = http(obj, url, &text, vars, report)?;
+            Some(match declared {
+                Some(Builtin::Sse) => TransportConfig::Sse(http),
+                _ => TransportConfig::StreamableHttp(http),
+            })
+        }
+    }
+}
+
+/// A frame socket at `rest`, the `url` after `unix:`: an absolute path,
+/// also written `unix:///path`.
+fn frame_socket(
+    obj: &Object<'_>,
+    url: &Field<'_>,
+    rest: &str,
+    report: &mut Report,
+) -> Option<FrameSocketConfig> {
+    let rest = rest.strip_prefix("//").filter(|r| r.starts_with('/')).unwrap_or(rest);
+    let path = PathBuf::from(rest);
+    if !path.is_absolute() {
+        report.error(
+            ConfigIssue::new(url.path.as_str(), "a frame socket's path must be absolute")
+                .with_hint("write `unix:/path/to/socket`"),
+        );
+        return None;
+    }
+    warn_inapplicable(obj, STDIO_ONLY, "local servers (`command`)", report);
+    warn_inapplicable(obj, REMOTE_ONLY, "HTTP servers", report);
+    Some(FrameSocketConfig { path })
+}
+
+/// An HTTP server at `text`, the expanded `url`.
 fn http(
     obj: &Object<'_>,
     url: &Field<'_>,
+    text: &str,
     vars: &Vars<'_>,
     report: &mut Report,
 ) -> Option<HttpConfig> {
     let errors = report.error_count();
-    let url = url
-        .non_empty_string(report)
-        .and_then(|raw| expand(vars, &url.path, raw, report))
-        .and_then(|text| match HttpUrl::parse(&text) {
-            Ok(parsed) => Some(parsed),
-            Err(problem) => {
-                report.error(ConfigIssue::new(url.path.as_str(), problem));
-                None
-            }
-        });
+    let url = match HttpUrl::parse(text) {
+        Ok(parsed) => Some(parsed),
+        Err(problem) => {
+            report.error(ConfigIssue::new(url.path.as_str(), problem));
+            None
+        }
+    };
     let headers = obj
         .get("headers")
         .map(|f| headers(&f, vars, report))

@@ -138,6 +138,11 @@ pub fn connector(server: &ServerId, launch: Launch) -> Arc<dyn Connector> {
             Arc::new(http::HttpConnector::new(target(server, remote)))
         }
         Launch::Sse(remote) => Arc::new(sse::SseConnector::new(target(server, remote))),
+        Launch::FrameSocket(path) => Arc::new(frame::FrameConnector::new(
+            server.clone(),
+            path,
+            MAX_MESSAGE,
+        )),
         Launch::InProcess(inprocess) => Arc::new(inprocess::InProcessConnector::new(
             inprocess.name,
             inprocess.server,
