@@ -2,7 +2,8 @@
 //! servers (server-everything and FastMCP over stdio, the built-in one
 //! in-process): the runtime's frame-socket client lists and calls a tool of
 //! each through the socket while HTTP serves too, and so does a second
-//! manager whose config names the socket (`unix:` URL); SIGTERM stops both, removes
+//! manager whose config names the socket (`unix:` URL), and `list`/`call
+//! --connect` over the socket and over HTTP; SIGTERM stops both, removes
 //! the socket, and leaves no child process behind.
 #![allow(
     clippy::unwrap_used,
@@ -41,6 +42,19 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Runs the command line: exit code, stdout, stderr.
+fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// The text of a tool result's first content block.
@@ -158,6 +172,45 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
     assert!(called.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&called.stdout);
     assert!(stdout.starts_with("5\n"), "{stdout}\n{stderr}");
+
+    // `list` and `call` with `--connect`, over the socket and over HTTP.
+    let unix = format!("unix:{}", socket.display());
+    let http = format!("http://{addr}/mcp");
+    let (code, stdout, stderr) = cli(&["list", "--connect", &unix]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("gateway") && stdout.contains("running"),
+        "{stdout}"
+    );
+    let tools: Vec<&str> = stdout.split("\nTOOLS\n").nth(1).unwrap().lines().collect();
+    assert!(
+        tools.contains(&"ev__echo") && tools.contains(&"py__add"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = cli(&[
+        "call",
+        "--connect",
+        &unix,
+        "ev__echo",
+        "--args",
+        r#"{"message": "hi"}"#,
+    ]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "Echo: hi\n"), "{stderr}");
+    let (code, stdout, stderr) = cli(&["call", "--connect", &http, "rs__test_simple_text"]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "This is a simple text response for testing.\n"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cli(&["call", "--connect", &unix, "ev__nothing"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has no tool `ev__nothing`; it has: "),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cli(&["list", "--connect", "ftp://example.com"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unsupported URL scheme `ftp`"), "{stderr}");
 
     // SIGTERM: a clean exit, the socket gone, no backend left running.
     let killed = Command::new("kill")

@@ -155,8 +155,9 @@ use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
-    BreakerConfig, FrameSocketConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience, RestartConfig,
-    RestartPolicy, RetryConfig, ServerConfig, StdioConfig, Timeouts, TransportConfig,
+    BreakerConfig, FrameSocketConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience,
+    RestartConfig, RestartPolicy, RetryConfig, ServerConfig, StdioConfig, Timeouts,
+    TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};
 pub use transport::BUILTIN_TRANSPORT_TYPES;

@@ -232,9 +232,15 @@ fn remote(
             .map(|_| text.get(5..).unwrap_or_default())
     });
     match (unix, declared) {
-        (Some(path), None) => frame_socket(obj, url, path, report).map(TransportConfig::FrameSocket),
+        (Some(path), None) => {
+            frame_socket(obj, url, path, report).map(TransportConfig::FrameSocket)
+        }
         (Some(_), Some(declared)) => {
-            let name = if declared == Builtin::Sse { "sse" } else { "http" };
+            let name = if declared == Builtin::Sse {
+                "sse"
+            } else {
+                "http"
+            };
             report.error(
                 ConfigIssue::new(
                     obj.path().key("type").as_str(),
@@ -263,7 +269,10 @@ fn frame_socket(
     rest: &str,
     report: &mut Report,
 ) -> Option<FrameSocketConfig> {
-    let rest = rest.strip_prefix("//").filter(|r| r.starts_with('/')).unwrap_or(rest);
+    let rest = rest
+        .strip_prefix("//")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or(rest);
     let path = PathBuf::from(rest);
     if !path.is_absolute() {
         report.error(

@@ -1,6 +1,8 @@
 //! `mcp-manager call --config FILE SERVER/TOOL --args JSON`: starts one
 //! server of a config, calls one of its tools, prints the result and stops
-//! the server.
+//! the server. `mcp-manager call --connect URL TOOL --args JSON` calls a
+//! tool of a running gateway instead (`http://…/mcp` or `unix:PATH`, its
+//! frame socket), by the name the gateway lists it under.
 //!
 //! Text content is printed as text, other content as JSON (`--json` prints
 //! the whole result as JSON). The exit status is 0 when the tool succeeded,
@@ -15,7 +17,7 @@ use std::time::Duration;
 use clap::Args;
 use mcp_plugin_api::PluginRegistry;
 use mcp_protocol::raw::Raw;
-use mcp_runtime::{CallOptions, ErrorKind, ListKind, McpRuntime, ServerHandle};
+use mcp_runtime::{CallOptions, ErrorKind, McpRuntime, ServerHandle};
 use serde_json::{Value, json};
 
 use crate::cli::launch;
@@ -27,10 +29,16 @@ const CALL_FAILED: u8 = 4;
 #[derive(Debug, Args)]
 pub(crate) struct CallArgs {
     /// The config file.
-    #[arg(long, short, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, short, value_name = "FILE", required_unless_present = "connect")]
+    config: Option<PathBuf>,
+    /// Talk to a running gateway at URL (`http://HOST:PORT/mcp`, or
+    /// `unix:PATH` for its frame socket) instead of starting a config's
+    /// servers.
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    connect: Option<String>,
     /// The server and the tool, as `SERVER/TOOL` (the tool's own name, not
-    /// the namespaced one).
+    /// the namespaced one); with `--connect`, the tool's name as the
+    /// gateway lists it.
     target: String,
     /// The tool's arguments, a JSON object.
     #[arg(long, value_name = "JSON", default_value = "{}")]
@@ -44,7 +52,11 @@ pub(crate) struct CallArgs {
 }
 
 pub(crate) fn run(args: &CallArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
-    let Some((server, tool)) = args.target.split_once('/') else {
+    let split = match &args.connect {
+        Some(_) => Some((launch::CONNECTED, args.target.as_str())),
+        None => args.target.split_once('/'),
+    };
+    let Some((server, tool)) = split else {
         eprintln!(
             "error: expected SERVER/TOOL, such as `everything/test_simple_text`, found {:?}",
             args.target
@@ -62,15 +74,20 @@ pub(crate) fn run(args: &CallArgs, registry: &PluginRegistry) -> anyhow::Result<
             return Ok(ExitCode::from(launch::INVALID));
         }
     };
-    let config = match launch::load(registry, &args.config) {
-        Ok(config) => config,
-        Err(code) => return Ok(ExitCode::from(code)),
-    };
+    let config =
+        match launch::load_or_connect(registry, args.config.as_deref(), args.connect.as_deref()) {
+            Ok(config) => config,
+            Err(code) => return Ok(ExitCode::from(code)),
+        };
     let Some(server) = config.server(server) else {
         let names: Vec<&str> = config.servers().iter().map(|s| s.id().as_str()).collect();
+        let file = args
+            .config
+            .as_deref()
+            .unwrap_or(std::path::Path::new("the config"));
         eprintln!(
             "error: {} has no server `{server}`; it has: {}",
-            args.config.display(),
+            file.display(),
             names.join(", ")
         );
         return Ok(ExitCode::from(launch::INVALID));
@@ -130,17 +147,7 @@ async fn call(
 /// The names of the server's tools when `tool` is not one of them; `None`
 /// when it is, or the server could not say.
 async fn tools_without(server: &ServerHandle, tool: &str) -> Option<Vec<String>> {
-    let tools = server.list_all(ListKind::Tools).await.ok()?;
-    let names: Vec<String> = tools
-        .iter()
-        .filter_map(|tool| {
-            tool.parse::<Value>()
-                .ok()?
-                .get("name")?
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let names = crate::cli::list::tool_names(server).await?;
     (!names.iter().any(|name| name == tool)).then_some(names)
 }
 

@@ -41,6 +41,37 @@ fn block_on<F: Future>(
     Ok(runtime.block_on(future))
 }
 
+/// What `--connect` names the running gateway it talks to.
+pub(crate) const CONNECTED: &str = "gateway";
+
+/// The config a command works on: the file at `path`, or with `connect`
+/// one server, the running gateway at that URL (`http://…/mcp` or
+/// `unix:PATH`).
+pub(crate) fn load_or_connect(
+    registry: &PluginRegistry,
+    path: Option<&Path>,
+    connect: Option<&str>,
+) -> Result<ManagerConfig, u8> {
+    match (path, connect) {
+        (_, Some(url)) => {
+            let text = serde_json::json!({"mcpServers": {CONNECTED: {"url": url}}}).to_string();
+            let env = |_: &str| None;
+            ManagerConfig::from_json_str(&text, None, &env)
+                .and_then(|config| mcp_control::check_plugins(registry, config))
+                .map_err(|error| {
+                    eprintln!("error: --connect {url}: {error}");
+                    eprintln!("(give `http://HOST:PORT/mcp` or `unix:/path/to/socket`)");
+                    INVALID
+                })
+        }
+        (Some(path), None) => load(registry, path),
+        (None, None) => {
+            eprintln!("error: give --config FILE or --connect URL");
+            Err(INVALID)
+        }
+    }
+}
+
 /// A config loaded and checked against the plugins, its warnings printed
 /// to stderr, or the report of why not (already printed to stderr).
 pub(crate) fn load(registry: &PluginRegistry, path: &Path) -> Result<ManagerConfig, u8> {

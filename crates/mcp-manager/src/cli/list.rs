@@ -1,5 +1,7 @@
 //! `mcp-manager list --config FILE`: starts every server of a config, shows
-//! each one's state and what it offers, and stops them again.
+//! each one's state and what it offers, and stops them again. With
+//! `--connect URL` (`http://…/mcp` or `unix:PATH`) it shows a running
+//! gateway instead, and the names of its tools.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -18,8 +20,12 @@ use crate::cli::launch;
 #[derive(Debug, Args)]
 pub(crate) struct ListArgs {
     /// The config file.
-    #[arg(long, short, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, short, value_name = "FILE", required_unless_present = "connect")]
+    config: Option<PathBuf>,
+    /// Show a running gateway at URL (`http://HOST:PORT/mcp`, or
+    /// `unix:PATH` for its frame socket) instead of a config's servers.
+    #[arg(long, value_name = "URL", conflicts_with = "config")]
+    connect: Option<String>,
 }
 
 /// One row of the table.
@@ -38,23 +44,35 @@ const HEADER: [&str; 7] = [
 ];
 
 pub(crate) fn run(args: &ListArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
-    let config = match launch::load(registry, &args.config) {
-        Ok(config) => config,
-        Err(code) => return Ok(ExitCode::from(code)),
-    };
-    let (rows, failed) = launch::run_async(async {
+    let config =
+        match launch::load_or_connect(registry, args.config.as_deref(), args.connect.as_deref()) {
+            Ok(config) => config,
+            Err(code) => return Ok(ExitCode::from(code)),
+        };
+    let (rows, failed, tools) = launch::run_async(async {
         let mcp = McpRuntime::start();
         let started = start_servers(&mcp, registry, config.servers().iter()).await;
         let mut rows = Vec::new();
         let mut failed = false;
+        let mut tools = None;
         for server in &started {
             failed |= matches!(server.server, Some(Err(_)));
             rows.push(row(server).await);
+            if let (Some(_), Some(Ok(deployed))) = (&args.connect, &server.server) {
+                tools = tool_names(deployed.handle()).await;
+            }
         }
         mcp.shutdown().await;
-        (rows, failed)
+        (rows, failed, tools)
     })?;
-    print_table(&rows, &mut io::stdout().lock()).context("writing the table")?;
+    let mut out = io::stdout().lock();
+    print_table(&rows, &mut out).context("writing the table")?;
+    if let Some(tools) = tools {
+        writeln!(out, "\nTOOLS").context("writing the tools")?;
+        for tool in tools {
+            writeln!(out, "{tool}").context("writing the tools")?;
+        }
+    }
     Ok(if failed {
         ExitCode::from(launch::UNAVAILABLE)
     } else {
@@ -110,6 +128,20 @@ async fn row(server: &Started<'_>) -> Row {
             }
         }
     }
+}
+
+/// The names of a server's tools; `None` when it could not say.
+pub(crate) async fn tool_names(server: &ServerHandle) -> Option<Vec<String>> {
+    let tools = server.list_all(ListKind::Tools).await.ok()?;
+    Some(
+        tools
+            .iter()
+            .filter_map(|tool| {
+                let tool = tool.parse::<serde_json::Value>().ok()?;
+                tool.get("name")?.as_str().map(str::to_owned)
+            })
+            .collect(),
+    )
 }
 
 async fn count(handle: &ServerHandle, kind: ListKind) -> String {
