@@ -17,7 +17,7 @@ from typing import Iterator, Tuple
 import pytest
 
 from conftest import fastmcp_entry, peer, processes_with, wait_until
-from mcp_manager import Manager, NotSupported, ServerNotFound, ServerUnavailable, SyncManager
+from mcp_manager import ConfigError, Manager, NotSupported, ServerNotFound, ServerUnavailable, SyncManager
 
 
 @pytest.fixture
@@ -150,3 +150,51 @@ def test_a_connected_manager_says_what_it_can_send_where(gateway: Tuple[str, str
         with pytest.raises(ServerNotFound) as missing:
             m.restart("nothing")
         assert missing.value.code == -32602
+
+
+def test_the_same_api_over_the_frame_socket(tmp_path: Path, marker: str) -> None:
+    """`serve --frame-socket` beside HTTP: a connected manager over the
+    socket lists, calls, reads and gets as over HTTP."""
+    config = tmp_path / "servers.json"
+    config.write_text(json.dumps({"mcpServers": {"fastmcp": fastmcp_entry(marker, namespace="py")}}))
+    socket = tmp_path / "mcp.sock"
+    process = subprocess.Popen(
+        [peer("MCP_MANAGER_BIN"), "serve", "--config", str(config), "--no-watch",
+         "--http", "127.0.0.1:0", "--frame-socket", str(socket)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if "listening on http://" in line:
+                break
+        assert socket.is_socket(), "the gateway did not start"
+        with SyncManager.connect(f"unix:{socket}") as m:
+            assert "py__add" in {t["name"] for t in m.list_tools()}
+            assert m.call_tool("py__add", {"a": 40, "b": 2})["content"][0]["text"] == "42"
+            assert m.read_resource("peer://greeting")["contents"][0]["text"].startswith("Hello")
+            assert "Lin" in m.get_prompt("py__greet", {"name": "Lin"})["messages"][0]["content"]["text"]
+
+        async def asynchronously() -> str:
+            async with Manager.connect(f"unix:{socket}") as m:
+                result = await m.call_tool("py__echo", {"text": "framed"})
+                return str(result["content"][0]["text"])
+
+        assert asyncio.run(asynchronously()) == "framed"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert not socket.exists()
+
+
+def test_a_frame_socket_address_must_be_absolute() -> None:
+    with pytest.raises(ConfigError, match="absolute path"):
+        SyncManager.connect("unix:relative.sock")
+    with pytest.raises(ServerUnavailable):
+        SyncManager.connect("unix:/nonexistent/mcp.sock").start()

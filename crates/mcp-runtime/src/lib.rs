@@ -26,8 +26,11 @@
 //! and reaped when its server stops, when the runtime shuts down, and when
 //! its handle is dropped. This crate never reaches pyo3 and knows server
 //! types only through [`transport::Connector`], never through plugin
-//! discovery.
-#![forbid(unsafe_code)]
+//! discovery. `unsafe` appears in one module only,
+//! `transport::frame::io`: taking ownership of descriptors received with
+//! `SCM_RIGHTS`, and mapping a memfd once it is shown to be sealed against
+//! change.
+#![deny(unsafe_code)]
 
 mod connection;
 pub mod dispatch;

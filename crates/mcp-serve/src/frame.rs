@@ -6,10 +6,12 @@
 //! by `notifications/cancelled`, the server's requests to the client and
 //! its notifications written back as frames. A frame that cannot be read
 //! (bad magic, unknown framing version, a length past the limit, a frame
-//! cut short, a payload that is not one JSON-RPC message) is answered with
-//! an error frame saying why, and that connection closes; the others go on.
-//! Mapped payloads are refused the same way (inline payloads only, for
-//! now).
+//! cut short, a payload that is not one JSON-RPC message, a mapped payload
+//! whose descriptor is not a sealed memfd as long as its frame says) is
+//! answered with an error frame saying why, and that connection closes; the
+//! others go on. Large answers go out mapped (a sealed memfd beside the
+//! stream, see `mcp_runtime::transport::frame::io`): the gateway writes
+//! their JSON once, into the memfd, and the client maps it.
 //!
 //! The socket is created with mode 0600, in a directory that must belong to
 //! the user, and removed when serving ends. On shutdown the listener stops
@@ -21,13 +23,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use mcp_core::McpServer;
-use mcp_protocol::codec::frame::{self, FrameDecoder, FrameKind, Payload};
-use mcp_protocol::{BatchPolicy, Message, Packet};
+use mcp_protocol::Message;
+use mcp_protocol::codec::frame;
 use mcp_runtime::dispatch::{Dispatcher, Outlet};
 use mcp_runtime::transport::CHANNEL_CAPACITY;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use mcp_runtime::transport::frame::io::{FrameReader, FrameWriter, MAP_THRESHOLD};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -35,8 +37,11 @@ use tokio::task::JoinSet;
 /// How the frame socket serves.
 #[derive(Clone, Debug)]
 pub struct FrameServeOptions {
-    /// The largest inline payload accepted, in bytes.
+    /// The largest message accepted from a client, inline or mapped, in
+    /// bytes.
     pub max_inline: usize,
+    /// Messages to clients larger than this many bytes go mapped.
+    pub map_threshold: usize,
     /// Connections served at once; one more is refused with an error frame.
     pub max_connections: usize,
     /// How long requests still running may take once serving stops.
@@ -47,6 +52,7 @@ impl Default for FrameServeOptions {
     fn default() -> Self {
         Self {
             max_inline: mcp_runtime::transport::MAX_MESSAGE,
+            map_threshold: MAP_THRESHOLD,
             max_connections: 1024,
             drain: Duration::from_secs(10),
         }
@@ -188,30 +194,26 @@ struct Session {
 
 impl Session {
     async fn run(mut self, stream: UnixStream) {
-        let (mut input, output) = stream.into_split();
+        let stream = Arc::new(stream);
         let (outlet, outgoing) = mpsc::channel(CHANNEL_CAPACITY);
         let outlet = FrameOutlet(outlet);
-        let writer = tokio::spawn(write_frames(outgoing, output));
+        let writer = FrameWriter::new(stream.clone(), self.options.map_threshold);
+        let writer = tokio::spawn(write_frames(outgoing, writer));
         let mut dispatcher = Dispatcher::new(self.server.clone(), outlet.clone());
-        let mut decoder = FrameDecoder::new(self.options.max_inline, 0);
-        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let max = self.options.max_inline;
+        let mut reader = FrameReader::new(stream, max, u64::try_from(max).unwrap_or(u64::MAX));
         let closing = loop {
             tokio::select! {
                 _ = self.stop.changed() => break None,
                 () = dispatcher.reap() => {}
-                read = input.read_buf(&mut buf) => match read {
-                    Ok(0) => break decoder.decode_eof(&mut buf).err(),
-                    Ok(_) => match next_messages(&mut decoder, &mut buf, &mut dispatcher).await {
-                        Ok(()) => {}
-                        Err(error) => break Some(error),
-                    },
-                    Err(error) => {
-                        tracing::debug!("frame socket: reading failed: {error}");
-                        break None;
-                    }
+                next = reader.next() => match next {
+                    None => break None,
+                    Some(Ok(message)) => dispatcher.dispatch(message).await,
+                    Some(Err(error)) => break Some(error),
                 },
             }
         };
+        drop(reader);
         if let Some(error) = closing {
             tracing::debug!("frame socket: closing a connection: {error}");
             let _ = outlet.0.send(Outgoing::Closing(error)).await;
@@ -228,61 +230,30 @@ impl Session {
     }
 }
 
-/// Dispatches every whole frame in `buf`; an error ends the session.
-async fn next_messages(
-    decoder: &mut FrameDecoder,
-    buf: &mut BytesMut,
-    dispatcher: &mut Dispatcher<FrameOutlet>,
-) -> Result<(), mcp_protocol::Error> {
-    while let Some(frame) = decoder.decode(buf)? {
-        let payload = match (frame.kind, frame.payload) {
-            (FrameKind::Message, Payload::Inline(payload)) => payload,
-            (FrameKind::Message, Payload::Mapped { .. }) => {
-                return Err(mcp_protocol::Error::new(
-                    mcp_protocol::ErrorKind::InvalidFrame,
-                    "mapped payloads are not accepted on this socket; send the message inline",
-                ));
-            }
-            (FrameKind::Error, payload) => {
-                let why = match payload {
-                    Payload::Inline(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                    Payload::Mapped { .. } => String::new(),
-                };
-                tracing::debug!("frame socket: the client is closing: {why}");
-                return Ok(());
-            }
-        };
-        match Packet::parse(&payload, BatchPolicy::Reject)? {
-            Packet::Single(message) => dispatcher.dispatch(message.into_owned()).await,
-            Packet::Batch(_) => {}
-        }
-    }
-    Ok(())
-}
-
 /// Writes what the session sends, as frames, batching what is queued.
-async fn write_frames(mut outgoing: mpsc::Receiver<Outgoing>, mut output: impl AsyncWrite + Unpin) {
-    let mut buf = Vec::with_capacity(8 * 1024);
+async fn write_frames(mut outgoing: mpsc::Receiver<Outgoing>, mut writer: FrameWriter) {
     while let Some(first) = outgoing.recv().await {
-        buf.clear();
         let mut next = Some(first);
         let mut closing = false;
         while let Some(item) = next.take() {
             match item {
-                Outgoing::Message(message) => frame::encode_message(&message, &mut buf),
+                Outgoing::Message(message) => {
+                    if writer.push(&message).await.is_err() {
+                        return;
+                    }
+                }
                 Outgoing::Closing(error) => {
-                    buf.extend_from_slice(&frame::error_frame(&error));
+                    writer.push_error(&error);
                     closing = true;
                     break;
                 }
             }
-            if buf.len() < 256 * 1024 {
+            if writer.queued() < 256 * 1024 {
                 next = outgoing.try_recv().ok();
             }
         }
-        if output.write_all(&buf).await.is_err() || closing {
-            break;
+        if writer.flush().await.is_err() || closing {
+            return;
         }
     }
-    let _ = output.shutdown().await;
 }

@@ -57,6 +57,10 @@ impl McpServer for Doubler {
                         &json!({"n": params["n"].as_i64().unwrap() * 2}),
                     ))
                 }
+                "big" => {
+                    let size = usize::try_from(params["size"].as_u64().unwrap()).unwrap();
+                    Ok(Raw::from_value(&json!({"text": "x".repeat(size)})))
+                }
                 "slow" => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     Ok(Raw::from_value(&json!({"slept": true})))
@@ -172,10 +176,77 @@ async fn the_runtime_reaches_a_server_through_the_frame_socket() {
         .await
         .unwrap_err();
     assert_eq!(error.rpc_error().map(|e| e.code), Some(-32601));
+    // Large answers cross mapped, whole; small ones still inline after them.
+    for size in [1 << 20, 64 << 20] {
+        let big = server
+            .handle()
+            .request(
+                "big",
+                Some(Raw::from_value(&json!({"size": size}))),
+                CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        let text = big.parse::<Value>().unwrap()["text"]
+            .as_str()
+            .unwrap()
+            .len();
+        assert_eq!(text, size);
+    }
+    let again = server
+        .handle()
+        .request(
+            "double",
+            Some(Raw::from_value(&json!({"n": 1}))),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.parse::<Value>().unwrap(), json!({"n": 2}));
     runtime.shutdown().await;
     serving.stop.send(()).unwrap();
     serving.task.await.unwrap().unwrap();
     assert!(!serving.path.exists(), "the socket file is removed");
+}
+
+#[tokio::test]
+async fn a_client_request_too_large_for_the_server_is_refused_with_an_error_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.sock");
+    let listener = mcp_serve::bind_frame_socket(&path).unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = mcp_serve::FrameServeOptions {
+        max_inline: 1024,
+        ..mcp_serve::FrameServeOptions::default()
+    };
+    let task = tokio::spawn(mcp_serve::serve_frames(
+        Arc::new(Doubler),
+        listener,
+        None,
+        options,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // A mapped request over the server's limit, sent by the runtime's
+    // writer (which maps anything over 16 bytes here).
+    let stream = Arc::new(UnixStream::connect(&path).await.unwrap());
+    let mut writer = mcp_runtime::transport::frame::io::FrameWriter::new(stream.clone(), 16);
+    let large = Message::request(
+        1,
+        "double",
+        Some(Raw::from_value(&json!({"n": 1, "pad": "x".repeat(4096)}))),
+    );
+    writer.push(&large).await.unwrap();
+    writer.flush().await.unwrap();
+    let mut reader = mcp_runtime::transport::frame::io::FrameReader::new(stream, 1 << 20, 0);
+    let error = reader.next().await.unwrap().unwrap_err();
+    assert!(
+        error.to_string().contains("over the limit of 1024"),
+        "{error}"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -198,7 +269,7 @@ async fn bad_frames_are_answered_with_an_error_frame_and_close_only_their_connec
         (&new_version, "frame version 2 is not supported", -32600),
         (&too_long, "over the limit", -32600),
         (&not_json, "", -32700),
-        (&mapped, "mapped payloads are not accepted", -32600),
+        (&mapped, "came without its descriptor", -32600),
         (cut_short, "within a frame's header", -32600),
     ];
     for (bytes, says, code) in cases {

@@ -336,13 +336,7 @@ pub fn encode_message(message: &crate::Message<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(&[0; HEADER_LEN]);
     message.write_to(out);
     let length = u64::try_from(out.len() - start - HEADER_LEN).unwrap_or(u64::MAX);
-    let id = match message {
-        crate::Message::Request(request) => header_id(Some(&request.id)),
-        crate::Message::Response(response) => header_id(Some(&response.id)),
-        crate::Message::Error(error) => header_id(error.id.as_ref()),
-        crate::Message::Notification(_) => 0,
-    };
-    let header = FrameHeader::new(FrameKind::Message, 0, id, length);
+    let header = FrameHeader::new(FrameKind::Message, 0, message_header_id(message), length);
     if let Some(slot) = out.get_mut(start..start + HEADER_LEN) {
         slot.copy_from_slice(header.as_bytes());
     }
@@ -368,6 +362,18 @@ pub fn error_frame(error: &Error) -> BytesMut {
     let mut buf = BytesMut::new();
     encode(FrameKind::Error, 0, &payload, &mut buf);
     buf
+}
+
+/// The header id of `message`: its request id when that is a non-negative
+/// integer, else 0.
+#[must_use]
+pub fn message_header_id(message: &crate::Message<'_>) -> u64 {
+    match message {
+        crate::Message::Request(request) => header_id(Some(&request.id)),
+        crate::Message::Response(response) => header_id(Some(&response.id)),
+        crate::Message::Error(error) => header_id(error.id.as_ref()),
+        crate::Message::Notification(_) => 0,
+    }
 }
 
 /// The header id for a message whose request id is `id`: the id when it

@@ -67,12 +67,25 @@ def _start_args(config: ConfigSource) -> Dict[str, Any]:
 
 def _connect_config(url: str, headers: Optional[Mapping[str, str]]) -> Dict[str, Any]:
     """The one-server config of a connected manager; ``url`` must be an
-    HTTP(S) address with a host."""
+    HTTP(S) address with a host, or ``unix:`` and the absolute path of a
+    frame socket."""
+    if isinstance(url, str) and url[:5].lower() == "unix:":
+        path = url[5:]
+        if path.startswith("///"):
+            path = path[2:]
+        if not path.startswith("/") or headers:
+            raise _errors.ConfigError(
+                "connect() takes a frame socket as 'unix:' and its absolute path, "
+                f"like 'unix:/run/user/1000/mcp.sock', without headers, not {url!r}",
+                _errors.INVALID_PARAMS,
+            )
+        return {"mcpServers": {"gateway": {"url": url, "namespace": ""}}}
     parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise _errors.ConfigError(
             "connect() takes the address of a running gateway's MCP endpoint, "
-            f"like 'http://127.0.0.1:8931/mcp', not {url!r}",
+            f"like 'http://127.0.0.1:8931/mcp', or its frame socket, like "
+            f"'unix:/run/user/1000/mcp.sock', not {url!r}",
             _errors.INVALID_PARAMS,
         )
     entry: Dict[str, Any] = {"url": url, "namespace": ""}
@@ -225,8 +238,10 @@ class _Base:
         admin_token: Optional[str] = None,
         on_request: Optional[RequestHandler] = None,
     ) -> M:
-        """A manager that talks to a running gateway at ``url``
-        (``http://127.0.0.1:8931/mcp``) over Streamable HTTP. With
+        """A manager that talks to a running gateway at ``url``: over
+        Streamable HTTP (``http://127.0.0.1:8931/mcp``), or over its frame
+        socket (``unix:/path/to/socket``, from ``serve --frame-socket``),
+        with the same API either way. With
         ``admin`` (the gateway's ``--admin`` address), servers(), deploy(),
         undeploy(), scale(), restart(), health() and metrics() act on the
         gateway's servers; without it they raise :class:`NotSupported`."""
