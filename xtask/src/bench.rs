@@ -3,7 +3,8 @@
 //!
 //! `cargo xtask bench report` runs the ones behind the project's targets
 //! (the runtime in-process, the gateway against direct HTTP and its
-//! monitoring overhead, the heap of idle sessions) and writes their
+//! monitoring overhead, the frame socket against HTTP, the heap of idle
+//! sessions) and writes their
 //! figures side by side, from one run, to `target/bench-report.md`; any run
 //! that prints report lines (`report: WHAT | VALUE | TARGET | VERDICT`)
 //! writes that file.
@@ -49,6 +50,11 @@ const BENCHES: &[Bench] = &[
         how: How::Cargo(&["bench", "-p", "mcp-manager", "--bench", "gateway_load"]),
     },
     Bench {
+        name: "frame-socket",
+        about: "the frame socket against Streamable HTTP through one gateway: calls, 1 and 64 MiB reads",
+        how: How::Cargo(&["bench", "-p", "benches", "--bench", "frame_socket"]),
+    },
+    Bench {
         name: "idle-sessions",
         about: "heap per idle Streamable HTTP session, 10,000 sessions, counting allocator",
         how: How::Cargo(&["bench", "-p", "benches", "--bench", "idle_sessions"]),
@@ -70,7 +76,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut chosen = Vec::new();
-    let report_set = ["runtime-load", "gateway", "idle-sessions"];
+    let report_set = ["runtime-load", "gateway", "frame-socket", "idle-sessions"];
     let expanded: Vec<String> = args
         .iter()
         .flat_map(|arg| {
