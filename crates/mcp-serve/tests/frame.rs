@@ -61,6 +61,34 @@ impl McpServer for Doubler {
                     let size = usize::try_from(params["size"].as_u64().unwrap()).unwrap();
                     Ok(Raw::from_value(&json!({"text": "x".repeat(size)})))
                 }
+                "ask" => {
+                    let answer = context
+                        .request(
+                            "sampling/createMessage",
+                            Some(Raw::from_value(&json!({"q": 1}))),
+                        )
+                        .await?;
+                    Ok(Raw::from_value(
+                        &json!({"client said": answer.parse::<Value>().unwrap()}),
+                    ))
+                }
+                "progress" => {
+                    let token = params["_meta"]["progressToken"].clone();
+                    for step in 1..=3 {
+                        let progress = json!({"progressToken": token, "progress": step});
+                        context
+                            .notify(Notification {
+                                method: "notifications/progress".into(),
+                                params: Some(Raw::from_value(&progress)),
+                            })
+                            .await;
+                    }
+                    Ok(Raw::from_value(&json!({"done": true})))
+                }
+                "forever" => {
+                    let _dropped = DropFlag;
+                    std::future::pending().await
+                }
                 "slow" => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     Ok(Raw::from_value(&json!({"slept": true})))
@@ -76,6 +104,32 @@ impl McpServer for Doubler {
         _: RequestContext,
     ) -> BoxFuture<'_, ()> {
         Box::pin(async {})
+    }
+}
+
+/// Counts the `forever` requests whose handler was dropped (cancelled).
+static DROPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct DropFlag;
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        DROPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Answers the server's requests to the client with what was asked.
+struct Answering;
+
+impl mcp_core::Peer for Answering {
+    fn notify(&self, _: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    fn request(&self, method: &str, params: Option<Raw<'static>>) -> BoxFuture<'_, HandlerResult> {
+        let params: Value = params.map_or(Value::Null, |p| p.parse().unwrap());
+        let answer = json!({"method": method, "params": params});
+        Box::pin(async move { Ok(Raw::from_value(&answer)) })
     }
 }
 
@@ -177,7 +231,8 @@ async fn the_runtime_reaches_a_server_through_the_frame_socket() {
         .unwrap_err();
     assert_eq!(error.rpc_error().map(|e| e.code), Some(-32601));
     // Large answers cross mapped, whole; small ones still inline after them.
-    for size in [1 << 20, 64 << 20] {
+    // 20 MiB: more than the 16 MiB an inline frame may carry.
+    for size in [1 << 20, 20 << 20] {
         let big = server
             .handle()
             .request(
@@ -342,4 +397,66 @@ async fn the_socket_goes_only_where_it_is_safe() {
         error.to_string().contains("not be writable by others"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn progress_requests_to_the_client_and_cancellation_cross_the_socket() {
+    let serving = serve();
+    let runtime = McpRuntime::start();
+    let id = ServerId::new("framed").unwrap();
+    let connector = FrameConnector::new(id.clone(), serving.path.clone(), 1 << 20);
+    let server = Server::new(runtime.clone(), ServerSpec::new(id, Arc::new(connector)))
+        .deploy()
+        .await
+        .map_err(|failed| failed.error().to_string())
+        .unwrap();
+    let handle = server.handle();
+
+    let (sink, mut progress) = tokio::sync::mpsc::channel(8);
+    let options = CallOptions {
+        progress: Some(sink),
+        ..CallOptions::default()
+    };
+    let params = json!({"_meta": {"progressToken": "p"}});
+    let done = handle
+        .request("progress", Some(Raw::from_value(&params)), options)
+        .await
+        .unwrap();
+    assert_eq!(done.parse::<Value>().unwrap(), json!({"done": true}));
+    let mut steps = Vec::new();
+    while let Ok(note) = progress.try_recv() {
+        let value: Value = note.params.unwrap().parse().unwrap();
+        assert_eq!(value["progressToken"], "p");
+        steps.push(value["progress"].as_u64().unwrap());
+    }
+    assert_eq!(steps, [1, 2, 3]);
+
+    let options = CallOptions {
+        requester: Some(RequestContext::new(Arc::new(Answering))),
+        ..CallOptions::default()
+    };
+    let asked = handle.request("ask", None, options).await.unwrap();
+    assert_eq!(
+        asked.parse::<Value>().unwrap(),
+        json!({"client said": {"method": "sampling/createMessage", "params": {"q": 1}}})
+    );
+
+    // A caller that stops waiting cancels the request at the server.
+    let forever = handle.request("forever", None, CallOptions::default());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), forever)
+            .await
+            .is_err()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while DROPPED.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handler was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    runtime.shutdown().await;
+    serving.stop.send(()).unwrap();
+    serving.task.await.unwrap().unwrap();
 }
