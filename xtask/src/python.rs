@@ -160,8 +160,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
 pub(crate) fn bench() -> Result<()> {
     let root = shell::root();
     let python = build_and_install(&root, true)?;
+    // The connected targets need a gateway, built optimised too.
+    shell::run(&mut shell::cargo([
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "mcp-manager",
+    ]))?;
     let mut cmd = shell::command(&python);
     cmd.arg(root.join(CRATE).join("bench").join("calls.py"));
+    cmd.env("MCP_MANAGER_BIN", root.join("target/release/mcp-manager"));
     peer_env(&root, &mut cmd)?;
     shell::run(&mut cmd)
 }

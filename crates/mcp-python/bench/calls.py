@@ -9,7 +9,11 @@ Targets, each called with a tool that echoes its text:
   stdio;
 - `SDK -> FastMCP`: the `mcp` SDK's ClientSession to the same FastMCP peer
   over stdio, directly;
-- `sync manager -> builtin echo`: SyncManager, one call at a time.
+- `sync manager -> builtin echo`: SyncManager, one call at a time;
+- `connect http -> builtin echo` and `connect unix -> builtin echo`: a
+  connected manager (Manager.connect) to a running `mcp-manager serve`
+  (`MCP_MANAGER_BIN`) whose config holds the built-in `echo` server, over
+  Streamable HTTP and over its frame socket.
 
 At 1 and 16 calls in flight (asyncio tasks), in alternating rounds so that
 every target sees the same machine. Every answer is checked. Run with
@@ -21,8 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from contextlib import AsyncExitStack
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
@@ -63,8 +71,38 @@ async def flat_out(call: Call, in_flight: int, seconds: float) -> List[float]:
     return latencies
 
 
+def gateway(stack: AsyncExitStack, directory: str) -> Tuple[str, str]:
+    """Starts `mcp-manager serve` over the built-in echo server on HTTP and a
+    frame socket; its two addresses. Stopped (SIGTERM) when `stack` closes."""
+    config = os.path.join(directory, "servers.json")
+    with open(config, "w") as f:
+        f.write('{"mcpServers": {"echo": {"type": "builtin", "server": "echo", "namespace": ""}}}')
+    socket = os.path.join(directory, "mcp.sock")
+    process = subprocess.Popen(
+        [os.environ["MCP_MANAGER_BIN"], "serve", "--config", config, "--no-watch",
+         "--http", "127.0.0.1:0", "--frame-socket", socket],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def stop() -> None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+    stack.callback(stop)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if m := re.search(r"listening on (http://\S+/mcp)", line):
+            return m.group(1), f"unix:{socket}"
+    raise RuntimeError("the gateway did not start")
+
+
 async def main() -> None:
     async with AsyncExitStack() as stack:
+        directory = stack.enter_context(tempfile.TemporaryDirectory())
+        http_url, unix_url = gateway(stack, directory)
+        over_http = await stack.enter_async_context(Manager.connect(http_url))
+        over_unix = await stack.enter_async_context(Manager.connect(unix_url))
         embedded = await stack.enter_async_context(
             Manager.from_config(
                 {
@@ -93,10 +131,20 @@ async def main() -> None:
             result = await session.call_tool("echo", {"text": text})
             return str(result.content[0].text)  # type: ignore[union-attr]
 
+        async def via_http(text: str) -> str:
+            result = await over_http.call_tool("echo", {"text": text})
+            return str(result["content"][0]["text"])
+
+        async def via_unix(text: str) -> str:
+            result = await over_unix.call_tool("echo", {"text": text})
+            return str(result["content"][0]["text"])
+
         targets: List[Tuple[str, Call]] = [
             ("manager -> builtin echo", via_manager),
             ("manager -> FastMCP", via_manager_fastmcp),
             ("SDK -> FastMCP", via_sdk),
+            ("connect http -> builtin echo", via_http),
+            ("connect unix -> builtin echo", via_unix),
         ]
         sync = SyncManager.from_config({"mcpServers": {"echo": {"type": "builtin", "server": "echo", "namespace": ""}}})
         sync.start()
@@ -136,6 +184,10 @@ async def main() -> None:
         p50 = every[len(every) // 2] * 1e6
         p99 = every[min(len(every) - 1, int(len(every) * 0.99))] * 1e6
         print(f"{level:>9}  {name:<30} {rate:>9.0f} {p50:>8.0f} µs {p99:>8.0f} µs")
+    for level in LEVELS:
+        http = rates[("connect http -> builtin echo", level)]
+        unix = rates[("connect unix -> builtin echo", level)]
+        print(f"at {level} in flight: connected over the frame socket is {unix / http:.2f}x the calls/s over HTTP")
     for level in LEVELS:
         sdk = rates[("SDK -> FastMCP", level)]
         print(

@@ -165,10 +165,14 @@ async fn refuse(mut stream: UnixStream, limit: usize) {
     let _ = stream.write_all(&frame::error_frame(&error)).await;
 }
 
-/// What a session writes: messages, and a last error frame.
+/// What a session writes: messages, then the end (with an error frame
+/// saying why, when there is one). The end is sent, not inferred from the
+/// channel closing: the server may keep a session's peer (and so a
+/// sender) until it sees that the session is gone, which it sees once the
+/// writer has ended.
 enum Outgoing {
     Message(Message<'static>),
-    Closing(mcp_protocol::Error),
+    End(Option<mcp_protocol::Error>),
 }
 
 /// A session's outlet: the writer's channel.
@@ -214,9 +218,8 @@ impl Session {
             }
         };
         drop(reader);
-        if let Some(error) = closing {
+        if let Some(error) = &closing {
             tracing::debug!("frame socket: closing a connection: {error}");
-            let _ = outlet.0.send(Outgoing::Closing(error)).await;
         }
         if tokio::time::timeout(self.options.drain, dispatcher.drain())
             .await
@@ -225,6 +228,7 @@ impl Session {
             dispatcher.abort_all();
         }
         drop(dispatcher);
+        let _ = outlet.0.send(Outgoing::End(closing)).await;
         drop(outlet);
         let _ = writer.await;
     }
@@ -242,8 +246,10 @@ async fn write_frames(mut outgoing: mpsc::Receiver<Outgoing>, mut writer: FrameW
                         return;
                     }
                 }
-                Outgoing::Closing(error) => {
-                    writer.push_error(&error);
+                Outgoing::End(error) => {
+                    if let Some(error) = error {
+                        writer.push_error(&error);
+                    }
                     closing = true;
                     break;
                 }

@@ -460,3 +460,63 @@ async fn progress_requests_to_the_client_and_cancellation_cross_the_socket() {
     serving.stop.send(()).unwrap();
     serving.task.await.unwrap().unwrap();
 }
+
+/// Keeps the context of every request, as a gateway keeps its sessions'
+/// peers for notifications.
+#[derive(Default)]
+struct Keeper(std::sync::Mutex<Vec<RequestContext>>);
+
+impl McpServer for Keeper {
+    fn handle_request(
+        &self,
+        _: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        self.0.lock().unwrap().push(context);
+        Box::pin(async { Ok(Raw::from_value(&json!({}))) })
+    }
+
+    fn handle_notification(
+        &self,
+        _: Notification<'static>,
+        _: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_session_whose_client_left_is_closed_though_the_server_keeps_its_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keep.sock");
+    let listener = mcp_serve::bind_frame_socket(&path).unwrap();
+    let keeper = Arc::new(Keeper::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    // A drain far longer than the test: the session must end on its own.
+    let options = mcp_serve::FrameServeOptions {
+        drain: Duration::from_secs(600),
+        ..mcp_serve::FrameServeOptions::default()
+    };
+    let task = tokio::spawn(mcp_serve::serve_frames(
+        keeper.clone(),
+        listener,
+        None,
+        options,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let frames = exchange(&path, &message_frame(&Message::request(1, "keep", None))).await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    let kept = keeper.0.lock().unwrap().first().cloned().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !kept.is_closed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
