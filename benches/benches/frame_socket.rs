@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use benches::status_kib;
 use mcp_core::ServerId;
 use mcp_gateway::{Backend, Gateway};
 use mcp_protocol::raw::Raw;
@@ -44,16 +45,6 @@ const MIB: usize = 1024 * 1024;
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "not met" }
-}
-
-/// A status line of /proc/self/status, in KiB.
-fn status_kib(key: &str) -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// Resets the peak resident set to the current one.

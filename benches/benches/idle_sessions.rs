@@ -39,12 +39,7 @@ fn live_heap() -> i64 {
 
 /// The resident set in KiB.
 fn rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    benches::status_kib("VmRSS:")
 }
 
 /// Sends one POST on a kept-alive connection and reads the answer; the

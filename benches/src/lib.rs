@@ -4,6 +4,18 @@
 
 use std::sync::Arc;
 
+/// A figure of this process's `/proc/self/status` in KiB, by its label
+/// (`VmRSS:`, the resident set; `VmHWM:`, its peak); 0 when unreadable.
+#[must_use]
+pub fn status_kib(label: &str) -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// A typical small `tools/call` request.
 #[must_use]
 pub fn small_request() -> Vec<u8> {

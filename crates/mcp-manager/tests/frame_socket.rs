@@ -14,8 +14,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,25 +23,7 @@ use mcp_protocol::raw::Raw;
 use mcp_runtime::transport::frame::FrameConnector;
 use mcp_runtime::{CallOptions, ListKind, McpRuntime, Server, ServerSpec};
 use serde_json::{Value, json};
-use support::{marked, unique_marker, write_config};
-
-/// Kills the gateway if the test fails before it stopped it.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{HttpGateway, marked, unique_marker, write_config};
 
 /// Runs the command line: exit code, stdout, stderr.
 fn cli(args: &[&str]) -> (Option<i32>, String, String) {
@@ -68,41 +49,14 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
     let marker = unique_marker("frames");
     let config = write_config(dir.path(), &marker);
     let socket = dir.path().join("mcp.sock");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--no-watch", "--http", &addr, "--frame-socket"])
-        .arg(&socket)
-        .env_remove("MCP_MANAGER_AUTH_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut gateway = Gateway(child);
-    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let listening = format!("mcp-manager: listening on http://{addr}/mcp");
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !log.contains(&listening) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => log.push(line),
-            Err(_) => panic!("no `{listening}` line:\n{}", log.join("\n")),
-        }
-    }
-    let said = format!(
-        "mcp-manager: also serving on the frame socket unix:{}",
-        socket.display()
+    let socket_arg = socket.to_str().unwrap();
+    let mut gateway = HttpGateway::start_with(
+        &config,
+        &marker,
+        &["--no-watch", "--frame-socket", socket_arg],
     );
-    assert!(log.contains(&said), "{}", log.join("\n"));
+    let addr = gateway.addr.clone();
+    assert!(socket.exists(), "no socket at {}", socket.display());
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -214,7 +168,7 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
 
     // SIGTERM: a clean exit, the socket gone, no backend left running.
     let killed = Command::new("kill")
-        .args(["-TERM", &gateway.0.id().to_string()])
+        .args(["-TERM", &gateway.guard.pid().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -222,14 +176,13 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
     // be waited for.
     let deadline = Instant::now() + Duration::from_secs(8);
     let status = loop {
-        if let Some(status) = gateway.0.try_wait().unwrap() {
+        if let Some(status) = gateway.guard.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "the gateway did not stop");
         std::thread::sleep(Duration::from_millis(50));
     };
-    reader.join().unwrap();
-    assert!(status.success(), "{status:?}");
+    assert!(status.success(), "{status:?}\n{}", gateway.drain_log());
     assert!(!socket.exists(), "the socket file is removed");
     assert!(marked(&marker).is_empty(), "a backend outlived the gateway");
 }

@@ -165,3 +165,42 @@ fn a_socket_is_served_through_the_reactor_and_left_blocking() {
     assert!(status.success(), "{status}");
     assert!(!non_blocking(&copy), "the socket is blocking again");
 }
+
+#[test]
+fn the_gateway_on_stdio_exits_when_its_input_ends() {
+    let mut child = Reaped(
+        Command::new(BIN)
+            .args(["serve", "--stdio"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut input = child.0.stdin.take().unwrap();
+    let answers = lines(child.0.stdout.take().unwrap());
+    let requests = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    ];
+    for request in requests {
+        writeln!(input, "{request}").unwrap();
+    }
+    for id in [1, 2] {
+        let answer = answers.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert!(answer.contains(&format!("\"id\":{id}")), "{answer}");
+    }
+    // The gateway keeps the session's peer for notifications; the end of
+    // input must end the session anyway, well before the 10 s drain.
+    drop(input);
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the gateway did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

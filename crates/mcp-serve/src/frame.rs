@@ -24,15 +24,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_core::McpServer;
-use mcp_protocol::Message;
 use mcp_protocol::codec::frame;
-use mcp_runtime::dispatch::{Dispatcher, Outlet};
+use mcp_runtime::dispatch::Dispatcher;
 use mcp_runtime::transport::CHANNEL_CAPACITY;
 use mcp_runtime::transport::frame::io::{FrameReader, FrameWriter, MAP_THRESHOLD};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+
+use crate::outlet::{Outgoing, SessionOutlet};
 
 /// How the frame socket serves.
 #[derive(Clone, Debug)]
@@ -165,30 +166,6 @@ async fn refuse(mut stream: UnixStream, limit: usize) {
     let _ = stream.write_all(&frame::error_frame(&error)).await;
 }
 
-/// What a session writes: messages, then the end (with an error frame
-/// saying why, when there is one). The end is sent, not inferred from the
-/// channel closing: the server may keep a session's peer (and so a
-/// sender) until it sees that the session is gone, which it sees once the
-/// writer has ended.
-enum Outgoing {
-    Message(Message<'static>),
-    End(Option<mcp_protocol::Error>),
-}
-
-/// A session's outlet: the writer's channel.
-#[derive(Clone)]
-struct FrameOutlet(mpsc::Sender<Outgoing>);
-
-impl Outlet for FrameOutlet {
-    async fn send(&self, message: Message<'static>) -> bool {
-        self.0.send(Outgoing::Message(message)).await.is_ok()
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
-
 /// One client connection.
 struct Session {
     server: Arc<dyn McpServer>,
@@ -200,7 +177,7 @@ impl Session {
     async fn run(mut self, stream: UnixStream) {
         let stream = Arc::new(stream);
         let (outlet, outgoing) = mpsc::channel(CHANNEL_CAPACITY);
-        let outlet = FrameOutlet(outlet);
+        let outlet = SessionOutlet(outlet);
         let writer = FrameWriter::new(stream.clone(), self.options.map_threshold);
         let writer = tokio::spawn(write_frames(outgoing, writer));
         let mut dispatcher = Dispatcher::new(self.server.clone(), outlet.clone());
@@ -228,7 +205,7 @@ impl Session {
             dispatcher.abort_all();
         }
         drop(dispatcher);
-        let _ = outlet.0.send(Outgoing::End(closing)).await;
+        outlet.end(closing).await;
         drop(outlet);
         let _ = writer.await;
     }

@@ -25,6 +25,7 @@
 #[cfg(unix)]
 mod frame;
 mod http;
+mod outlet;
 mod stdio;
 
 #[cfg(unix)]

@@ -143,15 +143,20 @@ struct Serving {
 }
 
 fn serve() -> Serving {
+    serve_with(Arc::new(Doubler), mcp_serve::FrameServeOptions::default())
+}
+
+/// Serves `server` with `options`, as [`serve`] does.
+fn serve_with(server: Arc<dyn McpServer>, options: mcp_serve::FrameServeOptions) -> Serving {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mcp.sock");
     let listener = mcp_serve::bind_frame_socket(&path).unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(mcp_serve::serve_frames(
-        Arc::new(Doubler),
+        server,
         listener,
         Some(path.clone()),
-        mcp_serve::FrameServeOptions::default(),
+        options,
         async move {
             let _ = stopped.await;
         },
@@ -266,26 +271,14 @@ async fn the_runtime_reaches_a_server_through_the_frame_socket() {
 
 #[tokio::test]
 async fn a_client_request_too_large_for_the_server_is_refused_with_an_error_frame() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("small.sock");
-    let listener = mcp_serve::bind_frame_socket(&path).unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
     let options = mcp_serve::FrameServeOptions {
         max_inline: 1024,
         ..mcp_serve::FrameServeOptions::default()
     };
-    let task = tokio::spawn(mcp_serve::serve_frames(
-        Arc::new(Doubler),
-        listener,
-        None,
-        options,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let serving = serve_with(Arc::new(Doubler), options);
     // A mapped request over the server's limit, sent by the runtime's
     // writer (which maps anything over 16 bytes here).
-    let stream = Arc::new(UnixStream::connect(&path).await.unwrap());
+    let stream = Arc::new(UnixStream::connect(&serving.path).await.unwrap());
     let mut writer = mcp_runtime::transport::frame::io::FrameWriter::new(stream.clone(), 16);
     let large = Message::request(
         1,
@@ -300,8 +293,8 @@ async fn a_client_request_too_large_for_the_server_is_refused_with_an_error_fram
         error.to_string().contains("over the limit of 1024"),
         "{error}"
     );
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop.send(()).unwrap();
+    serving.task.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -487,26 +480,18 @@ impl McpServer for Keeper {
 
 #[tokio::test]
 async fn a_session_whose_client_left_is_closed_though_the_server_keeps_its_peer() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("keep.sock");
-    let listener = mcp_serve::bind_frame_socket(&path).unwrap();
     let keeper = Arc::new(Keeper::default());
-    let (stop, stopped) = oneshot::channel::<()>();
     // A drain far longer than the test: the session must end on its own.
     let options = mcp_serve::FrameServeOptions {
         drain: Duration::from_secs(600),
         ..mcp_serve::FrameServeOptions::default()
     };
-    let task = tokio::spawn(mcp_serve::serve_frames(
-        keeper.clone(),
-        listener,
-        None,
-        options,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let frames = exchange(&path, &message_frame(&Message::request(1, "keep", None))).await;
+    let serving = serve_with(keeper.clone(), options);
+    let frames = exchange(
+        &serving.path,
+        &message_frame(&Message::request(1, "keep", None)),
+    )
+    .await;
     assert_eq!(frames.len(), 1, "{frames:?}");
     let kept = keeper.0.lock().unwrap().first().cloned().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -517,6 +502,6 @@ async fn a_session_whose_client_left_is_closed_though_the_server_keeps_its_peer(
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop.send(()).unwrap();
+    serving.task.await.unwrap().unwrap();
 }

@@ -101,3 +101,57 @@ async fn lines_in_answers_out_and_bad_lines_answered() {
     assert!(find(&|a| a["id"] == 1).is_none());
     assert_eq!(answers.len(), 5);
 }
+
+/// Keeps the context of every request, as the gateway keeps its sessions'
+/// peers for notifications.
+#[derive(Default)]
+struct Keeper(std::sync::Mutex<Vec<RequestContext>>);
+
+impl McpServer for Keeper {
+    fn handle_request(
+        &self,
+        _: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        self.0.lock().unwrap().push(context);
+        Box::pin(async { Ok(Raw::from_value(&json!({}))) })
+    }
+
+    fn handle_notification(
+        &self,
+        _: Notification<'static>,
+        _: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn the_end_of_input_ends_the_session_though_the_server_keeps_its_peer() {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (server_in, server_out) = tokio::io::split(server);
+    let keeper = Arc::new(Keeper::default());
+    let serving = tokio::spawn(mcp_serve::serve_stdio(
+        keeper.clone(),
+        server_in,
+        server_out,
+        1024,
+    ));
+    let (client_in, mut client_out) = tokio::io::split(client);
+    client_out
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"keep\"}\n")
+        .await
+        .unwrap();
+    client_out.shutdown().await.unwrap();
+    let mut lines = BufReader::new(client_in).lines();
+    let answer: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    assert_eq!(answer["id"], 1);
+    // Well before the drain of requests (10 s) could be what ends it.
+    tokio::time::timeout(std::time::Duration::from_secs(5), serving)
+        .await
+        .expect("serve_stdio returns when its input ends")
+        .unwrap()
+        .unwrap();
+    assert!(lines.next_line().await.unwrap().is_none());
+    assert!(keeper.0.lock().unwrap()[0].is_closed());
+}

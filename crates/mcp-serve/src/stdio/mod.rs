@@ -14,19 +14,20 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use mcp_core::McpServer;
-use mcp_protocol::codec::ndjson::LineDecoder;
+use mcp_protocol::codec::ndjson::{LineDecoder, encode_message};
 use mcp_protocol::{BatchPolicy, Message, Packet};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use mcp_runtime::dispatch::Dispatcher;
+use mcp_runtime::dispatch::{Dispatcher, Outlet};
 
 pub use process::{ProcessInput, ProcessOutput, process_stdio};
 
 /// How long requests still running may take once the input has ended.
 pub const STDIO_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 use mcp_runtime::transport::CHANNEL_CAPACITY;
-use mcp_runtime::transport::stdio::write_lines;
+
+use crate::outlet::{Outgoing, SessionOutlet};
 
 /// Serves `server` on `input` and `output` until `input` ends.
 ///
@@ -39,8 +40,9 @@ pub async fn serve_stdio(
     output: impl AsyncWrite + Unpin + Send + 'static,
     max_message: usize,
 ) -> std::io::Result<()> {
-    let (outlet, outgoing) = mpsc::channel::<Message<'static>>(CHANNEL_CAPACITY);
-    let writer = tokio::spawn(write_lines(outgoing, output));
+    let (outlet, outgoing) = mpsc::channel(CHANNEL_CAPACITY);
+    let outlet = SessionOutlet(outlet);
+    let writer = tokio::spawn(write_until_end(outgoing, output));
     let mut dispatcher = Dispatcher::new(server, outlet.clone());
     let mut decoder = LineDecoder::new(max_message);
     let mut buf = BytesMut::with_capacity(64 * 1024);
@@ -70,6 +72,7 @@ pub async fn serve_stdio(
         dispatcher.abort_all();
     }
     drop(dispatcher);
+    outlet.end(None).await;
     drop(outlet);
     let written = writer
         .await
@@ -81,7 +84,7 @@ pub async fn serve_stdio(
 async fn next_message(
     decoder: &mut LineDecoder,
     buf: &mut BytesMut,
-    outlet: &mpsc::Sender<Message<'static>>,
+    outlet: &SessionOutlet,
 ) -> Option<Message<'static>> {
     loop {
         match decoder.decode(buf) {
@@ -92,22 +95,51 @@ async fn next_message(
             }
             Ok(None) => return None,
             Err(error) => {
-                let _ = outlet.send(Message::Error(error.to_response())).await;
+                outlet.send(Message::Error(error.to_response())).await;
             }
         }
     }
 }
 
-async fn parse_line(
-    line: &[u8],
-    outlet: &mpsc::Sender<Message<'static>>,
-) -> Option<Message<'static>> {
+async fn parse_line(line: &[u8], outlet: &SessionOutlet) -> Option<Message<'static>> {
     match Packet::parse(line, BatchPolicy::Reject) {
         Ok(Packet::Single(message)) => Some(message.into_owned()),
         Ok(Packet::Batch(_)) => None,
         Err(error) => {
-            let _ = outlet.send(Message::Error(error.to_response())).await;
+            outlet.send(Message::Error(error.to_response())).await;
             None
         }
     }
+}
+
+/// Writes what the session sends, one line per message, batching what is
+/// queued, until it is told to end.
+async fn write_until_end(
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    mut output: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    while let Some(first) = outgoing.recv().await {
+        buf.clear();
+        let mut next = Some(first);
+        let mut end = false;
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Message(message) => encode_message(&message, &mut buf),
+                Outgoing::End(_) => {
+                    end = true;
+                    break;
+                }
+            }
+            if buf.len() < 256 * 1024 {
+                next = outgoing.try_recv().ok();
+            }
+        }
+        output.write_all(&buf).await?;
+        output.flush().await?;
+        if end {
+            break;
+        }
+    }
+    Ok(())
 }
