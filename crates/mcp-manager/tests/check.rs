@@ -146,7 +146,7 @@ fn empty_transport_type() {
 fn unknown_transport_type() {
     check(&servers(r#""a": {"type": "websocket", "url": "http://h", "retries": 3}"#)).assert_invalid_with(&[
         "error: config.json: mcpServers.a.type: unknown server type \"websocket\"",
-        "  hint: the known types are \"stdio\", \"http\", \"streamable-http\", \"streamableHttp\", \"sse\", \"builtin\"",
+        "  hint: the known types are \"stdio\", \"http\", \"streamable-http\", \"streamableHttp\", \"sse\", \"frame-socket\", \"builtin\"",
     ]);
     check(&servers(r#""a": {"type": "htp", "url": "http://h"}"#)).assert_invalid_with(&[
         "error: config.json: mcpServers.a.type: unknown server type \"htp\"",

@@ -199,7 +199,10 @@ fn the_gateway_on_stdio_exits_when_its_input_ends() {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(std::time::Instant::now() < deadline, "the gateway did not exit");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway did not exit"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");

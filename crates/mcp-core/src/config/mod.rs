@@ -37,8 +37,8 @@
 //! | key | meaning |
 //! |---|---|
 //! | `command`, `args`, `env`, `cwd` | a local process speaking stdio |
-//! | `url`, `headers` | a remote server; a `url` of the form `unix:/path/to/socket` is a frame socket (another manager's `serve --frame-socket`), with no `type` and no `headers` |
-//! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) or `"sse"` (legacy HTTP+SSE); any other non-empty value names a plugin's server type, see [Plugin entries](#plugin-entries) |
+//! | `url`, `headers` | a remote server; a `url` of the form `unix:/path/to/socket` is a frame socket (another manager's `serve --frame-socket`), without `headers` |
+//! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) , `"sse"` (legacy HTTP+SSE) or `"frame-socket"` (implied by a `unix:` URL); any other non-empty value names a plugin's server type, see [Plugin entries](#plugin-entries) |
 //! | `enabled` | `false` keeps the entry but does not run it (default `true`) |
 //! | `namespace` | prefix of the server's tool names; `""` for none; default: the server name (characters other than `[A-Za-z0-9_.-]` replaced by `_`, with a warning) |
 //! | `tags` | labels |

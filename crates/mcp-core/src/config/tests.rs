@@ -299,10 +299,10 @@ fn unknown_types_are_plugin_entries() {
 #[test]
 fn builtin_type_names_are_never_plugins() {
     for name in BUILTIN_TRANSPORT_TYPES {
-        let entry = if *name == "stdio" {
-            r#"{"command": "x"}"#
-        } else {
-            r#"{"url": "http://h"}"#
+        let entry = match *name {
+            "stdio" => r#"{"command": "x"}"#,
+            "frame-socket" => r#"{"url": "unix:/run/mcp.sock"}"#,
+            _ => r#"{"url": "http://h"}"#,
         };
         let entry = entry.replacen('{', &format!(r#"{{"type": "{name}", "#), 1);
         let config = load(&servers(&format!(r#""a": {entry}"#)));
@@ -1195,12 +1195,14 @@ fn warnings_of_a_later_check_join_the_others_in_file_order() {
 
 #[test]
 fn a_unix_url_is_a_frame_socket() {
-    for url in [
-        "unix:/run/mcp.sock",
-        "unix:///run/mcp.sock",
-        "UNIX:/run/mcp.sock",
+    for entry in [
+        r#"{"url": "unix:/run/mcp.sock"}"#,
+        r#"{"url": "unix:///run/mcp.sock"}"#,
+        r#"{"url": "UNIX:/run/mcp.sock"}"#,
+        r#"{"type": "frame-socket", "url": "unix:/run/mcp.sock"}"#,
     ] {
-        let config = load(&servers(&format!(r#""s": {{"url": "{url}"}}"#)));
+        let url = entry;
+        let config = load(&servers(&format!(r#""s": {entry}"#)));
         let server = config.server("s").unwrap();
         let TransportConfig::FrameSocket(socket) = server.transport() else {
             panic!("{url}: {:?}", server.transport());
@@ -1221,6 +1223,10 @@ fn a_unix_url_is_a_frame_socket() {
         (
             r#"{"type": "http", "url": "unix:/run/mcp.sock"}"#,
             "mcpServers.a.type: a `unix:` URL reaches a frame socket, not an `http` server",
+        ),
+        (
+            r#"{"type": "frame-socket", "url": "http://h/mcp"}"#,
+            "mcpServers.a.url: a frame socket's `url` is `unix:` and its path",
         ),
     ]);
 }

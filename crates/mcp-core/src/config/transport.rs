@@ -17,8 +17,14 @@ use crate::error::ConfigIssue;
 
 /// The `type` (or `transportType`) values that name a transport of this
 /// crate; any other non-empty value names a plugin's server type.
-pub const BUILTIN_TRANSPORT_TYPES: &[&str] =
-    &["stdio", "http", "streamable-http", "streamableHttp", "sse"];
+pub const BUILTIN_TRANSPORT_TYPES: &[&str] = &[
+    "stdio",
+    "http",
+    "streamable-http",
+    "streamableHttp",
+    "sse",
+    "frame-socket",
+];
 
 /// What an entry's `type` (or Cline's `transportType`) declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +42,7 @@ pub(crate) enum Builtin {
     Stdio,
     Http,
     Sse,
+    FrameSocket,
 }
 
 const STDIO_ONLY: &[&str] = &["args", "env", "cwd"];
@@ -85,10 +92,12 @@ fn builtin_transport(
         (Some(command), None, None | Some(Builtin::Stdio)) => {
             stdio(obj, &command, vars, report).map(TransportConfig::Stdio)
         }
-        (None, Some(url), declared @ (None | Some(Builtin::Http | Builtin::Sse))) => {
-            remote(obj, &url, declared, vars, report)
-        }
-        (Some(_), None, Some(Builtin::Http | Builtin::Sse)) => {
+        (
+            None,
+            Some(url),
+            declared @ (None | Some(Builtin::Http | Builtin::Sse | Builtin::FrameSocket)),
+        ) => remote(obj, &url, declared, vars, report),
+        (Some(_), None, Some(Builtin::Http | Builtin::Sse | Builtin::FrameSocket)) => {
             report.error(
                 ConfigIssue::new(
                     obj.path().key("type").as_str(),
@@ -119,6 +128,7 @@ pub(crate) fn declared<'a>(obj: &Object<'a>, report: &mut Report) -> Option<Decl
         "stdio" => Builtin::Stdio,
         "http" | "streamable-http" | "streamableHttp" => Builtin::Http,
         "sse" => Builtin::Sse,
+        "frame-socket" => Builtin::FrameSocket,
         "" => {
             report.error(
                 ConfigIssue::new(field.path.as_str(), "must not be empty").with_hint(
@@ -232,8 +242,18 @@ fn remote(
             .map(|_| text.get(5..).unwrap_or_default())
     });
     match (unix, declared) {
-        (Some(path), None) => {
+        (Some(path), None | Some(Builtin::FrameSocket)) => {
             frame_socket(obj, url, path, report).map(TransportConfig::FrameSocket)
+        }
+        (None, Some(Builtin::FrameSocket)) => {
+            report.error(
+                ConfigIssue::new(
+                    url.path.as_str(),
+                    "a frame socket's `url` is `unix:` and its path",
+                )
+                .with_hint("write `unix:/path/to/socket`"),
+            );
+            None
         }
         (Some(_), Some(declared)) => {
             let name = if declared == Builtin::Sse {
@@ -246,7 +266,7 @@ fn remote(
                     obj.path().key("type").as_str(),
                     format!("a `unix:` URL reaches a frame socket, not an `{name}` server"),
                 )
-                .with_hint("leave `type` out: the `unix:` scheme says what the server is"),
+                .with_hint("leave `type` out (or write \"frame-socket\"): the `unix:` scheme says what the server is"),
             );
             None
         }
