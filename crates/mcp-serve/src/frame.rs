@@ -40,7 +40,7 @@ use crate::outlet::{Outgoing, SessionOutlet};
 pub struct FrameServeOptions {
     /// The largest message accepted from a client, inline or mapped, in
     /// bytes.
-    pub max_inline: usize,
+    pub max_message: usize,
     /// Messages to clients larger than this many bytes go mapped.
     pub map_threshold: usize,
     /// Connections served at once; one more is refused with an error frame.
@@ -52,7 +52,7 @@ pub struct FrameServeOptions {
 impl Default for FrameServeOptions {
     fn default() -> Self {
         Self {
-            max_inline: mcp_runtime::transport::MAX_MESSAGE,
+            max_message: mcp_runtime::transport::MAX_MESSAGE,
             map_threshold: MAP_THRESHOLD,
             max_connections: 1024,
             drain: Duration::from_secs(10),
@@ -62,12 +62,12 @@ impl Default for FrameServeOptions {
 
 /// Creates the socket at `path` (mode 0600; its directory must be owned by
 /// this user and not writable by others; a stale socket file left there is
-/// replaced).
+/// replaced, one a server still answers on is not).
 ///
 /// # Errors
 ///
 /// The directory is missing or not safe, something other than a socket is
-/// at `path`, or binding failed.
+/// at `path`, a server answers at `path`, or binding failed.
 pub fn bind_frame_socket(path: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     let dir = match path.parent() {
@@ -85,7 +85,16 @@ pub fn bind_frame_socket(path: &Path) -> std::io::Result<UnixListener> {
         ));
     }
     match std::fs::symlink_metadata(path) {
-        Ok(existing) if existing.file_type().is_socket() => std::fs::remove_file(path)?,
+        // A socket someone still answers on is theirs; a dead one is stale.
+        Ok(existing) if existing.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use: a server answers on it", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
@@ -181,7 +190,7 @@ impl Session {
         let writer = FrameWriter::new(stream.clone(), self.options.map_threshold);
         let writer = tokio::spawn(write_frames(outgoing, writer));
         let mut dispatcher = Dispatcher::new(self.server.clone(), outlet.clone());
-        let max = self.options.max_inline;
+        let max = self.options.max_message;
         let mut reader = FrameReader::new(stream, max, u64::try_from(max).unwrap_or(u64::MAX));
         let closing = loop {
             tokio::select! {

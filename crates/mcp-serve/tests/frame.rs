@@ -272,7 +272,7 @@ async fn the_runtime_reaches_a_server_through_the_frame_socket() {
 #[tokio::test]
 async fn a_client_request_too_large_for_the_server_is_refused_with_an_error_frame() {
     let options = mcp_serve::FrameServeOptions {
-        max_inline: 1024,
+        max_message: 1024,
         ..mcp_serve::FrameServeOptions::default()
     };
     let serving = serve_with(Arc::new(Doubler), options);
@@ -371,10 +371,16 @@ async fn requests_running_at_shutdown_are_answered_before_the_socket_closes() {
 #[tokio::test]
 async fn the_socket_goes_only_where_it_is_safe() {
     let dir = tempfile::tempdir().unwrap();
-    // A stale socket is replaced.
+    // A stale socket is replaced; a live one is not.
     let path = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    assert!(mcp_serve::bind_frame_socket(&path).is_ok());
+    let live = mcp_serve::bind_frame_socket(&path).unwrap();
+    let error = mcp_serve::bind_frame_socket(&path).unwrap_err();
+    assert!(
+        error.to_string().contains("a server answers on it"),
+        "{error}"
+    );
+    drop(live);
     // Something else at the path is left alone.
     let file = dir.path().join("file");
     std::fs::write(&file, "keep").unwrap();

@@ -265,7 +265,7 @@ async fn serve(
         let limits = config.gateway().limits();
         let default = mcp_serve::FrameServeOptions::default();
         let options = mcp_serve::FrameServeOptions {
-            max_inline: limits.max_request_bytes.unwrap_or(default.max_inline),
+            max_message: limits.max_request_bytes.unwrap_or(default.max_message),
             drain: limits.drain_timeout.unwrap_or(default.drain),
             ..default
         };

@@ -5,7 +5,7 @@
 //! connection and the dispatcher, as for any transport: each request runs
 //! as its own task, so a slow request does not hold up the others, and
 //! `notifications/cancelled` aborts the request's task. Once the server is
-//! ready, the link also offers the server itself ([`InProcessEnd`]), and
+//! ready, the link also offers the server itself (`InProcessEnd`), and
 //! callers' requests are then made on their own tasks (see the server
 //! handle's direct path).
 
