@@ -9,12 +9,15 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::Keeper;
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::codec::frame::{self, FrameDecoder, FrameKind, Payload};
 use mcp_protocol::raw::Raw;
@@ -169,6 +172,18 @@ fn serve_with(server: Arc<dyn McpServer>, options: mcp_serve::FrameServeOptions)
     }
 }
 
+/// The runtime's frame-socket client, deployed on `runtime` to the socket
+/// at `path`.
+async fn connect(runtime: &McpRuntime, path: &Path) -> Server<mcp_core::state::Deployed> {
+    let id = ServerId::new("framed").unwrap();
+    let connector = FrameConnector::new(id.clone(), path.to_owned(), 1 << 20);
+    Server::new(runtime.clone(), ServerSpec::new(id, Arc::new(connector)))
+        .deploy()
+        .await
+        .map_err(|failed| failed.error().to_string())
+        .unwrap()
+}
+
 /// Sends `bytes` on a fresh connection and reads every frame that comes
 /// back until the server closes it.
 async fn exchange(path: &Path, bytes: &[u8]) -> Vec<(FrameKind, Value)> {
@@ -208,13 +223,7 @@ async fn the_runtime_reaches_a_server_through_the_frame_socket() {
     assert_eq!(mode & 0o777, 0o600, "the socket is the user's only");
     let runtime = McpRuntime::start();
     let mut events = runtime.subscribe();
-    let id = ServerId::new("framed").unwrap();
-    let connector = FrameConnector::new(id.clone(), serving.path.clone(), 1 << 20);
-    let server = Server::new(runtime.clone(), ServerSpec::new(id, Arc::new(connector)))
-        .deploy()
-        .await
-        .map_err(|failed| failed.error().to_string())
-        .unwrap();
+    let server = connect(&runtime, &serving.path).await;
     let session = server.handle().session().unwrap();
     assert_eq!(session.server_info.name, "doubler");
     let result = server
@@ -402,13 +411,7 @@ async fn the_socket_goes_only_where_it_is_safe() {
 async fn progress_requests_to_the_client_and_cancellation_cross_the_socket() {
     let serving = serve();
     let runtime = McpRuntime::start();
-    let id = ServerId::new("framed").unwrap();
-    let connector = FrameConnector::new(id.clone(), serving.path.clone(), 1 << 20);
-    let server = Server::new(runtime.clone(), ServerSpec::new(id, Arc::new(connector)))
-        .deploy()
-        .await
-        .map_err(|failed| failed.error().to_string())
-        .unwrap();
+    let server = connect(&runtime, &serving.path).await;
     let handle = server.handle();
 
     let (sink, mut progress) = tokio::sync::mpsc::channel(8);
@@ -458,30 +461,6 @@ async fn progress_requests_to_the_client_and_cancellation_cross_the_socket() {
     runtime.shutdown().await;
     serving.stop.send(()).unwrap();
     serving.task.await.unwrap().unwrap();
-}
-
-/// Keeps the context of every request, as a gateway keeps its sessions'
-/// peers for notifications.
-#[derive(Default)]
-struct Keeper(std::sync::Mutex<Vec<RequestContext>>);
-
-impl McpServer for Keeper {
-    fn handle_request(
-        &self,
-        _: Request<'static>,
-        context: RequestContext,
-    ) -> BoxFuture<'_, HandlerResult> {
-        self.0.lock().unwrap().push(context);
-        Box::pin(async { Ok(Raw::from_value(&json!({}))) })
-    }
-
-    fn handle_notification(
-        &self,
-        _: Notification<'static>,
-        _: RequestContext,
-    ) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
 }
 
 #[tokio::test]

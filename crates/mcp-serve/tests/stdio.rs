@@ -6,8 +6,11 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::sync::Arc;
 
+use common::Keeper;
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext};
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{ErrorObject, Notification, Request};
@@ -100,30 +103,6 @@ async fn lines_in_answers_out_and_bad_lines_answered() {
     // The cancelled request is never answered.
     assert!(find(&|a| a["id"] == 1).is_none());
     assert_eq!(answers.len(), 5);
-}
-
-/// Keeps the context of every request, as the gateway keeps its sessions'
-/// peers for notifications.
-#[derive(Default)]
-struct Keeper(std::sync::Mutex<Vec<RequestContext>>);
-
-impl McpServer for Keeper {
-    fn handle_request(
-        &self,
-        _: Request<'static>,
-        context: RequestContext,
-    ) -> BoxFuture<'_, HandlerResult> {
-        self.0.lock().unwrap().push(context);
-        Box::pin(async { Ok(Raw::from_value(&json!({}))) })
-    }
-
-    fn handle_notification(
-        &self,
-        _: Notification<'static>,
-        _: RequestContext,
-    ) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
 }
 
 #[tokio::test]
