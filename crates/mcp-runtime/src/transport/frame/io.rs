@@ -187,6 +187,11 @@ pub struct FrameReader {
     stream: Arc<UnixStream>,
     decoder: FrameDecoder,
     buf: BytesMut,
+    /// Where each read lands before what arrived is appended to `buf`:
+    /// made once, so that a read costs neither zeroing nor allocating.
+    scratch: Box<[u8]>,
+    /// The space for the descriptors of one read, made once.
+    control: Vec<u8>,
     fds: std::collections::VecDeque<OwnedFd>,
     ended: bool,
 }
@@ -200,6 +205,8 @@ impl FrameReader {
             stream,
             decoder: FrameDecoder::new(max_inline, max_mapped),
             buf: BytesMut::with_capacity(64 * 1024),
+            scratch: vec![0; 64 * 1024].into_boxed_slice(),
+            control: nix::cmsg_space!([RawFd; MAX_FDS_PER_READ]),
             fds: std::collections::VecDeque::new(),
             ended: false,
         }
@@ -234,20 +241,17 @@ impl FrameReader {
     /// Reads what is there, and the descriptors with it. Cancel-safe: it
     /// awaits only before it takes anything.
     async fn read(&mut self) -> std::io::Result<()> {
-        let start = self.buf.len();
         let stream = self.stream.clone();
         loop {
             stream.readable().await?;
-            self.buf.resize(start + 64 * 1024, 0);
-            let target = self.buf.get_mut(start..).unwrap_or_default();
             let mut fds = Vec::new();
+            let (scratch, control) = (&mut self.scratch, &mut self.control);
             let result = stream.try_io(Interest::READABLE, || {
-                let mut space = nix::cmsg_space!([RawFd; MAX_FDS_PER_READ]);
-                let mut iov = [IoSliceMut::new(target)];
+                let mut iov = [IoSliceMut::new(scratch)];
                 let message = recvmsg::<()>(
                     stream.as_raw_fd(),
                     &mut iov,
-                    Some(&mut space),
+                    Some(control),
                     MsgFlags::MSG_CMSG_CLOEXEC,
                 )
                 .map_err(std::io::Error::from)?;
@@ -264,19 +268,15 @@ impl FrameReader {
             self.fds.extend(fds);
             match result {
                 Ok(read) => {
-                    self.buf.truncate(start + read);
+                    self.buf
+                        .extend_from_slice(self.scratch.get(..read).unwrap_or_default());
                     if read == 0 {
                         self.ended = true;
                     }
                     return Ok(());
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.buf.truncate(start);
-                }
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e);
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
             }
         }
     }
