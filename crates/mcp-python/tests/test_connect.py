@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -20,19 +21,35 @@ from conftest import fastmcp_entry, peer, processes_with, wait_until
 from mcp_manager import ConfigError, Manager, NotSupported, ServerNotFound, ServerUnavailable, SyncManager
 
 
-@pytest.fixture
-def gateway(tmp_path: Path, marker: str) -> Iterator[Tuple[str, str]]:
-    """`mcp-manager serve` over HTTP with the admin API, both on free
-    loopback ports; its MCP URL and admin address."""
+@contextlib.contextmanager
+def _serve(tmp_path: Path, marker: str, *extra: str) -> Iterator["subprocess.Popen[str]"]:
+    """`mcp-manager serve` of the FastMCP peer (namespace `py`) over HTTP on
+    a free loopback port, with `extra` arguments; stopped with SIGTERM (and
+    killed if it does not stop) when the block ends."""
     config = tmp_path / "servers.json"
     config.write_text(json.dumps({"mcpServers": {"fastmcp": fastmcp_entry(marker, namespace="py")}}))
     process = subprocess.Popen(
         [peer("MCP_MANAGER_BIN"), "serve", "--config", str(config),
-         "--http", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--no-watch"],
+         "--http", "127.0.0.1:0", "--no-watch", *extra],
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, marker: str) -> Iterator[Tuple[str, str]]:
+    """`mcp-manager serve` over HTTP with the admin API, both on free
+    loopback ports; its MCP URL and admin address."""
+    with _serve(tmp_path, marker, "--admin", "127.0.0.1:0") as process:
         url = admin = None
         assert process.stderr is not None
         for line in process.stderr:
@@ -44,13 +61,6 @@ def gateway(tmp_path: Path, marker: str) -> Iterator[Tuple[str, str]]:
                 break
         assert url and admin, "the gateway did not start"
         yield url, admin
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_the_same_api_over_http(gateway: Tuple[str, str], marker: str) -> None:
@@ -155,16 +165,8 @@ def test_a_connected_manager_says_what_it_can_send_where(gateway: Tuple[str, str
 def test_the_same_api_over_the_frame_socket(tmp_path: Path, marker: str) -> None:
     """`serve --frame-socket` beside HTTP: a connected manager over the
     socket lists, calls, reads and gets as over HTTP."""
-    config = tmp_path / "servers.json"
-    config.write_text(json.dumps({"mcpServers": {"fastmcp": fastmcp_entry(marker, namespace="py")}}))
     socket = tmp_path / "mcp.sock"
-    process = subprocess.Popen(
-        [peer("MCP_MANAGER_BIN"), "serve", "--config", str(config), "--no-watch",
-         "--http", "127.0.0.1:0", "--frame-socket", str(socket)],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _serve(tmp_path, marker, "--frame-socket", str(socket)) as process:
         assert process.stderr is not None
         for line in process.stderr:
             if "listening on http://" in line:
@@ -182,13 +184,6 @@ def test_the_same_api_over_the_frame_socket(tmp_path: Path, marker: str) -> None
                 return str(result["content"][0]["text"])
 
         assert asyncio.run(asynchronously()) == "framed"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     assert process.returncode == 0
     assert not socket.exists()
 
