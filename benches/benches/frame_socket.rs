@@ -4,7 +4,7 @@
 //! the same client (the runtime's frame-socket and HTTP transports).
 //!
 //! - small `tools/call`s: p50 and p99 at 1 in flight, requests per second at
-//!   16 in flight;
+//!   16 in flight, heap allocations per call;
 //! - `resources/read` of 1 MiB and 64 MiB: the median time of a read, the
 //!   bytes allocated per read (an instrumenting allocator: in this one
 //!   process, the server's copy of the blob and the client's parsed copy
@@ -86,6 +86,18 @@ async fn latency(handle: &ServerHandle, count: usize) -> (f64, f64) {
     let at = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
     (micros(at(0.50)), micros(at(0.99)))
+}
+
+/// Heap allocations per call (client, gateway and server together: they
+/// share this process), over `count` calls one after the other.
+async fn allocations(handle: &ServerHandle, count: usize) -> f64 {
+    let before = GLOBAL.stats();
+    for _ in 0..count {
+        call(handle).await;
+    }
+    let after = GLOBAL.stats();
+    (after.allocations + after.reallocations - before.allocations - before.reallocations) as f64
+        / count as f64
 }
 
 /// Calls per second with `tasks` in flight, `each` calls per task.
@@ -207,6 +219,11 @@ fn main() {
         let (frames_p50, frames_p99) = latency(&over_frames, calls).await;
         let (http_p50, http_p99) = latency(&over_http, calls).await;
         println!("1 in flight, {calls} calls: frames p50 {frames_p50:.1} µs p99 {frames_p99:.1} µs; http p50 {http_p50:.1} µs p99 {http_p99:.1} µs");
+        let frames_allocs = allocations(&over_frames, calls / 10).await;
+        let http_allocs = allocations(&over_http, calls / 10).await;
+        println!(
+            "report: frame socket vs Streamable HTTP, heap allocations per small call (client, gateway and server) | {frames_allocs:.1} vs {http_allocs:.1} | - | -"
+        );
         let frames_rate = throughput(&over_frames, 16, calls / 16).await;
         let http_rate = throughput(&over_http, 16, calls / 16).await;
         println!("16 in flight, {calls} calls: frames {frames_rate:.0}/s; http {http_rate:.0}/s");

@@ -5,7 +5,9 @@
 //! from there; one that waits goes on as its own task, so a slow request
 //! does not hold up the others, and `notifications/cancelled` aborts that
 //! task. (A handler should therefore not do long work before its first
-//! `.await`: that work holds up the next message.)
+//! `.await`: that work holds up the next message.) With a limit
+//! ([`Dispatcher::limit_running`]), a request that arrives while that many
+//! wait is answered at once with an error naming the limit.
 //! Notifications are handled in order, one after the other. A handler that
 //! panics answers `-32603` (a notification's is logged), and the
 //! dispatcher serves on. A server's
@@ -282,6 +284,7 @@ pub struct Dispatcher<O: Outlet> {
     outlet: O,
     running: HashMap<RequestId<'static>, AbortHandle>,
     tasks: JoinSet<RequestId<'static>>,
+    max_running: usize,
 }
 
 impl<O: Outlet> Dispatcher<O> {
@@ -302,7 +305,17 @@ impl<O: Outlet> Dispatcher<O> {
             outlet,
             running: HashMap::new(),
             tasks: JoinSet::new(),
+            max_running: usize::MAX,
         }
+    }
+
+    /// Refuses requests while `max` of this client's requests wait for
+    /// their answers: the one over is answered at once with an error that
+    /// names the limit.
+    #[must_use]
+    pub fn limit_running(mut self, max: usize) -> Self {
+        self.max_running = max;
+        self
     }
 
     /// The client session its requests belong to (see [`Peer::session`]).
@@ -314,6 +327,18 @@ impl<O: Outlet> Dispatcher<O> {
     pub async fn dispatch(&mut self, message: Message<'static>) {
         let context = &self.context;
         match route(&*self.server, &self.asked, message, || context.clone()).await {
+            Some(ClientMessage::Request(request)) if self.running.len() >= self.max_running => {
+                let refusal = ErrorObject::new(
+                    error_code::INTERNAL_ERROR,
+                    format!(
+                        "too many requests in flight: this connection has its limit of {}",
+                        self.max_running
+                    ),
+                );
+                self.outlet
+                    .send(Message::error(Some(request.id), refusal))
+                    .await;
+            }
             Some(ClientMessage::Request(request)) => {
                 let id = request.id.clone();
                 let server = self.server.clone();
@@ -426,5 +451,64 @@ mod tests {
             panic!("the next request is answered");
         };
         assert_eq!(response.id, RequestId::Number(2));
+    }
+
+    /// Answers `wait` once `go` is notified, anything else at once.
+    struct Gated(Arc<tokio::sync::Notify>);
+
+    impl McpServer for Gated {
+        fn handle_request(
+            &self,
+            request: Request<'static>,
+            _: RequestContext,
+        ) -> BoxFuture<'_, HandlerResult> {
+            Box::pin(async move {
+                if request.method == "wait" {
+                    self.0.notified().await;
+                }
+                Ok(Raw::from_value(&serde_json::json!({})))
+            })
+        }
+
+        fn handle_notification(
+            &self,
+            _: Notification<'static>,
+            _: RequestContext,
+        ) -> BoxFuture<'_, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_limit_is_refused_at_once_and_room_comes_back() {
+        let go = Arc::new(tokio::sync::Notify::new());
+        let (outlet, mut sent) = mpsc::channel(8);
+        let mut dispatcher = Dispatcher::new(Arc::new(Gated(go.clone())), outlet).limit_running(2);
+        dispatcher.dispatch(Message::request(1, "wait", None)).await;
+        dispatcher.dispatch(Message::request(2, "wait", None)).await;
+        dispatcher.dispatch(Message::request(3, "now", None)).await;
+        let Some(Message::Error(refused)) = sent.recv().await else {
+            panic!("the third request is refused");
+        };
+        assert_eq!(refused.id, Some(RequestId::Number(3)));
+        assert_eq!(refused.error.code, error_code::INTERNAL_ERROR);
+        assert!(
+            refused.error.message.contains("limit of 2"),
+            "{}",
+            refused.error.message
+        );
+        go.notify_one();
+        let Some(Message::Response(first)) = sent.recv().await else {
+            panic!("a waiting request is answered");
+        };
+        dispatcher.reap().await;
+        dispatcher.dispatch(Message::request(4, "now", None)).await;
+        let Some(Message::Response(fourth)) = sent.recv().await else {
+            panic!("once one has finished, a request is served again");
+        };
+        assert_eq!(fourth.id, RequestId::Number(4));
+        assert!(matches!(first.id, RequestId::Number(1 | 2)));
+        go.notify_one();
+        dispatcher.drain().await;
     }
 }

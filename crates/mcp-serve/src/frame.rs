@@ -13,12 +13,17 @@
 //! stream, see `mcp_runtime::transport::frame::io`): the gateway writes
 //! their JSON once, into the memfd, and the client maps it.
 //!
+//! A connection's requests in flight are limited
+//! ([`FrameServeOptions::max_in_flight_per_connection`]), and so are the
+//! connections ([`FrameServeOptions::max_connections`]).
+//!
 //! The socket is created with mode 0600, in a directory that must belong to
 //! the user, and removed when serving ends. On shutdown the listener stops
 //! accepting, each connection stops reading, and requests still running
 //! get [`FrameServeOptions::drain`] to be answered.
 
 use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +33,7 @@ use mcp_protocol::codec::frame;
 use mcp_runtime::dispatch::Dispatcher;
 use mcp_runtime::transport::CHANNEL_CAPACITY;
 use mcp_runtime::transport::frame::io::{FrameReader, FrameWriter, MAP_THRESHOLD};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -45,6 +50,9 @@ pub struct FrameServeOptions {
     pub map_threshold: usize,
     /// Connections served at once; one more is refused with an error frame.
     pub max_connections: usize,
+    /// Requests of one connection waiting for their answers at once; one
+    /// more is answered at once with an error naming the limit.
+    pub max_in_flight_per_connection: usize,
     /// How long requests still running may take once serving stops.
     pub drain: Duration,
 }
@@ -55,6 +63,7 @@ impl Default for FrameServeOptions {
             max_message: mcp_runtime::transport::MAX_MESSAGE,
             map_threshold: MAP_THRESHOLD,
             max_connections: 1024,
+            max_in_flight_per_connection: 256,
             drain: Duration::from_secs(10),
         }
     }
@@ -167,12 +176,37 @@ pub async fn serve_frames(
 }
 
 /// Tells a client over the limit why, and closes.
-async fn refuse(mut stream: UnixStream, limit: usize) {
+async fn refuse(stream: UnixStream, limit: usize) {
     let error = mcp_protocol::Error::new(
         mcp_protocol::ErrorKind::InvalidRequest,
         format!("the frame socket serves at most {limit} connections at once; try again later"),
     );
-    let _ = stream.write_all(&frame::error_frame(&error)).await;
+    let mut stream = stream;
+    if stream.write_all(&frame::error_frame(&error)).await.is_ok() {
+        linger(&stream).await;
+    }
+}
+
+/// Ends the writing side and reads and drops what the client still sends,
+/// for up to a second: a socket closed with unread input resets, and the
+/// client would lose the last frames (the error frame saying why).
+async fn linger(stream: &UnixStream) {
+    let _ = nix::sys::socket::shutdown(stream.as_raw_fd(), nix::sys::socket::Shutdown::Write);
+    let mut sink = [0_u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if stream.readable().await.is_err() {
+                return;
+            }
+            match stream.try_read(&mut sink) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
 }
 
 /// One client connection.
@@ -185,14 +219,16 @@ struct Session {
 impl Session {
     async fn run(mut self, stream: UnixStream) {
         let stream = Arc::new(stream);
+        let kept = stream.clone();
         let (outlet, outgoing) = mpsc::channel(CHANNEL_CAPACITY);
         let outlet = SessionOutlet(outlet);
         let writer = FrameWriter::new(stream.clone(), self.options.map_threshold);
         let writer = tokio::spawn(write_frames(outgoing, writer));
-        let mut dispatcher = Dispatcher::new(self.server.clone(), outlet.clone());
+        let mut dispatcher = Dispatcher::new(self.server.clone(), outlet.clone())
+            .limit_running(self.options.max_in_flight_per_connection);
         let max = self.options.max_message;
         let mut reader = FrameReader::new(stream, max, u64::try_from(max).unwrap_or(u64::MAX));
-        let closing = loop {
+        let failed = loop {
             tokio::select! {
                 _ = self.stop.changed() => break None,
                 () = dispatcher.reap() => {}
@@ -204,7 +240,7 @@ impl Session {
             }
         };
         drop(reader);
-        if let Some(error) = &closing {
+        if let Some(error) = &failed {
             tracing::debug!("frame socket: closing a connection: {error}");
         }
         if tokio::time::timeout(self.options.drain, dispatcher.drain())
@@ -214,9 +250,13 @@ impl Session {
             dispatcher.abort_all();
         }
         drop(dispatcher);
-        outlet.end(closing).await;
+        let refused = failed.is_some();
+        outlet.end(failed).await;
         drop(outlet);
         let _ = writer.await;
+        if refused {
+            linger(&kept).await;
+        }
     }
 }
 

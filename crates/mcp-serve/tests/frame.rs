@@ -351,6 +351,73 @@ async fn bad_frames_are_answered_with_an_error_frame_and_close_only_their_connec
         )
     );
     assert_eq!(frames[1].0, FrameKind::Error);
+    // A bad frame followed by much more: the reason still arrives.
+    let mut bad_then_more = bad_magic.clone();
+    bad_then_more.extend(std::iter::repeat_n(0_u8, 1 << 20));
+    let frames = exchange(&serving.path, &bad_then_more).await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert!(
+        frames[0].1["message"].as_str().unwrap().contains("magic"),
+        "{frames:?}"
+    );
+    serving.stop.send(()).unwrap();
+    serving.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn requests_and_connections_over_their_limits_are_refused_and_the_rest_served() {
+    let options = mcp_serve::FrameServeOptions {
+        max_connections: 1,
+        max_in_flight_per_connection: 2,
+        ..mcp_serve::FrameServeOptions::default()
+    };
+    let serving = serve_with(Arc::new(Doubler), options);
+    // One connection held open: a second one is refused.
+    let held = UnixStream::connect(&serving.path).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let frames = exchange(
+        &serving.path,
+        &message_frame(&Message::request(9, "ping", None)),
+    )
+    .await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].0, FrameKind::Error);
+    assert!(
+        frames[0].1["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1 connections"),
+        "{frames:?}"
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Two slow requests fill the connection's room; the third is refused
+    // at once, and the two are answered.
+    let mut bytes = Vec::new();
+    for (id, method) in [(1, "slow"), (2, "slow"), (3, "ping")] {
+        bytes.extend(message_frame(&Message::request(id, method, None)));
+    }
+    let frames = exchange(&serving.path, &bytes).await;
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    assert_eq!(frames[0].1["id"], 3, "{frames:?}");
+    assert_eq!(frames[0].1["error"]["code"], -32603);
+    assert!(
+        frames[0].1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this connection has its limit of 2"),
+        "{frames:?}"
+    );
+    let mut slept: Vec<i64> = frames[1..]
+        .iter()
+        .map(|(_, answer)| {
+            assert_eq!(answer["result"], json!({"slept": true}), "{answer}");
+            answer["id"].as_i64().unwrap()
+        })
+        .collect();
+    slept.sort_unstable();
+    assert_eq!(slept, [1, 2]);
     serving.stop.send(()).unwrap();
     serving.task.await.unwrap().unwrap();
 }

@@ -414,7 +414,9 @@ pub struct GatewayOptions {
 }
 
 /// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
-/// `None` leaves the endpoint's default.
+/// `None` leaves the endpoint's default. The frame socket takes
+/// `maxSessions`, `maxInFlightPerSession` (a connection is one session),
+/// `maxRequestBytes` and `drainTimeoutMs` too.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GatewayLimits {

@@ -266,8 +266,12 @@ async fn serve(
         let default = mcp_serve::FrameServeOptions::default();
         let options = mcp_serve::FrameServeOptions {
             max_message: limits.max_request_bytes.unwrap_or(default.max_message),
+            // A connection is one session.
+            max_connections: limits.max_sessions.unwrap_or(default.max_connections),
+            max_in_flight_per_connection: limits
+                .max_in_flight_per_session
+                .unwrap_or(default.max_in_flight_per_connection),
             drain: limits.drain_timeout.unwrap_or(default.drain),
-            ..default
         };
         // It stops with the main endpoint, or at once on a signal, so that
         // both drain together.
