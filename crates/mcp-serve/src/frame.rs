@@ -33,7 +33,7 @@ use mcp_protocol::codec::frame;
 use mcp_runtime::dispatch::Dispatcher;
 use mcp_runtime::transport::CHANNEL_CAPACITY;
 use mcp_runtime::transport::frame::io::{FrameReader, FrameWriter, MAP_THRESHOLD};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
