@@ -272,6 +272,7 @@ async fn serve(
                 .max_in_flight_per_session
                 .unwrap_or(default.max_in_flight_per_connection),
             drain: limits.drain_timeout.unwrap_or(default.drain),
+            ..default
         };
         // It stops with the main endpoint, or at once on a signal, so that
         // both drain together.
