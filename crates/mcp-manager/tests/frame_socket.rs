@@ -1,7 +1,8 @@
 //! `mcp-manager serve --http ADDR --frame-socket PATH` in front of real
 //! servers (server-everything and FastMCP over stdio, the built-in one
 //! in-process): the runtime's frame-socket client lists and calls a tool of
-//! each through the socket while HTTP serves too, and so does a second
+//! each through the socket while HTTP serves too, in a 2025 session and
+//! statelessly (2026-07-28), and so does a second
 //! manager whose config names the socket (`unix:` URL), and `list`/`call
 //! --connect` over the socket and over HTTP; SIGTERM stops both, removes
 //! the socket, and leaves no child process behind.
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use mcp_core::ServerId;
 use mcp_protocol::raw::Raw;
 use mcp_runtime::transport::frame::FrameConnector;
-use mcp_runtime::{CallOptions, ListKind, McpRuntime, Server, ServerSpec};
+use mcp_runtime::{CallOptions, ListKind, McpRuntime, Server, ServerSpec, UpstreamProtocol};
 use serde_json::{Value, json};
 use support::{HttpGateway, marked, unique_marker, write_config};
 
@@ -97,7 +98,7 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
                 "This is a simple text response for testing.",
             ),
         ];
-        for (params, expected) in calls {
+        for (params, expected) in calls.clone() {
             let result = handle
                 .request(
                     "tools/call",
@@ -108,6 +109,35 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
                 .unwrap();
             let result: Value = result.parse().unwrap();
             assert_eq!(text_of(&result), expected, "{params}: {result}");
+        }
+
+        // A 2026-07-28 client, stateless over the same socket.
+        let id = ServerId::new("stateless").unwrap();
+        let connector = FrameConnector::new(id.clone(), socket.clone(), 16 << 20);
+        let mut spec = ServerSpec::new(id, Arc::new(connector));
+        spec.protocol = UpstreamProtocol::Stateless;
+        let stateless = Server::new(runtime.clone(), spec)
+            .deploy()
+            .await
+            .map_err(|failed| failed.error().to_string())
+            .unwrap()
+            .into_handle();
+        let session = stateless.session().unwrap();
+        assert_eq!(session.protocol_version.as_str(), "2026-07-28");
+        assert_eq!(session.server_info.name, "mcp-manager");
+        let tools = stateless.list_all(ListKind::Tools).await.unwrap();
+        assert_eq!(tools.len(), names.len(), "the same tools either way");
+        for (params, expected) in calls {
+            let result = stateless
+                .request(
+                    "tools/call",
+                    Some(Raw::from_value(&params)),
+                    CallOptions::default(),
+                )
+                .await
+                .unwrap();
+            let result: Value = result.parse().unwrap();
+            assert_eq!(text_of(&result), expected, "stateless {params}: {result}");
         }
         runtime.shutdown().await;
     });
