@@ -100,6 +100,24 @@ impl Catalog {
                 })
     }
 
+    /// Whether this catalog was built from the lists `backends` hold
+    /// cached now (and none of them needs fetching).
+    fn still_current(&self, backends: &Backends, kind: ListKind) -> bool {
+        Arc::ptr_eq(&self.backends, backends)
+            && self.sources.len() == backends.len()
+            && self
+                .sources
+                .iter()
+                .zip(backends.iter())
+                .all(
+                    |(source, backend)| match (source, backend.handle.cached_list(kind)) {
+                        (Some(source), Some(Ok(list))) => Arc::ptr_eq(source, &list),
+                        (None, Some(Err(_))) => true,
+                        _ => false,
+                    },
+                )
+    }
+
     pub(crate) fn find(&self, exposed: &str) -> Option<&Entry> {
         let position = *self.index.get(exposed)?;
         self.entries.get(position).map(|(_, entry)| entry)
@@ -112,8 +130,15 @@ impl Gateway {
     /// backend's list and shared until the next one.
     pub(crate) async fn catalog(&self, kind: ListKind) -> Arc<Catalog> {
         let backends = self.backends();
-        let lists = join_all(backends.iter().map(|backend| backend.handle.list_all(kind))).await;
         let cache = self.catalogs.of(kind);
+        // Most requests find every list cached and unchanged: no request,
+        // no allocation.
+        if let Some(cached) = cache.load_full() {
+            if cached.still_current(&backends, kind) {
+                return cached;
+            }
+        }
+        let lists = join_all(backends.iter().map(|backend| backend.handle.list_all(kind))).await;
         if let Some(cached) = cache.load_full() {
             if cached.built_from(&backends, &lists) {
                 return cached;

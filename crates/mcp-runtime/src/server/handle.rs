@@ -350,13 +350,15 @@ impl ServerHandle {
                 return Ok(cached.items.clone());
             }
         }
-        if !self
+        let items: Arc<[Raw<'static>]> = if self
             .session()
             .is_some_and(|s| kind.offered_by(&s.capabilities))
         {
-            return Ok(Arc::from(Vec::new()));
-        }
-        let items: Arc<[Raw<'static>]> = Arc::from(self.fetch_pages(kind).await?);
+            Arc::from(self.fetch_pages(kind).await?)
+        } else {
+            // Kept like any list: the same empty one until a change.
+            Arc::from(Vec::new())
+        };
         // Keep it only if no change was announced while fetching.
         if self.inner.shared.lists_generation() == generation {
             if kind == ListKind::Tools {
@@ -376,6 +378,26 @@ impl ServerHandle {
             })));
         }
         Ok(items)
+    }
+
+    /// The list as [`ServerHandle::list_all`] would give it, if that needs
+    /// no request: `None` when it must be fetched (never asked for, or
+    /// changed since), `Some(Err(_))` when no instance runs. For callers
+    /// that check on every request that what they built from the lists is
+    /// still current.
+    #[must_use]
+    pub fn cached_list(&self, kind: ListKind) -> Option<Result<Arc<[Raw<'static>]>>> {
+        if let Err(error) = self.pick(None) {
+            return Some(Err(error));
+        }
+        let generation = self.inner.shared.lists_generation();
+        self.inner
+            .lists
+            .of(kind)
+            .load()
+            .as_ref()
+            .filter(|cached| cached.generation == generation)
+            .map(|cached| Ok(cached.items.clone()))
     }
 
     async fn fetch_pages(&self, kind: ListKind) -> Result<Vec<Raw<'static>>> {
