@@ -101,6 +101,18 @@ pub(crate) const RULES: &[Rule] = &[
                  not the runtime, an async runtime or an HTTP or TLS stack",
     },
     Rule {
+        members: Members::Only(&["mcp-plugin-host"]),
+        forbidden: &[
+            "mcp-plugins",
+            "mcp-runtime",
+            "tokio",
+            "hyper",
+            "reqwest",
+            "rustls",
+        ],
+        reason: "loading plugins reads files and describes launches: the runtime starts them",
+    },
+    Rule {
         members: Members::Only(&["mcp-plugins"]),
         forbidden: &["mcp-runtime", "hyper", "reqwest"],
         reason: "the built-in plugins go through the plugin API like any other plugin",

@@ -27,9 +27,11 @@
 mod actor;
 mod describe;
 mod error;
+mod plugins;
 mod start;
 
 pub use actor::{Control, FailedStart};
 pub use describe::{describe, describe_all, describe_failed, health};
 pub use error::{Error, ErrorKind};
+pub use plugins::{WithPlugins, with_plugins};
 pub use start::{Report, Started, backend, check_plugins, server_entry, spec, start_servers};

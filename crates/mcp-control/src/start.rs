@@ -98,7 +98,7 @@ pub fn check_plugins(
     registry: &PluginRegistry,
     config: ManagerConfig,
 ) -> Result<ManagerConfig, mcp_core::Error> {
-    config.check_servers(|server, warnings| registry.config_issue(server, warnings))
+    config.check_servers(|server, warnings| registry.config_issues(server, warnings))
 }
 
 /// The gateway backend of a deployed server.

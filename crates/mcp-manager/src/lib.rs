@@ -13,6 +13,7 @@
 //! | `serve` | `serve` | `mcp-serve`: serving a server over stdio and HTTP |
 //! | `plugin-api` | `plugin_api` | `mcp-plugin-api`: the plugin trait and registry |
 //! | `plugins` | `plugins` | `mcp-plugins`: built-in server types |
+//! | `plugin-host` | `plugin_host` | `mcp-plugin-host`: plugins loaded at run time from a plugins directory |
 //! | `observability` | `observability` | `mcp-observability`: logs, metrics, traces |
 //! | `control` | `control` | `mcp-control`: a config's servers behind one gateway, changed at run time |
 //! | `cli` | [`Cli`] | the `mcp-manager` command line, over a registry you hand it |
@@ -54,6 +55,8 @@ pub use mcp_gateway as gateway;
 pub use mcp_observability as observability;
 #[cfg(feature = "plugin-api")]
 pub use mcp_plugin_api as plugin_api;
+#[cfg(feature = "plugin-host")]
+pub use mcp_plugin_host as plugin_host;
 #[cfg(feature = "plugins")]
 pub use mcp_plugins as plugins;
 #[cfg(feature = "protocol")]

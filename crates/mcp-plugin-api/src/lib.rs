@@ -10,7 +10,11 @@
 //! and supervises. The [`PluginRegistry`] picks the plugin for each server,
 //! refuses a plugin built for an incompatible API version, and gives the
 //! server's [`Launch`]. A new server type is one more registered plugin:
-//! nothing in the runtime or the gateway changes.
+//! nothing in the runtime or the gateway changes. A plugin loaded at run
+//! time (from a plugins directory, by `mcp-plugin-host`) is a
+//! [`DynamicPlugin`]: it describes itself ([`PluginInfo`]) instead of
+//! naming a settings type, and judges a server's settings itself, each
+//! problem at its path.
 //!
 //! # Invariants
 //!
@@ -23,12 +27,12 @@
 mod error;
 mod registry;
 
-use mcp_core::ServerConfig;
+use mcp_core::{ConfigIssue, ServerConfig};
 use serde::de::DeserializeOwned;
 
 pub use error::{Error, ErrorKind};
 pub use mcp_core::launch::{InProcessLaunch, Launch, RemoteLaunch, StdioLaunch};
-pub use registry::{PluginInfo, PluginRegistry, plugin_kind};
+pub use registry::{PluginInfo, PluginOrigin, PluginRegistry, plugin_kind};
 
 /// The version of this API that a plugin is built against.
 ///
@@ -65,8 +69,9 @@ impl std::fmt::Display for ApiVersion {
 /// The API version of this build.
 ///
 /// 2.0: a plugin describes how its servers are reached ([`Launch`]) instead
-/// of building the runtime's connector.
-pub const PLUGIN_API_VERSION: ApiVersion = ApiVersion::new(2, 0);
+/// of building the runtime's connector. 2.1: plugins loaded at run time
+/// ([`DynamicPlugin`]).
+pub const PLUGIN_API_VERSION: ApiVersion = ApiVersion::new(2, 1);
 
 /// What a plugin's servers are and can do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -142,4 +147,26 @@ pub trait McpServerPlugin: Send + Sync + 'static {
     /// [`ErrorKind::InvalidConfig`] when the config does not fit this
     /// plugin, with a reason that tells the user what to change.
     fn launch(&self, server: &ServerConfig, config: Self::Config) -> Result<Launch, Error>;
+}
+
+/// A server type known only at run time: one a plugin loaded from a
+/// plugins directory adds. Unlike an [`McpServerPlugin`] it has no
+/// settings type: it describes itself and judges a server's settings
+/// itself.
+pub trait DynamicPlugin: Send + Sync + 'static {
+    /// What it is: its `type` and aliases, the API version it was written
+    /// for, its capabilities, where it comes from, its grants and its
+    /// settings schema.
+    fn info(&self) -> PluginInfo;
+
+    /// Every problem of `server`'s settings, each at its JSON path in the
+    /// config (`mcpServers.NAME.SETTING`); empty when they fit.
+    fn settings_issues(&self, server: &ServerConfig) -> Vec<ConfigIssue>;
+
+    /// How to reach a server of this type.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when the settings do not fit.
+    fn launch(&self, server: &ServerConfig) -> Result<Launch, Error>;
 }

@@ -1,6 +1,7 @@
 //! The registry: which plugin serves which `type`, and how a server's
 //! config is launched through it.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mcp_core::config::TransportConfig;
@@ -8,56 +9,173 @@ use mcp_core::{ConfigIssue, Launch, ServerConfig};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
-use crate::{ApiVersion, Capability, McpServerPlugin, PLUGIN_API_VERSION};
+use crate::{ApiVersion, Capability, DynamicPlugin, McpServerPlugin, PLUGIN_API_VERSION};
+
+/// Where a plugin comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PluginOrigin {
+    /// Compiled into this program.
+    BuiltIn,
+    /// Loaded at run time from a plugin's folder.
+    Loaded {
+        /// The plugin's name (one plugin may add several types).
+        plugin: String,
+        /// The plugin's own version.
+        version: String,
+        /// How its servers run: `command` or `wasm`.
+        form: String,
+        /// Its manifest file.
+        manifest: PathBuf,
+    },
+}
+
+impl PluginOrigin {
+    /// How its servers run, for listings: `built-in`, `command` or `wasm`.
+    #[must_use]
+    pub fn form(&self) -> &str {
+        match self {
+            Self::BuiltIn => "built-in",
+            Self::Loaded { form, .. } => form,
+        }
+    }
+}
 
 /// What a registered plugin is, for listings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInfo {
     /// The `type` it serves.
-    pub kind: &'static str,
+    pub kind: String,
     /// Other spellings of that `type`.
-    pub aliases: &'static [&'static str],
+    pub aliases: Vec<String>,
     /// The API version it was built for.
     pub api_version: ApiVersion,
     /// What its servers are and can do.
-    pub capabilities: &'static [Capability],
+    pub capabilities: Vec<Capability>,
+    /// Where it comes from.
+    pub origin: PluginOrigin,
+    /// What it is, when it says.
+    pub description: Option<String>,
+    /// What it may touch beyond its own memory, each as a short phrase
+    /// (`fs /srv/data (read-only)`); empty for a plugin that is granted
+    /// nothing, or that runs with the user's rights (built-in and
+    /// command plugins: see [`Capability`]).
+    pub grants: Vec<String>,
+    /// The JSON Schema of its settings, when it publishes one.
+    pub settings_schema: Option<Value>,
 }
 
-/// A plugin with its `Config` type erased, so plugins of different config
-/// types can share one registry.
-trait ErasedPlugin: Send + Sync {
-    fn info(&self) -> PluginInfo;
-    fn keys(&self) -> Option<&'static [&'static str]>;
-    fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error>;
-}
-
-impl<P: McpServerPlugin> ErasedPlugin for P {
-    fn info(&self) -> PluginInfo {
-        PluginInfo {
-            kind: self.kind(),
-            aliases: self.aliases(),
-            api_version: self.api_version(),
-            capabilities: self.capabilities(),
+impl PluginInfo {
+    /// A plugin serving `kind`, built for this API version, with no
+    /// aliases, capabilities, description, grants or schema yet.
+    #[must_use]
+    pub fn new(kind: impl Into<String>, origin: PluginOrigin) -> Self {
+        Self {
+            kind: kind.into(),
+            aliases: Vec::new(),
+            api_version: PLUGIN_API_VERSION,
+            capabilities: Vec::new(),
+            origin,
+            description: None,
+            grants: Vec::new(),
+            settings_schema: None,
         }
     }
 
+    /// Built for `version`.
+    #[must_use]
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = version;
+        self
+    }
+
+    /// With these aliases.
+    #[must_use]
+    pub fn aliases(mut self, aliases: Vec<String>) -> Self {
+        self.aliases = aliases;
+        self
+    }
+
+    /// With these capabilities.
+    #[must_use]
+    pub fn capabilities(mut self, capabilities: Vec<Capability>) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// With this description.
+    #[must_use]
+    pub fn description(mut self, description: Option<String>) -> Self {
+        self.description = description;
+        self
+    }
+
+    /// With these grants.
+    #[must_use]
+    pub fn grants(mut self, grants: Vec<String>) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// With this settings schema.
+    #[must_use]
+    pub fn settings_schema(mut self, schema: Value) -> Self {
+        self.settings_schema = Some(schema);
+        self
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.kind.as_str()).chain(self.aliases.iter().map(String::as_str))
+    }
+}
+
+/// A plugin with its `Config` type erased, so plugins of different config
+/// types (and plugins loaded at run time) can share one registry.
+trait ErasedPlugin: Send + Sync {
     fn keys(&self) -> Option<&'static [&'static str]> {
-        self.settings_keys()
+        None
+    }
+    /// Every problem of a server's settings, each at its path; empty when
+    /// the plugin judges them only in `launch_erased`.
+    fn issues(&self, _server: &ServerConfig) -> Vec<ConfigIssue> {
+        Vec::new()
+    }
+    fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error>;
+}
+
+struct Compiled<P>(P);
+
+impl<P: McpServerPlugin> ErasedPlugin for Compiled<P> {
+    fn keys(&self) -> Option<&'static [&'static str]> {
+        self.0.settings_keys()
     }
 
     fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error> {
         let mut settings = plugin_settings(server);
-        if let Some(keys) = self.settings_keys() {
+        if let Some(keys) = self.0.settings_keys() {
             settings.retain(|key, _| keys.contains(&key.as_str()));
         }
         let config: P::Config = serde_json::from_value(Value::Object(settings)).map_err(|e| {
             Error::invalid_config(format!(
                 "server `{}`: its settings do not fit the `{}` server type: {e}",
                 server.id(),
-                self.kind()
+                self.0.kind()
             ))
         })?;
-        self.launch(server, config)
+        self.0.launch(server, config)
+    }
+}
+
+struct Loaded(Arc<dyn DynamicPlugin>);
+
+impl ErasedPlugin for Loaded {
+    fn issues(&self, server: &ServerConfig) -> Vec<ConfigIssue> {
+        self.0.settings_issues(server)
+    }
+
+    fn launch_erased(&self, server: &ServerConfig) -> Result<Launch, Error> {
+        self.0.launch(server)
     }
 }
 
@@ -76,16 +194,24 @@ fn plugin_settings(server: &ServerConfig) -> Map<String, Value> {
     }
 }
 
-/// The plugins this manager knows, by the `type` they serve.
-#[derive(Default)]
+#[derive(Clone)]
+struct Entry {
+    info: PluginInfo,
+    plugin: Arc<dyn ErasedPlugin>,
+}
+
+/// The plugins this manager knows, by the `type` they serve. Cloning it is
+/// cheap (the plugins are shared), so a host can try additions on a copy.
+#[derive(Clone, Default)]
 pub struct PluginRegistry {
-    plugins: Vec<Arc<dyn ErasedPlugin>>,
+    entries: Vec<Entry>,
+    plugins_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for PluginRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.plugins.iter().map(|p| p.info().kind))
+            .entries(self.entries.iter().map(|e| &e.info.kind))
             .finish()
     }
 }
@@ -97,7 +223,7 @@ impl PluginRegistry {
         Self::default()
     }
 
-    /// Adds a plugin.
+    /// Adds a plugin compiled into the program.
     ///
     /// # Errors
     ///
@@ -105,7 +231,24 @@ impl PluginRegistry {
     /// version this host cannot run, [`ErrorKind::Duplicate`] when its
     /// `type` (or an alias) is taken.
     pub fn register<P: McpServerPlugin>(&mut self, plugin: P) -> Result<(), Error> {
-        let info = ErasedPlugin::info(&plugin);
+        let info = PluginInfo::new(plugin.kind(), PluginOrigin::BuiltIn)
+            .api_version(plugin.api_version())
+            .aliases(plugin.aliases().iter().map(|&a| a.to_owned()).collect())
+            .capabilities(plugin.capabilities().to_vec());
+        self.add(info, Arc::new(Compiled(plugin)))
+    }
+
+    /// Adds a plugin loaded at run time.
+    ///
+    /// # Errors
+    ///
+    /// As [`PluginRegistry::register`].
+    pub fn register_dynamic(&mut self, plugin: Arc<dyn DynamicPlugin>) -> Result<(), Error> {
+        let info = plugin.info();
+        self.add(info, Arc::new(Loaded(plugin)))
+    }
+
+    fn add(&mut self, info: PluginInfo, plugin: Arc<dyn ErasedPlugin>) -> Result<(), Error> {
         if !info.api_version.runs_on(PLUGIN_API_VERSION) {
             return Err(Error::new(
                 ErrorKind::Incompatible,
@@ -114,35 +257,49 @@ impl PluginRegistry {
                     info.kind, info.api_version, PLUGIN_API_VERSION
                 ),
             )
-            .with_hint("rebuild the plugin against this version of mcp-plugin-api"));
+            .with_hint(if info.api_version.major == PLUGIN_API_VERSION.major {
+                "it needs a newer mcp-manager, or a plugin built for this one"
+            } else {
+                "it needs a plugin built for this version of the plugin API"
+            }));
         }
-        for name in std::iter::once(info.kind).chain(info.aliases.iter().copied()) {
+        for name in info.names() {
             if let Some(taken) = self.find(name) {
                 return Err(Error::new(
                     ErrorKind::Duplicate,
                     format!(
                         "the `{}` plugin claims `{name}`, which the `{}` plugin serves already",
-                        info.kind,
-                        taken.info().kind
+                        info.kind, taken.info.kind
                     ),
                 ));
             }
         }
-        self.plugins.push(Arc::new(plugin));
+        self.entries.push(Entry { info, plugin });
         Ok(())
     }
 
-    fn find(&self, kind: &str) -> Option<&Arc<dyn ErasedPlugin>> {
-        self.plugins.iter().find(|p| {
-            let info = p.info();
-            info.kind == kind || info.aliases.contains(&kind)
-        })
+    /// Says where run-time plugins are looked up, for the hint an unknown
+    /// type gets.
+    pub fn set_plugins_dir(&mut self, dir: impl Into<PathBuf>) {
+        self.plugins_dir = Some(dir.into());
+    }
+
+    /// Where run-time plugins are looked up, when said.
+    #[must_use]
+    pub fn plugins_dir(&self) -> Option<&Path> {
+        self.plugins_dir.as_deref()
+    }
+
+    fn find(&self, kind: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .find(|entry| entry.info.names().any(|name| name == kind))
     }
 
     /// Every plugin, in registration order.
     #[must_use]
     pub fn plugins(&self) -> Vec<PluginInfo> {
-        self.plugins.iter().map(|p| p.info()).collect()
+        self.entries.iter().map(|e| e.info.clone()).collect()
     }
 
     /// The plugin serving `kind`.
@@ -152,20 +309,22 @@ impl PluginRegistry {
     /// [`ErrorKind::UnknownKind`], naming the known types and the closest one.
     pub fn plugin(&self, kind: &str) -> Result<PluginInfo, Error> {
         self.find(kind)
-            .map(|p| p.info())
+            .map(|e| e.info.clone())
             .ok_or_else(|| self.unknown(kind))
     }
 
     fn unknown(&self, kind: &str) -> Error {
-        let known: Vec<&str> = self
-            .plugins()
-            .iter()
-            .flat_map(|info| std::iter::once(info.kind).chain(info.aliases.iter().copied()))
-            .collect();
-        let hint = match mcp_core::config::closest_name(kind, &known) {
+        let known: Vec<&str> = self.entries.iter().flat_map(|e| e.info.names()).collect();
+        let mut hint = match mcp_core::config::closest_name(kind, &known) {
             Some(close) => format!("did you mean \"{close}\"?"),
             None => format!("the known types are {}", quoted(&known)),
         };
+        if let Some(dir) = &self.plugins_dir {
+            hint.push_str(&format!(
+                " (plugins are looked up in {}; `mcp-manager plugins` lists every type)",
+                dir.display()
+            ));
+        }
         Error::new(
             ErrorKind::UnknownKind,
             format!("unknown server type \"{kind}\""),
@@ -183,20 +342,20 @@ impl PluginRegistry {
         self.launch(server).map(drop)
     }
 
-    /// [`PluginRegistry::check`] as a config issue at the server's entry (at
-    /// its `type` when no plugin serves it), for
-    /// [`mcp_core::ManagerConfig::check_servers`]; members of the entry
-    /// that its plugin does not read (when it lists its settings, see
-    /// [`McpServerPlugin::settings_keys`]) are pushed onto `warnings`.
-    pub fn config_issue(
+    /// [`PluginRegistry::check`] as config issues, for
+    /// [`mcp_core::ManagerConfig::check_servers`]: at the server's `type`
+    /// when no plugin serves it, at the path of each setting that does not
+    /// fit when its plugin publishes a schema, else at the server's entry.
+    /// Members of the entry that its plugin does not read (when it lists
+    /// its settings, see [`McpServerPlugin::settings_keys`]) are pushed
+    /// onto `warnings`.
+    pub fn config_issues(
         &self,
         server: &ServerConfig,
         warnings: &mut Vec<ConfigIssue>,
-    ) -> Option<ConfigIssue> {
-        let keys = self
-            .find(plugin_kind(server))
-            .and_then(|plugin| plugin.keys());
-        if let Some(keys) = keys {
+    ) -> Vec<ConfigIssue> {
+        let entry = self.find(plugin_kind(server));
+        if let Some(keys) = entry.and_then(|entry| entry.plugin.keys()) {
             warnings.extend(
                 plugin_settings(server)
                     .keys()
@@ -204,16 +363,24 @@ impl PluginRegistry {
                     .map(|key| mcp_core::config::unknown_setting(server, key, keys)),
             );
         }
-        let error = self.check(server).err()?;
+        if let Some(entry) = entry {
+            let issues = entry.plugin.issues(server);
+            if !issues.is_empty() {
+                return issues;
+            }
+        }
+        let Some(error) = self.check(server).err() else {
+            return Vec::new();
+        };
         let path = match error.kind() {
             ErrorKind::UnknownKind => format!("{}.type", server.path()),
             _ => server.path().to_owned(),
         };
         let issue = ConfigIssue::new(path, error.message());
-        Some(match error.hint() {
+        vec![match error.hint() {
             Some(hint) => issue.with_hint(hint),
             None => issue,
-        })
+        }]
     }
 
     /// How to reach a server, as its plugin says.
@@ -225,18 +392,18 @@ impl PluginRegistry {
     /// instances of a type that cannot run more than one.
     pub fn launch(&self, server: &ServerConfig) -> Result<Launch, Error> {
         let kind = plugin_kind(server);
-        let plugin = self.find(kind).ok_or_else(|| self.unknown(kind))?;
-        let info = plugin.info();
-        if server.instances().get() > 1 && !info.capabilities.contains(&Capability::Instances) {
+        let entry = self.find(kind).ok_or_else(|| self.unknown(kind))?;
+        if server.instances().get() > 1 && !entry.info.capabilities.contains(&Capability::Instances)
+        {
             return Err(Error::invalid_config(format!(
                 "server `{}` asks for {} instances, but `{}` servers run one at a time",
                 server.id(),
                 server.instances(),
-                info.kind
+                entry.info.kind
             ))
             .with_hint("remove `instances`, or set it to 1"));
         }
-        plugin.launch_erased(server)
+        entry.plugin.launch_erased(server)
     }
 }
 
@@ -364,7 +531,7 @@ mod tests {
         registry.register(Listed).unwrap();
         let listed = server(r#"{"type": "listed", "size": 2, "sise": 3, "timeoutMS": 1}"#);
         let mut warnings = Vec::new();
-        assert_eq!(registry.config_issue(&listed, &mut warnings), None);
+        assert_eq!(registry.config_issues(&listed, &mut warnings), []);
         let shown: Vec<String> = warnings
             .iter()
             .map(|w| format!("{w} ({})", w.hint().unwrap_or("-")))
@@ -380,7 +547,7 @@ mod tests {
         // A plugin that lists nothing judges every key itself.
         let mut none = Vec::new();
         let widget = server(r#"{"type": "widget", "size": 1, "colour": "red"}"#);
-        assert!(registry.config_issue(&widget, &mut none).is_some());
+        assert_eq!(registry.config_issues(&widget, &mut none).len(), 1);
         assert!(none.is_empty());
     }
 
@@ -459,7 +626,7 @@ mod tests {
         assert!(
             error
                 .message()
-                .contains("built for plugin API 2.1, but this mcp-manager has 2.0"),
+                .contains("built for plugin API 2.2, but this mcp-manager has 2.1"),
             "{error}"
         );
         let older_major = Widget(ApiVersion::new(1, 0));
@@ -480,5 +647,81 @@ mod tests {
         assert!(ApiVersion::new(1, 0).runs_on(ApiVersion::new(1, 3)));
         assert!(!ApiVersion::new(1, 4).runs_on(ApiVersion::new(1, 3)));
         assert!(!ApiVersion::new(2, 0).runs_on(ApiVersion::new(1, 9)));
+    }
+
+    /// A type loaded at run time, with its own settings check.
+    struct Loaded(ApiVersion);
+
+    impl DynamicPlugin for Loaded {
+        fn info(&self) -> PluginInfo {
+            let origin = PluginOrigin::Loaded {
+                plugin: "pack".into(),
+                version: "1.2.0".into(),
+                form: "command".into(),
+                manifest: "/plugins/pack/plugin.toml".into(),
+            };
+            PluginInfo::new("loaded", origin)
+                .api_version(self.0)
+                .aliases(vec!["ld".into()])
+                .capabilities(vec![Capability::ChildProcess])
+        }
+
+        fn settings_issues(&self, server: &ServerConfig) -> Vec<ConfigIssue> {
+            plugin_settings(server)
+                .keys()
+                .filter(|key| key.starts_with("bad"))
+                .map(|key| ConfigIssue::new(format!("{}.{key}", server.path()), "is bad"))
+                .collect()
+        }
+
+        fn launch(&self, server: &ServerConfig) -> Result<Launch, Error> {
+            if let Some(issue) = self.settings_issues(server).first() {
+                return Err(Error::invalid_config(issue.message()));
+            }
+            Ok(Launch::Stdio(Launch::stdio("loaded-server")))
+        }
+    }
+
+    #[test]
+    fn a_type_loaded_at_run_time_serves_lists_and_judges_its_settings() {
+        let mut registry = registry();
+        registry
+            .register_dynamic(Arc::new(Loaded(PLUGIN_API_VERSION)))
+            .unwrap();
+        let info = registry.plugin("ld").unwrap();
+        assert_eq!(info.kind, "loaded");
+        assert_eq!(info.origin.form(), "command");
+        assert_eq!(registry.plugin("widget").unwrap().origin.form(), "built-in");
+        let launch = registry.launch(&server(r#"{"type": "loaded"}"#)).unwrap();
+        assert_eq!(
+            launch.describe(),
+            Launch::Stdio(Launch::stdio("loaded-server")).describe()
+        );
+        let mut warnings = Vec::new();
+        let issues = registry.config_issues(
+            &server(r#"{"type": "ld", "bad1": 1, "bad2": 2, "good": 3}"#),
+            &mut warnings,
+        );
+        let paths: Vec<&str> = issues.iter().map(ConfigIssue::path).collect();
+        assert_eq!(paths, ["mcpServers.s.bad1", "mcpServers.s.bad2"]);
+        assert!(warnings.is_empty());
+        // Taken names and other API versions are refused as for any plugin.
+        let again = registry.register_dynamic(Arc::new(Loaded(PLUGIN_API_VERSION)));
+        assert_eq!(*again.unwrap_err().kind(), ErrorKind::Duplicate);
+        let newer = PluginRegistry::new().register_dynamic(Arc::new(Loaded(ApiVersion::new(3, 0))));
+        assert_eq!(*newer.unwrap_err().kind(), ErrorKind::Incompatible);
+    }
+
+    #[test]
+    fn an_unknown_type_says_where_plugins_are_looked_up() {
+        let mut registry = registry();
+        registry.set_plugins_dir("/data/plugins");
+        let error = registry.plugin("widgat").unwrap_err();
+        assert_eq!(
+            error.hint(),
+            Some(
+                "did you mean \"widget\"? (plugins are looked up in /data/plugins; `mcp-manager plugins` lists every type)"
+            )
+        );
     }
 }

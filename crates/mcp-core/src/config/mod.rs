@@ -31,6 +31,8 @@
 //! `maxInFlightPerClient`, `sessionIdleTimeoutMs` (`0`: never),
 //! `maxRequestBytes` and `drainTimeoutMs` (how long requests in flight may
 //! take to finish on shutdown); an absent one keeps the endpoint's default.
+//! `pluginsDir` says where run-time plugins are looked up (relative to the
+//! config file's folder; `${VAR}` references are expanded).
 //!
 //! ## A server entry
 //!
@@ -166,7 +168,7 @@ pub use url::HttpUrl;
 use crate::error::{ConfigError, ConfigIssue};
 use crate::{Error, ServerId};
 use interpolate::Vars;
-use path::JsonPath;
+pub use path::JsonPath;
 use reader::{Field, Object, Schema};
 use report::Report;
 use tree::Json;
@@ -194,6 +196,7 @@ const GATEWAY_SCHEMA: Schema = Schema {
         "sessionIdleTimeoutMs",
         "maxRequestBytes",
         "drainTimeoutMs",
+        "pluginsDir",
     ],
     foreign: &[],
     synonyms: &[
@@ -354,13 +357,13 @@ impl ManagerConfig {
     /// A config error with every error `check` found.
     pub fn check_servers(
         mut self,
-        mut check: impl FnMut(&ServerConfig, &mut Vec<ConfigIssue>) -> Option<ConfigIssue>,
+        mut check: impl FnMut(&ServerConfig, &mut Vec<ConfigIssue>) -> Vec<ConfigIssue>,
     ) -> Result<Self, Error> {
         let mut warnings = Vec::new();
         let issues: Vec<ConfigIssue> = self
             .servers
             .iter()
-            .filter_map(|server| check(server, &mut warnings))
+            .flat_map(|server| check(server, &mut warnings))
             .collect();
         self.warnings.extend(warnings);
         // The checker's warnings join the reader's in file order.
@@ -404,6 +407,17 @@ impl ManagerConfig {
     pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()
     }
+
+    /// Where run-time plugins are looked up, when the config says
+    /// (`mcpManager.pluginsDir`): a relative path is taken from the config
+    /// file's folder.
+    pub fn plugins_dir(&self) -> Option<PathBuf> {
+        let dir = self.gateway().plugins_dir()?;
+        Some(match self.source().and_then(Path::parent) {
+            Some(folder) if dir.is_relative() => folder.join(dir),
+            _ => dir.to_owned(),
+        })
+    }
 }
 
 /// Gateway-wide options: the top-level `"mcpManager"` object.
@@ -411,6 +425,7 @@ impl ManagerConfig {
 pub struct GatewayOptions {
     separator: String,
     limits: GatewayLimits,
+    plugins_dir: Option<PathBuf>,
 }
 
 /// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
@@ -449,6 +464,13 @@ impl GatewayOptions {
     pub fn limits(&self) -> &GatewayLimits {
         &self.limits
     }
+
+    /// Where run-time plugins are looked up (`pluginsDir`), as written with
+    /// its `${VAR}` references expanded; a relative one is relative to the
+    /// config file's folder (see [`ManagerConfig::plugins_dir`]).
+    pub fn plugins_dir(&self) -> Option<&Path> {
+        self.plugins_dir.as_deref()
+    }
 }
 
 impl Default for GatewayOptions {
@@ -456,6 +478,7 @@ impl Default for GatewayOptions {
         Self {
             separator: "__".to_owned(),
             limits: GatewayLimits::default(),
+            plugins_dir: None,
         }
     }
 }
@@ -480,7 +503,7 @@ fn read_document(
         return (Vec::new(), GatewayOptions::default());
     };
     top.report_unknown(&TOP_SCHEMA, report);
-    let gateway = gateway_options(&top, report);
+    let gateway = gateway_options(&top, vars, report);
     let servers = server_map(&top, report)
         .map(|map| read_servers(&map, vars, report))
         .unwrap_or_default();
@@ -573,7 +596,7 @@ fn warn_about_shared_namespaces(map: &Object<'_>, servers: &[ServerConfig], repo
     }
 }
 
-fn gateway_options(top: &Object<'_>, report: &mut Report) -> GatewayOptions {
+fn gateway_options(top: &Object<'_>, vars: &Vars<'_>, report: &mut Report) -> GatewayOptions {
     let default = GatewayOptions::default();
     let Some(section) = top.get("mcpManager").and_then(|f| f.object(report)) else {
         return default;
@@ -619,5 +642,13 @@ fn gateway_options(top: &Object<'_>, report: &mut Report) -> GatewayOptions {
             None
         })
         .unwrap_or(default.separator);
-    GatewayOptions { separator, limits }
+    let plugins_dir = section.get("pluginsDir").and_then(|field| {
+        let raw = field.non_empty_string(report)?;
+        expand::expand(vars, &field.path, raw, report).map(PathBuf::from)
+    });
+    GatewayOptions {
+        separator,
+        limits,
+        plugins_dir,
+    }
 }

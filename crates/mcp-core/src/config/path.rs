@@ -3,19 +3,22 @@
 
 use std::fmt::Write as _;
 
-/// A path from the document root to one value.
+/// A path from the document root to one value, as issues name it
+/// (`mcpServers.github.args[2]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct JsonPath(String);
+pub struct JsonPath(String);
 
 impl JsonPath {
     /// The document root (an empty path).
-    pub(crate) fn root() -> Self {
+    #[must_use]
+    pub fn root() -> Self {
         Self::default()
     }
 
     /// The member `key` of the object at this path: `.key`, or `["key"]`
     /// when the key is not a plain identifier.
-    pub(crate) fn key(&self, key: &str) -> Self {
+    #[must_use]
+    pub fn key(&self, key: &str) -> Self {
         let mut path = self.0.clone();
         if is_plain(key) {
             if !path.is_empty() {
@@ -31,13 +34,16 @@ impl JsonPath {
     }
 
     /// The element `index` of the array at this path: `[index]`.
-    pub(crate) fn index(&self, index: usize) -> Self {
+    #[must_use]
+    pub fn index(&self, index: usize) -> Self {
         let mut path = self.0.clone();
         let _ = write!(path, "[{index}]");
         Self(path)
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    /// The path as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -1177,7 +1177,7 @@ fn warnings_of_a_later_check_join_the_others_in_file_order() {
             if server.id().as_str() != "late" {
                 warnings.push(unknown_setting(server, "plugin-only", &[]));
             }
-            None
+            Vec::new()
         })
         .unwrap();
     let paths: Vec<&str> = config.warnings().iter().map(ConfigIssue::path).collect();
@@ -1229,4 +1229,39 @@ fn a_unix_url_is_a_frame_socket() {
             "mcpServers.a.url: a frame socket's `url` is `unix:` and its path",
         ),
     ]);
+}
+
+#[test]
+fn the_plugins_dir_is_read_expanded_and_taken_from_the_config_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    fs::write(
+        &path,
+        r#"{"mcpServers": {}, "mcpManager": {"pluginsDir": "plugins"}}"#,
+    )
+    .unwrap();
+    let config = ManagerConfig::load(&path).unwrap();
+    assert_eq!(config.gateway().plugins_dir(), Some(Path::new("plugins")));
+    assert_eq!(config.plugins_dir(), Some(dir.path().join("plugins")));
+    let env = |key: &str| (key == "BASE").then(|| "/opt/mcp".to_owned());
+    let config = ManagerConfig::from_json_str(
+        r#"{"mcpServers": {}, "mcpManager": {"pluginsDir": "${BASE}/plugins"}}"#,
+        None,
+        &env,
+    )
+    .unwrap();
+    assert_eq!(
+        config.plugins_dir(),
+        Some(PathBuf::from("/opt/mcp/plugins"))
+    );
+    let error = ManagerConfig::from_json_str(
+        r#"{"mcpServers": {}, "mcpManager": {"pluginsDir": ""}}"#,
+        None,
+        &env,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains("mcpManager.pluginsDir"),
+        "{error}"
+    );
 }

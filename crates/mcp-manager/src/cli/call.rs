@@ -51,7 +51,7 @@ pub(crate) struct CallArgs {
     json: bool,
 }
 
-pub(crate) fn run(args: &CallArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &CallArgs, plugins: &launch::Plugins) -> anyhow::Result<ExitCode> {
     let split = match &args.connect {
         Some(_) => Some((launch::CONNECTED, args.target.as_str())),
         None => args.target.split_once('/'),
@@ -74,9 +74,9 @@ pub(crate) fn run(args: &CallArgs, registry: &PluginRegistry) -> anyhow::Result<
             return Ok(ExitCode::from(launch::INVALID));
         }
     };
-    let config =
-        match launch::load_or_connect(registry, args.config.as_deref(), args.connect.as_deref()) {
-            Ok(config) => config,
+    let (config, registry) =
+        match launch::load_or_connect(plugins, args.config.as_deref(), args.connect.as_deref()) {
+            Ok(loaded) => loaded,
             Err(code) => return Ok(ExitCode::from(code)),
         };
     let Some(server) = config.server(server) else {
@@ -94,7 +94,7 @@ pub(crate) fn run(args: &CallArgs, registry: &PluginRegistry) -> anyhow::Result<
     };
     launch::run_async(async {
         let mcp = McpRuntime::start();
-        let code = call(&mcp, registry, server, tool, arguments, args).await;
+        let code = call(&mcp, &registry, server, tool, arguments, args).await;
         mcp.shutdown().await;
         code
     })

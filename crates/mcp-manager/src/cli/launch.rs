@@ -2,7 +2,8 @@
 //! line. (Starting a config's servers is `mcp_control`'s.)
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 
@@ -41,6 +42,33 @@ fn block_on<F: Future>(
     Ok(runtime.block_on(future))
 }
 
+/// The plugins commands run on: the compiled-in registry, and where the
+/// command line says run-time plugins are (`--plugins-dir`).
+#[derive(Debug, Clone)]
+pub(crate) struct Plugins {
+    pub(crate) base: Arc<PluginRegistry>,
+    pub(crate) dir: Option<PathBuf>,
+}
+
+impl Plugins {
+    /// The compiled-in plugins and those of the plugins directory (the
+    /// command line's, else `config`'s, else the default), with what could
+    /// not be loaded.
+    pub(crate) fn load(&self, config: Option<&ManagerConfig>) -> mcp_control::WithPlugins {
+        mcp_control::with_plugins(&self.base, self.dir.as_deref(), config)
+    }
+
+    /// The registry `config`'s servers run on; the plugins that could not
+    /// be loaded are printed to stderr as warnings.
+    pub(crate) fn registry(&self, config: Option<&ManagerConfig>) -> Arc<PluginRegistry> {
+        let loaded = self.load(config);
+        for problem in &loaded.problems {
+            eprintln!("warning: {problem}");
+        }
+        Arc::new(loaded.registry)
+    }
+}
+
 /// What `--connect` names the running gateway it talks to.
 pub(crate) const CONNECTED: &str = "gateway";
 
@@ -48,23 +76,26 @@ pub(crate) const CONNECTED: &str = "gateway";
 /// one server, the running gateway at that URL (`http://…/mcp` or
 /// `unix:PATH`).
 pub(crate) fn load_or_connect(
-    registry: &PluginRegistry,
+    plugins: &Plugins,
     path: Option<&Path>,
     connect: Option<&str>,
-) -> Result<ManagerConfig, u8> {
+) -> Result<(ManagerConfig, Arc<PluginRegistry>), u8> {
     match (path, connect) {
         (_, Some(url)) => {
+            // A gateway is reached by a built-in type: no plugins to load.
+            let registry = plugins.base.clone();
             let text = serde_json::json!({"mcpServers": {CONNECTED: {"url": url}}}).to_string();
             let env = |_: &str| None;
             ManagerConfig::from_json_str(&text, None, &env)
-                .and_then(|config| mcp_control::check_plugins(registry, config))
+                .and_then(|config| mcp_control::check_plugins(&registry, config))
+                .map(|config| (config, registry))
                 .map_err(|error| {
                     eprintln!("error: --connect {url}: {error}");
                     eprintln!("(give `http://HOST:PORT/mcp` or `unix:/path/to/socket`)");
                     INVALID
                 })
         }
-        (Some(path), None) => load(registry, path),
+        (Some(path), None) => load(plugins, path),
         (None, None) => {
             eprintln!("error: give --config FILE or --connect URL");
             Err(INVALID)
@@ -72,12 +103,26 @@ pub(crate) fn load_or_connect(
     }
 }
 
-/// A config loaded and checked against the plugins, its warnings printed
-/// to stderr, or the report of why not (already printed to stderr).
-pub(crate) fn load(registry: &PluginRegistry, path: &Path) -> Result<ManagerConfig, u8> {
+/// A config loaded and checked against the plugins (the compiled-in ones
+/// and those of the plugins directory), its warnings printed to stderr,
+/// with the registry its servers run on; or the report of why not
+/// (already printed to stderr).
+pub(crate) fn load(
+    plugins: &Plugins,
+    path: &Path,
+) -> Result<(ManagerConfig, Arc<PluginRegistry>), u8> {
+    let mut registry = None;
     ManagerConfig::load(path)
-        .and_then(|config| mcp_control::check_plugins(registry, config))
-        .inspect(|config| {
+        .and_then(|config| {
+            let loaded = plugins.registry(Some(&config));
+            registry = Some(loaded.clone());
+            mcp_control::check_plugins(&loaded, config)
+        })
+        .map(|config| {
+            let registry = registry.unwrap_or_else(|| plugins.base.clone());
+            (config, registry)
+        })
+        .inspect(|(config, _)| {
             let mut err = std::io::stderr().lock();
             for warning in config.warnings() {
                 let _ = super::check::issue(path, "warning", warning, &mut err);

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{ListKind, McpRuntime, ServerHandle};
 
 use mcp_control::{Started, start_servers};
@@ -43,15 +42,15 @@ const HEADER: [&str; 7] = [
     "PROTOCOL / REASON",
 ];
 
-pub(crate) fn run(args: &ListArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
-    let config =
-        match launch::load_or_connect(registry, args.config.as_deref(), args.connect.as_deref()) {
-            Ok(config) => config,
+pub(crate) fn run(args: &ListArgs, plugins: &launch::Plugins) -> anyhow::Result<ExitCode> {
+    let (config, registry) =
+        match launch::load_or_connect(plugins, args.config.as_deref(), args.connect.as_deref()) {
+            Ok(loaded) => loaded,
             Err(code) => return Ok(ExitCode::from(code)),
         };
     let (rows, failed, tools) = launch::run_async(async {
         let mcp = McpRuntime::start();
-        let started = start_servers(&mcp, registry, config.servers().iter()).await;
+        let started = start_servers(&mcp, &registry, config.servers().iter()).await;
         let mut rows = Vec::new();
         let mut failed = false;
         let mut tools = None;

@@ -14,6 +14,7 @@ mod call;
 mod check;
 mod launch;
 mod list;
+mod plugins;
 mod reload;
 mod serve;
 mod status;
@@ -102,6 +103,12 @@ struct Args {
     #[arg(long, global = true, value_name = "RATIO")]
     trace_sample_ratio: Option<f64>,
 
+    /// Where run-time plugins are (one folder per plugin, each with a
+    /// `plugin.toml`); default: the config's `mcpManager.pluginsDir`, else
+    /// `$XDG_DATA_HOME/mcp-manager/plugins`.
+    #[arg(long, global = true, value_name = "DIR")]
+    plugins_dir: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -122,6 +129,9 @@ enum Command {
     Builtin(builtin::BuiltinArgs),
     /// Show the servers of a running gateway (`serve --admin`) as a table.
     Status(status::StatusArgs),
+    /// List every server type, built in or loaded from the plugins
+    /// directory, and the plugins that could not be loaded.
+    Plugins(plugins::PluginsArgs),
 }
 
 /// Where traces go, if anywhere: the command line, else the standard
@@ -177,11 +187,16 @@ fn run(registry: &Arc<PluginRegistry>, cli: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let plugins = launch::Plugins {
+        base: registry.clone(),
+        dir: cli.plugins_dir.clone(),
+    };
     let outcome = match &cli.command {
-        Command::Serve(args) => serve::run(args, registry),
-        Command::Check(args) => check::run(args, registry),
-        Command::List(args) => list::run(args, registry),
-        Command::Call(args) => call::run(args, registry),
+        Command::Serve(args) => serve::run(args, &plugins),
+        Command::Check(args) => check::run(args, &plugins),
+        Command::List(args) => list::run(args, &plugins),
+        Command::Call(args) => call::run(args, &plugins),
+        Command::Plugins(args) => plugins::run(args, &plugins),
         Command::Builtin(args) => builtin::run(args),
         Command::Status(args) => status::run(args),
     };

@@ -113,7 +113,7 @@ fn default_config() -> anyhow::Result<ManagerConfig> {
     Ok(ManagerConfig::from_json_str(&text, None, &env)?)
 }
 
-pub(crate) fn run(args: &ServeArgs, registry: &Arc<PluginRegistry>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &ServeArgs, plugins: &launch::Plugins) -> anyhow::Result<ExitCode> {
     let token = || {
         args.auth_token.clone().or_else(|| {
             std::env::var("MCP_MANAGER_AUTH_TOKEN")
@@ -137,12 +137,12 @@ pub(crate) fn run(args: &ServeArgs, registry: &Arc<PluginRegistry>) -> anyhow::R
                 .filter(|t| !t.is_empty())
         }),
     });
-    let config = match &args.config {
-        Some(path) => match launch::load(registry, path) {
-            Ok(config) => config,
+    let (config, registry) = match &args.config {
+        Some(path) => match launch::load(plugins, path) {
+            Ok(loaded) => loaded,
             Err(code) => return Ok(ExitCode::from(code)),
         },
-        None => default_config()?,
+        None => (default_config()?, plugins.registry(None)),
     };
     // A config file is watched for changes, unless told not to.
     let source = args.config.as_deref().filter(|_| !args.no_watch);
@@ -150,7 +150,7 @@ pub(crate) fn run(args: &ServeArgs, registry: &Arc<PluginRegistry>) -> anyhow::R
         main: downstream,
         frame_socket: args.frame_socket.clone(),
     };
-    launch::run_async(serve(registry, &config, source, downstream, admin))?
+    launch::run_async(serve(&registry, &config, source, downstream, admin))?
 }
 
 /// Where the gateway is served: stdio or HTTP, and maybe a frame socket.

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use mcp_core::{ErrorKind, ManagerConfig};
-use mcp_plugin_api::PluginRegistry;
+
+use crate::cli::launch::Plugins;
 
 /// The exit status for a config that is invalid or cannot be read.
 const INVALID: u8 = 2;
@@ -38,9 +39,11 @@ enum Format {
 }
 
 /// Loads and reports; the exit code says whether the config is valid.
-pub(crate) fn run(args: &CheckArgs, registry: &PluginRegistry) -> anyhow::Result<ExitCode> {
-    let loaded = ManagerConfig::load(&args.config)
-        .and_then(|config| mcp_control::check_plugins(registry, config));
+pub(crate) fn run(args: &CheckArgs, plugins: &Plugins) -> anyhow::Result<ExitCode> {
+    let loaded = ManagerConfig::load(&args.config).and_then(|config| {
+        let registry = plugins.registry(Some(&config));
+        mcp_control::check_plugins(&registry, config)
+    });
     let valid = match &loaded {
         Ok(_) => true,
         Err(err) if matches!(err.kind(), ErrorKind::Io | ErrorKind::Config) => false,

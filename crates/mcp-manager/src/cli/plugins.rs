@@ -1,0 +1,172 @@
+//! `mcp-manager plugins`: every server type this manager knows, built in
+//! or loaded from the plugins directory, with its version, kind,
+//! capabilities and grants, and the plugins that could not be loaded.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use mcp_plugin_api::{PluginInfo, PluginOrigin};
+use serde_json::{Value, json};
+
+use crate::cli::launch::{INVALID, Plugins};
+
+/// Arguments of `plugins`.
+#[derive(Debug, Args)]
+pub(crate) struct PluginsArgs {
+    /// A config whose `mcpManager.pluginsDir` says where plugins are.
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How to print the list.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A table for people; problems on stderr.
+    Text,
+    /// One JSON object on stdout: `types`, `pluginsDir`, `problems`.
+    Json,
+}
+
+pub(crate) fn run(args: &PluginsArgs, plugins: &Plugins) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => match mcp_core::ManagerConfig::load(path) {
+            Ok(config) => Some(config),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return Ok(ExitCode::from(INVALID));
+            }
+        },
+        None => None,
+    };
+    let loaded = plugins.load(config.as_ref());
+    let types = loaded.registry.plugins();
+    match args.format {
+        Format::Text => {
+            print!("{}", table(&types));
+            match &loaded.dir {
+                Some(dir) => println!("\nplugins are looked up in {}", dir.display()),
+                None => println!("\nno plugins directory (set --plugins-dir or XDG_DATA_HOME)"),
+            }
+            for problem in &loaded.problems {
+                eprintln!("warning: {problem}");
+            }
+        }
+        Format::Json => {
+            let out = json!({
+                "pluginsDir": loaded.dir.as_ref().map(|d| d.display().to_string()),
+                "types": types.iter().map(describe).collect::<Vec<_>>(),
+                "problems": loaded.problems.iter().map(|p| json!({
+                    "plugin": p.plugin(),
+                    "path": p.path().display().to_string(),
+                    "message": p.message(),
+                })).collect::<Vec<_>>(),
+            });
+            println!("{out:#}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One type as JSON: what the admin API and Python give too.
+pub(crate) fn describe(info: &PluginInfo) -> Value {
+    let (plugin, version, manifest) = match &info.origin {
+        PluginOrigin::Loaded {
+            plugin,
+            version,
+            manifest,
+            ..
+        } => (
+            Some(plugin.as_str()),
+            version.clone(),
+            Some(manifest.display().to_string()),
+        ),
+        _ => (None, env!("CARGO_PKG_VERSION").to_owned(), None),
+    };
+    json!({
+        "type": info.kind,
+        "aliases": info.aliases,
+        "kind": info.origin.form(),
+        "plugin": plugin,
+        "version": version,
+        "api": info.api_version.to_string(),
+        "capabilities": info.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "grants": info.grants,
+        "description": info.description,
+        "manifest": manifest,
+        "settingsSchema": info.settings_schema,
+    })
+}
+
+fn table(types: &[PluginInfo]) -> String {
+    let rows: Vec<[String; 6]> = types
+        .iter()
+        .map(|info| {
+            let described = describe(info);
+            let text = |key: &str| {
+                described
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("-")
+                    .to_owned()
+            };
+            let mut name = info.kind.clone();
+            if !info.aliases.is_empty() {
+                name = format!("{name} ({})", info.aliases.join(", "));
+            }
+            let join = |items: &[String]| {
+                if items.is_empty() {
+                    "-".to_owned()
+                } else {
+                    items.join(", ")
+                }
+            };
+            let capabilities: Vec<String> = info
+                .capabilities
+                .iter()
+                .map(|c| c.name().to_owned())
+                .collect();
+            [
+                name,
+                text("kind"),
+                text("plugin"),
+                text("version"),
+                join(&capabilities),
+                join(&info.grants),
+            ]
+        })
+        .collect();
+    let header = [
+        "TYPE",
+        "KIND",
+        "PLUGIN",
+        "VERSION",
+        "CAPABILITIES",
+        "GRANTS",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut out = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(&header);
+    for row in &rows {
+        out.push_str(&line(&row.each_ref().map(String::as_str)));
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! The plugins directory: one folder per plugin, each with its
+//! `plugin.toml`, and the registration of what they add.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mcp_plugin_api::PluginRegistry;
+
+use crate::command::LoadedType;
+use crate::error::{Error, ErrorKind};
+use crate::manifest::{MANIFEST, Manifest, PluginForm};
+
+/// Where plugins are looked up when neither the command line nor the
+/// config says: `$XDG_DATA_HOME/mcp-manager/plugins`, else
+/// `~/.local/share/mcp-manager/plugins`; `None` without a home.
+#[must_use]
+pub fn default_plugins_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".local/share"))
+        })?;
+    Some(data.join("mcp-manager").join("plugins"))
+}
+
+/// What a plugins directory held.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The plugins whose manifests were read, by folder name.
+    pub manifests: Vec<Manifest>,
+    /// The folders that could not be read as plugins, each saying why.
+    pub problems: Vec<Error>,
+}
+
+/// Every plugin in `dir`: each folder in it with a `plugin.toml`, in name
+/// order (files beside them are left alone). One plugin's trouble is
+/// reported in [`Loaded::problems`] and the others load.
+///
+/// # Errors
+///
+/// [`ErrorKind::Unreadable`] when `dir` itself cannot be read (it does not
+/// exist, or is not a readable folder).
+pub fn load_dir(dir: &Path) -> Result<Loaded, Error> {
+    let unreadable = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::Unreadable,
+            None,
+            dir,
+            format!("the plugins directory cannot be read: {e}"),
+        )
+    };
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    folders.sort();
+    let mut loaded = Loaded::default();
+    for folder in folders {
+        if !folder.join(MANIFEST).exists() {
+            loaded.problems.push(Error::new(
+                ErrorKind::Manifest,
+                None,
+                &folder,
+                format!("a folder without a {MANIFEST}: not a plugin"),
+            ));
+            continue;
+        }
+        match Manifest::load(&folder) {
+            Ok(manifest) => loaded.manifests.push(manifest),
+            Err(error) => loaded.problems.push(error),
+        }
+    }
+    Ok(loaded)
+}
+
+/// Adds the server types of `manifests` to `registry`, each plugin whole or
+/// not at all; the plugins it refuses come back, each saying why (built
+/// for another plugin API, a type another plugin serves, a kind this build
+/// cannot run).
+pub fn register(registry: &mut PluginRegistry, manifests: &[Manifest]) -> Vec<Error> {
+    let mut refused = Vec::new();
+    for manifest in manifests {
+        let path = manifest.path();
+        if manifest.form == PluginForm::Wasm {
+            refused.push(Error::new(
+                ErrorKind::Unsupported,
+                Some(&manifest.name),
+                &path,
+                "wasm plugins cannot run in this build; its types are left out".to_owned(),
+            ));
+            continue;
+        }
+        let host = mcp_plugin_api::PLUGIN_API_VERSION;
+        if !manifest.api.runs_on(host) {
+            let needs = if manifest.api.major == host.major {
+                "it needs a newer mcp-manager"
+            } else {
+                "it needs a version of the plugin written for this one"
+            };
+            refused.push(Error::new(
+                ErrorKind::Refused,
+                Some(&manifest.name),
+                &path,
+                format!(
+                    "written for plugin API {}, but this mcp-manager has {host}: {needs}",
+                    manifest.api
+                ),
+            ));
+            continue;
+        }
+        let mut trial = registry.clone();
+        let added = manifest.types.iter().try_for_each(|ty| {
+            trial.register_dynamic(Arc::new(LoadedType::new(manifest, ty.clone())))
+        });
+        match added {
+            Ok(()) => *registry = trial,
+            Err(error) => {
+                let message = match error.hint() {
+                    Some(hint) => format!("{}; {hint}", error.message()),
+                    None => error.message().to_owned(),
+                };
+                refused.push(Error::new(
+                    ErrorKind::Refused,
+                    Some(&manifest.name),
+                    &path,
+                    message,
+                ));
+            }
+        }
+    }
+    refused
+}
