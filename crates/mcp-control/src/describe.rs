@@ -1,5 +1,5 @@
-//! How servers are doing, as JSON: for the admin API and the Python
-//! package alike.
+//! How servers are doing, and which server types there are, as JSON: for
+//! the admin API, the command line and the Python package alike.
 
 use mcp_core::ServerConfig;
 use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerState, ServerStatus};
@@ -145,5 +145,40 @@ pub fn describe(
             "atMs": e.at_ms,
             "message": e.message,
         })).collect::<Vec<_>>(),
+    })
+}
+
+/// One server type as `mcp-manager plugins`, the admin API
+/// (`/api/plugins`) and Python's `plugins()` show it: `type`, `aliases`,
+/// `kind` (`built-in`, `command`, `wasm`), `plugin` and `version` (a
+/// built-in type's version is this manager's), `api`, `capabilities`,
+/// `grants`, `description`, `manifest` and `settingsSchema`.
+#[must_use]
+pub fn describe_plugin(info: &mcp_plugin_api::PluginInfo) -> Value {
+    let (plugin, version, manifest) = match &info.origin {
+        mcp_plugin_api::PluginOrigin::Loaded {
+            plugin,
+            version,
+            manifest,
+            ..
+        } => (
+            Some(plugin.as_str()),
+            version.clone(),
+            Some(manifest.display().to_string()),
+        ),
+        _ => (None, env!("CARGO_PKG_VERSION").to_owned(), None),
+    };
+    json!({
+        "type": info.kind,
+        "aliases": info.aliases,
+        "kind": info.origin.form(),
+        "plugin": plugin,
+        "version": version,
+        "api": info.api_version.to_string(),
+        "capabilities": info.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "grants": info.grants,
+        "description": info.description,
+        "manifest": manifest,
+        "settingsSchema": info.settings_schema,
     })
 }

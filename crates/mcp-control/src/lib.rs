@@ -31,7 +31,7 @@ mod plugins;
 mod start;
 
 pub use actor::{Control, FailedStart};
-pub use describe::{describe, describe_all, describe_failed, health};
+pub use describe::{describe, describe_all, describe_failed, describe_plugin, health};
 pub use error::{Error, ErrorKind};
 pub use plugins::{WithPlugins, with_plugins};
 pub use start::{Report, Started, backend, check_plugins, server_entry, spec, start_servers};

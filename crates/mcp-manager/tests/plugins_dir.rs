@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{HttpGateway, marked_by_arg, peer, run_python_client, unique_marker};
+use support::{
+    HttpGateway, exchange, free_addr, marked_by_arg, peer, run_python_client, unique_marker,
+};
 
 /// The example plugins of the repository.
 fn examples() -> PathBuf {
@@ -248,12 +250,50 @@ fn a_command_plugin_type_is_served_and_called_by_the_python_sdk_client() {
     }}});
     std::fs::write(&config, servers.to_string()).unwrap();
     let examples = examples();
+    let admin = free_addr();
     let gateway = HttpGateway::start_with(
         &config,
         &marker,
-        &["--no-watch", "--plugins-dir", examples.to_str().unwrap()],
+        &[
+            "--no-watch",
+            "--plugins-dir",
+            examples.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ],
     );
     assert_eq!(marked_by_arg(&marker).len(), 1, "the plugin's server runs");
+
+    // The admin API lists the loaded types, and deploys a server of one
+    // (by its alias) at run time.
+    let listed = exchange(&admin, "GET", "/api/plugins", &[], b"").unwrap();
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let listed: Value = serde_json::from_str(&listed.body).unwrap();
+    let script = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "python-script")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(script["kind"], "command");
+    assert_eq!(listed["pluginsDir"], examples.to_str().unwrap());
+    let deploy = json!({"name": "again", "config": {
+        "type": "py-script",
+        "namespace": "p2",
+        "python": peer("MCP_PEER_PYTHON"),
+        "script": peer("MCP_PEER_FASTMCP"),
+        "args": [format!("--marker={marker}")]
+    }});
+    let deployed = exchange(
+        &admin,
+        "POST",
+        "/api/servers",
+        &[],
+        deploy.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert!(deployed.status < 300, "{deployed:?}");
+    assert_eq!(marked_by_arg(&marker).len(), 2, "the deployed server runs");
     let (report, _) = run_python_client(
         "python_call_tools.py",
         &[
@@ -262,6 +302,8 @@ fn a_command_plugin_type_is_served_and_called_by_the_python_sdk_client() {
             r#"{"a": 40, "b": 2}"#,
             "py__echo",
             r#"{"text": "via a plugin"}"#,
+            "p2__add",
+            r#"{"a": 1, "b": 2}"#,
         ],
     );
     let tools = report["tools"].as_array().unwrap();
@@ -275,6 +317,7 @@ fn a_command_plugin_type_is_served_and_called_by_the_python_sdk_client() {
         report["calls"]["py__echo"]["text"][0], "via a plugin",
         "{report}"
     );
+    assert_eq!(report["calls"]["p2__add"]["text"][0], "3", "{report}");
     drop(gateway);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !marked_by_arg(&marker).is_empty() {

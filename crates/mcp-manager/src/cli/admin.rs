@@ -113,7 +113,11 @@ impl Admin {
             (&Method::GET, "/readyz") => return self.ready().await,
             _ => {}
         }
-        let Some(rest) = path.strip_prefix("/api/servers") else {
+        let listing_plugins = path == "/api/plugins";
+        let Some(rest) = path
+            .strip_prefix("/api/servers")
+            .or(listing_plugins.then_some(""))
+        else {
             return error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}"));
         };
         if !self.authorized(&request) {
@@ -122,6 +126,15 @@ impl Admin {
                 .headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
             return response;
+        }
+        if listing_plugins {
+            return match method {
+                Method::GET => self.plugins(),
+                _ => error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    format!("{method} is not allowed here"),
+                ),
+            };
         }
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
         match (&method, parts.as_slice()) {
@@ -149,6 +162,27 @@ impl Admin {
             ),
             _ => error(StatusCode::NOT_FOUND, format!("no such endpoint: {path}")),
         }
+    }
+
+    /// Every server type new servers can be deployed with.
+    fn plugins(&self) -> AdminResponse {
+        let Some(control) = self.control() else {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is still starting its servers",
+            );
+        };
+        let registry = control.registry();
+        let plugins: Vec<Value> = registry
+            .plugins()
+            .iter()
+            .map(mcp_control::describe_plugin)
+            .collect();
+        let dir = registry.plugins_dir().map(|d| d.display().to_string());
+        json_response(
+            StatusCode::OK,
+            &json!({"plugins": plugins, "pluginsDir": dir}),
+        )
     }
 
     fn authorized(&self, request: &Request<Incoming>) -> bool {

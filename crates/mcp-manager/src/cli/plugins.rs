@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use mcp_plugin_api::{PluginInfo, PluginOrigin};
+use mcp_plugin_api::PluginInfo;
 use serde_json::{Value, json};
 
 use crate::cli::launch::{INVALID, Plugins};
@@ -57,7 +57,7 @@ pub(crate) fn run(args: &PluginsArgs, plugins: &Plugins) -> anyhow::Result<ExitC
         Format::Json => {
             let out = json!({
                 "pluginsDir": loaded.dir.as_ref().map(|d| d.display().to_string()),
-                "types": types.iter().map(describe).collect::<Vec<_>>(),
+                "types": types.iter().map(mcp_control::describe_plugin).collect::<Vec<_>>(),
                 "problems": loaded.problems.iter().map(|p| json!({
                     "plugin": p.plugin(),
                     "path": p.path().display().to_string(),
@@ -70,41 +70,11 @@ pub(crate) fn run(args: &PluginsArgs, plugins: &Plugins) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// One type as JSON: what the admin API and Python give too.
-pub(crate) fn describe(info: &PluginInfo) -> Value {
-    let (plugin, version, manifest) = match &info.origin {
-        PluginOrigin::Loaded {
-            plugin,
-            version,
-            manifest,
-            ..
-        } => (
-            Some(plugin.as_str()),
-            version.clone(),
-            Some(manifest.display().to_string()),
-        ),
-        _ => (None, env!("CARGO_PKG_VERSION").to_owned(), None),
-    };
-    json!({
-        "type": info.kind,
-        "aliases": info.aliases,
-        "kind": info.origin.form(),
-        "plugin": plugin,
-        "version": version,
-        "api": info.api_version.to_string(),
-        "capabilities": info.capabilities.iter().map(|c| c.name()).collect::<Vec<_>>(),
-        "grants": info.grants,
-        "description": info.description,
-        "manifest": manifest,
-        "settingsSchema": info.settings_schema,
-    })
-}
-
 fn table(types: &[PluginInfo]) -> String {
     let rows: Vec<[String; 6]> = types
         .iter()
         .map(|info| {
-            let described = describe(info);
+            let described = mcp_control::describe_plugin(info);
             let text = |key: &str| {
                 described
                     .get(key)
