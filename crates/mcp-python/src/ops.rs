@@ -120,6 +120,7 @@ pub(crate) async fn dispatch(inner: &Arc<Inner>, op: &str, args: Value, caller: 
             describe(inner, name).await
         }
         "servers" => to_text(&Value::Array(described(inner).await?)),
+        "plugins" => plugins(inner, &args),
         "health" => health(inner).await,
         "metrics" => to_text(&Value::String(inner.metrics.render())),
         "close" => {
@@ -152,20 +153,10 @@ pub(crate) fn running(inner: &Inner) -> Result<Started, Failure> {
 /// checks the config, starts its servers, and reports each, with the
 /// config's warnings.
 pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
-    let loaded = match (args.get("path").and_then(Value::as_str), args.get("config")) {
-        (Some(path), _) => ManagerConfig::load(path),
-        (None, Some(config)) => {
-            let text = config.to_string();
-            // `${workspaceFolder}` is `baseDir`, as a config file's folder.
-            match args.get("baseDir").and_then(Value::as_str) {
-                Some(dir) => ManagerConfig::from_json_str_in(&text, Path::new(dir), &ProcessEnv),
-                None => ManagerConfig::from_json_str(&text, None, &ProcessEnv),
-            }
-        }
-        (None, None) => return Err(Failure::invalid("give a config: a path or a dict")),
-    };
-    let config = loaded
-        .and_then(|config| control::check_plugins(&inner.registry, config))
+    let config = config_of(args)?;
+    let plugins = with_plugins(inner, args, Some(&config));
+    let registry = Arc::new(plugins.registry);
+    let config = control::check_plugins(&registry, config)
         .map_err(|e| Failure::invalid(config_message(&e)))?;
     if running(inner).is_ok() {
         return Err(Failure::new(
@@ -176,8 +167,7 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
     let mut report = Vec::new();
     let mut servers = Vec::new();
     let mut failed = Vec::new();
-    for started in
-        control::start_servers(&inner.runtime, &inner.registry, config.servers().iter()).await
+    for started in control::start_servers(&inner.runtime, &registry, config.servers().iter()).await
     {
         let name = started.config.id().as_str();
         match started.server {
@@ -201,7 +191,7 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
     let log: Report = Arc::new(|line: &str| tracing::info!("{line}"));
     let (control, gateway) = Control::start(
         inner.runtime.clone(),
-        inner.registry.clone(),
+        registry,
         config.gateway().separator(),
         servers,
         failed,
@@ -209,8 +199,58 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
     );
     *inner.started.lock().unwrap_or_else(PoisonError::into_inner) =
         Some(Started { gateway, control });
-    let warnings: Vec<Value> = config.warnings().iter().map(issue).collect();
+    let mut warnings: Vec<Value> = config.warnings().iter().map(issue).collect();
+    warnings.extend(plugins.problems.iter().map(|problem| {
+        json!({"path": problem.path().display().to_string(), "message": problem.to_string()})
+    }));
     to_text(&json!({"servers": report, "warnings": warnings}))
+}
+
+/// The registry of this manager's plugins and those of the plugins
+/// directory: `args`' `pluginsDir`, else the config's, else the default.
+fn with_plugins(
+    inner: &Inner,
+    args: &Value,
+    config: Option<&ManagerConfig>,
+) -> control::WithPlugins {
+    let dir = args
+        .get("pluginsDir")
+        .and_then(Value::as_str)
+        .map(Path::new);
+    control::with_plugins(&inner.registry, dir, config)
+}
+
+/// Every server type: those new servers of the running manager can be
+/// deployed with, or (before `start()`) those its config would have.
+pub(crate) fn plugins(inner: &Inner, args: &Value) -> Outcome {
+    let registry = match running(inner) {
+        Ok(started) => started.control.registry().clone(),
+        Err(_) => with_plugins(inner, args, config_of(args).ok().as_ref()).registry,
+    };
+    let types: Vec<Value> = registry
+        .plugins()
+        .iter()
+        .map(control::describe_plugin)
+        .collect();
+    to_text(&Value::Array(types))
+}
+
+/// The config `args` give: `{"path": FILE}` or `{"config": {...},
+/// "baseDir": DIR}`, read but not yet checked against the plugins.
+fn config_of(args: &Value) -> Result<ManagerConfig, Failure> {
+    let loaded = match (args.get("path").and_then(Value::as_str), args.get("config")) {
+        (Some(path), _) => ManagerConfig::load(path),
+        (None, Some(config)) => {
+            let text = config.to_string();
+            // `${workspaceFolder}` is `baseDir`, as a config file's folder.
+            match args.get("baseDir").and_then(Value::as_str) {
+                Some(dir) => ManagerConfig::from_json_str_in(&text, Path::new(dir), &ProcessEnv),
+                None => ManagerConfig::from_json_str(&text, None, &ProcessEnv),
+            }
+        }
+        (None, None) => return Err(Failure::invalid("give a config: a path or a dict")),
+    };
+    loaded.map_err(|e| Failure::invalid(config_message(&e)))
 }
 
 /// The failure of a start where no server started and some failed (the

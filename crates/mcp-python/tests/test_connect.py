@@ -72,6 +72,9 @@ def test_the_same_api_over_http(gateway: Tuple[str, str], marker: str) -> None:
         assert "Lin" in m.get_prompt("py__greet", {"name": "Lin"})["messages"][0]["content"]["text"]
         servers = m.servers()
         assert [s["name"] for s in servers] == ["fastmcp"]
+        types = {t["type"]: t for t in m.plugins()}
+        assert types["builtin"]["kind"] == "built-in"
+        assert types["http"]["aliases"] == ["streamable-http", "streamableHttp"]
         assert m.health()["healthy"] == 1
         assert 'mcp_requests_total{server="fastmcp",method="tools/call",outcome="ok"}' in m.metrics()
         deployed = m.deploy("extra", fastmcp_entry(marker, namespace="x"))

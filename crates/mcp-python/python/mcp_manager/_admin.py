@@ -83,6 +83,7 @@ class Admin:
         name = str(args.get("name", ""))
         routes: Dict[str, Tuple[str, str, Any]] = {
             "servers": ("GET", "/api/servers", None),
+            "plugins": ("GET", "/api/plugins", None),
             "health": ("GET", "/api/servers", None),
             "metrics": ("GET", "/metrics", None),
             "deploy": ("POST", "/api/servers", {"name": name, "config": args.get("config")}),
@@ -94,6 +95,8 @@ class Admin:
         answer = self.call(method, path, body)
         if op == "servers":
             return answer["servers"]
+        if op == "plugins":
+            return answer["plugins"]
         if op == "health":
             # The gateway keeps no mean; its histograms are in metrics().
             return {"servers": answer["servers"], "avgResponseTimeMs": 0.0}

@@ -13,7 +13,7 @@ import weakref
 from typing import Any, Callable, Dict, List, Mapping, Optional, Type, TypeVar, Union
 
 from . import _admin, _errors
-from ._types import Health, ServerInfo, StartReport, ToolResult
+from ._types import Health, PluginType, ServerInfo, StartReport, ToolResult
 from ._native import Core, NativeError, Reply, shutdown
 
 __all__ = ["Manager", "SyncManager", "Progress", "ConfigSource", "RequestHandler"]
@@ -54,11 +54,14 @@ def _close_all() -> None:
     shutdown()
 
 
-def _start_args(config: ConfigSource) -> Dict[str, Any]:
+def _start_args(
+    config: ConfigSource, plugins_dir: Optional[Union[str, "os.PathLike[str]"]] = None
+) -> Dict[str, Any]:
+    extra = {} if plugins_dir is None else {"pluginsDir": os.fspath(plugins_dir)}
     if isinstance(config, (str, os.PathLike)):
-        return {"path": os.fspath(config)}
+        return {"path": os.fspath(config), **extra}
     if isinstance(config, Mapping):
-        return {"config": dict(config), "baseDir": os.getcwd()}
+        return {"config": dict(config), "baseDir": os.getcwd(), **extra}
     raise _errors.ConfigError(
         f"a config is a path or a dict like {{'mcpServers': {{...}}}}, not {type(config).__name__}",
         _errors.INVALID_PARAMS,
@@ -219,14 +222,22 @@ class _Base:
 
     @classmethod
     def from_config(
-        cls: Type[M], config: ConfigSource, *, on_request: Optional[RequestHandler] = None
+        cls: Type[M],
+        config: ConfigSource,
+        *,
+        on_request: Optional[RequestHandler] = None,
+        plugins_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
     ) -> M:
         """A manager of the servers of ``config`` (a path to an
         ``mcpServers`` JSON file, or that JSON as a dict), run in this
         process; started by ``async with`` / ``with`` or ``start()``.
         ``on_request`` answers what servers ask of the client (sampling,
-        elicitation, roots) while they serve a call."""
-        return cls(_start_args(config), on_request=on_request)
+        elicitation, roots) while they serve a call. Server types of
+        plugins are looked up in ``plugins_dir``, else in the config's
+        ``mcpManager.pluginsDir``, else in
+        ``$XDG_DATA_HOME/mcp-manager/plugins``; a plugin that cannot be
+        loaded is a warning of :meth:`start`."""
+        return cls(_start_args(config, plugins_dir), on_request=on_request)
 
     @classmethod
     def connect(
@@ -471,6 +482,12 @@ class Manager(_Base):
         """Every server: name, state, health, instances, counters, recent errors."""
         return await self._manage("servers", {})  # type: ignore[no-any-return]
 
+    async def plugins(self) -> List[PluginType]:
+        """Every server type, built in or loaded from the plugins directory:
+        its kind, plugin, version, capabilities, grants and settings schema.
+        (Of a connected manager: through the gateway's admin API.)"""
+        return await self._manage("plugins", self._start)  # type: ignore[no-any-return]
+
     async def deploy(self, name: str, config: Mapping[str, Any]) -> ServerInfo:
         """Starts a server from an ``mcpServers`` entry and adds it; how it is doing."""
         return await self._manage("deploy", {"name": name, "config": dict(config)})  # type: ignore[no-any-return]
@@ -611,6 +628,10 @@ class SyncManager(_Base):
     def servers(self) -> List[ServerInfo]:
         """As :meth:`Manager.servers`."""
         return self._manage("servers", {})  # type: ignore[no-any-return]
+
+    def plugins(self) -> List[PluginType]:
+        """As :meth:`Manager.plugins`."""
+        return self._manage("plugins", self._start)  # type: ignore[no-any-return]
 
     def deploy(self, name: str, config: Mapping[str, Any]) -> ServerInfo:
         """As :meth:`Manager.deploy`."""

@@ -64,6 +64,24 @@ class ServerInfo(TypedDict, total=False):
     recentErrors: List[Dict[str, Any]]
 
 
+class PluginType(TypedDict):
+    """One server type as :meth:`Manager.plugins` shows it: built in
+    (``kind`` ``"built-in"``) or added by a plugin of the plugins directory
+    (``"command"``, ``"wasm"``)."""
+
+    type: str
+    aliases: List[str]
+    kind: str
+    plugin: Optional[str]
+    version: str
+    api: str
+    capabilities: List[str]
+    grants: List[str]
+    description: Optional[str]
+    manifest: Optional[str]
+    settingsSchema: Optional[Dict[str, Any]]
+
+
 class Health(TypedDict):
     """What :meth:`Manager.health` gives."""
 
