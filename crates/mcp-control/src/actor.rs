@@ -9,10 +9,16 @@
 //! is called, and tried again on the next reload);
 //! changed ones are taken out, drained and stopped, then started with their
 //! new settings; unchanged ones are left alone, processes and sessions
-//! untouched.
+//! untouched. Applied with a new plugin registry (the plugins directory
+//! changed), a server whose type now launches differently (its plugin was
+//! replaced) counts as changed, and one whose type is gone (its plugin was
+//! removed) is stopped and kept as failed with the reason, until a plugin
+//! serves its type again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
@@ -75,8 +81,13 @@ impl Running {
 
 /// What the control actor is asked to do.
 enum Command {
-    /// Run the enabled servers of this config, and only those.
-    Apply(Box<ManagerConfig>, oneshot::Sender<()>),
+    /// Run the enabled servers of this config, and only those (with this
+    /// registry from now on, when given).
+    Apply(
+        Box<ManagerConfig>,
+        Option<Arc<PluginRegistry>>,
+        oneshot::Sender<()>,
+    ),
     /// Start one more server.
     Deploy {
         config: Box<ServerConfig>,
@@ -98,7 +109,7 @@ enum Command {
 #[derive(Clone)]
 pub struct Control {
     commands: mpsc::Sender<Command>,
-    registry: Arc<PluginRegistry>,
+    registry: Arc<ArcSwap<PluginRegistry>>,
 }
 
 impl std::fmt::Debug for Control {
@@ -111,6 +122,7 @@ impl std::fmt::Debug for Control {
 struct Actor {
     runtime: McpRuntime,
     registry: Arc<PluginRegistry>,
+    shared_registry: Arc<ArcSwap<PluginRegistry>>,
     gateway: Arc<Gateway>,
     running: Running,
     report: Report,
@@ -140,9 +152,11 @@ impl Control {
             Gateway::new(running.backends(), separator).with_notifications(runtime.clone()),
         );
         gateway.set_unavailable(running.unavailable());
+        let shared_registry = Arc::new(ArcSwap::new(registry.clone()));
         let mut actor = Actor {
             runtime,
-            registry: registry.clone(),
+            registry,
+            shared_registry: shared_registry.clone(),
             gateway: gateway.clone(),
             running,
             report,
@@ -150,8 +164,8 @@ impl Control {
         tokio::spawn(async move {
             while let Some(command) = receiver.recv().await {
                 match command {
-                    Command::Apply(config, done) => {
-                        actor.apply(&config).await;
+                    Command::Apply(config, registry, done) => {
+                        actor.apply(&config, registry).await;
                         let _ = done.send(());
                     }
                     Command::Deploy { config, reply } => {
@@ -170,13 +184,19 @@ impl Control {
                 }
             }
         });
-        (Self { commands, registry }, gateway)
+        (
+            Self {
+                commands,
+                registry: shared_registry,
+            },
+            gateway,
+        )
     }
 
-    /// The plugins new servers are started through.
+    /// The plugins new servers are started through now.
     #[must_use]
-    pub fn registry(&self) -> &PluginRegistry {
-        &self.registry
+    pub fn registry(&self) -> Arc<PluginRegistry> {
+        self.registry.load_full()
     }
 
     async fn ask(
@@ -245,10 +265,22 @@ impl Control {
     /// Brings the running servers in line with `config` (see the module
     /// docs) and waits until that is done.
     pub async fn apply(&self, config: ManagerConfig) {
+        self.send_apply(config, None).await;
+    }
+
+    /// [`Control::apply`] with `registry` from now on: the plugins
+    /// directory changed. Servers whose type launches differently through
+    /// it are restarted (drained first); those whose type it does not
+    /// serve are stopped and shown as failed, with the reason.
+    pub async fn apply_with(&self, config: ManagerConfig, registry: Arc<PluginRegistry>) {
+        self.send_apply(config, Some(registry)).await;
+    }
+
+    async fn send_apply(&self, config: ManagerConfig, registry: Option<Arc<PluginRegistry>>) {
         let (done, applied) = oneshot::channel();
         if self
             .commands
-            .send(Command::Apply(Box::new(config), done))
+            .send(Command::Apply(Box::new(config), registry, done))
             .await
             .is_ok()
         {
@@ -338,16 +370,26 @@ impl Actor {
             .map_err(|e| Error::new(ErrorKind::Failed, e.to_string()))
     }
 
-    async fn apply(&mut self, new: &ManagerConfig) {
+    async fn apply(&mut self, new: &ManagerConfig, registry: Option<Arc<PluginRegistry>>) {
+        let previous = registry.map(|registry| {
+            self.shared_registry.store(registry.clone());
+            std::mem::replace(&mut self.registry, registry)
+        });
         let wanted: HashMap<&ServerId, &ServerConfig> = new
             .servers()
             .iter()
             .filter(|s| s.is_enabled())
             .map(|s| (s.id(), s))
             .collect();
+        let current = &self.registry;
         let (keep, leave): (Vec<_>, Vec<_>) = std::mem::take(&mut self.running.servers)
             .into_iter()
-            .partition(|(config, _)| wanted.get(config.id()) == Some(&config));
+            .partition(|(config, _)| {
+                wanted.get(config.id()) == Some(&config)
+                    && previous
+                        .as_ref()
+                        .is_none_or(|old| launches_alike(old, current, config))
+            });
         // Out of the gateway first, so nothing new reaches them. Those that
         // failed to start are tried again (or forgotten, when gone).
         self.running.servers = keep;
@@ -355,10 +397,10 @@ impl Actor {
         self.publish();
         for (config, server) in leave {
             let id = config.id();
-            let verb = if wanted.contains_key(id) {
-                "changed"
-            } else {
-                "removed"
+            let verb = match wanted.get(id) {
+                Some(wanted) if *wanted == &config => "changed plugin",
+                Some(_) => "changed",
+                None => "removed",
             };
             (self.report)(&format!("{id}: {verb}, stopping it"));
             if let Err(error) = server.undeploy().await {
@@ -383,4 +425,19 @@ impl Actor {
             self.running.servers.len()
         ));
     }
+}
+
+/// Whether `config`'s server starts the same way through `old` and `new`:
+/// the same plugin serves its type, and gives the same launch.
+fn launches_alike(old: &PluginRegistry, new: &PluginRegistry, config: &ServerConfig) -> bool {
+    let kind = mcp_plugin_api::plugin_kind(config);
+    let same_plugin = matches!(
+        (old.plugin(kind), new.plugin(kind)),
+        (Ok(a), Ok(b)) if a == b
+    );
+    same_plugin
+        && matches!(
+            (old.launch(config), new.launch(config)),
+            (Ok(a), Ok(b)) if a.same_as(&b)
+        )
 }

@@ -16,6 +16,9 @@ pub struct WithPlugins {
     /// The plugins (or the directory) that could not be loaded, each
     /// naming the plugin and its path; the others loaded.
     pub problems: Vec<mcp_plugin_host::Error>,
+    /// What the directory held just before it was read: a later
+    /// fingerprint that differs means it changed since.
+    pub fingerprint: mcp_plugin_host::Fingerprint,
 }
 
 /// `base` with the plugins of the plugins directory: `dir` when given (the
@@ -39,9 +42,11 @@ pub fn with_plugins(
             registry,
             dir: None,
             problems: Vec::new(),
+            fingerprint: mcp_plugin_host::Fingerprint::default(),
         };
     };
     registry.set_plugins_dir(&dir);
+    let fingerprint = mcp_plugin_host::Fingerprint::of(&dir);
     let mut problems = Vec::new();
     if said || dir.exists() {
         match mcp_plugin_host::load_dir(&dir) {
@@ -56,5 +61,6 @@ pub fn with_plugins(
         registry,
         dir: Some(dir),
         problems,
+        fingerprint,
     }
 }

@@ -61,6 +61,25 @@ impl Launch {
     }
 }
 
+impl Launch {
+    /// Whether `other` starts the same server the same way: the same
+    /// command line, environment and folder, the same endpoint and
+    /// headers, the same socket; for servers run in-process, the same
+    /// name (their objects cannot be compared).
+    #[must_use]
+    pub fn same_as(&self, other: &Launch) -> bool {
+        match (self, other) {
+            (Self::Stdio(a), Self::Stdio(b)) => a == b,
+            (Self::StreamableHttp(a), Self::StreamableHttp(b)) | (Self::Sse(a), Self::Sse(b)) => {
+                a == b
+            }
+            (Self::FrameSocket(a), Self::FrameSocket(b)) => a == b,
+            (Self::InProcess(a), Self::InProcess(b)) => a.name == b.name,
+            _ => false,
+        }
+    }
+}
+
 impl std::fmt::Debug for Launch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())
@@ -172,5 +191,27 @@ mod tests {
             Launch::Sse(remote).describe(),
             "sse https://example.invalid/mcp"
         );
+    }
+
+    #[test]
+    fn launches_are_the_same_when_they_start_the_same_server() {
+        let time = |tz: &str| -> Launch {
+            Launch::stdio("uvx")
+                .args(["mcp-server-time"])
+                .env("TZ", tz)
+                .into()
+        };
+        assert!(time("UTC").same_as(&time("UTC")));
+        assert!(!time("UTC").same_as(&time("CET")), "the environment counts");
+        let remote = |url: &str| RemoteLaunch {
+            url: url.to_owned(),
+            headers: BTreeMap::new(),
+        };
+        let http = Launch::StreamableHttp(remote("https://a.example/mcp"));
+        assert!(http.same_as(&Launch::StreamableHttp(remote("https://a.example/mcp"))));
+        assert!(!http.same_as(&Launch::Sse(remote("https://a.example/mcp"))));
+        assert!(!http.same_as(&time("UTC")));
+        let socket = Launch::FrameSocket(PathBuf::from("/run/mcp.sock"));
+        assert!(socket.same_as(&Launch::FrameSocket(PathBuf::from("/run/mcp.sock"))));
     }
 }

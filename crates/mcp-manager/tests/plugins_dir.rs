@@ -328,3 +328,133 @@ fn a_command_plugin_type_is_served_and_called_by_the_python_sdk_client() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Waits up to 30 s for `done`, naming `what` if it never holds.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The value of `key` in the environment of process `pid`.
+fn env_of(pid: u32, key: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{key}=");
+    environ
+        .split(|b| *b == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .find_map(|entry| entry.strip_prefix(&prefix).map(str::to_owned))
+}
+
+#[test]
+fn plugins_added_replaced_and_removed_while_serving_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("watched");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let config = dir.path().join("mcp.json");
+    let servers = json!({"mcpServers": {
+        "fast": {
+            "type": "python-script",
+            "namespace": "py",
+            "python": peer("MCP_PEER_PYTHON"),
+            "script": peer("MCP_PEER_FASTMCP"),
+            "args": [format!("--marker={marker}")]
+        },
+        "rs": {"type": "builtin", "server": "everything", "namespace": "rs"}
+    }});
+    std::fs::write(&config, servers.to_string()).unwrap();
+    let admin = free_addr();
+    // The config names a type no plugin serves yet: `check` refuses it, so
+    // the gateway starts on a config written after it is up.
+    std::fs::write(
+        &config,
+        json!({"mcpServers": {"rs": servers["mcpServers"]["rs"]}}).to_string(),
+    )
+    .unwrap();
+    let gateway = HttpGateway::start_with(
+        &config,
+        &marker,
+        &[
+            "--plugins-dir",
+            plugins.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ],
+    );
+    let server_state = |name: &str| -> Value {
+        let response = exchange(&admin, "GET", &format!("/api/servers/{name}"), &[], b"").unwrap();
+        serde_json::from_str(&response.body).unwrap_or(Value::Null)
+    };
+    // Adding the plugin: the type appears and a config using it applies.
+    let manifest = examples().join("python-script/plugin.toml");
+    let copy_plugin = |extra_env: &str| {
+        let to = plugins.join("python-script");
+        std::fs::create_dir_all(&to).unwrap();
+        let text = std::fs::read_to_string(&manifest).unwrap().replace(
+            "env = { PYTHONUNBUFFERED = \"1\" }",
+            &format!("env = {{ PYTHONUNBUFFERED = \"1\"{extra_env} }}"),
+        );
+        std::fs::copy(
+            examples().join("python-script/settings.schema.json"),
+            to.join("settings.schema.json"),
+        )
+        .unwrap();
+        std::fs::write(to.join("plugin.toml"), text).unwrap();
+    };
+    copy_plugin(", PLUGIN_REV = \"1\"");
+    wait_for("the added plugin's type is listed", || {
+        let listed = exchange(&admin, "GET", "/api/plugins", &[], b"").unwrap();
+        listed.body.contains("\"python-script\"")
+    });
+    std::fs::write(&config, servers.to_string()).unwrap();
+    wait_for("the server of the new type runs", || {
+        marked_by_arg(&marker).len() == 1
+    });
+    let first = marked_by_arg(&marker)[0];
+    assert_eq!(env_of(first, "PLUGIN_REV").as_deref(), Some("1"));
+    wait_for("the server of the new type is served", || {
+        server_state("fast")["state"] == "running"
+    });
+
+    // Replacing it: the server is drained, stopped and started anew.
+    copy_plugin(", PLUGIN_REV = \"2\"");
+    wait_for("the replaced plugin's server runs anew", || {
+        let now = marked_by_arg(&marker);
+        now.len() == 1 && now[0] != first
+    });
+    let second = marked_by_arg(&marker)[0];
+    assert_eq!(env_of(second, "PLUGIN_REV").as_deref(), Some("2"));
+    wait_for("the restarted server is served again", || {
+        server_state("fast")["state"] == "running"
+    });
+    let (report, _) = run_python_client(
+        "python_call_tools.py",
+        &[&gateway.url(), "py__add", r#"{"a": 2, "b": 2}"#],
+    );
+    assert_eq!(report["calls"]["py__add"]["text"][0], "4", "{report}");
+
+    // Removing it: its server stops and shows why; the others serve on.
+    std::fs::remove_dir_all(plugins.join("python-script")).unwrap();
+    wait_for("the removed plugin's server stops", || {
+        marked_by_arg(&marker).is_empty()
+    });
+    wait_for("the server shows why it stopped", || {
+        let state = server_state("fast");
+        state["state"] == "failed"
+            && state["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("unknown server type \"python-script\""))
+    });
+    assert_eq!(server_state("rs")["state"], "running");
+
+    // Back again: the server that waited for its type starts.
+    copy_plugin("");
+    wait_for("the waiting server starts once its type is back", || {
+        server_state("fast")["state"] == "running" && marked_by_arg(&marker).len() == 1
+    });
+    drop(gateway);
+    assert!(marked_by_arg(&marker).is_empty());
+}

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use mcp_plugin_api::PluginRegistry;
 
@@ -134,4 +135,39 @@ pub fn register(registry: &mut PluginRegistry, manifests: &[Manifest]) -> Vec<Er
         }
     }
     refused
+}
+
+/// What a plugins directory holds, as far as noticing a change goes: each
+/// file of its plugin folders (two levels down) with its size and time.
+/// Taken before loading, compared later: any difference means load again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+
+impl Fingerprint {
+    /// The fingerprint of `dir` now (empty when it cannot be read).
+    #[must_use]
+    pub fn of(dir: &Path) -> Self {
+        fn walk(dir: &Path, depth: u8, out: &mut Vec<(PathBuf, u64, Option<SystemTime>)>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    if depth > 0 {
+                        walk(&path, depth - 1, out);
+                    }
+                } else {
+                    out.push((path, meta.len(), meta.modified().ok()));
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(dir, 2, &mut files);
+        files.sort();
+        Self(files)
+    }
 }

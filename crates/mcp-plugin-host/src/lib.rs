@@ -27,6 +27,6 @@ mod error;
 pub mod manifest;
 mod template;
 
-pub use dir::{Loaded, default_plugins_dir, load_dir, register};
+pub use dir::{Fingerprint, Loaded, default_plugins_dir, load_dir, register};
 pub use error::{Error, ErrorKind};
 pub use manifest::{FsGrant, Grants, MANIFEST, Manifest, PluginForm, TypeManifest};

@@ -224,8 +224,8 @@ fn with_plugins(
 /// deployed with, or (before `start()`) those its config would have.
 pub(crate) fn plugins(inner: &Inner, args: &Value) -> Outcome {
     let registry = match running(inner) {
-        Ok(started) => started.control.registry().clone(),
-        Err(_) => with_plugins(inner, args, config_of(args).ok().as_ref()).registry,
+        Ok(started) => started.control.registry(),
+        Err(_) => Arc::new(with_plugins(inner, args, config_of(args).ok().as_ref()).registry),
     };
     let types: Vec<Value> = registry
         .plugins()

@@ -303,7 +303,7 @@ impl Admin {
                 "the gateway is still starting",
             );
         };
-        let server = match server_entry(control.registry(), name, entry) {
+        let server = match server_entry(&control.registry(), name, entry) {
             Ok(server) => server,
             Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
         };

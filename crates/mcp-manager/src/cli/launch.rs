@@ -48,6 +48,8 @@ fn block_on<F: Future>(
 pub(crate) struct Plugins {
     pub(crate) base: Arc<PluginRegistry>,
     pub(crate) dir: Option<PathBuf>,
+    /// What the plugins directory held when it was last loaded.
+    pub(crate) loaded: Arc<std::sync::Mutex<mcp_plugin_host::Fingerprint>>,
 }
 
 impl Plugins {
@@ -55,7 +57,25 @@ impl Plugins {
     /// command line's, else `config`'s, else the default), with what could
     /// not be loaded.
     pub(crate) fn load(&self, config: Option<&ManagerConfig>) -> mcp_control::WithPlugins {
-        mcp_control::with_plugins(&self.base, self.dir.as_deref(), config)
+        let loaded = mcp_control::with_plugins(&self.base, self.dir.as_deref(), config);
+        *self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = loaded.fingerprint.clone();
+        loaded
+    }
+
+    /// Whether the plugins directory `dir` changed since it was last
+    /// loaded.
+    pub(crate) fn changed(&self, dir: Option<&Path>) -> bool {
+        let now = dir
+            .map(mcp_plugin_host::Fingerprint::of)
+            .unwrap_or_default();
+        *self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            != now
     }
 
     /// The registry `config`'s servers run on; the plugins that could not

@@ -190,6 +190,7 @@ fn run(registry: &Arc<PluginRegistry>, cli: Args) -> ExitCode {
     let plugins = launch::Plugins {
         base: registry.clone(),
         dir: cli.plugins_dir.clone(),
+        loaded: Arc::default(),
     };
     let outcome = match &cli.command {
         Command::Serve(args) => serve::run(args, &plugins),

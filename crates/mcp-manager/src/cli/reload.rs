@@ -20,36 +20,41 @@
 //! is logged as such. A server deployed through the admin API runs until
 //! undeployed, or until the file is applied again: the file is the
 //! source of truth.
+//!
+//! The plugins directory is watched the same way (the names, sizes and
+//! times of the files of its plugin folders): when it changes, the plugins
+//! are loaded again and the config applied with them. A plugin added
+//! serves its types at once (servers of the config that waited for one
+//! start); one replaced is swapped in once the servers it runs have been
+//! drained and stopped, which are then started through it; one removed has
+//! its servers drained and stopped, shown as failed with the reason.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_control::Control;
 use mcp_core::ManagerConfig;
 use mcp_plugin_api::PluginRegistry;
 
+use crate::cli::launch::Plugins;
+
 /// How often the file is looked at.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Checks `bytes`, the config file at `path`: the config, or every problem
-/// as one text.
-fn check(registry: &PluginRegistry, path: &Path, bytes: Vec<u8>) -> Result<ManagerConfig, String> {
-    ManagerConfig::from_file_bytes(path, bytes)
-        .and_then(|config| mcp_control::check_plugins(registry, config))
-        .map_err(|error| error.to_string())
-}
-
-/// Watches `path` until `stop` resolves, having `control` apply each new
-/// version of it.
+/// Watches the config file at `source` (if any) and the plugins
+/// directory until `stop` resolves, having `control` apply each new
+/// version of them.
 pub(crate) async fn watch(
-    path: PathBuf,
+    source: Option<PathBuf>,
+    plugins: Plugins,
     control: Control,
     mut config: ManagerConfig,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
-    let mut seen = std::fs::read(&path).ok();
+    let mut seen = source.as_ref().and_then(|path| std::fs::read(path).ok());
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut hangup = hangups();
@@ -59,22 +64,37 @@ pub(crate) async fn watch(
             _ = tick.tick() => false,
             Some(()) = next_hangup(&mut hangup) => true,
         };
-        let now = std::fs::read(&path);
-        if !forced && now.as_ref().ok() == seen.as_ref() {
+        let plugins_changed = plugins.changed(control.registry().plugins_dir());
+        let Some(path) = &source else {
+            if plugins_changed || forced {
+                reload_plugins(&plugins, &control, &config).await;
+            }
+            continue;
+        };
+        let now = std::fs::read(path);
+        if !forced && !plugins_changed && now.as_ref().ok() == seen.as_ref() {
+            continue;
+        }
+        if now.as_ref().ok() == seen.as_ref() && !forced {
+            // Only the plugins changed: the config stays as it was checked.
+            reload_plugins(&plugins, &control, &config).await;
             continue;
         }
         seen = now.as_ref().ok().cloned();
         tracing::info!("reading {} again", path.display());
         let checked = now
             .map_err(|error| format!("cannot read {}: {error}", path.display()))
-            .and_then(|bytes| check(control.registry(), &path, bytes));
+            .and_then(|bytes| check(&plugins, path, bytes));
         match checked {
             Err(problems) => {
                 eprintln!(
                     "mcp-manager: config reload rejected, still running the previous one: {problems}"
                 );
+                if plugins_changed {
+                    reload_plugins(&plugins, &control, &config).await;
+                }
             }
-            Ok(new) => {
+            Ok((new, registry)) => {
                 if new.gateway() != config.gateway() {
                     tracing::warn!(
                         "`mcpManager` changed in {}: it applies at the next start",
@@ -82,10 +102,33 @@ pub(crate) async fn watch(
                     );
                 }
                 config = new.clone();
-                control.apply(new).await;
+                control.apply_with(new, registry).await;
             }
         }
     }
+}
+
+/// The plugins directory changed: the plugins loaded again, the config
+/// applied with them (the servers of a plugin that is gone stop and show
+/// why; they are not a reason to reject anything).
+async fn reload_plugins(plugins: &Plugins, control: &Control, config: &ManagerConfig) {
+    eprintln!("mcp-manager: the plugins changed; loading them again");
+    let registry = plugins.registry(Some(config));
+    control.apply_with(config.clone(), registry).await;
+}
+
+/// Checks `bytes`, the config file at `path`, against the plugins it
+/// names: the config and its registry, or every problem as one text.
+fn check(
+    plugins: &Plugins,
+    path: &Path,
+    bytes: Vec<u8>,
+) -> Result<(ManagerConfig, Arc<PluginRegistry>), String> {
+    let config = ManagerConfig::from_file_bytes(path, bytes).map_err(|e| e.to_string())?;
+    let registry = plugins.registry(Some(&config));
+    mcp_control::check_plugins(&registry, config)
+        .map(|config| (config, registry))
+        .map_err(|error| error.to_string())
 }
 
 #[cfg(unix)]

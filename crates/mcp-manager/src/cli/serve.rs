@@ -22,7 +22,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -78,9 +78,10 @@ pub(crate) struct ServeArgs {
     /// health stay open.
     #[arg(long, value_name = "TOKEN", requires = "admin")]
     admin_token: Option<String>,
-    /// Do not watch the config file: its changes apply at the next start
-    /// only (by default they apply at once, and on SIGHUP).
-    #[arg(long, requires = "config")]
+    /// Do not watch the config file and the plugins directory: their
+    /// changes apply at the next start only (by default they apply at
+    /// once, and on SIGHUP).
+    #[arg(long)]
     no_watch: bool,
 }
 
@@ -144,13 +145,23 @@ pub(crate) fn run(args: &ServeArgs, plugins: &launch::Plugins) -> anyhow::Result
         },
         None => (default_config()?, plugins.registry(None)),
     };
-    // A config file is watched for changes, unless told not to.
-    let source = args.config.as_deref().filter(|_| !args.no_watch);
+    // The config file and the plugins are watched, unless told not to.
+    let watch = (!args.no_watch).then(|| Watch {
+        source: args.config.clone(),
+        plugins: plugins.clone(),
+    });
     let downstream = Downstreams {
         main: downstream,
         frame_socket: args.frame_socket.clone(),
     };
-    launch::run_async(serve(&registry, &config, source, downstream, admin))?
+    launch::run_async(serve(&registry, &config, watch, downstream, admin))?
+}
+
+/// What is watched for changes: the config file, if there is one, and the
+/// plugins directory.
+struct Watch {
+    source: Option<PathBuf>,
+    plugins: launch::Plugins,
 }
 
 /// Where the gateway is served: stdio or HTTP, and maybe a frame socket.
@@ -162,7 +173,7 @@ struct Downstreams {
 async fn serve(
     registry: &Arc<PluginRegistry>,
     config: &ManagerConfig,
-    source: Option<&Path>,
+    watch: Option<Watch>,
     downstreams: Downstreams,
     admin: Option<AdminOptions>,
 ) -> anyhow::Result<ExitCode> {
@@ -291,13 +302,19 @@ async fn serve(
         ))
     });
     let (reload_stop, reload_stopped) = tokio::sync::oneshot::channel::<()>();
-    let reloader = source.map(|path| {
-        eprintln!(
-            "mcp-manager: watching {} for changes (or SIGHUP)",
-            path.display()
-        );
+    let reloader = watch.map(|Watch { source, plugins }| {
+        if let Some(path) = &source {
+            eprintln!(
+                "mcp-manager: watching {} for changes (or SIGHUP)",
+                path.display()
+            );
+        }
+        if let Some(dir) = control.registry().plugins_dir() {
+            eprintln!("mcp-manager: watching the plugins in {}", dir.display());
+        }
         tokio::spawn(reload::watch(
-            path.to_owned(),
+            source,
+            plugins,
             control,
             config.clone(),
             async move {
