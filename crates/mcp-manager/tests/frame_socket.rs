@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use mcp_core::ServerId;
 use mcp_protocol::raw::Raw;
 use mcp_runtime::transport::frame::FrameConnector;
-use mcp_runtime::{CallOptions, ListKind, McpRuntime, Server, ServerSpec, UpstreamProtocol};
+use mcp_runtime::{
+    CallOptions, ListKind, McpRuntime, Server, ServerHandle, ServerSpec, UpstreamProtocol,
+};
 use serde_json::{Value, json};
 use support::{HttpGateway, marked, unique_marker, write_config};
 
@@ -37,6 +39,41 @@ fn cli(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// A client of the gateway's frame socket at `socket`, speaking `protocol`.
+async fn frame_client(
+    runtime: &McpRuntime,
+    name: &str,
+    socket: &std::path::Path,
+    protocol: UpstreamProtocol,
+) -> ServerHandle {
+    let id = ServerId::new(name).unwrap();
+    let connector = FrameConnector::new(id.clone(), socket.to_owned(), 16 << 20);
+    let mut spec = ServerSpec::new(id, Arc::new(connector));
+    spec.protocol = protocol;
+    Server::new(runtime.clone(), spec)
+        .deploy()
+        .await
+        .map_err(|failed| failed.error().to_string())
+        .unwrap()
+        .into_handle()
+}
+
+/// Calls each tool of `calls` through `handle` and checks its text.
+async fn call_each(handle: &ServerHandle, calls: &[(Value, &str)]) {
+    for (params, expected) in calls {
+        let result = handle
+            .request(
+                "tools/call",
+                Some(Raw::from_value(params)),
+                CallOptions::default(),
+            )
+            .await
+            .unwrap();
+        let result: Value = result.parse().unwrap();
+        assert_eq!(text_of(&result), *expected, "{params}: {result}");
+    }
 }
 
 /// The text of a tool result's first content block.
@@ -62,14 +99,7 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let runtime = McpRuntime::start();
-        let id = ServerId::new("gateway").unwrap();
-        let connector = FrameConnector::new(id.clone(), socket.clone(), 16 << 20);
-        let server = Server::new(runtime.clone(), ServerSpec::new(id, Arc::new(connector)))
-            .deploy()
-            .await
-            .map_err(|failed| failed.error().to_string())
-            .unwrap();
-        let handle = server.handle();
+        let handle = frame_client(&runtime, "gateway", &socket, UpstreamProtocol::Stateful).await;
         assert_eq!(handle.session().unwrap().server_info.name, "mcp-manager");
         let tools = handle.list_all(ListKind::Tools).await.unwrap();
         let names: Vec<String> = tools
@@ -98,47 +128,17 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
                 "This is a simple text response for testing.",
             ),
         ];
-        for (params, expected) in calls.clone() {
-            let result = handle
-                .request(
-                    "tools/call",
-                    Some(Raw::from_value(&params)),
-                    CallOptions::default(),
-                )
-                .await
-                .unwrap();
-            let result: Value = result.parse().unwrap();
-            assert_eq!(text_of(&result), expected, "{params}: {result}");
-        }
+        call_each(&handle, &calls).await;
 
         // A 2026-07-28 client, stateless over the same socket.
-        let id = ServerId::new("stateless").unwrap();
-        let connector = FrameConnector::new(id.clone(), socket.clone(), 16 << 20);
-        let mut spec = ServerSpec::new(id, Arc::new(connector));
-        spec.protocol = UpstreamProtocol::Stateless;
-        let stateless = Server::new(runtime.clone(), spec)
-            .deploy()
-            .await
-            .map_err(|failed| failed.error().to_string())
-            .unwrap()
-            .into_handle();
+        let stateless =
+            frame_client(&runtime, "stateless", &socket, UpstreamProtocol::Stateless).await;
         let session = stateless.session().unwrap();
         assert_eq!(session.protocol_version.as_str(), "2026-07-28");
         assert_eq!(session.server_info.name, "mcp-manager");
         let tools = stateless.list_all(ListKind::Tools).await.unwrap();
         assert_eq!(tools.len(), names.len(), "the same tools either way");
-        for (params, expected) in calls {
-            let result = stateless
-                .request(
-                    "tools/call",
-                    Some(Raw::from_value(&params)),
-                    CallOptions::default(),
-                )
-                .await
-                .unwrap();
-            let result: Value = result.parse().unwrap();
-            assert_eq!(text_of(&result), expected, "stateless {params}: {result}");
-        }
+        call_each(&stateless, &calls).await;
         runtime.shutdown().await;
     });
 

@@ -42,9 +42,8 @@ fn cli(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// The example plugins and some broken ones, in a fresh directory.
-fn plugins_with_broken_ones(dir: &Path) -> PathBuf {
-    let plugins = dir.join("plugins");
+/// The example plugins copied into `plugins`.
+fn copy_examples(plugins: &Path) {
     for example in ["python-script", "uvx"] {
         let to = plugins.join(example);
         std::fs::create_dir_all(&to).unwrap();
@@ -53,6 +52,12 @@ fn plugins_with_broken_ones(dir: &Path) -> PathBuf {
             std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
         }
     }
+}
+
+/// The example plugins and some broken ones, in a fresh directory.
+fn plugins_with_broken_ones(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    copy_examples(&plugins);
     let manifest = |name: &str, text: &str| {
         std::fs::create_dir_all(plugins.join(name)).unwrap();
         std::fs::write(plugins.join(name).join("plugin.toml"), text).unwrap();
@@ -171,15 +176,7 @@ fn check_names_the_path_of_each_setting_that_does_not_fit_and_where_plugins_are(
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("mcp.json");
     // The plugins directory from the config, relative to its folder.
-    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    for example in ["python-script", "uvx"] {
-        let to = dir.path().join("plugins").join(example);
-        std::fs::create_dir_all(&to).unwrap();
-        for file in std::fs::read_dir(examples().join(example)).unwrap() {
-            let file = file.unwrap().path();
-            std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_examples(&dir.path().join("plugins"));
     let write = |servers: Value| {
         let text = json!({"mcpServers": servers, "mcpManager": {"pluginsDir": "plugins"}});
         std::fs::write(&config, text.to_string()).unwrap();

@@ -151,27 +151,7 @@ async fn count(handle: &ServerHandle, kind: ListKind) -> String {
 }
 
 fn print_table(rows: &[Row], out: &mut dyn Write) -> io::Result<()> {
-    let mut widths = HEADER.map(str::len);
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(&row.cells) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[&str], out: &mut dyn Write| -> io::Result<()> {
-        let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        writeln!(out, "{}", text.trim_end())
-    };
-    line(&HEADER, out)?;
-    for row in rows {
-        let cells: Vec<&str> = row.cells.iter().map(String::as_str).collect();
-        line(&cells, out)?;
-    }
-    Ok(())
+    let mut lines = vec![HEADER.map(str::to_owned).to_vec()];
+    lines.extend(rows.iter().map(|row| row.cells.to_vec()));
+    out.write_all(crate::cli::table::aligned(&lines).as_bytes())
 }

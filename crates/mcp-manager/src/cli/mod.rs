@@ -18,6 +18,7 @@ mod plugins;
 mod reload;
 mod serve;
 mod status;
+mod table;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

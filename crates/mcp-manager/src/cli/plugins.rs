@@ -116,27 +116,7 @@ fn table(types: &[PluginInfo]) -> String {
         "CAPABILITIES",
         "GRANTS",
     ];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[&str]| {
-        let mut out = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        out.push('\n');
-        out
-    };
-    let mut out = line(&header);
-    for row in &rows {
-        out.push_str(&line(&row.each_ref().map(String::as_str)));
-    }
-    out
+    let mut lines = vec![header.map(str::to_owned).to_vec()];
+    lines.extend(rows.into_iter().map(Vec::from));
+    crate::cli::table::aligned(&lines)
 }
