@@ -51,7 +51,10 @@ pub(crate) struct CallArgs {
     json: bool,
 }
 
-pub(crate) fn run(args: &CallArgs, plugins: &launch::Plugins) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    args: &CallArgs,
+    plugins: &crate::cli::registries::Plugins,
+) -> anyhow::Result<ExitCode> {
     let split = match &args.connect {
         Some(_) => Some((launch::CONNECTED, args.target.as_str())),
         None => args.target.split_once('/'),

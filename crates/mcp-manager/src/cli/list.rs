@@ -42,7 +42,10 @@ const HEADER: [&str; 7] = [
     "PROTOCOL / REASON",
 ];
 
-pub(crate) fn run(args: &ListArgs, plugins: &launch::Plugins) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    args: &ListArgs,
+    plugins: &crate::cli::registries::Plugins,
+) -> anyhow::Result<ExitCode> {
     let (config, registry) =
         match launch::load_or_connect(plugins, args.config.as_deref(), args.connect.as_deref()) {
             Ok(loaded) => loaded,

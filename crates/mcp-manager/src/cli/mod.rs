@@ -15,6 +15,7 @@ mod check;
 mod launch;
 mod list;
 mod plugins;
+mod registries;
 mod reload;
 mod serve;
 mod status;
@@ -188,7 +189,7 @@ fn run(registry: &Arc<PluginRegistry>, cli: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let plugins = launch::Plugins {
+    let plugins = registries::Plugins {
         base: registry.clone(),
         dir: cli.plugins_dir.clone(),
         loaded: Arc::default(),

@@ -9,7 +9,8 @@ use clap::{Args, ValueEnum};
 use mcp_plugin_api::PluginInfo;
 use serde_json::{Value, json};
 
-use crate::cli::launch::{INVALID, Plugins};
+use crate::cli::launch::INVALID;
+use crate::cli::registries::Plugins;
 
 /// Arguments of `plugins`.
 #[derive(Debug, Args)]

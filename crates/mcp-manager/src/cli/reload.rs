@@ -38,7 +38,7 @@ use mcp_control::Control;
 use mcp_core::ManagerConfig;
 use mcp_plugin_api::PluginRegistry;
 
-use crate::cli::launch::Plugins;
+use crate::cli::registries::Plugins;
 
 /// How often the file is looked at.
 const POLL: Duration = Duration::from_secs(1);

@@ -114,7 +114,10 @@ fn default_config() -> anyhow::Result<ManagerConfig> {
     Ok(ManagerConfig::from_json_str(&text, None, &env)?)
 }
 
-pub(crate) fn run(args: &ServeArgs, plugins: &launch::Plugins) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(
+    args: &ServeArgs,
+    plugins: &crate::cli::registries::Plugins,
+) -> anyhow::Result<ExitCode> {
     let token = || {
         args.auth_token.clone().or_else(|| {
             std::env::var("MCP_MANAGER_AUTH_TOKEN")
@@ -161,7 +164,7 @@ pub(crate) fn run(args: &ServeArgs, plugins: &launch::Plugins) -> anyhow::Result
 /// plugins directory.
 struct Watch {
     source: Option<PathBuf>,
-    plugins: launch::Plugins,
+    plugins: crate::cli::registries::Plugins,
 }
 
 /// Where the gateway is served: stdio or HTTP, and maybe a frame socket.

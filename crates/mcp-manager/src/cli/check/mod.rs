@@ -13,7 +13,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use mcp_core::{ErrorKind, ManagerConfig};
 
-use crate::cli::launch::Plugins;
+use crate::cli::registries::Plugins;
 
 /// The exit status for a config that is invalid or cannot be read.
 const INVALID: u8 = 2;
