@@ -177,6 +177,9 @@ fn check_names_the_path_of_each_setting_that_does_not_fit_and_where_plugins_are(
     let config = dir.path().join("mcp.json");
     // The plugins directory from the config, relative to its folder.
     copy_examples(&dir.path().join("plugins"));
+    let broken = dir.path().join("plugins/broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("plugin.toml"), "name = \"broken\"\n").unwrap();
     let write = |servers: Value| {
         let text = json!({"mcpServers": servers, "mcpManager": {"pluginsDir": "plugins"}});
         std::fs::write(&config, text.to_string()).unwrap();
@@ -202,6 +205,19 @@ fn check_names_the_path_of_each_setting_that_does_not_fit_and_where_plugins_are(
     ]);
     assert_eq!(code, Some(2), "{stdout}{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        report["pluginProblems"][0]["plugin"],
+        Value::Null,
+        "{report}"
+    );
+    assert!(
+        report["pluginProblems"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("broken/plugin.toml"),
+        "{report}"
+    );
+    assert_eq!(report["pluginProblems"].as_array().unwrap().len(), 1);
     let errors: Vec<String> = report["errors"]
         .as_array()
         .unwrap_or_else(|| panic!("{report}"))

@@ -1,6 +1,7 @@
 //! The machine-readable report of `check --format json`: one object with
-//! `valid`, `file`, `errors`, `warnings` and, when valid, `separator` and
-//! `servers`.
+//! `valid`, `file`, `errors`, `warnings`, `pluginProblems` (the plugins of
+//! the plugins directory that could not be loaded: `plugin`, `path`,
+//! `message`) and, when valid, `separator` and `servers`.
 
 use std::error::Error as _;
 use std::io::{self, Write};
@@ -13,10 +14,11 @@ use serde_json::{Map, Value, json};
 pub(super) fn report(
     file: &Path,
     loaded: &Result<ManagerConfig, Error>,
+    plugin_problems: &[mcp_plugin_host::Error],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let file = file.display().to_string();
-    let document = match loaded {
+    let mut document = match loaded {
         Ok(config) => json!({
             "valid": true,
             "file": file,
@@ -39,6 +41,19 @@ pub(super) fn report(
             json!({"valid": false, "file": file, "errors": errors, "warnings": warnings})
         }
     };
+    let problems: Vec<Value> = plugin_problems
+        .iter()
+        .map(|p| {
+            json!({
+                "plugin": p.plugin(),
+                "path": p.path().display().to_string(),
+                "message": p.message(),
+            })
+        })
+        .collect();
+    if let Some(object) = document.as_object_mut() {
+        object.insert("pluginProblems".into(), problems.into());
+    }
     serde_json::to_writer_pretty(&mut *out, &document)?;
     writeln!(out)
 }

@@ -40,9 +40,11 @@ enum Format {
 
 /// Loads and reports; the exit code says whether the config is valid.
 pub(crate) fn run(args: &CheckArgs, plugins: &Plugins) -> anyhow::Result<ExitCode> {
+    let mut problems = Vec::new();
     let loaded = ManagerConfig::load(&args.config).and_then(|config| {
-        let registry = plugins.registry(Some(&config));
-        mcp_control::check_plugins(&registry, config)
+        let with = plugins.load(Some(&config));
+        problems = with.problems;
+        mcp_control::check_plugins(&with.registry, config)
     });
     let valid = match &loaded {
         Ok(_) => true,
@@ -53,9 +55,12 @@ pub(crate) fn run(args: &CheckArgs, plugins: &Plugins) -> anyhow::Result<ExitCod
     match args.format {
         Format::Text => {
             let mut stderr = io::stderr().lock();
+            for problem in &problems {
+                let _ = writeln!(stderr, "warning: {problem}");
+            }
             text::report(&args.config, &loaded, &mut stdout, &mut stderr)
         }
-        Format::Json => json::report(&args.config, &loaded, &mut stdout),
+        Format::Json => json::report(&args.config, &loaded, &problems, &mut stdout),
     }
     .and_then(|()| stdout.flush())
     .context("writing the report")?;
