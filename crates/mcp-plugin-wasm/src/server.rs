@@ -1,0 +1,595 @@
+//! A compiled component, and the MCP server that runs its instances.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext};
+use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Message, Notification, Request};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::engine::engine;
+use crate::error::{Error, ErrorKind};
+use crate::sandbox::Sandbox;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "server",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::mcp_manager::plugin::host;
+
+/// A component compiled for this process and checked against the world:
+/// it exports `handle`, and imports nothing but the manager's `host` and
+/// WASI 0.2.
+pub struct Component {
+    name: String,
+    path: PathBuf,
+    pre: bindings::ServerPre<State>,
+}
+
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Component")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Component {
+    /// Reads and compiles the component at `path` (a `.wasm` file, or
+    /// the component text format), called `name` in messages.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unreadable`] when the file cannot be read,
+    /// [`ErrorKind::Invalid`] when it is not a valid component,
+    /// [`ErrorKind::Incompatible`] when it imports what the manager does
+    /// not offer or does not export `handle`.
+    pub fn load(name: &str, path: &Path) -> Result<Self, Error> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::new(ErrorKind::Unreadable, path, format!("cannot be read: {e}")))?;
+        Self::from_bytes(name, path, &bytes)
+    }
+
+    /// Compiles a component from its bytes; `path` is only named in
+    /// messages.
+    ///
+    /// # Errors
+    ///
+    /// As [`Component::load`], but for reading.
+    pub fn from_bytes(name: &str, path: &Path, bytes: &[u8]) -> Result<Self, Error> {
+        let engine = engine().map_err(|e| Error::new(ErrorKind::Engine, path, e))?;
+        let component = wasmtime::component::Component::new(engine, bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Invalid,
+                path,
+                format!("not a WebAssembly component this manager can run: {e:#}"),
+            )
+        })?;
+        let mut linker = Linker::<State>::new(engine);
+        let linked = wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| bindings::Server::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s));
+        linked.map_err(|e| Error::new(ErrorKind::Engine, path, format!("{e:#}")))?;
+        let incompatible = |e: wasmtime::Error| {
+            Error::new(
+                ErrorKind::Incompatible,
+                path,
+                format!("not a component of the world {}: {e:#}", crate::WORLD),
+            )
+        };
+        let pre = linker.instantiate_pre(&component).map_err(incompatible)?;
+        let pre = bindings::ServerPre::new(pre).map_err(incompatible)?;
+        Ok(Self {
+            name: name.to_owned(),
+            path: path.to_path_buf(),
+            pre,
+        })
+    }
+
+    /// Its name in messages.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file it came from.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// What a store holds: WASI's context and what the manager's `host`
+/// interface needs.
+pub(crate) struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory_limit: u64,
+    /// Set when growing memory was refused, so the trap can say why.
+    over_memory: bool,
+    /// When the message being served must be done.
+    deadline: Instant,
+    /// The request being served, for logging and progress.
+    call: Option<Call>,
+}
+
+/// The request an instance serves.
+struct Call {
+    context: RequestContext,
+    progress: Option<Value>,
+    logger: Arc<str>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl ResourceLimiter for State {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if u64::try_from(desired).unwrap_or(u64::MAX) > self.memory_limit {
+            self.over_memory = true;
+            return Err(wasmtime::Error::msg(format!(
+                "it asked for {desired} bytes of memory, past its limit of {} bytes",
+                self.memory_limit
+            )));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+impl host::Host for State {
+    async fn log(&mut self, level: host::Level, message: String) {
+        let Some(call) = &self.call else { return };
+        let level = match level {
+            host::Level::Debug => "debug",
+            host::Level::Info => "info",
+            host::Level::Notice => "notice",
+            host::Level::Warning => "warning",
+            host::Level::Error => "error",
+            host::Level::Critical => "critical",
+            host::Level::Alert => "alert",
+            host::Level::Emergency => "emergency",
+        };
+        let params = json!({"level": level, "logger": &*call.logger, "data": message});
+        let context = call.context.clone();
+        context
+            .notify(Notification {
+                method: "notifications/message".into(),
+                params: Some(Raw::from_value(&params)),
+            })
+            .await;
+    }
+
+    async fn progress(&mut self, progress: f64, total: Option<f64>, message: Option<String>) {
+        let Some(call) = &self.call else { return };
+        let Some(token) = &call.progress else { return };
+        let mut params = json!({"progressToken": token, "progress": progress});
+        if let Some(total) = total {
+            params["total"] = json!(total);
+        }
+        if let Some(message) = message {
+            params["message"] = json!(message);
+        }
+        let context = call.context.clone();
+        context
+            .notify(Notification {
+                method: "notifications/progress".into(),
+                params: Some(Raw::from_value(&params)),
+            })
+            .await;
+    }
+}
+
+/// One instance and its store.
+struct Instance {
+    store: Store<State>,
+    server: bindings::Server,
+}
+
+/// The shared part of a [`WasmServer`].
+struct Inner {
+    component: Arc<Component>,
+    sandbox: Sandbox,
+    logger: Arc<str>,
+    /// Instances between messages.
+    idle: Mutex<Vec<Instance>>,
+    /// One permit per instance that may serve at once.
+    permits: Semaphore,
+    /// The last `initialize` request, sent to every fresh instance.
+    initialize: Mutex<Option<String>>,
+}
+
+/// An MCP server whose messages a WebAssembly component serves, in a
+/// sandbox. Cloning it shares its instances.
+#[derive(Clone)]
+pub struct WasmServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WasmServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmServer")
+            .field("component", &self.inner.component)
+            .field("sandbox", &self.inner.sandbox)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a message got no answer from the plugin.
+struct Failure(String);
+
+impl WasmServer {
+    /// A server running `component` in `sandbox`. Its first instance
+    /// starts with its first message.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Grant`] when a granted folder cannot be opened.
+    pub fn new(component: Arc<Component>, sandbox: Sandbox) -> Result<Self, Error> {
+        // Try the grants once now, so that a folder that is not there is
+        // reported when the server is made, not at its first message.
+        wasi_context(&sandbox).map_err(|e| Error::new(ErrorKind::Grant, &component.path, e))?;
+        let logger: Arc<str> = Arc::from(component.name.as_str());
+        let permits = Semaphore::new(sandbox.instances.max(1));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                component,
+                sandbox,
+                logger,
+                idle: Mutex::new(Vec::new()),
+                permits,
+                initialize: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The component it runs.
+    #[must_use]
+    pub fn component(&self) -> &Arc<Component> {
+        &self.inner.component
+    }
+
+    /// How many instances are alive between messages.
+    #[must_use]
+    pub fn idle_instances(&self) -> usize {
+        self.inner.idle.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Starts one instance now (and keeps it for the next message), so
+    /// that a component that cannot start is found out before a client
+    /// asks; gives back how long the start took.
+    ///
+    /// # Errors
+    ///
+    /// Why the instance could not start, as a JSON-RPC error.
+    pub async fn warm_up(&self) -> Result<std::time::Duration, ErrorObject<'static>> {
+        let started = Instant::now();
+        let _permit = self.inner.permits.acquire().await.map_err(|_| closed())?;
+        let instance = self.instantiate(None).await.map_err(|f| self.error(f))?;
+        let took = started.elapsed();
+        self.give_back(instance);
+        Ok(took)
+    }
+
+    fn error(&self, failure: Failure) -> ErrorObject<'static> {
+        ErrorObject::new(
+            error_code::INTERNAL_ERROR,
+            format!(
+                "wasm plugin `{}` ({}): {}",
+                self.inner.component.name,
+                self.inner.component.path.display(),
+                failure.0
+            ),
+        )
+    }
+
+    fn give_back(&self, instance: Instance) {
+        if let Ok(mut idle) = self.inner.idle.lock() {
+            idle.push(instance);
+        }
+    }
+
+    fn take_idle(&self) -> Option<Instance> {
+        self.inner.idle.lock().ok()?.pop()
+    }
+
+    /// A fresh instance; `serving` is the method of the message it is
+    /// made for, so that an `initialize` is not sent twice.
+    async fn instantiate(&self, serving: Option<&str>) -> Result<Instance, Failure> {
+        let sandbox = &self.inner.sandbox;
+        let wasi = wasi_context(sandbox).map_err(Failure)?;
+        let engine = engine().map_err(Failure)?;
+        let mut store = Store::new(
+            engine,
+            State {
+                wasi,
+                table: ResourceTable::new(),
+                memory_limit: sandbox.memory_bytes,
+                over_memory: false,
+                deadline: Instant::now() + sandbox.timeout,
+                call: None,
+            },
+        );
+        store.limiter(|state| state as &mut dyn ResourceLimiter);
+        store.epoch_deadline_callback(|context| {
+            if Instant::now() >= context.data().deadline {
+                Err(wasmtime::Error::new(DeadlinePassed))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        self.refuel(&mut store)?;
+        let server = self
+            .inner
+            .component
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| Failure(format!("it could not start: {}", trap(&e, &store, sandbox))))?;
+        let mut instance = Instance { store, server };
+        let initialize = self
+            .inner
+            .initialize
+            .lock()
+            .ok()
+            .and_then(|last| last.clone());
+        if let (Some(initialize), false) = (initialize, serving == Some("initialize")) {
+            self.run(&mut instance, &initialize, None)
+                .await
+                .map_err(|f| Failure(format!("it could not start: {}", f.0)))?;
+            let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+            self.run(&mut instance, initialized, None)
+                .await
+                .map_err(|f| Failure(format!("it could not start: {}", f.0)))?;
+        }
+        Ok(instance)
+    }
+
+    fn refuel(&self, store: &mut Store<State>) -> Result<(), Failure> {
+        store
+            .set_fuel(self.inner.sandbox.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| Failure(format!("{e:#}")))
+    }
+
+    /// Runs one message on `instance`; a failure leaves the instance
+    /// unfit for more.
+    async fn run(
+        &self,
+        instance: &mut Instance,
+        message: &str,
+        call: Option<Call>,
+    ) -> Result<Option<String>, Failure> {
+        let sandbox = &self.inner.sandbox;
+        self.refuel(&mut instance.store)?;
+        {
+            let state = instance.store.data_mut();
+            state.deadline = Instant::now() + sandbox.timeout;
+            state.call = call;
+        }
+        instance.store.set_epoch_deadline(1);
+        let answer = instance
+            .server
+            .call_handle(&mut instance.store, message)
+            .await;
+        instance.store.data_mut().call = None;
+        answer.map_err(|e| Failure(trap(&e, &instance.store, sandbox)))
+    }
+
+    /// Serves one message on an idle instance or a fresh one, within the
+    /// limit of instances at once.
+    async fn serve(
+        &self,
+        method: &str,
+        message: &str,
+        call: Option<Call>,
+    ) -> Result<Option<String>, Failure> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Failure("it is shut".to_owned()))?;
+        let mut instance = match self.take_idle() {
+            Some(instance) => instance,
+            None => self.instantiate(Some(method)).await?,
+        };
+        let answer = self.run(&mut instance, message, call).await?;
+        // Only an instance that answered goes back: one that trapped, or
+        // whose call was dropped half-way, is dropped with its store.
+        self.give_back(instance);
+        Ok(answer)
+    }
+}
+
+/// The error an epoch callback raises when a message ran out of time.
+#[derive(Debug)]
+struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline passed")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
+/// Says why a call failed, in words a user can act on.
+fn trap(error: &wasmtime::Error, store: &Store<State>, sandbox: &Sandbox) -> String {
+    if error.downcast_ref::<DeadlinePassed>().is_some() {
+        return format!(
+            "it took longer than its timeout of {} ms and was stopped; its instance was replaced",
+            sandbox.timeout.as_millis()
+        );
+    }
+    if store.data().over_memory {
+        return format!(
+            "it needed more than its memory limit of {} MiB and was stopped; its instance was replaced",
+            sandbox.memory_bytes >> 20
+        );
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => format!(
+            "it ran out of fuel ({} units) and was stopped; its instance was replaced",
+            sandbox.fuel.unwrap_or(u64::MAX)
+        ),
+        Some(trap) => format!("it trapped ({trap}); its instance was replaced: {error:#}"),
+        None => format!("it failed; its instance was replaced: {error:#}"),
+    }
+}
+
+/// The WASI context of one instance: the grants, and nothing else.
+fn wasi_context(sandbox: &Sandbox) -> Result<WasiCtx, String> {
+    let mut builder = WasiCtxBuilder::new();
+    builder.inherit_stderr();
+    for (name, value) in &sandbox.env {
+        builder.env(name, value);
+    }
+    for dir in &sandbox.dirs {
+        let perms = if dir.write {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        let guest = dir.path.to_string_lossy();
+        builder
+            .preopened_dir(&dir.path, guest.as_ref(), perms)
+            .map_err(|e| {
+                format!(
+                    "the granted folder {} cannot be opened: {e:#}",
+                    dir.path.display()
+                )
+            })?;
+    }
+    Ok(builder.build())
+}
+
+fn closed() -> ErrorObject<'static> {
+    ErrorObject::new(error_code::INTERNAL_ERROR, "the wasm plugin is shut")
+}
+
+/// The request's progress token, if it asked for progress.
+fn progress_token(request: &Request<'_>) -> Option<Value> {
+    let params: Value = serde_json::from_str(request.params.as_ref()?.get()).ok()?;
+    params.get("_meta")?.get("progressToken").cloned()
+}
+
+/// The plugin's answer to a request, as the request's result.
+fn answer(answer: Option<String>) -> HandlerResult {
+    let Some(text) = answer else {
+        return Err(ErrorObject::new(
+            error_code::INTERNAL_ERROR,
+            "it answered a request with nothing",
+        ));
+    };
+    match Message::parse(text.as_bytes()) {
+        Ok(Message::Response(response)) => Ok(response.result.into_owned()),
+        Ok(Message::Error(error)) => Err(error.error.into_owned()),
+        Ok(_) => Err(ErrorObject::new(
+            error_code::INTERNAL_ERROR,
+            "it answered a request with a message that is not a response",
+        )),
+        Err(e) => Err(ErrorObject::new(
+            error_code::INTERNAL_ERROR,
+            format!("its answer is not a JSON-RPC response: {e}"),
+        )),
+    }
+}
+
+impl McpServer for WasmServer {
+    fn handle_request(
+        &self,
+        request: Request<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, HandlerResult> {
+        Box::pin(async move {
+            let text = String::from_utf8(Message::Request(request.clone()).to_vec())
+                .map_err(|e| ErrorObject::new(error_code::INTERNAL_ERROR, e.to_string()))?;
+            if request.method == "initialize" {
+                if let Ok(mut last) = self.inner.initialize.lock() {
+                    *last = Some(text.clone());
+                }
+            }
+            let call = Call {
+                context,
+                progress: progress_token(&request),
+                logger: self.inner.logger.clone(),
+            };
+            match self.serve(&request.method, &text, Some(call)).await {
+                Ok(reply) => answer(reply).map_err(|mut error| {
+                    if error.code == error_code::INTERNAL_ERROR && error.data.is_none() {
+                        error = self.error(Failure(error.message.into_owned()));
+                    }
+                    error
+                }),
+                Err(failure) => {
+                    tracing::warn!(
+                        plugin = %self.inner.component.name,
+                        method = %request.method,
+                        "{}",
+                        failure.0
+                    );
+                    Err(self.error(failure))
+                }
+            }
+        })
+    }
+
+    fn handle_notification(
+        &self,
+        notification: Notification<'static>,
+        context: RequestContext,
+    ) -> BoxFuture<'_, ()> {
+        let _ = context;
+        Box::pin(async move {
+            if notification.method == "notifications/cancelled" {
+                // The runtime cancels by dropping the request's future,
+                // which drops the instance that served it.
+                return;
+            }
+            let text = Message::Notification(notification.clone()).to_vec();
+            let Ok(text) = String::from_utf8(text) else {
+                return;
+            };
+            if let Err(failure) = self.serve(&notification.method, &text, None).await {
+                tracing::warn!(
+                    plugin = %self.inner.component.name,
+                    method = %notification.method,
+                    "{}",
+                    failure.0
+                );
+            }
+        })
+    }
+}
