@@ -194,13 +194,16 @@ impl host::Host for State {
     async fn progress(&mut self, progress: f64, total: Option<f64>, message: Option<String>) {
         let Some(call) = &self.call else { return };
         let Some(token) = &call.progress else { return };
-        let mut params = json!({"progressToken": token, "progress": progress});
+        let mut params = serde_json::Map::new();
+        params.insert("progressToken".into(), token.clone());
+        params.insert("progress".into(), json!(progress));
         if let Some(total) = total {
-            params["total"] = json!(total);
+            params.insert("total".into(), json!(total));
         }
         if let Some(message) = message {
-            params["message"] = json!(message);
+            params.insert("message".into(), json!(message));
         }
+        let params = Value::Object(params);
         let context = call.context.clone();
         context
             .notify(Notification {
