@@ -20,7 +20,7 @@ pub enum ErrorKind {
 }
 
 /// A component that could not be loaded or run, with the path it came from.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct Error {
     kind: ErrorKind,

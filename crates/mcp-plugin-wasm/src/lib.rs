@@ -12,11 +12,12 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use mcp_plugin_wasm::{Component, Sandbox, WasmServer};
+//! use mcp_plugin_wasm::{ComponentFile, Sandbox, WasmServer};
 //!
 //! # fn main() -> Result<(), mcp_plugin_wasm::Error> {
-//! let component = Arc::new(Component::load("clock", "plugins/clock/clock.wasm".as_ref())?);
-//! let server = WasmServer::new(component, Sandbox::default())?;
+//! let file = Arc::new(ComponentFile::new("clock", "plugins/clock/clock.wasm".as_ref()));
+//! file.check()?; // a quick look at its header; it compiles when first needed
+//! let server = WasmServer::new(file, Sandbox::default())?;
 //! // `server` is an `McpServer`: hand it to the runtime as an in-process server.
 //! # Ok(())
 //! # }
@@ -39,10 +40,12 @@
 
 mod engine;
 mod error;
+mod file;
 mod sandbox;
 mod server;
 
 pub use error::{Error, ErrorKind};
+pub use file::ComponentFile;
 pub use sandbox::{DirGrant, Sandbox};
 pub use server::{Component, WasmServer};
 

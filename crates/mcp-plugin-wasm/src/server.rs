@@ -16,6 +16,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::engine::engine;
 use crate::error::{Error, ErrorKind};
+use crate::file::ComponentFile;
 use crate::sandbox::Sandbox;
 
 mod bindings {
@@ -222,7 +223,7 @@ struct Instance {
 
 /// The shared part of a [`WasmServer`].
 struct Inner {
-    component: Arc<Component>,
+    component: Arc<ComponentFile>,
     sandbox: Sandbox,
     logger: Arc<str>,
     /// Instances between messages.
@@ -254,16 +255,17 @@ struct Failure(String);
 
 impl WasmServer {
     /// A server running `component` in `sandbox`. Its first instance
-    /// starts with its first message.
+    /// starts with its first message, which compiles the component if no
+    /// server did yet.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Grant`] when a granted folder cannot be opened.
-    pub fn new(component: Arc<Component>, sandbox: Sandbox) -> Result<Self, Error> {
+    pub fn new(component: Arc<ComponentFile>, sandbox: Sandbox) -> Result<Self, Error> {
         // Try the grants once now, so that a folder that is not there is
         // reported when the server is made, not at its first message.
-        wasi_context(&sandbox).map_err(|e| Error::new(ErrorKind::Grant, &component.path, e))?;
-        let logger: Arc<str> = Arc::from(component.name.as_str());
+        wasi_context(&sandbox).map_err(|e| Error::new(ErrorKind::Grant, component.path(), e))?;
+        let logger: Arc<str> = Arc::from(component.name());
         let permits = Semaphore::new(sandbox.instances.max(1));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -279,7 +281,7 @@ impl WasmServer {
 
     /// The component it runs.
     #[must_use]
-    pub fn component(&self) -> &Arc<Component> {
+    pub fn component(&self) -> &Arc<ComponentFile> {
         &self.inner.component
     }
 
@@ -310,8 +312,8 @@ impl WasmServer {
             error_code::INTERNAL_ERROR,
             format!(
                 "wasm plugin `{}` ({}): {}",
-                self.inner.component.name,
-                self.inner.component.path.display(),
+                self.inner.component.name(),
+                self.inner.component.path().display(),
                 failure.0
             ),
         )
@@ -354,9 +356,13 @@ impl WasmServer {
         });
         store.set_epoch_deadline(1);
         self.refuel(&mut store)?;
-        let server = self
+        let component = self
             .inner
             .component
+            .compiled()
+            .await
+            .map_err(|e| Failure(format!("it could not start: {}", e.message())))?;
+        let server = component
             .pre
             .instantiate_async(&mut store)
             .await
@@ -558,7 +564,7 @@ impl McpServer for WasmServer {
                 }),
                 Err(failure) => {
                     tracing::warn!(
-                        plugin = %self.inner.component.name,
+                        plugin = %self.inner.component.name(),
                         method = %request.method,
                         "{}",
                         failure.0
@@ -587,7 +593,7 @@ impl McpServer for WasmServer {
             };
             if let Err(failure) = self.serve(&notification.method, &text, None).await {
                 tracing::warn!(
-                    plugin = %self.inner.component.name,
+                    plugin = %self.inner.component.name(),
                     method = %notification.method,
                     "{}",
                     failure.0

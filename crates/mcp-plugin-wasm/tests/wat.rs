@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_core::{BoxFuture, McpServer, Peer, RequestContext};
-use mcp_plugin_wasm::{Component, ErrorKind, Sandbox, WasmServer};
+use mcp_plugin_wasm::{Component, ComponentFile, ErrorKind, Sandbox, WasmServer};
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{Notification, Request, RequestId};
 
@@ -40,7 +40,7 @@ fn request(id: i64, method: &str, params: serde_json::Value) -> Request<'static>
 fn server(text: &str, sandbox: Sandbox) -> WasmServer {
     let component = Component::from_bytes("test", Path::new("test.wat"), text.as_bytes())
         .unwrap_or_else(|e| panic!("the test component does not load: {e}"));
-    WasmServer::new(Arc::new(component), sandbox)
+    WasmServer::new(Arc::new(ComponentFile::from(component)), sandbox)
         .unwrap_or_else(|e| panic!("the server cannot be made: {e}"))
 }
 
@@ -271,7 +271,7 @@ fn a_granted_folder_that_is_not_there_is_refused() {
         }],
         ..Sandbox::default()
     };
-    let error = WasmServer::new(Arc::new(component), sandbox)
+    let error = WasmServer::new(Arc::new(ComponentFile::from(component)), sandbox)
         .err()
         .unwrap_or_else(|| panic!("a missing folder was granted"));
     assert_eq!(error.kind(), ErrorKind::Grant);
@@ -279,4 +279,54 @@ fn a_granted_folder_that_is_not_there_is_refused() {
         error.message().contains("/nonexistent/mcp-manager-test"),
         "{error}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_compiles_at_the_first_message_once_for_all_its_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.wat");
+    std::fs::write(&good, components::answering()).unwrap();
+    let file = Arc::new(ComponentFile::new("good", &good));
+    file.check().unwrap();
+    let first = WasmServer::new(file.clone(), Sandbox::default()).unwrap();
+    let second = WasmServer::new(file.clone(), Sandbox::default()).unwrap();
+    let (a, b) = tokio::join!(
+        first.handle_request(call(1), context()),
+        second.handle_request(call(2), context())
+    );
+    assert!(a.unwrap().get().contains("hello from wat"));
+    assert!(b.unwrap().get().contains("hello from wat"));
+    let one = file.compiled().await.unwrap();
+    let again = file.compiled().await.unwrap();
+    assert!(Arc::ptr_eq(&one, &again), "compiled twice");
+
+    // A file whose header looks right but whose body does not compile:
+    // the server is made, and its first message says why it cannot run.
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm\x0d\0\x01\0garbage").unwrap();
+    let file = Arc::new(ComponentFile::new("broken", &broken));
+    file.check().unwrap();
+    let server = WasmServer::new(file, Sandbox::default()).unwrap();
+    let error = server.handle_request(call(3), context()).await.unwrap_err();
+    assert!(
+        error.message.contains("wasm plugin `broken`"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("broken.wasm"), "{}", error.message);
+    assert!(
+        error.message.contains("could not start"),
+        "{}",
+        error.message
+    );
+
+    let module = dir.path().join("module.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let error = ComponentFile::new("module", &module).check().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Invalid);
+    assert!(error.to_string().contains("module.wasm"), "{error}");
+    let error = ComponentFile::new("gone", &dir.path().join("gone.wasm"))
+        .check()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unreadable);
 }
