@@ -102,15 +102,23 @@ pub(crate) const RULES: &[Rule] = &[
     },
     Rule {
         members: Members::Only(&["mcp-plugin-host"]),
+        forbidden: &["mcp-plugins", "mcp-runtime", "hyper", "reqwest", "rustls"],
+        reason: "loading plugins reads files and describes launches: the runtime starts them",
+    },
+    Rule {
+        members: Members::Only(&["mcp-plugin-wasm"]),
         forbidden: &[
+            "mcp-plugin-api",
+            "mcp-plugin-host",
             "mcp-plugins",
             "mcp-runtime",
-            "tokio",
             "hyper",
             "reqwest",
             "rustls",
+            "wasmtime-wasi-http",
         ],
-        reason: "loading plugins reads files and describes launches: the runtime starts them",
+        reason: "a wasm server is an McpServer over a sandbox: it knows no manifests or registries, \
+                 not the runtime, and offers no network (no HTTP or TLS stack, no WASI HTTP)",
     },
     Rule {
         members: Members::Only(&["mcp-plugins"]),

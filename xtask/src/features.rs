@@ -65,14 +65,14 @@ pub(crate) fn run() -> Result<()> {
     println!(
         "features: {FACADE} builds with none, each of {} alone, and all; {} tested without their optional parts",
         features.len(),
-        OPTIONAL_PARTS.join(" and ")
+        OPTIONAL_PARTS.join(", ")
     );
     Ok(())
 }
 
 /// The crates whose default features are optional parts (resilience,
-/// OpenTelemetry).
-const OPTIONAL_PARTS: [&str; 2] = ["mcp-runtime", "mcp-observability"];
+/// OpenTelemetry, wasm plugins).
+const OPTIONAL_PARTS: [&str; 3] = ["mcp-runtime", "mcp-observability", "mcp-plugin-host"];
 
 /// The facade's features, sorted, from `cargo metadata`.
 fn facade_features() -> Result<Vec<String>> {

@@ -14,12 +14,13 @@
 //! | `plugin-api` | `plugin_api` | `mcp-plugin-api`: the plugin trait and registry |
 //! | `plugins` | `plugins` | `mcp-plugins`: built-in server types |
 //! | `plugin-host` | `plugin_host` | `mcp-plugin-host`: plugins loaded at run time from a plugins directory |
+//! | `wasm` | `plugin_wasm` | `mcp-plugin-wasm`: wasm plugins, WebAssembly components run in a sandbox |
 //! | `observability` | `observability` | `mcp-observability`: logs, metrics, traces |
 //! | `control` | `control` | `mcp-control`: a config's servers behind one gateway, changed at run time |
 //! | `cli` | [`Cli`] | the `mcp-manager` command line, over a registry you hand it |
 //!
-//! `cli` (on by default) is what the `mcp-manager` binary needs; `full`
-//! is everything. A downstream binary that adds a server type registers
+//! `cli` (on by default) is what the `mcp-manager` binary needs, and
+//! `wasm` (on by default) lets it run wasm plugins; `full` is everything. A downstream binary that adds a server type registers
 //! its plugin and runs the whole command line over that registry:
 //!
 //! ```no_run
@@ -57,6 +58,8 @@ pub use mcp_observability as observability;
 pub use mcp_plugin_api as plugin_api;
 #[cfg(feature = "plugin-host")]
 pub use mcp_plugin_host as plugin_host;
+#[cfg(feature = "wasm")]
+pub use mcp_plugin_wasm as plugin_wasm;
 #[cfg(feature = "plugins")]
 pub use mcp_plugins as plugins;
 #[cfg(feature = "protocol")]

@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use mcp_plugin_api::PluginRegistry;
 
-use crate::command::LoadedType;
 use crate::error::{Error, ErrorKind};
+use crate::loaded::LoadedType;
 use crate::manifest::{MANIFEST, Manifest, PluginForm};
 
 /// Where plugins are looked up when neither the command line nor the
@@ -82,17 +82,17 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, Error> {
 /// Adds the server types of `manifests` to `registry`, each plugin whole or
 /// not at all; the plugins it refuses come back, each saying why (built
 /// for another plugin API, a type another plugin serves, a kind this build
-/// cannot run).
+/// cannot run, a component file that is missing or not a component).
 pub fn register(registry: &mut PluginRegistry, manifests: &[Manifest]) -> Vec<Error> {
     let mut refused = Vec::new();
     for manifest in manifests {
         let path = manifest.path();
-        if manifest.form == PluginForm::Wasm {
+        if manifest.form == PluginForm::Wasm && !cfg!(feature = "wasm") {
             refused.push(Error::new(
                 ErrorKind::Unsupported,
                 Some(&manifest.name),
                 &path,
-                "wasm plugins cannot run in this build; its types are left out".to_owned(),
+                "wasm plugins cannot run in this build (built without the `wasm` feature); its types are left out".to_owned(),
             ));
             continue;
         }
@@ -114,10 +114,22 @@ pub fn register(registry: &mut PluginRegistry, manifests: &[Manifest]) -> Vec<Er
             ));
             continue;
         }
+        let types: Result<Vec<LoadedType>, Error> = manifest
+            .types
+            .iter()
+            .map(|ty| LoadedType::new(manifest, ty.clone()))
+            .collect();
+        let types = match types {
+            Ok(types) => types,
+            Err(error) => {
+                refused.push(error);
+                continue;
+            }
+        };
         let mut trial = registry.clone();
-        let added = manifest.types.iter().try_for_each(|ty| {
-            trial.register_dynamic(Arc::new(LoadedType::new(manifest, ty.clone())))
-        });
+        let added = types
+            .into_iter()
+            .try_for_each(|ty| trial.register_dynamic(Arc::new(ty)));
         match added {
             Ok(()) => *registry = trial,
             Err(error) => {
@@ -169,5 +181,28 @@ impl Fingerprint {
         walk(dir, 2, &mut files);
         files.sort();
         Self(files)
+    }
+}
+
+#[cfg(all(test, not(feature = "wasm")))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn without_the_wasm_feature_wasm_plugins_are_refused_by_name() {
+        let text = "name = \"w\"\nversion = \"1\"\napi = \"2.0\"\nkind = \"wasm\"\n[types.w]\ncomponent = \"w.wasm\"\n";
+        let manifest = Manifest::parse(text, Path::new("/plugins/w")).unwrap();
+        let mut registry = PluginRegistry::new();
+        let refused = register(&mut registry, &[manifest]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].kind(), ErrorKind::Unsupported);
+        assert!(
+            refused[0].to_string().contains("plugin `w`"),
+            "{}",
+            refused[0]
+        );
+        assert!(registry.plugin("w").is_err());
     }
 }

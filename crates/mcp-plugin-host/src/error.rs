@@ -15,6 +15,8 @@ pub enum ErrorKind {
     Refused,
     /// This build cannot run the plugin's kind.
     Unsupported,
+    /// A wasm plugin's component is missing or is not a component.
+    Component,
 }
 
 /// A plugin that could not be loaded: which one (once its name is known),

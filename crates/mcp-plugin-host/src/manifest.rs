@@ -27,12 +27,20 @@
 //! each type instead of a command, and may be granted access:
 //!
 //! ```toml
-//! [grants]
+//! [grants]                       # nothing is granted that is not named
 //! fs = [{ path = "/srv/data" }, { path = "/tmp/scratch", write = true }]
-//! env = ["HOME"]
-//! http = ["api.example.com"]
-//! memory_mib = 64
+//! env = ["HOME"]                 # its value comes from mcp-manager's environment
+//! memory_mib = 64                # 128 unless said
+//!
+//! [limits]                       # optional
+//! timeout_ms = 5000              # per message, 30 000 unless said
+//! fuel = 1_000_000_000           # per message, about one unit per instruction
+//! instances = 4                  # messages served at once per server
 //! ```
+//!
+//! A server's config entry may narrow the grants with a `grants` member
+//! of the same form (see [`crate::grants`]); outgoing HTTP is not
+//! offered, so a wasm plugin asking for `http` hosts is refused.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +102,30 @@ pub struct Grants {
     pub http: Vec<String>,
     /// The most memory it may use, in MiB.
     pub memory_mib: Option<u32>,
+}
+
+/// How much one wasm server may use per message (`[limits]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The longest one message may take, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// The most fuel one message may burn.
+    pub fuel: Option<u64>,
+    /// How many messages one server serves at once.
+    pub instances: Option<usize>,
+}
+
+impl Limits {
+    /// Each limit set as a short phrase, for listings.
+    #[must_use]
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(self.timeout_ms.map(|ms| format!("timeout {ms} ms")));
+        out.extend(self.fuel.map(|fuel| format!("fuel {fuel}")));
+        out.extend(self.instances.map(|n| format!("instances {n}")));
+        out
+    }
 }
 
 impl Grants {
@@ -180,6 +212,8 @@ pub struct Manifest {
     pub types: Vec<TypeManifest>,
     /// What it may touch.
     pub grants: Grants,
+    /// How much it may use.
+    pub limits: Limits,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +228,8 @@ struct RawManifest {
     types: BTreeMap<String, RawType>,
     #[serde(default)]
     grants: Grants,
+    #[serde(default)]
+    limits: Limits,
 }
 
 #[derive(Deserialize)]
@@ -284,6 +320,26 @@ impl Manifest {
                     .to_owned(),
             ));
         }
+        if form == PluginForm::Command && raw.limits != Limits::default() {
+            return Err(fail(
+                "`[limits]` apply to wasm plugins only: a command plugin's servers take the common options (`timeoutMs`, `maxConcurrency`)"
+                    .to_owned(),
+            ));
+        }
+        if !raw.grants.http.is_empty() {
+            return Err(fail(
+                "grants: outgoing HTTP is not offered to wasm plugins (they get no network); remove `http`"
+                    .to_owned(),
+            ));
+        }
+        if raw.limits.instances == Some(0) || raw.limits.timeout_ms == Some(0) {
+            return Err(fail(
+                "limits: `instances` and `timeout_ms` are at least 1".to_owned(),
+            ));
+        }
+        if raw.grants.memory_mib == Some(0) {
+            return Err(fail("grants: `memory_mib` is at least 1".to_owned()));
+        }
         if let Some(relative) = raw.grants.fs.iter().find(|fs| !fs.path.is_absolute()) {
             return Err(fail(format!(
                 "grants: `{}` is not an absolute path",
@@ -310,6 +366,7 @@ impl Manifest {
             dir: dir.to_owned(),
             types,
             grants: raw.grants,
+            limits: raw.limits,
         })
     }
 
@@ -573,6 +630,21 @@ memory_mib = 32
             manifest.grants.describe(),
             ["fs /srv (read-write)", "env HOME", "memory 32 MiB"]
         );
+        let error =
+            parse(&text.replace("env = [", "http = [\"example.com\"]\nenv = [")).unwrap_err();
+        assert!(
+            error.to_string().contains("outgoing HTTP is not offered"),
+            "{error}"
+        );
+        let limited = parse(&format!(
+            "{text}[limits]\ntimeout_ms = 500\ninstances = 2\n"
+        ))
+        .unwrap();
+        assert_eq!(limited.limits.describe(), ["timeout 500 ms", "instances 2"]);
+        let error = parse(&format!("{text}[limits]\ninstances = 0\n")).unwrap_err();
+        assert!(error.to_string().contains("at least 1"), "{error}");
+        let error = parse(&format!("{UVX}\n[limits]\nfuel = 5\n")).unwrap_err();
+        assert!(error.to_string().contains("wasm plugins only"), "{error}");
         let error = parse(&text.replace("/srv", "srv")).unwrap_err();
         assert!(
             error.to_string().contains("not an absolute path"),

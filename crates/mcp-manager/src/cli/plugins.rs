@@ -21,6 +21,10 @@ pub(crate) struct PluginsArgs {
     /// How to print the list.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Print the WIT world wasm plugins are built against, instead of
+    /// the list.
+    #[arg(long, conflicts_with_all = ["config", "format"])]
+    wit: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,6 +36,9 @@ enum Format {
 }
 
 pub(crate) fn run(args: &PluginsArgs, plugins: &Plugins) -> anyhow::Result<ExitCode> {
+    if args.wit {
+        return Ok(print_wit());
+    }
     let config = match &args.config {
         Some(path) => match mcp_core::ManagerConfig::load(path) {
             Ok(config) => Some(config),
@@ -69,6 +76,21 @@ pub(crate) fn run(args: &PluginsArgs, plugins: &Plugins) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "wasm")]
+fn print_wit() -> ExitCode {
+    println!("// {}", mcp_plugin_host::WORLD);
+    print!("{}", mcp_plugin_host::WIT);
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "wasm"))]
+fn print_wit() -> ExitCode {
+    eprintln!(
+        "error: this mcp-manager was built without the `wasm` feature: it runs no wasm plugins"
+    );
+    ExitCode::from(INVALID)
 }
 
 fn table(types: &[PluginInfo]) -> String {

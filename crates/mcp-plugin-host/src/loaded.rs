@@ -1,5 +1,7 @@
-//! A server type of a `command` plugin: a supervised child process whose
-//! command line its manifest's templates make from a server's settings.
+//! A server type of a loaded plugin as the registry runs it: a `command`
+//! type's supervised child process, whose command line its manifest's
+//! templates make from a server's settings, or a `wasm` type's component
+//! run in-process in the sandbox its grants allow.
 
 use std::path::PathBuf;
 
@@ -8,21 +10,49 @@ use mcp_core::{ConfigIssue, ServerConfig};
 use mcp_plugin_api::{DynamicPlugin, Launch, PluginInfo, PluginOrigin};
 use serde_json::{Map, Value};
 
-use crate::manifest::{Manifest, Run, TypeManifest};
+use crate::error::Error;
+#[cfg(feature = "wasm")]
+use crate::error::ErrorKind;
+use crate::grants;
+use crate::manifest::{Grants, Limits, Manifest, PluginForm, Run, TypeManifest};
 use crate::template::{Filled, Template};
 
 /// One type of a loaded plugin, as the registry runs it.
 pub(crate) struct LoadedType {
     pub(crate) api: mcp_plugin_api::ApiVersion,
     pub(crate) origin: PluginOrigin,
-    pub(crate) grants: Vec<String>,
+    pub(crate) form: PluginForm,
+    pub(crate) granted: Grants,
+    pub(crate) limits: Limits,
     pub(crate) dir: String,
     pub(crate) ty: TypeManifest,
+    /// A wasm type's component, checked when the plugin was loaded.
+    #[cfg(feature = "wasm")]
+    pub(crate) wasm: Option<crate::wasm::WasmType>,
 }
 
 impl LoadedType {
-    pub(crate) fn new(manifest: &Manifest, ty: TypeManifest) -> Self {
-        Self {
+    /// The type `ty` of `manifest`'s plugin.
+    ///
+    /// # Errors
+    ///
+    /// A wasm type whose component file is missing or is not a component.
+    pub(crate) fn new(manifest: &Manifest, ty: TypeManifest) -> Result<Self, Error> {
+        #[cfg(feature = "wasm")]
+        let wasm = match ty.component() {
+            Some(component) => Some(
+                crate::wasm::WasmType::new(manifest, &ty.name, component).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Component,
+                        Some(&manifest.name),
+                        e.path(),
+                        format!("type `{}`: its component {}", ty.name, e.message()),
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        Ok(Self {
             api: manifest.api,
             origin: PluginOrigin::Loaded {
                 plugin: manifest.name.clone(),
@@ -30,20 +60,70 @@ impl LoadedType {
                 form: manifest.form.name().to_owned(),
                 manifest: manifest.path(),
             },
-            grants: manifest.grants.describe(),
+            form: manifest.form,
+            granted: manifest.grants.clone(),
+            limits: manifest.limits.clone(),
             dir: manifest.dir.display().to_string(),
             ty,
+            #[cfg(feature = "wasm")]
+            wasm,
+        })
+    }
+
+    /// A server's settings: the members of its entry that are not common
+    /// options (nor, for a wasm type, its `grants`).
+    fn settings(&self, server: &ServerConfig) -> Map<String, Value> {
+        let mut settings = match server.transport() {
+            TransportConfig::Plugin(plugin) => plugin.settings().clone(),
+            _ => Map::new(),
+        };
+        if self.form == PluginForm::Wasm {
+            settings.remove(grants::MEMBER);
         }
+        settings
+    }
+
+    /// A wasm server's grants, its entry's narrowing of its plugin's.
+    fn grants(&self, server: &ServerConfig) -> Result<Grants, Vec<ConfigIssue>> {
+        let entry = match server.transport() {
+            TransportConfig::Plugin(plugin) => plugin.settings().get(grants::MEMBER),
+            _ => None,
+        };
+        grants::narrow(&self.granted, entry, &JsonPath::from(server.path()))
+    }
+
+    #[cfg(feature = "wasm")]
+    fn launch_wasm(&self, server: &ServerConfig) -> Result<Launch, mcp_plugin_api::Error> {
+        let grants = self.grants(server).map_err(|issues| first(&issues))?;
+        let wasm = self.wasm.as_ref().ok_or_else(|| {
+            mcp_plugin_api::Error::invalid_config(format!(
+                "server `{}`: the `{}` type has no component",
+                server.id(),
+                self.ty.name
+            ))
+        })?;
+        wasm.launch(&grants, &self.limits).map_err(|e| {
+            mcp_plugin_api::Error::invalid_config(format!("server `{}`: {}", server.id(), e))
+        })
+    }
+
+    #[cfg(not(feature = "wasm"))]
+    fn launch_wasm(&self, server: &ServerConfig) -> Result<Launch, mcp_plugin_api::Error> {
+        Err(mcp_plugin_api::Error::invalid_config(format!(
+            "server `{}`: the `{}` type is a wasm plugin's, and wasm plugins cannot run in this build",
+            server.id(),
+            self.ty.name
+        )))
     }
 }
 
-/// A server's settings: the members of its entry that are not common
-/// options.
-fn settings(server: &ServerConfig) -> Map<String, Value> {
-    match server.transport() {
-        TransportConfig::Plugin(plugin) => plugin.settings().clone(),
-        _ => Map::new(),
-    }
+/// The first of `issues` as an error.
+fn first(issues: &[ConfigIssue]) -> mcp_plugin_api::Error {
+    let message = issues.first().map_or_else(
+        || "its settings are not valid".to_owned(),
+        |issue| format!("{}: {}", issue.path(), issue.message()),
+    );
+    mcp_plugin_api::Error::invalid_config(message)
 }
 
 impl DynamicPlugin for LoadedType {
@@ -53,14 +133,21 @@ impl DynamicPlugin for LoadedType {
             .aliases(self.ty.aliases.clone())
             .capabilities(self.ty.capabilities.clone())
             .description(self.ty.description.clone())
-            .grants(self.grants.clone())
+            .grants(
+                self.granted
+                    .describe()
+                    .into_iter()
+                    .chain(self.limits.describe())
+                    .collect(),
+            )
             .settings_schema(self.ty.schema.clone())
     }
 
     fn settings_issues(&self, server: &ServerConfig) -> Vec<ConfigIssue> {
-        let settings = Value::Object(settings(server));
+        let settings = Value::Object(self.settings(server));
         let base = JsonPath::from(server.path());
-        self.ty
+        let mut issues: Vec<ConfigIssue> = self
+            .ty
             .validator
             .iter_errors(&settings)
             .map(|error| {
@@ -80,16 +167,17 @@ impl DynamicPlugin for LoadedType {
                     None => issue,
                 }
             })
-            .collect()
+            .collect();
+        if self.form == PluginForm::Wasm {
+            issues.extend(self.grants(server).err().into_iter().flatten());
+        }
+        issues
     }
 
     fn launch(&self, server: &ServerConfig) -> Result<Launch, mcp_plugin_api::Error> {
-        if let Some(issue) = self.settings_issues(server).into_iter().next() {
-            return Err(mcp_plugin_api::Error::invalid_config(format!(
-                "{}: {}",
-                issue.path(),
-                issue.message()
-            )));
+        let issues = self.settings_issues(server);
+        if !issues.is_empty() {
+            return Err(first(&issues));
         }
         let Run::Command {
             command,
@@ -98,13 +186,9 @@ impl DynamicPlugin for LoadedType {
             cwd,
         } = &self.ty.run
         else {
-            return Err(mcp_plugin_api::Error::invalid_config(format!(
-                "server `{}`: the `{}` type is not a command type",
-                server.id(),
-                self.ty.name
-            )));
+            return self.launch_wasm(server);
         };
-        let values = with_defaults(settings(server), &self.ty.schema);
+        let values = with_defaults(self.settings(server), &self.ty.schema);
         let fail = |what: &str, message: String| {
             mcp_plugin_api::Error::invalid_config(format!(
                 "server `{}`: the `{}` type's {what}: {message}",
