@@ -333,6 +333,14 @@ impl WasmServer {
     /// made for, so that an `initialize` is not sent twice.
     async fn instantiate(&self, serving: Option<&str>) -> Result<Instance, Failure> {
         let sandbox = &self.inner.sandbox;
+        // Compiling (the first time) is not the plugin's time: its
+        // deadline starts once it is compiled.
+        let component = self
+            .inner
+            .component
+            .compiled()
+            .await
+            .map_err(|e| Failure(format!("it could not start: {}", e.message())))?;
         let wasi = wasi_context(sandbox).map_err(Failure)?;
         let engine = engine().map_err(Failure)?;
         let mut store = Store::new(
@@ -356,12 +364,6 @@ impl WasmServer {
         });
         store.set_epoch_deadline(1);
         self.refuel(&mut store)?;
-        let component = self
-            .inner
-            .component
-            .compiled()
-            .await
-            .map_err(|e| Failure(format!("it could not start: {}", e.message())))?;
         let server = component
             .pre
             .instantiate_async(&mut store)
