@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::{conformance, deps_guard, docs_check, features, fuzz, locks, peers, python, shell};
+use crate::{
+    conformance, deps_guard, docs_check, features, fuzz, locks, peers, plugins, python, shell,
+};
 
 /// One CI step.
 struct Step {
@@ -71,6 +73,11 @@ const STEPS: &[Step] = &[
         name: "peers",
         about: "install the real MCP peers the tests run against (.tools/)",
         run: || peers::run(&[]),
+    },
+    Step {
+        name: "plugins",
+        about: "build the example plugins into target/plugins/ (wasm ones from Python and JavaScript)",
+        run: plugins::run,
     },
     Step {
         name: "test",

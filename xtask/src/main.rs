@@ -22,6 +22,7 @@ mod features;
 mod fuzz;
 mod locks;
 mod peers;
+mod plugins;
 mod python;
 mod shell;
 
@@ -51,6 +52,9 @@ Commands:
                          .tools/ (Node.js 22, npm and Python packages pinned in
                          tools/peers/) and write .tools/peers.env; --lock
                          first regenerates tools/peers/package-lock.json
+  plugins                Build the example plugins of examples/plugins/ into
+                         target/plugins/ (wasm ones compiled from Python and
+                         JavaScript with the toolchains `peers` installs)
   python                 Build the mcp_manager wheel, install it into
                          .tools/venv, check its stubs and types, run pytest
   help                   Print this message
@@ -93,6 +97,7 @@ fn run(args: &[String]) -> Result<()> {
             fuzz::run(target, seconds)
         }
         "peers" => peers::run(rest),
+        "plugins" => no_args(command, rest).and_then(|()| plugins::run()),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

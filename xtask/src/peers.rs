@@ -34,6 +34,10 @@
 //! reinstalls that part from scratch. An interrupted install leaves no stamp,
 //! so the next run starts that part over.
 //!
+//! `@bytecodealliance/preview2-shim` is pinned beside componentize-js
+//! because componentize-js imports it without the registry listing it
+//! among its dependencies.
+//!
 //! To move an npm pin, edit `tools/peers/package.json` and run
 //! `cargo xtask peers --lock`: it regenerates `package-lock.json` with the
 //! pinned npm, then installs. To move a Python pin, see the head of
@@ -58,6 +62,8 @@
 //! | `MCP_PEER_PYTHON` | the Python of `.tools/venv`, with `mcp` and `pytest` |
 //! | `MCP_PEER_FASTMCP` | `tools/peers/fastmcp_server.py`: run `PYTHON SCRIPT` for stdio, `PYTHON SCRIPT --http PORT` for streamable HTTP |
 //! | `MCP_PEER_PROMETHEUS` | the Prometheus server binary: run `PROMETHEUS --config.file=F --storage.tsdb.path=D --web.listen-address=127.0.0.1:PORT` |
+//! | `MCP_PEER_COMPONENTIZE_PY` | `componentize-py`, which compiles Python to a WebAssembly component |
+//! | `MCP_PEER_COMPONENTIZE_JS` | the entry script of `@bytecodealliance/componentize-js`: run `NODE SCRIPT SOURCE.js --wit DIR --world-name WORLD -o OUT.wasm` |
 //!
 //! Keys may be added later; readers should ignore keys they do not know. The
 //! file is replaced whole (written beside it, then renamed), so a reader
@@ -77,9 +83,10 @@ use crate::shell;
 const EVERYTHING: &str = "@modelcontextprotocol/server-everything";
 const CONFORMANCE: &str = "@modelcontextprotocol/conformance";
 const INSPECTOR_CLI: &str = "@modelcontextprotocol/inspector-cli";
+const COMPONENTIZE_JS: &str = "@bytecodealliance/componentize-js";
 
 /// The Python packages named in the summary (all of them are installed).
-const PYTHON_SUMMARY: &[&str] = &["mcp", "pytest", "maturin", "mypy"];
+const PYTHON_SUMMARY: &[&str] = &["mcp", "pytest", "maturin", "mypy", "componentize-py"];
 
 /// What `cargo xtask peers [--lock]` was asked to do.
 #[derive(Debug, PartialEq, Eq)]
@@ -156,6 +163,10 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let prometheus = debian.root.join("usr/bin/prometheus");
 
     let fastmcp = layout.pins.join("fastmcp_server.py");
+    let componentize_py = layout.venv.join("bin").join("componentize-py");
+    let componentize_js = package_dir(&npm_peers.node_modules, COMPONENTIZE_JS)
+        .join("src")
+        .join("cli.js");
     let entries: Vec<(&str, &Path)> = vec![
         ("MCP_PEER_NODE", &node.binary),
         ("MCP_PEER_NODE_MODULES", &npm_peers.node_modules),
@@ -165,6 +176,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("MCP_PEER_PYTHON", &python.binary),
         ("MCP_PEER_FASTMCP", &fastmcp),
         ("MCP_PEER_PROMETHEUS", &prometheus),
+        ("MCP_PEER_COMPONENTIZE_PY", &componentize_py),
+        ("MCP_PEER_COMPONENTIZE_JS", &componentize_js),
     ];
     for (key, path) in &entries {
         if !path.exists() {

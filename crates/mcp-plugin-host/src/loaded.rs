@@ -46,7 +46,7 @@ impl LoadedType {
                         ErrorKind::Component,
                         Some(&manifest.name),
                         e.path(),
-                        format!("type `{}`: its component {}", ty.name, e.message()),
+                        format!("type `{}`, its component: {}", ty.name, e.message()),
                     )
                 })?,
             ),

@@ -508,12 +508,20 @@ impl Session {
 /// and returns the JSON report it prints and its stderr; fails the test when
 /// the client fails.
 pub(crate) fn run_python_client(script: &str, args: &[&str]) -> (Value, String) {
+    run_client_script(Command::new(peer("MCP_PEER_PYTHON")), script, args)
+}
+
+/// Runs a TypeScript SDK client script of `tests/clients/` with the peers'
+/// Node.js, as [`run_python_client`] does.
+pub(crate) fn run_node_client(script: &str, args: &[&str]) -> (Value, String) {
+    let mut node = Command::new(peer("MCP_PEER_NODE"));
+    node.env("MCP_PEER_NODE_MODULES", peer("MCP_PEER_NODE_MODULES"));
+    run_client_script(node, script, args)
+}
+
+fn run_client_script(mut program: Command, script: &str, args: &[&str]) -> (Value, String) {
     let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(peer("MCP_PEER_PYTHON"))
-        .arg(&script)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = program.arg(&script).args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "client failed:\n{stderr}");
