@@ -4,7 +4,7 @@
 //! `cargo xtask bench report` runs the ones behind the project's targets
 //! (the runtime in-process, the gateway against direct HTTP and its
 //! monitoring overhead, the frame socket against HTTP, the heap of idle
-//! sessions) and writes their
+//! sessions, a wasm plugin against a stdio child) and writes their
 //! figures side by side, from one run, to `target/bench-report.md`; any run
 //! that prints report lines (`report: WHAT | VALUE | TARGET | VERDICT`)
 //! writes that file.
@@ -24,6 +24,8 @@ struct Bench {
 enum How {
     /// A cargo command with these arguments.
     Cargo(&'static [&'static str]),
+    /// This preparation, then a cargo command with these arguments.
+    Prepared(fn() -> Result<()>, &'static [&'static str]),
     /// This function.
     Run(fn() -> Result<()>),
 }
@@ -60,6 +62,14 @@ const BENCHES: &[Bench] = &[
         how: How::Cargo(&["bench", "-p", "benches", "--bench", "idle_sessions"]),
     },
     Bench {
+        name: "wasm-plugin",
+        about: "a wasm plugin against the same Python server as a stdio child: calls, start, memory",
+        how: How::Prepared(
+            crate::plugins::run,
+            &["bench", "-p", "benches", "--bench", "wasm_plugin"],
+        ),
+    },
+    Bench {
         name: "python",
         about: "calls per second from Python: the embedded manager against the mcp SDK to FastMCP",
         how: How::Run(crate::python::bench),
@@ -76,7 +86,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let mut chosen = Vec::new();
-    let report_set = ["runtime-load", "gateway", "frame-socket", "idle-sessions"];
+    let report_set = [
+        "runtime-load",
+        "gateway",
+        "frame-socket",
+        "idle-sessions",
+        "wasm-plugin",
+    ];
     let expanded: Vec<String> = args
         .iter()
         .flat_map(|arg| {
@@ -107,6 +123,11 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         println!("\n==> bench {}: {}", bench.name, bench.about);
         match bench.how {
             How::Cargo(args) => {
+                let out = shell::tee(&mut shell::cargo(args))?;
+                rows.extend(report_rows(&out));
+            }
+            How::Prepared(prepare, args) => {
+                prepare()?;
                 let out = shell::tee(&mut shell::cargo(args))?;
                 rows.extend(report_rows(&out));
             }

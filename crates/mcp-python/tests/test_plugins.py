@@ -70,3 +70,47 @@ def test_a_broken_plugin_is_a_warning_and_the_others_load(tmp_path: Path, marker
         assert result["content"][0]["text"] == "loaded"
     finally:
         manager.close()
+
+
+BUILT = Path(__file__).resolve().parents[3] / "target" / "plugins"
+
+
+def test_wasm_plugin_types_run_in_their_sandbox_and_are_listed(tmp_path: Path) -> None:
+    for example in ("text-tools-py", "text-tools-js"):
+        assert (BUILT / example / "server.wasm").is_file(), (
+            f"{BUILT} has no {example}/server.wasm: run `cargo xtask plugins` first"
+        )
+    granted = Path("/tmp") / f"mcp-manager-wasm-{tmp_path.name}"
+    granted.mkdir()
+    try:
+        (granted / "note.txt").write_text("from a granted folder")
+        config = {
+            "mcpServers": {
+                "py": {
+                    "type": "text-tools-py",
+                    "namespace": "py",
+                    "startupTimeoutMs": 180000,
+                    "grants": {"fs": [{"path": str(granted)}]},
+                },
+                "js": {"type": "text-tools-js", "namespace": "js", "startupTimeoutMs": 180000},
+            }
+        }
+
+        async def main() -> None:
+            async with Manager.from_config(config, plugins_dir=BUILT) as m:
+                slug = await m.call_tool("js__slugify", {"title": "Python, Meet Wasm"})
+                assert slug["content"][0]["text"] == "python-meet-wasm"
+                note = await m.call_tool("py__read_file", {"path": str(granted / "note.txt")})
+                assert note["content"][0]["text"] == "from a granted folder"
+                outside = await m.call_tool("py__read_file", {"path": str(tmp_path)})
+                assert outside["isError"] is True
+                types = _by_type(await m.plugins())
+                py = types["text-tools-py"]
+                assert py["kind"] == "wasm"
+                assert py["plugin"] == "text-tools-py"
+                assert "fs /tmp (read-only)" in py["grants"]
+                assert "in-process" in py["capabilities"]
+
+        asyncio.run(main())
+    finally:
+        shutil.rmtree(granted)
