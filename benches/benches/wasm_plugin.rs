@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benches::status_kib;
+use benches::{process_status_kib, status_kib};
 use mcp_core::{BoxFuture, McpServer, Peer, RequestContext, ServerId};
 use mcp_plugin_wasm::{ComponentFile, Sandbox, WasmServer};
 use mcp_protocol::raw::Raw;
@@ -142,13 +142,7 @@ fn stdio_start(python: &str, runner: &Path) -> (Duration, i64) {
         .unwrap();
     let took = started.elapsed();
     assert!(line.contains("text-tools-py"), "{line}");
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let rss = process_status_kib(&child.id().to_string(), "VmRSS:");
     drop(stdin);
     let _ = child.kill();
     let _ = child.wait();

@@ -8,7 +8,13 @@ use std::sync::Arc;
 /// (`VmRSS:`, the resident set; `VmHWM:`, its peak); 0 when unreadable.
 #[must_use]
 pub fn status_kib(label: &str) -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    process_status_kib("self", label)
+}
+
+/// As [`status_kib`], for the process `pid` (a number, or `self`).
+#[must_use]
+pub fn process_status_kib(pid: &str, label: &str) -> i64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|line| line.strip_prefix(label))
