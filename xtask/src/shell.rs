@@ -61,6 +61,11 @@ pub(crate) fn command(program: impl AsRef<OsStr>) -> Command {
         };
         cmd.env("CARGO_TERM_COLOR", color);
     }
+    // A CI run builds once from scratch: incremental data would only fill
+    // its disk (it is a third of a test build's target/).
+    if on_ci() && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        cmd.env("CARGO_INCREMENTAL", "0");
+    }
     cmd
 }
 
