@@ -11,11 +11,14 @@
 
 mod support;
 
+#[path = "../../mcp-plugin-wasm/tests/components/mod.rs"]
+mod components;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use support::{
-    HttpGateway, exchange, free_addr, run_node_client, run_python_client, unique_marker,
+    HttpGateway, Session, exchange, free_addr, run_node_client, run_python_client, unique_marker,
 };
 
 /// The example plugins as `cargo xtask plugins` builds them.
@@ -210,5 +213,90 @@ fn wasm_plugins_serve_the_sdk_clients_each_in_its_sandbox() {
         !denied.to_string().contains("not for the plugin"),
         "{denied}"
     );
+    drop(gateway);
+}
+
+/// A plugin whose component answers every message with the fixed answer
+/// of [`components::ANSWER`] (a `hello` tool), but runs `misbehave` first
+/// on a message longer than 1000 bytes.
+fn misbehaving_plugin(plugins: &Path, name: &str, misbehave: &str, extra: &str) {
+    let folder = plugins.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let body = format!("(if (i32.gt_u (local.get $len) (i32.const 1000)) (then {misbehave}))");
+    std::fs::write(
+        folder.join("server.wat"),
+        components::component(&body, components::ANSWER, ""),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("plugin.toml"),
+        format!("name = \"{name}\"\nversion = \"1.0.0\"\napi = \"2.1\"\nkind = \"wasm\"\n[types.{name}]\ncomponent = \"server.wat\"\n{extra}"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_looping_or_greedy_wasm_plugin_fails_that_request_and_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    misbehaving_plugin(
+        &plugins,
+        "spin",
+        "(loop $forever (br $forever))",
+        "[limits]\ntimeout_ms = 300\n",
+    );
+    misbehaving_plugin(
+        &plugins,
+        "hog",
+        "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))",
+        "[grants]\nmemory_mib = 8\n",
+    );
+    let config = dir.path().join("mcp.json");
+    let servers = json!({"mcpServers": {
+        "spin": {"type": "spin", "namespace": "spin"},
+        "hog": {"type": "hog", "namespace": "hog"}
+    }});
+    std::fs::write(&config, servers.to_string()).unwrap();
+    let marker = unique_marker("wasm-faults");
+    let admin = free_addr();
+    let gateway = HttpGateway::start_with(
+        &config,
+        &marker,
+        &[
+            "--no-watch",
+            "--plugins-dir",
+            plugins.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ],
+    );
+    let addr = gateway.url();
+    let addr = addr
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix("/mcp"))
+        .unwrap();
+    let session = Session::open(addr, "faults");
+    let long = json!({"text": "x".repeat(2000)});
+    let cases = [
+        ("spin", "took longer than its timeout of 300 ms"),
+        ("hog", "needed more than its memory limit of 8 MiB"),
+    ];
+    for (i, (server, says)) in cases.into_iter().enumerate() {
+        let tool = format!("{server}__hello");
+        let id = 10 * (i as u64 + 1);
+        let failed = session.call_text(id, &tool, long.clone()).unwrap_err();
+        assert!(failed.contains(says), "{server}: {failed}");
+        assert!(
+            failed.contains(&format!("wasm plugin `{server}`")),
+            "{failed}"
+        );
+        // Only that instance was replaced: the next call is served.
+        let served = session.call_text(id + 1, &tool, json!({})).unwrap();
+        assert_eq!(served, "hello from wat");
+        let state = exchange(&admin, "GET", &format!("/api/servers/{server}"), &[], b"").unwrap();
+        let state: Value = serde_json::from_str(&state.body).unwrap();
+        assert_eq!(state["state"], "running", "{state}");
+        assert_eq!(state["errors"], 1, "the failed request counts: {state}");
+    }
     drop(gateway);
 }
