@@ -183,7 +183,7 @@ fn main() {
     rt.block_on(async {
         // Compiling, once per type.
         let rss_before = status_kib("VmRSS:");
-        let file = Arc::new(ComponentFile::new("text-tools-py", &component));
+        let file = Arc::new(ComponentFile::new("text-tools-py", &component, false));
         let t = Instant::now();
         file.compiled().await.unwrap();
         let compile = t.elapsed();

@@ -236,7 +236,7 @@ fn misbehaving_plugin(plugins: &Path, name: &str, misbehave: &str, extra: &str) 
 }
 
 #[test]
-fn a_looping_or_greedy_wasm_plugin_fails_that_request_and_serves_on() {
+fn a_wasm_plugin_past_its_timeout_fuel_or_memory_fails_that_request_and_serves_on() {
     let dir = tempfile::tempdir().unwrap();
     let plugins = dir.path().join("plugins");
     misbehaving_plugin(
@@ -247,6 +247,12 @@ fn a_looping_or_greedy_wasm_plugin_fails_that_request_and_serves_on() {
     );
     misbehaving_plugin(
         &plugins,
+        "burn",
+        "(loop $forever (br $forever))",
+        "[limits]\nfuel = 1000000\n",
+    );
+    misbehaving_plugin(
+        &plugins,
         "hog",
         "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))",
         "[grants]\nmemory_mib = 8\n",
@@ -254,6 +260,7 @@ fn a_looping_or_greedy_wasm_plugin_fails_that_request_and_serves_on() {
     let config = dir.path().join("mcp.json");
     let servers = json!({"mcpServers": {
         "spin": {"type": "spin", "namespace": "spin"},
+        "burn": {"type": "burn", "namespace": "burn"},
         "hog": {"type": "hog", "namespace": "hog"}
     }});
     std::fs::write(&config, servers.to_string()).unwrap();
@@ -279,6 +286,7 @@ fn a_looping_or_greedy_wasm_plugin_fails_that_request_and_serves_on() {
     let long = json!({"text": "x".repeat(2000)});
     let cases = [
         ("spin", "took longer than its timeout of 300 ms"),
+        ("burn", "ran out of fuel (1000000 units)"),
         ("hog", "needed more than its memory limit of 8 MiB"),
     ];
     for (i, (server, says)) in cases.into_iter().enumerate() {

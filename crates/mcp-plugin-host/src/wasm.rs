@@ -32,7 +32,9 @@ impl WasmType {
         type_name: &str,
         component: &Path,
     ) -> Result<Self, mcp_plugin_wasm::Error> {
-        let file = ComponentFile::new(&manifest.name, component);
+        // Metering fuel slows every call: only a plugin limited by fuel
+        // gets it.
+        let file = ComponentFile::new(&manifest.name, component, manifest.limits.fuel.is_some());
         file.check()?;
         let stamp = std::fs::metadata(component)
             .map(|meta| {

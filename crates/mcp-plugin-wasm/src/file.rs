@@ -17,6 +17,7 @@ use crate::server::Component;
 pub struct ComponentFile {
     name: String,
     path: PathBuf,
+    fuel: bool,
     compiled: OnceCell<Result<Arc<Component>, Error>>,
 }
 
@@ -36,19 +37,22 @@ impl From<Component> for ComponentFile {
         Self {
             name: component.name().to_owned(),
             path: component.path().to_path_buf(),
+            fuel: component.fuel(),
             compiled: OnceCell::new_with(Some(Ok(Arc::new(component)))),
         }
     }
 }
 
 impl ComponentFile {
-    /// The component at `path`, called `name` in messages; nothing is
+    /// The component at `path`, called `name` in messages, to be
+    /// compiled to meter fuel or not (see [`Component::load`]); nothing is
     /// read yet.
     #[must_use]
-    pub fn new(name: &str, path: &Path) -> Self {
+    pub fn new(name: &str, path: &Path, fuel: bool) -> Self {
         Self {
             name: name.to_owned(),
             path: path.to_path_buf(),
+            fuel,
             compiled: OnceCell::new(),
         }
     }
@@ -63,6 +67,12 @@ impl ComponentFile {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether it is compiled to meter fuel.
+    #[must_use]
+    pub fn fuel(&self) -> bool {
+        self.fuel
     }
 
     /// A quick look at the file, without compiling it: it can be read and
@@ -102,11 +112,11 @@ impl ComponentFile {
         self.compiled
             .get_or_init(|| async {
                 let (done, result) = oneshot::channel();
-                let (name, path) = (self.name.clone(), self.path.clone());
+                let (name, path, fuel) = (self.name.clone(), self.path.clone(), self.fuel);
                 let spawned = std::thread::Builder::new()
                     .name("wasm-compile".to_owned())
                     .spawn(move || {
-                        let _ = done.send(Component::load(&name, &path).map(Arc::new));
+                        let _ = done.send(Component::load(&name, &path, fuel).map(Arc::new));
                     });
                 if let Err(e) = spawned {
                     return Err(Error::new(

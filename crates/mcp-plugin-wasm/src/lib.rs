@@ -15,7 +15,7 @@
 //! use mcp_plugin_wasm::{ComponentFile, Sandbox, WasmServer};
 //!
 //! # fn main() -> Result<(), mcp_plugin_wasm::Error> {
-//! let file = Arc::new(ComponentFile::new("clock", "plugins/clock/clock.wasm".as_ref()));
+//! let file = Arc::new(ComponentFile::new("clock", "plugins/clock/clock.wasm".as_ref(), false));
 //! file.check()?; // a quick look at its header; it compiles when first needed
 //! let server = WasmServer::new(file, Sandbox::default())?;
 //! // `server` is an `McpServer`: hand it to the runtime as an in-process server.

@@ -36,6 +36,7 @@ use bindings::mcp_manager::plugin::host;
 pub struct Component {
     name: String,
     path: PathBuf,
+    fuel: bool,
     pre: bindings::ServerPre<State>,
 }
 
@@ -50,7 +51,9 @@ impl std::fmt::Debug for Component {
 
 impl Component {
     /// Reads and compiles the component at `path` (a `.wasm` file, or
-    /// the component text format), called `name` in messages.
+    /// the component text format), called `name` in messages; with
+    /// `fuel`, for the engine that meters fuel (needed by a [`Sandbox`]
+    /// with a fuel limit; without it calls run faster).
     ///
     /// # Errors
     ///
@@ -58,10 +61,10 @@ impl Component {
     /// [`ErrorKind::Invalid`] when it is not a valid component,
     /// [`ErrorKind::Incompatible`] when it imports what the manager does
     /// not offer or does not export `handle`.
-    pub fn load(name: &str, path: &Path) -> Result<Self, Error> {
+    pub fn load(name: &str, path: &Path, fuel: bool) -> Result<Self, Error> {
         let bytes = std::fs::read(path)
             .map_err(|e| Error::new(ErrorKind::Unreadable, path, format!("cannot be read: {e}")))?;
-        Self::from_bytes(name, path, &bytes)
+        Self::from_bytes(name, path, &bytes, fuel)
     }
 
     /// Compiles a component from its bytes; `path` is only named in
@@ -70,8 +73,8 @@ impl Component {
     /// # Errors
     ///
     /// As [`Component::load`], but for reading.
-    pub fn from_bytes(name: &str, path: &Path, bytes: &[u8]) -> Result<Self, Error> {
-        let engine = engine().map_err(|e| Error::new(ErrorKind::Engine, path, e))?;
+    pub fn from_bytes(name: &str, path: &Path, bytes: &[u8], fuel: bool) -> Result<Self, Error> {
+        let engine = engine(fuel).map_err(|e| Error::new(ErrorKind::Engine, path, e))?;
         let component = wasmtime::component::Component::new(engine, bytes).map_err(|e| {
             Error::new(
                 ErrorKind::Invalid,
@@ -95,6 +98,7 @@ impl Component {
         Ok(Self {
             name: name.to_owned(),
             path: path.to_path_buf(),
+            fuel,
             pre,
         })
     }
@@ -109,6 +113,12 @@ impl Component {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether it was compiled to meter fuel.
+    #[must_use]
+    pub fn fuel(&self) -> bool {
+        self.fuel
     }
 }
 
@@ -265,6 +275,13 @@ impl WasmServer {
         // Try the grants once now, so that a folder that is not there is
         // reported when the server is made, not at its first message.
         wasi_context(&sandbox).map_err(|e| Error::new(ErrorKind::Grant, component.path(), e))?;
+        if sandbox.fuel.is_some() && !component.fuel() {
+            return Err(Error::new(
+                ErrorKind::Engine,
+                component.path(),
+                "a fuel limit needs a component compiled to meter fuel",
+            ));
+        }
         let logger: Arc<str> = Arc::from(component.name());
         let permits = Semaphore::new(sandbox.instances.max(1));
         Ok(Self {
@@ -342,7 +359,7 @@ impl WasmServer {
             .await
             .map_err(|e| Failure(format!("it could not start: {}", e.message())))?;
         let wasi = wasi_context(sandbox).map_err(Failure)?;
-        let engine = engine().map_err(Failure)?;
+        let engine = engine(component.fuel).map_err(Failure)?;
         let mut store = Store::new(
             engine,
             State {
@@ -388,7 +405,11 @@ impl WasmServer {
         Ok(instance)
     }
 
+    /// A message's fuel, when its component meters fuel.
     fn refuel(&self, store: &mut Store<State>) -> Result<(), Failure> {
+        if !self.inner.component.fuel() {
+            return Ok(());
+        }
         store
             .set_fuel(self.inner.sandbox.fuel.unwrap_or(u64::MAX))
             .map_err(|e| Failure(format!("{e:#}")))

@@ -38,8 +38,13 @@ fn request(id: i64, method: &str, params: serde_json::Value) -> Request<'static>
 }
 
 fn server(text: &str, sandbox: Sandbox) -> WasmServer {
-    let component = Component::from_bytes("test", Path::new("test.wat"), text.as_bytes())
-        .unwrap_or_else(|e| panic!("the test component does not load: {e}"));
+    let component = Component::from_bytes(
+        "test",
+        Path::new("test.wat"),
+        text.as_bytes(),
+        sandbox.fuel.is_some(),
+    )
+    .unwrap_or_else(|e| panic!("the test component does not load: {e}"));
     WasmServer::new(Arc::new(ComponentFile::from(component)), sandbox)
         .unwrap_or_else(|e| panic!("the server cannot be made: {e}"))
 }
@@ -222,7 +227,7 @@ fn files_that_are_not_components_are_refused_with_their_path() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let corrupt = dir.path().join("corrupt.wasm");
     std::fs::write(&corrupt, b"\0asm\x0d\0\x01\0garbage").unwrap_or_else(|e| panic!("{e}"));
-    let error = Component::load("corrupt", &corrupt)
+    let error = Component::load("corrupt", &corrupt, false)
         .err()
         .unwrap_or_else(|| panic!("a corrupt file loaded"));
     assert_eq!(error.kind(), ErrorKind::Invalid);
@@ -230,7 +235,7 @@ fn files_that_are_not_components_are_refused_with_their_path() {
     assert!(error.to_string().contains("corrupt.wasm"), "{error}");
 
     let missing = dir.path().join("missing.wasm");
-    let error = Component::load("missing", &missing)
+    let error = Component::load("missing", &missing, false)
         .err()
         .unwrap_or_else(|| panic!("a missing file loaded"));
     assert_eq!(error.kind(), ErrorKind::Unreadable);
@@ -238,7 +243,7 @@ fn files_that_are_not_components_are_refused_with_their_path() {
     // A core module is not a component.
     let module = dir.path().join("module.wat");
     std::fs::write(&module, "(module)").unwrap_or_else(|e| panic!("{e}"));
-    let error = Component::load("module", &module)
+    let error = Component::load("module", &module, false)
         .err()
         .unwrap_or_else(|| panic!("a core module loaded"));
     assert_eq!(error.kind(), ErrorKind::Invalid);
@@ -246,7 +251,7 @@ fn files_that_are_not_components_are_refused_with_their_path() {
     // A component of another world: it exports no `handle`.
     let other = dir.path().join("other.wat");
     std::fs::write(&other, "(component)").unwrap_or_else(|e| panic!("{e}"));
-    let error = Component::load("other", &other)
+    let error = Component::load("other", &other, false)
         .err()
         .unwrap_or_else(|| panic!("a component without handle loaded"));
     assert_eq!(error.kind(), ErrorKind::Incompatible);
@@ -262,8 +267,21 @@ fn a_granted_folder_that_is_not_there_is_refused() {
         "test",
         Path::new("t.wat"),
         components::answering().as_bytes(),
+        false,
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!component.fuel());
+    let component = Arc::new(ComponentFile::from(component));
+    // A fuel limit on a component compiled without fuel metering.
+    let metered = Sandbox {
+        fuel: Some(1_000),
+        ..Sandbox::default()
+    };
+    let error = WasmServer::new(component.clone(), metered)
+        .err()
+        .unwrap_or_else(|| panic!("fuel on an unmetered component"));
+    assert_eq!(error.kind(), ErrorKind::Engine);
+    assert!(error.message().contains("meter fuel"), "{error}");
     let sandbox = Sandbox {
         dirs: vec![mcp_plugin_wasm::DirGrant {
             path: "/nonexistent/mcp-manager-test".into(),
@@ -271,7 +289,7 @@ fn a_granted_folder_that_is_not_there_is_refused() {
         }],
         ..Sandbox::default()
     };
-    let error = WasmServer::new(Arc::new(ComponentFile::from(component)), sandbox)
+    let error = WasmServer::new(component, sandbox)
         .err()
         .unwrap_or_else(|| panic!("a missing folder was granted"));
     assert_eq!(error.kind(), ErrorKind::Grant);
@@ -286,7 +304,7 @@ async fn a_file_compiles_at_the_first_message_once_for_all_its_servers() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.wat");
     std::fs::write(&good, components::answering()).unwrap();
-    let file = Arc::new(ComponentFile::new("good", &good));
+    let file = Arc::new(ComponentFile::new("good", &good, false));
     file.check().unwrap();
     let first = WasmServer::new(file.clone(), Sandbox::default()).unwrap();
     let second = WasmServer::new(file.clone(), Sandbox::default()).unwrap();
@@ -304,7 +322,7 @@ async fn a_file_compiles_at_the_first_message_once_for_all_its_servers() {
     // the server is made, and its first message says why it cannot run.
     let broken = dir.path().join("broken.wasm");
     std::fs::write(&broken, b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let file = Arc::new(ComponentFile::new("broken", &broken));
+    let file = Arc::new(ComponentFile::new("broken", &broken, false));
     file.check().unwrap();
     let server = WasmServer::new(file, Sandbox::default()).unwrap();
     let error = server.handle_request(call(3), context()).await.unwrap_err();
@@ -322,10 +340,12 @@ async fn a_file_compiles_at_the_first_message_once_for_all_its_servers() {
 
     let module = dir.path().join("module.wasm");
     std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
-    let error = ComponentFile::new("module", &module).check().unwrap_err();
+    let error = ComponentFile::new("module", &module, false)
+        .check()
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Invalid);
     assert!(error.to_string().contains("module.wasm"), "{error}");
-    let error = ComponentFile::new("gone", &dir.path().join("gone.wasm"))
+    let error = ComponentFile::new("gone", &dir.path().join("gone.wasm"), false)
         .check()
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unreadable);
