@@ -167,7 +167,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (calls, each, starts) = if full { (2_000, 250, 8) } else { (20, 2, 2) };
+    let (calls, each, starts) = if full { (5_000, 2_500, 8) } else { (20, 2, 2) };
     let component = root().join("target/plugins/text-tools-py/server.wasm");
     assert!(
         component.is_file(),
