@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::{OnceCell, oneshot};
 
+use crate::component::Component;
 use crate::error::{Error, ErrorKind};
-use crate::server::Component;
 
 /// A component's file and, once it was needed, the component compiled
 /// from it. Compiling a large component takes a while, so it happens on a

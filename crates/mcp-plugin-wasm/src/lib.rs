@@ -38,16 +38,18 @@
 
 #![forbid(unsafe_code)]
 
+mod component;
 mod engine;
 mod error;
 mod file;
 mod sandbox;
 mod server;
 
+pub use component::Component;
 pub use error::{Error, ErrorKind};
 pub use file::ComponentFile;
 pub use sandbox::{DirGrant, Sandbox};
-pub use server::{Component, WasmServer};
+pub use server::WasmServer;
 
 /// The version of the world in `wit/plugin.wit` that plugins are built
 /// against.
