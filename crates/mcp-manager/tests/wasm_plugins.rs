@@ -64,6 +64,26 @@ fn plugins_dir(dir: &Path) -> PathBuf {
     plugins
 }
 
+/// `serve` over HTTP on the config `servers` (written into `dir`) with the
+/// plugins of `plugins`: the gateway and its admin address.
+fn serve(dir: &Path, servers: &Value, plugins: &Path) -> (HttpGateway, String) {
+    let config = dir.join("mcp.json");
+    std::fs::write(&config, servers.to_string()).unwrap();
+    let admin = free_addr();
+    let gateway = HttpGateway::start_with(
+        &config,
+        &unique_marker("wasm"),
+        &[
+            "--no-watch",
+            "--plugins-dir",
+            plugins.to_str().unwrap(),
+            "--admin",
+            &admin,
+        ],
+    );
+    (gateway, admin)
+}
+
 #[test]
 fn wasm_plugins_serve_the_sdk_clients_each_in_its_sandbox() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,21 +105,7 @@ fn wasm_plugins_serve_the_sdk_clients_each_in_its_sandbox() {
         "js": {"type": "text-tools-js", "namespace": "js", "startupTimeoutMs": 180_000},
         "broken": {"type": "corrupt", "namespace": "broken", "startupTimeoutMs": 180_000}
     }});
-    let config = dir.path().join("mcp.json");
-    std::fs::write(&config, servers.to_string()).unwrap();
-    let marker = unique_marker("wasm");
-    let admin = free_addr();
-    let gateway = HttpGateway::start_with(
-        &config,
-        &marker,
-        &[
-            "--no-watch",
-            "--plugins-dir",
-            plugins.to_str().unwrap(),
-            "--admin",
-            &admin,
-        ],
-    );
+    let (gateway, admin) = serve(dir.path(), &servers, &plugins);
 
     // The corrupt plugin is reported by name and path; its type is unknown,
     // so its server fails alone.
@@ -257,26 +263,12 @@ fn a_wasm_plugin_past_its_timeout_fuel_or_memory_fails_that_request_and_serves_o
         "(loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))",
         "[grants]\nmemory_mib = 8\n",
     );
-    let config = dir.path().join("mcp.json");
     let servers = json!({"mcpServers": {
         "spin": {"type": "spin", "namespace": "spin"},
         "burn": {"type": "burn", "namespace": "burn"},
         "hog": {"type": "hog", "namespace": "hog"}
     }});
-    std::fs::write(&config, servers.to_string()).unwrap();
-    let marker = unique_marker("wasm-faults");
-    let admin = free_addr();
-    let gateway = HttpGateway::start_with(
-        &config,
-        &marker,
-        &[
-            "--no-watch",
-            "--plugins-dir",
-            plugins.to_str().unwrap(),
-            "--admin",
-            &admin,
-        ],
-    );
+    let (gateway, admin) = serve(dir.path(), &servers, &plugins);
     let addr = gateway.url();
     let addr = addr
         .strip_prefix("http://")
