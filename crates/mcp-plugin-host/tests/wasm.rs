@@ -171,3 +171,25 @@ async fn a_wasm_plugin_serves_in_its_sandbox_and_bad_ones_are_named() {
         .unwrap_err();
     assert!(error.message().contains("cannot be opened"), "{error}");
 }
+
+/// The servers of a wasm plugin whose component was replaced launch
+/// differently, so a watching `serve` restarts them on the new one; an
+/// unchanged plugin launches the same.
+#[test]
+fn a_replaced_component_launches_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let answering = components::answering();
+    plugin(dir.path(), "hello", "", Some(answering.as_bytes()));
+    let registry = || {
+        let mut registry = PluginRegistry::new();
+        let loaded = load_dir(dir.path()).unwrap();
+        assert!(register(&mut registry, &loaded.manifests).is_empty());
+        registry
+    };
+    let entry = server(r#"{"type": "hello"}"#);
+    let first = registry().launch(&entry).unwrap();
+    assert!(first.same_as(&registry().launch(&entry).unwrap()));
+    let replaced = format!("{answering}\n;; version 2\n");
+    std::fs::write(dir.path().join("hello/server.wat"), replaced).unwrap();
+    assert!(!first.same_as(&registry().launch(&entry).unwrap()));
+}
