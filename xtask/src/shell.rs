@@ -61,6 +61,14 @@ pub(crate) fn command(program: impl AsRef<OsStr>) -> Command {
         };
         cmd.env("CARGO_TERM_COLOR", color);
     }
+    // Compiled wasm plugins are cached inside target/, not in the user's
+    // cache folder: tests and benchmarks stay within the workspace.
+    if std::env::var_os("MCP_MANAGER_WASM_CACHE").is_none() {
+        cmd.env(
+            "MCP_MANAGER_WASM_CACHE",
+            root().join("target").join("wasm-cache"),
+        );
+    }
     // A CI run builds once from scratch: incremental data would only fill
     // its disk (it is a third of a test build's target/).
     if on_ci() && std::env::var_os("CARGO_INCREMENTAL").is_none() {

@@ -300,3 +300,70 @@ fn a_wasm_plugin_past_its_timeout_fuel_or_memory_fails_that_request_and_serves_o
     }
     drop(gateway);
 }
+
+/// Compiled components are kept in the cache folder, made for this user
+/// alone, and found there at the next start; a folder others may write
+/// to is not used, and the plugin still runs.
+#[test]
+fn compiled_components_are_cached_in_a_private_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    misbehaving_plugin(&plugins, "quiet", "(nop)", "");
+    let config = dir.path().join("mcp.json");
+    std::fs::write(
+        &config,
+        json!({"mcpServers": {"quiet": {"type": "quiet"}}}).to_string(),
+    )
+    .unwrap();
+    let call = |cache: &Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .args(["call", "quiet/hello", "--config"])
+            .arg(&config)
+            .env("MCP_MANAGER_WASM_CACHE", cache)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert_eq!(stdout.trim(), "hello from wat", "{stderr}");
+        stderr
+    };
+    // The compiled artifacts, each with its modification time (the cache's
+    // bookkeeping files left out).
+    let artifacts = |dir: &Path| -> Vec<(PathBuf, std::time::SystemTime)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::time::SystemTime)>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if !name.starts_with('.') && !name.ends_with(".stats") {
+                    out.push((path, entry.metadata().unwrap().modified().unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(dir, &mut out);
+        out.sort();
+        out
+    };
+
+    let cache = dir.path().join("cache/wasm");
+    call(&cache);
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    let cached = artifacts(&cache);
+    assert!(!cached.is_empty(), "nothing cached in {}", cache.display());
+    call(&cache);
+    assert_eq!(artifacts(&cache), cached, "the second start compiled anew");
+
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let stderr = call(&shared);
+    assert!(stderr.contains("others may write to it"), "{stderr}");
+    assert!(artifacts(&shared).is_empty());
+}

@@ -50,7 +50,7 @@ impl std::fmt::Debug for Component {
 impl Component {
     /// Reads and compiles the component at `path` (a `.wasm` file, or
     /// the component text format), called `name` in messages; with
-    /// `fuel`, for the engine that meters fuel (needed by a [`Sandbox`]
+    /// `fuel`, for the engine that meters fuel (needed by a [`Sandbox`](crate::Sandbox)
     /// with a fuel limit; without it calls run faster).
     ///
     /// # Errors

@@ -32,6 +32,11 @@
 //! and yield to it every few milliseconds, so a plugin busy computing
 //! does not hold a thread of the runtime.
 //!
+//! A component is compiled the first time a server needs it and the
+//! machine code kept in [`cache_dir`] (`MCP_MANAGER_WASM_CACHE`, else
+//! `$XDG_CACHE_HOME/mcp-manager/wasm`), a folder made for this user alone,
+//! so that the next start of the manager loads it instead.
+//!
 //! This crate knows no manifests, plugins directories or registries: the
 //! plugin host turns a manifest and a server's settings into a
 //! [`Sandbox`].
@@ -46,6 +51,7 @@ mod sandbox;
 mod server;
 
 pub use component::Component;
+pub use engine::cache_dir;
 pub use error::{Error, ErrorKind};
 pub use file::ComponentFile;
 pub use sandbox::{DirGrant, Sandbox};
