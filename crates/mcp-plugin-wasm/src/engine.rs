@@ -1,5 +1,6 @@
-//! The one WebAssembly engine of the process, and the clock that ends
-//! calls that run past their deadline.
+//! The process's WebAssembly engines (one of them metering fuel), the
+//! cache of what they compile, and the clock that ends calls that run past
+//! their deadline.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -45,7 +46,7 @@ pub(crate) fn engine(fuel: bool) -> Result<&'static Engine, String> {
 }
 
 /// Where compiled components are kept between runs: `MCP_MANAGER_WASM_CACHE`
-/// (`off` for nowhere), else `$XDG_CACHE_HOME/mcp-manager/wasm`, else
+/// (an absolute path; `off` for nowhere), else `$XDG_CACHE_HOME/mcp-manager/wasm`, else
 /// `~/.cache/mcp-manager/wasm`; `None` without a home.
 #[must_use]
 pub fn cache_dir() -> Option<PathBuf> {
