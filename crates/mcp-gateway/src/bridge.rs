@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use mcp_core::{BoxFuture, HandlerResult, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::mcp::ClientCapabilities;
+use mcp_protocol::mcp::stateless;
 use mcp_protocol::raw::Raw;
 use mcp_protocol::{ErrorObject, Notification};
 use serde_json::{Map, Value, json};
@@ -112,6 +114,31 @@ impl Parked {
             open: HashMap::new(),
             task,
             since: Instant::now(),
+        }
+    }
+
+    /// Keeps a question open for the client, or, when the client did not
+    /// declare the capability it needs, answers it at once with `-32021`
+    /// naming what the client lacks, as such a client would: the backend
+    /// decides what to make of that.
+    pub(super) fn put(
+        &mut self,
+        key: String,
+        request: Value,
+        answer: oneshot::Sender<HandlerResult>,
+        declared: &ClientCapabilities,
+    ) {
+        let needs = request
+            .get("method")
+            .and_then(Value::as_str)
+            .and_then(stateless::capability_for);
+        match needs {
+            Some(needs) if !stateless::declares(declared, needs) => {
+                let _ = answer.send(Err(stateless::missing_capabilities(&[needs])));
+            }
+            _ => {
+                self.open.insert(key, (request, answer));
+            }
         }
     }
 
@@ -217,6 +244,7 @@ impl crate::Gateway {
         backend: &Backend,
         method: &str,
         params: Raw<'static>,
+        declared: &ClientCapabilities,
         context: &RequestContext,
     ) -> HandlerResult {
         let (state, responses) = continuation(&params);
@@ -254,7 +282,7 @@ impl crate::Gateway {
                     request,
                     answer,
                 }) => {
-                    call.open.insert(key, (request, answer));
+                    call.put(key, request, answer, declared);
                     // Questions asked at the same moment go out together.
                     tokio::task::yield_now().await;
                     while let Ok(more) = call.events.try_recv() {
@@ -264,7 +292,7 @@ impl crate::Gateway {
                                 request,
                                 answer,
                             } => {
-                                call.open.insert(key, (request, answer));
+                                call.put(key, request, answer, declared);
                             }
                             Bridged::Done(result) => {
                                 return result.map(|r| as_stateless_result(method, r));

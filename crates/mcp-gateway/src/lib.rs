@@ -316,7 +316,7 @@ impl Gateway {
     fn discover(&self) -> HandlerResult {
         Ok(Raw::from_value(&json!({
             "resultType": "complete",
-            "supportedVersions": [ProtocolVersion::V2026_07_28.as_str()],
+            "supportedVersions": VersionSet::default().versions(),
             "capabilities": self.capabilities(),
             "_meta": {mcp_protocol::mcp::meta_keys::SERVER_INFO: self.info},
             "ttlMs": 0,

@@ -13,8 +13,8 @@ use std::task::Poll;
 use mcp_core::{HandlerResult, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
-    CallToolParams, CompleteParams, CompletionTarget, GetPromptParams, Method, RequestParams,
-    ResourceRequestParams, View,
+    CallToolParams, ClientCapabilities, CompleteParams, CompletionTarget, GetPromptParams, Method,
+    RequestParams, ResourceRequestParams, View,
 };
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, Request};
@@ -95,6 +95,16 @@ pub(crate) fn continuation(params: &Raw<'_>) -> (Option<String>, serde_json::Map
         _ => serde_json::Map::new(),
     };
     (state, responses)
+}
+
+/// The client capabilities a stateless request's `_meta` declares (none
+/// when it declares none, or they cannot be read).
+pub(crate) fn declared_capabilities(params: &Raw<'_>) -> ClientCapabilities {
+    RequestParams::from_params(Some(params.reborrow()))
+        .ok()
+        .and_then(|params| params.meta)
+        .and_then(|meta| meta.client_capabilities)
+        .unwrap_or_default()
 }
 
 /// The `_meta` members of the 2026-07-28 request envelope.
@@ -302,8 +312,15 @@ impl Gateway {
             if session_bound {
                 // A server in a session takes no 2026-07-28 envelope (some
                 // refuse it): it gets the request as its own clients send it.
+                let declared = declared_capabilities(&params);
                 return self
-                    .bridged(backend, method, without_envelope(params), context)
+                    .bridged(
+                        backend,
+                        method,
+                        without_envelope(params),
+                        &declared,
+                        context,
+                    )
                     .await;
             }
             let result = self.forward_once(backend, method, params, context).await?;

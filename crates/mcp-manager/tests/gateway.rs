@@ -85,7 +85,10 @@ async fn lists_are_merged_and_calls_routed() {
     let gateway = Gateway::new(backends.clone(), ".");
 
     let discover = ask(&gateway, "server/discover", json!({})).await.unwrap();
-    assert_eq!(discover["supportedVersions"], json!(["2026-07-28"]));
+    assert_eq!(
+        discover["supportedVersions"],
+        json!(["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"])
+    );
     assert_eq!(
         discover["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
         "mcp-manager"

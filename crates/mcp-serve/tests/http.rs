@@ -336,43 +336,129 @@ async fn sessions_calls_progress_and_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stateless_requests_and_method_header() {
+async fn stateless_requests_are_judged_before_the_server_sees_them() {
     let served = Served::start(HttpServeOptions::default()).await;
     let client = client();
     let url = served.url.clone();
-
+    let envelope = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}});
+    // A request with its headers, answered with the given status and
+    // body.
+    let ask = |body: Value, headers: &[(&str, &str)]| {
+        let mut request = post(&client, &url, &body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, json_of(response).await)
+        }
+    };
     let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
-        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
-    let response = post(&client, &url, &discover)
-        .header("mcp-method", "server/discover")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = json_of(response).await;
+        "params": {"_meta": envelope}});
+    let mirrored = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "server/discover"),
+    ];
+    let (status, body) = ask(discover, &mirrored).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(body["result"]["supportedVersions"][0], "2026-07-28");
 
-    // The header alone makes a request stateless, too.
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": "echo", "arguments": {"text": "x"}}});
-    let response = post(&client, &url, &call)
-        .header("mcp-protocol-version", "2026-07-28")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = json_of(response).await;
+        "params": {"name": "echo", "arguments": {"text": "x"}, "_meta": envelope}});
+    let call_headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", " echo "),
+    ];
+    let (status, body) = ask(call.clone(), &call_headers).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["result"]["content"][0]["text"], "echo: \"x\"");
 
-    let response = post(&client, &url, &discover)
-        .header("mcp-method", "tools/list")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let body: Value = json_of(response).await;
+    // The envelope first: missing, or without a member it needs.
+    let bare = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "x"}}});
+    let (status, body) = ask(bare, &call_headers).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!(-32602))
+    );
+    assert_eq!(body["id"], 3);
+
+    // Then the headers that mirror the body.
+    for (headers, case) in [
+        (
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/list"),
+            ][..],
+            "method",
+        ),
+        (&[("mcp-protocol-version", "2026-07-28")][..], "no method"),
+        (&call_headers[..2], "no name"),
+        (
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "other"),
+            ][..],
+            "name",
+        ),
+        (
+            &[
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+            ][..],
+            "version",
+        ),
+    ] {
+        let (status, body) = ask(call.clone(), headers).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}");
+        assert_eq!(body["error"]["code"], -32020, "{case}");
+        assert_eq!(body["id"], 2, "{case}");
+    }
+
+    // Then the version: the supported ones listed, the requested echoed.
+    let future = json!({"jsonrpc": "2.0", "id": 4, "method": "server/discover",
+        "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01",
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let headers = [
+        ("mcp-protocol-version", "2099-01-01"),
+        ("mcp-method", "server/discover"),
+    ];
+    let (status, body) = ask(future, &headers).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], -32022);
+    assert_eq!(body["error"]["data"]["requested"], "2099-01-01");
+    assert!(
+        body["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28"))
+    );
+
+    // Methods 2026-07-28 removed, and methods the server does not have:
+    // 404 with -32601.
+    for method in ["ping", "initialize", "logging/setLevel", "no/such-method"] {
+        let request = json!({"jsonrpc": "2.0", "id": 5, "method": method,
+            "params": {"_meta": envelope}});
+        let headers = [
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", method),
+        ];
+        let (status, body) = ask(request, &headers).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(body["error"]["code"], -32601, "{method}");
+    }
+
+    // A session's request is not judged this way, but a stateful client's
+    // Mcp-Method must match too.
+    let list = json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"});
+    let (status, body) = ask(list, &[("mcp-method", "prompts/list")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], -32020);
-    assert_eq!(body["id"], 1);
 
     served.stop().await;
 }

@@ -358,11 +358,28 @@ fn decode_chunked(mut raw: &[u8]) -> Vec<u8> {
 /// POSTs `body` to `/mcp` on `addr`, reads the whole response.
 pub(crate) fn post(addr: &str, session: Option<&str>, body: &Value) -> std::io::Result<Response> {
     let payload = serde_json::to_vec(body).unwrap();
+    // The headers that mirror the body, as a client of the body's
+    // protocol version sends them.
+    let version = body["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"]
+        .as_str()
+        .unwrap_or("2025-11-25");
+    let method = body["method"].as_str().unwrap_or_default();
+    let name = match method {
+        "tools/call" | "prompts/get" => body["params"]["name"].as_str(),
+        "resources/read" => body["params"]["uri"].as_str(),
+        _ => None,
+    };
     let mut headers = vec![
         ("Content-Type", "application/json"),
         ("Accept", "application/json, text/event-stream"),
-        ("MCP-Protocol-Version", "2025-11-25"),
+        ("MCP-Protocol-Version", version),
     ];
+    if !method.is_empty() {
+        headers.push(("Mcp-Method", method));
+    }
+    if let Some(name) = name {
+        headers.push(("Mcp-Name", name));
+    }
     if let Some(id) = session {
         headers.push(("Mcp-Session-Id", id));
     }

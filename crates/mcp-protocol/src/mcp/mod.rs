@@ -12,6 +12,7 @@
 //! through. They are strict on what routing depends on (names, URIs, ids).
 
 mod methods;
+pub mod stateless;
 mod types;
 mod views;
 

@@ -16,10 +16,12 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
 use mcp_core::{BoxFuture, HandlerResult, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
-use mcp_protocol::mcp::{Method, RequestMeta, View};
+use mcp_protocol::mcp::stateless::{self, Generation};
+use mcp_protocol::mcp::{Method, RequestParams, View, meta_keys};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{
     BatchPolicy, ErrorObject, Message, Notification, Packet, ProtocolVersion, Request, RequestId,
+    VersionSet,
 };
 use mcp_runtime::dispatch::{ClientMessage, answer, ask_client, route};
 use mcp_runtime::transport::CHANNEL_CAPACITY;
@@ -31,7 +33,8 @@ use super::body::{
 };
 use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
 use super::{
-    EVENT_STREAM, METHOD_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared, VERSION_HEADER,
+    EVENT_STREAM, METHOD_HEADER, NAME_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared,
+    VERSION_HEADER,
 };
 
 impl Shared {
@@ -68,6 +71,17 @@ impl Shared {
         };
         let headers = &parts.headers;
         let id = message.id().cloned();
+        let stateless = match &message {
+            Message::Request(request) => match judge_request(request, headers) {
+                Ok(judged) => judged,
+                Err(refusal) => {
+                    let code = StatusCode::from_u16(refusal.http_status())
+                        .unwrap_or(StatusCode::BAD_REQUEST);
+                    return rpc_error(code, id, refusal.to_error_object());
+                }
+            },
+            _ => None,
+        };
         if let (Some(header), Some(method)) = (headers.get(METHOD_HEADER), message.method()) {
             if header.as_bytes() != method.as_bytes() {
                 return rpc_error(
@@ -96,21 +110,17 @@ impl Shared {
                 }
             },
         };
-        let meta = match &message {
-            Message::Request(request) => read_meta(request),
-            _ => MetaFacts::default(),
-        };
-        let stateless = meta.stateless || header_version.is_some_and(|v| !v.is_stateful());
         match message {
-            Message::Request(request)
-                if !stateless && request.method == Method::Initialize.as_str() =>
-            {
+            Message::Request(request) if stateless.is_some() => {
+                let progress = stateless.is_some_and(|s| s.progress);
+                run(self, request, progress, None, client).await
+            }
+            Message::Request(request) if request.method == Method::Initialize.as_str() => {
                 self.initialize(request, client).await
             }
-            Message::Request(request) if stateless => {
-                run(self, request, meta.progress, None, client).await
-            }
-            Message::Notification(_) | Message::Response(_) | Message::Error(_) if stateless => {
+            Message::Notification(_) | Message::Response(_) | Message::Error(_)
+                if header_version.is_some_and(|v| !v.is_stateful()) =>
+            {
                 status(StatusCode::ACCEPTED)
             }
             message => {
@@ -120,7 +130,8 @@ impl Shared {
                 };
                 match message {
                     Message::Request(request) => {
-                        run(self, request, meta.progress, Some(session), client).await
+                        let progress = read_progress(&request);
+                        run(self, request, progress, Some(session), client).await
                     }
                     other => {
                         // Requests were taken above: nothing comes back.
@@ -341,14 +352,24 @@ pub(super) async fn run(
     } else {
         tokio::select! {
             answered = &mut task => {
-                drop(guard);
                 let message = answered.unwrap_or_else(|_| {
                     Message::error(
                         Some(id),
                         ErrorObject::new(REQUEST_CANCELLED, "request cancelled"),
                     )
                 });
-                return json(StatusCode::OK, &message);
+                // A stateless request's errors of the transport's kind
+                // (an unknown method, a missing capability) carry their
+                // HTTP status too.
+                let code = match (&message, guard.session()) {
+                    (Message::Error(error), None) => {
+                        StatusCode::from_u16(stateless::http_status(error.error.code))
+                            .unwrap_or(StatusCode::OK)
+                    }
+                    _ => StatusCode::OK,
+                };
+                drop(guard);
+                return json(code, &message);
             }
             first = receiver.recv() => first,
         }
@@ -382,35 +403,55 @@ pub(super) async fn run(
     sse_response(SseBody::new(reader, shared.options.keep_alive, None))
 }
 
-/// What a request's `_meta` says about how to serve it.
-#[derive(Default)]
-pub(super) struct MetaFacts {
+/// What serving a stateless request needs to know of it.
+#[derive(Clone, Copy)]
+pub(super) struct Stateless {
     /// It carries a progress token.
     progress: bool,
-    /// It names a protocol version without sessions.
-    stateless: bool,
 }
 
-pub(super) fn read_meta(request: &Request<'_>) -> MetaFacts {
+/// Judges a request by the 2026-07-28 rules ([`stateless::judge`]) with
+/// the headers that mirror its body: `None` for a request of a session,
+/// what serving a stateless one needs, or the refusal.
+pub(super) fn judge_request(
+    request: &Request<'_>,
+    headers: &HeaderMap,
+) -> Result<Option<Stateless>, stateless::Refusal> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let mirrored = stateless::Headers {
+        protocol_version: header(VERSION_HEADER),
+        method: header(METHOD_HEADER),
+        name: header(NAME_HEADER),
+    };
+    let object = request
+        .params
+        .as_ref()
+        .and_then(|params| RawObject::from_cow(params.reborrow()).ok());
+    match stateless::judge(
+        &request.method,
+        object.as_ref(),
+        Some(&mirrored),
+        &VersionSet::default(),
+    )? {
+        Generation::Stateful => Ok(None),
+        Generation::Stateless { meta, .. } => Ok(Some(Stateless {
+            progress: meta.progress_token.is_some(),
+        })),
+    }
+}
+
+/// Whether a session's request carries a progress token.
+pub(super) fn read_progress(request: &Request<'_>) -> bool {
     let Some(params) = &request.params else {
-        return MetaFacts::default();
+        return false;
     };
-    if !params.get().contains("_meta") {
-        return MetaFacts::default();
+    if !params.get().contains(meta_keys::PROGRESS_TOKEN) {
+        return false;
     }
-    let Ok(object) = RawObject::from_cow(params.reborrow()) else {
-        return MetaFacts::default();
-    };
-    let Some(meta) = object
-        .get("_meta")
-        .and_then(|meta| RequestMeta::from_params(Some(Raw::borrowed(meta))).ok())
-    else {
-        return MetaFacts::default();
-    };
-    MetaFacts {
-        progress: meta.progress_token.is_some(),
-        stateless: meta.is_stateless(),
-    }
+    RequestParams::from_params(Some(params.reborrow()))
+        .ok()
+        .and_then(|params| params.meta)
+        .is_some_and(|meta| meta.progress_token.is_some())
 }
 
 /// The way back to the client for one request: requests to the client

@@ -119,6 +119,7 @@ pub const MESSAGE_PATH: &str = "/message";
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
 const EVENT_STREAM: &str = "text/event-stream";
 const JSON: &str = "application/json";
 /// The JSON-RPC code of a request cancelled before it was answered.

@@ -7,9 +7,10 @@ use std::borrow::Cow;
 
 use mcp_core::RequestContext;
 use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::mcp::stateless::{self, Generation};
 use mcp_protocol::mcp::{ClientCapabilities, LoggingLevel, Method, RequestMeta, View};
 use mcp_protocol::raw::{Raw, RawObject};
-use mcp_protocol::{ErrorObject, Notification, ProtocolVersion, Request, RequestId, VersionSet};
+use mcp_protocol::{ErrorObject, Notification, Request, RequestId, VersionSet};
 use serde_json::{Map, Value, json};
 
 /// Which generation of the protocol a request belongs to.
@@ -103,10 +104,9 @@ impl Call {
                 .map_err(|_| invalid_params("`params` must be an object"))?,
             None => RawObject::new(),
         };
-        let had_meta = params.contains_key("_meta");
+        let mode = classify(&request.method, &params)?;
         let meta = RequestMeta::from_params(params.remove("_meta"))
             .map_err(|e| invalid_params(format!("`_meta`: {}", e.message())))?;
-        let mode = classify(&request.method, had_meta, &meta)?;
         Ok(Self {
             method: request.method,
             id: request.id,
@@ -168,43 +168,18 @@ impl Call {
     }
 }
 
-/// Works out the protocol generation of a request. A request is stateless
-/// when its `_meta` names a protocol version or client capabilities, or when
-/// its method exists only in stateless versions; such a request must carry
-/// both, and a version this server speaks statelessly.
-fn classify(
-    method: &str,
-    had_meta: bool,
-    meta: &RequestMeta<'_>,
-) -> Result<Mode, ErrorObject<'static>> {
-    let stateless_only = Method::from_name(method).is_some_and(|m| {
-        m.is_in(ProtocolVersion::V2026_07_28) && !m.is_in(ProtocolVersion::LATEST_STATEFUL)
-    });
-    if !stateless_only && meta.protocol_version.is_none() && meta.client_capabilities.is_none() {
-        return Ok(Mode::Stateful);
+/// Works out the protocol generation of a request and checks a stateless
+/// one as 2026-07-28 demands ([`stateless::judge`]: the `_meta` envelope,
+/// a version this server speaks statelessly, no removed method).
+fn classify(method: &str, params: &RawObject<'_>) -> Result<Mode, ErrorObject<'static>> {
+    match stateless::judge(method, Some(params), None, &VersionSet::default()) {
+        Ok(Generation::Stateful) => Ok(Mode::Stateful),
+        Ok(Generation::Stateless { meta, .. }) => Ok(Mode::Stateless {
+            capabilities: Box::new(meta.client_capabilities.clone().unwrap_or_default()),
+            log_level: meta.log_level,
+        }),
+        Err(refusal) => Err(refusal.to_error_object()),
     }
-    if !had_meta {
-        return Err(invalid_params(
-            "missing `_meta`: a 2026-07-28 request must carry the protocol version and client capabilities",
-        ));
-    }
-    let Some(version) = &meta.protocol_version else {
-        return Err(invalid_params(
-            "missing `_meta` member `io.modelcontextprotocol/protocolVersion`",
-        ));
-    };
-    VersionSet::default()
-        .check_stateless(version)
-        .map_err(|unsupported| unsupported.to_error_object())?;
-    let Some(capabilities) = &meta.client_capabilities else {
-        return Err(invalid_params(
-            "missing `_meta` member `io.modelcontextprotocol/clientCapabilities`",
-        ));
-    };
-    Ok(Mode::Stateless {
-        capabilities: Box::new(capabilities.clone()),
-        log_level: meta.log_level,
-    })
 }
 
 /// A notification with `params`.
@@ -245,18 +220,7 @@ pub(crate) fn method_not_found(method: &str) -> ErrorObject<'static> {
 /// `-32021`: the request needs client capabilities it did not declare.
 pub(crate) fn missing_capabilities(missing: &[ClientCapability]) -> ErrorObject<'static> {
     let names: Vec<&str> = missing.iter().map(|c| c.key()).collect();
-    let required: Map<String, Value> = names
-        .iter()
-        .map(|name| ((*name).to_owned(), json!({})))
-        .collect();
-    error_with_data(
-        error_code::MISSING_REQUIRED_CLIENT_CAPABILITY,
-        format!(
-            "Server requires the {} capability for this request",
-            names.join(" and ")
-        ),
-        &json!({ "requiredCapabilities": required }),
-    )
+    stateless::missing_capabilities(&names)
 }
 
 /// What a handler produced.
