@@ -9,10 +9,16 @@
 //! | `builtin` | `mcp-manager builtin everything --http`: the reference server alone |
 //! | `gateway-inprocess` | `mcp-manager serve` with the reference server in-process behind the gateway |
 //! | `gateway-stdio` | `mcp-manager serve` with the reference server as a stdio child of the gateway |
+//! | `gateway-http` | `mcp-manager serve` in front of the `builtin` server over Streamable HTTP |
 //!
-//! Against each, the active server scenarios of protocol versions
-//! 2025-11-25 and 2026-07-28 run, and the session-lifecycle scenario of
-//! 2025-03-26 and 2025-06-18. Then the client scenarios run against the
+//! Behind the gateway the reference server is configured with `"protocol":
+//! "auto"`, so the gateway keeps a session with it for 2025 clients and
+//! passes 2026-07-28 requests on as they are. Against each target, the
+//! active server scenarios of protocol versions 2025-11-25 and 2026-07-28
+//! run, the frozen 2026-07-28 requirement set (`--requirements`: its
+//! scored scenarios, and the Tasks extension and pending ones, which are
+//! not scored), and the session-lifecycle scenario of 2025-03-26 and
+//! 2025-06-18. Then the client scenarios run against the
 //! example client built on the runtime (`examples/conformance_client.rs` of
 //! mcp-manager): those of [`CLIENT_SCENARIOS`] and the `auth` suite, which
 //! the client does not implement yet (OAuth). A failure fails the run unless
@@ -33,32 +39,41 @@ use crate::{peers, shell};
 
 /// The servers checked: name, what the config (if any) serves, and how
 /// `mcp-manager` is started (`CONFIG` stands for the config file).
+/// `BACKEND` stands for the URL of a fresh reference server over HTTP
+/// ([`BACKEND_ARGS`]) started for the target.
 const TARGETS: &[(&str, Option<&str>, &[&str])] = &[
-    (
-        "builtin",
-        None,
-        &["builtin", "everything", "--http", "127.0.0.1:0"],
-    ),
+    ("builtin", None, BACKEND_ARGS),
     (
         "gateway-inprocess",
         Some(
-            r#"{"mcpServers": {"everything": {"type": "builtin", "server": "everything", "namespace": ""}}}"#,
+            r#"{"mcpServers": {"everything": {"type": "builtin", "server": "everything", "namespace": "", "protocol": "auto"}}}"#,
         ),
         &["serve", "--config", "CONFIG", "--http", "127.0.0.1:0"],
     ),
     (
         "gateway-stdio",
         Some(
-            r#"{"mcpServers": {"everything": {"command": "BIN", "args": ["builtin", "everything", "--stdio"], "namespace": ""}}}"#,
+            r#"{"mcpServers": {"everything": {"command": "BIN", "args": ["builtin", "everything", "--stdio"], "namespace": "", "protocol": "auto"}}}"#,
+        ),
+        &["serve", "--config", "CONFIG", "--http", "127.0.0.1:0"],
+    ),
+    (
+        "gateway-http",
+        Some(
+            r#"{"mcpServers": {"everything": {"url": "BACKEND", "namespace": "", "protocol": "auto"}}}"#,
         ),
         &["serve", "--config", "CONFIG", "--http", "127.0.0.1:0"],
     ),
 ];
 
+/// The reference server alone, over Streamable HTTP.
+const BACKEND_ARGS: &[&str] = &["builtin", "everything", "--http", "127.0.0.1:0"];
+
 /// The runs against each server: name and the suite's arguments.
 const RUNS: &[(&str, &[&str])] = &[
     ("2025-11-25", &["--spec-version", "2025-11-25"]),
     ("2026-07-28", &["--spec-version", "2026-07-28"]),
+    ("2026-07-28-requirements", &["--requirements", "2026-07-28"]),
     (
         "2025-06-18-lifecycle",
         &[
@@ -119,8 +134,24 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let mut failed = Vec::new();
     for (target, config, args) in TARGETS {
         let config_file = out.join(format!("{target}.json"));
+        // A fresh reference server over HTTP, for a target in front of one.
+        let mut backend = None;
+        if config.is_some_and(|c| c.contains("BACKEND")) {
+            let log = out.join(format!("{target}-backend.log"));
+            let builtin: Vec<String> = BACKEND_ARGS.iter().map(|a| (*a).to_owned()).collect();
+            backend = Some(
+                Server::start(&bin, &builtin, &log)
+                    .with_context(|| format!("starting the backend of `{target}`"))?,
+            );
+        }
         if let Some(config) = config {
-            let text = config.replace("BIN", &bin.to_string_lossy());
+            let backend_url = backend
+                .as_ref()
+                .map(|b| format!("http://{}/mcp", b.addr))
+                .unwrap_or_default();
+            let text = config
+                .replace("BIN", &bin.to_string_lossy())
+                .replace("BACKEND", &backend_url);
             std::fs::write(&config_file, text)?;
         }
         let args: Vec<String> = args
@@ -147,6 +178,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             table.push(((*target).to_owned(), (*name).to_owned(), total, ok, secs));
         }
         drop(server);
+        drop(backend);
     }
     let client_runs = CLIENT_SCENARIOS
         .iter()

@@ -305,10 +305,13 @@ impl Gateway {
         context: &RequestContext,
     ) -> HandlerResult {
         if params_are_stateless(&params) {
+            // A backend that serves both generations takes the request as
+            // it is, beside its session; one that has only a session is
+            // bridged.
             let session_bound = backend
                 .handle
                 .session()
-                .is_some_and(|s| s.protocol_version.is_stateful());
+                .is_some_and(|s| s.protocol_version.is_stateful() && !s.dual);
             if session_bound {
                 // A server in a session takes no 2026-07-28 envelope (some
                 // refuse it): it gets the request as its own clients send it.
@@ -425,10 +428,13 @@ impl Gateway {
         let mut params =
             ResourceRequestParams::from_params(request.params).map_err(|e| view_error(&e))?;
         let (backend, original) = self.resource_backend(&params.uri).await.ok_or_else(|| {
-            ErrorObject::new(
-                error_code::RESOURCE_NOT_FOUND,
+            // SEP-2164: a read of no resource is `-32602` naming the URI.
+            let mut error = ErrorObject::new(
+                error_code::INVALID_PARAMS,
                 format!("Resource not found: {}", params.uri),
-            )
+            );
+            error.data = Some(Raw::from_value(&json!({ "uri": params.uri })));
+            error
         })?;
         let server = backend.handle.id();
         if let Some(answer) = self.shared_subscription(&request.method, server, &original, context)

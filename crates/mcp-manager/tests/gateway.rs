@@ -87,7 +87,13 @@ async fn lists_are_merged_and_calls_routed() {
     let discover = ask(&gateway, "server/discover", json!({})).await.unwrap();
     assert_eq!(
         discover["supportedVersions"],
-        json!(["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"])
+        json!([
+            "2024-11-05",
+            "2025-03-26",
+            "2025-06-18",
+            "2025-11-25",
+            "2026-07-28"
+        ])
     );
     assert_eq!(
         discover["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
@@ -190,7 +196,7 @@ async fn lists_are_merged_and_calls_routed() {
     let missing = ask(&gateway, "resources/read", json!({"uri": "nope://x"}))
         .await
         .unwrap_err();
-    assert_eq!(missing.0, -32002);
+    assert_eq!(missing.0, -32602, "SEP-2164");
 
     // Pages: every tool exactly once across pages; a foreign cursor is refused.
     let paged = Gateway::new(backends.clone(), ".").with_page_size(7);
@@ -332,7 +338,7 @@ async fn renamed_resources_are_read_and_updated_under_their_listed_uri() {
     )
     .await
     .unwrap_err();
-    assert_eq!(nobody.0, -32002);
+    assert_eq!(nobody.0, -32602);
 
     // An update of the second server's copy reaches the client under the
     // renamed URI.

@@ -279,12 +279,32 @@ async fn stateless_and_auto_sessions_over_http() {
         .unwrap_err();
     assert_eq!(error.rpc_error().map(|e| e.code), Some(-32601), "{error}");
 
-    // Auto: discovery first, which this server answers statelessly too.
+    // Auto: this server answers both `server/discover` and `initialize`,
+    // so it serves both generations: a session for requests without the
+    // 2026-07-28 envelope, and those with it passed on as they are, with
+    // no session id.
     let spec = http_spec("auto-http", peer.url("/mcp"));
-    let handle = deploy_as(&runtime, spec, UpstreamProtocol::Auto, "2026-07-28").await;
+    let handle = deploy_as(&runtime, spec, UpstreamProtocol::Auto, "2025-11-25").await;
+    assert!(handle.session().unwrap().dual, "both generations");
     assert_eq!(
         call_ok(&handle, "echo", json!({"text": "auto"})).await,
         "auto"
+    );
+    let envelope = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "a-2026-client", "version": "1"},
+    });
+    let stateless = json!({"name": "echo", "arguments": {"text": "beside"}, "_meta": envelope});
+    let result = handle
+        .request("tools/call", params(stateless), CallOptions::default())
+        .await
+        .unwrap();
+    let result: Value = serde_json::from_str(result.get()).unwrap();
+    assert_eq!(result["content"][0]["text"], "beside", "{result}");
+    assert_eq!(
+        result["resultType"], "complete",
+        "a 2026-07-28 result: {result}"
     );
     runtime.shutdown().await;
 }

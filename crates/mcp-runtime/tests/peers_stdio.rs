@@ -347,15 +347,15 @@ async fn auto_protocol_picks_what_each_server_speaks() {
         common::deploy(&runtime, modern),
         common::deploy(&runtime, classic)
     );
-    assert_eq!(
-        modern.unwrap().session().unwrap().protocol_version.as_str(),
-        "2026-07-28"
-    );
+    // FastMCP over stdio answers discovery, and refuses `initialize` once
+    // it has: stateless. server-everything refuses discovery: a session.
+    let modern = modern.unwrap().session().unwrap();
+    assert_eq!(modern.protocol_version.as_str(), "2026-07-28");
+    assert!(!modern.dual);
     let classic = classic.unwrap();
-    assert_eq!(
-        classic.session().unwrap().protocol_version.as_str(),
-        "2025-11-25"
-    );
+    let session = classic.session().unwrap();
+    assert_eq!(session.protocol_version.as_str(), "2025-11-25");
+    assert!(!session.dual);
     let echo = classic
         .request(
             "tools/call",

@@ -50,7 +50,7 @@
 //! | `restart` | `{"policy": "never" \| "onFailure" \| "always", "maxRestarts": 5, "initialBackoffMs": 500, "maxBackoffMs": 30000}`; a bare policy string is short for `{"policy": ...}` |
 //! | `maxConcurrency` | the most requests in flight (the bulkhead's size), ≥ 1, unlimited by default |
 //! | `resilience` | `{"maxQueued": 64, "totalTimeoutMs": ..., "circuitBreaker": {"failures": 5, "openMs": 30000, "halfOpenRequests": 1} \| false, "retries": {"attempts": 1, "backoffMs": 100} \| N}`, see [`Resilience`] |
-//! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (discovery, falling back to `initialize`) |
+//! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (both generations when the server serves both: a session for 2025 clients, 2026-07-28 requests passed on as they are; else whichever handshake it answers) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
 //!
 //! ## Plugin entries

@@ -283,7 +283,8 @@ pub enum ProtocolMode {
     Stateful,
     /// `"stateless"`: 2026-07-28 only.
     Stateless,
-    /// `"auto"`: `server/discover`, falling back to `initialize`.
+    /// `"auto"`: both generations when the server serves both (it answers
+    /// `server/discover` and `initialize`), else whichever it answers.
     Auto,
 }
 

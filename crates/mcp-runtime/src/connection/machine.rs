@@ -90,6 +90,9 @@ pub(super) struct Machine {
     /// Set once a stateless (2026-07-28) session is up: the `_meta` members
     /// each request gets.
     stateless: Option<StatelessMeta>,
+    /// In `Auto`, what `server/discover` told while `initialize` runs
+    /// after it: a server that answers both serves both generations.
+    discovered: Option<SessionInfo>,
     /// When the next health check is due, once ready.
     next_health: Option<Instant>,
     /// Set when the connection is over.
@@ -109,6 +112,7 @@ impl Machine {
             handshake: None,
             ready: false,
             stateless: None,
+            discovered: None,
             next_health: None,
             exit: None,
         };
@@ -287,6 +291,14 @@ impl Machine {
                         Some(Handshake::Discover { .. }) => Method::Discover,
                         _ => Method::Initialize,
                     };
+                    if self.discovered.is_some() {
+                        // `initialize` after discovery went unanswered: a
+                        // stateless server that ignores it.
+                        self.handshake = None;
+                        let error = Error::timeout(self.settings.startup_timeout);
+                        self.finish_handshake(Handshake::Initialize, Err(error), now);
+                        continue;
+                    }
                     let error = Error::new(
                         ErrorKind::Start,
                         format!(
@@ -365,10 +377,39 @@ impl Machine {
         now: Instant,
     ) {
         let info = match handshake {
-            Handshake::Initialize => result.and_then(wire::read_initialize).inspect(|_| {
-                self.outbox
-                    .push_back(Message::notification(Method::Initialized.as_str(), None));
-            }),
+            Handshake::Initialize => {
+                let initialized = result.and_then(wire::read_initialize).inspect(|_| {
+                    self.outbox
+                        .push_back(Message::notification(Method::Initialized.as_str(), None));
+                });
+                match (initialized, self.discovered.take()) {
+                    // Both handshakes answered: a session for the
+                    // requests without the 2026-07-28 envelope, and those
+                    // with it passed on as they are.
+                    (Ok(mut info), Some(_)) => {
+                        info.dual = true;
+                        Ok(info)
+                    }
+                    // Discovery alone answered: a stateless session.
+                    (Err(error), Some(discovered)) => {
+                        tracing::debug!(server = %self.settings.server, "`initialize` failed after `server/discover` answered ({error}); serving statelessly");
+                        self.stateless = Some(wire::stateless_meta());
+                        Ok(discovered)
+                    }
+                    (initialized, None) => initialized,
+                }
+            }
+            // In `Auto`, a server that answers discovery is asked to
+            // `initialize` too, to find whether it serves both generations.
+            Handshake::Discover { fallback: true, .. } if result.is_ok() => {
+                match result.and_then(|r| wire::read_discover(r, self.settings.server.as_str())) {
+                    Ok(discovered) => {
+                        self.discovered = Some(discovered);
+                        return self.send_initialize(now);
+                    }
+                    Err(error) => Err(error),
+                }
+            }
             Handshake::Discover { fallback, retried } => match result {
                 Ok(result) => wire::read_discover(result, self.settings.server.as_str())
                     .inspect(|_| self.stateless = Some(wire::stateless_meta())),

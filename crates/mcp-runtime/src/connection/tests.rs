@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_core::{BoxFuture, Peer, RequestContext, ServerId};
 use mcp_protocol::raw::Raw;
-use mcp_protocol::{ErrorObject, Message, Notification};
+use mcp_protocol::{ErrorObject, Message, Notification, ProtocolVersion};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -217,6 +217,76 @@ fn auto_falls_back_to_initialize_when_discover_is_refused() {
         "a fresh startup deadline"
     );
     assert!(machine.take_exit().is_none());
+}
+
+/// An `Auto` machine whose discovery was answered at `t0`: the
+/// `initialize` it then sends.
+fn discovered_in_auto(t0: Instant) -> (Machine, Arc<Shared>, i64) {
+    let (mut machine, shared) = start(UpstreamProtocol::Auto, None, t0);
+    let id = sent(&mut machine)[0]["id"].as_i64().expect("numeric");
+    let discovered = json!({
+        "supportedVersions": ["2025-11-25", "2026-07-28"],
+        "capabilities": {"tools": {}},
+    });
+    machine.handle_message(answer(id, &discovered), t0);
+    assert!(
+        events(&mut machine).is_empty(),
+        "not ready after discovery alone"
+    );
+    let init = sent(&mut machine);
+    assert_eq!(init[0]["method"], "initialize");
+    let id = init[0]["id"].as_i64().expect("numeric");
+    (machine, shared, id)
+}
+
+#[test]
+fn auto_serves_both_generations_when_the_server_answers_both() {
+    let t0 = Instant::now();
+    let (mut machine, shared, init) = discovered_in_auto(t0);
+    machine.handle_message(answer(init, &initialize_result("2025-11-25")), t0);
+    match &events(&mut machine)[..] {
+        [Event::Ready(info)] => {
+            assert!(info.dual);
+            assert_eq!(info.protocol_version, ProtocolVersion::V2025_11_25);
+        }
+        _ => panic!("expected Ready"),
+    }
+    assert_eq!(sent(&mut machine)[0]["method"], "notifications/initialized");
+    assert!(!machine.is_stateless(), "requests go on the session");
+    // A request without the envelope gets none; one with it keeps its own.
+    let (_, command, _plain) = request(&shared, Some(json!({"name": "echo"})), STARTUP, t0, None);
+    machine.handle_command(command, t0);
+    assert!(sent(&mut machine)[0]["params"].get("_meta").is_none());
+    let theirs = json!({"name": "echo", "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }});
+    let (_, command, _enveloped) = request(&shared, Some(theirs.clone()), STARTUP, t0, None);
+    machine.handle_command(command, t0);
+    assert_eq!(
+        sent(&mut machine)[0]["params"],
+        theirs,
+        "passed on as it is"
+    );
+}
+
+#[test]
+fn auto_is_stateless_when_initialize_fails_or_goes_unanswered_after_discovery() {
+    let t0 = Instant::now();
+    let (mut refused, _, init) = discovered_in_auto(t0);
+    let error = ErrorObject::new(-32601, "Method not found");
+    refused.handle_message(Message::error(Some(init.into()), error), t0);
+    match &events(&mut refused)[..] {
+        [Event::Ready(info)] => assert!(!info.dual && !info.protocol_version.is_stateful()),
+        _ => panic!("expected Ready"),
+    }
+    assert!(refused.is_stateless());
+
+    let (mut silent, _, _) = discovered_in_auto(t0);
+    silent.handle_timeout(t0 + STARTUP + Duration::from_millis(1));
+    assert!(matches!(events(&mut silent)[..], [Event::Ready(_)]));
+    assert!(silent.is_stateless());
+    assert!(silent.take_exit().is_none());
 }
 
 #[test]

@@ -120,6 +120,7 @@ pub(super) fn read_initialize(result: Raw<'static>) -> Result<SessionInfo> {
         capabilities: init.capabilities,
         server_info: init.server_info,
         instructions: init.instructions.map(Cow::into_owned),
+        dual: false,
     })
 }
 
@@ -151,6 +152,7 @@ pub(super) fn read_discover(result: Raw<'static>, server: &str) -> Result<Sessio
         capabilities: discover.capabilities,
         server_info,
         instructions: discover.instructions.map(Cow::into_owned),
+        dual: false,
     })
 }
 

@@ -24,6 +24,11 @@ pub struct SessionInfo {
     pub server_info: Implementation,
     /// The server's guidance for the model.
     pub instructions: Option<String>,
+    /// In a session opened with `initialize`: the server also serves
+    /// stateless (2026-07-28) requests (it answered `server/discover`
+    /// too), so a request that carries the 2026-07-28 envelope is passed
+    /// on as it is, beside the session.
+    pub dual: bool,
 }
 
 /// A notification a server sent on its own: a list change, a log message, a
@@ -83,8 +88,12 @@ pub enum UpstreamProtocol {
     /// Stateless 2026-07-28: `server/discover`, then the version and client
     /// capabilities in every request's `_meta`.
     Stateless,
-    /// `server/discover` first; a server that answers it with an error gets
-    /// an `initialize` handshake instead.
+    /// Both generations when the server serves both: `server/discover`,
+    /// then `initialize`. A server that answers both keeps a session for
+    /// requests without the 2026-07-28 envelope and takes those with it as
+    /// they are ([`SessionInfo::dual`]); one that answers only discovery is
+    /// spoken to statelessly, one that answers only `initialize` in a
+    /// session.
     Auto,
 }
 

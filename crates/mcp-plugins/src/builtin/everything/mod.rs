@@ -269,11 +269,15 @@ impl McpServer for EverythingServer {
 
     fn handle_notification(
         &self,
-        _notification: Notification<'static>,
-        _context: RequestContext,
+        notification: Notification<'static>,
+        context: RequestContext,
     ) -> BoxFuture<'_, ()> {
-        // `notifications/initialized` and `notifications/roots/list_changed`
-        // need no answer; cancellation is handled by the runtime.
+        // An initialized session is told of list changes from now on;
+        // `notifications/roots/list_changed` needs nothing, and
+        // cancellation is handled by the runtime.
+        if notification.method == Method::Initialized.as_str() {
+            self.shared.initialized(context);
+        }
         Box::pin(async {})
     }
 }

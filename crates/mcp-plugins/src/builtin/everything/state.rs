@@ -35,6 +35,10 @@ pub(crate) struct State {
     pub(crate) dynamic_resource: bool,
     /// How many times the watched resource has been updated.
     pub(crate) watched_revision: u64,
+    /// The stateful sessions that have been initialized, told of every
+    /// list change (the lists are the server's, shared by all); forgotten
+    /// once closed.
+    sessions: Vec<RequestContext>,
     /// Open `subscriptions/listen` streams.
     listeners: Vec<Listener>,
     /// The key of the next listener.
@@ -136,24 +140,41 @@ impl Shared {
         ListenGuard { shared: self, key }
     }
 
+    /// Remembers a stateful session that has been initialized, to tell
+    /// it of list changes.
+    pub(crate) fn initialized(&self, context: RequestContext) {
+        let mut state = self.lock();
+        state.sessions.retain(|session| !session.is_closed());
+        state.sessions.push(context);
+    }
+
     /// Announces `change`: on every listen stream that asked for it (each
     /// notification tagged with the stream's subscription id), and to
-    /// stateful clients: a list change on the connection of `call`, a
-    /// resource update on the connection that subscribed to the resource.
+    /// stateful clients: a list change to every initialized session and
+    /// the connection of `call` (whatever request made the change, a
+    /// stateless one included), a resource update on the connection that
+    /// subscribed to the resource.
     pub(crate) async fn announce(&self, change: Change, call: &Call) {
         let (method, params) = change.notification();
         let (tagged, plain) = {
-            let state = self.lock();
+            let mut state = self.lock();
             let tagged: Vec<(RequestId<'static>, RequestContext)> = state
                 .listeners
                 .iter()
                 .filter(|listener| change.wanted_by(&listener.filter))
                 .map(|listener| (listener.subscription.clone(), listener.context.clone()))
                 .collect();
-            let plain = match &change {
-                Change::Updated(uri) => state.subscriptions.get(uri).cloned(),
-                _ if call.mode.is_stateless() => None,
-                _ => Some(call.context.clone()),
+            let plain: Vec<RequestContext> = match &change {
+                Change::Updated(uri) => state.subscriptions.get(uri).cloned().into_iter().collect(),
+                _ => {
+                    state.sessions.retain(|session| !session.is_closed());
+                    let caller = call.context.session();
+                    let known =
+                        caller.is_some() && state.sessions.iter().any(|s| s.session() == caller);
+                    let callers =
+                        (!call.mode.is_stateless() && !known).then(|| call.context.clone());
+                    state.sessions.iter().cloned().chain(callers).collect()
+                }
             };
             (tagged, plain)
         };
@@ -161,8 +182,8 @@ impl Shared {
             let params = tag(params.clone(), &subscription);
             context.notify(notification(method, params)).await;
         }
-        if let Some(context) = plain {
-            context.notify(notification(method, params)).await;
+        for context in plain {
+            context.notify(notification(method, params.clone())).await;
         }
     }
 

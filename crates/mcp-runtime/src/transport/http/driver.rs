@@ -254,8 +254,10 @@ pub(super) async fn send_request(shared: Arc<Shared>, request: Request<'static>)
     let body = Bytes::from(Message::Request(request).to_vec());
     let mut renewed = false;
     loop {
-        // `initialize` starts a session: it carries none.
-        let session = if initialize {
+        // `initialize` starts a session, and a stateless request belongs
+        // to none (beside a session, when the server serves both
+        // generations): neither carries one.
+        let session = if initialize || stateless.is_some_and(|v| !v.is_stateful()) {
             SessionState::default()
         } else {
             shared.current()
