@@ -416,3 +416,15 @@ fn usage_errors_exit_with_2() {
     assert_eq!(run.code, Some(2));
     assert!(run.stderr.contains("--config <FILE>"), "{}", run.stderr);
 }
+
+#[test]
+fn a_per_client_server_is_shown_and_a_bad_session_mode_refused() {
+    check(&servers(
+        r#""tools": {"command": "mcp-manager", "args": ["builtin", "everything", "--stdio"], "sessions": "per-client"}"#,
+    ))
+    .assert_valid_with(&["  sessions:    per-client: an instance for each client session\n"]);
+    check(&servers(r#""tools": {"command": "x", "sessions": "each"}"#)).assert_invalid_with(&[
+        "mcpServers.tools.sessions: unknown session mode \"each\"",
+        "hint: use \"shared\"",
+    ]);
+}

@@ -500,6 +500,126 @@ fn sixteen_http_sessions_each_get_their_own_answers() {
     assert_none_marked(&marker);
 }
 
+/// The reference server over Streamable HTTP, tagged with `marker`;
+/// its URL.
+fn reference_server_over_http(marker: &str) -> (Guard, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["builtin", "everything", "--http", "127.0.0.1:0"])
+        .env(MARKER_VAR, marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let guard = Guard {
+        child,
+        marker: marker.to_owned(),
+    };
+    let (found, url) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some((_, rest)) = line.split_once("listening on ") {
+                let _ = found.send(rest.to_owned());
+            }
+        }
+    });
+    let url = url.recv_timeout(Duration::from_secs(30)).unwrap();
+    (guard, url)
+}
+
+/// The reference server's stdio processes tagged with `marker`.
+fn stdio_reference_servers(marker: &str) -> usize {
+    support::marked(marker)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == b"--stdio"))
+        })
+        .count()
+}
+
+#[test]
+fn sixteen_sessions_sampling_at_once_each_reach_their_own_caller_or_none() {
+    const SESSIONS: usize = 16;
+    let marker = unique_marker("sampling-routing");
+    let dir = tempfile::tempdir().unwrap();
+    let (_backend, url) = reference_server_over_http(&marker);
+    let exe = env!("CARGO_BIN_EXE_mcp-manager");
+    let stdio = |namespace: &str| {
+        json!({"command": exe, "args": ["builtin", "everything", "--stdio"],
+            "namespace": namespace, "env": {MARKER_VAR: &marker}})
+    };
+    let mut per_client = stdio("p");
+    per_client["sessions"] = json!("per-client");
+    let config = json!({"mcpServers": {
+        "http": {"url": url, "namespace": "h"},
+        "shared": stdio("s"),
+        "mine": per_client,
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    assert_eq!(
+        stdio_reference_servers(&marker),
+        2,
+        "one process per stdio entry"
+    );
+    let sessions = SESSIONS.to_string();
+    // The client's own marker: what it leaves behind is killed after each
+    // run, and the gateway must live on.
+    let client_marker = format!("{marker}-client");
+    let run = |tool: &str| -> Vec<Value> {
+        let outcomes = run_python_script(
+            "python_concurrent_sampling.py",
+            &[&gateway.url(), tool, &sessions],
+            &client_marker,
+        );
+        outcomes.as_array().unwrap().clone()
+    };
+    let own = |n: usize, outcome: &Value| {
+        outcome["text"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("answer-for-{n}|saw:session-{n}")))
+    };
+    // Over HTTP the backend asks on the stream of the call it serves, and
+    // a per-client server's connection has one client: each sampling
+    // request reaches its own caller.
+    for tool in ["h__test_sampling", "p__test_sampling"] {
+        let outcomes = run(tool);
+        for (n, outcome) in outcomes.iter().enumerate() {
+            assert!(own(n, outcome), "{tool}, session {n}: {outcome}");
+        }
+    }
+    // A shared stdio connection says nothing of which call a request is
+    // for: with several clients' calls in flight, it is refused, never
+    // put to another client.
+    let outcomes = run("s__test_sampling");
+    for (n, outcome) in outcomes.iter().enumerate() {
+        let refused = outcome["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("several clients") && e.contains("per-client"));
+        assert!(own(n, outcome) || refused, "session {n}: {outcome}");
+    }
+    // The per-client instances end with their sessions.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stdio_reference_servers(&marker) > 2 {
+        assert!(
+            Instant::now() < deadline,
+            "per-client instances left running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(gateway);
+    drop(_backend);
+    assert_none_marked(&marker);
+    assert_none_marked(&client_marker);
+}
+
 #[test]
 fn a_killed_stdio_backend_is_restarted_while_the_others_keep_serving() {
     let marker = unique_marker("kill");

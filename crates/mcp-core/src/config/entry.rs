@@ -11,7 +11,7 @@ use super::reader::{Field, Object, Schema};
 use super::report::Report;
 use super::server::{
     BreakerConfig, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
-    ServerConfig, Timeouts, TransportConfig,
+    ServerConfig, SessionMode, Timeouts, TransportConfig,
 };
 use super::suggest;
 use super::tools::{ToolFilter, ToolPattern};
@@ -214,6 +214,10 @@ pub(crate) fn parse(
         protocol: obj
             .get("protocol")
             .and_then(|f| protocol(&f, report))
+            .unwrap_or_default(),
+        sessions: obj
+            .get("sessions")
+            .and_then(|f| sessions(&f, report))
             .unwrap_or_default(),
         path: field.path.as_str().to_owned(),
         id: id?,
@@ -512,6 +516,21 @@ fn protocol(field: &Field<'_>, report: &mut Report) -> Option<ProtocolMode> {
             report.error(
                 ConfigIssue::new(field.path.as_str(), format!("unknown protocol \"{name}\""))
                     .with_hint("use \"stateful\" (initialize, the default), \"stateless\" (2026-07-28) or \"auto\""),
+            );
+            None
+        }
+    }
+}
+
+fn sessions(field: &Field<'_>, report: &mut Report) -> Option<SessionMode> {
+    let name = field.string(report)?;
+    match name {
+        "shared" => Some(SessionMode::Shared),
+        "per-client" => Some(SessionMode::PerClient),
+        _ => {
+            report.error(
+                ConfigIssue::new(field.path.as_str(), format!("unknown session mode \"{name}\""))
+                    .with_hint("use \"shared\" (one connection for every client, the default) or \"per-client\" (an instance for each client session)"),
             );
             None
         }

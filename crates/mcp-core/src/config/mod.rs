@@ -51,6 +51,7 @@
 //! | `maxConcurrency` | the most requests in flight (the bulkhead's size), ≥ 1, unlimited by default |
 //! | `resilience` | `{"maxQueued": 64, "totalTimeoutMs": ..., "circuitBreaker": {"failures": 5, "openMs": 30000, "halfOpenRequests": 1} \| false, "retries": {"attempts": 1, "backoffMs": 100} \| N}`, see [`Resilience`] |
 //! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (both generations when the server serves both: a session for 2025 clients, 2026-07-28 requests passed on as they are; else whichever handshake it answers) |
+//! | `sessions` | `"shared"` (the default: client sessions share the server's instances) or `"per-client"` (each client session gets an instance of its own, started at its first request and stopped when it ends) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
 //!
 //! ## Plugin entries
@@ -66,7 +67,7 @@
 //! It is read into [`TransportConfig::Plugin`]. The common options (`type`,
 //! `transportType`, `enabled`, `disabled`, `namespace`, `tags`, `priority`,
 //! `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
-//! `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`) are read and checked as for
+//! `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`, `sessions`) are read and checked as for
 //! any entry. Every other member, `command` and `url` included, is a
 //! setting of the plugin, kept in [`PluginTransport::settings`] with
 //! `${VAR}` references expanded in every string, however deeply nested
@@ -158,7 +159,7 @@ use std::time::Duration;
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
     BreakerConfig, FrameSocketConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience,
-    RestartConfig, RestartPolicy, RetryConfig, ServerConfig, StdioConfig, Timeouts,
+    RestartConfig, RestartPolicy, RetryConfig, ServerConfig, SessionMode, StdioConfig, Timeouts,
     TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};

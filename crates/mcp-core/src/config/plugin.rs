@@ -29,6 +29,7 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &[
     "tools",
     "disabledTools",
     "protocol",
+    "sessions",
 ];
 
 /// The plugin entry `obj` of kind `kind`: every member that is not one of

@@ -25,6 +25,7 @@ pub struct ServerConfig {
     pub(crate) resilience: Resilience,
     pub(crate) tools: ToolFilter,
     pub(crate) protocol: ProtocolMode,
+    pub(crate) sessions: SessionMode,
     pub(crate) path: String,
 }
 
@@ -97,6 +98,11 @@ impl ServerConfig {
     /// How the manager speaks to the server (`protocol`).
     pub fn protocol(&self) -> ProtocolMode {
         self.protocol
+    }
+
+    /// Whether client sessions share the server's connection (`sessions`).
+    pub fn sessions(&self) -> SessionMode {
+        self.sessions
     }
 
     /// Which of its tools are exposed (`tools`).
@@ -223,7 +229,7 @@ impl PluginTransport {
     /// Every member of the entry except mcp-manager's common options
     /// (`type`, `transportType`, `enabled`, `disabled`, `namespace`, `tags`,
     /// `priority`, `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
-    /// `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`), so `command`, `url` and
+    /// `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`, `sessions`), so `command`, `url` and
     /// the like are included when present.
     ///
     /// `${VAR}` references are expanded in every string value, however
@@ -295,6 +301,36 @@ impl ProtocolMode {
             Self::Stateful => "stateful",
             Self::Stateless => "stateless",
             Self::Auto => "auto",
+        }
+    }
+}
+
+/// Whether the gateway's client sessions share a server's connection
+/// (`"sessions"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SessionMode {
+    /// `"shared"`, the default: every client session's requests go over
+    /// the server's instances. A request the server makes of the client
+    /// reaches the client whose call it serves where the transport says
+    /// which call that is (Streamable HTTP, in-process); where it does
+    /// not (stdio) and several clients have calls in flight, it is
+    /// refused.
+    #[default]
+    Shared,
+    /// `"per-client"`: each client session gets an instance of its own
+    /// (a process, or a connection), started at its first request and
+    /// stopped when the session ends; requests without a client session
+    /// (the gateway's own, such as the lists) go to the configured
+    /// instances.
+    PerClient,
+}
+
+impl SessionMode {
+    /// The mode as written in configs: `shared`, `per-client`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::PerClient => "per-client",
         }
     }
 }

@@ -1086,6 +1086,28 @@ fn protocol_mode() {
 }
 
 #[test]
+fn session_mode() {
+    let config = load(&servers(
+        r#""a": {"command": "x"}, "b": {"command": "x", "sessions": "per-client"}, "c": {"url": "http://h/mcp", "sessions": "shared"}"#,
+    ));
+    let mode = |name: &str| config.server(name).unwrap().sessions();
+    assert_eq!(mode("a"), SessionMode::Shared);
+    assert_eq!(mode("b"), SessionMode::PerClient);
+    assert_eq!(mode("c"), SessionMode::Shared);
+    assert_eq!(SessionMode::PerClient.name(), "per-client");
+    assert_entry_errors(&[
+        (
+            r#"{"command": "x", "sessions": "per-user"}"#,
+            "mcpServers.a.sessions: unknown session mode \"per-user\"",
+        ),
+        (
+            r#"{"command": "x", "sessions": true}"#,
+            "mcpServers.a.sessions: expected a string, found a boolean",
+        ),
+    ]);
+}
+
+#[test]
 fn resilience_settings() {
     let server = |entry: &str| {
         let config = load(&format!(r#"{{"mcpServers": {{"s": {entry}}}}}"#));

@@ -106,6 +106,9 @@ pub(crate) async fn run(
             biased;
             inbound = inbound.recv() => match inbound {
                 Some(Inbound::Message(message)) => machine.handle_message(message, Instant::now()),
+                Some(Inbound::Related { message, request }) => {
+                    machine.handle_related(message, &request, Instant::now());
+                }
                 Some(Inbound::Failed { id, reason }) => machine.handle_failed(&id, reason, Instant::now()),
                 Some(Inbound::Closed(reason)) => machine.handle_closed(reason),
                 None => machine.handle_closed("the transport stopped".to_owned()),

@@ -237,7 +237,24 @@ impl Machine {
                 }
             },
             Message::Notification(notification) => self.on_notification(notification, now),
-            Message::Request(request) => self.on_server_request(request, now),
+            Message::Request(request) => self.on_server_request(request, None, now),
+        }
+    }
+
+    /// A message from the server that came on the stream of our request
+    /// `related`, at `now`: a request of the server's goes to that
+    /// request's client.
+    pub(super) fn handle_related(
+        &mut self,
+        message: Message<'static>,
+        related: &RequestId<'static>,
+        now: Instant,
+    ) {
+        match (message, related) {
+            (Message::Request(request), RequestId::Number(id)) => {
+                self.on_server_request(request, Some(*id), now);
+            }
+            (message, _) => self.handle_message(message, now),
         }
     }
 
@@ -552,30 +569,37 @@ impl Machine {
         }
     }
 
-    fn on_server_request(&mut self, request: Request<'static>, now: Instant) {
+    /// A request of the server's: put to the client of the request it was
+    /// made for. That is `related` when the transport says (an HTTP
+    /// request's stream); otherwise the client of the requests in flight
+    /// that can be asked, when they all come from one client session. When
+    /// they come from several, the wire does not tell which one the server
+    /// means, and the request is refused rather than put to a client it
+    /// may not be for.
+    fn on_server_request(&mut self, request: Request<'static>, related: Option<i64>, now: Instant) {
         if request.method == Method::Ping.as_str() {
             self.outbox
                 .push_back(Message::response(request.id, Raw::from_value(&json!({}))));
             return;
         }
-        // The most recent request in flight whose caller can be asked.
-        let asker = self
-            .pending
-            .iter()
-            .filter_map(|(id, pending)| Some((*id, pending.requester.clone()?)))
-            .max_by_key(|(id, _)| *id);
-        let Some((for_id, requester)) = asker else {
-            self.outbox.push_back(Message::error(
-                Some(request.id),
-                ErrorObject::new(
-                    mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND,
-                    format!(
-                        "`{}` has no client to go to: no request in flight here came from a client that can be asked",
-                        request.method
+        let asker = match related.and_then(|id| Some((id, self.pending.get(&id)?))) {
+            Some((id, pending)) => pending.requester.clone().map(|r| (id, r)).ok_or(
+                "the request it was sent for came from no client that can be asked".to_owned(),
+            ),
+            None => self.only_client(),
+        };
+        let (for_id, requester) = match asker {
+            Ok(asker) => asker,
+            Err(why) => {
+                self.outbox.push_back(Message::error(
+                    Some(request.id),
+                    ErrorObject::new(
+                        mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND,
+                        format!("`{}` has no client to go to: {why}", request.method),
                     ),
-                ),
-            ));
-            return;
+                ));
+                return;
+            }
         };
         self.refresh(for_id, now);
         self.events.push_back(Event::Ask {
@@ -583,6 +607,38 @@ impl Machine {
             request,
             requester,
         });
+    }
+}
+
+impl Machine {
+    /// The most recent request in flight whose caller can be asked, when
+    /// every such request comes from one client session; or why not.
+    fn only_client(&self) -> std::result::Result<(i64, RequestContext), String> {
+        let mut askers = self
+            .pending
+            .iter()
+            .filter_map(|(id, pending)| Some((*id, pending.requester.as_ref()?)));
+        let Some(first) = askers.next() else {
+            return Err(
+                "no request in flight here came from a client that can be asked".to_owned(),
+            );
+        };
+        let session = first.1.session();
+        let mut latest = first;
+        for asker in askers {
+            if session.is_none() || asker.1.session() != session {
+                return Err(
+                    "requests of several clients are in flight on this connection, and its \
+                     transport does not say which one the server asks for (give the server \
+                     `\"sessions\": \"per-client\"` to keep each client's requests apart)"
+                        .to_owned(),
+                );
+            }
+            if asker.0 > latest.0 {
+                latest = asker;
+            }
+        }
+        Ok((latest.0, latest.1.clone()))
     }
 }
 

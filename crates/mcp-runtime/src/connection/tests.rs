@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_core::{BoxFuture, Peer, RequestContext, ServerId};
 use mcp_protocol::raw::Raw;
-use mcp_protocol::{ErrorObject, Message, Notification, ProtocolVersion};
+use mcp_protocol::{ErrorObject, Message, Notification, ProtocolVersion, RequestId};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -116,12 +116,17 @@ fn outcome(reply: &mut Reply) -> Result<Value> {
         .map(|raw| raw.parse().expect("a JSON result"))
 }
 
-/// A client that can be asked; it is never actually asked here.
-struct Client;
+/// A client of session `0` that can be asked; it is never actually asked
+/// here.
+struct Client(u64);
 
 impl Peer for Client {
     fn notify(&self, _: Notification<'static>) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
+    }
+
+    fn session(&self) -> Option<u64> {
+        Some(self.0)
     }
 }
 
@@ -599,11 +604,47 @@ fn the_servers_ping_is_answered_and_a_request_with_nobody_to_ask_is_refused() {
 }
 
 #[test]
+fn a_servers_request_goes_to_its_own_client_or_nowhere() {
+    let t0 = Instant::now();
+    let (mut machine, shared) = ready(None, t0);
+    let timeout = Duration::from_secs(10);
+    let client = |session| Some(RequestContext::new(Arc::new(Client(session))));
+    let (one, command, _a) = request(&shared, None, timeout, t0, client(1));
+    machine.handle_command(command, t0);
+    let (two, command, _b) = request(&shared, None, timeout, t0, client(2));
+    machine.handle_command(command, t0);
+    sent(&mut machine);
+    // Related to a request (it came on that request's stream): its client,
+    // whichever is the latest.
+    for id in [one, two] {
+        let asked = Message::request("q", "sampling/createMessage", None);
+        machine.handle_related(asked, &RequestId::Number(id), t0);
+        match &events(&mut machine)[..] {
+            [Event::Ask { for_id, .. }] => assert_eq!(*for_id, id),
+            _ => panic!("expected one Ask"),
+        }
+    }
+    // Unrelated, with two clients' requests in flight: refused, never
+    // put to either.
+    let asked = Message::request("r", "sampling/createMessage", None);
+    machine.handle_message(asked, t0);
+    assert!(events(&mut machine).is_empty());
+    let refused = sent(&mut machine);
+    assert_eq!(refused[0]["id"], "r");
+    assert_eq!(refused[0]["error"]["code"], -32601);
+    let why = refused[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        why.contains("several clients") && why.contains("per-client"),
+        "{why}"
+    );
+}
+
+#[test]
 fn a_servers_request_goes_to_the_latest_caller_that_can_be_asked() {
     let t0 = Instant::now();
     let (mut machine, shared) = ready(None, t0);
     let timeout = Duration::from_secs(10);
-    let client = || Some(RequestContext::new(Arc::new(Client)));
+    let client = || Some(RequestContext::new(Arc::new(Client(7))));
     let (first, command, _a) = request(&shared, None, timeout, t0, client());
     machine.handle_command(command, t0);
     let (second, command, _b) = request(&shared, None, timeout, t0, client());

@@ -4,7 +4,8 @@
 //! Nothing here takes a lock: the instances and the cached lists are
 //! snapshots swapped whole (`arc_swap`), counters are atomics, and a
 //! caller's session is kept on one instance by rendezvous hashing, not by a
-//! shared map.
+//! shared map. (A per-client server's instances are the exception: see
+//! `clients`.)
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -14,7 +15,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use mcp_core::ServerId;
+use mcp_core::config::SessionMode;
+use mcp_core::{RequestContext, ServerId};
 use mcp_protocol::Notification;
 use mcp_protocol::mcp::{CallToolParams, Method, Tool, View};
 use mcp_protocol::raw::{Raw, RawObject};
@@ -25,6 +27,7 @@ use crate::connection::ConnCommand;
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::{BreakerState, Outcome, ServerObserver, method_label};
 use crate::resilience::{self, Call, Guards};
+use crate::server::clients::{self, ClientInstances};
 use crate::server::direct::Direct;
 use crate::server::instance::{Instance, futures_join, spawn_instance, stop_instance};
 use crate::server::{
@@ -38,6 +41,8 @@ pub(super) struct ServerInner {
     pub(super) events: broadcast::Sender<ServerEvent>,
     /// The instances, swapped whole when one comes or goes.
     instances: ArcSwap<Vec<Arc<Instance>>>,
+    /// A per-client server's instance for each client session.
+    clients: Option<Arc<ClientInstances>>,
     /// Each list's cache.
     lists: ListCaches,
     /// The tools annotated read-only or idempotent, from the cached tool
@@ -111,12 +116,19 @@ impl ServerHandle {
     ) -> Result<Self> {
         let count = spec.instances.get();
         let guards = Guards::new(&spec, &observer);
+        let clients = (spec.sessions == SessionMode::PerClient).then(|| {
+            let clients = Arc::new(ClientInstances::default());
+            let drain = spec.timeouts.request();
+            clients::reap(Arc::downgrade(&clients), drain, spec.id.to_string());
+            clients
+        });
         let handle = Self {
             inner: Arc::new(ServerInner {
                 spec,
                 shared: Arc::new(Shared::new(observer)),
                 events,
                 instances: ArcSwap::from_pointee(Vec::new()),
+                clients,
                 lists: Default::default(),
                 repeatable_tools: ArcSwap::from_pointee(RepeatableTools {
                     generation: u64::MAX,
@@ -294,7 +306,17 @@ impl ServerHandle {
         params: Option<Raw<'static>>,
         options: CallOptions,
     ) -> Result<Raw<'static>> {
-        let instance = self.pick(options.session)?;
+        let instance = match self.client_of(&options) {
+            Some((key, owner)) => {
+                let inner = &self.inner;
+                let clients = inner
+                    .clients
+                    .as_ref()
+                    .ok_or_else(|| Error::new(ErrorKind::Unavailable, "no per-client instances"))?;
+                clients.instance(key, owner, &inner.spec, &inner.shared)?
+            }
+            None => self.pick(options.session)?,
+        };
         let id = self.inner.shared.next_id();
         let timeout = options
             .timeout
@@ -467,6 +489,22 @@ impl ServerHandle {
         }
     }
 
+    /// The client session a per-client server's request belongs to, and
+    /// who answers for it: its requester's session. `None` for a shared
+    /// server, and for a request that comes from no client session.
+    fn client_of<'o>(&self, options: &'o CallOptions) -> Option<(u64, &'o RequestContext)> {
+        self.inner.clients.as_ref()?;
+        let requester = options.requester.as_ref()?;
+        Some((requester.session()?, requester))
+    }
+
+    /// How many client sessions have an instance of their own (a
+    /// per-client server's).
+    #[must_use]
+    pub fn client_instances(&self) -> usize {
+        self.inner.clients.as_ref().map_or(0, |c| c.len())
+    }
+
     /// Picks a live instance: for a session, the same one as long as it
     /// lives (rendezvous hashing: the instance that scores highest for the
     /// session's key, so an instance coming or going moves only the
@@ -571,6 +609,9 @@ impl ServerHandle {
             self.retire(|_, i| !is_old(i), Duration::ZERO).await;
             return Err(error);
         }
+        if let Some(clients) = &self.inner.clients {
+            clients.restart(self.inner.spec.timeouts.request()).await;
+        }
         self.inner.shared.invalidate_lists();
         for method in [
             Method::ToolListChanged,
@@ -593,8 +634,11 @@ impl ServerHandle {
     /// Stops every instance, letting requests in flight finish for up to
     /// the request timeout.
     pub async fn stop(&self) {
-        self.retire(|_, _| true, self.inner.spec.timeouts.request())
-            .await;
+        let drain = self.inner.spec.timeouts.request();
+        if let Some(clients) = &self.inner.clients {
+            clients.stop_all(drain).await;
+        }
+        self.retire(|_, _| true, drain).await;
     }
 }
 

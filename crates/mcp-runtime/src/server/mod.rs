@@ -8,6 +8,7 @@
 //! once. The handle balances requests over the instances by fewest requests
 //! in flight, keeping a caller's session on one instance.
 
+mod clients;
 mod direct;
 mod handle;
 mod instance;

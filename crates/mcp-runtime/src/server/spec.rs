@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_core::config::{ProtocolMode, Resilience, RestartConfig, Timeouts};
+use mcp_core::config::{ProtocolMode, Resilience, RestartConfig, SessionMode, Timeouts};
 use mcp_core::{Launch, ServerConfig, ServerId};
 use mcp_protocol::mcp::{Implementation, ServerCapabilities};
 use mcp_protocol::{Notification, ProtocolVersion};
@@ -116,6 +116,9 @@ pub struct ServerSpec {
     pub stop_grace: Duration,
     /// Which protocol generation to speak.
     pub protocol: UpstreamProtocol,
+    /// Whether client sessions share the instances, or each gets its own
+    /// (see [`SessionMode`]).
+    pub sessions: SessionMode,
     /// The most requests in flight at once (the bulkhead's size); `None`
     /// for no limit.
     pub max_concurrency: Option<NonZeroU32>,
@@ -136,6 +139,7 @@ impl ServerSpec {
             health_interval: Some(Duration::from_secs(30)),
             stop_grace: Duration::from_secs(2),
             protocol: UpstreamProtocol::Stateful,
+            sessions: SessionMode::Shared,
             max_concurrency: None,
             resilience: Resilience::default(),
         }
@@ -155,6 +159,7 @@ impl ServerSpec {
         spec.restart = *config.restart();
         spec.max_concurrency = config.max_concurrency();
         spec.resilience = *config.resilience();
+        spec.sessions = config.sessions();
         spec.protocol = match config.protocol() {
             ProtocolMode::Stateful => UpstreamProtocol::Stateful,
             ProtocolMode::Stateless => UpstreamProtocol::Stateless,

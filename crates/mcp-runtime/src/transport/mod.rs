@@ -42,6 +42,16 @@ pub const CHANNEL_CAPACITY: usize = 256;
 pub enum Inbound {
     /// A message from the server.
     Message(Message<'static>),
+    /// A message from the server that came on the stream of our request
+    /// `request` (a Streamable HTTP request's event stream): a request
+    /// of the server's among them was made while serving that request, so
+    /// it goes to that request's client and no other.
+    Related {
+        /// The message.
+        message: Message<'static>,
+        /// The request on whose stream it came.
+        request: RequestId<'static>,
+    },
     /// One request could not be carried to the server, or its answer could
     /// not be read (a transport with one exchange per request, such as
     /// HTTP): that request fails as

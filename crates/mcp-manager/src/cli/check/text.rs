@@ -6,7 +6,7 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use mcp_core::config::{RestartConfig, ServerConfig, Timeouts, TransportConfig};
+use mcp_core::config::{RestartConfig, ServerConfig, SessionMode, Timeouts, TransportConfig};
 use mcp_core::{ConfigIssue, Error, ManagerConfig};
 
 /// Writes the summary of a valid config to `out`, or every problem of an
@@ -70,6 +70,13 @@ fn server_block(server: &ServerConfig, out: &mut dyn Write) -> io::Result<()> {
     };
     field(out, "namespace", namespace)?;
     field(out, "instances", &server.instances().to_string())?;
+    if server.sessions() == SessionMode::PerClient {
+        field(
+            out,
+            "sessions",
+            "per-client: an instance for each client session",
+        )?;
+    }
     if !server.tags().is_empty() {
         field(out, "tags", &server.tags().join(", "))?;
     }

@@ -323,7 +323,9 @@ impl Shared {
         })
     }
 
-    /// Delivers `messages` except the answer to `id`, which it returns.
+    /// Delivers `messages` except the answer to `id`, which it returns;
+    /// they came on the stream of request `id`, and are delivered as
+    /// related to it.
     pub(super) async fn take_answer(
         &self,
         messages: Vec<Message<'static>>,
@@ -334,7 +336,12 @@ impl Shared {
             if answer.is_none() && answers(&message, id) {
                 answer = Some(with_id(message, id));
             } else {
-                self.deliver(message).await;
+                let related = Inbound::Related {
+                    message,
+                    request: id.clone(),
+                };
+                // A closed inbound channel means the connection is gone.
+                let _ = self.inbound.send(related).await;
             }
         }
         answer
