@@ -5,11 +5,12 @@
 use bytes::BytesMut;
 use mcp_protocol::codec::ndjson::{LineDecoder, encode_line, encode_message};
 use mcp_protocol::codec::sse::{SseDecoder, SseEvent};
+use mcp_protocol::mcp::stateless;
 use mcp_protocol::mcp::{
     CallToolParams, CompleteParams, ListToolsResult, ProgressParams, RequestParams, View,
 };
-use mcp_protocol::raw::Raw;
-use mcp_protocol::{BatchPolicy, ErrorObject, Message, Packet, RequestId};
+use mcp_protocol::raw::{Raw, RawObject};
+use mcp_protocol::{BatchPolicy, ErrorObject, Message, Packet, RequestId, VersionSet};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -251,6 +252,77 @@ proptest! {
                 }
             }
             prop_assert!(buf.len() <= max + 17);
+        }
+    }
+}
+
+/// A stateless request's params with the envelope, and `member` set to
+/// `name` when the method names something.
+fn stateless_params(method: &str, name: &str) -> Value {
+    let mut params = json!({"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }});
+    if let Some(member) = stateless::name_member(method) {
+        params[member] = json!(name);
+    }
+    params
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn header_values_round_trip(value in ".{0,24}") {
+        let encoded = stateless::encode_header_value(&value);
+        prop_assert!(encoded.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        let decoded = stateless::decode_header_value(encoded.trim()).map(|d| d.into_owned());
+        prop_assert_eq!(decoded, Some(value));
+    }
+
+    #[test]
+    fn headers_mirrored_as_a_client_sends_them_pass(
+        method in prop_oneof![Just("tools/call"), Just("prompts/get"), Just("resources/read"), Just("tools/list"), Just("server/discover")],
+        name in ".{1,16}",
+    ) {
+        let params = stateless_params(method, &name);
+        let object = RawObject::from_cow(Raw::from_value(&params)).unwrap();
+        let encoded = stateless::encode_header_value(&name);
+        let headers = stateless::Headers {
+            protocol_version: Some("2026-07-28"),
+            method: Some(method),
+            name: stateless::name_member(method).map(|_| &*encoded),
+        };
+        let judged = stateless::judge(method, Some(&object), Some(&headers), &VersionSet::default());
+        prop_assert!(matches!(judged, Ok(stateless::Generation::Stateless { .. })), "{:?}", judged);
+        // Any other name in the header is a mismatch.
+        if stateless::name_member(method).is_some() {
+            let other = format!("{name}x");
+            let wrong = stateless::Headers { name: Some(&other), ..headers };
+            let judged = stateless::judge(method, Some(&object), Some(&wrong), &VersionSet::default());
+            prop_assert!(matches!(judged, Err(stateless::Refusal::HeaderMismatch(_))));
+        }
+    }
+
+    #[test]
+    fn judging_never_panics(
+        params in json_value(),
+        method in prop_oneof![Just("tools/call".to_owned()), Just("initialize".to_owned()), ".{0,12}"],
+        version in prop::option::of(".{0,12}"),
+        method_header in prop::option::of(".{0,12}"),
+        name_header in prop::option::of(".{0,12}"),
+    ) {
+        let raw = Raw::from_value(&params);
+        let Ok(object) = RawObject::from_cow(raw) else { return Ok(()); };
+        let headers = stateless::Headers {
+            protocol_version: version.as_deref(),
+            method: method_header.as_deref(),
+            name: name_header.as_deref(),
+        };
+        if let Err(refusal) = stateless::judge(&method, Some(&object), Some(&headers), &VersionSet::default()) {
+            let error = refusal.to_error_object();
+            prop_assert!([-32602, -32020, -32022, -32601].contains(&error.code));
+            prop_assert!([400, 404].contains(&refusal.http_status()));
         }
     }
 }

@@ -8,6 +8,10 @@
 //! `.await`: that work holds up the next message.) With a limit
 //! ([`Dispatcher::limit_running`]), a request that arrives while that many
 //! wait is answered at once with an error naming the limit.
+//! A 2026-07-28 request that fails the checks of
+//! [`mcp_protocol::mcp::stateless`] (its `_meta` envelope, its version, a
+//! method the revision removed) is answered with the refusal before the
+//! server sees it, as the HTTP transport answers it with its status.
 //! Notifications are handled in order, one after the other. A handler that
 //! panics answers `-32603` (a notification's is logged), and the
 //! dispatcher serves on. A server's
@@ -27,9 +31,9 @@ use std::task::Poll;
 
 use mcp_core::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
-use mcp_protocol::mcp::{CancelledParams, Method, View};
-use mcp_protocol::raw::Raw;
-use mcp_protocol::{ErrorObject, Message, Notification, Request, RequestId};
+use mcp_protocol::mcp::{CancelledParams, Method, View, stateless};
+use mcp_protocol::raw::{Raw, RawObject};
+use mcp_protocol::{ErrorObject, Message, Notification, Request, RequestId, VersionSet};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -228,6 +232,29 @@ pub async fn route(
     }
 }
 
+/// The refusal of a 2026-07-28 request that fails the checks of
+/// [`stateless::judge`] on a transport without headers; `None` for one
+/// that passes and for a session's request (told apart without parsing
+/// the params when they name nothing of the envelope).
+fn refused(request: &Request<'_>) -> Option<ErrorObject<'static>> {
+    let text = request.params.as_ref().map(Raw::get);
+    if !stateless::may_be_stateless(&request.method, text) {
+        return None;
+    }
+    let object = request
+        .params
+        .as_ref()
+        .and_then(|params| RawObject::from_cow(params.reborrow()).ok());
+    stateless::judge(
+        &request.method,
+        object.as_ref(),
+        None,
+        &VersionSet::default(),
+    )
+    .err()
+    .map(|refusal| refusal.to_error_object())
+}
+
 /// Runs one request on a server: its result or its error, as the message
 /// that answers it (`-32603` if the handler panics).
 pub async fn answer(
@@ -327,6 +354,11 @@ impl<O: Outlet> Dispatcher<O> {
     pub async fn dispatch(&mut self, message: Message<'static>) {
         let context = &self.context;
         match route(&*self.server, &self.asked, message, || context.clone()).await {
+            Some(ClientMessage::Request(request)) if let Some(refusal) = refused(&request) => {
+                self.outlet
+                    .send(Message::error(Some(request.id), refusal))
+                    .await;
+            }
             Some(ClientMessage::Request(request)) if self.running.len() >= self.max_running => {
                 let refusal = ErrorObject::new(
                     error_code::INTERNAL_ERROR,

@@ -134,3 +134,56 @@ async fn the_end_of_input_ends_the_session_though_the_server_keeps_its_peer() {
     assert!(lines.next_line().await.unwrap().is_none());
     assert!(keeper.0.lock().unwrap()[0].is_closed());
 }
+
+#[tokio::test]
+async fn stateless_requests_are_judged_before_the_server_sees_them() {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (server_in, server_out) = tokio::io::split(server);
+    let serving = tokio::spawn(mcp_serve::serve_stdio(
+        Arc::new(Doubler),
+        server_in,
+        server_out,
+        1024,
+    ));
+    let (client_in, mut client_out) = tokio::io::split(client);
+    let envelope = r#""io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}"#;
+    let input = [
+        // Served: a valid envelope.
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"double","params":{{"n":2,"_meta":{{{envelope}}}}}}}"#),
+        // The envelope without the client's capabilities.
+        r#"{"jsonrpc":"2.0","id":2,"method":"double","params":{"n":2,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#.to_owned(),
+        // A version nobody speaks.
+        r#"{"jsonrpc":"2.0","id":3,"method":"double","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2099-01-01","io.modelcontextprotocol/clientCapabilities":{}}}}"#.to_owned(),
+        // A method 2026-07-28 removed.
+        format!(r#"{{"jsonrpc":"2.0","id":4,"method":"ping","params":{{"_meta":{{{envelope}}}}}}}"#),
+        // A method that exists only statelessly, without the envelope.
+        r#"{"jsonrpc":"2.0","id":5,"method":"server/discover"}"#.to_owned(),
+    ]
+    .join("\n")
+        + "\n";
+    client_out.write_all(input.as_bytes()).await.unwrap();
+    client_out.shutdown().await.unwrap();
+    let mut lines = BufReader::new(client_in).lines();
+    let mut answers = std::collections::BTreeMap::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        if let Some(id) = answer["id"].as_i64() {
+            answers.insert(id, answer);
+        }
+    }
+    serving.await.unwrap().unwrap();
+    assert_eq!(answers[&1]["result"]["n"], 4);
+    assert_eq!(answers[&2]["error"]["code"], -32602);
+    assert_eq!(answers[&3]["error"]["code"], -32022);
+    assert_eq!(answers[&3]["error"]["data"]["requested"], "2099-01-01");
+    assert_eq!(answers[&4]["error"]["code"], -32601);
+    assert_eq!(answers[&5]["error"]["code"], -32602);
+    // Refused ones never reached the server, whose own answer to an
+    // unknown method is "no ...".
+    assert!(
+        !answers[&4]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no ")
+    );
+}

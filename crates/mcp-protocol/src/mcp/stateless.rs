@@ -133,14 +133,28 @@ pub fn name_member(method: &str) -> Option<&'static str> {
 /// `MCP-Protocol-Version` header.
 #[must_use]
 pub fn is_stateless(method: &str, meta: Option<&RequestMeta<'_>>, header: Option<&str>) -> bool {
-    let stateless_only = Method::from_name(method).is_some_and(|m| {
-        m.is_in(ProtocolVersion::V2026_07_28) && !m.is_in(ProtocolVersion::LATEST_STATEFUL)
-    });
+    let stateless_only = stateless_only(method);
     let names_envelope =
         meta.is_some_and(|m| m.protocol_version.is_some() || m.client_capabilities.is_some());
     let header_stateless =
         header.is_some_and(|h| ProtocolVersion::parse(h.trim()).is_none_or(|v| !v.is_stateful()));
     stateless_only || names_envelope || header_stateless
+}
+
+/// Whether a request may be a stateless one, told from its method and its
+/// params' text without parsing them (a cheap filter before [`judge`] on a
+/// transport without headers): its method exists only in stateless
+/// versions, or its params name a member of the envelope.
+#[must_use]
+pub fn may_be_stateless(method: &str, params: Option<&str>) -> bool {
+    stateless_only(method) || params.is_some_and(|p| p.contains("io.modelcontextprotocol/"))
+}
+
+/// Whether `method` exists only in stateless versions.
+fn stateless_only(method: &str) -> bool {
+    Method::from_name(method).is_some_and(|m| {
+        m.is_in(ProtocolVersion::V2026_07_28) && !m.is_in(ProtocolVersion::LATEST_STATEFUL)
+    })
 }
 
 /// Judges a request: [`Generation::Stateful`] for one of a session, the
@@ -242,6 +256,22 @@ fn check_headers(
         }
     }
     Ok(())
+}
+
+/// A value as a header can carry it (what a client sends in `Mcp-Name`):
+/// printable ASCII without spaces at its ends as it is, anything else as
+/// `=?base64?…?=` ([`decode_header_value`] reads both back).
+#[must_use]
+pub fn encode_header_value(value: &str) -> Cow<'_, str> {
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && value.trim() == value
+        && !(value.starts_with("=?base64?") && value.ends_with("?="));
+    if plain {
+        Cow::Borrowed(value)
+    } else {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value.as_bytes());
+        Cow::Owned(format!("=?base64?{encoded}?="))
+    }
 }
 
 /// A header value as the client meant it: the text of a
@@ -510,6 +540,17 @@ mod tests {
                 "{method}"
             );
         }
+    }
+
+    #[test]
+    fn header_values_encode() {
+        assert_eq!(encode_header_value("echo"), "echo");
+        assert_eq!(encode_header_value(" echo"), "=?base64?IGVjaG8=?=");
+        assert_eq!(
+            encode_header_value("=?base64?x?="),
+            "=?base64?PT9iYXNlNjQ/eD89?="
+        );
+        assert_eq!(encode_header_value("héllo"), "=?base64?aMOpbGxv?=");
     }
 
     #[test]

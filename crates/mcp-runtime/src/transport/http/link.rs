@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mcp_core::ServerId;
-use mcp_protocol::mcp::{InitializeResult, Method, RequestMeta, View, meta_keys};
+use mcp_protocol::mcp::{InitializeResult, Method, RequestMeta, View, meta_keys, stateless};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{Message, ProtocolVersion, Request, RequestId};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue};
@@ -527,52 +527,13 @@ pub(super) fn request_headers(
     let mut headers = Vec::with_capacity(3);
     headers.extend(header(VERSION_HEADER, &version));
     headers.extend(header(METHOD_HEADER, &request.method));
-    let named = match request.method.as_ref() {
-        "tools/call" | "prompts/get" => Some("name"),
-        "resources/read" => Some("uri"),
-        _ => None,
-    };
-    let name = named
+    let name = stateless::name_member(&request.method)
         .and_then(|key| object.get(key))
         .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok());
     if let Some(name) = name {
-        headers.extend(header(NAME_HEADER, &header_safe(&name)));
+        headers.extend(header(NAME_HEADER, &stateless::encode_header_value(&name)));
     }
     (ProtocolVersion::parse(&version), headers)
-}
-
-/// A value as a header can carry it: printable ASCII without edge spaces
-/// as it is, anything else as `=?base64?...?=`.
-pub(super) fn header_safe(value: &str) -> Cow<'_, str> {
-    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && value.trim() == value
-        && !(value.starts_with("=?base64?") && value.ends_with("?="));
-    if plain {
-        Cow::Borrowed(value)
-    } else {
-        Cow::Owned(format!("=?base64?{}?=", base64(value.as_bytes())))
-    }
-}
-
-/// Standard base64 with padding.
-pub(super) fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let symbol = |index: u32| {
-        ALPHABET
-            .get((index & 63) as usize)
-            .copied()
-            .map_or('=', char::from)
-    };
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let [a, b, c] = [0, 1, 2].map(|i| chunk.get(i).copied().map_or(0, u32::from));
-        let n = (a << 16) | (b << 8) | c;
-        out.push(symbol(n >> 18));
-        out.push(symbol(n >> 12));
-        out.push(if chunk.len() > 1 { symbol(n >> 6) } else { '=' });
-        out.push(if chunk.len() > 2 { symbol(n) } else { '=' });
-    }
-    out
 }
 
 /// An error answer without an id gets the id of the request it answers.
