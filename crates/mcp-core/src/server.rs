@@ -67,6 +67,14 @@ pub trait Peer: Send + Sync + 'static {
         false
     }
 
+    /// The way to this peer's client session itself, beyond the request
+    /// it was made for: for what a server sends once that request has
+    /// ended (the questions of a server that serves this one client, say).
+    /// `None` when this peer already is the session's (the default).
+    fn session_peer(&self) -> Option<Arc<dyn Peer>> {
+        None
+    }
+
     /// A number that every context of the same client session shares and
     /// no other live session has, for a server that keeps state per
     /// session (subscriptions, say); `None` when the transport cannot tell
@@ -154,6 +162,16 @@ impl RequestContext {
             }
         }
         Ok(())
+    }
+
+    /// A context for this request's client session beyond the request
+    /// (see [`Peer::session_peer`]); this one when it is the session's.
+    #[must_use]
+    pub fn session_context(&self) -> RequestContext {
+        match self.peer.session_peer() {
+            Some(peer) => RequestContext::new(peer),
+            None => self.clone(),
+        }
     }
 
     /// The client session this request belongs to; see [`Peer::session`].

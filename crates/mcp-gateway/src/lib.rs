@@ -385,11 +385,26 @@ impl McpServer for Gateway {
         notification: Notification<'static>,
         context: RequestContext,
     ) -> BoxFuture<'_, ()> {
+        let key = context.session();
         if notification.method == Method::Initialized.as_str() {
             if let Some(runtime) = &self.notifications {
-                let key = context.session();
                 self.hub.join(runtime, Forwarder::new(context, key, None));
             }
+        }
+        // A client's roots changed: the per-client instances it has are
+        // told (shared servers were never told of anyone's roots).
+        if notification.method == Method::RootsListChanged.as_str()
+            && let Some(key) = key
+        {
+            let backends = self.backends();
+            return Box::pin(async move {
+                for backend in backends.iter() {
+                    backend
+                        .handle
+                        .notify_client(key, notification.clone())
+                        .await;
+                }
+            });
         }
         Box::pin(async {})
     }

@@ -621,6 +621,42 @@ fn sixteen_sessions_sampling_at_once_each_reach_their_own_caller_or_none() {
 }
 
 #[test]
+fn a_per_client_server_gets_its_clients_roots_and_their_changes() {
+    let marker = unique_marker("roots");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"mcpServers": {"ev": {
+        "command": peer("MCP_PEER_NODE"),
+        "args": [peer("MCP_PEER_EVERYTHING"), "stdio"],
+        "namespace": "ev",
+        "sessions": "per-client",
+        "env": {MARKER_VAR: &marker},
+    }}});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    let report = run_python_script(
+        "python_roots_client.py",
+        &[&gateway.url(), "ev__get-roots-list"],
+        &format!("{marker}-client"),
+    );
+    let saw = |key: &str, root: &str| report[key].as_str().is_some_and(|t| t.contains(root));
+    // server-everything asks its client for roots once, outside any call,
+    // and keeps them until told they changed: its instance asked this
+    // client, lived on between the calls, and was told of the change.
+    assert!(saw("before", "file:///work/first"), "{report}");
+    assert!(
+        saw("unannounced", "file:///work/first"),
+        "one instance for the session: {report}"
+    );
+    assert!(
+        saw("after", "file:///work/second"),
+        "the change was forwarded: {report}"
+    );
+    drop(gateway);
+    assert_none_marked(&marker);
+}
+
+#[test]
 fn a_killed_stdio_backend_is_restarted_while_the_others_keep_serving() {
     let marker = unique_marker("kill");
     let dir = tempfile::tempdir().unwrap();

@@ -369,7 +369,8 @@ impl Machine {
     fn send_initialize(&mut self, now: Instant) {
         let id = self.shared.next_id();
         self.track_handshake(id, Handshake::Initialize, now);
-        self.outbox.push_back(wire::initialize_request(id));
+        let roots = self.settings.roots.is_some();
+        self.outbox.push_back(wire::initialize_request(id, roots));
     }
 
     fn send_discover(&mut self, now: Instant, fallback: bool, retried: bool) {
@@ -586,7 +587,20 @@ impl Machine {
             Some((id, pending)) => pending.requester.clone().map(|r| (id, r)).ok_or(
                 "the request it was sent for came from no client that can be asked".to_owned(),
             ),
-            None => self.only_client(),
+            None => match (self.only_client(), &self.settings.roots) {
+                (Ok(asker), _) => Ok(asker),
+                // A per-client instance's one client, asked outside any
+                // call (roots after `initialized`, say).
+                (Err(_), Some(Some(owner))) => Ok((0, owner.clone())),
+                // A per-client server's shared instances serve no client:
+                // they have no roots.
+                (Err(_), Some(None)) if request.method == Method::RootsList.as_str() => {
+                    let none = Raw::from_value(&json!({"roots": []}));
+                    self.outbox.push_back(Message::response(request.id, none));
+                    return;
+                }
+                (Err(why), _) => Err(why),
+            },
         };
         let (for_id, requester) = match asker {
             Ok(asker) => asker,

@@ -114,4 +114,10 @@ pub(crate) struct ConnectionSettings {
     pub(crate) health_timeout: Duration,
     pub(crate) grace: Duration,
     pub(crate) protocol: UpstreamProtocol,
+    /// Who answers what the server asks outside any request of a client's
+    /// (and so roots are declared): the client session of a per-client
+    /// server's instance (`Some(Some(..))`), or nobody for a per-client
+    /// server's shared instances, which have no roots (`Some(None)`).
+    /// `None` for a shared server: roots are not declared.
+    pub(crate) roots: Option<Option<RequestContext>>,
 }

@@ -31,6 +31,7 @@ fn settings(protocol: UpstreamProtocol, health: Option<Duration>) -> ConnectionS
         health_timeout: HEALTH_TIMEOUT,
         grace: Duration::ZERO,
         protocol,
+        roots: None,
     }
 }
 
@@ -636,6 +637,50 @@ fn a_servers_request_goes_to_its_own_client_or_nowhere() {
     assert!(
         why.contains("several clients") && why.contains("per-client"),
         "{why}"
+    );
+}
+
+#[test]
+fn a_per_client_instance_asks_its_client_outside_calls_and_declares_roots() {
+    let t0 = Instant::now();
+    let owner = RequestContext::new(Arc::new(Client(9)));
+    let mut settings = settings(UpstreamProtocol::Stateful, None);
+    settings.roots = Some(Some(owner));
+    let shared = Arc::new(Shared::new(Arc::new(NoObserver)));
+    let mut machine = Machine::new(settings, Arc::clone(&shared), t0);
+    let hello = sent(&mut machine);
+    assert_eq!(
+        hello[0]["params"]["capabilities"]["roots"],
+        json!({"listChanged": true})
+    );
+    let id = hello[0]["id"].as_i64().unwrap();
+    machine.handle_message(answer(id, &initialize_result("2025-11-25")), t0);
+    events(&mut machine);
+    sent(&mut machine);
+    machine.handle_message(Message::request("r", "roots/list", None), t0);
+    assert!(
+        matches!(&events(&mut machine)[..], [Event::Ask { request, .. }] if request.method == "roots/list")
+    );
+
+    // A per-client server's shared instance serves no client: no roots.
+    let mut settings = self::settings(UpstreamProtocol::Stateful, None);
+    settings.roots = Some(None);
+    let mut machine = Machine::new(settings, shared, t0);
+    let id = sent(&mut machine)[0]["id"].as_i64().unwrap();
+    machine.handle_message(answer(id, &initialize_result("2025-11-25")), t0);
+    events(&mut machine);
+    sent(&mut machine);
+    machine.handle_message(Message::request("r", "roots/list", None), t0);
+    assert_eq!(sent(&mut machine)[0]["result"], json!({"roots": []}));
+    machine.handle_message(Message::request("s", "sampling/createMessage", None), t0);
+    assert_eq!(sent(&mut machine)[0]["error"]["code"], -32601);
+
+    // A shared server is not told of roots at all.
+    let (mut machine, _) = start(UpstreamProtocol::Stateful, None, t0);
+    assert!(
+        sent(&mut machine)[0]["params"]["capabilities"]
+            .get("roots")
+            .is_none()
     );
 }
 

@@ -27,8 +27,9 @@ fn client_info() -> Value {
 /// What the manager, as a client, tells servers it can do: ask
 /// its own clients for sampling and elicitation on the server's behalf
 /// (see [`crate::CallOptions::requester`]), in `initialize` and in every
-/// stateless request. Roots are not declared, since a
-/// server may ask for them at any time, with no caller to put them to.
+/// stateless request. Roots are declared only to a per-client server's
+/// instances, since a server may ask for them at any time, with no caller
+/// to put them to, and only such an instance has one client to ask.
 fn client_capabilities() -> Value {
     json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}})
 }
@@ -48,11 +49,16 @@ pub(super) fn stateless_meta() -> StatelessMeta {
     ]
 }
 
-/// The `initialize` request, for the latest stateful version.
-pub(super) fn initialize_request(id: i64) -> Message<'static> {
+/// The `initialize` request, for the latest stateful version; with
+/// `roots`, the roots capability is declared too (a per-client server's).
+pub(super) fn initialize_request(id: i64, roots: bool) -> Message<'static> {
+    let mut capabilities = client_capabilities();
+    if let (true, Value::Object(offered)) = (roots, &mut capabilities) {
+        offered.insert("roots".to_owned(), json!({"listChanged": true}));
+    }
     let params = json!({
         "protocolVersion": ProtocolVersion::LATEST_STATEFUL.as_str(),
-        "capabilities": client_capabilities(),
+        "capabilities": capabilities,
         "clientInfo": client_info(),
     });
     Message::request(

@@ -44,8 +44,10 @@ pub(crate) struct ClientInstances {
 }
 
 impl ClientInstances {
-    /// The instance of the client session `key` (whose requests `owner`
-    /// answers for), started now if it has none or its own has died.
+    /// The instance of the client session `key` (whose request `requester`
+    /// answers for), started now if it has none or its own has died; it
+    /// asks and tells the session itself
+    /// ([`RequestContext::session_context`]), which outlives the request.
     ///
     /// # Errors
     ///
@@ -54,7 +56,7 @@ impl ClientInstances {
     pub(crate) fn instance(
         &self,
         key: u64,
-        owner: &RequestContext,
+        requester: &RequestContext,
         spec: &ServerSpec,
         shared: &Arc<Shared>,
     ) -> Result<Arc<Instance>> {
@@ -80,9 +82,10 @@ impl ClientInstances {
                 ),
             ));
         }
+        let owner = requester.session_context();
         let (events, announced) = broadcast::channel(EVENT_CAPACITY);
         // Its first start is awaited by the requests queued on it.
-        let (instance, _started) = spawn_instance(spec, shared, &events);
+        let (instance, _started) = spawn_instance(spec, shared, &events, Some(owner.clone()));
         tokio::spawn(tell_owner(announced, owner.clone()));
         sessions.insert(
             key,
@@ -97,6 +100,11 @@ impl ClientInstances {
         }
         tracing::debug!(server = %spec.id, "started an instance for client session {key}");
         Ok(instance)
+    }
+
+    /// The instance of client session `key`, if it has one.
+    pub(crate) fn of(&self, key: u64) -> Option<Arc<Instance>> {
+        lock(&self.by_session).get(&key).map(|c| c.instance.clone())
     }
 
     /// How many client sessions have an instance.

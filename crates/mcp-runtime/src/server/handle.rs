@@ -505,6 +505,21 @@ impl ServerHandle {
         self.inner.clients.as_ref().map_or(0, |c| c.len())
     }
 
+    /// Sends a notification from client session `key` (its
+    /// `notifications/roots/list_changed`, say) to that session's instance
+    /// of a per-client server; `false` when there is none (a shared
+    /// server, or a session that has not called it yet).
+    pub async fn notify_client(&self, key: u64, notification: Notification<'static>) -> bool {
+        let Some(instance) = self.inner.clients.as_ref().and_then(|c| c.of(key)) else {
+            return false;
+        };
+        instance
+            .commands
+            .send(ConnCommand::Notify(notification))
+            .await
+            .is_ok()
+    }
+
     /// Picks a live instance: for a session, the same one as long as it
     /// lives (rendezvous hashing: the instance that scores highest for the
     /// session's key, so an instance coming or going moves only the
@@ -535,7 +550,8 @@ impl ServerHandle {
         let mut starts = Vec::new();
         for _ in 0..count {
             let inner = &self.inner;
-            let (instance, started) = spawn_instance(&inner.spec, &inner.shared, &inner.events);
+            let (instance, started) =
+                spawn_instance(&inner.spec, &inner.shared, &inner.events, None);
             self.inner.instances.rcu(|list| {
                 let mut list = Vec::clone(list);
                 list.push(instance.clone());

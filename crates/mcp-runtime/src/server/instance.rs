@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use mcp_core::config::{RestartConfig, RestartPolicy};
+use mcp_core::RequestContext;
+use mcp_core::config::{RestartConfig, RestartPolicy, SessionMode};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -85,6 +86,7 @@ pub(super) fn spawn_instance(
     spec: &ServerSpec,
     shared: &Arc<Shared>,
     events: &broadcast::Sender<ServerEvent>,
+    owner: Option<RequestContext>,
 ) -> (Arc<Instance>, oneshot::Receiver<Result<()>>) {
     let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (state_tx, state_rx) = watch::channel(ServerState::Starting);
@@ -111,6 +113,7 @@ pub(super) fn spawn_instance(
         session: session_tx,
         direct,
         stop: stop_rx,
+        owner,
     };
     let task = tokio::spawn(supervisor.run(commands_rx, started_tx));
     *lock(&instance.task) = Some(task);
@@ -125,6 +128,8 @@ struct Supervisor {
     session: watch::Sender<Option<SessionInfo>>,
     direct: Arc<ArcSwapOption<Direct>>,
     stop: watch::Receiver<bool>,
+    /// The client session a per-client server's instance serves.
+    owner: Option<RequestContext>,
 }
 
 impl Supervisor {
@@ -140,6 +145,7 @@ impl Supervisor {
             health_timeout: self.spec.timeouts.request(),
             grace: self.spec.stop_grace,
             protocol: self.spec.protocol,
+            roots: (self.spec.sessions == SessionMode::PerClient).then(|| self.owner.clone()),
         };
         let mut started = Some(started);
         let mut failures = 0u32;

@@ -503,6 +503,11 @@ impl Peer for RequestPeer {
         self.stream.is_closed() || self.session.as_ref().is_some_and(|s| s.is_closed())
     }
 
+    fn session_peer(&self) -> Option<Arc<dyn Peer>> {
+        let session = self.session.clone()?;
+        Some(Arc::new(SessionPeer(session)))
+    }
+
     fn session(&self) -> Option<u64> {
         self.session.as_ref().map(|s| s.key)
     }

@@ -15,9 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
-use mcp_core::{BoxFuture, Peer};
-use mcp_protocol::{Message, Notification, RequestId};
-use mcp_runtime::dispatch::SharedAsked;
+use mcp_core::{BoxFuture, HandlerResult, Peer};
+use mcp_protocol::jsonrpc::error_code;
+use mcp_protocol::raw::Raw;
+use mcp_protocol::{ErrorObject, Message, Notification, RequestId};
+use mcp_runtime::dispatch::{SharedAsked, ask_client};
 use mcp_runtime::observe::Observer;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -157,6 +159,26 @@ impl Peer for SessionPeer {
                 // Gone: forget it, unless another has taken its place.
                 let _ = self.0.stream.compare_and_swap(&stream, None);
             }
+        })
+    }
+
+    /// A request to the client outside any of its requests goes on the
+    /// session's GET stream; without one open, the client cannot be asked.
+    fn request(&self, method: &str, params: Option<Raw<'static>>) -> BoxFuture<'_, HandlerResult> {
+        let method = method.to_owned();
+        Box::pin(async move {
+            let Some(stream) = self.0.stream() else {
+                return Err(ErrorObject::new(
+                    error_code::METHOD_NOT_FOUND,
+                    format!(
+                        "`{method}` cannot reach the client: it has no stream open for what comes outside its requests (GET)"
+                    ),
+                ));
+            };
+            ask_client(&self.0.asked, &method, params, |message| async move {
+                stream.send(encode_event(&message)).await.is_ok()
+            })
+            .await
         })
     }
 
