@@ -657,6 +657,70 @@ fn a_per_client_server_gets_its_clients_roots_and_their_changes() {
 }
 
 #[test]
+fn list_changes_of_stateless_backends_reach_2025_clients_also_after_a_restart() {
+    let marker = unique_marker("listen");
+    let dir = tempfile::tempdir().unwrap();
+    let (_backend, url) = reference_server_over_http(&marker);
+    let exe = env!("CARGO_BIN_EXE_mcp-manager");
+    let config = json!({"mcpServers": {
+        "remote": {"url": url, "namespace": "h", "protocol": "stateless"},
+        "local": {"command": exe, "args": ["builtin", "everything", "--stdio"],
+            "namespace": "s", "protocol": "stateless", "env": {MARKER_VAR: &marker}},
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    let client = format!("{marker}-client");
+    let told = |tool: &str, when: &str| {
+        let report = run_python_script("python_list_changes.py", &[&gateway.url(), tool], &client);
+        assert_eq!(
+            report,
+            json!({"told": true, "changed": true}),
+            "{tool} {when}"
+        );
+    };
+    // A stateless server announces list changes only on its listen
+    // streams: the gateway keeps one open upstream.
+    told("h__test_trigger_tool_change", "at first");
+    told("s__test_trigger_tool_change", "at first");
+    // The local one is killed, restarted, and listened to again.
+    let stdio = || {
+        support::marked(&marker).into_iter().find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == b"--stdio"))
+        })
+    };
+    let first = stdio().expect("the stdio backend runs");
+    kill9(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stdio().is_none_or(|pid| pid == first) {
+        assert!(Instant::now() < deadline, "the backend was not restarted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its new process is ready once the gateway answers through it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let session = Session::open(&gateway.addr, "probe");
+        if session
+            .call_text(1, "s__test_simple_text", json!({}))
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted backend never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    told("s__test_trigger_tool_change", "after the restart");
+    drop(gateway);
+    drop(_backend);
+    assert_none_marked(&marker);
+    assert_none_marked(&client);
+}
+
+#[test]
 fn a_killed_stdio_backend_is_restarted_while_the_others_keep_serving() {
     let marker = unique_marker("kill");
     let dir = tempfile::tempdir().unwrap();

@@ -52,7 +52,16 @@ enum Waiter {
     Handshake,
     /// The machine itself, for a health check.
     HealthCheck,
+    /// The machine itself: its `subscriptions/listen`, which a stateless
+    /// server answers only when it ends the stream.
+    Listen,
 }
+
+/// How long an upstream `subscriptions/listen` that ended waits before it
+/// is opened again.
+pub(super) const LISTEN_AGAIN: Duration = Duration::from_secs(2);
+/// The deadline of a request that has none: an upstream listen.
+const NO_DEADLINE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 struct Pending {
     waiter: Waiter,
@@ -93,6 +102,10 @@ pub(super) struct Machine {
     /// In `Auto`, what `server/discover` told while `initialize` runs
     /// after it: a server that answers both serves both generations.
     discovered: Option<SessionInfo>,
+    /// When the upstream `subscriptions/listen` (of a server that announces
+    /// list changes only on such streams) is to be opened again after it
+    /// ended.
+    listen_again: Option<Instant>,
     /// When the next health check is due, once ready.
     next_health: Option<Instant>,
     /// Set when the connection is over.
@@ -113,6 +126,7 @@ impl Machine {
             ready: false,
             stateless: None,
             discovered: None,
+            listen_again: None,
             next_health: None,
             exit: None,
         };
@@ -158,10 +172,10 @@ impl Machine {
     /// When [`Machine::handle_timeout`] must next be called.
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let deadline = self.deadlines.first().map(|(at, _)| *at);
-        match (deadline, self.next_health) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [deadline, self.next_health, self.listen_again]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Why the connection ended, once it has.
@@ -331,7 +345,12 @@ impl Machine {
                         self.settings.health_timeout.as_millis()
                     )));
                 }
+                Waiter::Listen => self.listen_again = Some(now),
             }
+        }
+        if self.listen_again.is_some_and(|at| at <= now) {
+            self.listen_again = None;
+            self.send_listen(now);
         }
         if let (Some(at), Some(every)) = (self.next_health, self.settings.health_interval) {
             if at <= now {
@@ -453,6 +472,11 @@ impl Machine {
             Ok(info) => {
                 self.ready = true;
                 self.next_health = self.settings.health_interval.map(|every| now + every);
+                // A server that takes stateless requests may announce list
+                // changes only on listen streams: keep one open.
+                if (self.stateless.is_some() || info.dual) && wire::announces_changes(&info) {
+                    self.send_listen(now);
+                }
                 self.events.push_back(Event::Ready(Box::new(info)));
             }
             Err(error) => self.end(Exit::StartFailed(error)),
@@ -489,6 +513,14 @@ impl Machine {
         ));
     }
 
+    /// Opens the upstream `subscriptions/listen` for every list change, as
+    /// a stateless request; its notifications are the server's own.
+    fn send_listen(&mut self, now: Instant) {
+        let id = self.shared.next_id();
+        self.track(id, Pending::internal(Waiter::Listen, now, NO_DEADLINE));
+        self.outbox.push_back(wire::listen_request(id));
+    }
+
     fn send_ping(&mut self, now: Instant) {
         let id = self.shared.next_id();
         let timeout = self.settings.health_timeout;
@@ -519,6 +551,20 @@ impl Machine {
                     tracing::debug!(server = %self.settings.server, "health check answered with an error: {error}");
                 }
             }
+            Waiter::Listen => match result {
+                // A server without listen streams after all: not again.
+                Err(error)
+                    if error.rpc_error().is_some_and(|e| {
+                        e.code == mcp_protocol::jsonrpc::error_code::METHOD_NOT_FOUND
+                    }) =>
+                {
+                    tracing::debug!(server = %self.settings.server, "no `subscriptions/listen` upstream: {error}");
+                }
+                ended => {
+                    tracing::debug!(server = %self.settings.server, "the upstream `subscriptions/listen` ended ({ended:?}); opening it again");
+                    self.listen_again = Some(now + LISTEN_AGAIN);
+                }
+            },
         }
     }
 
@@ -531,6 +577,8 @@ impl Machine {
                 self.shared.invalidate_lists();
                 self.events.push_back(Event::Publish(notification));
             }
+            // Our own listen stream is open: nothing for anyone else.
+            Some(Method::SubscriptionsAcknowledged) => {}
             // The server gave up on one of its requests to the client.
             Some(Method::Cancelled) => {
                 let cancelled = CancelledParams::from_params(notification.params);

@@ -362,6 +362,71 @@ fn a_stateless_session_adds_the_meta_to_every_request() {
 }
 
 #[test]
+fn a_stateless_server_that_announces_list_changes_is_listened_to() {
+    let t0 = Instant::now();
+    let (mut machine, _) = start(UpstreamProtocol::Stateless, None, t0);
+    let id = sent(&mut machine)[0]["id"].as_i64().unwrap();
+    let discovered = json!({
+        "supportedVersions": ["2026-07-28"],
+        "capabilities": {"tools": {"listChanged": true}},
+    });
+    machine.handle_message(answer(id, &discovered), t0);
+    events(&mut machine);
+    let listen = sent(&mut machine);
+    assert_eq!(listen[0]["method"], "subscriptions/listen");
+    assert_eq!(
+        listen[0]["params"]["notifications"]["toolsListChanged"],
+        true
+    );
+    assert_eq!(
+        listen[0]["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"],
+        "2026-07-28"
+    );
+    let listen_id = listen[0]["id"].as_i64().unwrap();
+    // Its acknowledgement is ours; what comes on it is the server's.
+    let ack = Message::notification("notifications/subscriptions/acknowledged", None);
+    machine.handle_related(ack, &RequestId::Number(listen_id), t0);
+    assert!(events(&mut machine).is_empty());
+    let changed = Message::notification("notifications/tools/list_changed", None);
+    machine.handle_related(changed, &RequestId::Number(listen_id), t0);
+    assert!(
+        matches!(&events(&mut machine)[..], [Event::Publish(n)] if n.method == "notifications/tools/list_changed")
+    );
+    // It ended: opened again a little later.
+    machine.handle_message(answer(listen_id, &json!({})), t0);
+    assert!(sent(&mut machine).is_empty());
+    let again = t0 + super::machine::LISTEN_AGAIN;
+    assert_eq!(machine.poll_timeout(), Some(again));
+    machine.handle_timeout(again);
+    let reopened = sent(&mut machine);
+    assert_eq!(reopened[0]["method"], "subscriptions/listen");
+    // A server that has no such method is not asked again.
+    let error = ErrorObject::new(-32601, "Method not found");
+    let id = reopened[0]["id"].as_i64().unwrap();
+    machine.handle_message(Message::error(Some(id.into()), error), again);
+    assert_eq!(machine.poll_timeout(), None);
+}
+
+#[test]
+fn a_server_without_list_changes_or_in_a_session_is_not_listened_to() {
+    let t0 = Instant::now();
+    let (mut machine, _) = start(UpstreamProtocol::Stateless, None, t0);
+    let id = sent(&mut machine)[0]["id"].as_i64().unwrap();
+    let discovered = json!({"supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}}});
+    machine.handle_message(answer(id, &discovered), t0);
+    assert!(sent(&mut machine).is_empty());
+    // A stateful session gets its announcements on the session.
+    let (mut machine, _) = start(UpstreamProtocol::Stateful, None, t0);
+    let id = sent(&mut machine)[0]["id"].as_i64().unwrap();
+    let mut hello = initialize_result("2025-11-25");
+    hello["capabilities"] = json!({"tools": {"listChanged": true}});
+    machine.handle_message(answer(id, &hello), t0);
+    let out = sent(&mut machine);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["method"], "notifications/initialized");
+}
+
+#[test]
 fn an_answer_goes_to_its_caller_under_the_callers_own_result() {
     let t0 = Instant::now();
     let (mut machine, shared) = ready(None, t0);

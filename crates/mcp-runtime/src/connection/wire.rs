@@ -68,17 +68,55 @@ pub(super) fn initialize_request(id: i64, roots: bool) -> Message<'static> {
     )
 }
 
-/// The `server/discover` request, with the stateless `_meta`.
-pub(super) fn discover_request(id: i64) -> Message<'static> {
-    let meta: serde_json::Map<String, Value> = stateless_meta()
+/// The stateless `_meta` as a JSON object.
+fn stateless_meta_object() -> serde_json::Map<String, Value> {
+    stateless_meta()
         .into_iter()
         .map(|(key, raw)| (key.to_owned(), raw.parse().unwrap_or(Value::Null)))
-        .collect();
+        .collect()
+}
+
+/// The `server/discover` request, with the stateless `_meta`.
+pub(super) fn discover_request(id: i64) -> Message<'static> {
+    let meta = stateless_meta_object();
     Message::request(
         id,
         Method::Discover.as_str(),
         Some(Raw::from_value(&json!({ "_meta": meta }))),
     )
+}
+
+/// The `subscriptions/listen` request for every list change, with the
+/// stateless `_meta`.
+pub(super) fn listen_request(id: i64) -> Message<'static> {
+    let meta = stateless_meta_object();
+    let params = json!({
+        "notifications": {
+            "toolsListChanged": true,
+            "promptsListChanged": true,
+            "resourcesListChanged": true,
+        },
+        "_meta": meta,
+    });
+    Message::request(
+        id,
+        Method::SubscriptionsListen.as_str(),
+        Some(Raw::from_value(&params)),
+    )
+}
+
+/// Whether a server says it announces changes of any of its lists.
+pub(super) fn announces_changes(info: &SessionInfo) -> bool {
+    let capabilities = &info.capabilities;
+    let listed = |c: &Option<mcp_protocol::mcp::ListChangedCapability>| {
+        c.as_ref().is_some_and(|c| c.list_changed == Some(true))
+    };
+    listed(&capabilities.tools)
+        || listed(&capabilities.prompts)
+        || capabilities
+            .resources
+            .as_ref()
+            .is_some_and(|r| r.list_changed == Some(true))
 }
 
 /// Whether `error` is an unsupported-version error whose list of supported

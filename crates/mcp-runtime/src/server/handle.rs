@@ -18,7 +18,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use mcp_core::config::SessionMode;
 use mcp_core::{RequestContext, ServerId};
 use mcp_protocol::Notification;
-use mcp_protocol::mcp::{CallToolParams, Method, Tool, View};
+use mcp_protocol::mcp::{CallToolParams, Tool, View};
 use mcp_protocol::raw::{Raw, RawObject};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -29,7 +29,9 @@ use crate::observe::{BreakerState, Outcome, ServerObserver, method_label};
 use crate::resilience::{self, Call, Guards};
 use crate::server::clients::{self, ClientInstances};
 use crate::server::direct::Direct;
-use crate::server::instance::{Instance, futures_join, spawn_instance, stop_instance};
+use crate::server::instance::{
+    Instance, futures_join, lists_may_have_changed, spawn_instance, stop_instance,
+};
 use crate::server::{
     CallOptions, ListKind, RecentError, ServerEvent, ServerSpec, ServerState, SessionInfo, Shared,
 };
@@ -628,20 +630,7 @@ impl ServerHandle {
         if let Some(clients) = &self.inner.clients {
             clients.restart(self.inner.spec.timeouts.request()).await;
         }
-        self.inner.shared.invalidate_lists();
-        for method in [
-            Method::ToolListChanged,
-            Method::ResourceListChanged,
-            Method::PromptListChanged,
-        ] {
-            let _ = self.inner.events.send(ServerEvent {
-                server: self.id().clone(),
-                notification: Notification {
-                    method: Cow::Borrowed(method.as_str()),
-                    params: None,
-                },
-            });
-        }
+        lists_may_have_changed(&self.inner.shared, &self.inner.events, self.id());
         self.retire(|_, i| is_old(i), self.inner.spec.timeouts.request())
             .await;
         Ok(())

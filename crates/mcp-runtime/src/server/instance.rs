@@ -9,8 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use mcp_core::RequestContext;
+use std::borrow::Cow;
+
 use mcp_core::config::{RestartConfig, RestartPolicy, SessionMode};
+use mcp_core::{RequestContext, ServerId};
+use mcp_protocol::Notification;
+use mcp_protocol::mcp::Method;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -47,6 +51,29 @@ impl Instance {
     /// listening. Two atomic loads.
     pub(super) fn is_live(&self) -> bool {
         !self.stopping.load(Ordering::Acquire) && !self.commands.is_closed()
+    }
+}
+
+/// Forgets a server's cached lists and tells its subscribers each may
+/// have changed: after a restart, whether asked for or after a crash.
+pub(super) fn lists_may_have_changed(
+    shared: &Shared,
+    events: &broadcast::Sender<ServerEvent>,
+    server: &ServerId,
+) {
+    shared.invalidate_lists();
+    for method in [
+        Method::ToolListChanged,
+        Method::ResourceListChanged,
+        Method::PromptListChanged,
+    ] {
+        let _ = events.send(ServerEvent {
+            server: server.clone(),
+            notification: Notification {
+                method: Cow::Borrowed(method.as_str()),
+                params: None,
+            },
+        });
     }
 }
 
@@ -235,7 +262,7 @@ impl Supervisor {
         };
         let state = &self.state;
         let session = &self.session;
-        let (direct, shared) = (&self.direct, &self.shared);
+        let (direct, shared, events) = (&self.direct, &self.shared, &self.events);
         let on_ready = |info: SessionInfo, end: Option<InProcessEnd>| {
             tracing::info!(
                 server = %settings.server,
@@ -247,8 +274,13 @@ impl Supervisor {
             direct.store(end.map(|end| Arc::new(Direct::new(end, shared.clone()))));
             session.send_replace(Some(info));
             state.send_replace(ServerState::Running);
-            if let Some(started) = started.take() {
-                let _ = started.send(Ok(()));
+            match started.take() {
+                Some(started) => {
+                    let _ = started.send(Ok(()));
+                }
+                // A new process (or connection) after a restart may offer
+                // other lists than the one it replaces.
+                None => lists_may_have_changed(shared, events, &settings.server),
             }
         };
         let wiring = Wiring {
