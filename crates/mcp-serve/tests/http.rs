@@ -26,7 +26,9 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 /// Tools: `echo` (text back), `progress` (three progress notifications
-/// when asked for, then text), `sleep` (`ms` milliseconds, then text).
+/// when asked for, then text), `sleep` (`ms` milliseconds, then text),
+/// `announce` (log messages `first`..`last` numbered, outside the call's
+/// stream, then text).
 struct TestServer;
 
 impl McpServer for TestServer {
@@ -56,6 +58,21 @@ impl McpServer for TestServer {
                     if name == "sleep" {
                         let ms = params["arguments"]["ms"].as_u64().unwrap_or(0);
                         tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    if name == "announce" {
+                        let (first, last) = (
+                            params["arguments"]["first"].as_u64().unwrap_or(0),
+                            params["arguments"]["last"].as_u64().unwrap_or(0),
+                        );
+                        for n in first..=last {
+                            let note = json!({"level": "info", "data": n});
+                            context
+                                .notify(Notification {
+                                    method: "notifications/message".into(),
+                                    params: Some(Raw::from_value(&note)),
+                                })
+                                .await;
+                        }
                     }
                     if name == "progress" {
                         if let Some(token) = params["_meta"].get("progressToken") {
@@ -718,6 +735,85 @@ async fn idle_sessions_are_ended() {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     drop(stream);
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_stream_is_resumed_with_last_event_id() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let client = client();
+    let url = served.url.clone();
+    let session = initialize(&client, &url).await;
+    let open = |last: Option<String>| {
+        let mut request = client
+            .get(&url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session);
+        if let Some(last) = last {
+            request = request.header("last-event-id", last);
+        }
+        request.send()
+    };
+    let announce = |id: u64, first: u64, last: u64| {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "announce", "arguments": {"first": first, "last": last}}});
+        post(&client, &url, &call)
+            .header("mcp-session-id", &session)
+            .send()
+    };
+    // Reads events off `response` until `count` have come; their ids and
+    // the numbers they carry.
+    async fn read(response: &mut reqwest::Response, count: usize) -> (Vec<String>, Vec<u64>) {
+        let mut seen = String::new();
+        loop {
+            let blocks: Vec<&str> = seen.split("\n\n").filter(|b| b.contains("data:")).collect();
+            if blocks.len() >= count && seen.ends_with("\n\n") {
+                let ids = blocks
+                    .iter()
+                    .filter_map(|b| b.lines().find_map(|l| l.strip_prefix("id: ")))
+                    .map(str::to_owned)
+                    .collect();
+                let numbers = events(&seen)
+                    .iter()
+                    .filter_map(|e| e["params"]["data"].as_u64())
+                    .collect();
+                return (ids, numbers);
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no event within 5 s after {seen:?}"))
+                .unwrap()
+                .expect("the stream goes on");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    let mut stream = open(None).await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let answered = announce(1, 1, 2).await.unwrap();
+    assert_eq!(answered.status(), StatusCode::OK);
+    let (ids, numbers) = read(&mut stream, 2).await;
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(ids.len(), 2, "every event has an id: {ids:?}");
+    // The client loses the stream; what comes meanwhile is kept.
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    announce(2, 3, 5).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut resumed = open(Some(ids[1].clone())).await.unwrap();
+    assert_eq!(resumed.status(), StatusCode::OK);
+    let (ids_after, numbers) = read(&mut resumed, 3).await;
+    assert_eq!(numbers, [3, 4, 5], "the missed events, in order");
+    let stream_of = |id: &str| id.split('-').next().unwrap().to_owned();
+    assert!(
+        ids_after
+            .iter()
+            .all(|id| stream_of(id) == stream_of(&ids[0]))
+    );
+    // And the stream goes on.
+    announce(3, 6, 6).await.unwrap();
+    let (_, numbers) = read(&mut resumed, 1).await;
+    assert_eq!(numbers, [6]);
+    drop(resumed);
     served.stop().await;
 }
 

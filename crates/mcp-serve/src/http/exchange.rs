@@ -275,9 +275,20 @@ impl Shared {
             body.first.extend(missed);
             return sse_response(body);
         }
-        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        // The session's stream numbers its events as a request stream
+        // does, and keeps the recent ones, so that a client that lost it
+        // resumes it with `Last-Event-ID` and misses nothing kept.
+        let (sender, mut sent) = mpsc::channel(CHANNEL_CAPACITY);
         session.set_stream(sender);
-        sse_response(SseBody::new(receiver, self.options.keep_alive, None))
+        let (live, reader) = mpsc::channel(CHANNEL_CAPACITY);
+        let stream = session.replay.open(live);
+        tokio::spawn(async move {
+            while let Some(event) = sent.recv().await {
+                session.replay.relay(stream, event).await;
+            }
+            session.replay.finish(stream);
+        });
+        sse_response(SseBody::new(reader, self.options.keep_alive, None))
     }
 
     pub(super) fn delete(&self, headers: &HeaderMap) -> HttpResponse {

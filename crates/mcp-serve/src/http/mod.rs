@@ -31,7 +31,9 @@
 //! - **GET** with `Accept: text/event-stream` opens the session's stream for
 //!   what the server sends outside any request (without that Accept: 406).
 //!   A comment is sent on it every [`HttpServeOptions::keep_alive`]. A new
-//!   GET replaces the session's previous stream.
+//!   GET replaces the session's previous stream. Its events have ids as a
+//!   request stream's do, and are kept the same way: a client that lost it
+//!   GETs with `Last-Event-ID` and gets what it missed, then the rest.
 //! - **DELETE** ends the session (200) and aborts its requests.
 //!
 //! # The legacy HTTP+SSE transport (2024-11-05)
