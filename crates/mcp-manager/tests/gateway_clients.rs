@@ -503,44 +503,21 @@ fn sixteen_http_sessions_each_get_their_own_answers() {
 /// The reference server over Streamable HTTP, tagged with `marker`;
 /// its URL.
 fn reference_server_over_http(marker: &str) -> (Guard, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
-        .args(["builtin", "everything", "--http", "127.0.0.1:0"])
-        .env(MARKER_VAR, marker)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let guard = Guard {
-        child,
-        marker: marker.to_owned(),
-    };
-    let (found, url) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some((_, rest)) = line.split_once("listening on ") {
-                let _ = found.send(rest.to_owned());
-            }
-        }
-    });
-    let url = url.recv_timeout(Duration::from_secs(30)).unwrap();
+    let (guard, lines) =
+        support::spawn_manager(&["builtin", "everything", "--http", "127.0.0.1:0"], marker);
+    let (url, _) = support::wait_for_listening(lines);
     (guard, url)
 }
 
 /// The reference server's stdio processes tagged with `marker`.
-fn stdio_reference_servers(marker: &str) -> usize {
+fn stdio_reference_servers(marker: &str) -> Vec<u32> {
     support::marked(marker)
         .into_iter()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == b"--stdio"))
         })
-        .count()
+        .collect()
 }
 
 #[test]
@@ -565,7 +542,7 @@ fn sixteen_sessions_sampling_at_once_each_reach_their_own_caller_or_none() {
     std::fs::write(&path, config.to_string()).unwrap();
     let gateway = HttpGateway::start(&path, &marker);
     assert_eq!(
-        stdio_reference_servers(&marker),
+        stdio_reference_servers(&marker).len(),
         2,
         "one process per stdio entry"
     );
@@ -607,7 +584,7 @@ fn sixteen_sessions_sampling_at_once_each_reach_their_own_caller_or_none() {
     }
     // The per-client instances end with their sessions.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while stdio_reference_servers(&marker) > 2 {
+    while stdio_reference_servers(&marker).len() > 2 {
         assert!(
             Instant::now() < deadline,
             "per-client instances left running"
@@ -684,12 +661,7 @@ fn list_changes_of_stateless_backends_reach_2025_clients_also_after_a_restart() 
     told("h__test_trigger_tool_change", "at first");
     told("s__test_trigger_tool_change", "at first");
     // The local one is killed, restarted, and listened to again.
-    let stdio = || {
-        support::marked(&marker).into_iter().find(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == b"--stdio"))
-        })
-    };
+    let stdio = || stdio_reference_servers(&marker).first().copied();
     let first = stdio().expect("the stdio backend runs");
     kill9(first);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -30,6 +30,9 @@ struct Fixture {
     _runtime: McpRuntime,
     handle: ServerHandle,
     events: broadcast::Receiver<ServerEvent>,
+    /// The listen streams the test opened: a notification tagged with any
+    /// other (the runtime's own listen stream's) is not looked at.
+    listens: Vec<Value>,
 }
 
 async fn start(protocol: UpstreamProtocol) -> Fixture {
@@ -47,6 +50,7 @@ async fn start(protocol: UpstreamProtocol) -> Fixture {
         _runtime: runtime,
         handle,
         events,
+        listens: Vec::new(),
     }
 }
 
@@ -95,12 +99,25 @@ impl Fixture {
         .await
     }
 
+    /// Whether the test looks at `notification`: one with `method` that
+    /// is not tagged with a listen stream the test did not open.
+    fn looks_at(&self, notification: &mcp_protocol::Notification<'_>, method: &str) -> bool {
+        let params: Value = notification
+            .params
+            .as_ref()
+            .map_or(Value::Null, |p| serde_json::from_str(p.get()).unwrap());
+        let tag = &params["_meta"]["io.modelcontextprotocol/subscriptionId"];
+        // A stream's acknowledgement names the stream being opened.
+        let opening = method == "notifications/subscriptions/acknowledged";
+        notification.method == method && (opening || tag.is_null() || self.listens.contains(tag))
+    }
+
     /// The next notification with `method`, skipping others.
     async fn next(&mut self, method: &str) -> Value {
         let wait = async {
             loop {
                 let event = self.events.recv().await.unwrap();
-                if event.notification.method == method {
+                if self.looks_at(&event.notification, method) {
                     let params = event.notification.params.unwrap();
                     return serde_json::from_str::<Value>(params.get()).unwrap();
                 }
@@ -116,7 +133,7 @@ impl Fixture {
         let wait = async {
             loop {
                 let event = self.events.recv().await.unwrap();
-                if event.notification.method == method {
+                if self.looks_at(&event.notification, method) {
                     return event;
                 }
             }
@@ -1528,6 +1545,7 @@ async fn listen(
         .await;
     let id = ack["_meta"]["io.modelcontextprotocol/subscriptionId"].clone();
     assert!(id.is_number() || id.is_string(), "{ack}");
+    fixture.listens.push(id.clone());
     (task, id, ack["notifications"].clone())
 }
 

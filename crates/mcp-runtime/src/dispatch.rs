@@ -309,7 +309,9 @@ pub struct Dispatcher<O: Outlet> {
     session: u64,
     asked: SharedAsked,
     outlet: O,
-    running: HashMap<RequestId<'static>, AbortHandle>,
+    /// The requests that wait, and whether each is a stream that never
+    /// ends by itself (`subscriptions/listen`).
+    running: HashMap<RequestId<'static>, (AbortHandle, bool)>,
     tasks: JoinSet<RequestId<'static>>,
     max_running: usize,
 }
@@ -373,6 +375,7 @@ impl<O: Outlet> Dispatcher<O> {
             }
             Some(ClientMessage::Request(request)) => {
                 let id = request.id.clone();
+                let endless = request.method == Method::SubscriptionsListen.as_str();
                 let server = self.server.clone();
                 let context = self.context.clone();
                 let outlet = self.outlet.clone();
@@ -392,11 +395,11 @@ impl<O: Outlet> Dispatcher<O> {
                 let first = std::future::poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx))).await;
                 if first.is_pending() {
                     let abort = self.tasks.spawn(task);
-                    self.running.insert(id, abort);
+                    self.running.insert(id, (abort, endless));
                 }
             }
             Some(ClientMessage::Cancel(id)) => {
-                if let Some(task) = self.running.remove(&id) {
+                if let Some((task, _)) = self.running.remove(&id) {
                     task.abort();
                 }
             }
@@ -417,8 +420,14 @@ impl<O: Outlet> Dispatcher<O> {
         }
     }
 
-    /// Waits for every running request to finish.
+    /// Waits for every running request to finish; a listen stream, which
+    /// ends only when it is cancelled, is cancelled at once.
     pub async fn drain(&mut self) {
+        for (task, endless) in self.running.values() {
+            if *endless {
+                task.abort();
+            }
+        }
         while self.tasks.join_next().await.is_some() {}
         self.running.clear();
     }

@@ -93,6 +93,8 @@ impl McpServer for TestServer {
                     json!({"content": [{"type": "text", "text": text}]})
                 }
                 "ping" => json!({}),
+                // A listen stream: it ends only when it is cancelled.
+                "subscriptions/listen" => std::future::pending().await,
                 other => {
                     return Err(ErrorObject::new(
                         -32601,
@@ -736,6 +738,34 @@ async fn idle_sessions_are_ended() {
     }
     drop(stream);
     served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_does_not_hold_up_shutdown() {
+    let served = Served::start(HttpServeOptions::default()).await;
+    let client = client();
+    let listen = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let stream = post(&client, &served.url, &listen)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .send();
+    let open = tokio::spawn(stream);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Well within the drain (10 s by default): the stream is ended, not
+    // waited for.
+    let began = std::time::Instant::now();
+    served.stop().await;
+    assert!(
+        began.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        began.elapsed()
+    );
+    let response = open.await.unwrap().unwrap();
+    let text = response.text().await.unwrap_or_default();
+    assert!(text.contains("shutting down"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,8 +56,9 @@ impl McpServer for Doubler {
     }
 }
 
-#[tokio::test]
-async fn lines_in_answers_out_and_bad_lines_answered() {
+/// Serves `input` (lines, the last ending the input) over stdio-style
+/// streams; every line written back, as JSON.
+async fn serve_lines(input: &str) -> Vec<Value> {
     let (client, server) = tokio::io::duplex(64 * 1024);
     let (server_in, server_out) = tokio::io::split(server);
     let serving = tokio::spawn(mcp_serve::serve_stdio(
@@ -67,6 +68,19 @@ async fn lines_in_answers_out_and_bad_lines_answered() {
         1024,
     ));
     let (client_in, mut client_out) = tokio::io::split(client);
+    client_out.write_all(input.as_bytes()).await.unwrap();
+    client_out.shutdown().await.unwrap();
+    let mut lines = BufReader::new(client_in).lines();
+    let mut answers = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        answers.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    serving.await.unwrap().unwrap();
+    answers
+}
+
+#[tokio::test]
+async fn lines_in_answers_out_and_bad_lines_answered() {
     let input = concat!(
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"forever\"}\n",
         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":1}}\n",
@@ -75,15 +89,7 @@ async fn lines_in_answers_out_and_bad_lines_answered() {
         "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":7}\n",
         "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"nope\"}\n",
     );
-    client_out.write_all(input.as_bytes()).await.unwrap();
-    client_out.shutdown().await.unwrap();
-
-    let mut lines = BufReader::new(client_in).lines();
-    let mut answers = Vec::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        answers.push(serde_json::from_str::<Value>(&line).unwrap());
-    }
-    serving.await.unwrap().unwrap();
+    let answers = serve_lines(input).await;
 
     let find = |pred: &dyn Fn(&Value) -> bool| answers.iter().find(|a| pred(a)).cloned();
     assert_eq!(find(&|a| a["id"] == 2).unwrap()["result"]["n"], 42);
@@ -137,15 +143,6 @@ async fn the_end_of_input_ends_the_session_though_the_server_keeps_its_peer() {
 
 #[tokio::test]
 async fn stateless_requests_are_judged_before_the_server_sees_them() {
-    let (client, server) = tokio::io::duplex(64 * 1024);
-    let (server_in, server_out) = tokio::io::split(server);
-    let serving = tokio::spawn(mcp_serve::serve_stdio(
-        Arc::new(Doubler),
-        server_in,
-        server_out,
-        1024,
-    ));
-    let (client_in, mut client_out) = tokio::io::split(client);
     let envelope = r#""io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}"#;
     let input = [
         // Served: a valid envelope.
@@ -161,17 +158,11 @@ async fn stateless_requests_are_judged_before_the_server_sees_them() {
     ]
     .join("\n")
         + "\n";
-    client_out.write_all(input.as_bytes()).await.unwrap();
-    client_out.shutdown().await.unwrap();
-    let mut lines = BufReader::new(client_in).lines();
-    let mut answers = std::collections::BTreeMap::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        let answer: Value = serde_json::from_str(&line).unwrap();
-        if let Some(id) = answer["id"].as_i64() {
-            answers.insert(id, answer);
-        }
-    }
-    serving.await.unwrap().unwrap();
+    let answers: std::collections::BTreeMap<i64, Value> = serve_lines(&input)
+        .await
+        .into_iter()
+        .filter_map(|answer| Some((answer["id"].as_i64()?, answer)))
+        .collect();
     assert_eq!(answers[&1]["result"]["n"], 4);
     assert_eq!(answers[&2]["error"]["code"], -32602);
     assert_eq!(answers[&3]["error"]["code"], -32022);

@@ -214,6 +214,53 @@ pub(crate) struct HttpGateway {
     pub(crate) log: mpsc::Receiver<String>,
 }
 
+/// `mcp-manager ARGS`, tagged with `marker`, without the auth token of
+/// the environment; the lines it writes to stderr come on the receiver.
+pub(crate) fn spawn_manager(args: &[&str], marker: &str) -> (Guard, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(args)
+        .env_remove("MCP_MANAGER_AUTH_TOKEN")
+        .env(MARKER_VAR, marker)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let guard = Guard {
+        child,
+        marker: marker.to_owned(),
+    };
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    (guard, lines)
+}
+
+/// Waits (90 s at most) for the `listening on URL` line among `lines`;
+/// the URL, and the lines that come after.
+pub(crate) fn wait_for_listening(
+    lines: mpsc::Receiver<String>,
+) -> (String, mpsc::Receiver<String>) {
+    let mut log = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => {
+                if let Some((_, url)) = line.split_once("listening on ") {
+                    return (url.to_owned(), lines);
+                }
+                log.push(line);
+            }
+            Err(_) => panic!("no `listening on` line:\n{}", log.join("\n")),
+        }
+    }
+}
+
 /// A free loopback address, `127.0.0.1:PORT`.
 pub(crate) fn free_addr() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -232,44 +279,10 @@ impl HttpGateway {
     /// Started with `extra` arguments after `serve --http ADDR --config FILE`.
     pub(crate) fn start_with(config: &std::path::Path, marker: &str, extra: &[&str]) -> Self {
         let addr = free_addr();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
-            .args(["serve", "--http", &addr, "--config"])
-            .arg(config)
-            .args(extra)
-            .env_remove("MCP_MANAGER_AUTH_TOKEN")
-            .env(MARKER_VAR, marker)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let guard = Guard {
-            child,
-            marker: marker.to_owned(),
-        };
-        let (lines_tx, lines) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut log = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let listening = format!("mcp-manager: listening on http://{addr}/mcp");
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    let done = line == listening;
-                    log.push(line);
-                    if done {
-                        break;
-                    }
-                }
-                Err(_) => panic!("no `{listening}` line:\n{}", log.join("\n")),
-            }
-        }
+        let config = config.to_str().expect("a UTF-8 path");
+        let args = [&["serve", "--http", &addr, "--config", config][..], extra].concat();
+        let (guard, lines) = spawn_manager(&args, marker);
+        let (_, lines) = wait_for_listening(lines);
         Self {
             guard,
             addr,

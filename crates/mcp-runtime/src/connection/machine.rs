@@ -513,6 +513,26 @@ impl Machine {
         ));
     }
 
+    /// Whether a notification is tagged with the id of the machine's own
+    /// listen stream.
+    fn is_our_listen(&self, notification: &Notification<'_>) -> bool {
+        let tagged = notification
+            .params
+            .as_ref()
+            .and_then(|params| serde_json::from_str::<serde_json::Value>(params.get()).ok())
+            .and_then(|params| {
+                params
+                    .get("_meta")?
+                    .get(meta_keys::SUBSCRIPTION_ID)?
+                    .as_i64()
+            });
+        tagged.is_some_and(|id| {
+            self.pending
+                .get(&id)
+                .is_some_and(|pending| matches!(pending.waiter, Waiter::Listen))
+        })
+    }
+
     /// Opens the upstream `subscriptions/listen` for every list change, as
     /// a stateless request; its notifications are the server's own.
     fn send_listen(&mut self, now: Instant) {
@@ -577,8 +597,9 @@ impl Machine {
                 self.shared.invalidate_lists();
                 self.events.push_back(Event::Publish(notification));
             }
-            // Our own listen stream is open: nothing for anyone else.
-            Some(Method::SubscriptionsAcknowledged) => {}
+            // Our own listen stream is open: nothing for anyone else (a
+            // caller's own listen hears of its own).
+            Some(Method::SubscriptionsAcknowledged) if self.is_our_listen(&notification) => {}
             // The server gave up on one of its requests to the client.
             Some(Method::Cancelled) => {
                 let cancelled = CancelledParams::from_params(notification.params);

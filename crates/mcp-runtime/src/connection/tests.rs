@@ -384,9 +384,21 @@ fn a_stateless_server_that_announces_list_changes_is_listened_to() {
     );
     let listen_id = listen[0]["id"].as_i64().unwrap();
     // Its acknowledgement is ours; what comes on it is the server's.
-    let ack = Message::notification("notifications/subscriptions/acknowledged", None);
+    let tag = json!({"_meta": {"io.modelcontextprotocol/subscriptionId": listen_id}});
+    let ack = Message::notification(
+        "notifications/subscriptions/acknowledged",
+        Some(Raw::from_value(&tag)),
+    );
     machine.handle_related(ack, &RequestId::Number(listen_id), t0);
     assert!(events(&mut machine).is_empty());
+    // A caller's listen hears of its own.
+    let theirs = json!({"_meta": {"io.modelcontextprotocol/subscriptionId": 999}});
+    let ack = Message::notification(
+        "notifications/subscriptions/acknowledged",
+        Some(Raw::from_value(&theirs)),
+    );
+    machine.handle_message(ack, t0);
+    assert_eq!(events(&mut machine).len(), 1);
     let changed = Message::notification("notifications/tools/list_changed", None);
     machine.handle_related(changed, &RequestId::Number(listen_id), t0);
     assert!(

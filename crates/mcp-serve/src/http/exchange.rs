@@ -329,12 +329,19 @@ pub(super) async fn run(
     };
     let context = RequestContext::new(Arc::new(peer));
     let mut cancel_all = shared.cancel_all.clone();
+    let mut stopping = shared.stopping.clone();
     let drain = shared.options.drain;
     let mut task = tokio::spawn(async move {
         let _admitted = admitted;
         let id = request.id.clone();
+        let endless = request.method == Method::SubscriptionsListen.as_str();
         tokio::select! {
             message = answer(&*server, request, context) => message,
+            // A listen stream has nothing to finish: it ends at once.
+            _ = stopping.wait_for(|stop| *stop), if endless => Message::error(
+                Some(id),
+                ErrorObject::new(REQUEST_CANCELLED, "the server is shutting down"),
+            ),
             // Dropping the answer cancels the request upstream.
             _ = cancel_all.wait_for(|cancel| *cancel) => Message::error(
                 Some(id),

@@ -192,9 +192,11 @@ pub async fn serve_http(
     let local = listener.local_addr()?;
     let drain = options.drain;
     let (cancel_all, cancel_all_rx) = watch::channel(false);
+    let (stop, stopping) = watch::channel(false);
     let sessions = Sessions::new(options.max_sessions, options.max_sessions_per_client);
     let shared = Arc::new(Shared {
         cancel_all: cancel_all_rx,
+        stopping: stopping.clone(),
         server,
         options,
         local,
@@ -204,7 +206,6 @@ pub async fn serve_http(
         cancellable: Arc::default(),
         epoch: tokio::time::Instant::now(),
     });
-    let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let idle_timeout = shared.options.session_idle_timeout;
@@ -317,6 +318,9 @@ struct Shared {
     /// Turns true when the drain deadline has passed: every request still
     /// running is cancelled and answered with an error.
     cancel_all: watch::Receiver<bool>,
+    /// Turns true when shutting down starts: a listen stream, which would
+    /// never finish, ends then.
+    stopping: watch::Receiver<bool>,
 }
 
 impl Shared {
