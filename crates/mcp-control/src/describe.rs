@@ -60,6 +60,9 @@ pub fn describe_failed(failed: &FailedStart) -> Value {
         "queued": 0,
         "breaker": Value::Null,
         "protocolVersion": Value::Null,
+        "bothGenerations": false,
+        "sessions": config.sessions().name(),
+        "clientInstances": 0,
         "serverInfo": Value::Null,
         "requests": 0,
         "errors": 0,
@@ -90,8 +93,10 @@ pub fn health(status: &ServerStatus) -> &'static str {
 
 /// How server `status` is doing, as the admin API and the Python package
 /// show it: state, health, instances, requests in flight and queued,
-/// breaker, protocol, counters from `metrics`, recent errors; with its
-/// `config`, also its transport type, namespace and priority.
+/// breaker, protocol (and whether the server serves both generations),
+/// the client sessions with an instance of their own, counters from
+/// `metrics`, recent errors; with its `config`, also its transport type,
+/// namespace, priority and session mode.
 #[must_use]
 pub fn describe(
     status: &ServerStatus,
@@ -133,6 +138,9 @@ pub fn describe(
         "queued": status.queued,
         "breaker": status.breaker.map(|b| b.name()),
         "protocolVersion": status.session.as_ref().map(|s| s.protocol_version.as_str()),
+        "bothGenerations": status.session.as_ref().is_some_and(|s| s.dual),
+        "sessions": config.map(|c| c.sessions().name()),
+        "clientInstances": status.client_instances,
         "serverInfo": status.session.as_ref().map(|s| json!({
             "name": s.server_info.name,
             "version": s.server_info.version,

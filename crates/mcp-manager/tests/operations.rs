@@ -191,6 +191,11 @@ fn the_admin_api_lists_restarts_and_scales_behind_its_token() {
     assert_eq!(py["instances"].as_array().unwrap().len(), 1, "{py}");
     assert_eq!(py["serverInfo"]["name"], "mcp-manager-fastmcp-peer", "{py}");
     assert_eq!(
+        (&py["sessions"], &py["clientInstances"]),
+        (&json!("shared"), &json!(0)),
+        "{py}"
+    );
+    assert_eq!(
         server(&servers, "rs")["transport"],
         "in-process server `echo`"
     );

@@ -85,6 +85,9 @@ pub struct ServerStatus {
     /// Its most recent errors (requests without an answer, lost
     /// connections), oldest first.
     pub recent_errors: Vec<crate::server::RecentError>,
+    /// The client sessions with an instance of their own (a per-client
+    /// server's; 0 for a shared one).
+    pub client_instances: usize,
 }
 
 /// Counters of one server.
@@ -398,6 +401,7 @@ impl Registry {
                 breaker: handle.breaker_state(),
                 queued: handle.queued(),
                 recent_errors: handle.recent_errors(),
+                client_instances: handle.client_instances(),
             })
             .collect()
     }

@@ -377,3 +377,66 @@ async fn a_panicking_handler_answers_an_internal_error_and_the_server_serves_on(
     assert_eq!(echoed.await.unwrap(), json!({"echo": "{}"}));
     runtime.shutdown().await;
 }
+
+/// A client session of the given key, closed when its flag says so.
+struct ClientSession(u64, Arc<std::sync::atomic::AtomicBool>);
+
+impl mcp_core::Peer for ClientSession {
+    fn notify(&self, _: Notification<'static>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    fn is_closed(&self) -> bool {
+        self.1.load(Ordering::SeqCst)
+    }
+
+    fn session(&self) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+#[tokio::test]
+async fn a_per_client_server_runs_an_instance_for_each_client_session_until_it_ends() {
+    let runtime = McpRuntime::start();
+    let server = Arc::new(TestServer::default());
+    let mut spec = spec(server.clone());
+    spec.sessions = mcp_core::config::SessionMode::PerClient;
+    let handle = common::deploy(&runtime, spec).await.unwrap();
+    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = |key: u64, closed: &Arc<std::sync::atomic::AtomicBool>| CallOptions {
+        requester: Some(RequestContext::new(Arc::new(ClientSession(
+            key,
+            closed.clone(),
+        )))),
+        ..CallOptions::default()
+    };
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for options in [client(1, &closed), client(2, &open), client(1, &closed)] {
+        handle
+            .request("tools/call", call("echo", json!({})), options)
+            .await
+            .unwrap();
+    }
+    // Requests of no client session go to the configured instance.
+    handle
+        .request(
+            "tools/call",
+            call("echo", json!({})),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let status = |runtime: &McpRuntime| {
+        let runtime = runtime.clone();
+        async move { runtime.list().await.unwrap()[0].client_instances }
+    };
+    assert_eq!(status(&runtime).await, 2, "one each for sessions 1 and 2");
+    // Session 1 ends: its instance is stopped; session 2's lives on.
+    closed.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while status(&runtime).await != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "not reaped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runtime.shutdown().await;
+}

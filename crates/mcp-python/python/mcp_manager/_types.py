@@ -56,6 +56,9 @@ class ServerInfo(TypedDict, total=False):
     queued: int
     breaker: Optional[str]
     protocolVersion: Optional[str]
+    bothGenerations: bool
+    sessions: Optional[str]
+    clientInstances: int
     serverInfo: Optional[Dict[str, Any]]
     requests: int
     errors: int
