@@ -238,7 +238,7 @@ pub async fn route(
 /// the params when they name nothing of the envelope).
 fn refused(request: &Request<'_>) -> Option<ErrorObject<'static>> {
     let text = request.params.as_ref().map(Raw::get);
-    if !stateless::may_be_stateless(&request.method, text) {
+    if !stateless::may_be_stateless(&request.method, text, None) {
         return None;
     }
     let object = request

@@ -136,18 +136,24 @@ pub fn is_stateless(method: &str, meta: Option<&RequestMeta<'_>>, header: Option
     let stateless_only = stateless_only(method);
     let names_envelope =
         meta.is_some_and(|m| m.protocol_version.is_some() || m.client_capabilities.is_some());
-    let header_stateless =
-        header.is_some_and(|h| ProtocolVersion::parse(h.trim()).is_none_or(|v| !v.is_stateful()));
-    stateless_only || names_envelope || header_stateless
+    stateless_only || names_envelope || header_is_stateless(header)
 }
 
-/// Whether a request may be a stateless one, told from its method and its
-/// params' text without parsing them (a cheap filter before [`judge`] on a
-/// transport without headers): its method exists only in stateless
-/// versions, or its params name a member of the envelope.
+/// Whether an `MCP-Protocol-Version` header names a version that is not a
+/// stateful one (2026-07-28, or one this crate does not know).
+fn header_is_stateless(header: Option<&str>) -> bool {
+    header.is_some_and(|h| ProtocolVersion::parse(h.trim()).is_none_or(|v| !v.is_stateful()))
+}
+
+/// Whether a request may be a stateless one, told from its method, its
+/// params' text (without parsing them) and its `MCP-Protocol-Version`
+/// header, if the transport has headers: a cheap filter before [`judge`],
+/// which answers [`Generation::Stateful`] for every request it rules out.
 #[must_use]
-pub fn may_be_stateless(method: &str, params: Option<&str>) -> bool {
-    stateless_only(method) || params.is_some_and(|p| p.contains("io.modelcontextprotocol/"))
+pub fn may_be_stateless(method: &str, params: Option<&str>, header: Option<&str>) -> bool {
+    stateless_only(method)
+        || params.is_some_and(|p| p.contains("io.modelcontextprotocol/"))
+        || header_is_stateless(header)
 }
 
 /// Whether `method` exists only in stateless versions.

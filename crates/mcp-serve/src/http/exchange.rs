@@ -441,6 +441,11 @@ pub(super) fn judge_request(
         method: header(METHOD_HEADER),
         name: header(NAME_HEADER),
     };
+    // A session's request is told apart without parsing its params.
+    let text = request.params.as_ref().map(Raw::get);
+    if !stateless::may_be_stateless(&request.method, text, mirrored.protocol_version) {
+        return Ok(None);
+    }
     let object = request
         .params
         .as_ref()
