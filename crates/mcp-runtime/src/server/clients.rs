@@ -132,15 +132,13 @@ impl ClientInstances {
     /// `drain`; none is started after.
     pub(crate) async fn stop_all(&self, drain: Duration) {
         self.closed.store(true, Ordering::Release);
-        let all = self.take(true);
-        futures_join(all.into_iter().map(move |i| stop_instance(i, drain))).await;
+        self.restart(drain).await;
     }
 
     /// Stops every instance and lets the next request of each session
     /// start a fresh one (a restart of the server).
     pub(crate) async fn restart(&self, drain: Duration) {
-        let all = self.take(true);
-        futures_join(all.into_iter().map(move |i| stop_instance(i, drain))).await;
+        stop_each(self.take(true), drain).await;
     }
 }
 
@@ -163,10 +161,15 @@ pub(crate) fn reap(clients: Weak<ClientInstances>, drain: Duration, server: Stri
                     "stopping {} instance(s) of ended client sessions",
                     ended.len()
                 );
-                futures_join(ended.into_iter().map(move |i| stop_instance(i, drain))).await;
+                stop_each(ended, drain).await;
             }
         }
     });
+}
+
+/// Stops `instances` at once, each given up to `drain` for its requests.
+async fn stop_each(instances: Vec<Arc<Instance>>, drain: Duration) {
+    futures_join(instances.into_iter().map(move |i| stop_instance(i, drain))).await;
 }
 
 /// Passes what an instance announces to its client, until the instance

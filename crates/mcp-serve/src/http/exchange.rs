@@ -278,17 +278,9 @@ impl Shared {
         // The session's stream numbers its events as a request stream
         // does, and keeps the recent ones, so that a client that lost it
         // resumes it with `Last-Event-ID` and misses nothing kept.
-        let (sender, mut sent) = mpsc::channel(CHANNEL_CAPACITY);
+        let (sender, sent) = mpsc::channel(CHANNEL_CAPACITY);
         session.set_stream(sender);
-        let (live, reader) = mpsc::channel(CHANNEL_CAPACITY);
-        let stream = session.replay.open(live);
-        tokio::spawn(async move {
-            while let Some(event) = sent.recv().await {
-                session.replay.relay(stream, event).await;
-            }
-            session.replay.finish(stream);
-        });
-        sse_response(SseBody::new(reader, self.options.keep_alive, None))
+        resumable(session, None, sent, self.options.keep_alive, ())
     }
 
     pub(super) fn delete(&self, headers: &HeaderMap) -> HttpResponse {
@@ -406,19 +398,33 @@ pub(super) async fn run(
     // A session's request outlives its connection: a client that loses
     // the stream resumes it with `Last-Event-ID`; only
     // `notifications/cancelled` (or the end of the session) cancels it.
+    resumable(session, first, receiver, shared.options.keep_alive, guard)
+}
+
+/// A stream of `session` that a client can resume: `first`, then every
+/// event that comes on `events`, numbered, kept in the session's replay log
+/// and sent to the response returned (or to whoever resumes it), until
+/// `events` ends; `hold` is kept as long.
+fn resumable(
+    session: Arc<Session>,
+    first: Option<Bytes>,
+    mut events: mpsc::Receiver<Bytes>,
+    keep_alive: std::time::Duration,
+    hold: impl Send + 'static,
+) -> HttpResponse {
     let (live, reader) = mpsc::channel(CHANNEL_CAPACITY);
     let stream = session.replay.open(live);
     tokio::spawn(async move {
-        let _guard = guard;
-        for event in first.into_iter() {
+        let _hold = hold;
+        if let Some(event) = first {
             session.replay.relay(stream, event).await;
         }
-        while let Some(event) = receiver.recv().await {
+        while let Some(event) = events.recv().await {
             session.replay.relay(stream, event).await;
         }
         session.replay.finish(stream);
     });
-    sse_response(SseBody::new(reader, shared.options.keep_alive, None))
+    sse_response(SseBody::new(reader, keep_alive, None))
 }
 
 /// What serving a stateless request needs to know of it.
