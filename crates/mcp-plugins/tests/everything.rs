@@ -156,7 +156,7 @@ fn data(error: &ErrorObject<'static>) -> Value {
     serde_json::from_str(error.data.as_ref().unwrap().get()).unwrap()
 }
 
-const EVERY_TOOL: [&str; 28] = [
+const EVERY_TOOL: [&str; 35] = [
     "test_simple_text",
     "test_image_content",
     "test_audio_content",
@@ -185,6 +185,13 @@ const EVERY_TOOL: [&str; 28] = [
     "test_trigger_resource_list_change",
     "test_trigger_resource_update",
     "json_schema_2020_12_tool",
+    "greet",
+    "slow_compute",
+    "failing_job",
+    "protocol_error_job",
+    "confirm_delete",
+    "multi_input",
+    "test_tool_with_task",
 ];
 
 fn names(list: &Value, key: &str, field: &str) -> Vec<String> {
@@ -1031,6 +1038,8 @@ async fn removed_and_unknown_methods_are_not_found() {
         "logging/setLevel",
         "resources/subscribe",
         "resources/unsubscribe",
+        "tasks/result",
+        "tasks/list",
         "unknown/method",
     ] {
         let error = fixture.error(method, json!({})).await;
@@ -1607,4 +1616,281 @@ async fn listen_streams_get_what_they_asked_for() {
 
     let missing = fixture.error("subscriptions/listen", json!({})).await;
     assert_eq!(missing.code, -32602);
+}
+
+// ---------------------------------------------------------------------------
+// Tasks (the io.modelcontextprotocol/tasks extension, 2026-07-28)
+
+const TASKS: &str = "io.modelcontextprotocol/tasks";
+
+/// `_meta` that declares the Tasks extension and elicitation.
+fn with_tasks() -> Value {
+    with_capabilities(json!({ "elicitation": {}, "extensions": { TASKS: {} } }))
+}
+
+impl Fixture {
+    /// A `tools/call` that declares the Tasks extension.
+    async fn start_task(&self, name: &str, arguments: Value) -> Value {
+        self.request(
+            "tools/call",
+            json!({ "name": name, "arguments": arguments, "_meta": with_tasks() }),
+        )
+        .await
+    }
+
+    /// A request of the extension about task `id`, declaring it.
+    async fn task_request(&self, method: &str, id: &Value, extra: Value) -> Value {
+        let mut params = json!({ "taskId": id, "_meta": with_tasks() });
+        params
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        self.request(method, params).await
+    }
+
+    /// `tasks/get` until the task is in `status` (or over), at most 5 s.
+    async fn wait_for(&self, id: &Value, status: &str) -> Value {
+        for _ in 0..100 {
+            let task = self.task_request("tasks/get", id, json!({})).await;
+            let now = task["status"].as_str().unwrap();
+            if now == status || ["completed", "failed", "cancelled"].contains(&now) {
+                return task;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("task {id} never became {status}");
+    }
+}
+
+fn is_rfc3339(value: &Value) -> bool {
+    let text = value.as_str().unwrap_or_default();
+    text.len() == 24 && text.ends_with('Z') && text.as_bytes()[10] == b'T'
+}
+
+#[tokio::test]
+async fn tasks_are_offered_and_listed_per_tool() {
+    let fixture = stateless().await;
+    let discover = fixture.request("server/discover", json!({})).await;
+    assert_eq!(discover["capabilities"]["extensions"][TASKS], json!({}));
+    assert!(discover["capabilities"].get("tasks").is_none());
+    let list = fixture.request("tools/list", json!({})).await;
+    let support = |name: &str| {
+        let tools = list["tools"].as_array().unwrap();
+        let tool = tools.iter().find(|t| t["name"] == name).unwrap();
+        tool["execution"]["taskSupport"].clone()
+    };
+    assert_eq!(support("greet"), Value::Null);
+    assert_eq!(support("slow_compute"), "optional");
+    assert_eq!(support("failing_job"), "required");
+    assert_eq!(support("test_tool_with_task"), "required");
+}
+
+#[tokio::test]
+async fn a_task_runs_to_its_result_and_is_kept() {
+    let fixture = stateless().await;
+    let created = fixture
+        .start_task("slow_compute", json!({ "seconds": 0.3, "label": "pi" }))
+        .await;
+    assert_eq!(created["resultType"], "task");
+    assert_eq!(created["status"], "working");
+    for member in ["createdAt", "lastUpdatedAt"] {
+        assert!(is_rfc3339(&created[member]), "{member}: {created}");
+    }
+    assert_eq!(created["ttlMs"], 600_000);
+    assert!(created["pollIntervalMs"].as_u64().unwrap() > 0);
+    for absent in ["result", "error", "inputRequests", "requestState", "task", "content"] {
+        assert!(created.get(absent).is_none(), "{absent}: {created}");
+    }
+    let id = created["taskId"].clone();
+    // At once: the task exists as soon as it is announced.
+    let working = fixture.task_request("tasks/get", &id, json!({})).await;
+    assert_eq!(working["taskId"], id);
+    assert_eq!(working["status"], "working");
+    assert_eq!(working["resultType"], "complete");
+    assert!(working.get("result").is_none());
+    let done = fixture.wait_for(&id, "completed").await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(text(&done["result"]), "Computed pi in 0.3 s");
+    assert!(done.get("error").is_none());
+    assert!(done["result"].get("_meta").is_none());
+    // Another request for the same task still finds it.
+    let again = fixture.task_request("tasks/get", &id, json!({})).await;
+    assert_eq!(again["status"], "completed");
+    // A second task gets another id.
+    let other = fixture
+        .start_task("slow_compute", json!({ "seconds": 0 }))
+        .await;
+    assert_ne!(other["taskId"], id);
+}
+
+#[tokio::test]
+async fn tool_errors_complete_and_protocol_errors_fail() {
+    let fixture = stateless().await;
+    let failing = fixture.start_task("failing_job", json!({})).await;
+    let done = fixture.wait_for(&failing["taskId"], "completed").await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["result"]["isError"], true);
+    let broken = fixture.start_task("protocol_error_job", json!({})).await;
+    let failed = fixture.wait_for(&broken["taskId"], "failed").await;
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["error"]["code"], -32603);
+    assert!(failed["error"]["message"].is_string());
+    assert!(failed.get("result").is_none());
+}
+
+#[tokio::test]
+async fn cancelling_stops_a_task_and_is_idempotent() {
+    let fixture = stateless().await;
+    let created = fixture
+        .start_task("slow_compute", json!({ "seconds": 60 }))
+        .await;
+    let id = created["taskId"].clone();
+    let ack = fixture.task_request("tasks/cancel", &id, json!({})).await;
+    assert_eq!(ack, json!({ "resultType": "complete" }));
+    let cancelled = fixture.task_request("tasks/get", &id, json!({})).await;
+    assert_eq!(cancelled["status"], "cancelled");
+    let again = fixture.task_request("tasks/cancel", &id, json!({})).await;
+    assert_eq!(again, json!({ "resultType": "complete" }));
+    // A finished task is not changed by a cancel either.
+    let quick = fixture
+        .start_task("slow_compute", json!({ "seconds": 0 }))
+        .await;
+    fixture.wait_for(&quick["taskId"], "completed").await;
+    fixture
+        .task_request("tasks/cancel", &quick["taskId"], json!({}))
+        .await;
+    let still = fixture
+        .task_request("tasks/get", &quick["taskId"], json!({}))
+        .await;
+    assert_eq!(still["status"], "completed");
+}
+
+#[tokio::test]
+async fn input_is_asked_and_answered_in_parts() {
+    let fixture = stateless().await;
+    let created = fixture
+        .start_task("confirm_delete", json!({ "filename": "a.txt" }))
+        .await;
+    let id = created["taskId"].clone();
+    let waiting = fixture.wait_for(&id, "input_required").await;
+    assert_eq!(waiting["status"], "input_required");
+    let requests = waiting["inputRequests"].as_object().unwrap();
+    assert_eq!(requests["confirm"]["method"], "elicitation/create");
+    // An answer to nothing asked is ignored, and acknowledged.
+    let ack = fixture
+        .task_request(
+            "tasks/update",
+            &id,
+            json!({ "inputResponses": { "unknown-key": { "ignored": true } } }),
+        )
+        .await;
+    assert_eq!(ack, json!({ "resultType": "complete" }));
+    let answers = json!({ "inputResponses": { "confirm": accept(json!({ "confirm": true })) } });
+    fixture.task_request("tasks/update", &id, answers).await;
+    let done = fixture.wait_for(&id, "completed").await;
+    assert_eq!(text(&done["result"]), "Deleted a.txt");
+
+    let created = fixture.start_task("multi_input", json!({})).await;
+    let id = created["taskId"].clone();
+    let waiting = fixture.wait_for(&id, "input_required").await;
+    let mut keys: Vec<String> = waiting["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["confirm", "name"]);
+    let first = json!({ "inputResponses": { "name": accept(json!({ "name": "Ada" })) } });
+    fixture.task_request("tasks/update", &id, first).await;
+    let partial = fixture.task_request("tasks/get", &id, json!({})).await;
+    assert_eq!(partial["status"], "input_required");
+    let left: Vec<&String> = partial["inputRequests"].as_object().unwrap().keys().collect();
+    assert_eq!(left, ["confirm"]);
+    let second = json!({ "inputResponses": { "confirm": accept(json!({ "confirm": true })) } });
+    fixture.task_request("tasks/update", &id, second).await;
+    let done = fixture.wait_for(&id, "completed").await;
+    let said = text(&done["result"]);
+    assert!(said.contains("Ada") && said.contains("true"), "{said}");
+}
+
+#[tokio::test]
+async fn input_first_then_a_task() {
+    let fixture = stateless().await;
+    let first = fixture.start_task("test_tool_with_task", json!({})).await;
+    assert_eq!(first["resultType"], "input_required");
+    assert!(first.get("taskId").is_none());
+    let answers = json!({ "user_name": accept(json!({ "name": "Alice" })) });
+    let created = fixture
+        .request(
+            "tools/call",
+            json!({
+                "name": "test_tool_with_task",
+                "arguments": {},
+                "inputResponses": answers,
+                "_meta": with_tasks(),
+            }),
+        )
+        .await;
+    assert_eq!(created["resultType"], "task");
+    assert!(created.get("requestState").is_none());
+    let done = fixture.wait_for(&created["taskId"], "completed").await;
+    assert_eq!(text(&done["result"]), "Hello, Alice!");
+}
+
+#[tokio::test]
+async fn tasks_need_the_extension() {
+    let fixture = stateless().await;
+    // Without it: an optional tool runs within the call, a required one
+    // and every task method are -32021 naming the extension.
+    let plain = fixture
+        .request(
+            "tools/call",
+            json!({ "name": "slow_compute", "arguments": { "seconds": 0 } }),
+        )
+        .await;
+    assert_eq!(plain["resultType"], "complete");
+    assert_eq!(text(&plain), "Computed computation in 0 s");
+    let required = fixture
+        .error("tools/call", json!({ "name": "failing_job", "arguments": {} }))
+        .await;
+    assert_eq!(required.code, -32021);
+    assert_eq!(
+        data(&required)["requiredCapabilities"]["extensions"][TASKS],
+        json!({})
+    );
+    for method in ["tasks/get", "tasks/update", "tasks/cancel"] {
+        let refused = fixture
+            .error(method, json!({ "taskId": "x", "inputResponses": {} }))
+            .await;
+        assert_eq!(refused.code, -32021, "{method}");
+    }
+    // A sync tool is never a task; the legacy `task` hint changes nothing.
+    let greeting = fixture
+        .request(
+            "tools/call",
+            json!({
+                "name": "greet",
+                "arguments": { "name": "World" },
+                "task": { "ttl": 60000 },
+                "_meta": with_tasks(),
+            }),
+        )
+        .await;
+    assert_eq!(greeting["resultType"], "complete");
+    assert_eq!(text(&greeting), "Hello, World!");
+    // Unknown tasks are -32602.
+    let unknown = fixture
+        .error(
+            "tasks/get",
+            json!({ "taskId": "no-such-task", "_meta": with_tasks() }),
+        )
+        .await;
+    assert_eq!(unknown.code, -32602);
+    // A session has no tasks: its calls run within the call.
+    let session = stateful().await;
+    let result = session.call("slow_compute", json!({ "seconds": 0 })).await;
+    assert_eq!(text(&result), "Computed computation in 0 s");
+    let refused = session.error("tasks/get", json!({ "taskId": "x" })).await;
+    assert_eq!(refused.code, -32601);
 }

@@ -122,14 +122,18 @@ methods! {
     SetLogLevel = "logging/setLevel", ClientRequest, V2024_11_05..V2026_07_28;
     /// `subscriptions/listen`: the notification stream of stateless versions.
     SubscriptionsListen = "subscriptions/listen", ClientRequest, V2026_07_28;
-    /// `tasks/get`.
-    TasksGet = "tasks/get", EitherRequest, V2025_11_25..V2026_07_28;
-    /// `tasks/result`.
+    /// `tasks/get`: a task's state (in 2026-07-28, of the Tasks extension,
+    /// with its result inlined).
+    TasksGet = "tasks/get", EitherRequest, V2025_11_25;
+    /// `tasks/update`: answers to a task's input requests (the Tasks
+    /// extension).
+    TasksUpdate = "tasks/update", EitherRequest, V2026_07_28;
+    /// `tasks/result`: a task's result (2025-11-25 only).
     TasksResult = "tasks/result", EitherRequest, V2025_11_25..V2026_07_28;
-    /// `tasks/list`.
+    /// `tasks/list` (2025-11-25 only).
     TasksList = "tasks/list", EitherRequest, V2025_11_25..V2026_07_28;
     /// `tasks/cancel`.
-    TasksCancel = "tasks/cancel", EitherRequest, V2025_11_25..V2026_07_28;
+    TasksCancel = "tasks/cancel", EitherRequest, V2025_11_25;
     /// `sampling/createMessage`: a server asks the client's model.
     CreateMessage = "sampling/createMessage", ServerRequest, V2024_11_05;
     /// `elicitation/create`: a server asks the user.
@@ -205,6 +209,9 @@ mod tests {
         assert!(Method::Elicit.is_in(V::V2025_06_18));
         assert!(!Method::Elicit.is_in(V::V2026_07_28));
         assert!(Method::TasksGet.is_in(V::V2025_11_25));
+        assert!(Method::TasksGet.is_in(V::V2026_07_28));
+        assert!(!Method::TasksUpdate.is_in(V::V2025_11_25));
+        assert!(!Method::TasksResult.is_in(V::V2026_07_28));
         assert!(!Method::SetLogLevel.is_in(V::V2026_07_28));
         assert!(Method::ToolsCall.is_in(V::V2026_07_28));
         assert!(Method::Progress.is_notification());

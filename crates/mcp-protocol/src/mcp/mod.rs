@@ -13,6 +13,7 @@
 
 mod methods;
 pub mod stateless;
+pub mod tasks;
 mod types;
 mod views;
 

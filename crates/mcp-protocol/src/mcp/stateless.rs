@@ -52,8 +52,8 @@ pub enum Refusal {
     /// `-32022` with the supported versions in `data`, HTTP 400.
     UnsupportedVersion(UnsupportedVersion),
     /// A method 2026-07-28 removed (`initialize`, `ping`,
-    /// `logging/setLevel`, `resources/subscribe`, `resources/unsubscribe`):
-    /// `-32601`, HTTP 404.
+    /// `logging/setLevel`, `resources/subscribe`, `resources/unsubscribe`,
+    /// `tasks/result`, `tasks/list`): `-32601`, HTTP 404.
     Removed(Method),
 }
 
@@ -118,12 +118,14 @@ pub struct Headers<'h> {
     pub name: Option<&'h str>,
 }
 
-/// The member of a method's params that its `Mcp-Name` header mirrors.
+/// The member of a method's params that its `Mcp-Name` header mirrors:
+/// the name of a tool or prompt, the URI of a resource, the id of a task.
 #[must_use]
 pub fn name_member(method: &str) -> Option<&'static str> {
     match Method::from_name(method)? {
         Method::ToolsCall | Method::PromptsGet => Some("name"),
         Method::ResourcesRead => Some("uri"),
+        Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => Some("taskId"),
         _ => None,
     }
 }
@@ -257,7 +259,7 @@ fn check_headers(
         let header = headers.name.map(str::trim).and_then(decode_header_value);
         if header.as_deref() != Some(&*body_name) {
             return Err(mismatch(
-                "the Mcp-Name header does not match the body's name (or uri)",
+                "the Mcp-Name header does not match the body's name (or uri, or task id)",
             ));
         }
     }
@@ -298,14 +300,13 @@ pub fn decode_header_value(value: &str) -> Option<Cow<'_, str>> {
 }
 
 /// The method, when it is one 2026-07-28 removed from what a client may
-/// ask (the Tasks methods live on as an extension, so they are not).
+/// ask (of the Tasks methods, `tasks/result` and `tasks/list`: the others
+/// live on in the Tasks extension).
 fn removed(method: &str) -> Option<Method> {
     let known = Method::from_name(method)?;
     let clients = matches!(known.sender(), Sender::Client | Sender::Either);
-    let tasks = method.starts_with("tasks/");
     (clients
         && !known.is_notification()
-        && !tasks
         && !known.is_in(ProtocolVersion::V2026_07_28)
         && known.is_in(ProtocolVersion::LATEST_STATEFUL))
     .then_some(known)
@@ -484,6 +485,14 @@ mod tests {
             )
             .is_ok()
         );
+        // A task is named by its id.
+        let params = with_meta(r#""taskId":"everything/t1","#);
+        let named = headers("tasks/get", Some("everything/t1"));
+        let judged = judge("tasks/get", Some(&params), Some(&named), &VersionSet::default());
+        assert!(judged.is_ok());
+        let wrong = headers("tasks/get", Some("everything/t2"));
+        let refused = refusal("tasks/get", Some(&params), Some(&wrong));
+        assert!(matches!(refused, Refusal::HeaderMismatch(_)));
     }
 
     #[test]
@@ -524,6 +533,8 @@ mod tests {
             "logging/setLevel",
             "resources/subscribe",
             "resources/unsubscribe",
+            "tasks/result",
+            "tasks/list",
         ] {
             let refused = refusal(method, Some(&with_meta("")), None);
             assert_eq!(
@@ -537,6 +548,8 @@ mod tests {
         for method in [
             "tools/list",
             "tasks/get",
+            "tasks/update",
+            "tasks/cancel",
             "unknown/method",
             "server/discover",
         ] {

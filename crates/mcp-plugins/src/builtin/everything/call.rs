@@ -231,6 +231,18 @@ pub(crate) enum Reply {
     /// The client must answer `inputRequests` and send the request again
     /// (2026-07-28); `input` holds `inputRequests` and `requestState`.
     InputRequired(Value),
+    /// The request became a task (2026-07-28, Tasks extension): the task
+    /// as `CreateTaskResult` shows it.
+    Task(Value),
+}
+
+impl Reply {
+    /// The value the reply carries, whatever it is.
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            Self::Complete(value) | Self::InputRequired(value) | Self::Task(value) => value,
+        }
+    }
 }
 
 /// The methods whose 2026-07-28 results carry caching hints.
@@ -250,6 +262,7 @@ pub(crate) fn finish(call: &Call, reply: Reply) -> Result<Raw<'static>, ErrorObj
         Reply::Complete(value) => (value, "complete"),
         Reply::InputRequired(input) if call.mode.is_stateless() => (input, "input_required"),
         Reply::InputRequired(input) => return Err(no_client_requests(&call.method, &input)),
+        Reply::Task(task) => (task, "task"),
     };
     if call.mode.is_stateless() {
         if let Value::Object(object) = &mut value {

@@ -59,7 +59,7 @@ impl Ask {
     }
 
     /// The request as it appears in `inputRequests`.
-    fn request(&self) -> Value {
+    pub(crate) fn request(&self) -> Value {
         json!({ "method": self.capability.method(), "params": self.params })
     }
 

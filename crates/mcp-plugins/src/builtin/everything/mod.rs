@@ -71,6 +71,33 @@
 //! | `test_trigger_resource_update` (`uri`) | changes a resource (the watched one by default); `notifications/resources/updated` to its subscribers |
 //! | `json_schema_2020_12_tool` | an input schema with `$schema`, `$defs`, `$anchor`, `allOf`/`anyOf`, `if`/`then`/`else`, `additionalProperties: false`; echoes its arguments |
 //! | `test_dynamic_tool` | listed while added by `test_trigger_tool_change` |
+//! | `greet` (`name`) | `Hello, <name>!`, never a task |
+//! | `slow_compute` (`seconds`, `label`) | waits `seconds` (0 to 3600), then `Computed <label> in <seconds> s`; task: optional |
+//! | `failing_job` | a tool error after 0.5 s; task: required |
+//! | `protocol_error_job` | a protocol error (`-32603`) after 0.2 s: the task fails; task: optional |
+//! | `confirm_delete` (`filename`) | asks `confirm`, then `Deleted <filename>` or `Kept <filename>`; task: optional |
+//! | `multi_input` | asks `name` and `confirm` at once, then reports both; task: optional |
+//! | `test_tool_with_task` | asks `user_name` (input_required, no task yet), then greets from a task; task: required |
+//!
+//! # Tasks
+//!
+//! `server/discover` offers the Tasks extension
+//! (`capabilities.extensions["io.modelcontextprotocol/tasks"]`). A
+//! `tools/call` of a tool whose `execution.taskSupport` is `optional` or
+//! `required`, in a 2026-07-28 request whose `_meta` client capabilities
+//! declare the extension, answers at once with a `CreateTaskResult`
+//! (`resultType: "task"`, `taskId`, `status`, `createdAt`,
+//! `lastUpdatedAt`, `ttlMs`, `pollIntervalMs`) while the tool works in the
+//! background. Without the extension an `optional` tool runs within the
+//! call and a `required` one is `-32021` naming the extension.
+//! `tasks/get` shows the task with its `result` (a tool error is
+//! `completed` with `isError`), its `error` (`failed`) or the
+//! `inputRequests` it waits on (`input_required`); `tasks/update` answers
+//! some or all of them (unknown keys are ignored) and `tasks/cancel` stops
+//! it (`cancelled`); both answer `{resultType: "complete"}`, also for a
+//! task that is over. An unknown task id is `-32602`; a request of the
+//! extension that does not declare it is `-32021`. Tasks are kept ten
+//! minutes from their creation, at most 1024 at once.
 //!
 //! The tools that ask the client for input (sampling, elicitation, roots)
 //! answer a 2026-07-28 request with `resultType: "input_required"`,
@@ -128,7 +155,10 @@ mod media;
 mod prompts;
 mod resources;
 mod state;
+mod tasks;
 mod tools;
+
+use std::sync::Arc;
 
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext};
 use mcp_protocol::mcp::{
@@ -141,6 +171,7 @@ use serde_json::{Value, json};
 use self::call::{Call, Reply, finish, invalid_params, method_not_found};
 use self::input::Signer;
 use self::state::{Shared, State, tag};
+use self::tasks::Tasks;
 
 /// The server's name.
 const NAME: &str = "everything";
@@ -159,6 +190,7 @@ const INSTRUCTIONS: &str = "A reference server for testing MCP clients and gatew
 pub struct EverythingServer {
     shared: Shared,
     signer: Signer,
+    tasks: Arc<Tasks>,
 }
 
 impl EverythingServer {
@@ -169,6 +201,7 @@ impl EverythingServer {
         Self {
             shared: Shared::default(),
             signer: Signer::new(),
+            tasks: Arc::new(Tasks::new()),
         }
     }
 
@@ -187,7 +220,15 @@ impl EverythingServer {
             Method::Ping => Ok(Reply::Complete(json!({}))),
             Method::Discover => Ok(Reply::Complete(discover())),
             Method::ToolsList => tools::list(&self.shared, call),
-            Method::ToolsCall => tools::call(&self.shared, &self.signer, call).await,
+            Method::ToolsCall => tools::call(&self.shared, &self.signer, &self.tasks, call).await,
+            Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => {
+                tasks::check_declared(call)?;
+                match method {
+                    Method::TasksGet => self.tasks.get(call),
+                    Method::TasksUpdate => self.tasks.update(call),
+                    _ => self.tasks.cancel(call),
+                }
+            }
             Method::ResourcesList => resources::list(&self.shared, call),
             Method::ResourceTemplatesList => resources::templates(call),
             Method::ResourcesRead => resources::read(&self.shared, call),
@@ -316,11 +357,18 @@ fn initialize(call: &Call) -> Result<Reply, ErrorObject<'static>> {
     })))
 }
 
-/// `server/discover`.
+/// `server/discover`: the capabilities, and the Tasks extension.
 fn discover() -> Value {
+    let mut capabilities = capabilities();
+    if let Value::Object(offered) = &mut capabilities {
+        offered.insert(
+            "extensions".to_owned(),
+            json!({ (mcp_protocol::mcp::tasks::EXTENSION): {} }),
+        );
+    }
     json!({
         "supportedVersions": VersionSet::default().versions(),
-        "capabilities": capabilities(),
+        "capabilities": capabilities,
         "instructions": INSTRUCTIONS,
         "ttlMs": DISCOVER_TTL_MS,
         "cacheScope": "public",

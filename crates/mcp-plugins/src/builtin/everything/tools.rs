@@ -1,8 +1,10 @@
 //! Tools: `tools/list` and `tools/call`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_protocol::ErrorObject;
+use mcp_protocol::mcp::tasks::{EXTENSION, missing_extension};
 use mcp_protocol::mcp::{CallToolParams, LoggingLevel};
 use serde_json::{Map, Value, json};
 
@@ -12,6 +14,7 @@ use super::media;
 use super::prompts::{image, text};
 use super::resources::{self, check_no_cursor};
 use super::state::{Change, Shared, State};
+use super::tasks::{self, Outcome, Tasks};
 
 /// The input schema of a tool.
 enum Schema {
@@ -21,6 +24,8 @@ enum Schema {
     Strings(&'static [(&'static str, &'static str, bool)]),
     /// The JSON Schema 2020-12 fixture.
     JsonSchema2020,
+    /// A schema written out.
+    Json(&'static str),
 }
 
 impl Schema {
@@ -44,6 +49,7 @@ impl Schema {
                     .collect();
                 json!({ "type": "object", "properties": properties, "required": required })
             }
+            Self::Json(text) => serde_json::from_str(text).unwrap_or_else(|_| json!({})),
             Self::JsonSchema2020 => json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
@@ -84,6 +90,9 @@ struct ToolSpec {
     schema: Schema,
     /// Whether the tool leaves the server as it was.
     read_only: bool,
+    /// Whether a call may (`optional`) or must (`required`) run as a task;
+    /// none for never.
+    task_support: Option<&'static str>,
 }
 
 /// A read-only tool without arguments.
@@ -93,6 +102,7 @@ const fn tool(name: &'static str, description: &'static str) -> ToolSpec {
         description,
         schema: Schema::Empty,
         read_only: true,
+        task_support: None,
     }
 }
 
@@ -103,6 +113,7 @@ const fn trigger(name: &'static str, description: &'static str) -> ToolSpec {
         description,
         schema: Schema::Empty,
         read_only: false,
+        task_support: None,
     }
 }
 
@@ -117,13 +128,30 @@ const fn with_strings(
         description,
         schema: Schema::Strings(arguments),
         read_only: true,
+        task_support: None,
+    }
+}
+
+/// A tool that runs as a task when the client declared the extension.
+const fn task_tool(
+    name: &'static str,
+    description: &'static str,
+    schema: Schema,
+    support: &'static str,
+) -> ToolSpec {
+    ToolSpec {
+        name,
+        description,
+        schema,
+        read_only: true,
+        task_support: Some(support),
     }
 }
 
 /// The tool `test_trigger_tool_change` adds and removes.
 pub(crate) const DYNAMIC: &str = "test_dynamic_tool";
 
-const TOOLS: [ToolSpec; 28] = [
+const TOOLS: [ToolSpec; 35] = [
     tool("test_simple_text", "Returns one text block."),
     tool("test_image_content", "Returns an image: a 1x1 red PNG."),
     tool(
@@ -226,13 +254,58 @@ const TOOLS: [ToolSpec; 28] = [
         description: "Changes a resource (test://watched-resource unless `uri` says otherwise) and notifies its subscribers.",
         schema: Schema::Strings(&[("uri", "The resource to update", false)]),
         read_only: false,
+        task_support: None,
     },
     ToolSpec {
         name: "json_schema_2020_12_tool",
         description: "Has an input schema that uses JSON Schema 2020-12 keywords; echoes its arguments.",
         schema: Schema::JsonSchema2020,
         read_only: true,
+        task_support: None,
     },
+    with_strings(
+        "greet",
+        "Greets someone by name, at once (never a task).",
+        &[("name", "Who to greet", true)],
+    ),
+    task_tool(
+        "slow_compute",
+        "Waits `seconds` seconds, then reports the computation `label` done; a task when the client declared the tasks extension.",
+        Schema::Json(
+            r#"{"type":"object","properties":{"seconds":{"type":"number","minimum":0,"maximum":3600,"description":"How long the computation takes"},"label":{"type":"string","description":"What is computed"}}}"#,
+        ),
+        "optional",
+    ),
+    task_tool(
+        "failing_job",
+        "Always ends with a tool error after half a second; must run as a task.",
+        Schema::Empty,
+        "required",
+    ),
+    task_tool(
+        "protocol_error_job",
+        "Always ends with a protocol error (the task fails); a task when the client declared the tasks extension.",
+        Schema::Empty,
+        "optional",
+    ),
+    task_tool(
+        "confirm_delete",
+        "Asks the user to confirm the deletion of `filename`, then reports it deleted or kept.",
+        Schema::Strings(&[("filename", "The file to delete", false)]),
+        "optional",
+    ),
+    task_tool(
+        "multi_input",
+        "Asks two questions at once (a name and a confirmation), then reports both answers.",
+        Schema::Empty,
+        "optional",
+    ),
+    task_tool(
+        "test_tool_with_task",
+        "Asks the user's name (input_required), then greets them from a task; must run as a task.",
+        Schema::Empty,
+        "required",
+    ),
 ];
 
 const DYNAMIC_SPEC: ToolSpec = tool(
@@ -255,12 +328,16 @@ pub(crate) fn list(shared: &Shared, call: &Call) -> Result<Reply, ErrorObject<'s
     let tools: Vec<Value> = tools(shared)
         .into_iter()
         .map(|tool| {
-            json!({
+            let mut listed = json!({
                 "name": tool.name,
                 "description": tool.description,
                 "inputSchema": tool.schema.to_json(),
                 "annotations": { "readOnlyHint": tool.read_only },
-            })
+            });
+            if let (Some(support), Value::Object(listed)) = (tool.task_support, &mut listed) {
+                listed.insert("execution".to_owned(), json!({ "taskSupport": support }));
+            }
+            listed
         })
         .collect();
     Ok(Reply::Complete(json!({ "tools": tools })))
@@ -469,6 +546,7 @@ fn field<'a>(answers: &'a Map<String, Value>, key: &str, name: &str) -> Option<&
 pub(crate) async fn call(
     shared: &Shared,
     signer: &Signer,
+    tasks: &Arc<Tasks>,
     call: &Call,
 ) -> Result<Reply, ErrorObject<'static>> {
     let params: CallToolParams<'static> = call.view()?;
@@ -499,7 +577,150 @@ pub(crate) async fn call(
         name,
         arguments,
     };
-    run(&tool).await
+    match spec.task_support {
+        Some(support) => run_job(&tool, tasks, support).await,
+        None => run(&tool).await,
+    }
+}
+
+/// The work of a task-supporting tool.
+enum Job {
+    /// Waits, then ends with the tool's result or a protocol error.
+    After(Duration, Result<Value, ErrorObject<'static>>),
+    /// Asks the questions, then ends with the result `finish` makes of the
+    /// answers.
+    Ask(Vec<Ask>, Box<dyn FnOnce(&Map<String, Value>) -> Value + Send>),
+}
+
+impl Job {
+    /// The job as a task's work.
+    fn into_work(self) -> tasks::Work {
+        match self {
+            Self::After(delay, Ok(result)) => tasks::after(delay, Outcome::Result(result)),
+            Self::After(delay, Err(error)) => {
+                let error = json!({ "code": error.code, "message": error.message });
+                tasks::after(delay, Outcome::Error(error))
+            }
+            Self::Ask(asks, finish) => {
+                let requests = asks
+                    .iter()
+                    .map(|ask| (ask.key.to_owned(), ask.request()))
+                    .collect();
+                tasks::asking(requests, move |answers| Outcome::Result(finish(answers)))
+            }
+        }
+    }
+
+    /// Does the job within the call: the wait, or the questions asked the
+    /// way a call asks them (`input_required`, or requests in a session).
+    async fn run_here(self, tool: &ToolCall<'_>) -> Result<Reply, ErrorObject<'static>> {
+        match self {
+            Self::After(delay, outcome) => {
+                tokio::time::sleep(delay).await;
+                outcome.map(Reply::Complete)
+            }
+            Self::Ask(asks, finish) => {
+                tool.ask_once(&asks, |answers| Ok(Reply::Complete(finish(answers))))
+            }
+        }
+    }
+}
+
+/// Runs a task-supporting tool: as a task when the request declared the
+/// extension, else within the call (a tool that requires a task is then
+/// `-32021`).
+async fn run_job(
+    tool: &ToolCall<'_>,
+    tasks: &Arc<Tasks>,
+    support: &str,
+) -> Result<Reply, ErrorObject<'static>> {
+    let as_task = tasks::wanted(tool.call);
+    if !as_task && support == "required" {
+        return Err(missing_extension(EXTENSION));
+    }
+    let job = match tool.name {
+        "slow_compute" => {
+            let seconds = match tool.arguments.get("seconds") {
+                None => 1.0,
+                Some(seconds) => match seconds.as_f64() {
+                    Some(seconds) if (0.0..=3600.0).contains(&seconds) => seconds,
+                    _ => return Ok(fail("`seconds` must be a number from 0 to 3600")),
+                },
+            };
+            let label = tool.string("label").unwrap_or("computation");
+            let done = say(&format!("Computed {label} in {seconds} s")).into_value();
+            Job::After(Duration::from_secs_f64(seconds), Ok(done))
+        }
+        "failing_job" => {
+            let failed = fail("The job failed, as this tool always does.").into_value();
+            Job::After(Duration::from_millis(500), Ok(failed))
+        }
+        "protocol_error_job" => Job::After(
+            Duration::from_millis(200),
+            Err(ErrorObject::new(
+                mcp_protocol::jsonrpc::error_code::INTERNAL_ERROR,
+                "The job broke down with an internal error, as this tool always does.",
+            )),
+        ),
+        "confirm_delete" => {
+            let filename = tool.string("filename").unwrap_or("the file").to_owned();
+            let ask = Ask::elicit(
+                "confirm",
+                &format!("Delete {filename}?"),
+                one_field("confirm", "boolean"),
+            );
+            Job::Ask(
+                vec![ask],
+                Box::new(move |answers| {
+                    let accepted = answers
+                        .get("confirm")
+                        .and_then(|answer| answer.get("action"))
+                        .and_then(Value::as_str)
+                        == Some("accept");
+                    let confirmed = answers
+                        .get("confirm")
+                        .and_then(|answer| answer.get("content"))
+                        .and_then(|content| content.get("confirm"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(accepted);
+                    let verdict = if accepted && confirmed { "Deleted" } else { "Kept" };
+                    say(&format!("{verdict} {filename}")).into_value()
+                }),
+            )
+        }
+        "multi_input" => {
+            let asks = vec![
+                Ask::elicit("name", "What is your name?", one_field("name", "string")),
+                Ask::elicit(
+                    "confirm",
+                    "Shall the job go on?",
+                    one_field("confirm", "boolean"),
+                ),
+            ];
+            Job::Ask(
+                asks,
+                Box::new(|answers| {
+                    let described: Vec<String> = answers
+                        .iter()
+                        .map(|(key, answer)| format!("{key}: {}", elicited(answer)))
+                        .collect();
+                    say(&format!("Both answers received: {}", described.join("; "))).into_value()
+                }),
+            )
+        }
+        "test_tool_with_task" => match tool.gather(Memory::Ephemeral, &[&[ask_name()]])? {
+            Gathered::Need(reply) => return Ok(reply),
+            Gathered::Done(answers) => {
+                Job::After(Duration::from_millis(300), Ok(greet(&answers)?.into_value()))
+            }
+        },
+        other => return Err(invalid_params(format!("Unknown tool: {other}"))),
+    };
+    if as_task {
+        tasks.start(job.into_work())
+    } else {
+        job.run_here(tool).await
+    }
 }
 
 /// Runs the tool.
@@ -544,6 +765,7 @@ async fn run(tool: &ToolCall<'_>) -> Result<Reply, ErrorObject<'static>> {
                 .await
         }
         "test_trigger_resource_update" => tool.update().await,
+        "greet" => say(&format!("Hello, {}!", tool.string("name").unwrap_or("World"))),
         "json_schema_2020_12_tool" => say(&format!(
             "Received arguments: {}",
             Value::Object(tool.arguments.clone())
