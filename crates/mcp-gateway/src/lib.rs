@@ -60,6 +60,7 @@ mod catalog;
 mod held;
 mod notify;
 mod route;
+mod tasks;
 
 use catalog::Catalogs;
 use notify::{Forwarder, Hub, LIST_CHANGES, Scope};
@@ -137,6 +138,7 @@ impl Gateway {
             )),
             renamed: Arc::default(),
             subscriptions: Arc::default(),
+            tasks: Arc::default(),
         };
         let hub = Arc::new(Hub::new(scope.clone()));
         Self {
@@ -277,13 +279,31 @@ impl Gateway {
     }
 
     /// What the gateway offers: what any of its running servers offers.
-    fn capabilities(&self) -> serde_json::Map<String, Value> {
+    /// Tasks are offered in the form of the client's generation: the
+    /// 2025-11-25 `tasks` capability (`stateful`), else the Tasks
+    /// extension under `extensions`.
+    fn capabilities(&self, stateful: bool) -> serde_json::Map<String, Value> {
         let mut capabilities = serde_json::Map::new();
         for backend in self.backends().iter() {
             let Some(session) = backend.handle.session() else {
                 continue;
             };
             let theirs = &session.capabilities;
+            if stateful {
+                if let Some(tasks) = theirs.extra.get("tasks") {
+                    capabilities.entry("tasks").or_insert_with(|| tasks.clone());
+                }
+            } else if theirs
+                .extra
+                .get("extensions")
+                .and_then(|e| e.get(mcp_protocol::mcp::tasks::EXTENSION))
+                .is_some()
+            {
+                capabilities.insert(
+                    "extensions".to_owned(),
+                    json!({ (mcp_protocol::mcp::tasks::EXTENSION): {} }),
+                );
+            }
             let offered = [
                 (
                     "tools",
@@ -317,7 +337,7 @@ impl Gateway {
         Ok(Raw::from_value(&json!({
             "resultType": "complete",
             "supportedVersions": VersionSet::default().versions(),
-            "capabilities": self.capabilities(),
+            "capabilities": self.capabilities(false),
             "_meta": {mcp_protocol::mcp::meta_keys::SERVER_INFO: self.info},
             "ttlMs": 0,
             "cacheScope": "private",
@@ -330,7 +350,7 @@ impl Gateway {
         let version = VersionSet::default()
             .answer_initialize(&params.protocol_version)
             .unwrap_or(ProtocolVersion::LATEST_STATEFUL);
-        let capabilities = self.capabilities();
+        let capabilities = self.capabilities(true);
         Ok(Raw::from_value(&json!({
             "protocolVersion": version.as_str(),
             "capabilities": capabilities,
@@ -366,6 +386,13 @@ impl McpServer for Gateway {
                 ) => self.resource_request(request, &context).await,
                 Some(Method::Complete) => self.complete(request, &context).await,
                 Some(Method::SubscriptionsListen) => self.listen(request, &context).await,
+                Some(
+                    Method::TasksGet
+                    | Method::TasksUpdate
+                    | Method::TasksCancel
+                    | Method::TasksResult,
+                ) => self.task_request(request, &context).await,
+                Some(Method::TasksList) => self.list_tasks(request, &context).await,
                 Some(Method::SetLogLevel) => {
                     SetLevelParams::from_params(request.params.clone())
                         .map_err(|e| view_error(&e))?;

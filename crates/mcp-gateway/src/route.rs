@@ -374,8 +374,10 @@ impl Gateway {
             .await
             .ok_or_else(|| self.unknown("tool", &params.name))?;
         params.name = Cow::Owned(original);
-        self.forward(&backend, &request.method, params.to_raw(), context)
-            .await
+        let result = self
+            .forward(&backend, &request.method, params.to_raw(), context)
+            .await?;
+        Ok(self.with_task_ids(backend.handle.id(), result, context))
     }
 
     pub(crate) async fn get_prompt(

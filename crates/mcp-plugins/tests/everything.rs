@@ -1698,7 +1698,14 @@ async fn a_task_runs_to_its_result_and_is_kept() {
     }
     assert_eq!(created["ttlMs"], 600_000);
     assert!(created["pollIntervalMs"].as_u64().unwrap() > 0);
-    for absent in ["result", "error", "inputRequests", "requestState", "task", "content"] {
+    for absent in [
+        "result",
+        "error",
+        "inputRequests",
+        "requestState",
+        "task",
+        "content",
+    ] {
         assert!(created.get(absent).is_none(), "{absent}: {created}");
     }
     let id = created["taskId"].clone();
@@ -1805,7 +1812,11 @@ async fn input_is_asked_and_answered_in_parts() {
     fixture.task_request("tasks/update", &id, first).await;
     let partial = fixture.task_request("tasks/get", &id, json!({})).await;
     assert_eq!(partial["status"], "input_required");
-    let left: Vec<&String> = partial["inputRequests"].as_object().unwrap().keys().collect();
+    let left: Vec<&String> = partial["inputRequests"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
     assert_eq!(left, ["confirm"]);
     let second = json!({ "inputResponses": { "confirm": accept(json!({ "confirm": true })) } });
     fixture.task_request("tasks/update", &id, second).await;
@@ -1852,7 +1863,10 @@ async fn tasks_need_the_extension() {
     assert_eq!(plain["resultType"], "complete");
     assert_eq!(text(&plain), "Computed computation in 0 s");
     let required = fixture
-        .error("tools/call", json!({ "name": "failing_job", "arguments": {} }))
+        .error(
+            "tools/call",
+            json!({ "name": "failing_job", "arguments": {} }),
+        )
         .await;
     assert_eq!(required.code, -32021);
     assert_eq!(

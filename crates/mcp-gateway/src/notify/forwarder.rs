@@ -21,6 +21,7 @@ use super::{LIST_CHANGES, list_change, tag, tag_log, updated_as_listed};
 use crate::Backend;
 use crate::catalog::RenamedResources;
 use crate::held::lock;
+use crate::tasks::{SharedTaskOwners, exposed_notification};
 
 /// How long a burst of list changes is collected before it is announced.
 pub(crate) const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -33,6 +34,8 @@ pub(crate) struct Scope {
     pub(crate) backends: Arc<ArcSwap<Vec<Arc<Backend>>>>,
     pub(crate) renamed: Arc<ArcSwap<RenamedResources>>,
     pub(crate) subscriptions: SharedSubscriptions,
+    /// The session each task was created in.
+    pub(crate) tasks: SharedTaskOwners,
 }
 
 impl Scope {
@@ -191,8 +194,24 @@ impl Forwarder {
             Some(Method::ResourceUpdated) if self.subscribed(scope, event) => {
                 Some(updated_as_listed(event.clone(), &scope.renamed))
             }
+            Some(Method::TaskStatus) => self.task_status(scope, event),
             _ => None,
         }
+    }
+
+    /// A task's status as this client sees it, if the task is its own: one
+    /// created in this session, or (on a listen stream, or a transport that
+    /// cannot tell sessions apart) one created by a stateless request.
+    fn task_status(&self, scope: &Scope, event: &ServerEvent) -> Option<Notification<'static>> {
+        let (notification, task) = exposed_notification(&event.server, &event.notification)?;
+        let owner = lock(&scope.tasks).owner(&task);
+        let ours = match (owner, self.key) {
+            (_, None) => true,
+            (Some(Some(owner)), Some(key)) => owner == key,
+            (Some(None), Some(_)) => self.listen.is_some(),
+            (None, Some(_)) => false,
+        };
+        ours.then_some(notification)
     }
 
     /// Whether this client subscribed to the resource an update is about

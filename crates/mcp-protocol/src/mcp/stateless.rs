@@ -488,7 +488,12 @@ mod tests {
         // A task is named by its id.
         let params = with_meta(r#""taskId":"everything/t1","#);
         let named = headers("tasks/get", Some("everything/t1"));
-        let judged = judge("tasks/get", Some(&params), Some(&named), &VersionSet::default());
+        let judged = judge(
+            "tasks/get",
+            Some(&params),
+            Some(&named),
+            &VersionSet::default(),
+        );
         assert!(judged.is_ok());
         let wrong = headers("tasks/get", Some("everything/t2"));
         let refused = refusal("tasks/get", Some(&params), Some(&wrong));

@@ -208,8 +208,7 @@ mod tests {
     #[test]
     fn the_extension_is_declared_under_extensions() {
         let declared: ClientCapabilities =
-            serde_json::from_str(r#"{"extensions":{"io.modelcontextprotocol/tasks":{}}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"extensions":{"io.modelcontextprotocol/tasks":{}}}"#).unwrap();
         assert!(declares_extension(&declared, EXTENSION));
         let elsewhere: ClientCapabilities =
             serde_json::from_str(r#"{"io.modelcontextprotocol/tasks":{},"tasks":{}}"#).unwrap();

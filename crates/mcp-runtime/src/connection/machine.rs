@@ -423,8 +423,16 @@ impl Machine {
                     // Both handshakes answered: a session for the
                     // requests without the 2026-07-28 envelope, and those
                     // with it passed on as they are.
-                    (Ok(mut info), Some(_)) => {
+                    // What only discovery tells (the extensions the
+                    // server offers) is kept beside the session's offer.
+                    (Ok(mut info), Some(discovered)) => {
                         info.dual = true;
+                        if let Some(extensions) = discovered.capabilities.extra.get("extensions") {
+                            info.capabilities
+                                .extra
+                                .entry("extensions")
+                                .or_insert_with(|| extensions.clone());
+                        }
                         Ok(info)
                     }
                     // Discovery alone answered: a stateless session.

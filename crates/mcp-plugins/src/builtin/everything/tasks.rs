@@ -46,7 +46,8 @@ pub(crate) enum Outcome {
 }
 
 /// A task's work: it may ask the client through its [`Asker`].
-pub(crate) type Work = Box<dyn FnOnce(Asker) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send>;
+pub(crate) type Work =
+    Box<dyn FnOnce(Asker) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send>;
 
 /// One task.
 struct Entry {
@@ -123,7 +124,9 @@ impl Tasks {
             if entries.len() >= MAX_TASKS {
                 return Err(ErrorObject::new(
                     error_code::INTERNAL_ERROR,
-                    format!("too many tasks: {MAX_TASKS} are kept at once; try again once some have expired"),
+                    format!(
+                        "too many tasks: {MAX_TASKS} are kept at once; try again once some have expired"
+                    ),
                 ));
             }
             entries.insert(
@@ -308,10 +311,7 @@ fn task_fields(id: &str, entry: &Entry) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("taskId".to_owned(), json!(id));
     fields.insert("status".to_owned(), json!(entry.status.as_str()));
-    fields.insert(
-        "createdAt".to_owned(),
-        json!(tasks::rfc3339(entry.created)),
-    );
+    fields.insert("createdAt".to_owned(), json!(tasks::rfc3339(entry.created)));
     fields.insert(
         "lastUpdatedAt".to_owned(),
         json!(tasks::rfc3339(entry.updated)),
@@ -349,7 +349,9 @@ fn expire(entries: &mut HashMap<String, Entry>, now: u64) {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 /// Work that waits `delay`, then ends with `outcome`.

@@ -589,7 +589,10 @@ enum Job {
     After(Duration, Result<Value, ErrorObject<'static>>),
     /// Asks the questions, then ends with the result `finish` makes of the
     /// answers.
-    Ask(Vec<Ask>, Box<dyn FnOnce(&Map<String, Value>) -> Value + Send>),
+    Ask(
+        Vec<Ask>,
+        Box<dyn FnOnce(&Map<String, Value>) -> Value + Send>,
+    ),
 }
 
 impl Job {
@@ -683,7 +686,11 @@ async fn run_job(
                         .and_then(|content| content.get("confirm"))
                         .and_then(Value::as_bool)
                         .unwrap_or(accepted);
-                    let verdict = if accepted && confirmed { "Deleted" } else { "Kept" };
+                    let verdict = if accepted && confirmed {
+                        "Deleted"
+                    } else {
+                        "Kept"
+                    };
                     say(&format!("{verdict} {filename}")).into_value()
                 }),
             )
@@ -710,9 +717,10 @@ async fn run_job(
         }
         "test_tool_with_task" => match tool.gather(Memory::Ephemeral, &[&[ask_name()]])? {
             Gathered::Need(reply) => return Ok(reply),
-            Gathered::Done(answers) => {
-                Job::After(Duration::from_millis(300), Ok(greet(&answers)?.into_value()))
-            }
+            Gathered::Done(answers) => Job::After(
+                Duration::from_millis(300),
+                Ok(greet(&answers)?.into_value()),
+            ),
         },
         other => return Err(invalid_params(format!("Unknown tool: {other}"))),
     };
@@ -765,7 +773,10 @@ async fn run(tool: &ToolCall<'_>) -> Result<Reply, ErrorObject<'static>> {
                 .await
         }
         "test_trigger_resource_update" => tool.update().await,
-        "greet" => say(&format!("Hello, {}!", tool.string("name").unwrap_or("World"))),
+        "greet" => say(&format!(
+            "Hello, {}!",
+            tool.string("name").unwrap_or("World")
+        )),
         "json_schema_2020_12_tool" => say(&format!(
             "Received arguments: {}",
             Value::Object(tool.arguments.clone())
