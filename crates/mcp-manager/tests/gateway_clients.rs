@@ -762,3 +762,198 @@ fn a_killed_stdio_backend_is_restarted_while_the_others_keep_serving() {
     drop(gateway);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn tasks_of_server_everything_are_routed_to_their_session_only() {
+    let marker = unique_marker("tasks-v1");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"mcpServers": {
+        "ev": {"command": peer("MCP_PEER_NODE"), "args": [peer("MCP_PEER_EVERYTHING"), "stdio"],
+            "namespace": "ev", "env": {MARKER_VAR: &marker}},
+        "local": {"type": "builtin", "server": "everything", "namespace": "b"},
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    let script = format!(
+        "{}/tests/clients/ts_tasks_client.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let client = format!("{marker}-client");
+    let url = gateway.url();
+    let stdout = run_node(
+        &[script.as_str(), url.as_str(), "ev__simulate-research-query"],
+        None,
+        &client,
+    );
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    // The gateway offers server-everything's tasks, and shows its task
+    // ids under its name.
+    assert!(report["capabilities"]["list"].is_object(), "{report}");
+    let id = report["created"]["taskId"].as_str().unwrap();
+    assert!(id.starts_with("ev/") && id.len() > 3, "{report}");
+    assert_eq!(
+        report["statuses"].as_array().unwrap().last().unwrap(),
+        "completed",
+        "{report}"
+    );
+    assert!(
+        report["resultText"]
+            .as_str()
+            .unwrap()
+            .contains("rust gateways"),
+        "{report}"
+    );
+    assert_eq!(report["relatedTask"], id, "{report}");
+    // The task is the first session's: listed to it, unknown to the other.
+    assert_eq!(report["listedByA"], json!([id]), "{report}");
+    assert_eq!(report["listedByB"], json!([]), "{report}");
+    assert_eq!(report["getByB"], -32602, "{report}");
+    assert_eq!(report["cancelByB"], -32602, "{report}");
+    assert_eq!(report["unknown"], -32602, "{report}");
+    assert_eq!(
+        report["cancelled"],
+        json!({"same": true, "status": "cancelled"}),
+        "{report}"
+    );
+    assert_eq!(report["afterCancel"], "cancelled", "{report}");
+    // Status notifications, where the server sent any, reached the owner
+    // alone, with the id it knows.
+    for notified in report["notifiedA"].as_array().unwrap() {
+        assert!(notified.as_str().unwrap().starts_with("ev/"), "{report}");
+    }
+    assert_eq!(report["notifiedB"], 0, "{report}");
+    drop(gateway);
+    assert_none_marked(&marker);
+    assert_none_marked(&client);
+}
+
+#[test]
+fn tasks_of_two_stateless_backends_keep_apart_and_go_home() {
+    let marker = unique_marker("tasks-v2");
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_mcp-manager");
+    let config = json!({"mcpServers": {
+        "one": {"type": "builtin", "server": "everything", "namespace": "a", "protocol": "stateless"},
+        "two": {"command": exe, "args": ["builtin", "everything", "--stdio"],
+            "namespace": "b", "protocol": "auto", "env": {MARKER_VAR: &marker}},
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    let meta = |tasks: bool| {
+        let extensions = if tasks {
+            json!({"io.modelcontextprotocol/tasks": {}})
+        } else {
+            json!({})
+        };
+        json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}, "extensions": extensions},
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+        })
+    };
+    let ask = |method: &str, mut params: Value, tasks: bool| {
+        params["_meta"] = meta(tasks);
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let response = support::post(&gateway.addr, None, &body).unwrap();
+        let mut messages = response.messages();
+        assert_eq!(messages.len(), 1, "{method}: {messages:?}");
+        (response.status, messages.remove(0))
+    };
+    let discover = ask("server/discover", json!({}), true).1;
+    assert_eq!(
+        discover["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/tasks"],
+        json!({}),
+        "{discover}"
+    );
+    let start = |tool: &str| {
+        let (status, created) = ask(
+            "tools/call",
+            json!({"name": tool, "arguments": {"seconds": 0.2, "label": tool}}),
+            true,
+        );
+        assert_eq!(status, 200);
+        assert_eq!(created["result"]["resultType"], "task", "{created}");
+        created["result"]["taskId"].as_str().unwrap().to_owned()
+    };
+    let first = start("a__slow_compute");
+    let second = start("b__slow_compute");
+    assert!(
+        first.starts_with("one/") && second.starts_with("two/"),
+        "{first} {second}"
+    );
+    for (id, tool) in [(&first, "a__slow_compute"), (&second, "b__slow_compute")] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let done = loop {
+            let (_, got) = ask("tasks/get", json!({"taskId": id}), true);
+            assert_eq!(got["result"]["taskId"], json!(id), "{got}");
+            if got["result"]["status"] == "completed" {
+                break got;
+            }
+            assert!(Instant::now() < deadline, "{got}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let text = done["result"]["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert_eq!(text, format!("Computed {tool} in 0.2 s"));
+    }
+    // Input asked by a task is answered through the gateway.
+    let (_, created) = ask(
+        "tools/call",
+        json!({"name": "b__confirm_delete", "arguments": {"filename": "x"}}),
+        true,
+    );
+    let asking = created["result"]["taskId"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ask("tasks/get", json!({"taskId": &asking}), true).1["result"]["status"]
+        != "input_required"
+    {
+        assert!(Instant::now() < deadline, "never asked");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let answer = json!({"confirm": {"action": "accept", "content": {"confirm": true}}});
+    let (_, ack) = ask(
+        "tasks/update",
+        json!({"taskId": &asking, "inputResponses": answer}),
+        true,
+    );
+    assert_eq!(ack["result"], json!({"resultType": "complete"}), "{ack}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, got) = ask("tasks/get", json!({"taskId": &asking}), true);
+        if got["result"]["status"] == "completed" {
+            assert_eq!(
+                got["result"]["result"]["content"][0]["text"], "Deleted x",
+                "{got}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Ids that name no backend, and requests that do not declare the
+    // extension, are refused by the gateway itself.
+    let (status, unknown) = ask("tasks/get", json!({"taskId": "three/1"}), true);
+    assert_eq!(
+        (status, unknown["error"]["code"].clone()),
+        (200, json!(-32602)),
+        "{unknown}"
+    );
+    let (status, undeclared) = ask("tasks/get", json!({"taskId": &first}), false);
+    assert_eq!(
+        (status, undeclared["error"]["code"].clone()),
+        (400, json!(-32021)),
+        "{undeclared}"
+    );
+    let (status, removed) = ask("tasks/list", json!({}), true);
+    assert_eq!(
+        (status, removed["error"]["code"].clone()),
+        (404, json!(-32601)),
+        "{removed}"
+    );
+    drop(gateway);
+    assert_none_marked(&marker);
+}

@@ -380,6 +380,7 @@ pub(crate) fn post(addr: &str, session: Option<&str>, body: &Value) -> std::io::
     let name = match method {
         "tools/call" | "prompts/get" => body["params"]["name"].as_str(),
         "resources/read" => body["params"]["uri"].as_str(),
+        "tasks/get" | "tasks/update" | "tasks/cancel" => body["params"]["taskId"].as_str(),
         _ => None,
     };
     let mut headers = vec![
