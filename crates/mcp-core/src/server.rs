@@ -82,6 +82,15 @@ pub trait Peer: Send + Sync + 'static {
     fn session(&self) -> Option<u64> {
         None
     }
+
+    /// The request's `Mcp-Param-*` headers (names in lower case), when it
+    /// is a 2026-07-28 request that came over a transport with headers
+    /// (Streamable HTTP), so that a server can check them against the
+    /// arguments they mirror; `None` for a transport without headers (the
+    /// default), where there is nothing to check.
+    fn param_headers(&self) -> Option<&[(String, String)]> {
+        None
+    }
 }
 
 /// A fresh number for [`Peer::session`], unique in this process.
@@ -178,6 +187,47 @@ impl RequestContext {
     #[must_use]
     pub fn session(&self) -> Option<u64> {
         self.peer.session()
+    }
+
+    /// The request's `Mcp-Param-*` headers; see [`Peer::param_headers`].
+    #[must_use]
+    pub fn param_headers(&self) -> Option<&[(String, String)]> {
+        self.peer.param_headers()
+    }
+
+    /// Checks the `Mcp-Param-*` headers of a `tools/call` against its
+    /// `arguments`, for the tool with `input_schema`: nothing to check over
+    /// a transport without headers.
+    ///
+    /// # Errors
+    ///
+    /// `-32020` when a header is missing, undecodable, unexpected or
+    /// different from its argument (see
+    /// [`mcp_protocol::mcp::param_headers::check`]), or the schema's
+    /// annotations are invalid.
+    pub fn check_param_headers(
+        &self,
+        input_schema: &serde_json::Value,
+        arguments: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<(), ErrorObject<'static>> {
+        use mcp_protocol::mcp::param_headers;
+        let Some(headers) = self.param_headers() else {
+            return Ok(());
+        };
+        let mirrored = param_headers::param_headers(input_schema).map_err(|reason| {
+            ErrorObject::new(
+                mcp_protocol::jsonrpc::error_code::HEADER_MISMATCH,
+                format!("the tool's header annotations are invalid: {reason}"),
+            )
+        })?;
+        let lookup = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.as_str())
+        };
+        param_headers::check(&mirrored, arguments, &lookup)
+            .map_err(|refusal| refusal.to_error_object())
     }
 
     /// Sends a request to the client (`sampling/createMessage`,

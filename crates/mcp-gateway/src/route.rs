@@ -260,6 +260,29 @@ pub(crate) fn view_error(error: &mcp_protocol::Error) -> ErrorObject<'static> {
     ErrorObject::new(error.code(), error.message().to_owned())
 }
 
+/// Checks the `Mcp-Param-*` headers of a `tools/call` against its
+/// arguments, for a tool (`item`, as listed) whose schema mirrors some;
+/// the schema is read only for such a tool.
+fn check_param_headers(
+    item: &Raw<'static>,
+    arguments: Option<&Raw<'static>>,
+    context: &RequestContext,
+) -> Result<(), ErrorObject<'static>> {
+    use mcp_protocol::mcp::param_headers::ANNOTATION;
+    if !item.get().contains(ANNOTATION) {
+        return Ok(());
+    }
+    let schema = serde_json::from_str::<Value>(item.get())
+        .ok()
+        .and_then(|mut tool| tool.get_mut("inputSchema").map(Value::take))
+        .unwrap_or(Value::Null);
+    let arguments = match arguments.map(|raw| serde_json::from_str::<Value>(raw.get())) {
+        Some(Ok(Value::Object(arguments))) => Some(arguments),
+        _ => None,
+    };
+    context.check_param_headers(&schema, arguments.as_ref())
+}
+
 /// The span of a client request: continuing the client's trace, or a new
 /// one; none for a request that is not sampled (see [`crate::observe`]).
 pub(crate) fn request_span(request: &Request<'_>) -> tracing::Span {
@@ -369,11 +392,16 @@ impl Gateway {
         context: &RequestContext,
     ) -> HandlerResult {
         let mut params = CallToolParams::from_params(request.params).map_err(|e| view_error(&e))?;
-        let (backend, original) = self
-            .find(ListKind::Tools, &params.name)
-            .await
+        let catalog = self.catalog(ListKind::Tools).await;
+        let entry = catalog
+            .find(&params.name)
             .ok_or_else(|| self.unknown("tool", &params.name))?;
-        params.name = Cow::Owned(original);
+        if context.param_headers().is_some() {
+            check_param_headers(&entry.item, params.arguments.as_ref(), context)?;
+        }
+        let backend = entry.backend.clone();
+        params.name = Cow::Owned(entry.original.clone());
+        drop(catalog);
         let result = self
             .forward(&backend, &request.method, params.to_raw(), context)
             .await?;

@@ -957,3 +957,72 @@ fn tasks_of_two_stateless_backends_keep_apart_and_go_home() {
     drop(gateway);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn mirrored_arguments_are_checked_and_passed_on_to_http_backends() {
+    let marker = unique_marker("param-headers");
+    let dir = tempfile::tempdir().unwrap();
+    let (_backend, url) = reference_server_over_http(&marker);
+    let config = json!({"mcpServers": {
+        "remote": {"url": url, "namespace": "h", "protocol": "stateless"},
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    let call = |arguments: Value, extra: &[(&str, &str)]| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "h__test_header_mirroring",
+            "arguments": arguments,
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+            },
+        }});
+        let response = support::post_with(&gateway.addr, None, &body, extra).unwrap();
+        let mut messages = response.messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        (response.status, messages.remove(0))
+    };
+    // The gateway checks the headers against the arguments, and the
+    // backend, which checks them too, gets them from the gateway.
+    let (status, answer) = call(
+        json!({"region": "eu west", "priority": 7}),
+        &[("Mcp-Param-Region", "eu west"), ("mcp-param-priority", "7")],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "Region: eu west; priority: 7",
+        "{answer}"
+    );
+    let (status, answer) = call(
+        json!({"region": "Zürich"}),
+        &[("Mcp-Param-Region", "=?base64?WsO8cmljaA==?=")],
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "Region: Zürich; priority: none",
+        "{answer}"
+    );
+    for (arguments, extra) in [
+        (json!({"region": "eu"}), &[][..]),
+        (json!({"region": "eu"}), &[("Mcp-Param-Region", "us")][..]),
+        (
+            json!({"region": "eu"}),
+            &[("Mcp-Param-Region", "=?base64?ZXU?=")][..],
+        ),
+        (
+            json!({"region": "eu"}),
+            &[("Mcp-Param-Region", "eu"), ("Mcp-Param-Priority", "1")][..],
+        ),
+    ] {
+        let (status, answer) = call(arguments, extra);
+        assert_eq!(
+            (status, answer["error"]["code"].clone()),
+            (400, json!(-32020)),
+            "{extra:?}: {answer}"
+        );
+    }
+    drop(gateway);
+    drop(_backend);
+    assert_none_marked(&marker);
+}

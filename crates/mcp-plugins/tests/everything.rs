@@ -156,7 +156,7 @@ fn data(error: &ErrorObject<'static>) -> Value {
     serde_json::from_str(error.data.as_ref().unwrap().get()).unwrap()
 }
 
-const EVERY_TOOL: [&str; 35] = [
+const EVERY_TOOL: [&str; 36] = [
     "test_simple_text",
     "test_image_content",
     "test_audio_content",
@@ -185,6 +185,7 @@ const EVERY_TOOL: [&str; 35] = [
     "test_trigger_resource_list_change",
     "test_trigger_resource_update",
     "json_schema_2020_12_tool",
+    "test_header_mirroring",
     "greet",
     "slow_compute",
     "failing_job",

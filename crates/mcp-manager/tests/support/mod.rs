@@ -370,6 +370,16 @@ fn decode_chunked(mut raw: &[u8]) -> Vec<u8> {
 
 /// POSTs `body` to `/mcp` on `addr`, reads the whole response.
 pub(crate) fn post(addr: &str, session: Option<&str>, body: &Value) -> std::io::Result<Response> {
+    post_with(addr, session, body, &[])
+}
+
+/// [`post`] with `extra` headers besides those that mirror the body.
+pub(crate) fn post_with(
+    addr: &str,
+    session: Option<&str>,
+    body: &Value,
+    extra: &[(&str, &str)],
+) -> std::io::Result<Response> {
     let payload = serde_json::to_vec(body).unwrap();
     // The headers that mirror the body, as a client of the body's
     // protocol version sends them.
@@ -397,6 +407,7 @@ pub(crate) fn post(addr: &str, session: Option<&str>, body: &Value) -> std::io::
     if let Some(id) = session {
         headers.push(("Mcp-Session-Id", id));
     }
+    headers.extend_from_slice(extra);
     exchange(addr, "POST", "/mcp", &headers, &payload)
 }
 

@@ -12,6 +12,7 @@
 //! through. They are strict on what routing depends on (names, URIs, ids).
 
 mod methods;
+pub mod param_headers;
 pub mod stateless;
 pub mod tasks;
 mod types;

@@ -112,8 +112,9 @@ impl Shared {
         };
         match message {
             Message::Request(request) if stateless.is_some() => {
-                let progress = stateless.is_some_and(|s| s.progress);
-                run(self, request, progress, None, client).await
+                let progress = stateless.as_ref().is_some_and(|s| s.progress);
+                let params = Some(param_headers(headers));
+                run(self, request, (progress, params), None, client).await
             }
             Message::Request(request) if request.method == Method::Initialize.as_str() => {
                 self.initialize(request, client).await
@@ -131,7 +132,7 @@ impl Shared {
                 match message {
                     Message::Request(request) => {
                         let progress = read_progress(&request);
-                        run(self, request, progress, Some(session), client).await
+                        run(self, request, (progress, None), Some(session), client).await
                     }
                     other => {
                         // Requests were taken above: nothing comes back.
@@ -303,7 +304,7 @@ impl Shared {
 pub(super) async fn run(
     shared: &Shared,
     request: Request<'static>,
-    streamed: bool,
+    (streamed, param_headers): (bool, Option<Vec<(String, String)>>),
     session: Option<Arc<Session>>,
     client: IpAddr,
 ) -> HttpResponse {
@@ -318,6 +319,7 @@ pub(super) async fn run(
         stream: sender.clone(),
         session: session.clone(),
         notify_on_stream: streamed,
+        param_headers,
     };
     let context = RequestContext::new(Arc::new(peer));
     let mut cancel_all = shared.cancel_all.clone();
@@ -469,6 +471,22 @@ pub(super) fn judge_request(
     }
 }
 
+/// The `Mcp-Param-*` headers of a request, names in lower case.
+fn param_headers(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| {
+            let prefix = mcp_protocol::mcp::param_headers::PREFIX;
+            name.as_str()
+                .get(..prefix.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
 /// Whether a session's request carries a progress token.
 pub(super) fn read_progress(request: &Request<'_>) -> bool {
     let Some(params) = &request.params else {
@@ -491,6 +509,8 @@ pub(super) struct RequestPeer {
     pub(super) stream: mpsc::Sender<Bytes>,
     pub(super) session: Option<Arc<Session>>,
     pub(super) notify_on_stream: bool,
+    /// The `Mcp-Param-*` headers of a stateless request.
+    pub(super) param_headers: Option<Vec<(String, String)>>,
 }
 
 impl Peer for RequestPeer {
@@ -539,6 +559,10 @@ impl Peer for RequestPeer {
 
     fn session(&self) -> Option<u64> {
         self.session.as_ref().map(|s| s.key)
+    }
+
+    fn param_headers(&self) -> Option<&[(String, String)]> {
+        self.param_headers.as_deref()
     }
 }
 

@@ -95,6 +95,7 @@ impl Shared {
             stream: stream.clone(),
             session: Some(session.clone()),
             notify_on_stream: true,
+            param_headers: None,
         };
         let server = self.server.clone();
         let context = RequestContext::new(Arc::new(peer));

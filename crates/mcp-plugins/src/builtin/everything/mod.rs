@@ -71,6 +71,7 @@
 //! | `test_trigger_resource_update` (`uri`) | changes a resource (the watched one by default); `notifications/resources/updated` to its subscribers |
 //! | `json_schema_2020_12_tool` | an input schema with `$schema`, `$defs`, `$anchor`, `allOf`/`anyOf`, `if`/`then`/`else`, `additionalProperties: false`; echoes its arguments |
 //! | `test_dynamic_tool` | listed while added by `test_trigger_tool_change` |
+//! | `test_header_mirroring` (`region`, `priority`, `query`) | `Region: <region>; priority: <priority>`; `region` and `priority` are mirrored in `Mcp-Param-Region` and `Mcp-Param-Priority` (`x-mcp-header`) |
 //! | `greet` (`name`) | `Hello, <name>!`, never a task |
 //! | `slow_compute` (`seconds`, `label`) | waits `seconds` (0 to 3600), then `Computed <label> in <seconds> s`; task: optional |
 //! | `failing_job` | a tool error after 0.5 s; task: required |
@@ -111,6 +112,12 @@
 //! after round, and the request runs again with the answers as if they had
 //! come in `inputResponses`; a client that cannot be asked makes the call
 //! fail with the transport's error (`-32601`).
+//!
+//! Over Streamable HTTP, a 2026-07-28 `tools/call` must carry the
+//! `Mcp-Param-*` header of each argument its tool's schema mirrors
+//! (`x-mcp-header`), with the argument's value: a header that is missing,
+//! different, not valid base64, or sent for an argument not given is
+//! `-32020` (HTTP 400).
 //!
 //! Arguments of the wrong shape are `-32602`; a missing required tool
 //! argument is a tool error (`isError: true`); an unknown tool is `-32602`.

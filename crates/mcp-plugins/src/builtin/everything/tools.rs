@@ -151,7 +151,7 @@ const fn task_tool(
 /// The tool `test_trigger_tool_change` adds and removes.
 pub(crate) const DYNAMIC: &str = "test_dynamic_tool";
 
-const TOOLS: [ToolSpec; 35] = [
+const TOOLS: [ToolSpec; 36] = [
     tool("test_simple_text", "Returns one text block."),
     tool("test_image_content", "Returns an image: a 1x1 red PNG."),
     tool(
@@ -260,6 +260,15 @@ const TOOLS: [ToolSpec; 35] = [
         name: "json_schema_2020_12_tool",
         description: "Has an input schema that uses JSON Schema 2020-12 keywords; echoes its arguments.",
         schema: Schema::JsonSchema2020,
+        read_only: true,
+        task_support: None,
+    },
+    ToolSpec {
+        name: "test_header_mirroring",
+        description: "Has arguments mirrored in HTTP headers (`x-mcp-header`): `region` in Mcp-Param-Region, `priority` in Mcp-Param-Priority; reports them.",
+        schema: Schema::Json(
+            r#"{"type":"object","properties":{"region":{"type":"string","description":"Where to run","x-mcp-header":"Region"},"priority":{"type":"integer","description":"How urgent","x-mcp-header":"Priority"},"query":{"type":"string","description":"Not mirrored"}},"required":["region"]}"#,
+        ),
         read_only: true,
         task_support: None,
     },
@@ -560,6 +569,10 @@ pub(crate) async fn call(
     let Some(spec) = known else {
         return Err(invalid_params(format!("Unknown tool: {name}")));
     };
+    if call.context.param_headers().is_some() {
+        call.context
+            .check_param_headers(&spec.schema.to_json(), Some(&arguments))?;
+    }
     if let Schema::Strings(fields) = &spec.schema {
         let missing = fields.iter().find(|(field, _, required)| {
             *required && !arguments.get(*field).is_some_and(Value::is_string)
@@ -777,6 +790,16 @@ async fn run(tool: &ToolCall<'_>) -> Result<Reply, ErrorObject<'static>> {
             "Hello, {}!",
             tool.string("name").unwrap_or("World")
         )),
+        "test_header_mirroring" => match tool.string("region") {
+            Some(region) => {
+                let priority = tool
+                    .arguments
+                    .get("priority")
+                    .map_or_else(|| "none".to_owned(), Value::to_string);
+                say(&format!("Region: {region}; priority: {priority}"))
+            }
+            None => fail("Invalid arguments: `region` is required and must be a string"),
+        },
         "json_schema_2020_12_tool" => say(&format!(
             "Received arguments: {}",
             Value::Object(tool.arguments.clone())

@@ -250,7 +250,8 @@ pub(super) async fn send_request(shared: Arc<Shared>, request: Request<'static>)
     let id = request.id.clone();
     let method = request.method.clone();
     let initialize = method == Method::Initialize.as_str();
-    let (stateless, headers) = request_headers(&request);
+    let (stateless, headers) = request_headers(&request, &shared.mirrored);
+    let tools_list = (method == Method::ToolsList.as_str()).then(|| request.params.clone());
     let body = Bytes::from(Message::Request(request).to_vec());
     let mut renewed = false;
     loop {
@@ -286,6 +287,9 @@ pub(super) async fn send_request(shared: Arc<Shared>, request: Request<'static>)
                     });
                 }
                 if let Some(answer) = exchanged.answer {
+                    if let Some(params) = &tools_list {
+                        shared.mirrored.learn(params.as_ref(), &answer);
+                    }
                     shared.deliver(answer).await;
                 }
                 return;

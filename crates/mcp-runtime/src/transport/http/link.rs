@@ -3,11 +3,13 @@
 //! with `Last-Event-ID`), the session renewed on a 404, and its end.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use mcp_core::ServerId;
+use mcp_protocol::mcp::param_headers::{self, ParamHeader};
 use mcp_protocol::mcp::{InitializeResult, Method, RequestMeta, View, meta_keys, stateless};
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{Message, ProtocolVersion, Request, RequestId};
@@ -88,6 +90,83 @@ pub(super) struct Shared {
     /// Whether `Inbound::Closed` was sent.
     pub(super) closed: AtomicBool,
     pub(super) renewals: AtomicU64,
+    /// The arguments the server's tools mirror in headers.
+    pub(super) mirrored: MirroredArguments,
+}
+
+/// The arguments each tool of the server mirrors in `Mcp-Param-*` headers
+/// (`x-mcp-header` in its input schema), learned from the `tools/list`
+/// answers the link carries: a first page starts the table afresh, later
+/// pages add to it. A tool whose annotations are invalid is left out.
+#[derive(Debug, Default)]
+pub(super) struct MirroredArguments(std::sync::Mutex<HashMap<String, Vec<ParamHeader>>>);
+
+impl MirroredArguments {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<ParamHeader>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Learns from the answer to a `tools/list` request with `params`.
+    pub(super) fn learn(&self, params: Option<&Raw<'_>>, answer: &Message<'_>) {
+        let Message::Response(response) = answer else {
+            return;
+        };
+        let first_page = params.is_none_or(|p| !p.get().contains("\"cursor\""));
+        let annotated = response.result.get().contains(param_headers::ANNOTATION);
+        if !annotated {
+            if first_page {
+                self.lock().clear();
+            }
+            return;
+        }
+        let Ok(result) = serde_json::from_str::<serde_json::Value>(response.result.get()) else {
+            return;
+        };
+        let tools = result.get("tools").and_then(serde_json::Value::as_array);
+        let learned: Vec<(String, Vec<ParamHeader>)> = tools
+            .into_iter()
+            .flatten()
+            .filter_map(|tool| {
+                let name = tool.get("name")?.as_str()?;
+                let schema = tool.get("inputSchema")?;
+                let mirrored = param_headers::param_headers(schema).ok()?;
+                (!mirrored.is_empty()).then(|| (name.to_owned(), mirrored))
+            })
+            .collect();
+        let mut table = self.lock();
+        if first_page {
+            table.clear();
+        }
+        table.extend(learned);
+    }
+
+    /// The `Mcp-Param-*` headers of a `tools/call` of `tool` with
+    /// `arguments`: an argument that is null, absent or has no header
+    /// form gets none.
+    fn headers(
+        &self,
+        tool: &str,
+        arguments: Option<&serde_json::value::RawValue>,
+    ) -> Vec<(HeaderName, HeaderValue)> {
+        let Some(mirrored) = self.lock().get(tool).cloned() else {
+            return Vec::new();
+        };
+        let Some(Ok(serde_json::Value::Object(arguments))) =
+            arguments.map(|raw| serde_json::from_str::<serde_json::Value>(raw.get()))
+        else {
+            return Vec::new();
+        };
+        mirrored
+            .iter()
+            .filter_map(|param| {
+                let value = param_headers::header_value(arguments.get(&param.argument)?)?;
+                let name = HeaderName::from_bytes(param.name().as_bytes()).ok()?;
+                Some((name, HeaderValue::from_str(&value).ok()?))
+            })
+            .collect()
+    }
 }
 
 /// An answered request: the answer (none for 202) and the session id the
@@ -504,10 +583,13 @@ impl std::fmt::Display for StreamError {
 }
 
 /// The headers a stateless (2026-07-28) request carries beside its body:
-/// `MCP-Protocol-Version` from its `_meta`, `Mcp-Method`, and `Mcp-Name` for
-/// the methods that name a tool, prompt or resource. Other requests get none.
+/// `MCP-Protocol-Version` from its `_meta`, `Mcp-Method`, `Mcp-Name` for
+/// the methods that name a tool, prompt, resource or task, and for a
+/// `tools/call` the `Mcp-Param-*` headers of the arguments its tool mirrors.
+/// Other requests get none.
 pub(super) fn request_headers(
     request: &Request<'_>,
+    mirrored: &MirroredArguments,
 ) -> (Option<ProtocolVersion>, Vec<(HeaderName, HeaderValue)>) {
     let Some(params) = &request.params else {
         return (None, Vec::new());
@@ -532,6 +614,9 @@ pub(super) fn request_headers(
         .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok());
     if let Some(name) = name {
         headers.extend(header(NAME_HEADER, &stateless::encode_header_value(&name)));
+        if request.method == Method::ToolsCall.as_str() {
+            headers.extend(mirrored.headers(&name, object.get("arguments")));
+        }
     }
     (ProtocolVersion::parse(&version), headers)
 }

@@ -175,6 +175,7 @@ impl Connector for HttpConnector {
                 failures: AtomicU32::new(0),
                 closed: AtomicBool::new(false),
                 renewals: AtomicU64::new(0),
+                mirrored: link::MirroredArguments::default(),
             });
             tokio::spawn(drive(shared, ends, control_rx, stop));
             Ok(link)

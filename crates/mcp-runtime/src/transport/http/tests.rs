@@ -139,7 +139,7 @@ fn stateless_requests_carry_routing_headers() {
         method: Cow::Borrowed("tools/call"),
         params: Some(Raw::from_value(&params)),
     };
-    let (version, headers) = request_headers(&request);
+    let (version, headers) = request_headers(&request, &link::MirroredArguments::default());
     assert_eq!(version, Some(ProtocolVersion::V2026_07_28));
     let shown: Vec<(String, String)> = headers
         .iter()
@@ -161,7 +161,74 @@ fn stateless_requests_carry_routing_headers() {
         params: Some(Raw::from_value(&serde_json::json!({"name": "x"}))),
         ..request
     };
-    assert_eq!(request_headers(&stateful).1.len(), 0);
+    assert_eq!(
+        request_headers(&stateful, &link::MirroredArguments::default())
+            .1
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn mirrored_arguments_are_learned_from_tool_lists() {
+    let mirrored = link::MirroredArguments::default();
+    let tools = serde_json::json!({"tools": [
+        {"name": "route", "inputSchema": {"type": "object", "properties": {
+            "region": {"type": "string", "x-mcp-header": "Region"},
+            "priority": {"type": "integer", "x-mcp-header": "Priority"},
+            "query": {"type": "string"},
+        }}},
+        {"name": "broken", "inputSchema": {"type": "object", "properties": {
+            "a": {"type": "string", "x-mcp-header": ""},
+        }}},
+    ]});
+    let answer = |result: &serde_json::Value| {
+        Message::Response(mcp_protocol::jsonrpc::Response {
+            id: RequestId::Number(1),
+            result: Raw::from_value(result),
+        })
+    };
+    mirrored.learn(None, &answer(&tools));
+    let call = |name: &str, arguments: serde_json::Value| {
+        let params = serde_json::json!({
+            "name": name,
+            "arguments": arguments,
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"},
+        });
+        let request = Request {
+            id: RequestId::Number(2),
+            method: Cow::Borrowed("tools/call"),
+            params: Some(Raw::from_value(&params)),
+        };
+        let (_, headers) = request_headers(&request, &mirrored);
+        headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("mcp-param-"))
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect::<Vec<_>>()
+    };
+    let mut sent = call(
+        "route",
+        serde_json::json!({"region": " eu ", "priority": 3, "query": "q"}),
+    );
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("mcp-param-priority".to_owned(), "3".to_owned()),
+            (
+                "mcp-param-region".to_owned(),
+                "=?base64?IGV1IA==?=".to_owned()
+            ),
+        ]
+    );
+    // A null argument is not sent; a tool with invalid annotations mirrors
+    // nothing.
+    assert!(call("route", serde_json::json!({"region": null})).is_empty());
+    assert!(call("broken", serde_json::json!({"a": "x"})).is_empty());
+    // A new first page replaces what was learned.
+    mirrored.learn(None, &answer(&serde_json::json!({"tools": []})));
+    assert!(call("route", serde_json::json!({"region": "eu"})).is_empty());
 }
 
 #[test]
