@@ -325,8 +325,16 @@ impl Gateway {
             ];
             for (name, present, value) in offered {
                 if present {
-                    capabilities.insert(name.to_owned(), value);
+                    capabilities.entry(name).or_insert(value);
                 }
+            }
+            // Sessions subscribe to resources (the gateway also bridges a
+            // subscription to a stateless server's listen stream).
+            let subscribes = theirs.resources.as_ref().and_then(|r| r.subscribe) == Some(true);
+            if let (true, true, Some(Value::Object(resources))) =
+                (stateful, subscribes, capabilities.get_mut("resources"))
+            {
+                resources.insert("subscribe".to_owned(), Value::Bool(true));
             }
         }
         capabilities

@@ -1026,3 +1026,45 @@ fn mirrored_arguments_are_checked_and_passed_on_to_http_backends() {
     drop(_backend);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn a_2025_client_subscribes_and_sets_the_log_level_of_a_stateless_backend() {
+    let marker = unique_marker("bridge-removed");
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_mcp-manager");
+    let config = json!({"mcpServers": {
+        "local": {"command": exe, "args": ["builtin", "everything", "--stdio"],
+            "namespace": "s", "protocol": "stateless", "env": {MARKER_VAR: &marker}},
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let gateway = HttpGateway::start(&path, &marker);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        if let Some(pid) = stdio_reference_servers(&marker).first().copied() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the stdio backend never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let report = run_python_script(
+        "python_subscribe_client.py",
+        &[&gateway.url(), "s__", &pid.to_string()],
+        &format!("{marker}-client"),
+    );
+    // The server has no resources/subscribe nor logging/setLevel (2026-07-28
+    // removed them): the gateway's runtime watches the resource on its
+    // upstream listen stream and sends the level with every request.
+    assert_eq!(report["subscribeOffered"], true, "{report}");
+    assert_eq!(report["updated"], true, "{report}");
+    let logs = report["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 3, "{report}");
+    for log in logs {
+        assert_eq!(log["level"], "info", "{report}");
+        assert_eq!(log["logger"], "local/everything", "tagged with its server: {report}");
+    }
+    assert_eq!(report["updatedAfterRestart"], true, "{report}");
+    assert_eq!(report["quietAfterUnsubscribe"], true, "{report}");
+    drop(gateway);
+    assert_none_marked(&marker);
+}

@@ -204,14 +204,23 @@ impl Machine {
                     let _ = reply.send(Err(Error::timeout(timeout)));
                     return;
                 }
-                let (params, route) =
-                    match wire::prepare_params(params, id, progress, self.stateless.as_deref()) {
-                        Ok(routed) => routed,
-                        Err(error) => {
-                            let _ = reply.send(Err(error));
-                            return;
-                        }
-                    };
+                // A log level set for a stateless server goes with each
+                // request that does not name one.
+                let with_level;
+                let stateless = match (self.stateless.as_deref(), self.shared.log_level()) {
+                    (Some(meta), Some(level)) => {
+                        with_level = wire::with_log_level(meta, level);
+                        Some(&with_level[..])
+                    }
+                    (meta, _) => meta,
+                };
+                let (params, route) = match wire::prepare_params(params, id, progress, stateless) {
+                    Ok(routed) => routed,
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        return;
+                    }
+                };
                 self.track(
                     id,
                     Pending {
@@ -237,7 +246,30 @@ impl Machine {
                 }
             }
             ConnCommand::Expired => {}
+            ConnCommand::Rewatch => self.rewatch(now),
         }
+    }
+
+    /// Opens a stateless server's upstream `subscriptions/listen` again
+    /// with the resources now watched, closing the one open.
+    fn rewatch(&mut self, now: Instant) {
+        if self.stateless.is_none() || !self.ready {
+            // Not stateless, or not up yet: the listen opened at the start
+            // asks for what is watched then.
+            return;
+        }
+        let open: Vec<i64> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| matches!(pending.waiter, Waiter::Listen))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in open {
+            self.untrack(id);
+            self.send_cancelled(id, "the resources to watch changed");
+        }
+        self.listen_again = None;
+        self.send_listen(now);
     }
 
     /// A message from the server, at `now`.
@@ -482,7 +514,10 @@ impl Machine {
                 self.next_health = self.settings.health_interval.map(|every| now + every);
                 // A server that takes stateless requests may announce list
                 // changes only on listen streams: keep one open.
-                if (self.stateless.is_some() || info.dual) && wire::announces_changes(&info) {
+                let watching = self.stateless.is_some() && !self.shared.watched().is_empty();
+                if (self.stateless.is_some() || info.dual)
+                    && (wire::announces_changes(&info) || watching)
+                {
                     self.send_listen(now);
                 }
                 self.events.push_back(Event::Ready(Box::new(info)));
@@ -524,6 +559,10 @@ impl Machine {
     /// Whether a notification is tagged with the id of the machine's own
     /// listen stream.
     fn is_our_listen(&self, notification: &Notification<'_>) -> bool {
+        let tag_in = |params: &Raw<'_>| params.get().contains(meta_keys::SUBSCRIPTION_ID);
+        if !notification.params.as_ref().is_some_and(tag_in) {
+            return false;
+        }
         let tagged = notification
             .params
             .as_ref()
@@ -546,7 +585,12 @@ impl Machine {
     fn send_listen(&mut self, now: Instant) {
         let id = self.shared.next_id();
         self.track(id, Pending::internal(Waiter::Listen, now, NO_DEADLINE));
-        self.outbox.push_back(wire::listen_request(id));
+        let watched = if self.stateless.is_some() {
+            self.shared.watched()
+        } else {
+            Vec::new()
+        };
+        self.outbox.push_back(wire::listen_request(id, &watched));
     }
 
     fn send_ping(&mut self, now: Instant) {
@@ -614,6 +658,12 @@ impl Machine {
                 if let Some(id) = cancelled.ok().and_then(|c| c.request_id) {
                     self.events.push_back(Event::Abandon(id.into_owned()));
                 }
+            }
+            // What comes on our own listen stream is the server's own
+            // announcement, without the stream's tag.
+            _ if self.is_our_listen(&notification) => {
+                self.events
+                    .push_back(Event::Publish(wire::untagged(notification)));
             }
             _ => self.events.push_back(Event::Publish(notification)),
         }

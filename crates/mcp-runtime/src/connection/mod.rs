@@ -80,6 +80,9 @@ pub(crate) enum ConnCommand {
     },
     /// A request already answered while it was held; a placeholder.
     Expired,
+    /// The resources to watch changed: a stateless server's upstream
+    /// `subscriptions/listen` is opened again with them.
+    Rewatch,
 }
 
 impl ConnCommand {

@@ -9,7 +9,7 @@ use mcp_protocol::mcp::{
     DiscoverResult, Implementation, InitializeResult, Method, RequestMeta, View, meta_keys,
 };
 use mcp_protocol::raw::{Raw, RawObject};
-use mcp_protocol::{Message, ProtocolVersion, RequestId, VersionSet};
+use mcp_protocol::{Message, Notification, ProtocolVersion, RequestId, VersionSet};
 use serde_json::{Value, json};
 
 use super::{ProgressRoute, ProgressSink};
@@ -86,16 +86,20 @@ pub(super) fn discover_request(id: i64) -> Message<'static> {
     )
 }
 
-/// The `subscriptions/listen` request for every list change, with the
-/// stateless `_meta`.
-pub(super) fn listen_request(id: i64) -> Message<'static> {
+/// The `subscriptions/listen` request for every list change and the
+/// updates of the `watched` resources, with the stateless `_meta`.
+pub(super) fn listen_request(id: i64, watched: &[String]) -> Message<'static> {
     let meta = stateless_meta_object();
+    let mut notifications = json!({
+        "toolsListChanged": true,
+        "promptsListChanged": true,
+        "resourcesListChanged": true,
+    });
+    if let (false, Value::Object(wanted)) = (watched.is_empty(), &mut notifications) {
+        wanted.insert("resourceSubscriptions".to_owned(), json!(watched));
+    }
     let params = json!({
-        "notifications": {
-            "toolsListChanged": true,
-            "promptsListChanged": true,
-            "resourcesListChanged": true,
-        },
+        "notifications": notifications,
         "_meta": meta,
     });
     Message::request(
@@ -103,6 +107,32 @@ pub(super) fn listen_request(id: i64) -> Message<'static> {
         Method::SubscriptionsListen.as_str(),
         Some(Raw::from_value(&params)),
     )
+}
+
+/// A notification without the `_meta` member that tags it with a listen
+/// stream (and without `_meta` when nothing else is left in it).
+pub(super) fn untagged(mut notification: Notification<'static>) -> Notification<'static> {
+    let Some(Ok(mut params)) = notification.params.take().map(RawObject::from_cow) else {
+        return notification;
+    };
+    if let Some(Ok(mut meta)) = params.remove("_meta").map(RawObject::from_cow) {
+        meta.remove(meta_keys::SUBSCRIPTION_ID);
+        if !meta.is_empty() {
+            params.insert("_meta", Raw::owned(meta.to_raw()));
+        }
+    }
+    notification.params = Some(Raw::owned(params.to_raw()));
+    notification
+}
+
+/// The stateless `_meta` members with the log level `level` besides.
+pub(super) fn with_log_level(
+    meta: &[(&'static str, Raw<'static>)],
+    level: mcp_protocol::mcp::LoggingLevel,
+) -> StatelessMeta {
+    let mut with_level = meta.to_vec();
+    with_level.push((meta_keys::LOG_LEVEL, Raw::from_value(&level)));
+    with_level
 }
 
 /// Whether a server says it announces changes of any of its lists.

@@ -18,7 +18,9 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use mcp_core::config::SessionMode;
 use mcp_core::{RequestContext, ServerId};
 use mcp_protocol::Notification;
-use mcp_protocol::mcp::{CallToolParams, Tool, View};
+use mcp_protocol::mcp::{
+    CallToolParams, Method, ResourceRequestParams, SetLevelParams, Tool, View,
+};
 use mcp_protocol::raw::{Raw, RawObject};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -236,7 +238,62 @@ impl ServerHandle {
         params: Option<Raw<'static>>,
         options: CallOptions,
     ) -> Result<Raw<'static>> {
-        self.layered(method.into(), params, options, false).await
+        let method = method.into();
+        if let Some(answered) = self.bridge_removed(&method, params.as_ref()).await {
+            return answered;
+        }
+        self.layered(method, params, options, false).await
+    }
+
+    /// A session's request that 2026-07-28 removed, for a server that
+    /// takes only stateless requests, answered here: `resources/subscribe`
+    /// and `resources/unsubscribe` change what the upstream
+    /// `subscriptions/listen` watches (opened again on every connection of
+    /// the server, a restarted one included), `logging/setLevel` the log
+    /// level every later request asks for. `None` for anything else.
+    async fn bridge_removed(
+        &self,
+        method: &str,
+        params: Option<&Raw<'static>>,
+    ) -> Option<Result<Raw<'static>>> {
+        let removed = Method::from_name(method).filter(|m| {
+            matches!(
+                m,
+                Method::ResourcesSubscribe | Method::ResourcesUnsubscribe | Method::SetLogLevel
+            )
+        })?;
+        let session = self.session()?;
+        if session.protocol_version.is_stateful() || session.dual {
+            return None;
+        }
+        let invalid = |e: mcp_protocol::Error| {
+            Error::rpc(mcp_protocol::ErrorObject::new(
+                e.code(),
+                e.message().to_owned(),
+            ))
+        };
+        let shared = &self.inner.shared;
+        if removed == Method::SetLogLevel {
+            return Some(match SetLevelParams::from_params(params.cloned()) {
+                Ok(set) => {
+                    shared.set_log_level(set.level);
+                    Ok(Raw::from_value(&serde_json::json!({})))
+                }
+                Err(e) => Err(invalid(e)),
+            });
+        }
+        let uri = match ResourceRequestParams::from_params(params.cloned()) {
+            Ok(params) => params.uri.into_owned(),
+            Err(e) => return Some(Err(invalid(e))),
+        };
+        if shared.watch(&uri, removed == Method::ResourcesSubscribe) {
+            for instance in self.instances().iter() {
+                // An instance that is gone opens its listen anew when it
+                // starts again.
+                let _ = instance.commands.send(ConnCommand::Rewatch).await;
+            }
+        }
+        Some(Ok(Raw::from_value(&serde_json::json!({}))))
     }
 
     /// [`ServerHandle::request`], skipping the bulkhead when `unqueued`.

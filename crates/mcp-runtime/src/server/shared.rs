@@ -26,6 +26,20 @@ pub(crate) struct Shared {
     pub(crate) restarts: AtomicU64,
     pub(crate) observer: Arc<dyn ServerObserver>,
     recent_errors: Mutex<VecDeque<RecentError>>,
+    /// For a stateless server: the resources its upstream
+    /// `subscriptions/listen` watches (what clients subscribed to), and the
+    /// log level every request asks for (what a client set); the bridge of
+    /// `resources/subscribe` and `logging/setLevel`, which 2026-07-28
+    /// removed.
+    bridged: Mutex<Bridged>,
+}
+
+/// What a stateless server is asked on every connection, for the requests
+/// of sessions that 2026-07-28 removed.
+#[derive(Debug, Default)]
+struct Bridged {
+    watched: std::collections::BTreeSet<String>,
+    log_level: Option<mcp_protocol::mcp::LoggingLevel>,
 }
 
 impl Shared {
@@ -39,6 +53,7 @@ impl Shared {
             restarts: AtomicU64::new(0),
             observer,
             recent_errors: Mutex::new(VecDeque::new()),
+            bridged: Mutex::new(Bridged::default()),
         }
     }
 
@@ -61,6 +76,32 @@ impl Shared {
 
     pub(crate) fn next_id(&self) -> i64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Watches the resource `uri` (or stops); whether that changed
+    /// anything.
+    pub(crate) fn watch(&self, uri: &str, on: bool) -> bool {
+        let mut bridged = lock(&self.bridged);
+        if on {
+            bridged.watched.insert(uri.to_owned())
+        } else {
+            bridged.watched.remove(uri)
+        }
+    }
+
+    /// The resources watched, in order.
+    pub(crate) fn watched(&self) -> Vec<String> {
+        lock(&self.bridged).watched.iter().cloned().collect()
+    }
+
+    /// Sets the log level every request asks for.
+    pub(crate) fn set_log_level(&self, level: mcp_protocol::mcp::LoggingLevel) {
+        lock(&self.bridged).log_level = Some(level);
+    }
+
+    /// The log level every request asks for, once one was set.
+    pub(crate) fn log_level(&self) -> Option<mcp_protocol::mcp::LoggingLevel> {
+        lock(&self.bridged).log_level
     }
 
     pub(crate) fn invalidate_lists(&self) {
