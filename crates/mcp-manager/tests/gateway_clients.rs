@@ -538,9 +538,7 @@ fn sixteen_sessions_sampling_at_once_each_reach_their_own_caller_or_none() {
         "shared": stdio("s"),
         "mine": per_client,
     }});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     assert_eq!(
         stdio_reference_servers(&marker).len(),
         2,
@@ -608,9 +606,7 @@ fn a_per_client_server_gets_its_clients_roots_and_their_changes() {
         "sessions": "per-client",
         "env": {MARKER_VAR: &marker},
     }}});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     let report = run_python_script(
         "python_roots_client.py",
         &[&gateway.url(), "ev__get-roots-list"],
@@ -644,9 +640,7 @@ fn list_changes_of_stateless_backends_reach_2025_clients_also_after_a_restart() 
         "local": {"command": exe, "args": ["builtin", "everything", "--stdio"],
             "namespace": "s", "protocol": "stateless", "env": {MARKER_VAR: &marker}},
     }});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     let client = format!("{marker}-client");
     let told = |tool: &str, when: &str| {
         let report = run_python_script("python_list_changes.py", &[&gateway.url(), tool], &client);
@@ -772,9 +766,7 @@ fn tasks_of_server_everything_are_routed_to_their_session_only() {
             "namespace": "ev", "env": {MARKER_VAR: &marker}},
         "local": {"type": "builtin", "server": "everything", "namespace": "b"},
     }});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     let script = format!(
         "{}/tests/clients/ts_tasks_client.mjs",
         env!("CARGO_MANIFEST_DIR")
@@ -839,9 +831,7 @@ fn tasks_of_two_stateless_backends_keep_apart_and_go_home() {
         "two": {"command": exe, "args": ["builtin", "everything", "--stdio"],
             "namespace": "b", "protocol": "auto", "env": {MARKER_VAR: &marker}},
     }});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     let meta = |tasks: bool| {
         let extensions = if tasks {
             json!({"io.modelcontextprotocol/tasks": {}})
@@ -966,9 +956,7 @@ fn mirrored_arguments_are_checked_and_passed_on_to_http_backends() {
     let config = json!({"mcpServers": {
         "remote": {"url": url, "namespace": "h", "protocol": "stateless"},
     }});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     let call = |arguments: Value, extra: &[(&str, &str)]| {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "h__test_header_mirroring",
@@ -1036,9 +1024,7 @@ fn a_2025_client_subscribes_and_sets_the_log_level_of_a_stateless_backend() {
         "local": {"command": exe, "args": ["builtin", "everything", "--stdio"],
             "namespace": "s", "protocol": "stateless", "env": {MARKER_VAR: &marker}},
     }});
-    let path = dir.path().join("mcpServers.json");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let gateway = HttpGateway::start(&path, &marker);
+    let gateway = HttpGateway::over(&config, dir.path(), &marker);
     let deadline = Instant::now() + Duration::from_secs(20);
     let pid = loop {
         if let Some(pid) = stdio_reference_servers(&marker).first().copied() {
@@ -1061,7 +1047,10 @@ fn a_2025_client_subscribes_and_sets_the_log_level_of_a_stateless_backend() {
     assert_eq!(logs.len(), 3, "{report}");
     for log in logs {
         assert_eq!(log["level"], "info", "{report}");
-        assert_eq!(log["logger"], "local/everything", "tagged with its server: {report}");
+        assert_eq!(
+            log["logger"], "local/everything",
+            "tagged with its server: {report}"
+        );
     }
     assert_eq!(report["updatedAfterRestart"], true, "{report}");
     assert_eq!(report["quietAfterUnsubscribe"], true, "{report}");

@@ -276,6 +276,13 @@ impl HttpGateway {
         Self::start_with(config, marker, &[])
     }
 
+    /// Started on `config`, written as `mcpServers.json` into `dir`.
+    pub(crate) fn over(config: &Value, dir: &std::path::Path, marker: &str) -> Self {
+        let path = dir.join("mcpServers.json");
+        std::fs::write(&path, config.to_string()).unwrap();
+        Self::start(&path, marker)
+    }
+
     /// Started with `extra` arguments after `serve --http ADDR --config FILE`.
     pub(crate) fn start_with(config: &std::path::Path, marker: &str, extra: &[&str]) -> Self {
         let addr = free_addr();
