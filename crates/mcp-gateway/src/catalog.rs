@@ -258,6 +258,7 @@ impl Gateway {
     /// a cursor from a list that has changed since is refused.
     pub(crate) async fn list(&self, kind: ListKind, params: Option<Raw<'static>>) -> HandlerResult {
         let params = PaginatedParams::from_params(params).map_err(|e| view_error(&e))?;
+        let stateless = params.meta.as_ref().is_some_and(RequestMeta::is_stateless);
         let catalog = self.catalog(kind).await;
         let fingerprint = catalog.fingerprint;
         let start = match params.cursor.as_deref() {
@@ -272,6 +273,7 @@ impl Gateway {
             .iter()
             .skip(start)
             .take(end.saturating_sub(start))
+            .filter(|(_, e)| kind != ListKind::Tools || callable_by(e, stateless))
             .map(|(_, e)| &e.item)
             .collect();
         let mut result = serde_json::Map::new();
@@ -282,7 +284,7 @@ impl Gateway {
                 json!(format!("{end:x}.{fingerprint:x}")),
             );
         }
-        if params.meta.as_ref().is_some_and(RequestMeta::is_stateless) {
+        if stateless {
             // 2026-07-28 results say what they are and how long they keep.
             // A merged list changes whenever any server's does: not cached.
             result.insert("resultType".to_owned(), json!("complete"));
@@ -298,6 +300,43 @@ impl Gateway {
         let catalog = self.catalog(kind).await;
         let entry = catalog.find(name)?;
         Some((entry.backend.clone(), entry.original.clone()))
+    }
+}
+
+/// Whether a client of one generation (`stateless`: 2026-07-28) can call
+/// a listed tool: one that must run as a task only where its server runs
+/// tasks for that generation (the Tasks extension for 2026-07-28 clients,
+/// the 2025-11-25 `tasks` capability for tool calls for sessions); a page
+/// may come out shorter for it. The tool is read only when its text says
+/// `"required"`.
+fn callable_by(entry: &Entry, stateless: bool) -> bool {
+    if !entry.item.get().contains("\"required\"") {
+        return true;
+    }
+    let must_be_task = serde_json::from_str::<serde_json::Value>(entry.item.get())
+        .ok()
+        .and_then(|tool| {
+            let support = tool.get("execution")?.get("taskSupport")?.as_str()?;
+            Some(support == "required")
+        })
+        .unwrap_or(false);
+    if !must_be_task {
+        return true;
+    }
+    let Some(session) = entry.backend.handle.session() else {
+        return true;
+    };
+    let offered = &session.capabilities.extra;
+    if stateless {
+        offered
+            .get("extensions")
+            .and_then(|extensions| extensions.get(mcp_protocol::mcp::tasks::EXTENSION))
+            .is_some()
+    } else {
+        offered
+            .get("tasks")
+            .and_then(|tasks| tasks.get("requests")?.get("tools")?.get("call"))
+            .is_some()
     }
 }
 

@@ -852,6 +852,28 @@ fn tasks_of_two_stateless_backends_keep_apart_and_go_home() {
         assert_eq!(messages.len(), 1, "{method}: {messages:?}");
         (response.status, messages.remove(0))
     };
+    // A tool that must run as a task is listed to the clients that can
+    // call it: a 2026-07-28 client (both backends offer the extension), not
+    // a 2025 session (neither runs 2025-11-25 tasks).
+    let tool_names = |list: &Value| -> Vec<String> {
+        list["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let listed = tool_names(&ask("tools/list", json!({}), true).1["result"]);
+    for tool in ["a__failing_job", "b__failing_job", "b__slow_compute"] {
+        assert!(listed.contains(&tool.to_owned()), "{tool}: {listed:?}");
+    }
+    let session = Session::open(&gateway.addr, "tasks-v2-session");
+    let listed = tool_names(&session.request(2, "tools/list", json!({})).unwrap()["result"]);
+    assert!(listed.contains(&"b__slow_compute".to_owned()), "{listed:?}");
+    assert!(
+        !listed.iter().any(|t| t.ends_with("failing_job")),
+        "{listed:?}"
+    );
     let discover = ask("server/discover", json!({}), true).1;
     assert_eq!(
         discover["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/tasks"],

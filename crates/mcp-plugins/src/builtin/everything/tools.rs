@@ -596,16 +596,16 @@ pub(crate) async fn call(
     }
 }
 
+/// What makes a tool's result of the answers to its questions.
+type Finish = Box<dyn FnOnce(&Map<String, Value>) -> Value + Send>;
+
 /// The work of a task-supporting tool.
 enum Job {
     /// Waits, then ends with the tool's result or a protocol error.
     After(Duration, Result<Value, ErrorObject<'static>>),
     /// Asks the questions, then ends with the result `finish` makes of the
     /// answers.
-    Ask(
-        Vec<Ask>,
-        Box<dyn FnOnce(&Map<String, Value>) -> Value + Send>,
-    ),
+    Ask(Vec<Ask>, Finish),
 }
 
 impl Job {

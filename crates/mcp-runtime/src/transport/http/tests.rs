@@ -139,7 +139,7 @@ fn stateless_requests_carry_routing_headers() {
         method: Cow::Borrowed("tools/call"),
         params: Some(Raw::from_value(&params)),
     };
-    let (version, headers) = request_headers(&request, &link::MirroredArguments::default());
+    let (version, headers) = request_headers(&request, &MirroredArguments::default());
     assert_eq!(version, Some(ProtocolVersion::V2026_07_28));
     let shown: Vec<(String, String)> = headers
         .iter()
@@ -162,7 +162,7 @@ fn stateless_requests_carry_routing_headers() {
         ..request
     };
     assert_eq!(
-        request_headers(&stateful, &link::MirroredArguments::default())
+        request_headers(&stateful, &MirroredArguments::default())
             .1
             .len(),
         0
@@ -171,7 +171,7 @@ fn stateless_requests_carry_routing_headers() {
 
 #[test]
 fn mirrored_arguments_are_learned_from_tool_lists() {
-    let mirrored = link::MirroredArguments::default();
+    let mirrored = MirroredArguments::default();
     let tools = serde_json::json!({"tools": [
         {"name": "route", "inputSchema": {"type": "object", "properties": {
             "region": {"type": "string", "x-mcp-header": "Region"},
