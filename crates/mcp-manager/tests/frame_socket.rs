@@ -137,7 +137,21 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
         assert_eq!(session.protocol_version.as_str(), "2026-07-28");
         assert_eq!(session.server_info.name, "mcp-manager");
         let tools = stateless.list_all(ListKind::Tools).await.unwrap();
-        assert_eq!(tools.len(), names.len(), "the same tools either way");
+        let shown: Vec<String> = tools
+            .iter()
+            .map(|t| {
+                t.parse::<Value>().unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        // The same tools either way, but for server-everything's that must
+        // run as a 2025-11-25 task, which a 2026-07-28 client cannot start.
+        let mut expected = names.clone();
+        expected.retain(|name| name != "ev__simulate-research-query");
+        assert_eq!(expected.len() + 1, names.len(), "{names:?}");
+        assert_eq!(shown, expected);
         call_each(&stateless, &calls).await;
         runtime.shutdown().await;
     });
