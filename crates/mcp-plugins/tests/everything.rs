@@ -1036,15 +1036,22 @@ async fn removed_and_unknown_methods_are_not_found() {
     for method in [
         "initialize",
         "ping",
-        "logging/setLevel",
-        "resources/subscribe",
-        "resources/unsubscribe",
         "tasks/result",
         "tasks/list",
         "unknown/method",
     ] {
         let error = fixture.error(method, json!({})).await;
         assert_eq!(error.code, -32601, "{method}");
+    }
+    // What sessions used to ask for and 2026-07-28 removed is the runtime's
+    // own business now: it bridges them (a subscription watched on its
+    // listen stream, a log level sent with every request).
+    let set = json!({ "level": "info" });
+    assert_eq!(fixture.request("logging/setLevel", set).await, json!({}));
+    let watched = json!({ "uri": "test://watched-resource" });
+    for method in ["resources/subscribe", "resources/unsubscribe"] {
+        assert_eq!(fixture.request(method, watched.clone()).await, json!({}));
+        assert_eq!(fixture.error(method, json!({})).await.code, -32602);
     }
 }
 
