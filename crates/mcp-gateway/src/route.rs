@@ -405,7 +405,7 @@ impl Gateway {
         let result = self
             .forward(&backend, &request.method, params.to_raw(), context)
             .await?;
-        Ok(self.with_task_ids(backend.handle.id(), result, context))
+        Ok(self.with_task_ids(backend.handle.id(), result, context, true))
     }
 
     pub(crate) async fn get_prompt(

@@ -105,14 +105,16 @@ fn unknown_task(exposed: &str) -> ErrorObject<'static> {
 }
 
 impl Gateway {
-    /// A backend's result with its task ids as clients see them; a task it
-    /// creates is recorded as the requesting session's. A result without
-    /// `taskId` is passed on untouched, unparsed.
+    /// A backend's result with its task ids as clients see them; with
+    /// `created`, the tasks it names were created by this request and are
+    /// recorded as the requesting session's. A result without `taskId` is
+    /// passed on untouched, unparsed.
     pub(crate) fn with_task_ids(
         &self,
         server: &ServerId,
         result: Raw<'static>,
         context: &RequestContext,
+        created: bool,
     ) -> Raw<'static> {
         if !result.get().contains("\"taskId\"") {
             return result;
@@ -123,6 +125,9 @@ impl Gateway {
         let exposed = expose_ids(server, &mut value);
         if exposed.is_empty() {
             return result;
+        }
+        if !created {
+            return Raw::from_value(&value);
         }
         let owner = context.session();
         let mut owners = lock(&self.scope.tasks);
@@ -182,7 +187,7 @@ impl Gateway {
                 context,
             )
             .await?;
-        Ok(self.with_task_ids(backend.handle.id(), result, context))
+        Ok(self.with_task_ids(backend.handle.id(), result, context, false))
     }
 
     /// `tasks/list` (2025-11-25): the tasks of every backend that lists
@@ -217,7 +222,7 @@ impl Gateway {
         let mut all = Vec::new();
         for (backend, result) in listing.iter().zip(results) {
             let result = match result {
-                Ok(result) => self.with_task_ids(backend.handle.id(), result, context),
+                Ok(result) => self.with_task_ids(backend.handle.id(), result, context, false),
                 Err(error) => {
                     tracing::debug!(server = %backend.handle.id(), "`tasks/list` failed: {}", error.message);
                     continue;

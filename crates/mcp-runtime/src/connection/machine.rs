@@ -207,7 +207,11 @@ impl Machine {
                 // A log level set for a stateless server goes with each
                 // request that does not name one.
                 let with_level;
-                let stateless = match (self.stateless.as_deref(), self.shared.log_level()) {
+                let level = self
+                    .stateless
+                    .as_ref()
+                    .and_then(|_| self.shared.log_level());
+                let stateless = match (self.stateless.as_deref(), level) {
                     (Some(meta), Some(level)) => {
                         with_level = wire::with_log_level(meta, level);
                         Some(&with_level[..])
