@@ -53,8 +53,8 @@ impl Launch {
     pub fn describe(&self) -> String {
         match self {
             Self::Stdio(stdio) => format!("stdio `{}`", stdio.command),
-            Self::StreamableHttp(remote) => format!("http {}", remote.url),
-            Self::Sse(remote) => format!("sse {}", remote.url),
+            Self::StreamableHttp(remote) => format!("http {}", redacted_url(&remote.url)),
+            Self::Sse(remote) => format!("sse {}", redacted_url(&remote.url)),
             Self::FrameSocket(path) => format!("frame socket unix:{}", path.display()),
             Self::InProcess(inprocess) => format!("in-process `{}`", inprocess.name),
         }
@@ -86,8 +86,11 @@ impl std::fmt::Debug for Launch {
     }
 }
 
-/// A child process to start (and restart) for a server.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A child process to start (and restart) for a server. Its `Debug`
+/// output names the program, counts the arguments and names the
+/// variables: their values may be secrets taken from the config's
+/// references.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StdioLaunch {
     /// The program.
     pub command: String,
@@ -97,6 +100,17 @@ pub struct StdioLaunch {
     pub env: BTreeMap<String, String>,
     /// Its working directory; the manager's own when `None`.
     pub cwd: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StdioLaunch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdioLaunch")
+            .field("command", &self.command)
+            .field("args", &self.args.len())
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish()
+    }
 }
 
 impl StdioLaunch {
@@ -137,10 +151,26 @@ pub struct RemoteLaunch {
 impl std::fmt::Debug for RemoteLaunch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteLaunch")
-            .field("url", &self.url)
+            .field("url", &redacted_url(&self.url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// A URL as it may be shown in logs and descriptions: its scheme, host,
+/// port and path, without the user and password, query and fragment it
+/// may carry (which often hold tokens).
+#[must_use]
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split(['?', '#']).next().unwrap_or_default().to_owned();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
 }
 
 /// A server that runs inside the manager.
@@ -176,6 +206,37 @@ mod tests {
         assert_eq!(stdio.args, ["mcp-server-time"]);
         assert_eq!(stdio.env.get("TZ").map(String::as_str), Some("UTC"));
         assert_eq!(launch.describe(), "stdio `uvx`");
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials() {
+        assert_eq!(
+            redacted_url("https://user:pw@example.invalid:8443/mcp?token=abc#x"),
+            "https://example.invalid:8443/mcp"
+        );
+        assert_eq!(redacted_url("http://h/mcp"), "http://h/mcp");
+        assert_eq!(redacted_url("http://h?k=v"), "http://h");
+        assert_eq!(redacted_url("not a url?secret"), "not a url");
+        let remote = RemoteLaunch {
+            url: "https://example.invalid/mcp?key=s3cret".to_owned(),
+            headers: BTreeMap::new(),
+        };
+        assert!(!format!("{remote:?}").contains("s3cret"));
+        let stdio = StdioLaunch {
+            command: "server".to_owned(),
+            args: vec!["--key=s3cret".to_owned()],
+            env: BTreeMap::from([("KEY".to_owned(), "s3cret".to_owned())]),
+            cwd: None,
+        };
+        let shown = format!("{stdio:?}");
+        assert!(
+            shown.contains("KEY") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert_eq!(
+            Launch::StreamableHttp(remote).describe(),
+            "http https://example.invalid/mcp"
+        );
     }
 
     #[test]

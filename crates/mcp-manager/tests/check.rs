@@ -382,6 +382,41 @@ fn json_output_for_a_valid_config() {
 }
 
 #[test]
+fn secrets_taken_from_references_are_never_printed() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("key.txt"), "f1le-s3cret\n").unwrap();
+    let config = servers(
+        r#""a": {"command": "x", "args": ["--token=${MCP_TEST_TOKEN}", "--key", "${file:key.txt}"], "env": {"K": "${file:key.txt}"}},
+           "b": {"url": "https://example.invalid/mcp?key=${file:key.txt}", "headers": {"Authorization": "Bearer ${MCP_TEST_TOKEN}"}}"#,
+    );
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let env = [("MCP_TEST_TOKEN", "env-s3cret")];
+    for format in ["text", "json"] {
+        let run = run_in(
+            dir.path(),
+            &["check", "--config", "config.json", "--format", format],
+            &env,
+        );
+        assert_eq!(run.code, Some(0), "{format}: {}", run.stderr);
+        let output = format!("{}{}", run.stdout, run.stderr);
+        assert!(!output.contains("s3cret"), "{format}: {output}");
+        assert!(output.contains("${file:key.txt}"), "{format}: {output}");
+        assert!(
+            output.contains("--token=${MCP_TEST_TOKEN}"),
+            "{format}: {output}"
+        );
+    }
+    // A file that cannot be read is an error that names it, fallback or not.
+    std::fs::write(
+        dir.path().join("config.json"),
+        servers(r#""a": {"command": "x", "args": ["${file:nope.txt}"]}"#),
+    )
+    .unwrap();
+    let run = run_in(dir.path(), &["check", "--config", "config.json"], &[]);
+    run.assert_invalid_with(&["mcpServers.a.args[0]: `${file:nope.txt}`: there is no such file"]);
+}
+
+#[test]
 fn json_output_for_an_invalid_config() {
     let run = check_with_env(
         "{\"mcpServers\": {\"a\": {\"command\": 1}}, \"x\": 1}",

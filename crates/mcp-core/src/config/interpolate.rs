@@ -54,6 +54,9 @@ pub(crate) enum InterpolationError {
     EmptyName,
     InvalidName(String),
     InputPrompt(String),
+    /// `${file:PATH}` of a file that cannot be read: the path as written,
+    /// and why (never the content).
+    File(String, String),
 }
 
 impl fmt::Display for InterpolationError {
@@ -69,6 +72,7 @@ impl fmt::Display for InterpolationError {
                     "`${{input:{id}}}` asks VS Code to prompt for a value, which mcp-manager cannot do"
                 )
             }
+            Self::File(path, reason) => write!(f, "`${{file:{path}}}`: {reason}"),
         }
     }
 }
@@ -87,6 +91,9 @@ impl InterpolationError {
             Self::InputPrompt(_) => {
                 "put the value in an environment variable and write `${env:NAME}`".to_owned()
             }
+            Self::File(path, _) => format!(
+                "a relative path is read from the config file's folder; give a fallback for a file that may be missing: `${{file:{path}:-value}}`"
+            ),
         }
     }
 }
@@ -96,13 +103,20 @@ impl InterpolationError {
 pub(crate) struct Vars<'a> {
     env: &'a dyn EnvLookup,
     workspace_folder: Option<String>,
+    /// Where a relative `${file:PATH}` is read from: the config file's
+    /// folder (none: the working directory).
+    base: Option<PathBuf>,
 }
+
+/// The largest file `${file:PATH}` reads.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 impl<'a> Vars<'a> {
     pub(crate) fn new(env: &'a dyn EnvLookup, source: Option<&Path>) -> Self {
         Self {
             env,
             workspace_folder: source.and_then(workspace_folder),
+            base: source.and_then(Path::parent).map(Path::to_path_buf),
         }
     }
 
@@ -111,6 +125,7 @@ impl<'a> Vars<'a> {
         Self {
             env,
             workspace_folder: folder.to_str().map(str::to_owned),
+            base: Some(folder.to_path_buf()),
         }
     }
 
@@ -149,6 +164,19 @@ impl<'a> Vars<'a> {
         if let Some(id) = name.strip_prefix("input:") {
             return Err(InterpolationError::InputPrompt(id.to_owned()));
         }
+        if let Some(path) = name.strip_prefix("file:") {
+            return match (self.read_file(path), fallback) {
+                (Ok(value), _) => Ok(value),
+                (Err(Missing::NotFound), Some(fallback)) => Ok(fallback.to_owned()),
+                (Err(Missing::NotFound), None) => Err(InterpolationError::File(
+                    path.to_owned(),
+                    "there is no such file".to_owned(),
+                )),
+                (Err(Missing::Unreadable(reason)), _) => {
+                    Err(InterpolationError::File(path.to_owned(), reason))
+                }
+            };
+        }
         let (name, env_only) = match name.strip_prefix("env:") {
             Some(name) => (name, true),
             None => (name, false),
@@ -167,12 +195,51 @@ impl<'a> Vars<'a> {
             .ok_or_else(|| InterpolationError::Undefined(name.to_owned()))
     }
 
+    /// The text of the file at `path` (relative to the config file's
+    /// folder), without one final line break.
+    fn read_file(&self, path: &str) -> Result<String, Missing> {
+        if path.is_empty() {
+            return Err(Missing::Unreadable("no path is given".to_owned()));
+        }
+        let path = Path::new(path);
+        let full = match &self.base {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path.to_path_buf(),
+        };
+        let unreadable = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => Missing::NotFound,
+            _ => Missing::Unreadable(format!("the file cannot be read: {e}")),
+        };
+        let size = std::fs::metadata(&full).map_err(unreadable)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(Missing::Unreadable(format!(
+                "the file is larger than {MAX_FILE_BYTES} bytes"
+            )));
+        }
+        let bytes = std::fs::read(&full).map_err(unreadable)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Missing::Unreadable("the file is not UTF-8 text".to_owned()))?;
+        let trimmed = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(&text);
+        Ok(trimmed.to_owned())
+    }
+
     fn lookup(&self, name: &str, env_only: bool) -> Option<String> {
         match (&self.workspace_folder, name, env_only) {
             (Some(folder), "workspaceFolder", false) => Some(folder.clone()),
             _ => self.env.var(name),
         }
     }
+}
+
+/// Why `${file:PATH}` has no value.
+enum Missing {
+    /// There is no file at the path.
+    NotFound,
+    /// There is one, and it cannot be used; why.
+    Unreadable(String),
 }
 
 fn is_valid_name(name: &str) -> bool {
@@ -280,6 +347,37 @@ mod tests {
         let relative = Vars::new(&env, Some(Path::new("config.json")));
         assert_eq!(relative.expand("${workspaceFolder}").unwrap(), ".");
         assert!(Vars::new(&env, None).expand("${workspaceFolder}").is_err());
+    }
+
+    #[test]
+    fn files_are_read_from_the_config_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "s3cr$t\n").unwrap();
+        std::fs::write(dir.path().join("two-lines"), "a\r\nb\r\n").unwrap();
+        std::fs::write(dir.path().join("binary"), [0xff, 0xfe]).unwrap();
+        let config = dir.path().join("mcp.json");
+        let vars = Vars::new(&env, Some(&config));
+        assert_eq!(
+            vars.expand("Bearer ${file:token}").unwrap(),
+            "Bearer s3cr$t"
+        );
+        assert_eq!(vars.expand("${file:two-lines}").unwrap(), "a\r\nb");
+        let absolute = format!("${{file:{}}}", dir.path().join("token").display());
+        assert_eq!(Vars::new(&env, None).expand(&absolute).unwrap(), "s3cr$t");
+        assert_eq!(vars.expand("${file:missing:-none}").unwrap(), "none");
+        let missing = vars.expand("${file:missing}").unwrap_err();
+        assert!(matches!(&missing, InterpolationError::File(path, _) if path == "missing"));
+        assert!(missing.hint().contains("${file:missing:-value}"));
+        // A file that is there and unusable is an error, fallback or not,
+        // and no error shows a file's content.
+        for bad in ["${file:binary}", "${file:binary:-x}", "${file:}"] {
+            let error = vars.expand(bad).unwrap_err();
+            assert!(matches!(error, InterpolationError::File(..)), "{bad}");
+        }
+        let folder = Vars::in_folder(&env, dir.path());
+        assert_eq!(folder.expand("${file:token}").unwrap(), "s3cr$t");
+        let error = vars.expand("${file:token}x${MISSING}").unwrap_err();
+        assert!(!error.to_string().contains("s3cr"));
     }
 
     #[test]

@@ -125,13 +125,17 @@
 //! | `${NAME}`, `${env:NAME}` | the value of the variable `NAME` |
 //! | `${NAME:-fallback}`, `${env:NAME:-fallback}` | its value, or `fallback` when it is unset or empty |
 //! | `${workspaceFolder}` | for a file inside `.vscode/`, the folder containing `.vscode`; otherwise the file's folder (with no file: the variable `workspaceFolder`) |
+//! | `${file:PATH}` | the text of the file at `PATH` (relative to the config file's folder) without its final line break: a secret kept out of the config |
+//! | `${file:PATH:-fallback}` | the same, or `fallback` when there is no such file |
 //! | `$$` | a literal `$` |
 //! | `$` followed by anything else | itself |
 //!
 //! Names are ASCII letters, digits and `_`, not starting with a digit. The
 //! fallback is literal text up to the closing `}`. An unset variable without
 //! fallback, an unterminated `${`, an empty or invalid name, and VS Code's
-//! `${input:...}` prompts are errors. Values come from an [`EnvLookup`]:
+//! `${input:...}` prompts are errors, and so is a `${file:...}` that
+//! cannot be read (larger than 1 MiB, not UTF-8, not readable; a missing
+//! one only without fallback). No error shows a file's content. Values come from an [`EnvLookup`]:
 //! [`ManagerConfig::load`] uses the process environment.
 
 mod entry;

@@ -145,13 +145,36 @@ impl TransportConfig {
     }
 }
 
-/// The process to launch for a local server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The process to launch for a local server. Its `Debug` output shows the
+/// arguments as [`StdioConfig::shown_args`] does and the names of the
+/// variables, not their values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StdioConfig {
     pub(crate) command: String,
     pub(crate) args: Vec<String>,
+    pub(crate) shown_args: Vec<String>,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) cwd: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for StdioConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdioConfig")
+            .field("command", &self.command)
+            .field("args", &self.shown_args)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("url", &self.shown_url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl StdioConfig {
@@ -165,6 +188,13 @@ impl StdioConfig {
         &self.args
     }
 
+    /// Its arguments as they may be shown (by `check`, say): one that took
+    /// a value from a `${...}` reference, which may be a secret (`${TOKEN}`,
+    /// `${file:PATH}`), as written in the config.
+    pub fn shown_args(&self) -> &[String] {
+        &self.shown_args
+    }
+
     /// Variables added to the inherited environment.
     pub fn env(&self) -> &BTreeMap<String, String> {
         &self.env
@@ -176,10 +206,13 @@ impl StdioConfig {
     }
 }
 
-/// The address of a remote server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The address of a remote server. Its `Debug` output shows the URL as
+/// [`HttpConfig::shown_url`] does and the names of the headers, not their
+/// values.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub(crate) url: HttpUrl,
+    pub(crate) shown_url: String,
     pub(crate) headers: BTreeMap<String, String>,
 }
 
@@ -187,6 +220,12 @@ impl HttpConfig {
     /// The endpoint.
     pub fn url(&self) -> &HttpUrl {
         &self.url
+    }
+
+    /// The endpoint as it may be shown: as written in the config when it
+    /// took a value from a `${...}` reference (a token in its query, say).
+    pub fn shown_url(&self) -> &str {
+        &self.shown_url
     }
 
     /// Headers sent with every request (e.g. `Authorization`).

@@ -1287,3 +1287,45 @@ fn the_plugins_dir_is_read_expanded_and_taken_from_the_config_folder() {
         "{error}"
     );
 }
+
+#[test]
+fn secrets_from_references_are_shown_as_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("key"), "f1le-secret\n").unwrap();
+    let path = tmp.path().join("mcp.json");
+    let text = servers(
+        r#""a": {"command": "x", "args": ["--token", "${TOKEN}", "--key=${file:key}", "plain", "$${literal}"], "env": {"K": "${file:key}"}},
+           "b": {"url": "https://example.invalid/mcp?key=${file:key}", "headers": {"Authorization": "Bearer ${TOKEN}"}}"#,
+    );
+    let config = ManagerConfig::from_json_str(&text, Some(&path), &env).unwrap();
+    let a = stdio(&config, "a");
+    assert_eq!(
+        a.args(),
+        ["--token", "t0k", "--key=f1le-secret", "plain", "${literal}"]
+    );
+    assert_eq!(
+        a.shown_args(),
+        [
+            "--token",
+            "${TOKEN}",
+            "--key=${file:key}",
+            "plain",
+            "$${literal}"
+        ]
+    );
+    assert_eq!(a.env()["K"], "f1le-secret");
+    let Some(TransportConfig::StreamableHttp(b)) = config.server("b").map(ServerConfig::transport)
+    else {
+        panic!("b is not HTTP");
+    };
+    assert_eq!(
+        b.url().as_str(),
+        "https://example.invalid/mcp?key=f1le-secret"
+    );
+    assert_eq!(b.shown_url(), "https://example.invalid/mcp?key=${file:key}");
+    // Nothing that prints a config prints a secret.
+    let shown = format!("{config:?}");
+    for secret in ["t0k", "f1le-secret"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+}

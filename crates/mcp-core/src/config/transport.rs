@@ -166,7 +166,7 @@ fn stdio(
     let program = command
         .non_empty_string(report)
         .and_then(|raw| process_string(vars, &command.path, raw, report));
-    let args = obj
+    let (args, shown_args) = obj
         .get("args")
         .map(|f| args(&f, vars, report))
         .unwrap_or_default();
@@ -186,17 +186,33 @@ fn stdio(
     Some(StdioConfig {
         command,
         args,
+        shown_args,
         env,
         cwd,
     })
 }
 
-fn args(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> Vec<String> {
+/// The arguments, expanded, and as they may be shown (see [`shown`]).
+fn args(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> (Vec<String>, Vec<String>) {
     let items = field.strings(report).unwrap_or_default();
     items
         .into_iter()
-        .filter_map(|(path, raw)| process_string(vars, &path, raw, report))
-        .collect()
+        .filter_map(|(path, raw)| {
+            let value = process_string(vars, &path, raw, report)?;
+            let shown = shown(raw, &value);
+            Some((value, shown))
+        })
+        .unzip()
+}
+
+/// A config string as it may be shown: as written when it took a value
+/// from a `${...}` reference (which may be a secret), else as it is.
+fn shown(raw: &str, expanded: &str) -> String {
+    if raw.contains("${") {
+        raw.to_owned()
+    } else {
+        expanded.to_owned()
+    }
 }
 
 fn env(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> BTreeMap<String, String> {
@@ -233,9 +249,8 @@ fn remote(
     report: &mut Report,
 ) -> Option<TransportConfig> {
     let errors = report.error_count();
-    let text = url
-        .non_empty_string(report)
-        .and_then(|raw| expand(vars, &url.path, raw, report));
+    let raw = url.non_empty_string(report);
+    let text = raw.and_then(|raw| expand(vars, &url.path, raw, report));
     let unix = text.as_deref().and_then(|text| {
         text.get(..5)
             .filter(|scheme| scheme.eq_ignore_ascii_case("unix:"))
@@ -272,7 +287,8 @@ fn remote(
         }
         (None, _) => {
             let text = text.filter(|_| report.error_count() == errors)?;
-            let http = http(obj, url, &text, vars, report)?;
+            let shown_url = shown(raw.unwrap_or_default(), &text);
+            let http = http(obj, url, (&text, shown_url), vars, report)?;
             Some(match declared {
                 Some(Builtin::Sse) => TransportConfig::Sse(http),
                 _ => TransportConfig::StreamableHttp(http),
@@ -306,11 +322,12 @@ fn frame_socket(
     Some(FrameSocketConfig { path })
 }
 
-/// An HTTP server at `text`, the expanded `url`.
+/// An HTTP server at `text`, the expanded `url` (`shown_url` as it may
+/// be shown).
 fn http(
     obj: &Object<'_>,
     url: &Field<'_>,
-    text: &str,
+    (text, shown_url): (&str, String),
     vars: &Vars<'_>,
     report: &mut Report,
 ) -> Option<HttpConfig> {
@@ -328,7 +345,11 @@ fn http(
         .unwrap_or_default();
     warn_inapplicable(obj, STDIO_ONLY, "local servers (`command`)", report);
     let url = url.filter(|_| report.error_count() == errors)?;
-    Some(HttpConfig { url, headers })
+    Some(HttpConfig {
+        url,
+        shown_url,
+        headers,
+    })
 }
 
 fn headers(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> BTreeMap<String, String> {

@@ -105,18 +105,19 @@ fn server(server: &ServerConfig) -> Value {
     object
 }
 
-/// The transport's own fields. Env values and header values are left out:
-/// they are often secrets.
+/// The transport's own fields. Env values and header values are left out,
+/// and arguments and URLs that took a value from a `${...}` reference are
+/// shown as written: they are often secrets.
 fn transport(transport: &TransportConfig) -> Map<String, Value> {
     let value = match transport {
         TransportConfig::Stdio(stdio) => json!({
             "command": stdio.command(),
-            "args": stdio.args(),
+            "args": stdio.shown_args(),
             "env": stdio.env().keys().collect::<Vec<_>>(),
             "cwd": stdio.cwd().map(|cwd| cwd.display().to_string()),
         }),
         TransportConfig::StreamableHttp(http) | TransportConfig::Sse(http) => json!({
-            "url": http.url().as_str(),
+            "url": http.shown_url(),
             "headers": http.headers().keys().collect::<Vec<_>>(),
         }),
         _ => json!({}),

@@ -138,7 +138,7 @@ fn transport_lines(transport: &TransportConfig, out: &mut dyn Write) -> io::Resu
     match transport {
         TransportConfig::Stdio(stdio) => {
             let line: Vec<String> = std::iter::once(stdio.command())
-                .chain(stdio.args().iter().map(String::as_str))
+                .chain(stdio.shown_args().iter().map(String::as_str))
                 .map(shell_quote)
                 .collect();
             field(out, "command", &line.join(" "))?;
@@ -148,7 +148,7 @@ fn transport_lines(transport: &TransportConfig, out: &mut dyn Write) -> io::Resu
             names_field(out, "env", stdio.env().keys())
         }
         TransportConfig::StreamableHttp(http) | TransportConfig::Sse(http) => {
-            field(out, "url", http.url().as_str())?;
+            field(out, "url", http.shown_url())?;
             names_field(out, "headers", http.headers().keys())
         }
         // Transports added later print their name only.
