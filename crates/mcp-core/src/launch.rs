@@ -33,6 +33,7 @@ impl Launch {
         StdioLaunch {
             command: command.into(),
             args: Vec::new(),
+            shown_args: None,
             env: BTreeMap::new(),
             cwd: None,
         }
@@ -96,6 +97,11 @@ pub struct StdioLaunch {
     pub command: String,
     /// Its arguments.
     pub args: Vec<String>,
+    /// Its arguments as descriptions (the admin API, logs) may show them,
+    /// when some hold values that must not be shown (see
+    /// [`StdioConfig::shown_args`](crate::config::StdioConfig::shown_args));
+    /// `None`: as they are.
+    pub shown_args: Option<Vec<String>>,
     /// Environment variables set on top of the manager's own.
     pub env: BTreeMap<String, String>,
     /// Its working directory; the manager's own when `None`.
@@ -106,7 +112,10 @@ impl std::fmt::Debug for StdioLaunch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StdioLaunch")
             .field("command", &self.command)
-            .field("args", &self.args.len())
+            .field(
+                "args",
+                &self.shown_args.as_ref().map_or(self.args.len(), Vec::len),
+            )
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("cwd", &self.cwd)
             .finish()
@@ -225,6 +234,7 @@ mod tests {
         let stdio = StdioLaunch {
             command: "server".to_owned(),
             args: vec!["--key=s3cret".to_owned()],
+            shown_args: Some(vec!["--key=${KEY}".to_owned()]),
             env: BTreeMap::from([("KEY".to_owned(), "s3cret".to_owned())]),
             cwd: None,
         };

@@ -983,3 +983,77 @@ fn a_server_that_fails_to_start_is_shown_with_its_reason_and_tried_again_on_relo
     drop(gateway);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn secrets_from_files_stay_out_of_logs_and_the_admin_api() {
+    const SECRET: &str = "f1le-s3cret-value";
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("secrets");
+    std::fs::write(dir.path().join("key.txt"), format!("{SECRET}\n")).unwrap();
+    let config = json!({"mcpServers": {
+        "ok": {"command": peer("MCP_PEER_PYTHON"),
+            "args": [peer("MCP_PEER_FASTMCP"), "--marker=${file:key.txt}"],
+            "env": {"KEY": "${file:key.txt}", MARKER_VAR: &marker}},
+        "gone": {"command": "/nonexistent/mcp-server", "args": ["--token=${file:key.txt}"]},
+        "remote": {"url": "http://127.0.0.1:9/mcp?key=${file:key.txt}",
+            "headers": {"Authorization": "Bearer ${file:key.txt}"}},
+    }});
+    let path = dir.path().join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let admin = free_addr();
+    let http = free_addr();
+    let config_path = path.to_str().unwrap();
+    let (guard, lines) = support::spawn_manager_with(
+        &[
+            "serve",
+            "--http",
+            &http,
+            "--config",
+            config_path,
+            "--admin",
+            &admin,
+        ],
+        &marker,
+        &[("RUST_LOG", "debug")],
+    );
+    // Everything it writes, from the start.
+    let mut log = Vec::new();
+    while !log
+        .iter()
+        .any(|line: &String| line.contains("listening on "))
+    {
+        log.push(lines.recv_timeout(Duration::from_secs(60)).unwrap());
+    }
+    // The servers that cannot start are tried and reported.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let servers = loop {
+        let (code, servers) = admin_get(&admin, "/api/servers", None);
+        assert_eq!(code, 200, "{servers}");
+        let text = servers.to_string();
+        if text.contains("/nonexistent/mcp-server") && server(&servers, "ok")["state"] == "running"
+        {
+            break servers;
+        }
+        assert!(Instant::now() < deadline, "{servers}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (_, ready) = admin_get(&admin, "/readyz", None);
+    drop(guard);
+    log.extend(lines.try_iter());
+    let log = log.join("\n");
+    assert!(log.contains("remote") && log.contains("gone"), "{log}");
+    for (what, text) in [
+        ("log", log.as_str()),
+        ("admin API", &servers.to_string()),
+        ("readiness", &ready.to_string()),
+    ] {
+        assert!(!text.contains(SECRET), "the secret in the {what}: {text}");
+    }
+    // The argument that took the secret is shown as written.
+    let shown = server(&servers, "ok")["transport"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(shown.ends_with("--marker=${file:key.txt}"), "{shown}");
+    assert_none_marked(&marker);
+}

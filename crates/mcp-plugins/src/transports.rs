@@ -40,6 +40,7 @@ impl McpServerPlugin for StdioPlugin {
         Ok(Launch::Stdio(StdioLaunch {
             command: stdio.command().to_owned(),
             args: stdio.args().to_vec(),
+            shown_args: (stdio.shown_args() != stdio.args()).then(|| stdio.shown_args().to_vec()),
             env: stdio.env().clone(),
             cwd: stdio.cwd().map(Into::into),
         }))

@@ -217,8 +217,18 @@ pub(crate) struct HttpGateway {
 /// `mcp-manager ARGS`, tagged with `marker`, without the auth token of
 /// the environment; the lines it writes to stderr come on the receiver.
 pub(crate) fn spawn_manager(args: &[&str], marker: &str) -> (Guard, mpsc::Receiver<String>) {
+    spawn_manager_with(args, marker, &[])
+}
+
+/// [`spawn_manager`] with `env` set for it.
+pub(crate) fn spawn_manager_with(
+    args: &[&str],
+    marker: &str,
+    env: &[(&str, &str)],
+) -> (Guard, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("MCP_MANAGER_AUTH_TOKEN")
         .env(MARKER_VAR, marker)
         .stdin(Stdio::null())

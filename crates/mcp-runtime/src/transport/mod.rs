@@ -136,14 +136,17 @@ pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 #[must_use]
 pub fn connector(server: &ServerId, launch: Launch) -> Arc<dyn Connector> {
     match launch {
-        Launch::Stdio(stdio) => Arc::new(stdio::StdioConnector::new(stdio::StdioCommand {
-            server: server.clone(),
-            command: stdio.command,
-            args: stdio.args,
-            env: stdio.env,
-            cwd: stdio.cwd,
-            max_message: MAX_MESSAGE,
-        })),
+        Launch::Stdio(stdio) => Arc::new(
+            stdio::StdioConnector::new(stdio::StdioCommand {
+                server: server.clone(),
+                command: stdio.command,
+                args: stdio.args,
+                env: stdio.env,
+                cwd: stdio.cwd,
+                max_message: MAX_MESSAGE,
+            })
+            .shown_with(stdio.shown_args),
+        ),
         Launch::StreamableHttp(remote) => {
             Arc::new(http::HttpConnector::new(target(server, remote)))
         }

@@ -32,8 +32,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// How long to wait after SIGTERM before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
 
-/// What to run.
-#[derive(Clone, Debug)]
+/// What to run. Its `Debug` output counts the arguments and names the
+/// variables: their values may be secrets.
+#[derive(Clone)]
 pub struct StdioCommand {
     /// The server this process serves, for logs.
     pub server: ServerId,
@@ -49,17 +50,42 @@ pub struct StdioCommand {
     pub max_message: usize,
 }
 
+impl std::fmt::Debug for StdioCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdioCommand")
+            .field("server", &self.server)
+            .field("command", &self.command)
+            .field("args", &self.args.len())
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("cwd", &self.cwd)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Starts [`StdioCommand`]s.
 #[derive(Clone, Debug)]
 pub struct StdioConnector {
     command: StdioCommand,
+    /// The arguments as [`Connector::describe`] shows them, when they
+    /// differ from those run (some hold secrets).
+    shown_args: Option<Vec<String>>,
 }
 
 impl StdioConnector {
     /// A connector that runs `command` on every start.
     #[must_use]
     pub fn new(command: StdioCommand) -> Self {
-        Self { command }
+        Self {
+            command,
+            shown_args: None,
+        }
+    }
+
+    /// Described with `args` instead of the arguments it runs.
+    #[must_use]
+    pub fn shown_with(mut self, args: Option<Vec<String>>) -> Self {
+        self.shown_args = args;
+        self
     }
 }
 
@@ -69,8 +95,9 @@ impl Connector for StdioConnector {
     }
 
     fn describe(&self) -> String {
+        let args = self.shown_args.as_ref().unwrap_or(&self.command.args);
         std::iter::once(self.command.command.as_str())
-            .chain(self.command.args.iter().map(String::as_str))
+            .chain(args.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(" ")
     }
