@@ -101,16 +101,18 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
         let runtime = McpRuntime::start();
         let handle = frame_client(&runtime, "gateway", &socket, UpstreamProtocol::Stateful).await;
         assert_eq!(handle.session().unwrap().server_info.name, "mcp-manager");
-        let tools = handle.list_all(ListKind::Tools).await.unwrap();
-        let names: Vec<String> = tools
-            .iter()
-            .map(|t| {
-                t.parse::<Value>().unwrap()["name"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
+        let tool_names = |tools: &[Raw<'static>]| -> Vec<String> {
+            tools
+                .iter()
+                .map(|t| {
+                    t.parse::<Value>().unwrap()["name"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect()
+        };
+        let names = tool_names(&handle.list_all(ListKind::Tools).await.unwrap());
         for name in ["ev__echo", "py__add", "rs__test_simple_text"] {
             assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
         }
@@ -136,16 +138,7 @@ fn a_frame_socket_client_reaches_every_backend_beside_http() {
         let session = stateless.session().unwrap();
         assert_eq!(session.protocol_version.as_str(), "2026-07-28");
         assert_eq!(session.server_info.name, "mcp-manager");
-        let tools = stateless.list_all(ListKind::Tools).await.unwrap();
-        let shown: Vec<String> = tools
-            .iter()
-            .map(|t| {
-                t.parse::<Value>().unwrap()["name"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
+        let shown = tool_names(&stateless.list_all(ListKind::Tools).await.unwrap());
         // The same tools either way, but for server-everything's that must
         // run as a 2025-11-25 task, which a 2026-07-28 client cannot start.
         let mut expected = names.clone();
