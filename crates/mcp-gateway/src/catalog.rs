@@ -63,6 +63,9 @@ pub(crate) struct Entry {
     pub(crate) item: Raw<'static>,
     /// Whether the exposed name differs from the original.
     pub(crate) renamed: bool,
+    /// A tool that must run as a task (`execution.taskSupport:
+    /// "required"`), read once when the list is built.
+    pub(crate) must_be_task: bool,
 }
 
 /// One merged list, and what it was made from.
@@ -227,6 +230,7 @@ impl Gateway {
                     object.insert(key, Raw::from_value(&exposed));
                 }
                 let item = Raw::owned(object.to_raw());
+                let must_be_task = kind == ListKind::Tools && must_be_task(&item);
                 entries.push((
                     exposed,
                     Entry {
@@ -234,6 +238,7 @@ impl Gateway {
                         original,
                         item,
                         renamed,
+                        must_be_task,
                     },
                 ));
             }
@@ -273,7 +278,7 @@ impl Gateway {
             .iter()
             .skip(start)
             .take(end.saturating_sub(start))
-            .filter(|(_, e)| kind != ListKind::Tools || callable_by(e, stateless))
+            .filter(|(_, e)| callable_by(e, stateless))
             .map(|(_, e)| &e.item)
             .collect();
         let mut result = serde_json::Map::new();
@@ -303,24 +308,26 @@ impl Gateway {
     }
 }
 
+/// Whether a listed tool must run as a task (`execution.taskSupport:
+/// "required"`); the tool is read only when its text says `"required"`.
+fn must_be_task(tool: &Raw<'_>) -> bool {
+    tool.get().contains("\"required\"")
+        && serde_json::from_str::<serde_json::Value>(tool.get())
+            .ok()
+            .and_then(|tool| {
+                let support = tool.get("execution")?.get("taskSupport")?.as_str()?;
+                Some(support == "required")
+            })
+            .unwrap_or(false)
+}
+
 /// Whether a client of one generation (`stateless`: 2026-07-28) can call
 /// a listed tool: one that must run as a task only where its server runs
 /// tasks for that generation (the Tasks extension for 2026-07-28 clients,
 /// the 2025-11-25 `tasks` capability for tool calls for sessions); a page
-/// may come out shorter for it. The tool is read only when its text says
-/// `"required"`.
+/// may come out shorter for it.
 fn callable_by(entry: &Entry, stateless: bool) -> bool {
-    if !entry.item.get().contains("\"required\"") {
-        return true;
-    }
-    let must_be_task = serde_json::from_str::<serde_json::Value>(entry.item.get())
-        .ok()
-        .and_then(|tool| {
-            let support = tool.get("execution")?.get("taskSupport")?.as_str()?;
-            Some(support == "required")
-        })
-        .unwrap_or(false);
-    if !must_be_task {
+    if !entry.must_be_task {
         return true;
     }
     let Some(session) = entry.backend.handle.session() else {

@@ -106,6 +106,9 @@ pub(super) struct Machine {
     /// list changes only on such streams) is to be opened again after it
     /// ended.
     listen_again: Option<Instant>,
+    /// The resources the upstream `subscriptions/listen` last opened
+    /// watches.
+    listening_to: Vec<String>,
     /// When the next health check is due, once ready.
     next_health: Option<Instant>,
     /// Set when the connection is over.
@@ -127,6 +130,7 @@ impl Machine {
             stateless: None,
             discovered: None,
             listen_again: None,
+            listening_to: Vec::new(),
             next_health: None,
             exit: None,
         };
@@ -204,27 +208,14 @@ impl Machine {
                     let _ = reply.send(Err(Error::timeout(timeout)));
                     return;
                 }
-                // A log level set for a stateless server goes with each
-                // request that does not name one.
-                let with_level;
-                let level = self
-                    .stateless
-                    .as_ref()
-                    .and_then(|_| self.shared.log_level());
-                let stateless = match (self.stateless.as_deref(), level) {
-                    (Some(meta), Some(level)) => {
-                        with_level = wire::with_log_level(meta, level);
-                        Some(&with_level[..])
-                    }
-                    (meta, _) => meta,
-                };
-                let (params, route) = match wire::prepare_params(params, id, progress, stateless) {
-                    Ok(routed) => routed,
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                        return;
-                    }
-                };
+                let (params, route) =
+                    match wire::prepare_params(params, id, progress, self.stateless.as_deref()) {
+                        Ok(routed) => routed,
+                        Err(error) => {
+                            let _ = reply.send(Err(error));
+                            return;
+                        }
+                    };
                 self.track(
                     id,
                     Pending {
@@ -250,16 +241,28 @@ impl Machine {
                 }
             }
             ConnCommand::Expired => {}
-            ConnCommand::Rewatch => self.rewatch(now),
+            ConnCommand::Bridged => self.rebridge(now),
         }
     }
 
-    /// Opens a stateless server's upstream `subscriptions/listen` again
-    /// with the resources now watched, closing the one open.
-    fn rewatch(&mut self, now: Instant) {
-        if self.stateless.is_none() || !self.ready {
-            // Not stateless, or not up yet: the listen opened at the start
-            // asks for what is watched then.
+    /// The `_meta` members of a stateless request: the envelope, and the
+    /// log level a session set, if any.
+    fn stateless_meta(&self) -> StatelessMeta {
+        wire::stateless_meta_at(self.shared.log_level())
+    }
+
+    /// What a stateless server is asked on every connection changed: the
+    /// log level goes with the requests from now on, and the upstream
+    /// `subscriptions/listen` is opened again when the resources watched
+    /// are not those it watches (the one open is closed).
+    fn rebridge(&mut self, now: Instant) {
+        if self.stateless.is_none() {
+            // Not stateless, or not up yet: the handshake reads both.
+            return;
+        }
+        self.stateless = Some(self.stateless_meta());
+        let watched = self.shared.watched();
+        if !self.ready || watched == self.listening_to {
             return;
         }
         let open: Vec<i64> = self
@@ -474,7 +477,7 @@ impl Machine {
                     // Discovery alone answered: a stateless session.
                     (Err(error), Some(discovered)) => {
                         tracing::debug!(server = %self.settings.server, "`initialize` failed after `server/discover` answered ({error}); serving statelessly");
-                        self.stateless = Some(wire::stateless_meta());
+                        self.stateless = Some(self.stateless_meta());
                         Ok(discovered)
                     }
                     (initialized, None) => initialized,
@@ -493,7 +496,7 @@ impl Machine {
             }
             Handshake::Discover { fallback, retried } => match result {
                 Ok(result) => wire::read_discover(result, self.settings.server.as_str())
-                    .inspect(|_| self.stateless = Some(wire::stateless_meta())),
+                    .inspect(|_| self.stateless = Some(self.stateless_meta())),
                 // The server refused the version but names ours among those
                 // it supports (a server may reject a first choice): once more.
                 Err(error) if !retried && wire::supports_ours(&error) => {
@@ -518,7 +521,7 @@ impl Machine {
                 self.next_health = self.settings.health_interval.map(|every| now + every);
                 // A server that takes stateless requests may announce list
                 // changes only on listen streams: keep one open.
-                let watching = self.stateless.is_some() && !self.shared.watched().is_empty();
+                let watching = self.stateless.is_some() && self.shared.watches_any();
                 if (self.stateless.is_some() || info.dual)
                     && (wire::announces_changes(&info) || watching)
                 {
@@ -589,12 +592,13 @@ impl Machine {
     fn send_listen(&mut self, now: Instant) {
         let id = self.shared.next_id();
         self.track(id, Pending::internal(Waiter::Listen, now, NO_DEADLINE));
-        let watched = if self.stateless.is_some() {
+        self.listening_to = if self.stateless.is_some() {
             self.shared.watched()
         } else {
             Vec::new()
         };
-        self.outbox.push_back(wire::listen_request(id, &watched));
+        self.outbox
+            .push_back(wire::listen_request(id, &self.listening_to));
     }
 
     fn send_ping(&mut self, now: Instant) {

@@ -80,9 +80,9 @@ pub(crate) enum ConnCommand {
     },
     /// A request already answered while it was held; a placeholder.
     Expired,
-    /// The resources to watch changed: a stateless server's upstream
-    /// `subscriptions/listen` is opened again with them.
-    Rewatch,
+    /// What a stateless server is asked on every connection changed (the
+    /// resources watched, the log level): see `Machine::rebridge`.
+    Bridged,
 }
 
 impl ConnCommand {

@@ -125,14 +125,14 @@ pub(super) fn untagged(mut notification: Notification<'static>) -> Notification<
     notification
 }
 
-/// The stateless `_meta` members with the log level `level` besides.
-pub(super) fn with_log_level(
-    meta: &[(&'static str, Raw<'static>)],
-    level: mcp_protocol::mcp::LoggingLevel,
-) -> StatelessMeta {
-    let mut with_level = meta.to_vec();
-    with_level.push((meta_keys::LOG_LEVEL, Raw::from_value(&level)));
-    with_level
+/// The stateless `_meta` members with the log level `level` besides,
+/// when there is one.
+pub(super) fn stateless_meta_at(level: Option<mcp_protocol::mcp::LoggingLevel>) -> StatelessMeta {
+    let mut meta = stateless_meta();
+    if let Some(level) = level {
+        meta.push((meta_keys::LOG_LEVEL, Raw::from_value(&level)));
+    }
+    meta
 }
 
 /// Whether a server says it announces changes of any of its lists.

@@ -273,24 +273,22 @@ impl ServerHandle {
             ))
         };
         let shared = &self.inner.shared;
-        if removed == Method::SetLogLevel {
-            return Some(match SetLevelParams::from_params(params.cloned()) {
-                Ok(set) => {
-                    shared.set_log_level(set.level);
-                    Ok(Raw::from_value(&serde_json::json!({})))
-                }
-                Err(e) => Err(invalid(e)),
-            });
-        }
-        let uri = match ResourceRequestParams::from_params(params.cloned()) {
-            Ok(params) => params.uri.into_owned(),
-            Err(e) => return Some(Err(invalid(e))),
+        let changed = if removed == Method::SetLogLevel {
+            match SetLevelParams::from_params(params.cloned()) {
+                Ok(set) => shared.set_log_level(set.level),
+                Err(e) => return Some(Err(invalid(e))),
+            }
+        } else {
+            match ResourceRequestParams::from_params(params.cloned()) {
+                Ok(params) => shared.watch(&params.uri, removed == Method::ResourcesSubscribe),
+                Err(e) => return Some(Err(invalid(e))),
+            }
         };
-        if shared.watch(&uri, removed == Method::ResourcesSubscribe) {
+        if changed {
             for instance in self.instances().iter() {
-                // An instance that is gone opens its listen anew when it
-                // starts again.
-                let _ = instance.commands.send(ConnCommand::Rewatch).await;
+                // An instance that is gone reads both anew when it starts
+                // again.
+                let _ = instance.commands.send(ConnCommand::Bridged).await;
             }
         }
         Some(Ok(Raw::from_value(&serde_json::json!({}))))

@@ -94,9 +94,14 @@ impl Shared {
         lock(&self.bridged).watched.iter().cloned().collect()
     }
 
-    /// Sets the log level every request asks for.
-    pub(crate) fn set_log_level(&self, level: mcp_protocol::mcp::LoggingLevel) {
-        lock(&self.bridged).log_level = Some(level);
+    /// Whether any resource is watched.
+    pub(crate) fn watches_any(&self) -> bool {
+        !lock(&self.bridged).watched.is_empty()
+    }
+
+    /// Sets the log level every request asks for; whether that changed it.
+    pub(crate) fn set_log_level(&self, level: mcp_protocol::mcp::LoggingLevel) -> bool {
+        lock(&self.bridged).log_level.replace(level) != Some(level)
     }
 
     /// The log level every request asks for, once one was set.

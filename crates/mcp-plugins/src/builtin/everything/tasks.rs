@@ -153,21 +153,13 @@ impl Tasks {
             let outcome = work(asker).await;
             tasks.finish(&finished_id, outcome);
         });
-        let created = {
-            let mut entries = self.lock();
-            match entries.get_mut(&id) {
-                Some(entry) => {
-                    if entry.status.is_terminal() {
-                        handle.abort();
-                    } else {
-                        entry.work = Some(handle.abort_handle());
-                    }
-                    task_fields(&id, entry)
-                }
-                None => return Err(invalid_params(format!("Unknown task: {id}"))),
-            }
-        };
-        Ok(Reply::Task(Value::Object(created)))
+        let mut entries = self.lock();
+        let entry = entries.get_mut(&id).ok_or_else(|| unknown(&id))?;
+        // Work that is over already (an instant one) has nothing to stop.
+        if !entry.status.is_terminal() {
+            entry.work = Some(handle.abort_handle());
+        }
+        Ok(Reply::Task(Value::Object(task_fields(&id, entry))))
     }
 
     /// Records the end of a task's work (unless it was cancelled first).
