@@ -115,6 +115,7 @@ fn main() {
             handle: server.into_handle(),
             namespace: String::new(),
             tools: mcp_core::config::ToolFilter::default(),
+            pinning: None,
         };
         let gateway = Gateway::new(vec![backend], "__").with_notifications(runtime);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

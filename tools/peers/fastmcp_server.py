@@ -18,12 +18,16 @@ What it offers:
 - resources: `peer://greeting` (text) and the template `peer://items/{item_id}`
 - prompt: `greet` (one argument, `name`)
 
+`echo`'s description is `PEER_ECHO_DESCRIPTION` when that is set: a server
+that changes a tool's definition between runs, for pinning tests.
+
 It works with mcp 2.x, where the high-level server is `MCPServer`, and with
 mcp 1.x, where the same API is called `FastMCP`.
 """
 
 import argparse
 import asyncio
+import os
 
 from mcp.types import ToolAnnotations
 
@@ -46,7 +50,7 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-@server.tool()
+@server.tool(description=os.environ.get("PEER_ECHO_DESCRIPTION") or None)
 def echo(text: str) -> str:
     """Returns the text it is given."""
     return text

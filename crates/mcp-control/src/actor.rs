@@ -22,6 +22,7 @@ use arc_swap::ArcSwap;
 
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
+use mcp_gateway::pins::Pinning;
 use mcp_gateway::{Backend, Gateway, Unavailable};
 use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{McpRuntime, Server};
@@ -141,6 +142,7 @@ impl Control {
         runtime: McpRuntime,
         registry: Arc<PluginRegistry>,
         separator: &str,
+        pinning: Option<Arc<Pinning>>,
         servers: Vec<(ServerConfig, Server<Deployed>)>,
         failed: Vec<FailedStart>,
         report: Report,
@@ -148,9 +150,12 @@ impl Control {
         let (commands, mut receiver) = mpsc::channel(16);
         let mut running = Running { servers, failed };
         running.sort();
-        let gateway = Arc::new(
-            Gateway::new(running.backends(), separator).with_notifications(runtime.clone()),
-        );
+        let mut gateway =
+            Gateway::new(running.backends(), separator).with_notifications(runtime.clone());
+        if let Some(pinning) = pinning {
+            gateway = gateway.with_pinning(pinning);
+        }
+        let gateway = Arc::new(gateway);
         gateway.set_unavailable(running.unavailable());
         let shared_registry = Arc::new(ArcSwap::new(registry.clone()));
         let mut actor = Actor {

@@ -34,4 +34,6 @@ pub use actor::{Control, FailedStart};
 pub use describe::{describe, describe_all, describe_failed, describe_plugin, health};
 pub use error::{Error, ErrorKind};
 pub use plugins::{WithPlugins, with_plugins};
-pub use start::{Report, Started, backend, check_plugins, server_entry, spec, start_servers};
+pub use start::{
+    Report, Started, backend, check_plugins, pinning, server_entry, spec, start_servers,
+};

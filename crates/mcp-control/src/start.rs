@@ -7,6 +7,7 @@ use mcp_core::config::ProcessEnv;
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig};
 use mcp_gateway::Backend;
+use mcp_gateway::pins::{PinFile, Pinning};
 use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{McpRuntime, Server, ServerSpec};
 use serde_json::{Value, json};
@@ -108,7 +109,17 @@ pub fn backend(config: &ServerConfig, server: &Server<Deployed>) -> Backend {
         handle: server.handle().clone(),
         namespace: config.namespace().to_owned(),
         tools: config.tools().clone(),
+        pinning: config.pinning(),
     }
+}
+
+/// The tool pins of `config`: its `mcpManager.pinning` mode, kept in its
+/// pins file ([`ManagerConfig::pins_file`]; in memory only when there is
+/// none), read now.
+#[must_use]
+pub fn pinning(config: &ManagerConfig) -> Arc<Pinning> {
+    let file = config.pins_file().map(PinFile::new);
+    Arc::new(Pinning::new(config.gateway().pinning(), file))
 }
 
 /// Checks one `mcpServers` entry named `name` (as a config file's would be

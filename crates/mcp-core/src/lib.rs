@@ -32,3 +32,20 @@ pub use error::{ConfigError, ConfigIssue, Error, ErrorKind, TextPosition};
 pub use id::ServerId;
 pub use launch::Launch;
 pub use server::{BoxFuture, HandlerResult, McpServer, Peer, RequestContext, next_session_key};
+
+/// The user's data directory for mcp-manager, where its plugins and
+/// pinned tool definitions live unless a config says otherwise:
+/// `$XDG_DATA_HOME/mcp-manager` (when absolute), else
+/// `~/.local/share/mcp-manager`; `None` without either.
+#[must_use]
+pub fn user_data_dir() -> Option<std::path::PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| std::path::PathBuf::from(home).join(".local/share"))
+        })?;
+    Some(data.join("mcp-manager"))
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
+use mcp_core::config::PinMode;
 use mcp_core::{HandlerResult, ServerId};
 use mcp_protocol::mcp::{PaginatedParams, RequestMeta, View};
 use mcp_protocol::raw::{Raw, RawObject};
@@ -81,6 +82,8 @@ pub(crate) struct Catalog {
     pub(crate) index: HashMap<String, usize>,
     /// A fingerprint of the exposed names, for cursors.
     pub(crate) fingerprint: u64,
+    /// The version of the pins a tool list was judged against.
+    pub(crate) pins: u64,
 }
 
 impl Catalog {
@@ -89,8 +92,10 @@ impl Catalog {
         &self,
         backends: &Backends,
         lists: &[mcp_runtime::Result<Arc<[Raw<'static>]>>],
+        pins: u64,
     ) -> bool {
-        Arc::ptr_eq(&self.backends, backends)
+        self.pins == pins
+            && Arc::ptr_eq(&self.backends, backends)
             && self.sources.len() == lists.len()
             && self
                 .sources
@@ -105,8 +110,9 @@ impl Catalog {
 
     /// Whether this catalog was built from the lists `backends` hold
     /// cached now (and none of them needs fetching).
-    fn still_current(&self, backends: &Backends, kind: ListKind) -> bool {
-        Arc::ptr_eq(&self.backends, backends)
+    fn still_current(&self, backends: &Backends, kind: ListKind, pins: u64) -> bool {
+        self.pins == pins
+            && Arc::ptr_eq(&self.backends, backends)
             && self.sources.len() == backends.len()
             && self
                 .sources
@@ -134,20 +140,21 @@ impl Gateway {
     pub(crate) async fn catalog(&self, kind: ListKind) -> Arc<Catalog> {
         let backends = self.backends();
         let cache = self.catalogs.of(kind);
+        let pins = self.pins_version(kind);
         // Most requests find every list cached and unchanged: no request,
         // no allocation.
         if let Some(cached) = cache.load_full() {
-            if cached.still_current(&backends, kind) {
+            if cached.still_current(&backends, kind, pins) {
                 return cached;
             }
         }
         let lists = join_all(backends.iter().map(|backend| backend.handle.list_all(kind))).await;
         if let Some(cached) = cache.load_full() {
-            if cached.built_from(&backends, &lists) {
+            if cached.built_from(&backends, &lists, pins) {
                 return cached;
             }
         }
-        let catalog = Arc::new(self.build_catalog(kind, &backends, &lists));
+        let catalog = Arc::new(self.build_catalog(kind, &backends, &lists, pins));
         if kind == ListKind::Resources {
             let renamed = catalog
                 .entries
@@ -162,11 +169,51 @@ impl Gateway {
         catalog
     }
 
+    /// The version of the pins the list of `kind` is judged against (the
+    /// tools' only).
+    fn pins_version(&self, kind: ListKind) -> u64 {
+        match &self.pinning {
+            Some(pinning) if kind == ListKind::Tools => pinning.version(),
+            _ => 0,
+        }
+    }
+
+    /// Whether `backend`'s tool `original` (`item`, as listed) is served,
+    /// judged against the pins; counted in `unapproved` when its
+    /// definition differs from the pinned one.
+    fn pinned_tool_served(
+        &self,
+        backend: &Backend,
+        original: &str,
+        item: &Raw<'_>,
+        unapproved: &mut usize,
+    ) -> bool {
+        let Some(pinning) = &self.pinning else {
+            return true;
+        };
+        let mode = backend.pinning.unwrap_or(pinning.mode());
+        if mode == PinMode::Off {
+            return true;
+        }
+        let Ok(tool) = serde_json::from_str::<serde_json::Value>(item.get()) else {
+            return true;
+        };
+        let judged = pinning.judge(backend.handle.id(), mode, original, &tool);
+        if judged.unapproved {
+            *unapproved += 1;
+        }
+        if judged.reported {
+            backend.handle.observer().tool_changed(!judged.served);
+        }
+        judged.served
+    }
+
     pub(crate) fn build_catalog(
         &self,
         kind: ListKind,
         backends: &Backends,
         lists: &[mcp_runtime::Result<Arc<[Raw<'static>]>>],
+        pins: u64,
     ) -> Catalog {
         let key = match kind {
             ListKind::Tools | ListKind::Prompts => "name",
@@ -175,6 +222,7 @@ impl Gateway {
         };
         let mut seen: HashMap<String, ServerId> = HashMap::new();
         let mut entries = Vec::new();
+        let judged = kind == ListKind::Tools && self.pinning.is_some();
         for (backend, list) in backends.iter().zip(lists) {
             let items = match list {
                 Ok(items) => items,
@@ -183,6 +231,7 @@ impl Gateway {
                     continue;
                 }
             };
+            let mut unapproved = 0;
             for item in items.iter() {
                 let Ok(mut object) = RawObject::from_cow(item.reborrow()) else {
                     continue;
@@ -195,6 +244,9 @@ impl Gateway {
                     continue;
                 };
                 if kind == ListKind::Tools && !backend.tools.permits(&original) {
+                    continue;
+                }
+                if judged && !self.pinned_tool_served(backend, &original, item, &mut unapproved) {
                     continue;
                 }
                 let by_name = matches!(kind, ListKind::Tools | ListKind::Prompts);
@@ -242,6 +294,9 @@ impl Gateway {
                     },
                 ));
             }
+            if judged {
+                backend.handle.observer().tools_unapproved(unapproved);
+            }
         }
         let index = entries
             .iter()
@@ -255,6 +310,7 @@ impl Gateway {
             entries,
             index,
             fingerprint,
+            pins,
         }
     }
 

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use mcp_core::config::ToolFilter;
+use mcp_core::config::{PinMode, ToolFilter};
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{InitializeParams, Method, SetLevelParams, View};
@@ -57,10 +57,14 @@ use mcp_runtime::{ListKind, McpRuntime, ServerEvent, ServerHandle};
 
 mod bridge;
 mod catalog;
+mod error;
 mod held;
 mod notify;
+pub mod pins;
 mod route;
 mod tasks;
+
+pub use error::Error;
 
 use catalog::Catalogs;
 use notify::{Forwarder, Hub, LIST_CHANGES, Scope};
@@ -76,6 +80,9 @@ pub struct Backend {
     pub namespace: String,
     /// Which of its tools are exposed.
     pub tools: ToolFilter,
+    /// What is done when one of its tools' definitions changes; `None`
+    /// for the gateway's [`Pinning`](pins::Pinning) mode.
+    pub pinning: Option<PinMode>,
 }
 
 /// A server of the config that is not behind the gateway because it did
@@ -113,6 +120,8 @@ pub struct Gateway {
     hub: Arc<Hub>,
     /// The servers that did not start, for calls meant for them.
     unavailable: ArcSwap<Vec<Unavailable>>,
+    /// The tools' pinned definitions, when pinning is on.
+    pinning: Option<Arc<pins::Pinning>>,
 }
 
 /// Items per page of a merged list, unless set with
@@ -151,6 +160,7 @@ impl Gateway {
             parked: bridge::ParkedCalls::default(),
             hub,
             unavailable: ArcSwap::default(),
+            pinning: None,
         }
     }
 
@@ -168,6 +178,41 @@ impl Gateway {
     pub fn with_notifications(mut self, runtime: McpRuntime) -> Self {
         self.notifications = Some(runtime);
         self
+    }
+
+    /// The same gateway, judging every listed tool against `pinning`
+    /// (see [`pins`]) and keeping its file in step from now on. Call it
+    /// within a tokio runtime, after
+    /// [`with_notifications`](Self::with_notifications): the sessions are
+    /// then told when an approval made elsewhere changes a tool list.
+    #[must_use]
+    pub fn with_pinning(mut self, pinning: Arc<pins::Pinning>) -> Self {
+        let runtime = self.notifications.clone();
+        pinning.spawn_sync(move |servers| {
+            let Some(runtime) = &runtime else {
+                return;
+            };
+            for server in servers {
+                let Ok(server) = ServerId::new(server) else {
+                    continue;
+                };
+                runtime.publish(ServerEvent {
+                    server,
+                    notification: Notification {
+                        method: Cow::Borrowed(Method::ToolListChanged.as_str()),
+                        params: None,
+                    },
+                });
+            }
+        });
+        self.pinning = Some(pinning);
+        self
+    }
+
+    /// The tools' pinned definitions, when pinning is on.
+    #[must_use]
+    pub fn pinning(&self) -> Option<&Arc<pins::Pinning>> {
+        self.pinning.as_ref()
     }
 
     /// The backends now.

@@ -48,6 +48,7 @@ fn run_node(args: &[&str], cwd: Option<&std::path::Path>, marker: &str) -> Strin
 /// started if it takes over 120 s; returns its standard output, or panics
 /// with its standard error if it fails.
 fn run_client(mut command: Command, marker: &str) -> String {
+    command.env("XDG_DATA_HOME", support::TEST_DATA_HOME);
     let shown = format!("{command:?}");
     let mut child = command
         .env(MARKER_VAR, marker)

@@ -71,6 +71,10 @@ fn the_python_sdk_client_uses_the_http_gateway() {
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
         .args(["serve", "--http", &addr])
+        .env(
+            "XDG_DATA_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/data"),
+        )
         .env_remove("MCP_MANAGER_AUTH_TOKEN")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

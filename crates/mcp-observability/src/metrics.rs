@@ -12,6 +12,8 @@
 //! | `mcp_circuit_breaker_transitions_total` | counter | `server`, `to` |
 //! | `mcp_server_restarts_total` | counter | `server` |
 //! | `mcp_server_crash_loops_total` | counter | `server` |
+//! | `mcp_tool_definition_changes_total` | counter | `server`, `action` (`held`, `served`) |
+//! | `mcp_tools_unapproved` | gauge | `server` |
 //! | `mcp_sessions_open` | gauge | |
 //! | `mcp_bytes_total` | counter | `direction` (`in`, `out`) |
 //!
@@ -64,6 +66,12 @@ struct TransitionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    server: String,
+    action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DirectionLabels {
     direction: &'static str,
 }
@@ -87,6 +95,8 @@ struct Families {
     breaker_transitions: Family<TransitionLabels, Counter>,
     restarts: Family<ServerLabels, Counter>,
     crash_loops: Family<ServerLabels, Counter>,
+    tool_changes: Family<ActionLabels, Counter>,
+    tools_unapproved: Family<ServerLabels, Gauge>,
     sessions: Gauge,
     bytes_in: Counter,
     bytes_out: Counter,
@@ -127,6 +137,8 @@ impl Metrics {
             breaker_transitions: Family::default(),
             restarts: Family::default(),
             crash_loops: Family::default(),
+            tool_changes: Family::default(),
+            tools_unapproved: Family::default(),
             sessions: Gauge::default(),
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
@@ -179,6 +191,16 @@ impl Metrics {
             "mcp_server_crash_loops",
             "Instances given up on after failing too often in a row",
             f.crash_loops.clone(),
+        );
+        r.register(
+            "mcp_tool_definition_changes",
+            "Tool definitions seen that differ from the pinned ones, by whether the tool was held back or served",
+            f.tool_changes.clone(),
+        );
+        r.register(
+            "mcp_tools_unapproved",
+            "A server's tools whose definition differs from the pinned one",
+            f.tools_unapproved.clone(),
         );
         r.register(
             "mcp_sessions_open",
@@ -347,6 +369,25 @@ impl ServerObserver for ServerMetrics {
     fn gave_up(&self) {
         self.crash_loops.inc();
     }
+
+    fn tool_changed(&self, held: bool) {
+        self.families
+            .tool_changes
+            .get_or_create_owned(&ActionLabels {
+                server: self.name.clone(),
+                action: if held { "held" } else { "served" },
+            })
+            .inc();
+    }
+
+    fn tools_unapproved(&self, count: usize) {
+        self.families
+            .tools_unapproved
+            .get_or_create_owned(&ServerLabels {
+                server: self.name.clone(),
+            })
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
 }
 
 #[cfg(test)]
@@ -407,6 +448,25 @@ mod tests {
             "mcp_circuit_breaker_transitions_total{server=\"flaky\",to=\"open\"} 1",
             "mcp_server_restarts_total{server=\"flaky\"} 1",
             "mcp_server_crash_loops_total{server=\"flaky\"} 1",
+        ] {
+            assert!(line(&text, expected).is_some(), "{expected} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn tool_definition_changes() {
+        let metrics = Metrics::new();
+        let server = metrics.observer().server(&ServerId::new("remote").unwrap());
+        server.tool_changed(true);
+        server.tool_changed(true);
+        server.tool_changed(false);
+        server.tools_unapproved(3);
+        server.tools_unapproved(2);
+        let text = metrics.render();
+        for expected in [
+            "mcp_tool_definition_changes_total{server=\"remote\",action=\"held\"} 2",
+            "mcp_tool_definition_changes_total{server=\"remote\",action=\"served\"} 1",
+            "mcp_tools_unapproved{server=\"remote\"} 2",
         ] {
             assert!(line(&text, expected).is_some(), "{expected} in\n{text}");
         }

@@ -16,15 +16,7 @@ use crate::manifest::{MANIFEST, Manifest, PluginForm};
 /// `~/.local/share/mcp-manager/plugins`; `None` without a home.
 #[must_use]
 pub fn default_plugins_dir() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".local/share"))
-        })?;
-    Some(data.join("mcp-manager").join("plugins"))
+    Some(mcp_core::user_data_dir()?.join("plugins"))
 }
 
 /// What a plugins directory held.

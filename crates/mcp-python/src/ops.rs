@@ -193,6 +193,7 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
         inner.runtime.clone(),
         registry,
         config.gateway().separator(),
+        Some(control::pinning(&config)),
         servers,
         failed,
         log,

@@ -188,6 +188,19 @@ pub trait ServerObserver: Send + Sync + 'static {
 
     /// An instance was given up on after failing too often (a crash loop).
     fn gave_up(&self) {}
+
+    /// One of the server's tools was seen with a definition that differs
+    /// from the one pinned for it (told once per new definition); `held`
+    /// when the tool is held back for it.
+    fn tool_changed(&self, held: bool) {
+        let _ = held;
+    }
+
+    /// How many of the server's tools now have a definition that differs
+    /// from the one pinned for it (unapproved).
+    fn tools_unapproved(&self, count: usize) {
+        let _ = count;
+    }
 }
 
 /// A W3C trace context, as carried in `_meta`.

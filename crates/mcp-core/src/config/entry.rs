@@ -10,7 +10,7 @@ use super::plugin::COMMON_OPTIONS;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
 use super::server::{
-    BreakerConfig, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
+    BreakerConfig, PinMode, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
     ServerConfig, SessionMode, Timeouts, TransportConfig,
 };
 use super::suggest;
@@ -219,6 +219,7 @@ pub(crate) fn parse(
             .get("sessions")
             .and_then(|f| sessions(&f, report))
             .unwrap_or_default(),
+        pinning: obj.get("pinning").and_then(|f| pin_mode(&f, report)),
         path: field.path.as_str().to_owned(),
         id: id?,
         transport: transport?,
@@ -531,6 +532,23 @@ fn sessions(field: &Field<'_>, report: &mut Report) -> Option<SessionMode> {
             report.error(
                 ConfigIssue::new(field.path.as_str(), format!("unknown session mode \"{name}\""))
                     .with_hint("use \"shared\" (one connection for every client, the default) or \"per-client\" (an instance for each client session)"),
+            );
+            None
+        }
+    }
+}
+
+/// A pinning mode: `"off"`, `"warn"` or `"enforce"`.
+pub(crate) fn pin_mode(field: &Field<'_>, report: &mut Report) -> Option<PinMode> {
+    let name = field.string(report)?;
+    match name {
+        "off" => Some(PinMode::Off),
+        "warn" => Some(PinMode::Warn),
+        "enforce" => Some(PinMode::Enforce),
+        _ => {
+            report.error(
+                ConfigIssue::new(field.path.as_str(), format!("unknown pinning mode \"{name}\""))
+                    .with_hint("use \"warn\" (serve a tool whose definition changed, and say so; the default), \"enforce\" (hold it back until `mcp-manager pins approve`) or \"off\""),
             );
             None
         }

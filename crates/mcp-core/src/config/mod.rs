@@ -162,9 +162,9 @@ use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use server::{
-    BreakerConfig, FrameSocketConfig, HttpConfig, PluginTransport, ProtocolMode, Resilience,
-    RestartConfig, RestartPolicy, RetryConfig, ServerConfig, SessionMode, StdioConfig, Timeouts,
-    TransportConfig,
+    BreakerConfig, FrameSocketConfig, HttpConfig, PinMode, PluginTransport, ProtocolMode,
+    Resilience, RestartConfig, RestartPolicy, RetryConfig, ServerConfig, SessionMode, StdioConfig,
+    Timeouts, TransportConfig,
 };
 pub use tools::{ToolFilter, ToolPattern};
 pub use transport::BUILTIN_TRANSPORT_TYPES;
@@ -202,6 +202,8 @@ const GATEWAY_SCHEMA: Schema = Schema {
         "maxRequestBytes",
         "drainTimeoutMs",
         "pluginsDir",
+        "pinning",
+        "pinsFile",
     ],
     foreign: &[],
     synonyms: &[
@@ -417,11 +419,26 @@ impl ManagerConfig {
     /// (`mcpManager.pluginsDir`): a relative path is taken from the config
     /// file's folder.
     pub fn plugins_dir(&self) -> Option<PathBuf> {
-        let dir = self.gateway().plugins_dir()?;
-        Some(match self.source().and_then(Path::parent) {
-            Some(folder) if dir.is_relative() => folder.join(dir),
-            _ => dir.to_owned(),
-        })
+        Some(self.beside(self.gateway().plugins_dir()?))
+    }
+
+    /// Where the gateway keeps the tool definitions it pinned:
+    /// `mcpManager.pinsFile` (a relative path taken from the config
+    /// file's folder), else `pins.json` in the user's data directory
+    /// ([`crate::user_data_dir`]); `None` when neither is known.
+    pub fn pins_file(&self) -> Option<PathBuf> {
+        match self.gateway().pins_file() {
+            Some(file) => Some(self.beside(file)),
+            None => crate::user_data_dir().map(|dir| dir.join("pins.json")),
+        }
+    }
+
+    /// `path`, taken from the config file's folder when relative.
+    fn beside(&self, path: &Path) -> PathBuf {
+        match self.source().and_then(Path::parent) {
+            Some(folder) if path.is_relative() => folder.join(path),
+            _ => path.to_owned(),
+        }
     }
 }
 
@@ -431,6 +448,8 @@ pub struct GatewayOptions {
     separator: String,
     limits: GatewayLimits,
     plugins_dir: Option<PathBuf>,
+    pinning: PinMode,
+    pins_file: Option<PathBuf>,
 }
 
 /// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
@@ -476,6 +495,20 @@ impl GatewayOptions {
     pub fn plugins_dir(&self) -> Option<&Path> {
         self.plugins_dir.as_deref()
     }
+
+    /// What the gateway does when a tool's definition changes
+    /// (`pinning`, default `"warn"`), for servers that do not say.
+    pub fn pinning(&self) -> PinMode {
+        self.pinning
+    }
+
+    /// Where the pinned tool definitions are kept (`pinsFile`), as
+    /// written with its `${VAR}` references expanded; a relative one is
+    /// relative to the config file's folder (see
+    /// [`ManagerConfig::pins_file`]).
+    pub fn pins_file(&self) -> Option<&Path> {
+        self.pins_file.as_deref()
+    }
 }
 
 impl Default for GatewayOptions {
@@ -484,6 +517,8 @@ impl Default for GatewayOptions {
             separator: "__".to_owned(),
             limits: GatewayLimits::default(),
             plugins_dir: None,
+            pinning: PinMode::default(),
+            pins_file: None,
         }
     }
 }
@@ -647,13 +682,23 @@ fn gateway_options(top: &Object<'_>, vars: &Vars<'_>, report: &mut Report) -> Ga
             None
         })
         .unwrap_or(default.separator);
-    let plugins_dir = section.get("pluginsDir").and_then(|field| {
-        let raw = field.non_empty_string(report)?;
-        expand::expand(vars, &field.path, raw, report).map(PathBuf::from)
-    });
+    let path = |key: &str, report: &mut Report| {
+        section.get(key).and_then(|field| {
+            let raw = field.non_empty_string(report)?;
+            expand::expand(vars, &field.path, raw, report).map(PathBuf::from)
+        })
+    };
+    let plugins_dir = path("pluginsDir", report);
+    let pins_file = path("pinsFile", report);
+    let pinning = section
+        .get("pinning")
+        .and_then(|field| entry::pin_mode(&field, report))
+        .unwrap_or_default();
     GatewayOptions {
         separator,
         limits,
         plugins_dir,
+        pinning,
+        pins_file,
     }
 }

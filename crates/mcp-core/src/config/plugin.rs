@@ -30,6 +30,7 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &[
     "disabledTools",
     "protocol",
     "sessions",
+    "pinning",
 ];
 
 /// The plugin entry `obj` of kind `kind`: every member that is not one of

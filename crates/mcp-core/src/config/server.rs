@@ -26,6 +26,7 @@ pub struct ServerConfig {
     pub(crate) tools: ToolFilter,
     pub(crate) protocol: ProtocolMode,
     pub(crate) sessions: SessionMode,
+    pub(crate) pinning: Option<PinMode>,
     pub(crate) path: String,
 }
 
@@ -108,6 +109,12 @@ impl ServerConfig {
     /// Which of its tools are exposed (`tools`).
     pub fn tools(&self) -> &ToolFilter {
         &self.tools
+    }
+
+    /// What the gateway does when one of its tools' definitions changes
+    /// (`pinning`); `None` leaves it to `mcpManager.pinning`.
+    pub fn pinning(&self) -> Option<PinMode> {
+        self.pinning
     }
 }
 
@@ -370,6 +377,33 @@ impl SessionMode {
         match self {
             Self::Shared => "shared",
             Self::PerClient => "per-client",
+        }
+    }
+}
+
+/// What the gateway does with a tool whose definition (name, title,
+/// description, input and output schemas, annotations) differs from the
+/// one it pinned when it first saw the tool (`pinning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PinMode {
+    /// `"off"`: definitions are neither pinned nor compared.
+    Off,
+    /// `"warn"`, the default: a changed tool is still served, and the
+    /// change is logged, counted and shown until approved.
+    #[default]
+    Warn,
+    /// `"enforce"`: a changed tool is held back (left out of the lists,
+    /// and unknown when called) until its new definition is approved.
+    Enforce,
+}
+
+impl PinMode {
+    /// The mode as written in configs: `off`, `warn`, `enforce`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Warn => "warn",
+            Self::Enforce => "enforce",
         }
     }
 }

@@ -14,6 +14,7 @@ mod call;
 mod check;
 mod launch;
 mod list;
+mod pins;
 mod plugins;
 mod registries;
 mod reload;
@@ -134,6 +135,9 @@ enum Command {
     /// List every server type, built in or loaded from the plugins
     /// directory, and the plugins that could not be loaded.
     Plugins(plugins::PluginsArgs),
+    /// Show the pinned tool definitions and the ones that changed since;
+    /// `pins approve SERVER/TOOL` accepts a change.
+    Pins(pins::PinsArgs),
 }
 
 /// Where traces go, if anywhere: the command line, else the standard
@@ -202,6 +206,7 @@ fn run(registry: &Arc<PluginRegistry>, cli: Args) -> ExitCode {
         Command::Plugins(args) => plugins::run(args, &plugins),
         Command::Builtin(args) => builtin::run(args),
         Command::Status(args) => status::run(args),
+        Command::Pins(args) => pins::run(args),
     };
     let code = outcome.unwrap_or_else(|err| {
         eprintln!("error: internal error: {err:#}");

@@ -265,6 +265,7 @@ async fn serve(
         mcp.clone(),
         registry.clone(),
         config.gateway().separator(),
+        Some(mcp_control::pinning(config)),
         running,
         failed,
         report,

@@ -23,6 +23,11 @@ pub(crate) mod http_sink;
 /// The environment variable that tags every process a test starts.
 pub(crate) const MARKER_VAR: &str = "MCP_GWTEST_MARKER";
 
+/// The user data directory of the gateways tests start (where their tool
+/// pins go unless a config says), under the build's own folder: tests
+/// leave the home directory alone.
+pub(crate) const TEST_DATA_HOME: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/data");
+
 pub(crate) fn peer(key: &str) -> String {
     let path = format!("{}/../../.tools/peers.env", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -228,6 +233,7 @@ pub(crate) fn spawn_manager_with(
 ) -> (Guard, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
         .args(args)
+        .env("XDG_DATA_HOME", TEST_DATA_HOME)
         .envs(env.iter().copied())
         .env_remove("MCP_MANAGER_AUTH_TOKEN")
         .env(MARKER_VAR, marker)
@@ -580,7 +586,12 @@ pub(crate) fn run_node_client(script: &str, args: &[&str]) -> (Value, String) {
 
 fn run_client_script(mut program: Command, script: &str, args: &[&str]) -> (Value, String) {
     let script = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
-    let out = program.arg(&script).args(args).output().unwrap();
+    let out = program
+        .env("XDG_DATA_HOME", TEST_DATA_HOME)
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "client failed:\n{stderr}");

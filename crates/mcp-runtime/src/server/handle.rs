@@ -161,6 +161,13 @@ impl ServerHandle {
         &self.inner.spec.id
     }
 
+    /// What the server's events are reported to (given at deploy), for
+    /// the layers above to report what they see of it.
+    #[must_use]
+    pub fn observer(&self) -> &dyn ServerObserver {
+        self.inner.shared.observer.as_ref()
+    }
+
     /// The server's spec.
     #[must_use]
     pub fn spec(&self) -> &ServerSpec {
