@@ -274,7 +274,7 @@ struct Server {
 
 impl Server {
     fn start(bin: &Path, args: &[String], log: &Path) -> Result<Self> {
-        let mut child = Command::new(bin)
+        let mut child = shell::command(bin)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -69,6 +69,10 @@ pub(crate) fn command(program: impl AsRef<OsStr>) -> Command {
             root().join("target").join("wasm-cache"),
         );
     }
+    // The gateways that tests, the conformance run and the Python checks
+    // start keep their tool pins (and look for plugins) in a data folder
+    // inside target/, never in the user's own.
+    cmd.env("XDG_DATA_HOME", root().join("target").join("test-data"));
     // A CI run builds once from scratch: incremental data would only fill
     // its disk (it is a third of a test build's target/).
     if on_ci() && std::env::var_os("CARGO_INCREMENTAL").is_none() {

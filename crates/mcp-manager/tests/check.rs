@@ -463,3 +463,28 @@ fn a_per_client_server_is_shown_and_a_bad_session_mode_refused() {
         "hint: use \"shared\"",
     ]);
 }
+
+#[test]
+fn pinning_modes_are_shown_and_a_bad_one_refused() {
+    let config = r#"{"mcpManager": {"pinning": "enforce", "pinsFile": "/var/lib/mcp/pins.json"},
+        "mcpServers": {"strict": {"command": "x"}, "loose": {"command": "x", "pinning": "warn"}, "none": {"command": "x", "pinning": "off"}}}"#;
+    check(config).assert_valid_with(&[
+        "strict (stdio, enabled)\n  command:     x\n  namespace:   strict\n  instances:   1\n  pinning:     enforce: a tool whose definition changed is held back until approved\n",
+        "loose (stdio, enabled)\n  command:     x\n  namespace:   loose\n  instances:   1\n\n",
+        "  pinning:     off: tool definitions are not pinned\n",
+    ]);
+    let run = check_with_env(config, &[], &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(report["pinsFile"], "/var/lib/mcp/pins.json");
+    let modes: Vec<&str> = report["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["pinning"].as_str().unwrap())
+        .collect();
+    assert_eq!(modes, ["enforce", "warn", "off"]);
+    check(&servers(r#""a": {"command": "x", "pinning": "strict"}"#)).assert_invalid_with(&[
+        "mcpServers.a.pinning: unknown pinning mode \"strict\"",
+        "hint: use \"warn\"",
+    ]);
+}

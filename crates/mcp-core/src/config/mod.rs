@@ -32,7 +32,12 @@
 //! `maxRequestBytes` and `drainTimeoutMs` (how long requests in flight may
 //! take to finish on shutdown); an absent one keeps the endpoint's default.
 //! `pluginsDir` says where run-time plugins are looked up (relative to the
-//! config file's folder; `${VAR}` references are expanded).
+//! config file's folder; `${VAR}` references are expanded). `pinning`
+//! (`"warn"`, the default, `"enforce"` or `"off"`, see [`PinMode`]) is
+//! what the gateway does when a tool's definition changes after it was
+//! pinned, for servers whose entry does not say; `pinsFile` is where the
+//! pins are kept (relative to the config file's folder; default
+//! `pins.json` in [`crate::user_data_dir`]).
 //!
 //! ## A server entry
 //!
@@ -53,6 +58,7 @@
 //! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (both generations when the server serves both: a session for 2025 clients, 2026-07-28 requests passed on as they are; else whichever handshake it answers) |
 //! | `sessions` | `"shared"` (the default: client sessions share the server's instances) or `"per-client"` (each client session gets an instance of its own, started at its first request and stopped when it ends) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
+//! | `pinning` | `"warn"`, `"enforce"` or `"off"`: what the gateway does when one of the server's tools changes its definition after it was pinned, see [`PinMode`]; default: `mcpManager.pinning` |
 //!
 //! ## Plugin entries
 //!
@@ -67,7 +73,8 @@
 //! It is read into [`TransportConfig::Plugin`]. The common options (`type`,
 //! `transportType`, `enabled`, `disabled`, `namespace`, `tags`, `priority`,
 //! `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
-//! `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`, `sessions`) are read and checked as for
+//! `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`, `sessions`,
+//! `pinning`) are read and checked as for
 //! any entry. Every other member, `command` and `url` included, is a
 //! setting of the plugin, kept in [`PluginTransport::settings`] with
 //! `${VAR}` references expanded in every string, however deeply nested

@@ -1329,3 +1329,64 @@ fn secrets_from_references_are_shown_as_written() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
 }
+
+#[test]
+fn pinning_modes_and_the_pins_file() {
+    let config = load(&servers(
+        r#""a": {"command": "x"}, "b": {"command": "x", "pinning": "enforce"}, "c": {"url": "http://h/mcp", "pinning": "off"}"#,
+    ));
+    let mode = |name: &str| config.server(name).unwrap().pinning();
+    assert_eq!(mode("a"), None);
+    assert_eq!(mode("b"), Some(PinMode::Enforce));
+    assert_eq!(mode("c"), Some(PinMode::Off));
+    assert_eq!(config.gateway().pinning(), PinMode::Warn);
+    assert_eq!(PinMode::Enforce.name(), "enforce");
+    assert_entry_errors(&[
+        (
+            r#"{"command": "x", "pinning": "strict"}"#,
+            "mcpServers.a.pinning: unknown pinning mode \"strict\"",
+        ),
+        (
+            r#"{"command": "x", "pinning": true}"#,
+            "mcpServers.a.pinning: expected a string, found a boolean",
+        ),
+    ]);
+    // A plugin's entry keeps `pinning` for mcp-manager, not the plugin.
+    let config = load(r#"{"mcpServers": {"p": {"type": "mine", "pinning": "off", "depth": 2}}}"#);
+    assert_eq!(config.server("p").unwrap().pinning(), Some(PinMode::Off));
+    let TransportConfig::Plugin(plugin) = config.server("p").unwrap().transport() else {
+        panic!("a plugin entry");
+    };
+    assert!(
+        plugin.settings.get("pinning").is_none(),
+        "{:?}",
+        plugin.settings
+    );
+
+    let config = load(r#"{"mcpServers": {}, "mcpManager": {"pinning": "enforce"}}"#);
+    assert_eq!(config.gateway().pinning(), PinMode::Enforce);
+    assert_one_error(
+        r#"{"mcpServers": {}, "mcpManager": {"pinning": "warm"}}"#,
+        "mcpManager.pinning: unknown pinning mode \"warm\" (hint: use \"warn\"",
+    );
+
+    // The file: relative to the config's folder, else the data directory.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    fs::write(
+        &path,
+        r#"{"mcpServers": {}, "mcpManager": {"pinsFile": "state/pins.json"}}"#,
+    )
+    .unwrap();
+    let config = ManagerConfig::load(&path).unwrap();
+    assert_eq!(
+        config.gateway().pins_file(),
+        Some(Path::new("state/pins.json"))
+    );
+    assert_eq!(config.pins_file(), Some(dir.path().join("state/pins.json")));
+    let config = load(r#"{"mcpServers": {}}"#);
+    assert_eq!(
+        config.pins_file(),
+        crate::user_data_dir().map(|dir| dir.join("pins.json"))
+    );
+}

@@ -1,13 +1,14 @@
 //! The machine-readable report of `check --format json`: one object with
 //! `valid`, `file`, `errors`, `warnings`, `pluginProblems` (the plugins of
 //! the plugins directory that could not be loaded: `plugin`, `path`,
-//! `message`) and, when valid, `separator` and `servers`.
+//! `message`) and, when valid, `separator`, `pinsFile` (where tool pins
+//! are kept) and `servers` (each with its `pinning` mode).
 
 use std::error::Error as _;
 use std::io::{self, Write};
 use std::path::Path;
 
-use mcp_core::config::{ServerConfig, ToolPattern, TransportConfig};
+use mcp_core::config::{PinMode, ServerConfig, ToolPattern, TransportConfig};
 use mcp_core::{ConfigIssue, Error, ManagerConfig};
 use serde_json::{Map, Value, json};
 
@@ -25,7 +26,12 @@ pub(super) fn report(
             "errors": [],
             "warnings": issues(config.warnings()),
             "separator": config.gateway().separator(),
-            "servers": config.servers().iter().map(server).collect::<Vec<_>>(),
+            "pinsFile": config.pins_file().map(|file| file.display().to_string()),
+            "servers": config
+                .servers()
+                .iter()
+                .map(|s| server(s, config.gateway().pinning()))
+                .collect::<Vec<_>>(),
         }),
         Err(error) => {
             let (errors, warnings) = match error.config() {
@@ -76,7 +82,7 @@ fn issue(issue: &ConfigIssue) -> Value {
     Value::Object(object)
 }
 
-fn server(server: &ServerConfig) -> Value {
+fn server(server: &ServerConfig, pinning: PinMode) -> Value {
     let mut object = json!({
         "id": server.id().as_str(),
         "enabled": server.is_enabled(),
@@ -98,6 +104,7 @@ fn server(server: &ServerConfig) -> Value {
             "allow": server.tools().allow().map(patterns),
             "deny": patterns(server.tools().deny()),
         },
+        "pinning": server.pinning().unwrap_or(pinning).name(),
     });
     if let Value::Object(map) = &mut object {
         map.extend(transport(server.transport()));

@@ -6,7 +6,9 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use mcp_core::config::{RestartConfig, ServerConfig, SessionMode, Timeouts, TransportConfig};
+use mcp_core::config::{
+    PinMode, RestartConfig, ServerConfig, SessionMode, Timeouts, TransportConfig,
+};
 use mcp_core::{ConfigIssue, Error, ManagerConfig};
 
 /// Writes the summary of a valid config to `out`, or every problem of an
@@ -35,7 +37,7 @@ fn summary(file: &Path, config: &ManagerConfig, out: &mut dyn Write) -> io::Resu
     )?;
     for server in config.servers() {
         writeln!(out)?;
-        server_block(server, out)?;
+        server_block(server, config.gateway().pinning(), out)?;
     }
     if !config.warnings().is_empty() {
         writeln!(out)?;
@@ -51,7 +53,7 @@ fn summary(file: &Path, config: &ManagerConfig, out: &mut dyn Write) -> io::Resu
     )
 }
 
-fn server_block(server: &ServerConfig, out: &mut dyn Write) -> io::Result<()> {
+fn server_block(server: &ServerConfig, pinning: PinMode, out: &mut dyn Write) -> io::Result<()> {
     let state = if server.is_enabled() {
         "enabled"
     } else {
@@ -76,6 +78,15 @@ fn server_block(server: &ServerConfig, out: &mut dyn Write) -> io::Result<()> {
             "sessions",
             "per-client: an instance for each client session",
         )?;
+    }
+    match server.pinning().unwrap_or(pinning) {
+        PinMode::Warn => {}
+        PinMode::Enforce => field(
+            out,
+            "pinning",
+            "enforce: a tool whose definition changed is held back until approved",
+        )?,
+        PinMode::Off => field(out, "pinning", "off: tool definitions are not pinned")?,
     }
     if !server.tags().is_empty() {
         field(out, "tags", &server.tags().join(", "))?;
