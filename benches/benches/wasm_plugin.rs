@@ -268,6 +268,7 @@ fn main() {
                 env: BTreeMap::new(),
                 cwd: None,
                 max_message: 1 << 20,
+                sandbox: None,
             })),
         )
         .await;

@@ -21,6 +21,11 @@ What it offers:
 `echo`'s description is `PEER_ECHO_DESCRIPTION` when that is set: a server
 that changes a tool's definition between runs, for pinning tests.
 
+With `PEER_REACH_TOOLS=1` it also has tools that reach out of the
+process, for sandbox tests: `read_text` and `write_text` (a file),
+`connect` (a TCP connection), `allocate` (memory) and `open_files` (many
+descriptors at once). Each fails with the error the system gave it.
+
 It works with mcp 2.x, where the high-level server is `MCPServer`, and with
 mcp 1.x, where the same API is called `FastMCP`.
 """
@@ -33,11 +38,13 @@ from mcp.types import ToolAnnotations
 
 try:
     from mcp.server.mcpserver import Context, MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
 
     SDK_MAJOR = 2
 except ImportError:  # mcp 1.x
     from mcp.server.fastmcp import Context
     from mcp.server.fastmcp import FastMCP as MCPServer
+    from mcp.server.fastmcp.exceptions import ToolError
 
     SDK_MAJOR = 1
 
@@ -114,6 +121,68 @@ async def wait_for_cancel(key: str, seconds: float = 30.0) -> str:
 def was_cancelled(key: str) -> bool:
     """Whether a `wait_for_cancel` call with `key` was cancelled."""
     return key in CANCELLED
+
+
+def says_why(tool):
+    """`tool`, failing with the system's error as its message (the SDK
+    hides other exceptions' messages)."""
+    import functools
+
+    @functools.wraps(tool)
+    def wrapped(*args, **kwargs):
+        try:
+            return tool(*args, **kwargs)
+        except (OSError, MemoryError) as error:
+            raise ToolError(f"{type(error).__name__}: {error}") from error
+
+    return wrapped
+
+
+if os.environ.get("PEER_REACH_TOOLS") == "1":
+
+    @server.tool()
+    @says_why
+    def read_text(path: str) -> str:
+        """The text of the file at `path`."""
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+
+    @server.tool()
+    @says_why
+    def write_text(path: str, text: str) -> str:
+        """Writes `text` to the file at `path`."""
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text)
+        return f"wrote {len(text)} characters"
+
+    @server.tool()
+    @says_why
+    def connect(host: str, port: int) -> str:
+        """Opens a TCP connection to `host`:`port`, and closes it."""
+        import socket
+
+        with socket.create_connection((host, port), timeout=5):
+            return "connected"
+
+    @server.tool()
+    @says_why
+    def allocate(megabytes: int) -> str:
+        """Allocates `megabytes` MiB, and lets them go."""
+        block = bytearray(megabytes << 20)
+        return f"allocated {len(block) >> 20} MiB"
+
+    @server.tool()
+    @says_why
+    def open_files(count: int) -> str:
+        """Opens `count` descriptors at once, and closes them."""
+        opened = []
+        try:
+            for _ in range(count):
+                opened.append(open(os.devnull, "rb"))
+        finally:
+            for file in opened:
+                file.close()
+        return f"opened {count}"
 
 
 @server.resource("peer://greeting", mime_type="text/plain")

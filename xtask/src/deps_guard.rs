@@ -60,6 +60,12 @@ pub(crate) const RULES: &[Rule] = &[
         reason: "mcp-core names no async runtime: its futures are plain boxed futures",
     },
     Rule {
+        members: Members::Only(&["mcp-sandbox"]),
+        forbidden: &["tokio", "mio", "mcp-runtime", "hyper", "reqwest"],
+        reason: "a sandbox is made of system calls between fork and exec: no async runtime, \
+                 nothing of the runtime that spawns the process",
+    },
+    Rule {
         members: Members::Only(&["mcp-runtime"]),
         forbidden: &[
             "mcp-plugin-api",

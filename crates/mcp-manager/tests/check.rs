@@ -488,3 +488,23 @@ fn pinning_modes_are_shown_and_a_bad_one_refused() {
         "hint: use \"warn\"",
     ]);
 }
+
+#[test]
+fn a_sandbox_is_shown_and_a_remote_one_refused() {
+    let config = servers(
+        r#""boxed": {"command": "x", "sandbox": {"read": ["/opt/tool"], "write": [], "network": false, "memoryMb": 256, "openFiles": 64}}"#,
+    );
+    check(&config).assert_valid_with(&[
+        "  sandbox:     no new privileges; files: read /opt/tool, write nothing (and the system's); no network; 256 MiB of memory; 64 open files\n",
+    ]);
+    let run = check_with_env(&config, &[], &["--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(
+        report["servers"][0]["sandbox"],
+        serde_json::json!({"read": ["/opt/tool"], "write": [], "network": false, "memoryMb": 256,
+            "cpuSeconds": null, "openFiles": 64, "processes": null})
+    );
+    check(&servers(r#""far": {"url": "https://example.com/mcp", "sandbox": {}}"#)).assert_invalid_with(&[
+        "mcpServers.far.sandbox: a sandbox applies only to servers run as local processes (`command`)",
+    ]);
+}

@@ -329,6 +329,7 @@ async fn a_missing_command_is_a_clear_start_error() {
         env: Default::default(),
         cwd: None,
         max_message: 1024,
+        sandbox: None,
     };
     spec.connector =
         std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));
@@ -518,6 +519,7 @@ async fn env_and_cwd_reach_the_process() {
             .collect(),
         cwd: Some(dir.clone()),
         max_message: 1 << 20,
+        sandbox: None,
     };
     spec.connector =
         std::sync::Arc::new(mcp_runtime::transport::stdio::StdioConnector::new(command));

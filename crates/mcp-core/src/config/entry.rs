@@ -9,6 +9,7 @@ use super::path::JsonPath;
 use super::plugin::COMMON_OPTIONS;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
+use super::sandbox;
 use super::server::{
     BreakerConfig, PinMode, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
     ServerConfig, SessionMode, Timeouts, TransportConfig,
@@ -220,6 +221,7 @@ pub(crate) fn parse(
             .and_then(|f| sessions(&f, report))
             .unwrap_or_default(),
         pinning: obj.get("pinning").and_then(|f| pin_mode(&f, report)),
+        sandbox: sandbox::parse(&obj, transport.as_ref(), vars, report),
         path: field.path.as_str().to_owned(),
         id: id?,
         transport: transport?,

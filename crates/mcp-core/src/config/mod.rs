@@ -152,6 +152,7 @@ mod path;
 mod plugin;
 mod reader;
 mod report;
+mod sandbox;
 mod server;
 mod suggest;
 mod tools;
@@ -168,6 +169,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use interpolate::{EnvLookup, ProcessEnv};
+pub use sandbox::{FilesystemGrants, SandboxConfig};
 pub use server::{
     BreakerConfig, FrameSocketConfig, HttpConfig, PinMode, PluginTransport, ProtocolMode,
     Resilience, RestartConfig, RestartPolicy, RetryConfig, ServerConfig, SessionMode, StdioConfig,

@@ -31,6 +31,7 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &[
     "protocol",
     "sessions",
     "pinning",
+    "sandbox",
 ];
 
 /// The plugin entry `obj` of kind `kind`: every member that is not one of

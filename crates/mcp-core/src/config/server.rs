@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::sandbox::SandboxConfig;
 use super::tools::ToolFilter;
 use super::url::HttpUrl;
 use crate::ServerId;
@@ -27,6 +28,7 @@ pub struct ServerConfig {
     pub(crate) protocol: ProtocolMode,
     pub(crate) sessions: SessionMode,
     pub(crate) pinning: Option<PinMode>,
+    pub(crate) sandbox: Option<SandboxConfig>,
     pub(crate) path: String,
 }
 
@@ -115,6 +117,11 @@ impl ServerConfig {
     /// (`pinning`); `None` leaves it to `mcpManager.pinning`.
     pub fn pinning(&self) -> Option<PinMode> {
         self.pinning
+    }
+
+    /// What its process may reach (`sandbox`), when it runs in one.
+    pub fn sandbox(&self) -> Option<&SandboxConfig> {
+        self.sandbox.as_ref()
     }
 }
 

@@ -152,7 +152,7 @@ impl ServerSpec {
     pub fn from_config(config: &ServerConfig, launch: Launch) -> Self {
         let mut spec = Self::new(
             config.id().clone(),
-            transport::connector(config.id(), launch),
+            transport::connector(config.id(), launch, config.sandbox()),
         );
         spec.instances = config.instances();
         spec.timeouts = *config.timeouts();

@@ -27,12 +27,13 @@ pub mod stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_core::config::SandboxConfig;
 use mcp_core::launch::{Launch, RemoteLaunch};
 use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::{Message, RequestId};
 use tokio::sync::mpsc;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 /// How many messages a transport buffers in each direction.
 pub const CHANNEL_CAPACITY: usize = 256;
@@ -132,21 +133,30 @@ pub trait Connector: Send + Sync + 'static {
 /// [`connector`] makes: 16 MiB.
 pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
-/// The connector that starts what `launch` describes, for `server`.
+/// The connector that starts what `launch` describes, for `server`, in
+/// `sandbox` when given: only a child process can run in one, so for any
+/// other launch the connector refuses to start, saying why.
 #[must_use]
-pub fn connector(server: &ServerId, launch: Launch) -> Arc<dyn Connector> {
-    match launch {
-        Launch::Stdio(stdio) => Arc::new(
-            stdio::StdioConnector::new(stdio::StdioCommand {
-                server: server.clone(),
-                command: stdio.command,
-                args: stdio.args,
-                env: stdio.env,
-                cwd: stdio.cwd,
-                max_message: MAX_MESSAGE,
-            })
-            .shown_with(stdio.shown_args),
-        ),
+pub fn connector(
+    server: &ServerId,
+    launch: Launch,
+    sandbox: Option<&SandboxConfig>,
+) -> Arc<dyn Connector> {
+    let other: Arc<dyn Connector> = match launch {
+        Launch::Stdio(stdio) => {
+            return Arc::new(
+                stdio::StdioConnector::new(stdio::StdioCommand {
+                    server: server.clone(),
+                    command: stdio.command,
+                    args: stdio.args,
+                    env: stdio.env,
+                    cwd: stdio.cwd,
+                    max_message: MAX_MESSAGE,
+                    sandbox: sandbox.cloned(),
+                })
+                .shown_with(stdio.shown_args),
+            );
+        }
         Launch::StreamableHttp(remote) => {
             Arc::new(http::HttpConnector::new(target(server, remote)))
         }
@@ -160,6 +170,29 @@ pub fn connector(server: &ServerId, launch: Launch) -> Arc<dyn Connector> {
             inprocess.name,
             inprocess.server,
         )),
+    };
+    match sandbox {
+        None => other,
+        Some(_) => Arc::new(Refused {
+            inner: other,
+            reason: "a sandbox applies only to servers run as local processes; this server's type does not run one",
+        }),
+    }
+}
+
+/// A connector that never starts its server, for a reason.
+struct Refused {
+    inner: Arc<dyn Connector>,
+    reason: &'static str,
+}
+
+impl Connector for Refused {
+    fn connect(&self) -> BoxFuture<'_, Result<TransportLink>> {
+        Box::pin(async move { Err(Error::new(ErrorKind::Start, self.reason)) })
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
 }
 

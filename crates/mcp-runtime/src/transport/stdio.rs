@@ -16,9 +16,11 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mcp_core::config::SandboxConfig;
 use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::Message;
 use mcp_protocol::codec::ndjson::{LineDecoder, encode_message};
+use mcp_sandbox::Sandbox;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -48,6 +50,8 @@ pub struct StdioCommand {
     pub cwd: Option<PathBuf>,
     /// The longest stdout line accepted.
     pub max_message: usize,
+    /// What the process may reach, when it runs in a sandbox.
+    pub sandbox: Option<SandboxConfig>,
 }
 
 impl std::fmt::Debug for StdioCommand {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for StdioCommand {
             .field("args", &self.args.len())
             .field("env", &self.env.keys().collect::<Vec<_>>())
             .field("cwd", &self.cwd)
+            .field("sandbox", &self.sandbox)
             .finish_non_exhaustive()
     }
 }
@@ -116,10 +121,24 @@ fn spawn(spec: &StdioCommand) -> Result<TransportLink> {
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
+    if let Some(config) = &spec.sandbox {
+        let sandbox = Sandbox::prepare(config).map_err(|e| {
+            Error::new(
+                ErrorKind::Start,
+                format!("could not sandbox `{}`: {e}", spec.command),
+            )
+        })?;
+        sandbox.confine(command.as_std_mut());
+    }
     let mut child = command.spawn().map_err(|e| {
+        let sandboxed = if spec.sandbox.is_some() {
+            " in its sandbox"
+        } else {
+            ""
+        };
         Error::new(
             ErrorKind::Start,
-            format!("could not start `{}`: {e}", spec.command),
+            format!("could not start `{}`{sandboxed}: {e}", spec.command),
         )
     })?;
     let (Some(stdin), Some(stdout), Some(stderr)) =

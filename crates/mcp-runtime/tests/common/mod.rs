@@ -88,6 +88,7 @@ pub fn command_spec(name: &str, command: &str, args: Vec<String>) -> ServerSpec 
         env: BTreeMap::new(),
         cwd: None,
         max_message: 1 << 20,
+        sandbox: None,
     };
     ServerSpec::new(
         command.server.clone(),
@@ -175,6 +176,7 @@ pub fn stdio_spec(
         env: BTreeMap::new(),
         cwd: None,
         max_message: 16 << 20,
+        sandbox: None,
     };
     let mut spec = ServerSpec::new(
         command.server.clone(),

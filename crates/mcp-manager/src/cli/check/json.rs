@@ -105,6 +105,15 @@ fn server(server: &ServerConfig, pinning: PinMode) -> Value {
             "deny": patterns(server.tools().deny()),
         },
         "pinning": server.pinning().unwrap_or(pinning).name(),
+        "sandbox": server.sandbox().map(|sandbox| json!({
+            "read": sandbox.filesystem().map(|f| shown_paths(&f.read)),
+            "write": sandbox.filesystem().map(|f| shown_paths(&f.write)),
+            "network": sandbox.network(),
+            "memoryMb": sandbox.memory_bytes().map(|bytes| bytes >> 20),
+            "cpuSeconds": sandbox.cpu_seconds(),
+            "openFiles": sandbox.open_files(),
+            "processes": sandbox.processes(),
+        })),
     });
     if let Value::Object(map) = &mut object {
         map.extend(transport(server.transport()));
@@ -137,6 +146,10 @@ fn transport(transport: &TransportConfig) -> Map<String, Value> {
 
 fn patterns(list: &[ToolPattern]) -> Vec<&str> {
     list.iter().map(ToolPattern::as_str).collect()
+}
+
+fn shown_paths(paths: &[std::path::PathBuf]) -> Vec<String> {
+    paths.iter().map(|p| p.display().to_string()).collect()
 }
 
 fn millis(duration: std::time::Duration) -> u64 {

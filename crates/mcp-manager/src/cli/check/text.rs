@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use mcp_core::config::{
-    PinMode, RestartConfig, ServerConfig, SessionMode, Timeouts, TransportConfig,
+    PinMode, RestartConfig, SandboxConfig, ServerConfig, SessionMode, Timeouts, TransportConfig,
 };
 use mcp_core::{ConfigIssue, Error, ManagerConfig};
 
@@ -88,6 +88,9 @@ fn server_block(server: &ServerConfig, pinning: PinMode, out: &mut dyn Write) ->
         )?,
         PinMode::Off => field(out, "pinning", "off: tool definitions are not pinned")?,
     }
+    if let Some(sandbox) = server.sandbox() {
+        field(out, "sandbox", &sandbox_text(sandbox))?;
+    }
     if !server.tags().is_empty() {
         field(out, "tags", &server.tags().join(", "))?;
     }
@@ -106,6 +109,44 @@ fn server_block(server: &ServerConfig, pinning: PinMode, out: &mut dyn Write) ->
         field(out, "deny tools", &join(tools.deny()))?;
     }
     policy_lines(server, out)
+}
+
+/// What a sandbox allows, in a line.
+fn sandbox_text(sandbox: &SandboxConfig) -> String {
+    let mut parts = vec!["no new privileges".to_owned()];
+    if let Some(grants) = sandbox.filesystem() {
+        parts.push(format!(
+            "files: read {}, write {} (and the system's)",
+            paths(&grants.read),
+            paths(&grants.write)
+        ));
+    }
+    if !sandbox.network() {
+        parts.push("no network".to_owned());
+    }
+    if let Some(bytes) = sandbox.memory_bytes() {
+        parts.push(format!("{} MiB of memory", bytes >> 20));
+    }
+    if let Some(seconds) = sandbox.cpu_seconds() {
+        parts.push(format!("{seconds} s of CPU"));
+    }
+    if let Some(files) = sandbox.open_files() {
+        parts.push(format!("{files} open files"));
+    }
+    if let Some(processes) = sandbox.processes() {
+        parts.push(format!("{processes} processes"));
+    }
+    parts.join("; ")
+}
+
+fn paths(list: &[std::path::PathBuf]) -> String {
+    if list.is_empty() {
+        return "nothing".to_owned();
+    }
+    list.iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Timeouts and restart settings, when they differ from the defaults.
