@@ -56,7 +56,7 @@ pub enum Inbound {
     /// One request could not be carried to the server, or its answer could
     /// not be read (a transport with one exchange per request, such as
     /// HTTP): that request fails as
-    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) (no
+    /// [`ErrorKind::Disconnected`] (no
     /// answer came, so it counts against the server's circuit breaker and
     /// a read may be retried); the transport lives on.
     Failed {
