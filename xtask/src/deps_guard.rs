@@ -66,6 +66,12 @@ pub(crate) const RULES: &[Rule] = &[
                  nothing of the runtime that spawns the process",
     },
     Rule {
+        members: Members::Only(&["mcp-auth"]),
+        forbidden: &["mcp-runtime", "mcp-gateway", "mcp-serve", "pyo3"],
+        reason: "checking access tokens answers who is calling: it knows no server, no gateway \
+                 and no endpoint, only an Authorization header",
+    },
+    Rule {
         members: Members::Only(&["mcp-runtime"]),
         forbidden: &[
             "mcp-plugin-api",

@@ -20,6 +20,7 @@
 //! any runtime and cheap to compile.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 mod error;
 mod id;

@@ -46,6 +46,8 @@ mod cli;
 #[cfg(feature = "cli")]
 pub use cli::Cli;
 
+#[cfg(feature = "auth")]
+pub use mcp_auth as auth;
 #[cfg(feature = "control")]
 pub use mcp_control as control;
 #[cfg(feature = "core")]

@@ -145,6 +145,7 @@
 //! one only without fallback). No error shows a file's content. Values come from an [`EnvLookup`]:
 //! [`ManagerConfig::load`] uses the process environment.
 
+mod auth;
 mod entry;
 mod expand;
 mod interpolate;
@@ -168,6 +169,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use auth::{AuthConfig, DEFAULT_ALGORITHMS, Introspection};
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use sandbox::{FilesystemGrants, SandboxConfig};
 pub use server::{
@@ -213,6 +215,7 @@ const GATEWAY_SCHEMA: Schema = Schema {
         "pluginsDir",
         "pinning",
         "pinsFile",
+        "auth",
     ],
     foreign: &[],
     synonyms: &[
@@ -459,6 +462,7 @@ pub struct GatewayOptions {
     plugins_dir: Option<PathBuf>,
     pinning: PinMode,
     pins_file: Option<PathBuf>,
+    auth: Option<AuthConfig>,
 }
 
 /// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
@@ -518,6 +522,12 @@ impl GatewayOptions {
     pub fn pins_file(&self) -> Option<&Path> {
         self.pins_file.as_deref()
     }
+
+    /// How the endpoint checks access tokens (`auth`): `None` leaves it to
+    /// the shared bearer token, if any.
+    pub fn auth(&self) -> Option<&AuthConfig> {
+        self.auth.as_ref()
+    }
 }
 
 impl Default for GatewayOptions {
@@ -528,6 +538,7 @@ impl Default for GatewayOptions {
             plugins_dir: None,
             pinning: PinMode::default(),
             pins_file: None,
+            auth: None,
         }
     }
 }
@@ -709,5 +720,6 @@ fn gateway_options(top: &Object<'_>, vars: &Vars<'_>, report: &mut Report) -> Ga
         plugins_dir,
         pinning,
         pins_file,
+        auth: auth::parse(&section, vars, report),
     }
 }

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use mcp_core::ManagerConfig;
+use mcp_core::auth::Authenticator;
 use mcp_core::config::GatewayLimits;
 use mcp_observability::metrics::Metrics;
 use mcp_plugin_api::PluginRegistry;
@@ -148,6 +149,12 @@ pub(crate) fn run(
         },
         None => (default_config()?, plugins.registry(None)),
     };
+    if let (Some(_), Downstream::Http(_, Some(_))) = (config.gateway().auth(), &downstream) {
+        eprintln!(
+            "error: the config's `mcpManager.auth` and a shared token (--auth-token or MCP_MANAGER_AUTH_TOKEN) both guard the endpoint; keep one"
+        );
+        return Ok(ExitCode::from(launch::INVALID));
+    }
     // The config file and the plugins are watched, unless told not to.
     let watch = (!args.no_watch).then(|| Watch {
         source: args.config.clone(),
@@ -339,8 +346,20 @@ async fn serve(
             .context("serving stdio")
         }
         Downstream::Http(addr, auth_token) => {
+            let authenticator = match config.gateway().auth() {
+                Some(auth) => Some(mcp_auth::OAuthResource::new(auth)? as Arc<dyn Authenticator>),
+                None => None,
+            };
+            if let Some(auth) = config.gateway().auth() {
+                eprintln!(
+                    "mcp-manager: access tokens of {} for {} are required",
+                    auth.issuer().as_str(),
+                    auth.audience().as_str()
+                );
+            }
             let options = HttpServeOptions {
                 observer,
+                authenticator,
                 ..http_options(config.gateway().limits(), auth_token)
             };
             serve_http(gateway.clone(), addr, options).await

@@ -175,6 +175,17 @@ pub(super) fn too_many_requests(id: RequestId<'static>, message: String) -> Http
     response
 }
 
+/// A JSON document that is not a JSON-RPC message (metadata, an OAuth
+/// error).
+pub(super) fn json_text(code: StatusCode, text: String) -> HttpResponse {
+    let mut response = hyper::Response::new(full(text));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(JSON));
+    response
+}
+
 pub(super) fn not_allowed(allow: &'static str) -> HttpResponse {
     let mut response = status(StatusCode::METHOD_NOT_ALLOWED);
     response

@@ -93,6 +93,7 @@ use hyper::service::service_fn;
 use hyper::{Method as HttpMethod, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use mcp_core::McpServer;
+use mcp_core::auth::{Authenticator, Denial};
 use mcp_runtime::observe::{NoObserver, Observer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -107,7 +108,7 @@ mod session;
 
 pub use checks::constant_time_eq;
 
-use body::{Counted, HttpResponse, not_allowed, status};
+use body::{Counted, HttpResponse, json_text, not_allowed, status};
 use checks::{SessionIds, loopback_host};
 use session::{Cancellable, ClientCounts, Sessions, end_session, millis_since};
 
@@ -137,6 +138,10 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HttpServeOptions {
     /// When set, every request must carry `Authorization: Bearer <token>`.
     pub auth_token: Option<String>,
+    /// When set, every request's access token is checked by it (an OAuth
+    /// resource server), and the documents it has are served at their
+    /// well-known paths without a token; `auth_token` is then not used.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
     /// The largest request body accepted, in bytes.
     pub max_body: usize,
     /// How often an idle event stream gets a keep-alive comment.
@@ -165,6 +170,7 @@ impl Default for HttpServeOptions {
     fn default() -> Self {
         Self {
             auth_token: None,
+            authenticator: None,
             max_body: 4 << 20,
             keep_alive: Duration::from_secs(15),
             drain: Duration::from_secs(10),
@@ -302,6 +308,38 @@ async fn serve_connection(
     let _ = connection.await;
 }
 
+/// A document of the authenticator at its well-known path (GET only,
+/// readable from any origin: it is public).
+fn well_known(authenticator: &dyn Authenticator, path: &str, method: &HttpMethod) -> HttpResponse {
+    let Some(document) = authenticator.well_known(path) else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    if method != HttpMethod::GET {
+        return not_allowed("GET");
+    }
+    let mut response = json_text(StatusCode::OK, document);
+    response
+        .headers_mut()
+        .insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    response
+}
+
+/// The answer to a request the authenticator turned away: its status, its
+/// challenge, and its OAuth error code as the body, nothing more.
+fn denied(denial: &Denial) -> HttpResponse {
+    let code = StatusCode::from_u16(denial.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let body = serde_json::json!({"error": denial.error}).to_string();
+    let mut response = json_text(code, body);
+    if let Some(challenge) = denial
+        .www_authenticate
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        response.headers_mut().insert("www-authenticate", challenge);
+    }
+    response
+}
+
 /// What all connections share.
 struct Shared {
     server: Arc<dyn McpServer>,
@@ -360,13 +398,26 @@ impl Shared {
 
     async fn handle(&self, request: hyper::Request<Incoming>, client: IpAddr) -> HttpResponse {
         let path = request.uri().path();
+        if let Some(authenticator) = &self.options.authenticator {
+            if path.starts_with("/.well-known/") {
+                return well_known(authenticator.as_ref(), path, request.method());
+            }
+        }
         if path != MCP_PATH && path != SSE_PATH && path != MESSAGE_PATH {
             return status(StatusCode::NOT_FOUND);
         }
         if !self.allowed(request.headers()) {
             return status(StatusCode::FORBIDDEN);
         }
-        if !self.authorized(request.headers()) {
+        if let Some(authenticator) = &self.options.authenticator {
+            let header = request
+                .headers()
+                .get("authorization")
+                .and_then(|value| value.to_str().ok());
+            if let Err(denial) = authenticator.authenticate(header).await {
+                return denied(&denial);
+            }
+        } else if !self.authorized(request.headers()) {
             let mut response = status(StatusCode::UNAUTHORIZED);
             response
                 .headers_mut()

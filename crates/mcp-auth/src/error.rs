@@ -1,0 +1,11 @@
+//! The crate's one error type: what keeps a resource server from being
+//! set up. Tokens are never refused with it (see `Denial`).
+
+/// Why an [`OAuthResource`](crate::OAuthResource) could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The HTTP client for keys and introspection could not be set up.
+    #[error("cannot set up the HTTP client for access tokens: {0}")]
+    Client(String),
+}

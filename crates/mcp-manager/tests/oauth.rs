@@ -1,0 +1,373 @@
+//! The endpoint as an OAuth 2.1 resource server, against a real
+//! authorization server (oauth2-mock-server, from npm): its metadata, its
+//! challenges, every bad token of the issue's list, opaque tokens by
+//! introspection, the official Python SDK client with a token, and key
+//! sets that cannot be had.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use support::{
+    Guard, MARKER_VAR, Response, assert_none_marked, exchange, free_addr, peer, post_with,
+    run_python_client, spawn_manager, unique_marker, wait_for_listening,
+};
+
+/// The authorization server, and what it printed: its issuer URL and the
+/// tokens it made. Stopped when dropped.
+struct Issuer {
+    _guard: Guard,
+    _stdin: ChildStdin,
+    url: String,
+    tokens: Value,
+}
+
+impl Issuer {
+    fn start(audience: &str, marker: &str) -> Self {
+        let script = format!(
+            "{}/tests/clients/oauth_server.mjs",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut child: Child = Command::new(peer("MCP_PEER_NODE"))
+            .arg(script)
+            .arg(audience)
+            .env("MCP_PEER_NODE_MODULES", peer("MCP_PEER_NODE_MODULES"))
+            .env(MARKER_VAR, marker)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let guard = Guard {
+            child,
+            marker: marker.to_owned(),
+        };
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let printed: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        Self {
+            _guard: guard,
+            _stdin: stdin,
+            url: printed["issuer"].as_str().unwrap().to_owned(),
+            tokens: printed["tokens"].clone(),
+        }
+    }
+
+    fn token(&self, name: &str) -> String {
+        self.tokens[name].as_str().unwrap().to_owned()
+    }
+}
+
+/// `mcp-manager serve --http ADDR` on `config`, written into `dir`; its
+/// log lines after the listening line come on the receiver.
+fn gateway(
+    config: &Value,
+    dir: &std::path::Path,
+    addr: &str,
+    marker: &str,
+) -> (Guard, std::sync::mpsc::Receiver<String>) {
+    let path = dir.join("mcpServers.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let (guard, lines) = spawn_manager(
+        &["serve", "--http", addr, "--config", path.to_str().unwrap()],
+        marker,
+    );
+    let (_, lines) = wait_for_listening(lines);
+    (guard, lines)
+}
+
+fn initialize(addr: &str, authorization: Option<&str>) -> Response {
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "oauth-test", "version": "1"}}
+    });
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|value| vec![("Authorization", value)])
+        .unwrap_or_default();
+    post_with(addr, None, &body, &headers).unwrap()
+}
+
+/// `alg: none`: a token anyone can make.
+fn unsigned(issuer: &str, audience: &str) -> String {
+    let b64 =
+        |value: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    format!(
+        "{}.{}.",
+        b64(json!({"alg": "none", "typ": "JWT"})),
+        b64(
+            json!({"iss": issuer, "aud": audience, "sub": "mallory", "scope": "mcp:tools", "exp": exp})
+        )
+    )
+}
+
+#[test]
+fn tokens_are_checked_as_the_authorization_spec_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth");
+    let addr = free_addr();
+    let audience = format!("http://{addr}/mcp");
+    let issuer = Issuer::start(&audience, &format!("{marker}-issuer"));
+    let config = json!({
+        "mcpManager": {"pinning": "off", "auth": {
+            "issuer": issuer.url,
+            "audience": audience,
+            "requiredScopes": ["mcp:tools"],
+            "leewaySeconds": 30,
+            "introspection": {
+                "endpoint": format!("{}/introspect-opaque", issuer.url),
+                "clientId": "gateway",
+                "clientSecret": "s3cret",
+            },
+        }},
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+    });
+    let (guard, log) = gateway(&config, dir.path(), &addr, &marker);
+    let metadata_url = format!("http://{addr}/.well-known/oauth-protected-resource/mcp");
+
+    // No token: where to learn how to get one.
+    let missing = initialize(&addr, None);
+    assert_eq!(missing.status, 401, "{missing:?}");
+    assert_eq!(
+        missing.header("www-authenticate").unwrap(),
+        format!("Bearer resource_metadata=\"{metadata_url}\", scope=\"mcp:tools\"")
+    );
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let document = exchange(&addr, "GET", path, &[], b"").unwrap();
+        assert_eq!(document.status, 200, "{document:?}");
+        let document: Value = serde_json::from_str(&document.body).unwrap();
+        assert_eq!(document["resource"], audience);
+        assert_eq!(document["authorization_servers"], json!([issuer.url]));
+        assert_eq!(document["scopes_supported"], json!(["mcp:tools"]));
+    }
+    assert_eq!(
+        exchange(&addr, "GET", "/.well-known/other", &[], b"")
+            .unwrap()
+            .status,
+        404
+    );
+
+    // Every bad token: 401, the same challenge, the same body, no detail.
+    let invalid = format!("Bearer error=\"invalid_token\", resource_metadata=\"{metadata_url}\"");
+    let mut bad: Vec<(String, String)> = [
+        "expired",
+        "notYetValid",
+        "otherAudience",
+        "otherIssuer",
+        "noExpiry",
+        "foreignKeySameKid",
+        "foreignKeyUnknownKid",
+        "hs256",
+    ]
+    .iter()
+    .map(|name| ((*name).to_owned(), format!("Bearer {}", issuer.token(name))))
+    .collect();
+    bad.push((
+        "alg none".into(),
+        format!("Bearer {}", unsigned(&issuer.url, &audience)),
+    ));
+    bad.push((
+        "not a JWT".into(),
+        "Bearer not-a-token-anyone-issued".into(),
+    ));
+    bad.push(("two parts".into(), "Bearer abc.def".into()));
+    bad.push(("garbage JWT".into(), "Bearer e30.e30.AAAA".into()));
+    bad.push(("opaque, inactive".into(), "Bearer opaque-inactive".into()));
+    let valid = issuer.token("valid");
+    let mut tampered = valid.clone();
+    tampered.pop();
+    tampered.push(if valid.ends_with('A') { 'B' } else { 'A' });
+    bad.push(("signature changed".into(), format!("Bearer {tampered}")));
+    for (what, header) in &bad {
+        let response = initialize(&addr, Some(header));
+        assert_eq!(response.status, 401, "{what}: {response:?}");
+        assert_eq!(
+            response.header("www-authenticate"),
+            Some(invalid.as_str()),
+            "{what}"
+        );
+        assert_eq!(response.body, r#"{"error":"invalid_token"}"#, "{what}");
+    }
+    // Malformed headers are as good as none.
+    for header in ["Basic YWxpY2U6cHc=", "Bearer", "Bearer a b", "Token abc"] {
+        let response = initialize(&addr, Some(header));
+        assert_eq!(response.status, 401, "{header}: {response:?}");
+        assert!(
+            response
+                .header("www-authenticate")
+                .unwrap()
+                .starts_with("Bearer resource_metadata=")
+        );
+    }
+
+    // A valid token without the scope: 403, and which scope.
+    for token in [issuer.token("noScope"), "opaque-no-scope".to_owned()] {
+        let response = initialize(&addr, Some(&format!("Bearer {token}")));
+        assert_eq!(response.status, 403, "{response:?}");
+        assert_eq!(
+            response.header("www-authenticate").unwrap(),
+            format!(
+                "Bearer error=\"insufficient_scope\", scope=\"mcp:tools\", resource_metadata=\"{metadata_url}\""
+            )
+        );
+    }
+
+    // Valid tokens: served (the audience may be one of several).
+    for token in [
+        valid.clone(),
+        issuer.token("audienceList"),
+        "opaque-active".to_owned(),
+    ] {
+        let response = initialize(&addr, Some(&format!("Bearer {token}")));
+        assert_eq!(response.status, 200, "{response:?}");
+        assert!(response.header("mcp-session-id").is_some());
+    }
+    // An opaque token is introspected once, then remembered.
+    let count = || {
+        let response = exchange(
+            &issuer
+                .url
+                .replace("http://", "")
+                .replace("localhost", "127.0.0.1"),
+            "GET",
+            "/introspections",
+            &[],
+            b"",
+        )
+        .unwrap();
+        serde_json::from_str::<Value>(&response.body).unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = count();
+    for _ in 0..3 {
+        assert_eq!(initialize(&addr, Some("Bearer opaque-active")).status, 200);
+    }
+    assert_eq!(count(), before);
+
+    // The official Python SDK client, with and without a good token.
+    let (report, _) = run_python_client(
+        "python_bearer_client.py",
+        &[&audience, &valid, "ev__test_simple_text"],
+    );
+    assert_eq!(
+        report["text"], "This is a simple text response for testing.",
+        "{report}"
+    );
+    assert_eq!(report["server"], "mcp-manager");
+    let (report, _) = run_python_client(
+        "python_bearer_client.py",
+        &[&audience, &issuer.token("expired"), "ev__test_simple_text"],
+    );
+    assert_eq!(report["refused"], 401, "{report}");
+
+    // The token went nowhere: not into the log.
+    drop(guard);
+    let log: Vec<String> = log.try_iter().collect();
+    let log = log.join("\n");
+    assert!(!log.contains(&valid), "{log}");
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn keys_that_cannot_be_had_are_503_and_other_clients_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth-jwks");
+    let addr = free_addr();
+    let audience = format!("http://{addr}/mcp");
+    let issuer = Issuer::start(&audience, &format!("{marker}-issuer"));
+    let closed = free_addr();
+    for (what, jwks) in [
+        ("unreachable", format!("http://{closed}/jwks")),
+        ("garbage", format!("{}/garbage-jwks", issuer.url)),
+    ] {
+        let config = json!({
+            "mcpManager": {"pinning": "off", "auth": {
+                "issuer": issuer.url, "audience": audience, "jwksUri": jwks,
+            }},
+            "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+        });
+        let (guard, log) = gateway(&config, dir.path(), &addr, &marker);
+        let response = initialize(&addr, Some(&format!("Bearer {}", issuer.token("valid"))));
+        assert_eq!(response.status, 503, "{what}: {response:?}");
+        assert_eq!(response.body, r#"{"error":"temporarily_unavailable"}"#);
+        // Still no token: the challenge, not the outage.
+        assert_eq!(initialize(&addr, None).status, 401);
+        drop(guard);
+        let log = log.try_iter().collect::<Vec<_>>().join("\n");
+        assert!(
+            log.contains("cannot fetch the issuer's keys"),
+            "{what}: {log}"
+        );
+    }
+    // Found through the issuer's metadata, the keys serve many clients at
+    // once while bad tokens come in between.
+    let config = json!({
+        "mcpManager": {"auth": {"issuer": issuer.url, "audience": audience}},
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+    });
+    let (guard, _log) = gateway(&config, dir.path(), &addr, &marker);
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = addr.clone();
+            let token = if i % 2 == 0 {
+                issuer.token("valid")
+            } else {
+                issuer.token("foreignKeyUnknownKid")
+            };
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|_| initialize(&addr, Some(&format!("Bearer {token}"))).status)
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    for (i, thread) in threads.into_iter().enumerate() {
+        let expected = if i % 2 == 0 { 200 } else { 401 };
+        assert!(
+            thread.join().unwrap().iter().all(|s| *s == expected),
+            "client {i}"
+        );
+    }
+    drop(guard);
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn a_shared_token_and_oauth_together_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.json");
+    let config = json!({
+        "mcpManager": {"auth": {"issuer": "https://idp.example.com", "audience": "https://gw.example.com/mcp"}},
+        "mcpServers": {}
+    });
+    std::fs::write(&path, config.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args([
+            "serve",
+            "--http",
+            &free_addr(),
+            "--auth-token",
+            "x",
+            "--config",
+        ])
+        .arg(&path)
+        .env("XDG_DATA_HOME", support::TEST_DATA_HOME)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keep one"));
+}
