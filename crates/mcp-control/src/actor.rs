@@ -22,14 +22,13 @@ use arc_swap::ArcSwap;
 
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
-use mcp_gateway::pins::Pinning;
 use mcp_gateway::{Backend, Gateway, Unavailable};
 use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{McpRuntime, Server};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind};
-use crate::start::{Report, backend, start_servers};
+use crate::start::{Policies, Report, backend, start_servers};
 
 /// A server of the config that did not start, and why.
 #[derive(Clone, Debug)]
@@ -142,7 +141,7 @@ impl Control {
         runtime: McpRuntime,
         registry: Arc<PluginRegistry>,
         separator: &str,
-        pinning: Option<Arc<Pinning>>,
+        policies: Policies,
         servers: Vec<(ServerConfig, Server<Deployed>)>,
         failed: Vec<FailedStart>,
         report: Report,
@@ -152,8 +151,14 @@ impl Control {
         running.sort();
         let mut gateway =
             Gateway::new(running.backends(), separator).with_notifications(runtime.clone());
-        if let Some(pinning) = pinning {
+        if let Some(pinning) = policies.pinning {
             gateway = gateway.with_pinning(pinning);
+        }
+        if let Some(access) = policies.access {
+            gateway = gateway.with_access(access);
+        }
+        if let Some(audit) = policies.audit {
+            gateway = gateway.with_audit(audit);
         }
         let gateway = Arc::new(gateway);
         gateway.set_unavailable(running.unavailable());

@@ -35,5 +35,6 @@ pub use describe::{describe, describe_all, describe_failed, describe_plugin, hea
 pub use error::{Error, ErrorKind};
 pub use plugins::{WithPlugins, with_plugins};
 pub use start::{
-    Report, Started, backend, check_plugins, pinning, server_entry, spec, start_servers,
+    Policies, Report, Started, backend, check_plugins, pinning, policies, server_entry, spec,
+    start_servers,
 };

@@ -8,6 +8,7 @@ use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig};
 use mcp_gateway::Backend;
 use mcp_gateway::pins::{PinFile, Pinning};
+use mcp_gateway::{Access, Audit};
 use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{McpRuntime, Server, ServerSpec};
 use serde_json::{Value, json};
@@ -120,6 +121,40 @@ pub fn backend(config: &ServerConfig, server: &Server<Deployed>) -> Backend {
 pub fn pinning(config: &ManagerConfig) -> Arc<Pinning> {
     let file = config.pins_file().map(PinFile::new);
     Arc::new(Pinning::new(config.gateway().pinning(), file))
+}
+
+/// What the gateway holds each listed tool and each call against: the
+/// tool pins, the access rules, the audit log.
+#[derive(Debug, Default)]
+pub struct Policies {
+    /// The tool pins ([`pinning`]).
+    pub pinning: Option<Arc<Pinning>>,
+    /// Who may use what (`mcpManager.access`).
+    pub access: Option<Access>,
+    /// Where calls are written down (`mcpManager.audit`).
+    pub audit: Option<Audit>,
+}
+
+/// The policies of `config`: its pins, access rules and audit log (its
+/// file opened now).
+///
+/// # Errors
+///
+/// [`ErrorKind::Invalid`] when the audit log cannot be opened.
+pub fn policies(config: &ManagerConfig) -> Result<Policies, Error> {
+    let audit = match (config.gateway().audit(), config.audit_file()) {
+        (Some(audit), Some(file)) => {
+            Some(Audit::open(&file, audit.arguments).map_err(|error| {
+                Error::new(ErrorKind::Invalid, format!("mcpManager.audit: {error}"))
+            })?)
+        }
+        _ => None,
+    };
+    Ok(Policies {
+        pinning: Some(pinning(config)),
+        access: config.gateway().access().cloned().map(Access::new),
+        audit,
+    })
 }
 
 /// Checks one `mcpServers` entry named `name` (as a config file's would be

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use mcp_protocol::raw::{Raw, RawObject};
 use mcp_protocol::{ErrorObject, Notification, Request};
 
+use crate::auth::Principal;
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -89,6 +91,13 @@ pub trait Peer: Send + Sync + 'static {
     /// arguments they mirror; `None` for a transport without headers (the
     /// default), where there is nothing to check.
     fn param_headers(&self) -> Option<&[(String, String)]> {
+        None
+    }
+
+    /// Who is calling, when the transport checked an access token (an
+    /// OAuth resource server); `None` when it did not (stdio, a shared
+    /// token, no auth).
+    fn principal(&self) -> Option<&Principal> {
         None
     }
 }
@@ -193,6 +202,12 @@ impl RequestContext {
     #[must_use]
     pub fn param_headers(&self) -> Option<&[(String, String)]> {
         self.peer.param_headers()
+    }
+
+    /// Who is calling; see [`Peer::principal`].
+    #[must_use]
+    pub fn principal(&self) -> Option<&Principal> {
+        self.peer.principal()
     }
 
     /// Checks the `Mcp-Param-*` headers of a `tools/call` against its

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use mcp_core::config::PinMode;
-use mcp_core::{HandlerResult, ServerId};
+use mcp_core::config::{ItemKind, PinMode};
+use mcp_core::{HandlerResult, RequestContext, ServerId};
 use mcp_protocol::mcp::{PaginatedParams, RequestMeta, View};
 use mcp_protocol::raw::{Raw, RawObject};
 use serde_json::json;
@@ -317,7 +317,12 @@ impl Gateway {
     /// One page of the merged list. The cursor is opaque to clients: the
     /// offset of the page and a fingerprint of the list it was cut from, so
     /// a cursor from a list that has changed since is refused.
-    pub(crate) async fn list(&self, kind: ListKind, params: Option<Raw<'static>>) -> HandlerResult {
+    pub(crate) async fn list(
+        &self,
+        kind: ListKind,
+        params: Option<Raw<'static>>,
+        context: &RequestContext,
+    ) -> HandlerResult {
         let params = PaginatedParams::from_params(params).map_err(|e| view_error(&e))?;
         let stateless = params.meta.as_ref().is_some_and(RequestMeta::is_stateless);
         let catalog = self.catalog(kind).await;
@@ -335,6 +340,9 @@ impl Gateway {
             .skip(start)
             .take(end.saturating_sub(start))
             .filter(|(_, e)| callable_by(e, stateless))
+            .filter(|(_, e)| {
+                self.permits(context, item_kind(kind), e.backend.handle.id(), &e.original)
+            })
             .map(|(_, e)| &e.item)
             .collect();
         let mut result = serde_json::Map::new();
@@ -361,6 +369,15 @@ impl Gateway {
         let catalog = self.catalog(kind).await;
         let entry = catalog.find(name)?;
         Some((entry.backend.clone(), entry.original.clone()))
+    }
+}
+
+/// What the access rules call the items of a list of `kind`.
+pub(crate) fn item_kind(kind: ListKind) -> ItemKind {
+    match kind {
+        ListKind::Tools => ItemKind::Tool,
+        ListKind::Prompts => ItemKind::Prompt,
+        ListKind::Resources | ListKind::ResourceTemplates => ItemKind::Resource,
     }
 }
 

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use mcp_core::config::{PinMode, ToolFilter};
+use mcp_core::config::{ItemKind, PinMode, ToolFilter};
 use mcp_core::{BoxFuture, HandlerResult, McpServer, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{InitializeParams, Method, SetLevelParams, View};
@@ -55,6 +55,7 @@ use serde_json::{Value, json};
 
 use mcp_runtime::{ListKind, McpRuntime, ServerEvent, ServerHandle};
 
+mod access;
 mod bridge;
 mod catalog;
 mod error;
@@ -64,6 +65,7 @@ pub mod pins;
 mod route;
 mod tasks;
 
+pub use access::{Access, Audit};
 pub use error::Error;
 
 use catalog::Catalogs;
@@ -122,6 +124,10 @@ pub struct Gateway {
     unavailable: ArcSwap<Vec<Unavailable>>,
     /// The tools' pinned definitions, when pinning is on.
     pinning: Option<Arc<pins::Pinning>>,
+    /// Who may use what, when there are rules.
+    access: Option<Access>,
+    /// Where calls are written down, when they are.
+    audit: Option<Audit>,
 }
 
 /// Items per page of a merged list, unless set with
@@ -161,6 +167,8 @@ impl Gateway {
             hub,
             unavailable: ArcSwap::default(),
             pinning: None,
+            access: None,
+            audit: None,
         }
     }
 
@@ -213,6 +221,61 @@ impl Gateway {
     #[must_use]
     pub fn pinning(&self) -> Option<&Arc<pins::Pinning>> {
         self.pinning.as_ref()
+    }
+
+    /// The same gateway, serving each caller (the `Principal` of its
+    /// request's context) only what `access` allows it: the rest is left
+    /// out of its lists and unknown when called.
+    #[must_use]
+    pub fn with_access(mut self, access: Access) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    /// The same gateway, writing every call of a tool, prompt or resource
+    /// it allows or denies to `audit`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Whether the caller of `context` may use the item of `kind` that
+    /// `server` calls `name`.
+    pub(crate) fn permits(
+        &self,
+        context: &RequestContext,
+        kind: ItemKind,
+        server: &ServerId,
+        name: &str,
+    ) -> bool {
+        self.access
+            .as_ref()
+            .is_none_or(|access| access.allows(context.principal(), kind, server.as_str(), name))
+    }
+
+    /// [`permits`](Self::permits) for a call, written to the audit log
+    /// (with `arguments` when it keeps them).
+    pub(crate) fn permits_call(
+        &self,
+        context: &RequestContext,
+        kind: ItemKind,
+        server: &ServerId,
+        name: &str,
+        arguments: Option<&Raw<'_>>,
+    ) -> bool {
+        let allowed = self.permits(context, kind, server, name);
+        if let Some(audit) = &self.audit {
+            audit.record(
+                context.principal(),
+                kind,
+                server.as_str(),
+                name,
+                allowed,
+                arguments,
+            );
+        }
+        allowed
     }
 
     /// The backends now.
@@ -424,11 +487,19 @@ impl McpServer for Gateway {
                 Some(Method::Initialize) => self.initialize(&request),
                 Some(Method::Ping) => Ok(Raw::from_value(&json!({}))),
                 Some(Method::Discover) => self.discover(),
-                Some(Method::ToolsList) => self.list(ListKind::Tools, request.params).await,
-                Some(Method::PromptsList) => self.list(ListKind::Prompts, request.params).await,
-                Some(Method::ResourcesList) => self.list(ListKind::Resources, request.params).await,
+                Some(Method::ToolsList) => {
+                    self.list(ListKind::Tools, request.params, &context).await
+                }
+                Some(Method::PromptsList) => {
+                    self.list(ListKind::Prompts, request.params, &context).await
+                }
+                Some(Method::ResourcesList) => {
+                    self.list(ListKind::Resources, request.params, &context)
+                        .await
+                }
                 Some(Method::ResourceTemplatesList) => {
-                    self.list(ListKind::ResourceTemplates, request.params).await
+                    self.list(ListKind::ResourceTemplates, request.params, &context)
+                        .await
                 }
                 Some(Method::ToolsCall) => self.call_tool(request, &context).await,
                 Some(Method::PromptsGet) => self.get_prompt(request, &context).await,

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
+use mcp_core::config::ItemKind;
 use mcp_core::{HandlerResult, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
@@ -396,6 +397,10 @@ impl Gateway {
         let entry = catalog
             .find(&params.name)
             .ok_or_else(|| self.unknown("tool", &params.name))?;
+        let (server, arguments) = (entry.backend.handle.id(), params.arguments.as_ref());
+        if !self.permits_call(context, ItemKind::Tool, server, &entry.original, arguments) {
+            return Err(self.unknown("tool", &params.name));
+        }
         if context.param_headers().is_some() {
             check_param_headers(&entry.item, params.arguments.as_ref(), context)?;
         }
@@ -419,6 +424,16 @@ impl Gateway {
             .find(ListKind::Prompts, &params.name)
             .await
             .ok_or_else(|| self.unknown("prompt", &params.name))?;
+        let arguments = params.arguments.as_ref();
+        if !self.permits_call(
+            context,
+            ItemKind::Prompt,
+            backend.handle.id(),
+            &original,
+            arguments,
+        ) {
+            return Err(self.unknown("prompt", &params.name));
+        }
         params.name = Cow::Owned(original);
         self.forward(&backend, &request.method, params.to_raw(), context)
             .await
@@ -457,7 +472,7 @@ impl Gateway {
     ) -> HandlerResult {
         let mut params =
             ResourceRequestParams::from_params(request.params).map_err(|e| view_error(&e))?;
-        let (backend, original) = self.resource_backend(&params.uri).await.ok_or_else(|| {
+        let not_found = || {
             // SEP-2164: a read of no resource is `-32602` naming the URI.
             let mut error = ErrorObject::new(
                 error_code::INVALID_PARAMS,
@@ -465,8 +480,20 @@ impl Gateway {
             );
             error.data = Some(Raw::from_value(&json!({ "uri": params.uri })));
             error
-        })?;
+        };
+        let (backend, original) = self
+            .resource_backend(&params.uri)
+            .await
+            .ok_or_else(not_found)?;
         let server = backend.handle.id();
+        let permitted = if request.method == Method::ResourcesRead.as_str() {
+            self.permits_call(context, ItemKind::Resource, server, &original, None)
+        } else {
+            self.permits(context, ItemKind::Resource, server, &original)
+        };
+        if !permitted {
+            return Err(not_found());
+        }
         if let Some(answer) = self.shared_subscription(&request.method, server, &original, context)
         {
             return answer;
@@ -503,6 +530,7 @@ impl Gateway {
                 let (backend, original) = self
                     .find(ListKind::Prompts, name)
                     .await
+                    .filter(|(b, o)| self.permits(context, ItemKind::Prompt, b.handle.id(), o))
                     .ok_or_else(|| invalid_params(format!("Unknown prompt: {name}")))?;
                 params.reference.name = Some(Cow::Owned(original));
                 backend
@@ -511,6 +539,7 @@ impl Gateway {
                 let (backend, original) = self
                     .find(ListKind::ResourceTemplates, uri)
                     .await
+                    .filter(|(b, o)| self.permits(context, ItemKind::Resource, b.handle.id(), o))
                     .ok_or_else(|| invalid_params(format!("Unknown resource template: {uri}")))?;
                 params.reference.uri = Some(Cow::Owned(original));
                 backend

@@ -371,3 +371,141 @@ fn a_shared_token_and_oauth_together_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("keep one"));
 }
+
+/// `tools/list` and a `tools/call` of `tool` in a session opened with
+/// `token`: the exposed names, and the call's answer.
+fn list_and_call(addr: &str, token: &str, tool: &str) -> (Vec<String>, Value, String) {
+    let bearer = format!("Bearer {token}");
+    let auth = [("Authorization", bearer.as_str())];
+    let opened = initialize(addr, Some(&bearer));
+    assert_eq!(opened.status, 200, "{opened:?}");
+    let session = opened.header("mcp-session-id").unwrap().to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(
+        post_with(addr, Some(&session), &initialized, &auth)
+            .unwrap()
+            .status,
+        202
+    );
+    let listed = post_with(
+        addr,
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}),
+        &auth,
+    )
+    .unwrap();
+    let listed = &listed.messages()[0];
+    let names = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap().to_owned())
+        .collect();
+    let called = post_with(
+        addr,
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                "params": {"name": tool, "arguments": {}}}),
+        &auth,
+    )
+    .unwrap();
+    (names, called.messages()[0].clone(), session)
+}
+
+#[test]
+fn each_caller_is_listed_and_served_what_the_rules_allow_and_every_call_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth-access");
+    let addr = free_addr();
+    let audience = format!("http://{addr}/mcp");
+    let issuer = Issuer::start(&audience, &format!("{marker}-issuer"));
+    let config = json!({
+        "mcpManager": {
+            "pinning": "off",
+            "auth": {"issuer": issuer.url, "audience": audience, "requiredScopes": ["mcp:tools"]},
+            "access": {"rules": [
+                {"deny": ["ev/test_simple_text", "ev/test_error_handling"], "subjects": ["bob"]},
+                {"allow": ["ev/*"], "scopes": ["mcp:tools"]},
+            ]},
+            "audit": {"file": "audit.jsonl", "arguments": true},
+        },
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+    });
+    let (guard, _log) = gateway(&config, dir.path(), &addr, &marker);
+    let (alice_tools, alice_call, alice_session) =
+        list_and_call(&addr, &issuer.token("valid"), "ev__test_simple_text");
+    let (bob_tools, bob_call, _) =
+        list_and_call(&addr, &issuer.token("bob"), "ev__test_simple_text");
+    assert!(
+        alice_tools.contains(&"ev__test_simple_text".to_owned()),
+        "{alice_tools:?}"
+    );
+    assert!(
+        !bob_tools.contains(&"ev__test_simple_text".to_owned()),
+        "{bob_tools:?}"
+    );
+    assert!(
+        !bob_tools.contains(&"ev__test_error_handling".to_owned()),
+        "{bob_tools:?}"
+    );
+    assert_eq!(alice_tools.len(), bob_tools.len() + 2);
+    assert_eq!(
+        alice_call["result"]["content"][0]["text"],
+        "This is a simple text response for testing."
+    );
+    // Denied: the same error as a tool that does not exist.
+    assert_eq!(bob_call["error"]["code"], -32602, "{bob_call}");
+    assert_eq!(
+        bob_call["error"]["message"],
+        "Unknown tool: ev__test_simple_text"
+    );
+    let (_, unknown, _) = list_and_call(&addr, &issuer.token("bob"), "ev__no_such_tool");
+    assert_eq!(unknown["error"]["data"], bob_call["error"]["data"]);
+    // Bob's valid token does not open Alice's session.
+    let stolen = post_with(
+        &addr,
+        Some(&alice_session),
+        &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {}}),
+        &[("Authorization", &format!("Bearer {}", issuer.token("bob")))],
+    )
+    .unwrap();
+    assert_eq!(stolen.status, 404, "{stolen:?}");
+
+    // The audit log: one line per call, allowed or denied, by subject.
+    let audit = dir.path().join("audit.jsonl");
+    let lines: Vec<Value> = {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&audit).unwrap_or_default();
+            if text.lines().count() >= 2 || std::time::Instant::now() > deadline {
+                break text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(
+        (
+            &lines[0]["subject"],
+            &lines[0]["server"],
+            &lines[0]["tool"],
+            &lines[0]["outcome"]
+        ),
+        (
+            &json!("alice"),
+            &json!("ev"),
+            &json!("test_simple_text"),
+            &json!("allowed")
+        )
+    );
+    assert_eq!(lines[0]["arguments"], json!({}));
+    assert_eq!(
+        (&lines[1]["subject"], &lines[1]["outcome"]),
+        (&json!("bob"), &json!("denied"))
+    );
+    drop(guard);
+    assert_none_marked(&marker);
+}

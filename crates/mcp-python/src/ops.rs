@@ -164,6 +164,7 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
             "start() was called already: this manager is running (close() it, or make a new Manager)",
         ));
     }
+    let policies = control::policies(&config).map_err(|e| Failure::invalid(e.to_string()))?;
     let mut report = Vec::new();
     let mut servers = Vec::new();
     let mut failed = Vec::new();
@@ -193,7 +194,7 @@ pub(crate) async fn start(inner: &Arc<Inner>, args: &Value) -> Outcome {
         inner.runtime.clone(),
         registry,
         config.gateway().separator(),
-        Some(control::pinning(&config)),
+        policies,
         servers,
         failed,
         log,

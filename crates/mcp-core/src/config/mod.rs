@@ -37,7 +37,10 @@
 //! what the gateway does when a tool's definition changes after it was
 //! pinned, for servers whose entry does not say; `pinsFile` is where the
 //! pins are kept (relative to the config file's folder; default
-//! `pins.json` in [`crate::user_data_dir`]).
+//! `pins.json` in [`crate::user_data_dir`]). `auth` makes the HTTP endpoint
+//! an OAuth 2.1 resource server ([`AuthConfig`]); `access` says who may
+//! use which tools, prompts and resources ([`AccessConfig`]); `audit`
+//! where each call is written down ([`AuditConfig`]).
 //!
 //! ## A server entry
 //!
@@ -145,6 +148,7 @@
 //! one only without fallback). No error shows a file's content. Values come from an [`EnvLookup`]:
 //! [`ManagerConfig::load`] uses the process environment.
 
+mod access;
 mod auth;
 mod entry;
 mod expand;
@@ -169,6 +173,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use access::{AccessConfig, AccessRule, AuditConfig, ItemKind};
 pub use auth::{AuthConfig, DEFAULT_ALGORITHMS, Introspection};
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use sandbox::{FilesystemGrants, SandboxConfig};
@@ -216,6 +221,8 @@ const GATEWAY_SCHEMA: Schema = Schema {
         "pinning",
         "pinsFile",
         "auth",
+        "access",
+        "audit",
     ],
     foreign: &[],
     synonyms: &[
@@ -445,6 +452,12 @@ impl ManagerConfig {
         }
     }
 
+    /// The audit log's file (`mcpManager.audit.file`), taken from the
+    /// config file's folder when relative.
+    pub fn audit_file(&self) -> Option<PathBuf> {
+        Some(self.beside(&self.gateway().audit()?.file))
+    }
+
     /// `path`, taken from the config file's folder when relative.
     fn beside(&self, path: &Path) -> PathBuf {
         match self.source().and_then(Path::parent) {
@@ -463,6 +476,8 @@ pub struct GatewayOptions {
     pinning: PinMode,
     pins_file: Option<PathBuf>,
     auth: Option<AuthConfig>,
+    access: Option<AccessConfig>,
+    audit: Option<AuditConfig>,
 }
 
 /// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
@@ -528,6 +543,17 @@ impl GatewayOptions {
     pub fn auth(&self) -> Option<&AuthConfig> {
         self.auth.as_ref()
     }
+
+    /// Who may use which tools, prompts and resources (`access`).
+    pub fn access(&self) -> Option<&AccessConfig> {
+        self.access.as_ref()
+    }
+
+    /// Where calls are written down (`audit`), the file as written; see
+    /// [`ManagerConfig::audit_file`].
+    pub fn audit(&self) -> Option<&AuditConfig> {
+        self.audit.as_ref()
+    }
 }
 
 impl Default for GatewayOptions {
@@ -539,6 +565,8 @@ impl Default for GatewayOptions {
             pinning: PinMode::default(),
             pins_file: None,
             auth: None,
+            access: None,
+            audit: None,
         }
     }
 }
@@ -721,5 +749,7 @@ fn gateway_options(top: &Object<'_>, vars: &Vars<'_>, report: &mut Report) -> Ga
         pinning,
         pins_file,
         auth: auth::parse(&section, vars, report),
+        access: access::parse_access(&section, report),
+        audit: access::parse_audit(&section, vars, report),
     }
 }

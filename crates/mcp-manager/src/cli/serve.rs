@@ -200,6 +200,18 @@ async fn serve(
         }
         None => None,
     };
+    let policies = match mcp_control::policies(config) {
+        Ok(policies) => policies,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(launch::INVALID));
+        }
+    };
+    if config.gateway().access().is_some() && config.gateway().auth().is_none() {
+        eprintln!(
+            "mcp-manager: `access` rules apply without `auth`: only the rules without subjects, scopes or claims can hold"
+        );
+    }
     // Metrics are kept when something can read them.
     let metrics = admin.as_ref().map(|_| Metrics::new());
     let observer = metrics.as_ref().map_or_else(
@@ -272,7 +284,7 @@ async fn serve(
         mcp.clone(),
         registry.clone(),
         config.gateway().separator(),
-        Some(mcp_control::pinning(config)),
+        policies,
         running,
         failed,
         report,

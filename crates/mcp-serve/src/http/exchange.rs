@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue};
+use mcp_core::auth::Principal;
 use mcp_core::{BoxFuture, HandlerResult, Peer, RequestContext};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::stateless::{self, Generation};
@@ -33,12 +34,16 @@ use super::body::{
 };
 use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
 use super::{
-    EVENT_STREAM, METHOD_HEADER, NAME_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared,
+    Caller, EVENT_STREAM, METHOD_HEADER, NAME_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared,
     VERSION_HEADER,
 };
 
 impl Shared {
-    pub(super) fn session(&self, headers: &HeaderMap) -> Result<Arc<Session>, Box<HttpResponse>> {
+    pub(super) fn session(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+    ) -> Result<Arc<Session>, Box<HttpResponse>> {
         let Some(id) = headers.get(SESSION_HEADER) else {
             return Err(Box::new(rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -46,7 +51,13 @@ impl Shared {
                 ErrorObject::new(error_code::INVALID_REQUEST, "Bad Request: no session id"),
             )));
         };
-        let found = id.to_str().ok().and_then(|id| self.sessions.get(id));
+        // A session opened with another subject's token is not theirs to
+        // use: as unknown to them as any other id.
+        let found = id
+            .to_str()
+            .ok()
+            .and_then(|id| self.sessions.get(id))
+            .filter(|session| session.used_by(caller));
         if let Some(session) = &found {
             session.touch();
         }
@@ -63,6 +74,7 @@ impl Shared {
         &self,
         request: hyper::Request<Incoming>,
         client: IpAddr,
+        caller: Caller,
     ) -> HttpResponse {
         let (parts, body) = request.into_parts();
         let message = match self.read_message(body).await {
@@ -114,10 +126,10 @@ impl Shared {
             Message::Request(request) if stateless.is_some() => {
                 let progress = stateless.as_ref().is_some_and(|s| s.progress);
                 let params = Some(param_headers(headers));
-                run(self, request, (progress, params), None, client).await
+                run(self, request, (progress, params), None, (client, caller)).await
             }
             Message::Request(request) if request.method == Method::Initialize.as_str() => {
-                self.initialize(request, client).await
+                self.initialize(request, client, caller).await
             }
             Message::Notification(_) | Message::Response(_) | Message::Error(_)
                 if header_version.is_some_and(|v| !v.is_stateful()) =>
@@ -125,14 +137,15 @@ impl Shared {
                 status(StatusCode::ACCEPTED)
             }
             message => {
-                let session = match self.session(headers) {
+                let session = match self.session(headers, &caller) {
                     Ok(session) => session,
                     Err(response) => return *response,
                 };
                 match message {
                     Message::Request(request) => {
                         let progress = read_progress(&request);
-                        run(self, request, (progress, None), Some(session), client).await
+                        let context = (client, caller);
+                        run(self, request, (progress, None), Some(session), context).await
                     }
                     other => {
                         // Requests were taken above: nothing comes back.
@@ -228,6 +241,7 @@ impl Shared {
         &self,
         request: Request<'static>,
         client: IpAddr,
+        caller: Caller,
     ) -> HttpResponse {
         let room = match self.sessions.reserve(client) {
             Ok(room) => room,
@@ -239,7 +253,12 @@ impl Shared {
                 );
             }
         };
-        let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
+        let session = Arc::new(Session::new(
+            client,
+            caller,
+            self.epoch,
+            &self.options.observer,
+        ));
         let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
         let id = request.id.clone();
         let answer = match self.server.handle_request(request, context).await {
@@ -255,7 +274,7 @@ impl Shared {
         response
     }
 
-    pub(super) fn get(&self, headers: &HeaderMap) -> HttpResponse {
+    pub(super) fn get(&self, headers: &HeaderMap, caller: &Caller) -> HttpResponse {
         let accepts = headers
             .get_all("accept")
             .iter()
@@ -264,7 +283,7 @@ impl Shared {
         if !accepts {
             return status(StatusCode::NOT_ACCEPTABLE);
         }
-        let session = match self.session(headers) {
+        let session = match self.session(headers, caller) {
             Ok(session) => session,
             Err(response) => return *response,
         };
@@ -284,11 +303,18 @@ impl Shared {
         resumable(session, None, sent, self.options.keep_alive, ())
     }
 
-    pub(super) fn delete(&self, headers: &HeaderMap) -> HttpResponse {
+    pub(super) fn delete(&self, headers: &HeaderMap, caller: &Caller) -> HttpResponse {
         let id = headers.get(SESSION_HEADER).and_then(|id| id.to_str().ok());
         let Some(id) = id else {
             return status(StatusCode::BAD_REQUEST);
         };
+        let theirs = self
+            .sessions
+            .get(id)
+            .is_some_and(|session| session.used_by(caller));
+        if !theirs {
+            return status(StatusCode::NOT_FOUND);
+        }
         match self.sessions.remove(id) {
             Some(session) => {
                 end_session(&session, &self.cancellable);
@@ -306,7 +332,7 @@ pub(super) async fn run(
     request: Request<'static>,
     (streamed, param_headers): (bool, Option<Vec<(String, String)>>),
     session: Option<Arc<Session>>,
-    client: IpAddr,
+    (client, caller): (IpAddr, Caller),
 ) -> HttpResponse {
     let id = request.id.clone();
     let admitted = match shared.admit_request(&id, session.as_ref(), client) {
@@ -320,6 +346,7 @@ pub(super) async fn run(
         session: session.clone(),
         notify_on_stream: streamed,
         param_headers,
+        caller,
     };
     let context = RequestContext::new(Arc::new(peer));
     let mut cancel_all = shared.cancel_all.clone();
@@ -511,6 +538,8 @@ pub(super) struct RequestPeer {
     pub(super) notify_on_stream: bool,
     /// The `Mcp-Param-*` headers of a stateless request.
     pub(super) param_headers: Option<Vec<(String, String)>>,
+    /// Who is calling, when access tokens are checked.
+    pub(super) caller: Caller,
 }
 
 impl Peer for RequestPeer {
@@ -563,6 +592,9 @@ impl Peer for RequestPeer {
 
     fn param_headers(&self) -> Option<&[(String, String)]> {
         self.param_headers.as_deref()
+    }
+    fn principal(&self) -> Option<&Principal> {
+        self.caller.as_deref()
     }
 }
 

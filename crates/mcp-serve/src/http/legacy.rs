@@ -18,13 +18,13 @@ use mcp_runtime::dispatch::answer;
 
 use super::exchange::RequestPeer;
 use super::session::{Cancellable, Session, Sessions, end_session};
-use super::{MESSAGE_PATH, Shared};
+use super::{Caller, MESSAGE_PATH, Shared};
 
 impl Shared {
     /// `GET /sse`: a session of the legacy HTTP+SSE transport. The stream
     /// opens with an `endpoint` event naming where to POST, then carries
     /// every message to the client; the session ends with the stream.
-    pub(super) fn open_legacy(&self, client: IpAddr) -> HttpResponse {
+    pub(super) fn open_legacy(&self, client: IpAddr, caller: Caller) -> HttpResponse {
         let room = match self.sessions.reserve(client) {
             Ok(room) => room,
             Err(message) => {
@@ -33,7 +33,12 @@ impl Shared {
                 return response;
             }
         };
-        let session = Arc::new(Session::new(client, self.epoch, &self.options.observer));
+        let session = Arc::new(Session::new(
+            client,
+            caller,
+            self.epoch,
+            &self.options.observer,
+        ));
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         session.set_stream(sender);
         let id = self.ids.next();
@@ -63,6 +68,7 @@ impl Shared {
         &self,
         request: hyper::Request<Incoming>,
         client: IpAddr,
+        caller: &Caller,
     ) -> HttpResponse {
         let session = request
             .uri()
@@ -70,7 +76,8 @@ impl Shared {
             .into_iter()
             .flat_map(|query| query.split('&'))
             .find_map(|pair| pair.strip_prefix("sessionId="))
-            .and_then(|id| self.sessions.get(id));
+            .and_then(|id| self.sessions.get(id))
+            .filter(|session| session.used_by(caller));
         let Some(session) = session else {
             return status(StatusCode::NOT_FOUND);
         };
@@ -96,6 +103,7 @@ impl Shared {
             session: Some(session.clone()),
             notify_on_stream: true,
             param_headers: None,
+            caller: caller.clone(),
         };
         let server = self.server.clone();
         let context = RequestContext::new(Arc::new(peer));

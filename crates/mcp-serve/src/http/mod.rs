@@ -93,7 +93,7 @@ use hyper::service::service_fn;
 use hyper::{Method as HttpMethod, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use mcp_core::McpServer;
-use mcp_core::auth::{Authenticator, Denial};
+use mcp_core::auth::{Authenticator, Denial, Principal};
 use mcp_runtime::observe::{NoObserver, Observer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -340,6 +340,9 @@ fn denied(denial: &Denial) -> HttpResponse {
     response
 }
 
+/// Who is calling, when access tokens are checked.
+type Caller = Option<Arc<Principal>>;
+
 /// What all connections share.
 struct Shared {
     server: Arc<dyn McpServer>,
@@ -409,13 +412,15 @@ impl Shared {
         if !self.allowed(request.headers()) {
             return status(StatusCode::FORBIDDEN);
         }
+        let mut caller: Caller = None;
         if let Some(authenticator) = &self.options.authenticator {
             let header = request
                 .headers()
                 .get("authorization")
                 .and_then(|value| value.to_str().ok());
-            if let Err(denial) = authenticator.authenticate(header).await {
-                return denied(&denial);
+            match authenticator.authenticate(header).await {
+                Ok(principal) => caller = Some(Arc::new(principal)),
+                Err(denial) => return denied(&denial),
             }
         } else if !self.authorized(request.headers()) {
             let mut response = status(StatusCode::UNAUTHORIZED);
@@ -425,16 +430,18 @@ impl Shared {
             return response;
         }
         match (request.uri().path(), request.method()) {
-            (SSE_PATH, &HttpMethod::GET) => return self.open_legacy(client),
-            (MESSAGE_PATH, &HttpMethod::POST) => return self.legacy_post(request, client).await,
+            (SSE_PATH, &HttpMethod::GET) => return self.open_legacy(client, caller),
+            (MESSAGE_PATH, &HttpMethod::POST) => {
+                return self.legacy_post(request, client, &caller).await;
+            }
             (SSE_PATH, _) => return not_allowed("GET"),
             (MESSAGE_PATH, _) => return not_allowed("POST"),
             _ => {}
         }
         match *request.method() {
-            HttpMethod::POST => self.post(request, client).await,
-            HttpMethod::GET => self.get(request.headers()),
-            HttpMethod::DELETE => self.delete(request.headers()),
+            HttpMethod::POST => self.post(request, client, caller).await,
+            HttpMethod::GET => self.get(request.headers(), &caller),
+            HttpMethod::DELETE => self.delete(request.headers(), &caller),
             _ => {
                 let mut response = status(StatusCode::METHOD_NOT_ALLOWED);
                 response

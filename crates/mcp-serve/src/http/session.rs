@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use crossbeam_skiplist::SkipMap;
+use mcp_core::auth::Principal;
 use mcp_core::{BoxFuture, HandlerResult, Peer};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::raw::Raw;
@@ -24,6 +25,7 @@ use mcp_runtime::observe::Observer;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use super::Caller;
 use super::body::encode_event;
 use super::replay::ReplayLog;
 
@@ -31,6 +33,9 @@ use super::replay::ReplayLog;
 pub(super) struct Session {
     /// The address of the client that opened it.
     pub(super) client: IpAddr,
+    /// Who opened it, when access tokens are checked: only the same
+    /// subject may use it.
+    owner: Caller,
     /// Its [`Peer::session`] key.
     pub(super) key: u64,
     /// The session's own stream (the GET), as encoded events.
@@ -69,12 +74,14 @@ impl Drop for OpenSession {
 impl Session {
     pub(super) fn new(
         client: IpAddr,
+        owner: Caller,
         epoch: tokio::time::Instant,
         observer: &Arc<dyn Observer>,
     ) -> Self {
         let session = Self {
             _open: OpenSession::new(observer),
             client,
+            owner,
             key: mcp_core::next_session_key(),
             stream: ArcSwapOption::empty(),
             running: AtomicUsize::new(0),
@@ -86,6 +93,21 @@ impl Session {
         };
         session.touch();
         session
+    }
+
+    /// Whether `caller` may use this session: the subject that opened it,
+    /// when it was opened with an access token.
+    pub(super) fn used_by(&self, caller: &Caller) -> bool {
+        match (&self.owner, caller) {
+            (None, _) => true,
+            (Some(owner), Some(caller)) => owner.subject == caller.subject,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Who opened it, when access tokens are checked.
+    pub(super) fn owner(&self) -> Option<&Principal> {
+        self.owner.as_deref()
     }
 
     /// Notes that the session is in use now.
@@ -188,6 +210,10 @@ impl Peer for SessionPeer {
 
     fn session(&self) -> Option<u64> {
         Some(self.0.key)
+    }
+
+    fn principal(&self) -> Option<&Principal> {
+        self.0.owner()
     }
 }
 
@@ -469,7 +495,12 @@ mod tests {
 
     fn session(client: IpAddr) -> Arc<Session> {
         let observer: Arc<dyn Observer> = Arc::new(NoObserver);
-        Arc::new(Session::new(client, tokio::time::Instant::now(), &observer))
+        Arc::new(Session::new(
+            client,
+            None,
+            tokio::time::Instant::now(),
+            &observer,
+        ))
     }
 
     #[test]
