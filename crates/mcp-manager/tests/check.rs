@@ -508,3 +508,19 @@ fn a_sandbox_is_shown_and_a_remote_one_refused() {
         "mcpServers.far.sandbox: a sandbox applies only to servers run as local processes (`command`)",
     ]);
 }
+
+#[test]
+fn auth_access_and_audit_are_shown() {
+    let config = r#"{"mcpManager": {
+        "auth": {"issuer": "https://idp.example.com/realms/team", "audience": "https://mcp.example.com/mcp", "requiredScopes": ["mcp:tools"]},
+        "access": {"rules": [{"allow": ["*"], "scopes": ["mcp:admin"]}, {"deny": ["*/delete_*"]}]},
+        "audit": {"file": "/var/log/mcp/audit.jsonl"}
+    }, "mcpServers": {"a": {"command": "x"}}}"#;
+    check(config).assert_valid_with(&[
+        "  auth:        access tokens of https://idp.example.com/realms/team for https://mcp.example.com/mcp, with mcp:tools\n  access:      2 rules, else deny\n  audit:       /var/log/mcp/audit.jsonl\n",
+    ]);
+    check(r#"{"mcpManager": {"access": {"rules": [{"allow": ["echo"]}]}}, "mcpServers": {}}"#)
+        .assert_invalid_with(&[
+            "mcpManager.access.rules[0].allow[0]: \"echo\" does not name a server",
+        ]);
+}

@@ -35,6 +35,7 @@ fn summary(file: &Path, config: &ManagerConfig, out: &mut dyn Write) -> io::Resu
         plural(total, "server"),
         config.gateway().separator()
     )?;
+    guard_lines(config, out)?;
     for server in config.servers() {
         writeln!(out)?;
         server_block(server, config.gateway().pinning(), out)?;
@@ -51,6 +52,39 @@ fn summary(file: &Path, config: &ManagerConfig, out: &mut dyn Write) -> io::Resu
         "ok: the config is valid ({})",
         plural(config.warnings().len(), "warning")
     )
+}
+
+/// Who may call the gateway, and what is written down, when the config
+/// says.
+fn guard_lines(config: &ManagerConfig, out: &mut dyn Write) -> io::Result<()> {
+    let gateway = config.gateway();
+    if let Some(auth) = gateway.auth() {
+        let mut text = format!(
+            "access tokens of {} for {}",
+            auth.issuer().as_str(),
+            auth.audience().as_str()
+        );
+        if !auth.required_scopes().is_empty() {
+            text.push_str(&format!(", with {}", auth.required_scopes().join(" ")));
+        }
+        if auth.introspection().is_some() {
+            text.push_str("; opaque tokens introspected");
+        }
+        field(out, "auth", &text)?;
+    }
+    if let Some(access) = gateway.access() {
+        let default = if access.default_allow {
+            "allow"
+        } else {
+            "deny"
+        };
+        let text = format!("{}, else {default}", plural(access.rules.len(), "rule"));
+        field(out, "access", &text)?;
+    }
+    if let Some(file) = config.audit_file() {
+        field(out, "audit", &file.display().to_string())?;
+    }
+    Ok(())
 }
 
 fn server_block(server: &ServerConfig, pinning: PinMode, out: &mut dyn Write) -> io::Result<()> {
