@@ -23,7 +23,7 @@ that changes a tool's definition between runs, for pinning tests.
 
 With `PEER_REACH_TOOLS=1` it also has tools that reach out of the
 process, for sandbox tests: `read_text` and `write_text` (a file),
-`connect` (a TCP connection), `allocate` (memory) and `open_files` (many
+`connect` (a TCP connection), `connect_unix` (a Unix socket), `allocate` (memory) and `open_files` (many
 descriptors at once). Each fails with the error the system gave it.
 
 It works with mcp 2.x, where the high-level server is `MCPServer`, and with
@@ -162,6 +162,16 @@ if os.environ.get("PEER_REACH_TOOLS") == "1":
         import socket
 
         with socket.create_connection((host, port), timeout=5):
+            return "connected"
+
+    @server.tool()
+    @says_why
+    def connect_unix(path: str) -> str:
+        """Connects to the Unix socket at `path`, and closes it."""
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as unix:
+            unix.connect(path)
             return "connected"
 
     @server.tool()

@@ -179,6 +179,15 @@ fn sandboxed_servers_serve_and_get_errors_past_their_grants() {
         .unwrap(),
         "connected"
     );
+    // A Unix socket with a path crosses network namespaces: refused too.
+    let socket = dir.path().join("agent.sock");
+    let _listening = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let refused = call(&session, 20, "boxed__connect_unix", json!({"path": socket})).unwrap_err();
+    assert!(refused.contains("Permission denied"), "{refused}");
+    assert_eq!(
+        call(&session, 21, "free__connect_unix", json!({"path": socket})).unwrap(),
+        "connected"
+    );
     let refused = call(&session, 13, "boxed__allocate", json!({"megabytes": 2048})).unwrap_err();
     assert!(refused.contains("MemoryError"), "{refused}");
     let refused = call(&session, 14, "boxed__open_files", json!({"count": 200})).unwrap_err();

@@ -11,7 +11,9 @@
 //! 1. without `network`: `unshare(CLONE_NEWNET)`, a network namespace of
 //!    its own with only a loopback interface, down (and when the manager
 //!    may not make one, a user namespace with it, the user mapped to
-//!    itself);
+//!    itself); and, once `no_new_privs` is set, a seccomp filter that
+//!    refuses `socket(AF_UNIX, ...)` (`EACCES`), since Unix sockets with a
+//!    path (D-Bus, ssh-agent, a container engine) cross namespaces;
 //! 2. the resource limits: `RLIMIT_DATA` (`memoryMb`), `RLIMIT_CPU`
 //!    (`cpuSeconds`), `RLIMIT_NOFILE` (`openFiles`), `RLIMIT_NPROC`
 //!    (`processes`);
@@ -31,12 +33,13 @@
 //! # Invariants
 //!
 //! Architecture invariant: no async runtime, no threads, no allocation in
-//! the child. The `unsafe` here is the Landlock system calls (which have
-//! no wrapper in `nix`) and `pre_exec`, whose closure only makes system
-//! calls on data prepared before the fork.
+//! the child. The `unsafe` here is the Landlock and seccomp system calls
+//! (which have no wrapper in `nix`) and `pre_exec`, whose closure only
+//! makes system calls on data prepared before the fork.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod landlock;
+mod seccomp;
 
 use std::ffi::CString;
 use std::io;
@@ -192,6 +195,9 @@ impl Sandbox {
         nix::sys::prctl::set_no_new_privs()?;
         if let Some(ruleset) = &self.ruleset {
             landlock::restrict_self(ruleset.as_raw_fd())?;
+        }
+        if self.network.is_some() {
+            seccomp::install(&seccomp::NO_UNIX_SOCKETS)?;
         }
         Ok(())
     }

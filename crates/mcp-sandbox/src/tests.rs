@@ -152,3 +152,53 @@ fn without_network_as_a_user_without_privileges() {
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("1 passed"), "{stdout}");
 }
+
+/// Without network, no Unix socket either: those with a path cross network
+/// namespaces. A socket pair, which reaches nothing outside, still works.
+#[test]
+fn without_network_no_unix_socket_can_be_made() {
+    let Ok(python) = which("python3") else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    let script = "import socket\n\
+        a, b = socket.socketpair(); print('pair')\n\
+        try:\n    socket.socket(socket.AF_UNIX); print('unix')\n\
+        except PermissionError as e:\n    print('refused', e.errno)\n\
+        socket.socket(socket.AF_INET); print('inet')\n";
+    let mut command = Command::new(&python);
+    command.args(["-c", script]);
+    Sandbox::prepare(&config(r#"{"network": false}"#))
+        .unwrap()
+        .confine(&mut command);
+    let out = command.output().unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "pair\nrefused 13\ninet\n",
+        "{}",
+        text(&out.stderr)
+    );
+    // With the network, Unix sockets are the manager's business.
+    let mut command = Command::new(&python);
+    command.args(["-c", script]);
+    Sandbox::prepare(&config("{}"))
+        .unwrap()
+        .confine(&mut command);
+    let out = command.output().unwrap();
+    assert_eq!(
+        text(&out.stdout),
+        "pair\nunix\ninet\n",
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// The first `name` on `PATH`.
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
