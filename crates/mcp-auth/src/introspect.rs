@@ -1,5 +1,7 @@
 //! Opaque tokens, checked by the authorization server's introspection
-//! endpoint (RFC 7662); its answers kept for a minute at most.
+//! endpoint (RFC 7662): answers kept for a minute at most, refusals for
+//! ten seconds, and at most [`AT_ONCE`] requests to the server at a time,
+//! so that a client repeating a bad token costs the server nothing more.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +11,7 @@ use mcp_core::auth::Principal;
 use mcp_core::config::{AuthConfig, Introspection};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::token::principal;
@@ -16,8 +19,12 @@ use crate::{Refused, json_body};
 
 /// How long an answer is kept, at most.
 const KEEP: Duration = Duration::from_secs(60);
-/// How many answers are kept, at most.
+/// How long a refusal is kept.
+const KEEP_REFUSED: Duration = Duration::from_secs(10);
+/// How many answers (and refusals) are kept, at most.
 const KEPT: usize = 4096;
+/// How many introspection requests run at once, at most.
+const AT_ONCE: usize = 16;
 
 pub(crate) struct Introspector {
     client: reqwest::Client,
@@ -29,6 +36,10 @@ pub(crate) struct Introspector {
     leeway: u64,
     /// Active tokens by their SHA-256 (never the token itself), until when.
     known: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    /// Refused tokens by their SHA-256, until when.
+    refused: Mutex<HashMap<[u8; 32], (Option<Principal>, Instant)>>,
+    /// Bounds the introspection requests in flight.
+    slots: Semaphore,
 }
 
 impl Introspector {
@@ -46,14 +57,45 @@ impl Introspector {
             audience: config.audience().as_str().to_owned(),
             leeway: config.leeway().as_secs(),
             known: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+            slots: Semaphore::new(AT_ONCE),
         }
     }
 
     pub(crate) async fn check(&self, token: &str) -> Result<Principal, Refused> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(principal) = self.remembered(&key) {
+        if let Some(principal) = kept(&self.known, &key) {
             return Ok(principal);
         }
+        if kept(&self.refused, &key).is_some() {
+            return Err(Refused::Invalid(
+                "refused by introspection lately".to_owned(),
+            ));
+        }
+        let checked = self.introspect(token).await;
+        match &checked {
+            Ok(principal) => {
+                let keep = principal
+                    .claims
+                    .get("exp")
+                    .and_then(Value::as_u64)
+                    .map_or(KEEP, |exp| {
+                        Duration::from_secs(exp.saturating_sub(unix_now())).min(KEEP)
+                    });
+                keep_bounded(&self.known, key, principal.clone(), keep);
+            }
+            Err(Refused::Invalid(_)) => keep_bounded(&self.refused, key, None, KEEP_REFUSED),
+            Err(Refused::Unavailable(_)) => {}
+        }
+        checked
+    }
+
+    async fn introspect(&self, token: &str) -> Result<Principal, Refused> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| Refused::Unavailable("introspection is closed".to_owned()))?;
         let body = format!("token={}&token_type_hint=access_token", form_encode(token));
         let response = self
             .client
@@ -79,18 +121,12 @@ impl Introspector {
         if claims.get("active") != Some(&Value::Bool(true)) {
             return Err(Refused::Invalid("introspection says inactive".to_owned()));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let exp = claims.get("exp").and_then(Value::as_u64);
-        if exp.is_some_and(|exp| exp.saturating_add(self.leeway) < now) {
+        let now = unix_now();
+        let number = |key: &str| claims.get(key).and_then(Value::as_u64);
+        if number("exp").is_some_and(|exp| exp.saturating_add(self.leeway) < now) {
             return Err(Refused::Invalid("introspection says expired".to_owned()));
         }
-        if claims
-            .get("nbf")
-            .and_then(Value::as_u64)
-            .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
-        {
+        if number("nbf").is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
             return Err(Refused::Invalid(
                 "introspection says not yet valid".to_owned(),
             ));
@@ -100,47 +136,57 @@ impl Introspector {
                 return Err(Refused::Invalid(format!("issued by {iss}")));
             }
         }
-        if let Some(aud) = claims.get("aud") {
-            let names = match aud {
-                Value::String(one) => one == &self.audience,
-                Value::Array(many) => many.iter().any(|a| a.as_str() == Some(&self.audience)),
-                _ => false,
-            };
-            if !names {
-                return Err(Refused::Invalid(format!("for the audience {aud}")));
-            }
+        // A token without an audience could be meant for any service.
+        let ours = match claims.get("aud") {
+            Some(Value::String(one)) => one == &self.audience,
+            Some(Value::Array(many)) => many.iter().any(|a| a.as_str() == Some(&self.audience)),
+            _ => false,
+        };
+        if !ours {
+            return Err(Refused::Invalid(format!(
+                "not for this audience: {:?}",
+                claims.get("aud")
+            )));
         }
-        let principal = principal(claims);
-        let keep = exp.map_or(KEEP, |exp| {
-            Duration::from_secs(exp.saturating_sub(now)).min(KEEP)
-        });
-        self.remember(key, principal.clone(), keep);
-        Ok(principal)
+        principal(claims).ok_or_else(|| Refused::Invalid("no sub or client_id".to_owned()))
     }
+}
 
-    fn remembered(&self, key: &[u8; 32]) -> Option<Principal> {
-        let known = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (principal, until) = known.get(key)?;
-        (*until > Instant::now()).then(|| principal.clone())
-    }
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
-    fn remember(&self, key: [u8; 32], principal: Principal, keep: Duration) {
-        let now = Instant::now();
-        let mut known = self
-            .known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if known.len() >= KEPT {
-            known.retain(|_, (_, until)| *until > now);
-        }
-        if known.len() >= KEPT {
-            known.clear();
-        }
-        known.insert(key, (principal, now + keep));
+/// What `map` keeps for `key`, if it is still to be kept.
+fn kept<T: Clone>(map: &Mutex<HashMap<[u8; 32], (T, Instant)>>, key: &[u8; 32]) -> Option<T> {
+    let map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (value, until) = map.get(key)?;
+    (*until > Instant::now()).then(|| value.clone())
+}
+
+/// Keeps `value` under `key` for `keep`, in a map of at most [`KEPT`]
+/// entries: the expired ones go first, then all.
+fn keep_bounded<T>(
+    map: &Mutex<HashMap<[u8; 32], (T, Instant)>>,
+    key: [u8; 32],
+    value: T,
+    keep: Duration,
+) {
+    let now = Instant::now();
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if map.len() >= KEPT {
+        map.retain(|_, (_, until)| *until > now);
     }
+    if map.len() >= KEPT {
+        map.clear();
+    }
+    map.insert(key, (value, now + keep));
 }
 
 /// `text` percent-encoded for a form body (and for HTTP Basic credentials,

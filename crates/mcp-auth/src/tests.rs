@@ -100,32 +100,20 @@ fn the_metadata_and_the_challenges_point_to_each_other() {
 
 #[test]
 fn the_caller_is_read_from_the_claims_of_each_provider() {
+    let of = |claims: serde_json::Value| principal(claims.as_object().unwrap().clone());
     // Keycloak and Auth0: `scope` as one string.
-    let keycloak = principal(
-        json!({"sub": "u1", "scope": "openid mcp:tools"})
-            .as_object()
-            .unwrap()
-            .clone(),
-    );
+    let keycloak = of(json!({"sub": "u1", "scope": "openid mcp:tools"})).unwrap();
     assert_eq!(keycloak.subject, "u1");
     assert_eq!(keycloak.scopes, ["openid", "mcp:tools"]);
     // Entra ID: `scp`; an app token has `azp` and no `sub` of a user.
-    let entra = principal(
-        json!({"azp": "app-1", "scp": "mcp.tools"})
-            .as_object()
-            .unwrap()
-            .clone(),
-    );
+    let entra = of(json!({"azp": "app-1", "scp": "mcp.tools"})).unwrap();
     assert_eq!(entra.subject, "app-1");
     assert!(entra.has_scope("mcp.tools"));
-    let listed = principal(
-        json!({"client_id": "c", "scp": ["a", "b"]})
-            .as_object()
-            .unwrap()
-            .clone(),
-    );
+    let listed = of(json!({"client_id": "c", "scp": ["a", "b"]})).unwrap();
     assert_eq!((listed.subject.as_str(), listed.scopes.len()), ("c", 2));
-    assert_eq!(principal(serde_json::Map::new()).subject, "-");
+    // Callers that cannot be told apart are not served.
+    assert_eq!(of(json!({})), None);
+    assert_eq!(of(json!({"sub": ""})), None);
 }
 
 #[test]

@@ -64,17 +64,19 @@ pub(crate) async fn check_jwt(
         .collect::<HashSet<_>>();
     let data = decode::<Map<String, Value>>(token, &key, &validation)
         .map_err(|error| Refused::Invalid(format!("{error}")))?;
-    Ok(principal(data.claims))
+    principal(data.claims).ok_or_else(|| Refused::Invalid("no sub, client_id or azp".to_owned()))
 }
 
 /// The caller of a token's (or an introspection answer's) claims: the
-/// subject from `sub`, else `client_id`; the scopes from `scope` (a
-/// space-separated string) or `scp` (Entra ID: a string or an array).
-pub(crate) fn principal(claims: Map<String, Value>) -> Principal {
+/// subject from `sub`, else `client_id` or `azp` (a token of a client
+/// acting for itself); the scopes from `scope` (a space-separated string)
+/// or `scp` (Entra ID: a string or an array). `None` without a subject:
+/// callers that cannot be told apart are not served.
+pub(crate) fn principal(claims: Map<String, Value>) -> Option<Principal> {
     let subject = ["sub", "client_id", "azp"]
         .iter()
         .find_map(|key| claims.get(*key).and_then(Value::as_str))
-        .unwrap_or("-")
+        .filter(|subject| !subject.is_empty())?
         .to_owned();
     let mut scopes: Vec<String> = Vec::new();
     for key in ["scope", "scp"] {
@@ -89,9 +91,9 @@ pub(crate) fn principal(claims: Map<String, Value>) -> Principal {
         }
     }
     scopes.dedup();
-    Principal {
+    Some(Principal {
         subject,
         scopes,
         claims,
-    }
+    })
 }

@@ -186,6 +186,14 @@ fn tokens_are_checked_as_the_authorization_spec_says() {
     bad.push(("two parts".into(), "Bearer abc.def".into()));
     bad.push(("garbage JWT".into(), "Bearer e30.e30.AAAA".into()));
     bad.push(("opaque, inactive".into(), "Bearer opaque-inactive".into()));
+    bad.push((
+        "opaque, no audience".into(),
+        "Bearer opaque-no-audience".into(),
+    ));
+    bad.push((
+        "opaque, no subject".into(),
+        "Bearer opaque-no-subject".into(),
+    ));
     let valid = issuer.token("valid");
     let mut tampered = valid.clone();
     tampered.pop();
@@ -257,6 +265,15 @@ fn tokens_are_checked_as_the_authorization_spec_says() {
         assert_eq!(initialize(&addr, Some("Bearer opaque-active")).status, 200);
     }
     assert_eq!(count(), before);
+    // A refusal is remembered too: a client repeating a bad token costs the
+    // authorization server one request.
+    for _ in 0..3 {
+        assert_eq!(
+            initialize(&addr, Some("Bearer opaque-never-issued")).status,
+            401
+        );
+    }
+    assert_eq!(count(), before + 1);
 
     // The official Python SDK client, with and without a good token.
     let (report, _) = run_python_client(

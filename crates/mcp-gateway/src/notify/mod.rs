@@ -12,6 +12,7 @@ mod tests;
 use std::borrow::Cow;
 
 use arc_swap::ArcSwap;
+use mcp_core::config::ItemKind;
 use mcp_core::{HandlerResult, RequestContext, ServerId};
 use mcp_protocol::jsonrpc::error_code;
 use mcp_protocol::mcp::{
@@ -66,6 +67,10 @@ impl Gateway {
                 continue;
             };
             let server = backend.handle.id();
+            // What the caller may not read it may not watch either.
+            if !self.permits(context, ItemKind::Resource, server, &original) {
+                continue;
+            }
             if lock(&self.scope.subscriptions).subscribe(key, server, &original) {
                 let subscribe = Raw::from_value(&json!({ "uri": original }));
                 let asked = self

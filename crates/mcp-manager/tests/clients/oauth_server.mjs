@@ -7,8 +7,9 @@
 // It prints one JSON line: the issuer's URL and tokens it signed, each
 // made wrong in one way (or not), and tokens signed by another key; then
 // it serves until its standard input closes. `POST /introspect-opaque`
-// answers RFC 7662 introspection for two opaque tokens (one active, one
-// not) to the client `gateway` with the secret `s3cret`;
+// answers RFC 7662 introspection for a few opaque tokens (active, without
+// the scope, the audience or a subject, inactive) to the client `gateway`
+// with the secret `s3cret`;
 // `GET /garbage-jwks` answers something that is not a key set.
 //
 // MCP_PEER_NODE_MODULES must name the node_modules folder that holds
@@ -79,7 +80,9 @@ const opaque = {
     active: true, sub: "carol", scope: "mcp:tools", client_id: "cli",
     aud: audience, iss: issuer, exp: now + 3600,
   },
-  "opaque-no-scope": { active: true, sub: "carol", scope: "openid", exp: now + 3600 },
+  "opaque-no-scope": { active: true, sub: "carol", scope: "openid", aud: audience, exp: now + 3600 },
+  "opaque-no-audience": { active: true, sub: "carol", scope: "mcp:tools", exp: now + 3600 },
+  "opaque-no-subject": { active: true, scope: "mcp:tools", aud: audience, exp: now + 3600 },
   "opaque-inactive": { active: false },
 };
 let introspections = 0;
