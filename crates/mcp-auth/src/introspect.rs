@@ -26,6 +26,10 @@ const KEPT: usize = 4096;
 /// How many introspection requests run at once, at most.
 const AT_ONCE: usize = 16;
 
+/// Answers by the SHA-256 of their token, each with when it stops being
+/// kept.
+type Kept<T> = Mutex<HashMap<[u8; 32], (T, Instant)>>;
+
 pub(crate) struct Introspector {
     client: reqwest::Client,
     endpoint: String,
@@ -35,9 +39,9 @@ pub(crate) struct Introspector {
     audience: String,
     leeway: u64,
     /// Active tokens by their SHA-256 (never the token itself), until when.
-    known: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    known: Kept<Principal>,
     /// Refused tokens by their SHA-256, until when.
-    refused: Mutex<HashMap<[u8; 32], (Option<Principal>, Instant)>>,
+    refused: Kept<()>,
     /// Bounds the introspection requests in flight.
     slots: Semaphore,
 }
@@ -84,7 +88,7 @@ impl Introspector {
                     });
                 keep_bounded(&self.known, key, principal.clone(), keep);
             }
-            Err(Refused::Invalid(_)) => keep_bounded(&self.refused, key, None, KEEP_REFUSED),
+            Err(Refused::Invalid(_)) => keep_bounded(&self.refused, key, (), KEEP_REFUSED),
             Err(Refused::Unavailable(_)) => {}
         }
         checked
@@ -160,7 +164,7 @@ fn unix_now() -> u64 {
 }
 
 /// What `map` keeps for `key`, if it is still to be kept.
-fn kept<T: Clone>(map: &Mutex<HashMap<[u8; 32], (T, Instant)>>, key: &[u8; 32]) -> Option<T> {
+fn kept<T: Clone>(map: &Kept<T>, key: &[u8; 32]) -> Option<T> {
     let map = map
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -170,12 +174,7 @@ fn kept<T: Clone>(map: &Mutex<HashMap<[u8; 32], (T, Instant)>>, key: &[u8; 32]) 
 
 /// Keeps `value` under `key` for `keep`, in a map of at most [`KEPT`]
 /// entries: the expired ones go first, then all.
-fn keep_bounded<T>(
-    map: &Mutex<HashMap<[u8; 32], (T, Instant)>>,
-    key: [u8; 32],
-    value: T,
-    keep: Duration,
-) {
+fn keep_bounded<T>(map: &Kept<T>, key: [u8; 32], value: T, keep: Duration) {
     let now = Instant::now();
     let mut map = map
         .lock()
