@@ -45,12 +45,31 @@ impl Access {
         server: &str,
         name: &str,
     ) -> bool {
+        // A URI that climbs out of a folder (`/public/../secret`, or its
+        // percent-encoded dots) could match a rule about another one.
+        if kind == ItemKind::Resource && climbs(name) {
+            return false;
+        }
         self.config
             .rules
             .iter()
             .find(|rule| about(rule, kind, server, name) && holds_for(rule, caller))
             .map_or(self.config.default_allow, |rule| rule.allow)
     }
+}
+
+/// Whether a URI has a `.` or `..` path segment, written out or
+/// percent-encoded.
+fn climbs(uri: &str) -> bool {
+    let path = uri.split(['?', '#']).next().unwrap_or_default();
+    let lowered = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .replace("%2f", "/")
+        .replace("%5c", "/");
+    lowered
+        .split(['/', '\\'])
+        .any(|segment| segment == "." || segment == "..")
 }
 
 fn about(rule: &AccessRule, kind: ItemKind, server: &str, name: &str) -> bool {
@@ -89,6 +108,10 @@ fn holds_for(rule: &AccessRule, caller: Option<&Principal>) -> bool {
 /// Lines waiting to be written, at most; past that, lines are counted as
 /// lost rather than making a request wait.
 const QUEUED: usize = 4096;
+
+/// The largest arguments written to the log (16 KiB): larger ones are
+/// noted by their size, so that the queue stays within 64 MiB.
+const MAX_ARGUMENTS: usize = 16 << 10;
 
 /// The audit log: one JSON line per call allowed or denied, appended to a
 /// file by a thread of its own.
@@ -168,7 +191,12 @@ impl Audit {
         });
         if self.arguments {
             if let (Some(arguments), Some(members)) = (arguments, line.as_object_mut()) {
-                let value = serde_json::from_str::<Value>(arguments.get()).unwrap_or(Value::Null);
+                let text = arguments.get();
+                let value = if text.len() > MAX_ARGUMENTS {
+                    json!({"omitted": format!("{} bytes", text.len())})
+                } else {
+                    serde_json::from_str::<Value>(text).unwrap_or(Value::Null)
+                };
                 members.insert("arguments".to_owned(), value);
             }
         }
@@ -228,6 +256,17 @@ mod tests {
             "the default denies"
         );
         assert!(policy.allows(Some(&eng), ItemKind::Resource, "docs", "file:///a.md"));
+        for climbing in [
+            "file:///a/../secret",
+            "file:///a/%2E%2e/secret",
+            "file:///./x",
+            "file:///a/..%2fb",
+        ] {
+            assert!(
+                !policy.allows(Some(&eng), ItemKind::Resource, "docs", climbing),
+                "{climbing}"
+            );
+        }
         assert!(
             !policy.allows(Some(&eng), tool, "docs", "search"),
             "the rule is about resources"
@@ -285,11 +324,20 @@ mod tests {
                 Some(&arguments),
             );
             audit.record(None, ItemKind::Prompt, "ev", "greet", false, None);
+            let huge = Raw::from_value(&json!({"text": "x".repeat(MAX_ARGUMENTS)}));
+            audit.record(
+                Some(&alice),
+                ItemKind::Tool,
+                "ev",
+                "echo",
+                true,
+                Some(&huge),
+            );
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let lines: Vec<Value> = loop {
             let text = std::fs::read_to_string(&file).unwrap();
-            if text.lines().count() == 2 || std::time::Instant::now() > deadline {
+            if text.lines().count() == 3 || std::time::Instant::now() > deadline {
                 break text
                     .lines()
                     .map(|l| serde_json::from_str(l).unwrap())
@@ -297,7 +345,8 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2]["arguments"], json!({"omitted": "16395 bytes"}));
         assert_eq!(lines[0]["subject"], "alice");
         assert_eq!(lines[0]["tool"], "echo");
         assert_eq!(lines[0]["outcome"], "allowed");

@@ -197,22 +197,35 @@ fn a_changed_tool_is_held_back_or_flagged_until_approved() {
     });
     assert_eq!(state(&shown, "guarded/add"), Some("pinned"), "{shown}");
     assert_eq!(state(&shown, "guarded/echo"), Some("changed"), "{shown}");
+    let as_json = manager(&["pins", "--config", config, "--json"]);
+    let as_json: Value = serde_json::from_slice(&as_json.stdout).unwrap();
+    let changed = &as_json["servers"]["guarded"]["echo"]["changed"];
+    assert_eq!(changed["definition"]["description"], RUG_PULL);
+    assert_eq!(as_json["file"], pins.to_str().unwrap());
+    let digest = changed["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let reviewed = format!("guarded/echo@{}", &digest[..12]);
     assert!(
         shown.contains(&format!(
-            "  description\n    pinned: {HONEST:?}\n    now:    {RUG_PULL:?}\n  accept it with `mcp-manager pins approve guarded/echo`"
+            "  description\n    pinned: {HONEST:?}\n    now:    {RUG_PULL:?}\n  accept it with `mcp-manager pins approve {reviewed}`"
         )),
         "{shown}"
     );
-    let as_json = manager(&["pins", "--config", config, "--json"]);
-    let as_json: Value = serde_json::from_slice(&as_json.stdout).unwrap();
-    assert_eq!(
-        as_json["servers"]["guarded"]["echo"]["changed"]["definition"]["description"],
-        RUG_PULL
-    );
-    assert_eq!(as_json["file"], pins.to_str().unwrap());
+    // A digest that is not the change's approves nothing.
+    let stale = manager(&[
+        "pins",
+        "approve",
+        "guarded/echo@0123456789ab",
+        "--config",
+        config,
+    ]);
+    assert_eq!(stale.status.code(), Some(2), "{stale:?}");
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("changed again since that definition"));
 
     // Approved: served again, with no restart.
-    let approved = manager(&["pins", "approve", "guarded/echo", "--config", config]);
+    let approved = manager(&["pins", "approve", &reviewed, "--config", config]);
     assert!(approved.status.success(), "{approved:?}");
     assert_eq!(
         String::from_utf8(approved.stdout).unwrap(),

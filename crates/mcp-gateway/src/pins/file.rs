@@ -161,10 +161,12 @@ impl PinFile {
             let _ = fs::remove_file(&temporary);
             return Err(Error::io("write", &self.path, error));
         }
-        // The lock file stays: removing it would let two writers each
-        // hold a lock on a different file.
+        // The stamp of what was written, taken before anyone else may
+        // write. The lock file stays: removing it would let two writers
+        // each hold a lock on a different file.
+        let stamp = self.stamp();
         drop(lock);
-        Ok((table, self.stamp(), result))
+        Ok((table, stamp, result))
     }
 }
 

@@ -68,6 +68,8 @@ struct State {
     unreadable: Option<String>,
     /// Every server judged so far.
     judged: BTreeSet<String>,
+    /// Whether the last write failed (and was logged).
+    failing: bool,
 }
 
 /// What to do with one listed tool.
@@ -232,32 +234,41 @@ impl Pinning {
                 state.unreadable.is_some(),
             )
         };
+        let sent = pending.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             if pending.is_empty() || unreadable {
                 if file.stamp() == known {
                     return None;
                 }
-                return Some(file.load_stamped());
+                return Some((false, file.load_stamped()));
             }
-            Some(
-                file.update_stamped(|table| {
+            let updated = file
+                .update_stamped(|table| {
                     let mut changed = false;
                     for seen in &pending {
                         changed |= table.observe(seen).1;
                     }
                     ((), changed)
                 })
-                .map(|(table, stamp, ())| (table, stamp)),
-            )
+                .map(|(table, stamp, ())| (table, stamp));
+            Some((true, updated))
         })
         .await;
-        let Ok(Some(outcome)) = outcome else {
-            return Vec::new();
-        };
         let mut state = lock(&self.state);
+        let (written, outcome) = match outcome {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => return Vec::new(),
+            Err(_) => {
+                // The blocking task died: what it was to write is written
+                // next time.
+                state.pending.splice(0..0, sent);
+                return Vec::new();
+            }
+        };
         match outcome {
             Ok((table, stamp)) => {
                 let mended = state.unreadable.take().is_some();
+                state.failing = false;
                 let before = std::mem::replace(&mut state.table, table);
                 let pending = state.pending.clone();
                 for seen in &pending {
@@ -275,6 +286,16 @@ impl Pinning {
                     self.version.fetch_add(1, Ordering::AcqRel);
                 }
                 differing
+            }
+            Err(error @ crate::Error::Io { .. }) if written => {
+                // Not written (a full disk, a lock that cannot be had): kept,
+                // and tried again at the next tick.
+                state.pending.splice(0..0, sent);
+                if !state.failing {
+                    state.failing = true;
+                    tracing::error!("tool pins: {error}; trying again");
+                }
+                Vec::new()
             }
             Err(error) => {
                 state.stamp = self.file.as_ref().and_then(PinFile::stamp);
