@@ -5,9 +5,12 @@
 //! goes back to the backend, and the instance of it, that owns the task.
 //! Ids are rewritten wherever they appear: in the result that creates a
 //! task, in the answers to task requests and in status notifications. A
-//! task created in a client session belongs to that session: another
-//! session asking for it is told the task does not exist, and its status
-//! notifications go to that session alone.
+//! task created in a client session belongs to that session, and one
+//! created with an access token to its subject (a stateless request's
+//! too): another caller asking for it is told the task does not exist, and
+//! its status notifications go to that session alone. With access tokens,
+//! a task whose creator is not known here (forgotten, or made before)
+//! exists for nobody.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -29,16 +32,25 @@ const SEPARATOR: char = '/';
 /// (their tasks can still be asked for from any session).
 const MAX_OWNED: usize = 16_384;
 
-/// The client session (by key) each task was created in; `None` for a
-/// task created by a stateless request, which belongs to no session.
+/// Who created a task: the client session (by key; `None` for a
+/// stateless request, which belongs to no session) and the subject of its
+/// access token (`None` without access tokens).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Owner {
+    session: Option<u64>,
+    subject: Option<String>,
+}
+
+/// The owner of each task the gateway saw created.
 #[derive(Debug, Default)]
 pub(crate) struct TaskOwners {
-    owners: HashMap<String, Option<u64>>,
+    owners: HashMap<String, Owner>,
     order: VecDeque<String>,
 }
 
 impl TaskOwners {
-    fn record(&mut self, exposed: String, owner: Option<u64>) {
+    fn record(&mut self, exposed: String, session: Option<u64>, subject: Option<String>) {
+        let owner = Owner { session, subject };
         if self.owners.insert(exposed.clone(), owner).is_none() {
             self.order.push_back(exposed);
         }
@@ -52,7 +64,23 @@ impl TaskOwners {
     /// The session a task was created in: `Some(None)` for no session,
     /// `None` when the task is not known here.
     pub(crate) fn owner(&self, exposed: &str) -> Option<Option<u64>> {
-        self.owners.get(exposed).copied()
+        self.owners.get(exposed).map(|owner| owner.session)
+    }
+
+    /// Whether the caller of `context` may see the task `exposed`: the
+    /// session that created it (if a session did), the subject that
+    /// created it (if a token did). A task not known here is visible only
+    /// to callers without a token: with access tokens, a task nobody is
+    /// known to own is nobody's to see.
+    fn visible_to(&self, exposed: &str, context: &RequestContext) -> bool {
+        let subject = context.principal().map(|p| p.subject.as_str());
+        match self.owners.get(exposed) {
+            None => subject.is_none(),
+            Some(owner) => {
+                owner.session.is_none_or(|s| context.session() == Some(s))
+                    && owner.subject.as_deref().is_none_or(|s| subject == Some(s))
+            }
+        }
     }
 }
 
@@ -129,11 +157,12 @@ impl Gateway {
         if !created {
             return Raw::from_value(&value);
         }
-        let owner = context.session();
+        let session = context.session();
+        let subject = context.principal().map(|p| p.subject.clone());
         let mut owners = lock(&self.scope.tasks);
         for id in exposed {
             if owners.owner(&id).is_none() {
-                owners.record(id, owner);
+                owners.record(id, session, subject.clone());
             }
         }
         drop(owners);
@@ -165,11 +194,8 @@ impl Gateway {
             .and_then(|raw| Raw::borrowed(raw).into_str())
             .map(std::borrow::Cow::into_owned)
             .ok_or_else(|| invalid_params("`taskId` must be a string"))?;
-        let owner = lock(&self.scope.tasks).owner(&exposed);
-        if let Some(Some(owner)) = owner {
-            if context.session() != Some(owner) {
-                return Err(unknown_task(&exposed));
-            }
+        if !lock(&self.scope.tasks).visible_to(&exposed, context) {
+            return Err(unknown_task(&exposed));
         }
         let (server, id) = split(&exposed).ok_or_else(|| unknown_task(&exposed))?;
         let backend = self
@@ -240,10 +266,7 @@ impl Gateway {
                     .get("taskId")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                match owners.owner(id) {
-                    Some(Some(owner)) => context.session() == Some(owner),
-                    _ => true,
-                }
+                owners.visible_to(id, context)
             }));
         }
         Ok(Raw::from_value(&json!({ "tasks": all })))
@@ -267,11 +290,11 @@ mod tests {
     fn owners_are_bounded() {
         let mut owners = TaskOwners::default();
         for n in 0..=MAX_OWNED {
-            owners.record(format!("s/{n}"), Some(1));
+            owners.record(format!("s/{n}"), Some(1), None);
         }
         assert_eq!(owners.owner("s/0"), None);
         assert_eq!(owners.owner(&format!("s/{MAX_OWNED}")), Some(Some(1)));
-        owners.record("s/free".to_owned(), None);
+        owners.record("s/free".to_owned(), None, None);
         assert_eq!(owners.owner("s/free"), Some(None));
     }
 

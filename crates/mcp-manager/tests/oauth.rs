@@ -526,3 +526,58 @@ fn each_caller_is_listed_and_served_what_the_rules_allow_and_every_call_is_audit
     drop(guard);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn a_task_is_its_creators_alone_even_without_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth-tasks");
+    let addr = free_addr();
+    let audience = format!("http://{addr}/mcp");
+    let issuer = Issuer::start(&audience, &format!("{marker}-issuer"));
+    let config = json!({
+        "mcpManager": {"pinning": "off", "auth": {"issuer": issuer.url, "audience": audience}},
+        "mcpServers": {"one": {"type": "builtin", "server": "everything", "namespace": "a", "protocol": "stateless"}}
+    });
+    let (guard, _log) = gateway(&config, dir.path(), &addr, &marker);
+    // 2026-07-28 requests, each on its own: no session to tie a task to.
+    let ask = |token: &str, method: &str, mut params: Value| {
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+        });
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let bearer = format!("Bearer {token}");
+        let response = post_with(&addr, None, &body, &[("Authorization", &bearer)]).unwrap();
+        response.messages().remove(0)
+    };
+    let (alice, bob) = (issuer.token("valid"), issuer.token("bob"));
+    let created = ask(
+        &alice,
+        "tools/call",
+        json!({"name": "a__slow_compute", "arguments": {"seconds": 0.1, "label": "x"}}),
+    );
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let theirs = ask(&alice, "tasks/get", json!({"taskId": id}));
+    assert!(theirs["result"]["status"].is_string(), "{theirs}");
+    for (method, params) in [
+        ("tasks/get", json!({"taskId": id})),
+        ("tasks/cancel", json!({"taskId": id})),
+        ("tasks/get", json!({"taskId": "one/never-created"})),
+    ] {
+        let refused = ask(&bob, method, params);
+        assert_eq!(refused["error"]["code"], -32602, "{method}: {refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Unknown task"),
+            "{refused}"
+        );
+    }
+    drop(guard);
+    assert_none_marked(&marker);
+}
