@@ -105,15 +105,23 @@ pub(super) struct Parked {
     pub(super) open: HashMap<String, (Value, oneshot::Sender<HandlerResult>)>,
     pub(super) task: tokio::task::AbortHandle,
     since: Instant,
+    /// Whose call it is: the backend, the method and the caller's subject
+    /// (with access tokens), so that a `requestState` resumes nothing else.
+    pub(super) whose: (String, String, Option<String>),
 }
 
 impl Parked {
-    pub(super) fn new(events: mpsc::Receiver<Bridged>, task: tokio::task::AbortHandle) -> Self {
+    pub(super) fn new(
+        events: mpsc::Receiver<Bridged>,
+        task: tokio::task::AbortHandle,
+        whose: (String, String, Option<String>),
+    ) -> Self {
         Self {
             events,
             open: HashMap::new(),
             task,
             since: Instant::now(),
+            whose,
         }
     }
 
@@ -249,9 +257,23 @@ impl crate::Gateway {
     ) -> HandlerResult {
         let (state, responses) = continuation(&params);
         let resumed = state.as_deref().and_then(|state| self.parked.take(state));
+        let whose = (
+            backend.handle.id().as_str().to_owned(),
+            method.to_owned(),
+            context.principal().map(|p| p.subject.clone()),
+        );
         let mut call = match resumed {
             Some(parked) => {
                 let mut parked = parked?;
+                if parked.whose != whose {
+                    // Another caller's, or another call's: as if it had
+                    // ended (it is cancelled, its state having leaked).
+                    parked.task.abort();
+                    return Err(ErrorObject::new(
+                        error_code::INVALID_PARAMS,
+                        "`requestState` names a call that has ended or expired; send the request again without it",
+                    ));
+                }
                 parked.answer(&responses);
                 parked
             }
@@ -265,7 +287,7 @@ impl crate::Gateway {
                         call_backend(&handle, &method, params, requester, &progress_to).await;
                     let _ = events.send(Bridged::Done(result)).await;
                 });
-                Parked::new(receiver, task.abort_handle())
+                Parked::new(receiver, task.abort_handle(), whose)
             }
         };
         loop {
@@ -324,7 +346,10 @@ mod tests {
         let (_events, receiver) = mpsc::channel(1);
         let task = tokio::spawn(std::future::pending::<()>());
         let state = calls.new_state();
-        calls.park(&state, Parked::new(receiver, task.abort_handle()));
+        calls.park(
+            &state,
+            Parked::new(receiver, task.abort_handle(), Default::default()),
+        );
         assert!(state.starts_with(STATE_PREFIX) && state.len() == STATE_PREFIX.len() + 32);
         assert!(calls.take("someone-else's-state").is_none());
         let parked = calls.take(&state).expect("ours").expect("still there");
@@ -355,7 +380,11 @@ mod tests {
         };
         assert_eq!(request, json!({"method": "roots/list", "params": {}}));
         let (_, idle) = mpsc::channel(1);
-        let mut parked = Parked::new(idle, tokio::spawn(async {}).abort_handle());
+        let mut parked = Parked::new(
+            idle,
+            tokio::spawn(async {}).abort_handle(),
+            Default::default(),
+        );
         parked.open.insert(key.clone(), (request, answer));
         let asked: Value = serde_json::from_str(parked.input_required("s").get()).unwrap();
         assert_eq!(asked["inputRequests"][&key]["method"], "roots/list");
