@@ -27,6 +27,9 @@
 //! The token stops here: nothing of it is passed on, only the
 //! [`Principal`] it stands for.
 //!
+//! [`client`] is the other side: the authorization flow of a client of a
+//! server that asks for OAuth (discovery, registration, PKCE, tokens).
+//!
 //! # Invariants
 //!
 //! Architecture invariant: it knows no MCP message and no server; it
@@ -35,6 +38,7 @@
 //! (an actor fed by a bounded channel), so a flood of unknown `kid`s makes
 //! one fetch per ten seconds, not one per request.
 
+pub mod client;
 mod error;
 mod introspect;
 mod jwks;

@@ -15,6 +15,9 @@
 //! | `sse-retry` | calls `test_reconnection`, whose answer comes after the stream is resumed |
 //! | `request-metadata` | connects statelessly and calls `test_tool` |
 //!
+//! A server that answers 401 is signed in to first, with the MCP
+//! authorization flow of `mcp_auth::client` (the `auth/*` scenarios).
+//!
 //! Exit status 0 when every step worked, 1 otherwise (with the reason on
 //! stderr).
 #![allow(clippy::print_stderr)]
@@ -23,6 +26,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use mcp_auth::client;
 use mcp_core::config::{RestartConfig, RestartPolicy};
 use mcp_core::{BoxFuture, HandlerResult, Peer, RequestContext, ServerId};
 use mcp_protocol::raw::Raw;
@@ -59,10 +63,11 @@ fn main() -> ExitCode {
 
 async fn run(scenario: &str, url: String) -> Result<(), String> {
     let id = ServerId::new("conformance").map_err(|e| e.to_string())?;
+    let headers = authorization(&url).await?;
     let target = HttpTarget {
         server: id.clone(),
         url,
-        headers: BTreeMap::new(),
+        headers,
         max_message: 16 << 20,
     };
     let mut spec = ServerSpec::new(id, Arc::new(HttpConnector::new(target)));
@@ -128,6 +133,104 @@ async fn run(scenario: &str, url: String) -> Result<(), String> {
     .await;
     runtime.shutdown().await;
     outcome
+}
+
+/// The `Authorization` header for the server at `url`, when it asks for
+/// one: an `initialize` sent without a token, and on a 401 the
+/// authorization flow of `mcp_auth::client` (the scenario's pre-registered
+/// client from `MCP_CONFORMANCE_CONTEXT` when there is one; else a client
+/// ID metadata document where the server takes them, else dynamic
+/// registration), the user's visit played by following the authorization
+/// endpoint's redirect.
+async fn authorization(url: &str) -> Result<BTreeMap<String, String>, String> {
+    mcp_runtime::transport::http::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let probe = json!({
+        "jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "mcp-manager-conformance-client", "version": "1"}}
+    });
+    let answer = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(probe.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("probing {url}: {e}"))?;
+    if answer.status().as_u16() != 401 {
+        return Ok(BTreeMap::new());
+    }
+    let challenge = answer
+        .headers()
+        .get("www-authenticate")
+        .and_then(|value| value.to_str().ok())
+        .and_then(client::challenge);
+    let discovery = client::discover(&client, url, challenge.as_ref()).await?;
+    let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    let registered =
+        context
+            .get("client_id")
+            .and_then(Value::as_str)
+            .map(|id| client::Registration {
+                client_id: id.to_owned(),
+                client_secret: context
+                    .get("client_secret")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                auth_method: "client_secret_basic".to_owned(),
+            });
+    let info = client::ClientInfo {
+        name: "mcp-manager conformance client".to_owned(),
+        redirect_uri: "http://127.0.0.1:7/callback".to_owned(),
+        metadata_url: Some("https://conformance-test.local/client-metadata.json".to_owned()),
+        registered,
+    };
+    let grant = client::authorize(
+        &client,
+        &discovery,
+        &info,
+        None,
+        &mut Follow(client.clone()),
+    )
+    .await?;
+    Ok(BTreeMap::from([(
+        "Authorization".to_owned(),
+        format!("Bearer {}", grant.access_token),
+    )]))
+}
+
+/// A user who approves at once: the authorization endpoint's redirect is
+/// read, not followed.
+struct Follow(reqwest::Client);
+
+impl client::Browser for Follow {
+    fn visit(&mut self, url: &str) -> BoxFuture<'_, Result<String, String>> {
+        let url = url.to_owned();
+        Box::pin(async move {
+            let answer = self.0.get(&url).send().await.map_err(|e| e.to_string())?;
+            let location = answer
+                .headers()
+                .get("location")
+                .and_then(|value| value.to_str().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "the authorization endpoint answered {} without a redirect",
+                        answer.status()
+                    )
+                })?;
+            Ok(location
+                .split_once('?')
+                .map(|(_, query)| query.to_owned())
+                .unwrap_or_default())
+        })
+    }
 }
 
 /// A user who accepts every form as it comes: each field with a default
