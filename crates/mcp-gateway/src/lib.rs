@@ -189,8 +189,8 @@ impl Gateway {
     }
 
     /// The same gateway, judging every listed tool against `pinning`
-    /// (see [`pins`]) and keeping its file in step from now on. Call it
-    /// within a tokio runtime, after
+    /// (see [`pins`]) and keeping its file in step from now on (from a
+    /// thread of its own). Call it after
     /// [`with_notifications`](Self::with_notifications): the sessions are
     /// then told when an approval made elsewhere changes a tool list.
     #[must_use]

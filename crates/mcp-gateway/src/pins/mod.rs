@@ -12,7 +12,7 @@
 //!
 //! The pins are checked where the merged tool list is built, once per
 //! change of a server's list, never per request. What the gateway learns
-//! is written to the file by a task of its own, which also reads the file
+//! is written to the file by a thread of its own, which also reads the file
 //! again when someone else changed it (an approval, another gateway): the
 //! tool lists are then built anew and the sessions told they changed.
 
@@ -21,13 +21,13 @@ mod table;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use mcp_core::ServerId;
 use mcp_core::config::PinMode;
 use serde_json::Value;
-use tokio::sync::Notify;
 
 pub use file::PinFile;
 use file::Stamp;
@@ -51,7 +51,10 @@ pub struct Pinning {
     /// Moves when the table changed other than by what the gateway saw
     /// itself: merged lists built before are stale.
     version: AtomicU64,
-    wake: Arc<Notify>,
+    /// Wakes the thread that writes the file: something new was seen.
+    wake: SyncSender<()>,
+    /// Its end, until the thread takes it.
+    woken: Mutex<Option<Receiver<()>>>,
 }
 
 #[derive(Debug, Default)]
@@ -111,12 +114,14 @@ impl Pinning {
                 }
             }
         }
+        let (wake, woken) = sync_channel(1);
         Self {
             mode,
             file,
             state: Mutex::new(state),
             version: AtomicU64::new(0),
-            wake: Arc::new(Notify::new()),
+            wake,
+            woken: Mutex::new(Some(woken)),
         }
     }
 
@@ -189,7 +194,8 @@ impl Pinning {
         let (verdict, recorded) = state.table.observe(&seen);
         if recorded {
             state.pending.push(seen.clone());
-            self.wake.notify_one();
+            // A wake already waiting will do.
+            let _ = self.wake.try_send(());
         }
         if verdict == Verdict::Pinned {
             return served;
@@ -221,8 +227,8 @@ impl Pinning {
     /// Writes what was seen to the file, or reads the file again when
     /// someone else changed it: the servers whose tools would now be
     /// served otherwise (empty when none, or without a file).
-    async fn sync(self: &Arc<Self>) -> Vec<String> {
-        let Some(file) = self.file.clone() else {
+    fn sync(&self) -> Vec<String> {
+        let Some(file) = &self.file else {
             lock(&self.state).pending.clear();
             return Vec::new();
         };
@@ -234,14 +240,12 @@ impl Pinning {
                 state.unreadable.is_some(),
             )
         };
-        let sent = pending.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            if pending.is_empty() || unreadable {
-                if file.stamp() == known {
-                    return None;
-                }
-                return Some((false, file.load_stamped()));
+        let outcome = if pending.is_empty() || unreadable {
+            if file.stamp() == known {
+                return Vec::new();
             }
+            (false, file.load_stamped())
+        } else {
             let updated = file
                 .update_stamped(|table| {
                     let mut changed = false;
@@ -251,20 +255,11 @@ impl Pinning {
                     ((), changed)
                 })
                 .map(|(table, stamp, ())| (table, stamp));
-            Some((true, updated))
-        })
-        .await;
-        let mut state = lock(&self.state);
-        let (written, outcome) = match outcome {
-            Ok(Some(outcome)) => outcome,
-            Ok(None) => return Vec::new(),
-            Err(_) => {
-                // The blocking task died: what it was to write is written
-                // next time.
-                state.pending.splice(0..0, sent);
-                return Vec::new();
-            }
+            (true, updated)
         };
+        let sent = pending;
+        let mut state = lock(&self.state);
+        let (written, outcome) = outcome;
         match outcome {
             Ok((table, stamp)) => {
                 let mended = state.unreadable.take().is_some();
@@ -309,33 +304,39 @@ impl Pinning {
     }
 
     /// Keeps the file and the table in step from now on (until the
-    /// pinning is dropped), calling `changed` with the servers whose
-    /// tools are served otherwise after a change made elsewhere.
+    /// pinning is dropped), from a thread of its own (`mcp-pins`: the
+    /// file is read and written there, off the async runtime), calling
+    /// `changed` with the servers whose tools are served otherwise after a
+    /// change made elsewhere.
     pub(crate) fn spawn_sync(self: &Arc<Self>, changed: impl Fn(Vec<String>) + Send + 'static) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("tool pins: no async runtime, so the pins are kept in memory only");
+        let Some(woken) = lock(&self.woken).take() else {
             return;
         };
         let weak: Weak<Self> = Arc::downgrade(self);
-        let wake = self.wake.clone();
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(POLL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = wake.notified() => {}
+        let started = std::thread::Builder::new()
+            .name("mcp-pins".to_owned())
+            .spawn(move || {
+                loop {
+                    match woken.recv_timeout(POLL) {
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                        // The pinning is gone.
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                    let Some(pinning) = weak.upgrade() else {
+                        return;
+                    };
+                    let servers = pinning.sync();
+                    drop(pinning);
+                    if !servers.is_empty() {
+                        changed(servers);
+                    }
                 }
-                let Some(pinning) = weak.upgrade() else {
-                    return;
-                };
-                let servers = pinning.sync().await;
-                drop(pinning);
-                if !servers.is_empty() {
-                    changed(servers);
-                }
-            }
-        });
+            });
+        if let Err(error) = started {
+            tracing::error!(
+                "tool pins: cannot start the thread that keeps the pins file: {error}; they are kept in memory only"
+            );
+        }
     }
 }
 
