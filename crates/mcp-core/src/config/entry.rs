@@ -221,7 +221,7 @@ pub(crate) fn parse(
             .and_then(|f| sessions(&f, report))
             .unwrap_or_default(),
         pinning: obj.get("pinning").and_then(|f| pin_mode(&f, report)),
-        sandbox: sandbox::parse(&obj, transport.as_ref(), vars, report),
+        sandbox: sandbox::parse(&obj, is_remote(transport.as_ref()), vars, report),
         path: field.path.as_str().to_owned(),
         id: id?,
         transport: transport?,
@@ -321,6 +321,19 @@ fn tags(obj: &Object<'_>, report: &mut Report) -> Vec<String> {
         .collect()
 }
 
+/// Whether a server is reached (over HTTP, SSE or a frame socket) rather
+/// than run here; a plugin's transport is not known to be either.
+fn is_remote(transport: Option<&TransportConfig>) -> bool {
+    transport.is_some_and(|t| {
+        matches!(
+            t,
+            TransportConfig::StreamableHttp(_)
+                | TransportConfig::Sse(_)
+                | TransportConfig::FrameSocket(_)
+        )
+    })
+}
+
 fn instances(
     obj: &Object<'_>,
     transport: Option<&TransportConfig>,
@@ -331,15 +344,7 @@ fn instances(
         .and_then(NonZeroU32::new)
         .unwrap_or(NonZeroU32::MIN);
     // A plugin's server may run several copies; its plugin decides.
-    let remote = transport.is_some_and(|t| {
-        matches!(
-            t,
-            TransportConfig::StreamableHttp(_)
-                | TransportConfig::Sse(_)
-                | TransportConfig::FrameSocket(_)
-        )
-    });
-    if remote && count.get() > 1 {
+    if is_remote(transport) && count.get() > 1 {
         let path = obj.path().key("instances");
         report.warn(
             ConfigIssue::new(

@@ -6,7 +6,6 @@ use super::expand;
 use super::interpolate::Vars;
 use super::reader::{Object, Schema};
 use super::report::Report;
-use super::server::TransportConfig;
 use crate::error::ConfigIssue;
 
 const SANDBOX_SCHEMA: Schema = Schema {
@@ -98,25 +97,17 @@ impl SandboxConfig {
 /// of CPU).
 const MAX_LIMIT: i64 = 1 << 40;
 
-/// The `sandbox` of the entry `obj`, whose transport is `transport` (when
-/// it could be read).
+/// The `sandbox` of the entry `obj`; `remote` when the entry's server is
+/// reached over a network or socket rather than run.
 pub(crate) fn parse(
     obj: &Object<'_>,
-    transport: Option<&TransportConfig>,
+    remote: bool,
     vars: &Vars<'_>,
     report: &mut Report,
 ) -> Option<SandboxConfig> {
     let field = obj.get("sandbox")?;
     let section = field.object(report)?;
     section.report_unknown(&SANDBOX_SCHEMA, report);
-    let remote = transport.is_some_and(|t| {
-        matches!(
-            t,
-            TransportConfig::StreamableHttp(_)
-                | TransportConfig::Sse(_)
-                | TransportConfig::FrameSocket(_)
-        )
-    });
     if remote {
         report.error(
             ConfigIssue::new(
