@@ -58,7 +58,7 @@ impl Introspector {
             client_id: introspection.client_id().to_owned(),
             client_secret: introspection.client_secret().to_owned(),
             issuer: config.issuer().as_str().to_owned(),
-            audience: config.audience().as_str().to_owned(),
+            audience: config.audience().to_owned(),
             leeway: config.leeway().as_secs(),
             known: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),

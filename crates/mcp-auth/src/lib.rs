@@ -69,7 +69,7 @@ impl std::fmt::Debug for OAuthResource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthResource")
             .field("issuer", &self.config.issuer().as_str())
-            .field("audience", &self.config.audience().as_str())
+            .field("audience", &self.config.audience())
             .finish_non_exhaustive()
     }
 }

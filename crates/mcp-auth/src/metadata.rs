@@ -22,15 +22,15 @@ pub(crate) struct Metadata {
 
 impl Metadata {
     pub(crate) fn new(config: &AuthConfig) -> Self {
-        let audience = config.audience().as_str();
-        let (origin, path) = split_origin(audience);
+        let resource = config.resource().as_str();
+        let (origin, path) = split_origin(resource);
         let path = path.trim_end_matches('/');
         let mut paths = vec![format!("{WELL_KNOWN}{path}")];
         if !path.is_empty() {
             paths.push(WELL_KNOWN.to_owned());
         }
         let mut document = json!({
-            "resource": audience,
+            "resource": resource,
             "authorization_servers": [config.issuer().as_str()],
             "bearer_methods_supported": ["header"],
             "resource_name": "mcp-manager",

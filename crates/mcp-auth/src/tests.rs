@@ -141,4 +141,21 @@ fn auth_configs_are_checked() {
         mcp_core::config::DEFAULT_ALGORITHMS.len()
     );
     assert_eq!(loopback.leeway().as_secs(), 60);
+    assert_eq!(loopback.resource().as_str(), "http://localhost:8931/mcp");
+    // An audience that is not a URL (Entra ID's `api://...`) takes the
+    // gateway's URL as `resource`.
+    assert!(error(json!({"issuer": "https://i", "audience": "api://mcp-gateway"}))
+        .contains("`resource` is missing, and the audience \"api://mcp-gateway\" is not the gateway's https URL"));
+    let entra = config(
+        &json!({"issuer": "https://i", "audience": "api://mcp-gateway", "resource": "https://mcp.example.com/mcp"}),
+    );
+    assert_eq!(entra.audience(), "api://mcp-gateway");
+    assert_eq!(entra.resource().as_str(), "https://mcp.example.com/mcp");
+    let document = Metadata::new(&entra)
+        .document("/.well-known/oauth-protected-resource/mcp")
+        .unwrap();
+    assert!(
+        document.contains("\"resource\":\"https://mcp.example.com/mcp\""),
+        "{document}"
+    );
 }

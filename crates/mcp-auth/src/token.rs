@@ -53,7 +53,7 @@ pub(crate) async fn check_jwt(
         Err(KeyError::Unavailable(why)) => return Err(Refused::Unavailable(why)),
     };
     let mut validation = Validation::new(header.alg);
-    validation.set_audience(&[config.audience().as_str()]);
+    validation.set_audience(&[config.audience()]);
     validation.set_issuer(&[config.issuer().as_str()]);
     validation.leeway = config.leeway().as_secs();
     validation.validate_nbf = true;

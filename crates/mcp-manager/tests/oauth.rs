@@ -581,3 +581,39 @@ fn a_task_is_its_creators_alone_even_without_a_session() {
     drop(guard);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn an_audience_that_is_not_the_gateways_url_is_checked_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth-entra");
+    let addr = free_addr();
+    let resource = format!("http://{addr}/mcp");
+    // As Entra ID names an API: tokens carry its identifier, not a URL.
+    let issuer = Issuer::start("api://mcp-gateway", &format!("{marker}-issuer"));
+    let config = json!({
+        "mcpManager": {"pinning": "off", "auth": {
+            "issuer": issuer.url, "audience": "api://mcp-gateway", "resource": resource,
+        }},
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+    });
+    let (guard, _log) = gateway(&config, dir.path(), &addr, &marker);
+    let document = exchange(
+        &addr,
+        "GET",
+        "/.well-known/oauth-protected-resource/mcp",
+        &[],
+        b"",
+    )
+    .unwrap();
+    let document: Value = serde_json::from_str(&document.body).unwrap();
+    assert_eq!(document["resource"], resource);
+    let served = initialize(&addr, Some(&format!("Bearer {}", issuer.token("valid"))));
+    assert_eq!(served.status, 200, "{served:?}");
+    let other = initialize(
+        &addr,
+        Some(&format!("Bearer {}", issuer.token("otherAudience"))),
+    );
+    assert_eq!(other.status, 401, "{other:?}");
+    drop(guard);
+    assert_none_marked(&marker);
+}

@@ -14,6 +14,7 @@ const AUTH_SCHEMA: Schema = Schema {
     known: &[
         "issuer",
         "audience",
+        "resource",
         "jwksUri",
         "requiredScopes",
         "algorithms",
@@ -22,7 +23,7 @@ const AUTH_SCHEMA: Schema = Schema {
     ],
     foreign: &[],
     synonyms: &[
-        ("resource", "audience"),
+        ("aud", "audience"),
         ("jwks_uri", "jwksUri"),
         ("jwks", "jwksUri"),
         ("scopes", "requiredScopes"),
@@ -56,7 +57,8 @@ const KNOWN_ALGORITHMS: &[&str] = &[
 #[derive(Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     pub(crate) issuer: HttpUrl,
-    pub(crate) audience: HttpUrl,
+    pub(crate) audience: String,
+    pub(crate) resource: HttpUrl,
     pub(crate) jwks_uri: Option<HttpUrl>,
     pub(crate) required_scopes: Vec<String>,
     pub(crate) algorithms: Vec<String>,
@@ -76,7 +78,8 @@ impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
             .field("issuer", &self.issuer.as_str())
-            .field("audience", &self.audience.as_str())
+            .field("audience", &self.audience)
+            .field("resource", &self.resource.as_str())
             .field("jwks_uri", &self.jwks_uri.as_ref().map(HttpUrl::as_str))
             .field("required_scopes", &self.required_scopes)
             .field("algorithms", &self.algorithms)
@@ -103,10 +106,18 @@ impl AuthConfig {
         &self.issuer
     }
 
-    /// `audience`: the gateway's own resource URL, as clients reach it
-    /// (`https://gateway.example.com/mcp`); tokens must name it in `aud`.
-    pub fn audience(&self) -> &HttpUrl {
+    /// `audience`: what tokens must name in `aud`; usually the gateway's
+    /// own URL (`https://gateway.example.com/mcp`), or the identifier the
+    /// identity provider gives the gateway's API (Entra ID's `api://...`).
+    pub fn audience(&self) -> &str {
         &self.audience
+    }
+
+    /// `resource`: the gateway's URL as clients reach it, named in its
+    /// protected resource metadata; default: `audience`, which must then
+    /// be an `https` URL.
+    pub fn resource(&self) -> &HttpUrl {
+        &self.resource
     }
 
     /// `jwksUri`: where the signing keys are; `None` to find it in the
@@ -197,7 +208,36 @@ pub(crate) fn parse(
         secure_url(&field, vars, report)
     };
     let issuer = required("issuer", report);
-    let audience = required("audience", report);
+    let audience = match auth.get("audience") {
+        Some(field) => field
+            .non_empty_string(report)
+            .and_then(|raw| expand::expand(vars, &field.path, raw, report)),
+        None => {
+            report.error(
+                ConfigIssue::new(auth.path().as_str(), "`audience` is missing")
+                    .with_hint("`auth` needs at least `issuer` (the authorization server) and `audience` (what its tokens name in `aud`: this gateway's URL, or its API's identifier)"),
+            );
+            None
+        }
+    };
+    let resource = match (auth.get("resource"), &audience) {
+        (Some(field), _) => secure_url(&field, vars, report),
+        (None, Some(audience)) => match HttpUrl::parse(audience) {
+            Ok(url)
+                if url.is_https() || matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]") =>
+            {
+                Some(url)
+            }
+            _ => {
+                report.error(
+                    ConfigIssue::new(auth.path().as_str(), format!("`resource` is missing, and the audience \"{audience}\" is not the gateway's https URL"))
+                        .with_hint("give `resource`: the gateway's URL as clients reach it, e.g. \"https://mcp.example.com/mcp\""),
+                );
+                None
+            }
+        },
+        (None, None) => None,
+    };
     let jwks_uri = auth
         .get("jwksUri")
         .and_then(|f| secure_url(&f, vars, report));
@@ -290,6 +330,7 @@ pub(crate) fn parse(
     Some(AuthConfig {
         issuer: issuer?,
         audience: audience?,
+        resource: resource?,
         jwks_uri,
         required_scopes,
         algorithms,

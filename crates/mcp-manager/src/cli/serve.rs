@@ -366,7 +366,7 @@ async fn serve(
                 eprintln!(
                     "mcp-manager: access tokens of {} for {} are required",
                     auth.issuer().as_str(),
-                    auth.audience().as_str()
+                    auth.audience()
                 );
             }
             let options = HttpServeOptions {

@@ -62,7 +62,7 @@ fn guard_lines(config: &ManagerConfig, out: &mut dyn Write) -> io::Result<()> {
         let mut text = format!(
             "access tokens of {} for {}",
             auth.issuer().as_str(),
-            auth.audience().as_str()
+            auth.audience()
         );
         if !auth.required_scopes().is_empty() {
             text.push_str(&format!(", with {}", auth.required_scopes().join(" ")));
