@@ -617,3 +617,73 @@ fn an_audience_that_is_not_the_gateways_url_is_checked_as_given() {
     drop(guard);
     assert_none_marked(&marker);
 }
+
+#[test]
+fn a_bridged_call_waiting_for_input_is_resumed_by_its_caller_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth-bridge");
+    let addr = free_addr();
+    let audience = format!("http://{addr}/mcp");
+    let issuer = Issuer::start(&audience, &format!("{marker}-issuer"));
+    // A 2025 backend: a 2026-07-28 client's call to it is bridged, its
+    // questions coming back as `input_required` with a `requestState`.
+    let config = json!({
+        "mcpManager": {"pinning": "off", "auth": {"issuer": issuer.url, "audience": audience}},
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything", "protocol": "stateful"}}
+    });
+    let (guard, _log) = gateway(&config, dir.path(), &addr, &marker);
+    let call = |token: &str, extra: Value| {
+        let mut params = json!({
+            "name": "ev__test_elicitation",
+            "arguments": {"message": "Who are you?"},
+            "_meta": {
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}},
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+            }
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            params[key] = value.clone();
+        }
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+        let bearer = format!("Bearer {token}");
+        post_with(&addr, None, &body, &[("Authorization", &bearer)])
+            .unwrap()
+            .messages()
+            .remove(0)
+    };
+    let (alice, bob) = (issuer.token("valid"), issuer.token("bob"));
+    let answers = |asked: &Value| {
+        let keys = asked["result"]["inputRequests"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{asked}"));
+        let answers: serde_json::Map<String, Value> = keys
+            .keys()
+            .map(|key| (key.clone(), json!({"action": "accept", "content": {"username": "alice", "email": "a@example.com"}})))
+            .collect();
+        json!({"requestState": asked["result"]["requestState"], "inputResponses": answers})
+    };
+    let asked = call(&alice, json!({}));
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    // Bob holding Alice's state resumes nothing, and ends her call.
+    let stolen = call(&bob, answers(&asked));
+    assert_eq!(stolen["error"]["code"], -32602, "{stolen}");
+    assert!(
+        stolen["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has ended"),
+        "{stolen}"
+    );
+    let late = call(&alice, answers(&asked));
+    assert_eq!(late["error"]["code"], -32602, "{late}");
+    // Asked again, Alice answers and gets her result.
+    let asked = call(&alice, json!({}));
+    let done = call(&alice, answers(&asked));
+    let text = done["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{done}"));
+    assert!(text.contains("alice"), "{done}");
+    drop(guard);
+    assert_none_marked(&marker);
+}
