@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::metadata::split_origin;
-use crate::{get_json, json_body};
+use crate::{form_encode, get_json, json_body, unix_now};
 
 /// What a server said when it asked for a token.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -476,7 +476,10 @@ async fn token_request(
         &registration.client_secret,
     ) {
         ("client_secret_basic", Some(secret)) => {
-            request = request.basic_auth(encode(&registration.client_id), Some(encode(secret)));
+            request = request.basic_auth(
+                form_encode(&registration.client_id),
+                Some(form_encode(secret)),
+            );
         }
         ("client_secret_post", Some(secret)) => {
             fields.push(("client_id", registration.client_id.clone()));
@@ -495,9 +498,7 @@ async fn token_request(
         .and_then(Value::as_str)
         .ok_or("the token answer has no access_token")?
         .to_owned();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = unix_now();
     Ok(Grant {
         access_token,
         refresh_token: answer
@@ -535,19 +536,7 @@ fn form(fields: &[(&str, String)]) -> String {
         if i > 0 {
             out.push('&');
         }
-        let _ = write!(out, "{}={}", encode(name), encode(value));
-    }
-    out
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
+        let _ = write!(out, "{}={}", form_encode(name), form_encode(value));
     }
     out
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use mcp_core::auth::Principal;
 use mcp_core::config::{AuthConfig, Introspection};
@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::token::principal;
-use crate::{Refused, json_body};
+use crate::{Refused, form_encode, json_body, unix_now};
 
 /// How long an answer is kept, at most.
 const KEEP: Duration = Duration::from_secs(60);
@@ -156,13 +156,6 @@ impl Introspector {
     }
 }
 
-/// Seconds since the Unix epoch.
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// What `map` keeps for `key`, if it is still to be kept.
 fn kept<T: Clone>(map: &Kept<T>, key: &[u8; 32]) -> Option<T> {
     let map = map
@@ -186,18 +179,4 @@ fn keep_bounded<T>(map: &Kept<T>, key: [u8; 32], value: T, keep: Duration) {
         map.clear();
     }
     map.insert(key, (value, now + keep));
-}
-
-/// `text` percent-encoded for a form body (and for HTTP Basic credentials,
-/// as RFC 6749 2.3.1 asks).
-fn form_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

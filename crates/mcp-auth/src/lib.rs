@@ -215,6 +215,28 @@ pub(crate) async fn json_body(
     serde_json::from_slice(&body).map_err(|error| format!("{url} did not answer JSON: {error}"))
 }
 
+/// `text` percent-encoded for a form body (and for HTTP Basic credentials,
+/// as RFC 6749 2.3.1 asks).
+pub(crate) fn form_encode(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn source_of(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = std::error::Error::source(error);

@@ -204,23 +204,11 @@ impl Gateway {
                 let Ok(server) = ServerId::new(server) else {
                     continue;
                 };
-                runtime.publish(ServerEvent {
-                    server,
-                    notification: Notification {
-                        method: Cow::Borrowed(Method::ToolListChanged.as_str()),
-                        params: None,
-                    },
-                });
+                announce_list_change(runtime, server, Method::ToolListChanged);
             }
         });
         self.pinning = Some(pinning);
         self
-    }
-
-    /// The tools' pinned definitions, when pinning is on.
-    #[must_use]
-    pub fn pinning(&self) -> Option<&Arc<pins::Pinning>> {
-        self.pinning.as_ref()
     }
 
     /// The same gateway, serving each caller (the `Principal` of its
@@ -366,13 +354,7 @@ impl Gateway {
         if let Some(runtime) = &self.notifications {
             for server in changed {
                 for method in LIST_CHANGES {
-                    runtime.publish(ServerEvent {
-                        server: server.clone(),
-                        notification: Notification {
-                            method: Cow::Borrowed(method.as_str()),
-                            params: None,
-                        },
-                    });
+                    announce_list_change(runtime, server.clone(), method);
                 }
             }
         }
@@ -473,6 +455,18 @@ impl Gateway {
             "serverInfo": self.info,
         })))
     }
+}
+
+/// Announces, as `server`'s own, that its list of `method` changed: the
+/// sessions are told as if the server had said it.
+fn announce_list_change(runtime: &McpRuntime, server: ServerId, method: Method) {
+    runtime.publish(ServerEvent {
+        server,
+        notification: Notification {
+            method: Cow::Borrowed(method.as_str()),
+            params: None,
+        },
+    });
 }
 
 impl McpServer for Gateway {

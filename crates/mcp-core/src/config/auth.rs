@@ -166,7 +166,13 @@ impl Introspection {
     }
 }
 
-/// An `https` URL, or `http` on a loopback host (for tests and sidecars).
+/// Whether `url` is `https`, or `http` on a loopback host (for tests and
+/// sidecars).
+fn secure(url: &HttpUrl) -> bool {
+    url.is_https() || matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// An `https` URL, or `http` on a loopback host.
 fn secure_url(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> Option<HttpUrl> {
     let raw = field.non_empty_string(report)?;
     let text = expand::expand(vars, &field.path, raw, report)?;
@@ -177,8 +183,7 @@ fn secure_url(field: &Field<'_>, vars: &Vars<'_>, report: &mut Report) -> Option
             return None;
         }
     };
-    let loopback = matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]");
-    if !url.is_https() && !loopback {
+    if !secure(&url) {
         report.error(
             ConfigIssue::new(field.path.as_str(), format!("\"{text}\" is not https")).with_hint(
                 "tokens and keys travel over it: use https (http is accepted on loopback only)",
@@ -223,11 +228,7 @@ pub(crate) fn parse(
     let resource = match (auth.get("resource"), &audience) {
         (Some(field), _) => secure_url(&field, vars, report),
         (None, Some(audience)) => match HttpUrl::parse(audience) {
-            Ok(url)
-                if url.is_https() || matches!(url.host(), "localhost" | "127.0.0.1" | "[::1]") =>
-            {
-                Some(url)
-            }
+            Ok(url) if secure(&url) => Some(url),
             _ => {
                 report.error(
                     ConfigIssue::new(auth.path().as_str(), format!("`resource` is missing, and the audience \"{audience}\" is not the gateway's https URL"))

@@ -131,18 +131,6 @@ impl Pinning {
         self.mode
     }
 
-    /// The file the pins are kept in, if any.
-    #[must_use]
-    pub fn file(&self) -> Option<&PinFile> {
-        self.file.as_ref()
-    }
-
-    /// A copy of the table now.
-    #[must_use]
-    pub fn table(&self) -> PinTable {
-        lock(&self.state).table.clone()
-    }
-
     pub(crate) fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }

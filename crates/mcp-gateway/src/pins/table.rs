@@ -212,18 +212,6 @@ impl PinTable {
         (Verdict::Changed, true)
     }
 
-    /// What `tool` of `server` would be judged now, without recording:
-    /// `None` for a tool not pinned yet.
-    #[must_use]
-    pub fn verdict(&self, server: &str, tool: &str, digest: &str) -> Option<Verdict> {
-        let pin = self.pin(server, tool)?;
-        Some(if pin.digest == digest {
-            Verdict::Pinned
-        } else {
-            Verdict::Changed
-        })
-    }
-
     /// Approves the changed definitions of `server`'s tools (all of them,
     /// or only `tool`): each becomes the pinned one, as of `now`. The
     /// names of the tools approved.
