@@ -1,6 +1,8 @@
 //! Who is calling: what an endpoint that checks access tokens hands the
 //! layers above ([`Principal`]), and the interface of whatever checks
-//! them ([`Authenticator`]), with no HTTP or crypto library named.
+//! them ([`Authenticator`]); and the other way round, where a link to a
+//! remote server gets the tokens it sends ([`TokenSource`]). No HTTP or
+//! crypto library is named.
 
 use std::fmt;
 
@@ -57,5 +59,33 @@ pub trait Authenticator: Send + Sync + 'static {
 impl fmt::Debug for dyn Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Authenticator")
+    }
+}
+
+/// Where a client's link to a remote server gets the access token it
+/// sends, for a server that asks for one (an OAuth 2.1 protected
+/// resource). The link sends [`token`](Self::token) with every request;
+/// when the server refuses it (401, or 403 `insufficient_scope`) it asks
+/// [`refused`](Self::refused) for another and sends the request again.
+pub trait TokenSource: Send + Sync + 'static {
+    /// The token to send now, if there is one; cheap, called per request.
+    fn token(&self) -> Option<std::sync::Arc<str>>;
+
+    /// The server answered `status` (401 or 403) to a request that carried
+    /// `sent` (`None`: no token), with the `WWW-Authenticate` header
+    /// `challenge`: a token to try again with (refreshed, or signed in
+    /// anew with the scopes asked for), or why there is none, in words
+    /// that tell the user what to do.
+    fn refused<'a>(
+        &'a self,
+        sent: Option<&'a str>,
+        status: u16,
+        challenge: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<std::sync::Arc<str>, String>>;
+}
+
+impl fmt::Debug for dyn TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenSource")
     }
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A config file could not be read: missing, unreadable, a directory.
+    /// A config file (or a [`PrivateFile`](crate::file::PrivateFile))
+    /// could not be read or written: missing, unreadable, a directory.
     /// [`std::error::Error::source`] holds the underlying I/O error.
     Io,
     /// A config document is invalid; [`Error::config`] lists every problem.
@@ -34,6 +35,13 @@ enum Repr {
         #[source]
         source: io::Error,
     },
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error(transparent)]
     Config(ConfigError),
     #[error("invalid server id {input:?}: {reason}")]
@@ -44,7 +52,7 @@ impl Error {
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match &*self.0 {
-            Repr::Io { .. } => ErrorKind::Io,
+            Repr::Io { .. } | Repr::File { .. } => ErrorKind::Io,
             Repr::Config(_) => ErrorKind::Config,
             Repr::InvalidServerId { .. } => ErrorKind::InvalidServerId,
         }
@@ -60,6 +68,16 @@ impl Error {
 
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         Self(Box::new(Repr::Io {
+            path: path.to_path_buf(),
+            source,
+        }))
+    }
+
+    /// A file could not be used: `action` (`"read"`, `"write"`, ...) says
+    /// what was being done with it.
+    pub(crate) fn file(action: &'static str, path: &Path, source: io::Error) -> Self {
+        Self(Box::new(Repr::File {
+            action,
             path: path.to_path_buf(),
             source,
         }))

@@ -13,16 +13,20 @@
 //!   in-process, with the [`Peer`] it talks back through;
 //! - [`Launch`], how one server is reached, as a plugin describes it
 //!   and the runtime starts it;
+//! - [`file::PrivateFile`], a small file of the user's kept for its owner
+//!   only and changed under a lock;
 //! - the sealed type-state markers of a server's lifecycle ([`state`]).
 //!
 //! It deliberately knows nothing of the tokio runtime, of Python (pyo3) or
-//! of HTTP clients and servers; its futures are plain boxed futures: it is plain data and validation, usable from
+//! of HTTP clients and servers (its one system library, `nix`, locks
+//! files); its futures are plain boxed futures: it is plain data and validation, usable from
 //! any runtime and cheap to compile.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod config;
 mod error;
+pub mod file;
 mod id;
 pub mod launch;
 mod server;

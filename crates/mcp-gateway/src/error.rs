@@ -18,6 +18,10 @@ pub enum Error {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// A file the gateway keeps (the pins file) could not be read or
+    /// written.
+    #[error(transparent)]
+    File(#[from] mcp_core::Error),
     /// The file is not what it should be; it is left as it is.
     #[error("{} is not a pins file mcp-manager can read: {reason}", path.display())]
     Format {

@@ -9,7 +9,7 @@ use super::path::JsonPath;
 use super::plugin::COMMON_OPTIONS;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
-use super::sandbox;
+use super::{oauth, sandbox};
 use super::server::{
     BreakerConfig, PinMode, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
     ServerConfig, SessionMode, Timeouts, TransportConfig,
@@ -33,6 +33,7 @@ const TRANSPORT_KEYS: &[&str] = &[
     "url",
     "serverUrl",
     "headers",
+    "oauth",
 ];
 
 const SERVER_KEYS: [&str; TRANSPORT_KEYS.len() + COMMON_OPTIONS.len()] =
@@ -222,6 +223,13 @@ pub(crate) fn parse(
             .unwrap_or_default(),
         pinning: obj.get("pinning").and_then(|f| pin_mode(&f, report)),
         sandbox: sandbox::parse(&obj, is_remote(transport.as_ref()), vars, report),
+        oauth: oauth::parse(
+            &obj,
+            is_http(transport.as_ref()),
+            sends_authorization(transport.as_ref()),
+            vars,
+            report,
+        ),
         path: field.path.as_str().to_owned(),
         id: id?,
         transport: transport?,
@@ -332,6 +340,25 @@ fn is_remote(transport: Option<&TransportConfig>) -> bool {
                 | TransportConfig::FrameSocket(_)
         )
     })
+}
+
+/// Whether a server is reached over HTTP (Streamable or HTTP+SSE).
+fn is_http(transport: Option<&TransportConfig>) -> bool {
+    matches!(
+        transport,
+        Some(TransportConfig::StreamableHttp(_) | TransportConfig::Sse(_))
+    )
+}
+
+/// Whether a remote server's configured headers hold an `Authorization`.
+fn sends_authorization(transport: Option<&TransportConfig>) -> bool {
+    match transport {
+        Some(TransportConfig::StreamableHttp(http) | TransportConfig::Sse(http)) => http
+            .headers()
+            .keys()
+            .any(|name| name.eq_ignore_ascii_case("authorization")),
+        _ => false,
+    }
 }
 
 fn instances(

@@ -61,6 +61,7 @@
 //! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (both generations when the server serves both: a session for 2025 clients, 2026-07-28 requests passed on as they are; else whichever handshake it answers) |
 //! | `sessions` | `"shared"` (the default: client sessions share the server's instances) or `"per-client"` (each client session gets an instance of its own, started at its first request and stopped when it ends) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
+//! | `oauth` | how the manager signs in to a remote server that asks for an OAuth token: `{"clientId", "clientSecret", "scope", "callbackPort"}`, all optional, or `false` for never; on by default for `url` servers without an `Authorization` header, see [`OAuthClientConfig`] |
 //! | `pinning` | `"warn"`, `"enforce"` or `"off"`: what the gateway does when one of the server's tools changes its definition after it was pinned, see [`PinMode`]; default: `mcpManager.pinning` |
 //!
 //! ## Plugin entries
@@ -157,6 +158,7 @@ mod path;
 mod plugin;
 mod reader;
 mod report;
+mod oauth;
 mod sandbox;
 mod server;
 mod suggest;
@@ -176,6 +178,7 @@ use std::time::Duration;
 pub use access::{AccessConfig, AccessRule, AuditConfig, ItemKind};
 pub use auth::{AuthConfig, DEFAULT_ALGORITHMS, Introspection};
 pub use interpolate::{EnvLookup, ProcessEnv};
+pub use oauth::OAuthClientConfig;
 pub use sandbox::{FilesystemGrants, SandboxConfig};
 pub use server::{
     BreakerConfig, FrameSocketConfig, HttpConfig, PinMode, PluginTransport, ProtocolMode,
@@ -450,6 +453,13 @@ impl ManagerConfig {
             Some(file) => Some(self.beside(file)),
             None => crate::user_data_dir().map(|dir| dir.join("pins.json")),
         }
+    }
+
+    /// The file of the tokens `mcp-manager login` got for remote servers:
+    /// `tokens.json` in [`crate::user_data_dir`]; `None` when that is not
+    /// known.
+    pub fn tokens_file(&self) -> Option<PathBuf> {
+        crate::user_data_dir().map(|dir| dir.join("tokens.json"))
     }
 
     /// The audit log's file (`mcpManager.audit.file`), taken from the

@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::oauth::OAuthClientConfig;
 use super::sandbox::SandboxConfig;
 use super::tools::ToolFilter;
 use super::url::HttpUrl;
@@ -29,6 +30,7 @@ pub struct ServerConfig {
     pub(crate) sessions: SessionMode,
     pub(crate) pinning: Option<PinMode>,
     pub(crate) sandbox: Option<SandboxConfig>,
+    pub(crate) oauth: Option<OAuthClientConfig>,
     pub(crate) path: String,
 }
 
@@ -122,6 +124,13 @@ impl ServerConfig {
     /// What its process may reach (`sandbox`), when it runs in one.
     pub fn sandbox(&self) -> Option<&SandboxConfig> {
         self.sandbox.as_ref()
+    }
+
+    /// How the manager signs in to it when it asks for an OAuth token
+    /// (`oauth`); `None` when it never does: a server not reached over
+    /// HTTP, one whose `headers` send an `Authorization`, `"oauth": false`.
+    pub fn oauth(&self) -> Option<&OAuthClientConfig> {
+        self.oauth.as_ref()
     }
 }
 

@@ -270,7 +270,7 @@ impl Pinning {
                 }
                 differing
             }
-            Err(error @ crate::Error::Io { .. }) if written => {
+            Err(error @ (crate::Error::Io { .. } | crate::Error::File(_))) if written => {
                 // Not written (a full disk, a lock that cannot be had): kept,
                 // and tried again at the next tick.
                 state.pending.splice(0..0, sent);
