@@ -207,6 +207,7 @@ fn main() {
                 url: format!("http://{addr}/mcp"),
                 headers: BTreeMap::new(),
                 max_message: 128 * MIB,
+                credentials: None,
             })),
         )
         .await;

@@ -21,7 +21,8 @@
 //! 2025-06-18. Then the client scenarios run against the
 //! example client built on the runtime (`examples/conformance_client.rs` of
 //! mcp-manager): those of [`CLIENT_SCENARIOS`] and the `auth` suite (the
-//! client signs in with `mcp_auth::client` before it connects). A failure fails the run unless
+//! runtime's HTTP link signs in through `mcp_auth::tokens` whenever the
+//! server asks). A failure fails the run unless
 //! `tools/conformance/expected-failures.yml` lists it (with its reason in a
 //! comment); a listed failure that passes fails the run too, so the file
 //! only shrinks. Results are kept under `target/conformance/`.

@@ -68,8 +68,8 @@ pub(crate) const RULES: &[Rule] = &[
     Rule {
         members: Members::Only(&["mcp-auth"]),
         forbidden: &["mcp-runtime", "mcp-gateway", "mcp-serve", "pyo3"],
-        reason: "checking access tokens answers who is calling: it knows no server, no gateway \
-                 and no endpoint, only an Authorization header",
+        reason: "access tokens answer who is calling, and are what a client sends: it knows no \
+                 server, no gateway and no endpoint, only Authorization headers and challenges",
     },
     Rule {
         members: Members::Only(&["mcp-runtime"]),

@@ -83,6 +83,8 @@ pub struct Discovery {
     pub resource: String,
     /// The protected resource metadata.
     pub resource_metadata: Value,
+    /// Where it was read.
+    pub resource_metadata_url: String,
     /// The authorization server's issuer identifier.
     pub issuer: String,
     /// The authorization server's metadata.
@@ -93,7 +95,7 @@ pub struct Discovery {
 }
 
 /// How the client is known to the authorization server.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Registration {
     /// Its `client_id`.
     pub client_id: String,
@@ -119,7 +121,7 @@ pub struct ClientInfo {
 }
 
 /// A token, and what it takes to refresh it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
     /// The access token.
     pub access_token: String,
@@ -140,7 +142,7 @@ pub struct Grant {
 
 /// Sends the user to an authorization URL and gives back the query of the
 /// redirect to the client's redirect URI.
-pub trait Browser {
+pub trait Browser: Send + Sync {
     /// Opens `url` for the user; the query string the authorization server
     /// sent back (`code=...&state=...`).
     fn visit(&mut self, url: &str) -> mcp_core::BoxFuture<'_, Result<String, String>>;
@@ -170,7 +172,7 @@ pub async fn discover(
     }
     candidates.push(format!("{origin}/.well-known/oauth-protected-resource"));
     let (resource_metadata, tried) = first_json(client, &candidates).await;
-    let resource_metadata = resource_metadata
+    let (resource_metadata_url, resource_metadata) = resource_metadata
         .ok_or_else(|| format!("no protected resource metadata: {}", tried.join("; ")))?;
     let issuer = resource_metadata
         .get("authorization_servers")
@@ -199,7 +201,7 @@ pub async fn discover(
         ]
     };
     let (server_metadata, tried) = first_json(client, &candidates).await;
-    let server_metadata = server_metadata
+    let (_, server_metadata) = server_metadata
         .ok_or_else(|| format!("no authorization server metadata: {}", tried.join("; ")))?;
     let scope = challenge.and_then(|c| c.scope.clone()).or_else(|| {
         let supported = resource_metadata.get("scopes_supported")?.as_array()?;
@@ -209,18 +211,23 @@ pub async fn discover(
     Ok(Discovery {
         resource,
         resource_metadata,
+        resource_metadata_url,
         issuer,
         server_metadata,
         scope,
     })
 }
 
-/// The first of `urls` that answers JSON, and why the others did not.
-async fn first_json(client: &reqwest::Client, urls: &[String]) -> (Option<Value>, Vec<String>) {
+/// The first of `urls` that answers a JSON object, with that URL, and why
+/// the others did not.
+async fn first_json(
+    client: &reqwest::Client,
+    urls: &[String],
+) -> (Option<(String, Value)>, Vec<String>) {
     let mut tried = Vec::new();
     for url in urls {
         match get_json(client, url).await {
-            Ok(value) if value.is_object() => return (Some(value), tried),
+            Ok(value) if value.is_object() => return (Some((url.clone(), value)), tried),
             Ok(_) => tried.push(format!("{url} is not an object")),
             Err(error) => tried.push(error),
         }

@@ -28,7 +28,11 @@
 //! [`Principal`] it stands for.
 //!
 //! [`client`] is the other side: the authorization flow of a client of a
-//! server that asks for OAuth (discovery, registration, PKCE, tokens).
+//! server that asks for OAuth (discovery, registration, PKCE, tokens);
+//! [`tokens`] keeps a client's tokens and gets new ones when a server
+//! refuses one (a [`TokenSource`](mcp_core::auth::TokenSource) for the
+//! runtime's links); [`loopback`] is where the user's browser comes back
+//! to after signing in.
 //!
 //! # Invariants
 //!
@@ -42,8 +46,10 @@ pub mod client;
 mod error;
 mod introspect;
 mod jwks;
+pub mod loopback;
 mod metadata;
 mod token;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -160,10 +166,15 @@ impl Authenticator for OAuthResource {
     }
 }
 
-/// The HTTP client for keys, metadata and introspection: rustls on the
-/// ring provider, short timeouts, no redirects (a key set must come from
-/// where it was asked).
-fn http_client() -> Result<reqwest::Client, Error> {
+/// The HTTP client for keys, metadata, introspection and the client's
+/// flow: rustls on the ring provider, short timeouts, no redirects (a key
+/// set must come from where it was asked; an authorization endpoint's
+/// redirect is read, not followed).
+///
+/// # Errors
+///
+/// [`Error::Client`] when it cannot be set up.
+pub fn http_client() -> Result<reqwest::Client, Error> {
     static PROVIDER: std::sync::Once = std::sync::Once::new();
     PROVIDER.call_once(|| {
         // An error means another provider was installed first: fine.

@@ -35,6 +35,6 @@ pub use describe::{describe, describe_all, describe_failed, describe_plugin, hea
 pub use error::{Error, ErrorKind};
 pub use plugins::{WithPlugins, with_plugins};
 pub use start::{
-    Policies, Report, Started, backend, check_plugins, pinning, policies, server_entry, spec,
-    start_servers,
+    Policies, Report, Started, backend, check_plugins, credentials, pinning, policies,
+    server_entry, sign_in, spec, start_servers,
 };

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use mcp_core::config::ProcessEnv;
+use mcp_auth::client::{Browser, ClientInfo, Registration};
+use mcp_auth::tokens::{SignIn, TokenFile, Tokens};
+use mcp_core::auth::TokenSource;
+use mcp_core::config::{OAuthClientConfig, ProcessEnv};
+use mcp_core::launch::Launch;
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig};
 use mcp_gateway::Backend;
@@ -86,7 +90,65 @@ pub fn spec(
     registry: &PluginRegistry,
     config: &ServerConfig,
 ) -> Result<ServerSpec, mcp_plugin_api::Error> {
-    Ok(ServerSpec::from_config(config, registry.launch(config)?))
+    let launch = registry.launch(config)?;
+    let credentials = credentials(config, &launch);
+    Ok(ServerSpec::from_config(config, launch, credentials))
+}
+
+/// Where a remote server's link gets its access tokens: the server's
+/// entry in the tokens file `mcp-manager login` writes, refreshed when it
+/// expires; `None` for a server that never signs in (see
+/// [`ServerConfig::oauth`]).
+pub fn credentials(config: &ServerConfig, launch: &Launch) -> Option<Arc<dyn TokenSource>> {
+    let oauth = config.oauth()?;
+    let (Launch::StreamableHttp(remote) | Launch::Sse(remote)) = launch else {
+        return None;
+    };
+    let sign_in = sign_in(config.id().as_str(), &remote.url, oauth, None);
+    match Tokens::new(sign_in) {
+        Ok(tokens) => Some(Arc::new(tokens)),
+        Err(error) => {
+            tracing::warn!(server = %config.id(), "{error}");
+            None
+        }
+    }
+}
+
+/// How `server` at `url` signs in, as its `oauth` says: the client
+/// registered beforehand if any, the tokens file of the user, and the
+/// way back (`redirect_uri`) when a browser is to be sent to sign in.
+pub fn sign_in(
+    server: &str,
+    url: &str,
+    oauth: &OAuthClientConfig,
+    browser: Option<(Box<dyn Browser>, String)>,
+) -> SignIn {
+    let registered = oauth.client_id().map(|id| Registration {
+        client_id: id.to_owned(),
+        client_secret: oauth.client_secret().map(str::to_owned),
+        auth_method: if oauth.client_secret().is_some() {
+            "client_secret_basic".to_owned()
+        } else {
+            "none".to_owned()
+        },
+    });
+    let (browser, redirect_uri) = match browser {
+        Some((browser, redirect_uri)) => (Some(browser), redirect_uri),
+        None => (None, "http://127.0.0.1/callback".to_owned()),
+    };
+    SignIn {
+        server: server.to_owned(),
+        url: url.to_owned(),
+        client: ClientInfo {
+            name: "mcp-manager".to_owned(),
+            redirect_uri,
+            metadata_url: None,
+            registered,
+        },
+        scope: oauth.scope().map(str::to_owned),
+        file: mcp_core::tokens_file().map(TokenFile::new),
+        browser,
+    }
 }
 
 /// `config` checked against the plugins of `registry` that will run its

@@ -68,8 +68,8 @@ impl PrivateFile {
             );
             return Err(Error::file("read", &self.path, error));
         }
-        let text =
-            std::io::read_to_string(file).map_err(|error| Error::file("read", &self.path, error))?;
+        let text = std::io::read_to_string(file)
+            .map_err(|error| Error::file("read", &self.path, error))?;
         Ok(Some((text, stamp_of(&metadata))))
     }
 
@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(stamp, file.stamp());
         let mode = fs::metadata(file.path()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let folder = fs::metadata(dir.path().join("a/b")).unwrap().permissions().mode();
+        let folder = fs::metadata(dir.path().join("a/b"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(folder & 0o777, 0o700);
         let (text, read_stamp) = file.read().unwrap().unwrap();
         assert_eq!((text.as_str(), Some(read_stamp)), ("one", stamp));

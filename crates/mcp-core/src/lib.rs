@@ -54,3 +54,11 @@ pub fn user_data_dir() -> Option<std::path::PathBuf> {
         })?;
     Some(data.join("mcp-manager"))
 }
+
+/// The file of the tokens `mcp-manager login` got for remote servers that
+/// ask for OAuth: `tokens.json` in [`user_data_dir`]; `None` when that is
+/// not known.
+#[must_use]
+pub fn tokens_file() -> Option<std::path::PathBuf> {
+    user_data_dir().map(|dir| dir.join("tokens.json"))
+}

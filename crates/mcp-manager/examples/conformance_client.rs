@@ -15,8 +15,10 @@
 //! | `sse-retry` | calls `test_reconnection`, whose answer comes after the stream is resumed |
 //! | `request-metadata` | connects statelessly and calls `test_tool` |
 //!
-//! In the `auth/*` scenarios, a server that answers 401 is signed in to
-//! first, with the MCP authorization flow of `mcp_auth::client`.
+//! In the `auth/*` scenarios it also calls `test-tool`; whenever the server
+//! asks for a token (401, or 403 `insufficient_scope` for more scopes), the
+//! runtime's link signs in through `mcp_auth::tokens` and sends the request
+//! again.
 //!
 //! Exit status 0 when every step worked, 1 otherwise (with the reason on
 //! stderr).
@@ -27,6 +29,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use mcp_auth::client;
+use mcp_auth::tokens::{SignIn, Tokens};
+use mcp_core::auth::TokenSource;
 use mcp_core::config::{RestartConfig, RestartPolicy};
 use mcp_core::{BoxFuture, HandlerResult, Peer, RequestContext, ServerId};
 use mcp_protocol::raw::Raw;
@@ -63,18 +67,14 @@ fn main() -> ExitCode {
 
 async fn run(scenario: &str, url: String) -> Result<(), String> {
     let id = ServerId::new("conformance").map_err(|e| e.to_string())?;
-    // Only the authorization scenarios ask for a token; the others count
-    // every request a client makes, a probe included.
-    let headers = if scenario.starts_with("auth/") {
-        authorization(&url).await?
-    } else {
-        BTreeMap::new()
-    };
+    let auth = scenario.starts_with("auth/");
+    let credentials = if auth { Some(tokens(&url)?) } else { None };
     let target = HttpTarget {
         server: id.clone(),
         url,
-        headers,
+        headers: BTreeMap::new(),
         max_message: 16 << 20,
+        credentials,
     };
     let mut spec = ServerSpec::new(id, Arc::new(HttpConnector::new(target)));
     spec.protocol = if scenario == "request-metadata" {
@@ -132,6 +132,11 @@ async fn run(scenario: &str, url: String) -> Result<(), String> {
             "request-metadata" => {
                 call("test_tool", json!({}), CallOptions::default()).await?;
             }
+            // Servers of the authorization scenarios have one tool, and
+            // some ask for more scopes to call it.
+            _ if auth => {
+                call("test-tool", json!({}), CallOptions::default()).await?;
+            }
             _ => {}
         }
         Ok::<(), String>(())
@@ -141,41 +146,14 @@ async fn run(scenario: &str, url: String) -> Result<(), String> {
     outcome
 }
 
-/// The `Authorization` header for the server at `url`, when it asks for
-/// one: an `initialize` sent without a token, and on a 401 the
-/// authorization flow of `mcp_auth::client` (the scenario's pre-registered
-/// client from `MCP_CONFORMANCE_CONTEXT` when there is one; else a client
-/// ID metadata document where the server takes them, else dynamic
-/// registration), the user's visit played by following the authorization
-/// endpoint's redirect.
-async fn authorization(url: &str) -> Result<BTreeMap<String, String>, String> {
-    mcp_runtime::transport::http::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let probe = json!({
-        "jsonrpc": "2.0", "id": 0, "method": "initialize",
-        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                   "clientInfo": {"name": "mcp-manager-conformance-client", "version": "1"}}
-    });
-    let answer = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(probe.to_string())
-        .send()
-        .await
-        .map_err(|e| format!("probing {url}: {e}"))?;
-    if answer.status().as_u16() != 401 {
-        return Ok(BTreeMap::new());
-    }
-    let challenge = answer
-        .headers()
-        .get("www-authenticate")
-        .and_then(|value| value.to_str().ok())
-        .and_then(client::challenge);
-    let discovery = client::discover(&client, url, challenge.as_ref()).await?;
+/// The tokens of the `auth/*` scenarios: the link sends none until the
+/// server asks (401 at any request, or 403 `insufficient_scope`), and
+/// then signs in with the MCP authorization flow of `mcp_auth::client`
+/// (the scenario's pre-registered client from `MCP_CONFORMANCE_CONTEXT`
+/// when there is one; else a client ID metadata document where the server
+/// takes them, else dynamic registration), the user's visit played by
+/// reading the authorization endpoint's redirect.
+fn tokens(url: &str) -> Result<Arc<dyn TokenSource>, String> {
     let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
@@ -192,24 +170,22 @@ async fn authorization(url: &str) -> Result<BTreeMap<String, String>, String> {
                     .map(str::to_owned),
                 auth_method: "client_secret_basic".to_owned(),
             });
-    let info = client::ClientInfo {
-        name: "mcp-manager conformance client".to_owned(),
-        redirect_uri: "http://127.0.0.1:7/callback".to_owned(),
-        metadata_url: Some("https://conformance-test.local/client-metadata.json".to_owned()),
-        registered,
-    };
-    let grant = client::authorize(
-        &client,
-        &discovery,
-        &info,
-        None,
-        &mut Follow(client.clone()),
-    )
-    .await?;
-    Ok(BTreeMap::from([(
-        "Authorization".to_owned(),
-        format!("Bearer {}", grant.access_token),
-    )]))
+    let follow = Follow(mcp_auth::http_client().map_err(|e| e.to_string())?);
+    let tokens = Tokens::new(SignIn {
+        server: "conformance".to_owned(),
+        url: url.to_owned(),
+        client: client::ClientInfo {
+            name: "mcp-manager conformance client".to_owned(),
+            redirect_uri: "http://127.0.0.1:7/callback".to_owned(),
+            metadata_url: Some("https://conformance-test.local/client-metadata.json".to_owned()),
+            registered,
+        },
+        scope: None,
+        file: None,
+        browser: Some(Box::new(follow)),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(tokens))
 }
 
 /// A user who approves at once: the authorization endpoint's redirect is

@@ -9,7 +9,6 @@ use super::path::JsonPath;
 use super::plugin::COMMON_OPTIONS;
 use super::reader::{Field, Object, Schema};
 use super::report::Report;
-use super::{oauth, sandbox};
 use super::server::{
     BreakerConfig, PinMode, ProtocolMode, Resilience, RestartConfig, RestartPolicy, RetryConfig,
     ServerConfig, SessionMode, Timeouts, TransportConfig,
@@ -18,6 +17,7 @@ use super::suggest;
 use super::tools::{ToolFilter, ToolPattern};
 use super::transport::{self, Declared};
 use super::tree::Json;
+use super::{oauth, sandbox};
 use crate::error::ConfigIssue;
 use crate::id::{self, ServerId};
 

@@ -154,11 +154,11 @@ mod auth;
 mod entry;
 mod expand;
 mod interpolate;
+mod oauth;
 mod path;
 mod plugin;
 mod reader;
 mod report;
-mod oauth;
 mod sandbox;
 mod server;
 mod suggest;
@@ -453,13 +453,6 @@ impl ManagerConfig {
             Some(file) => Some(self.beside(file)),
             None => crate::user_data_dir().map(|dir| dir.join("pins.json")),
         }
-    }
-
-    /// The file of the tokens `mcp-manager login` got for remote servers:
-    /// `tokens.json` in [`crate::user_data_dir`]; `None` when that is not
-    /// known.
-    pub fn tokens_file(&self) -> Option<PathBuf> {
-        crate::user_data_dir().map(|dir| dir.join("tokens.json"))
     }
 
     /// The audit log's file (`mcpManager.audit.file`), taken from the

@@ -193,7 +193,10 @@ mod tests {
     #[test]
     fn misplaced_or_incomplete_settings_are_refused() {
         let error = load(r#"{"command": "x", "oauth": {}}"#).unwrap_err();
-        assert!(error.contains("only to servers reached over HTTP"), "{error}");
+        assert!(
+            error.contains("only to servers reached over HTTP"),
+            "{error}"
+        );
         let error = load(
             r#"{"url": "https://h/mcp", "headers": {"Authorization": "Bearer x"}, "oauth": {}}"#,
         )

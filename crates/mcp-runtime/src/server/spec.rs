@@ -147,12 +147,17 @@ impl ServerSpec {
 
     /// The spec of a configured server reached as `launch` says: its
     /// instances, timeouts, restart policy, protocol, concurrency and
-    /// resilience from `config`.
+    /// resilience from `config`; a remote server's access tokens from
+    /// `credentials`, when given.
     #[must_use]
-    pub fn from_config(config: &ServerConfig, launch: Launch) -> Self {
+    pub fn from_config(
+        config: &ServerConfig,
+        launch: Launch,
+        credentials: Option<Arc<dyn mcp_core::auth::TokenSource>>,
+    ) -> Self {
         let mut spec = Self::new(
             config.id().clone(),
-            transport::connector(config.id(), launch, config.sandbox()),
+            transport::connector(config.id(), launch, config.sandbox(), credentials),
         );
         spec.instances = config.instances();
         spec.timeouts = *config.timeouts();

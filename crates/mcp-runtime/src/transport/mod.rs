@@ -27,6 +27,7 @@ pub mod stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mcp_core::auth::TokenSource;
 use mcp_core::config::SandboxConfig;
 use mcp_core::launch::{Launch, RemoteLaunch};
 use mcp_core::{BoxFuture, ServerId};
@@ -135,12 +136,14 @@ pub const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
 /// The connector that starts what `launch` describes, for `server`, in
 /// `sandbox` when given: only a child process can run in one, so for any
-/// other launch the connector refuses to start, saying why.
+/// other launch the connector refuses to start, saying why. A remote
+/// server's link gets its access tokens from `credentials`, when given.
 #[must_use]
 pub fn connector(
     server: &ServerId,
     launch: Launch,
     sandbox: Option<&SandboxConfig>,
+    credentials: Option<Arc<dyn TokenSource>>,
 ) -> Arc<dyn Connector> {
     let other: Arc<dyn Connector> = match launch {
         Launch::Stdio(stdio) => {
@@ -157,10 +160,14 @@ pub fn connector(
                 .shown_with(stdio.shown_args),
             );
         }
-        Launch::StreamableHttp(remote) => {
-            Arc::new(http::HttpConnector::new(target(server, remote)))
+        Launch::StreamableHttp(remote) => Arc::new(http::HttpConnector::new(target(
+            server,
+            remote,
+            credentials,
+        ))),
+        Launch::Sse(remote) => {
+            Arc::new(sse::SseConnector::new(target(server, remote, credentials)))
         }
-        Launch::Sse(remote) => Arc::new(sse::SseConnector::new(target(server, remote))),
         Launch::FrameSocket(path) => Arc::new(frame::FrameConnector::new(
             server.clone(),
             path,
@@ -196,11 +203,16 @@ impl Connector for Refused {
     }
 }
 
-fn target(server: &ServerId, remote: RemoteLaunch) -> http::HttpTarget {
+fn target(
+    server: &ServerId,
+    remote: RemoteLaunch,
+    credentials: Option<Arc<dyn TokenSource>>,
+) -> http::HttpTarget {
     http::HttpTarget {
         server: server.clone(),
         url: remote.url,
         headers: remote.headers,
         max_message: MAX_MESSAGE,
+        credentials,
     }
 }

@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 
 pub use super::http::HttpTarget;
 use super::http::{
-    DriverCloser, EVENT_STREAM, Endpoint, EventStream, JSON, NOTIFY_TIMEOUT, StopSignal, cause,
+    DriverCloser, EVENT_STREAM, Endpoint, EventStream, JSON, NOTIFY_TIMEOUT, StopSignal,
     error_detail, event_messages, is_event_stream, media_type, redact, redact_str,
 };
 use super::{Connector, Inbound, TransportEnds, TransportLink};
@@ -83,13 +83,10 @@ async fn open(endpoint: &Endpoint) -> Result<Response> {
         endpoint.url.clone(),
         &[(ACCEPT, HeaderValue::from_static(EVENT_STREAM))],
     );
-    let response = request.send().await.map_err(|e| {
-        start(format!(
-            "could not reach {}: {}",
-            endpoint.shown(),
-            cause(&e)
-        ))
-    })?;
+    let response = endpoint
+        .send(request)
+        .await
+        .map_err(|e| start(e.describe(&endpoint.shown())))?;
     if !response.status().is_success() {
         let detail = error_detail(response).await;
         return Err(start(format!(
@@ -216,7 +213,7 @@ async fn post(legacy: Arc<Legacy>, inbound: mpsc::Sender<Inbound>, message: Mess
         Message::Request(request) => Some((request.id.clone(), request.method.clone())),
         _ => None,
     };
-    let sent = legacy
+    let post = legacy
         .endpoint
         .request(
             reqwest::Method::POST,
@@ -224,17 +221,11 @@ async fn post(legacy: Arc<Legacy>, inbound: mpsc::Sender<Inbound>, message: Mess
             &[(CONTENT_TYPE, HeaderValue::from_static(JSON))],
         )
         .timeout(NOTIFY_TIMEOUT)
-        .body(message.to_vec())
-        .send()
-        .await;
-    let failure = match sent {
+        .body(message.to_vec());
+    let failure = match legacy.endpoint.send(post).await {
         Ok(response) if response.status().is_success() => return,
         Ok(response) => error_detail(response).await,
-        Err(e) => format!(
-            "could not reach {}: {}",
-            redact(&legacy.post_url),
-            cause(&e)
-        ),
+        Err(e) => e.describe(&redact(&legacy.post_url)),
     };
     let server = &legacy.endpoint.server;
     match request {

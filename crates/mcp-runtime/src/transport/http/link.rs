@@ -262,17 +262,20 @@ impl Shared {
         &self,
         request: reqwest::RequestBuilder,
     ) -> std::result::Result<Response, Failure> {
-        match request.send().await {
+        match self.endpoint.send(request).await {
             Ok(response) => {
                 self.reachable();
                 Ok(response)
             }
             Err(e) => {
-                let why = format!("could not reach {}: {}", self.endpoint.shown(), cause(&e));
+                let why = e.describe(&self.endpoint.shown());
                 if e.is_connect() {
                     self.unreachable(&why).await;
                     Err(Failure::Unreachable(why))
                 } else {
+                    if matches!(e, SendError::SignIn { .. }) {
+                        self.reachable();
+                    }
                     Err(Failure::Failed(why))
                 }
             }
@@ -551,7 +554,7 @@ impl Shared {
             .endpoint
             .request(reqwest::Method::DELETE, self.endpoint.url.clone(), &headers)
             .timeout(within);
-        match request.send().await {
+        match self.endpoint.send(request).await {
             Ok(response) if response.status() == StatusCode::METHOD_NOT_ALLOWED => {
                 tracing::debug!(server = %self.server(), "the server does not let clients end sessions");
             }
@@ -559,7 +562,7 @@ impl Shared {
                 tracing::debug!(server = %self.server(), "ended the session: HTTP {}", response.status());
             }
             Err(e) => {
-                tracing::debug!(server = %self.server(), "could not end the session: {}", cause(&e));
+                tracing::debug!(server = %self.server(), "could not end the session: {}", e.describe(&self.endpoint.shown()));
             }
         }
     }

@@ -82,11 +82,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use mcp_core::auth::TokenSource;
 use mcp_core::{BoxFuture, ServerId};
 use mcp_protocol::codec::sse::{SseDecoder, SseEvent};
 use mcp_protocol::{BatchPolicy, Message, Packet, RequestId};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, Response, Url};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+};
+use reqwest::{Client, Response, StatusCode, Url};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Closer, Connector, Inbound, TransportEnds, TransportLink};
@@ -109,6 +112,10 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 const DROP_GRACE: Duration = Duration::from_secs(1);
 /// How much of an error body is read to explain the error.
 const ERROR_BODY_LIMIT: usize = 4 * 1024;
+/// How many new tokens one request may be sent again with: one to sign
+/// in (401), one more to step up to the scopes an operation needs (403);
+/// a server that still refuses is not asked again.
+pub const NEW_TOKENS_PER_REQUEST: u32 = 2;
 /// How many control messages (from the driver's tasks) may queue.
 const CONTROL_CAPACITY: usize = 64;
 
@@ -133,6 +140,9 @@ pub struct HttpTarget {
     pub headers: BTreeMap<String, String>,
     /// The largest message (JSON body or event) accepted.
     pub max_message: usize,
+    /// Where the access token comes from, for a server that asks for one
+    /// (see [`TokenSource`]); `None`: the configured headers are all.
+    pub credentials: Option<Arc<dyn TokenSource>>,
 }
 
 impl std::fmt::Debug for HttpTarget {
@@ -142,6 +152,7 @@ impl std::fmt::Debug for HttpTarget {
             .field("url", &redact_str(&self.url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("max_message", &self.max_message)
+            .field("credentials", &self.credentials.is_some())
             .finish()
     }
 }
@@ -241,6 +252,30 @@ pub(crate) struct Endpoint {
     pub(crate) url: Url,
     pub(crate) headers: HeaderMap,
     pub(crate) max_message: usize,
+    pub(crate) credentials: Option<Arc<dyn TokenSource>>,
+}
+
+/// Why [`Endpoint::send`] got no response to use.
+pub(crate) enum SendError {
+    /// The request could not be made or carried.
+    Http(reqwest::Error),
+    /// The server asked for a token (`status`) that could not be had.
+    SignIn { status: StatusCode, reason: String },
+}
+
+impl SendError {
+    /// What to say about it, without the URL.
+    pub(crate) fn describe(&self, shown: &str) -> String {
+        match self {
+            Self::Http(error) => format!("could not reach {shown}: {}", cause(error)),
+            Self::SignIn { status, reason } => format!("HTTP {status}: {reason}"),
+        }
+    }
+
+    /// Whether no connection could be made at all.
+    pub(crate) fn is_connect(&self) -> bool {
+        matches!(self, Self::Http(error) if error.is_connect())
+    }
 }
 
 impl Endpoint {
@@ -281,7 +316,58 @@ impl Endpoint {
             url,
             headers,
             max_message: target.max_message,
+            credentials: target.credentials.clone(),
         })
+    }
+
+    /// Sends `request` with the current access token, when the server has
+    /// a [`TokenSource`]; a 401, or a 403 whose challenge says
+    /// `insufficient_scope`, gets a new token from it and the request is
+    /// sent again, at most [`NEW_TOKENS_PER_REQUEST`] times. The token
+    /// goes to this server's endpoint only: redirects stay on its origin.
+    pub(crate) async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> std::result::Result<Response, SendError> {
+        let Some(source) = &self.credentials else {
+            return request.send().await.map_err(SendError::Http);
+        };
+        let (client, request) = request.build_split();
+        let request = request.map_err(SendError::Http)?;
+        let mut token = source.token();
+        let mut renewed = 0;
+        loop {
+            let Some(mut attempt) = request.try_clone() else {
+                return client.execute(request).await.map_err(SendError::Http);
+            };
+            if let Some(value) = token.as_deref().and_then(bearer) {
+                attempt.headers_mut().insert(AUTHORIZATION, value);
+            }
+            let response = client.execute(attempt).await.map_err(SendError::Http)?;
+            let status = response.status();
+            let challenge = response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let challenged = status == StatusCode::UNAUTHORIZED
+                || (status == StatusCode::FORBIDDEN
+                    && challenge
+                        .as_deref()
+                        .is_some_and(|c| c.contains("insufficient_scope")));
+            if !challenged || renewed >= NEW_TOKENS_PER_REQUEST {
+                return Ok(response);
+            }
+            drop(response);
+            renewed += 1;
+            match source
+                .refused(token.as_deref(), status.as_u16(), challenge.as_deref())
+                .await
+            {
+                Ok(fresh) => token = Some(fresh),
+                Err(reason) => return Err(SendError::SignIn { status, reason }),
+            }
+        }
     }
 
     /// A request to `url` with the configured headers and `extra` on top.
@@ -323,7 +409,7 @@ fn client() -> Result<Client> {
 }
 
 /// Follows redirects on the same origin only: another origin would receive
-/// the configured headers, which often hold credentials.
+/// the configured headers and the access token.
 fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let previous = attempt.previous();
@@ -347,6 +433,14 @@ pub fn install_crypto_provider() {
         // An error means another provider was installed first: fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// `Authorization: Bearer TOKEN`, marked sensitive; `None` when the token
+/// cannot be a header value.
+fn bearer(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// The URL without credentials, query or fragment.

@@ -77,6 +77,7 @@ async fn a_dropped_link_stops_every_task_and_ends_the_session() {
         url: format!("http://127.0.0.1:{port}/mcp"),
         headers: BTreeMap::new(),
         max_message: 1 << 20,
+        credentials: None,
     });
     let TransportLink {
         outbound,
@@ -241,6 +242,7 @@ fn urls_are_shown_without_secrets() {
         url: url.to_string(),
         headers: BTreeMap::from([("Authorization".to_owned(), "Bearer hunter2".to_owned())]),
         max_message: 1,
+        credentials: None,
     };
     let shown = format!("{target:?}");
     assert!(
@@ -289,6 +291,7 @@ fn target(url: &str, headers: &[(&str, &str)]) -> HttpTarget {
             .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
             .collect(),
         max_message: 1 << 20,
+        credentials: None,
     }
 }
 
