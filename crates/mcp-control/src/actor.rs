@@ -6,7 +6,9 @@
 //! stopped after their requests in flight finish; new ones are started and
 //! added once running (one that fails to start is reported, kept as a
 //! [`FailedStart`] that `describe_all` shows and the gateway names when it
-//! is called, and tried again on the next reload);
+//! is called, and tried again after its restart backoff, doubled after
+//! each failed try up to its longest, unless its restart policy is
+//! `never`, and on the next reload);
 //! changed ones are taken out, drained and stopped, then started with their
 //! new settings; unchanged ones are left alone, processes and sessions
 //! untouched. Applied with a new plugin registry (the plugins directory
@@ -17,15 +19,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use mcp_core::config::RestartPolicy;
 use mcp_core::state::Deployed;
 use mcp_core::{ManagerConfig, ServerConfig, ServerId};
 use mcp_gateway::{Backend, Gateway, Unavailable};
 use mcp_plugin_api::PluginRegistry;
 use mcp_runtime::{McpRuntime, Server};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::error::{Error, ErrorKind};
 use crate::start::{Policies, Report, backend, start_servers};
@@ -126,6 +131,10 @@ struct Actor {
     gateway: Arc<Gateway>,
     running: Running,
     report: Report,
+    /// When each server that failed to start is tried again, and the
+    /// wait after that try (doubled each time, up to its restart config's
+    /// longest backoff).
+    retries: HashMap<ServerId, (Instant, Duration)>,
 }
 
 impl Control {
@@ -134,8 +143,9 @@ impl Control {
     /// actor that changes its servers from now on, starting new ones
     /// through `registry`; what the actor does goes to `report`. The
     /// servers of the config that did not start, `failed`, are shown as
-    /// failed and answer calls with their reason until a reload or a
-    /// deploy starts them. Must be called within a tokio runtime.
+    /// failed and answer calls with their reason until a later try, a
+    /// reload or a deploy starts them. Must be called within a tokio
+    /// runtime.
     #[must_use]
     pub fn start(
         runtime: McpRuntime,
@@ -170,9 +180,22 @@ impl Control {
             gateway: gateway.clone(),
             running,
             report,
+            retries: HashMap::new(),
         };
+        actor.schedule_retries();
         tokio::spawn(async move {
-            while let Some(command) = receiver.recv().await {
+            loop {
+                let due = actor.retries.values().map(|(at, _)| *at).min();
+                let command = tokio::select! {
+                    command = receiver.recv() => command,
+                    () = sleep_until_due(due) => {
+                        actor.retry_failed().await;
+                        continue;
+                    }
+                };
+                let Some(command) = command else {
+                    break;
+                };
                 match command {
                     Command::Apply(config, registry, done) => {
                         actor.apply(&config, registry).await;
@@ -333,7 +356,86 @@ impl Actor {
             });
         }
         self.running.sort();
+        if remember {
+            self.schedule_retries();
+        }
         outcomes
+    }
+
+    /// Schedules a new try for each server that failed to start and has
+    /// none yet, after its restart config's first backoff (none for a
+    /// server that is never restarted); forgets the tries of servers no
+    /// longer failed.
+    fn schedule_retries(&mut self) {
+        let failed = &self.running.failed;
+        self.retries
+            .retain(|id, _| failed.iter().any(|f| f.config.id() == id));
+        let now = Instant::now();
+        for failed in failed {
+            let restart = failed.config.restart();
+            if restart.policy() == RestartPolicy::Never {
+                continue;
+            }
+            let first = restart.initial_backoff();
+            self.retries
+                .entry(failed.config.id().clone())
+                .or_insert((now + first, first));
+        }
+    }
+
+    /// Tries again to start the servers whose try is due: a remote server
+    /// that was down, or asked for a sign-in the user has done since.
+    async fn retry_failed(&mut self) {
+        let now = Instant::now();
+        let due: Vec<ServerConfig> = self
+            .running
+            .failed
+            .iter()
+            .filter(|f| {
+                self.retries
+                    .get(f.config.id())
+                    .is_some_and(|(at, _)| *at <= now)
+            })
+            .map(|f| f.config.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let waits: HashMap<ServerId, Duration> = due
+            .iter()
+            .filter_map(|c| Some((c.id().clone(), self.retries.remove(c.id())?.1)))
+            .collect();
+        let mut started = false;
+        for outcome in self.start_into(due.iter(), true).await {
+            match outcome {
+                Ok(id) => {
+                    started = true;
+                    (self.report)(&format!("{id}: running (started on a later try)"));
+                }
+                Err(reason) => tracing::debug!("tried again: {reason}"),
+            }
+        }
+        let now = Instant::now();
+        for config in &due {
+            if self
+                .running
+                .failed
+                .iter()
+                .any(|f| f.config.id() == config.id())
+            {
+                let wait = waits
+                    .get(config.id())
+                    .map_or(config.restart().initial_backoff(), |wait| {
+                        (*wait * 2).min(config.restart().max_backoff())
+                    });
+                self.retries.insert(config.id().clone(), (now + wait, wait));
+            }
+        }
+        if started {
+            self.publish();
+        } else {
+            self.gateway.set_unavailable(self.running.unavailable());
+        }
     }
 
     fn publish(&self) {
@@ -364,6 +466,7 @@ impl Actor {
     async fn undeploy(&mut self, id: &ServerId) -> Result<(), Error> {
         let Some(position) = self.running.servers.iter().position(|(c, _)| c.id() == id) else {
             if self.running.forget_failed(id) {
+                self.retries.remove(id);
                 self.publish();
                 (self.report)(&format!("{id}: undeployed (it had not started)"));
                 return Ok(());
@@ -404,6 +507,7 @@ impl Actor {
         // failed to start are tried again (or forgotten, when gone).
         self.running.servers = keep;
         self.running.failed.clear();
+        self.retries.clear();
         self.publish();
         for (config, server) in leave {
             let id = config.id();
@@ -434,6 +538,14 @@ impl Actor {
             "config reloaded: serving {} server(s)",
             self.running.servers.len()
         ));
+    }
+}
+
+/// Waits until `due`; forever when there is nothing to wait for.
+async fn sleep_until_due(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -2,7 +2,9 @@
 //! authorization server (oauth2-mock-server, from npm): its metadata, its
 //! challenges, every bad token of the issue's list, opaque tokens by
 //! introspection, the official Python SDK client with a token, and key
-//! sets that cannot be had.
+//! sets that cannot be had; and the other way round, a gateway signing in
+//! to a remote server that asks for OAuth (`mcp-manager login`, the token
+//! kept, sent and refreshed).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
@@ -13,8 +15,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use support::{
-    Guard, MARKER_VAR, Response, assert_none_marked, exchange, free_addr, peer, post_with,
-    run_python_client, spawn_manager, unique_marker, wait_for_listening,
+    Guard, MARKER_VAR, Response, Session, assert_none_marked, exchange, free_addr, peer, post_with,
+    run_python_client, spawn_manager, spawn_manager_with, unique_marker, wait_for_listening,
 };
 
 /// The authorization server, and what it printed: its issuer URL and the
@@ -685,5 +687,200 @@ fn a_bridged_call_waiting_for_input_is_resumed_by_its_caller_only() {
         .unwrap_or_else(|| panic!("{done}"));
     assert!(text.contains("alice"), "{done}");
     drop(guard);
+    assert_none_marked(&marker);
+}
+
+/// `mcp-manager ARGS` with the user data of `data`; its exit status,
+/// stdout and stderr.
+fn manager_in(data: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(args)
+        .env("XDG_DATA_HOME", data)
+        .env_remove("MCP_MANAGER_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `GET url` (an `http://127.0.0.1:PORT/...` URL), not following redirects.
+fn get(url: &str) -> Response {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    exchange(addr, "GET", path, &[], b"").unwrap()
+}
+
+/// The token requests the authorization server answered, by grant type.
+fn grants(issuer: &Issuer) -> Value {
+    serde_json::from_str(&get(&format!("{}/grants", issuer.url)).body).unwrap()
+}
+
+/// Signs in to `b` with `mcp-manager login`, playing the user's browser:
+/// opens the URL it prints, and follows the authorization server's
+/// redirect back to its loopback listener. The URL it printed.
+fn log_in(config: &str, data: &std::path::Path, issuer: &str) -> String {
+    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["login", "b", "--config", config, "--wait", "60"])
+        .env("XDG_DATA_HOME", data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(login.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let url = url.trim().to_owned();
+    assert!(url.starts_with(&format!("{issuer}/authorize?")), "{url:?}");
+    let authorize = get(&url);
+    assert_eq!(authorize.status, 302, "{authorize:?}");
+    let back = authorize.header("location").unwrap().to_owned();
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = get(&back);
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Signed in"), "{page:?}");
+    let out = login.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Signed in to `b` (scope: mcp:tools)"),
+        "{stderr}"
+    );
+    url
+}
+
+#[test]
+fn a_remote_server_that_asks_for_oauth_is_signed_in_to_once_and_its_token_refreshed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let marker = unique_marker("oauth-login");
+    // Gateway B is the protected server: an OAuth resource server in
+    // front of the reference server.
+    let b_addr = free_addr();
+    let audience = format!("http://{b_addr}/mcp");
+    let issuer = Issuer::start(&audience, &format!("{marker}-issuer"));
+    let b_dir = dir.path().join("b");
+    std::fs::create_dir(&b_dir).unwrap();
+    let b_config = json!({
+        "mcpManager": {"pinning": "off", "auth": {
+            "issuer": issuer.url, "audience": audience, "requiredScopes": ["mcp:tools"]}},
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+    });
+    let (_b, _) = gateway(&b_config, &b_dir, &b_addr, &format!("{marker}-b"));
+    // Gateway A has B as a remote server, signed in to with a client
+    // registered beforehand (the mock server has no registration).
+    let a_config = json!({
+        "mcpManager": {"pinning": "off"},
+        "mcpServers": {"b": {
+            "url": audience,
+            "oauth": {"clientId": "mcp-manager-test", "scope": "mcp:tools"},
+            "restart": {"policy": "always", "initialBackoffMs": 100, "maxBackoffMs": 300, "maxRestarts": 1000}
+        }}
+    });
+    let a_path = dir.path().join("a.json");
+    std::fs::write(&a_path, a_config.to_string()).unwrap();
+    let a_path = a_path.to_str().unwrap();
+
+    // Before signing in: the server asks, and the user is told what to run.
+    let (code, _, stderr) = manager_in(&data, &["call", "--config", a_path, "b/ev__greet"]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("asks to be signed in to with OAuth: run `mcp-manager login b`"),
+        "{stderr}"
+    );
+    // A gateway started before signing in takes the token once there is one.
+    let a_addr = free_addr();
+    let (a, log) = spawn_manager_with(
+        &["serve", "--http", &a_addr, "--config", a_path],
+        &format!("{marker}-a"),
+        &[("XDG_DATA_HOME", data.to_str().unwrap())],
+    );
+    let (_, log) = wait_for_listening(log);
+
+    let url = log_in(a_path, &data, &issuer.url);
+    for part in [
+        "response_type=code",
+        "client_id=mcp-manager-test",
+        "code_challenge_method=S256",
+        "scope=mcp%3Atools",
+        &format!("resource=http%3A%2F%2F{}%2Fmcp", b_addr.replace(':', "%3A")),
+    ] {
+        assert!(url.contains(part), "{part} not in {url}");
+    }
+    let tokens_file = data.join("mcp-manager/tokens.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&tokens_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(&tokens_file).unwrap()).unwrap();
+    assert_eq!(kept["servers"]["b"]["url"], audience);
+    let first_token = kept["servers"]["b"]["grant"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(kept["servers"]["b"]["grant"]["refresh_token"].is_string());
+
+    // The running gateway: B's tools through A, once its restart finds
+    // the token.
+    let session = Session::open(&a_addr, "after-login");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        match session.call_text(1, "b__ev__greet", json!({"name": "Ada"})) {
+            Ok(text) => break text,
+            Err(error) if std::time::Instant::now() < deadline => {
+                let _ = error;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(error) => panic!(
+                "{error}; log: {:?}; tools: {:?}",
+                log.try_iter().collect::<Vec<_>>(),
+                session.request(2, "tools/list", json!({}))
+            ),
+        }
+    };
+    assert!(text.contains("Ada"), "{text}");
+    drop(a);
+    assert_eq!(grants(&issuer)["authorization_code"], 1);
+
+    // A token the server refuses (expired, say) is refreshed, kept, and
+    // the call goes through.
+    let text = std::fs::read_to_string(&tokens_file)
+        .unwrap()
+        .replace(&first_token, "not-a-token-any-more");
+    std::fs::write(&tokens_file, text).unwrap();
+    let (code, stdout, stderr) = manager_in(
+        &data,
+        &[
+            "call",
+            "--config",
+            a_path,
+            "b/ev__greet",
+            "--args",
+            r#"{"name": "Grace"}"#,
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("Grace"), "{stdout}");
+    assert_eq!(grants(&issuer)["refresh_token"], 1);
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(&tokens_file).unwrap()).unwrap();
+    let refreshed = kept["servers"]["b"]["grant"]["access_token"]
+        .as_str()
+        .unwrap();
+    assert!(refreshed != "not-a-token-any-more" && refreshed != first_token);
+    // The token went to B only: nothing of it in what A printed.
+    assert!(!stderr.contains(refreshed) && !stdout.contains(refreshed));
+
+    // Forgotten, it is asked for again.
+    let (code, stdout, _) = manager_in(&data, &["login", "b", "--config", a_path, "--forget"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("Forgot the token of `b`"), "{stdout}");
+    let (code, _, stderr) = manager_in(&data, &["call", "--config", a_path, "b/ev__greet"]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("run `mcp-manager login b`"), "{stderr}");
     assert_none_marked(&marker);
 }

@@ -14,6 +14,7 @@ mod call;
 mod check;
 mod launch;
 mod list;
+mod login;
 mod pins;
 mod plugins;
 mod registries;
@@ -138,6 +139,10 @@ enum Command {
     /// Show the pinned tool definitions and the ones that changed since;
     /// `pins approve SERVER/TOOL` accepts a change.
     Pins(pins::PinsArgs),
+    /// Sign in to a remote server of a config that asks for OAuth: prints
+    /// the URL to open, waits for the browser on 127.0.0.1 and keeps the
+    /// token for `serve`, `list` and `call`.
+    Login(login::LoginArgs),
 }
 
 /// Where traces go, if anywhere: the command line, else the standard
@@ -207,6 +212,7 @@ fn run(registry: &Arc<PluginRegistry>, cli: Args) -> ExitCode {
         Command::Builtin(args) => builtin::run(args),
         Command::Status(args) => status::run(args),
         Command::Pins(args) => pins::run(args),
+        Command::Login(args) => login::run(args, &plugins),
     };
     let code = outcome.unwrap_or_else(|err| {
         eprintln!("error: internal error: {err:#}");

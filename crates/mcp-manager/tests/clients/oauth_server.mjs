@@ -10,7 +10,8 @@
 // answers RFC 7662 introspection for a few opaque tokens (active, without
 // the scope, the audience or a subject, inactive) to the client `gateway`
 // with the secret `s3cret`;
-// `GET /garbage-jwks` answers something that is not a key set.
+// `GET /garbage-jwks` answers something that is not a key set. A client
+// signing in gets tokens for AUDIENCE with the scope it asked for.
 //
 // MCP_PEER_NODE_MODULES must name the node_modules folder that holds
 // oauth2-mock-server (and jose, which it brings).
@@ -104,6 +105,37 @@ server.service.addRoute("GET", "/introspections", (req, res) => {
 server.service.addRoute("GET", "/garbage-jwks", (req, res) => {
   res.setHeader("content-type", "application/json");
   res.end("{\"keys\": 7");
+});
+
+// The authorization code flow (and refresh) for a client signing in:
+// tokens for the audience, for the subject `alice`, with the scope asked
+// for at /authorize (the mock itself would say "dummy"). `GET /grants`
+// counts the token requests of each grant type.
+const granted = new Map();
+const grants = { authorization_code: 0, refresh_token: 0 };
+const grantKey = (body) =>
+  body.grant_type === "authorization_code" ? body.code : body.refresh_token;
+server.service.on("beforeAuthorizeRedirect", (redirect, req) => {
+  granted.set(redirect.url.searchParams.get("code"), req.query.scope ?? "");
+});
+server.service.on("beforeTokenSigning", (token, req) => {
+  const body = req.body ?? {};
+  if (body.grant_type in grants) {
+    Object.assign(token.payload, { aud: audience, sub: "alice", scope: granted.get(grantKey(body)) ?? "" });
+  }
+});
+server.service.on("beforeResponse", (response, req) => {
+  const body = req.body ?? {};
+  if (body.grant_type in grants && response.statusCode === 200) {
+    grants[body.grant_type] += 1;
+    const scope = granted.get(grantKey(body)) ?? "";
+    response.body.scope = scope;
+    granted.set(response.body.refresh_token, scope);
+  }
+});
+server.service.addRoute("GET", "/grants", (req, res) => {
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify(grants));
 });
 
 console.log(JSON.stringify({ issuer, kid: key.kid, tokens }));
