@@ -94,8 +94,9 @@ pub struct Discovery {
     pub scope: Option<String>,
 }
 
-/// How the client is known to the authorization server.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// How the client is known to the authorization server. Its `Debug`
+/// output leaves the secret out.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Registration {
     /// Its `client_id`.
     pub client_id: String,
@@ -120,8 +121,9 @@ pub struct ClientInfo {
     pub registered: Option<Registration>,
 }
 
-/// A token, and what it takes to refresh it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A token, and what it takes to refresh it. Its `Debug` output leaves
+/// the tokens out.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Grant {
     /// The access token.
     pub access_token: String,
@@ -138,6 +140,30 @@ pub struct Grant {
     pub resource: String,
     /// How the client is known.
     pub registration: Registration,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("auth_method", &self.auth_method)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("access_token", &"…")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "…"))
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("resource", &self.resource)
+            .field("registration", &self.registration)
+            .finish()
+    }
 }
 
 /// Sends the user to an authorization URL and gives back the query of the

@@ -624,6 +624,17 @@ mod tests {
     }
 
     #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let shown = format!("{:?}", grant("t0ken-value"));
+        assert!(
+            !shown.contains("t0ken-value") && !shown.contains("\"r\""),
+            "{shown}"
+        );
+        assert!(!shown.contains("\"s\""), "{shown}");
+        assert!(shown.contains("https://as/token"), "{shown}");
+    }
+
+    #[test]
     fn scopes_are_joined_without_repeats() {
         assert_eq!(union(Some("a b"), Some("b c")).as_deref(), Some("a b c"));
         assert_eq!(union(None, Some("x")).as_deref(), Some("x"));

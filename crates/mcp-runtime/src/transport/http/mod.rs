@@ -321,9 +321,10 @@ impl Endpoint {
     }
 
     /// Sends `request` with the current access token, when the server has
-    /// a [`TokenSource`]; a 401, or a 403 whose challenge says
-    /// `insufficient_scope`, gets a new token from it and the request is
-    /// sent again, at most [`NEW_TOKENS_PER_REQUEST`] times. The token
+    /// a [`TokenSource`]; a 401 (unless its challenge is of another scheme
+    /// than `Bearer`), or a 403 whose challenge says `insufficient_scope`,
+    /// gets a new token from it and the request is sent again, at most
+    /// [`NEW_TOKENS_PER_REQUEST`] times. The token
     /// goes to this server's endpoint only: redirects stay on its origin.
     pub(crate) async fn send(
         &self,
@@ -350,11 +351,18 @@ impl Endpoint {
                 .get(WWW_AUTHENTICATE)
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned);
-            let challenged = status == StatusCode::UNAUTHORIZED
-                || (status == StatusCode::FORBIDDEN
-                    && challenge
-                        .as_deref()
-                        .is_some_and(|c| c.contains("insufficient_scope")));
+            // A challenge of another scheme (`Basic`, say) is not OAuth's:
+            // the answer stands. Without one, a 401 may still be OAuth's
+            // (its metadata is then found at the well-known paths).
+            let bearer = challenge
+                .as_deref()
+                .is_none_or(|c| c.to_ascii_lowercase().contains("bearer"));
+            let challenged = bearer
+                && (status == StatusCode::UNAUTHORIZED
+                    || (status == StatusCode::FORBIDDEN
+                        && challenge
+                            .as_deref()
+                            .is_some_and(|c| c.contains("insufficient_scope"))));
             if !challenged || renewed >= NEW_TOKENS_PER_REQUEST {
                 return Ok(response);
             }

@@ -452,3 +452,145 @@ async fn a_legacy_post_that_fails_answers_its_request_with_why() {
     );
     runtime.shutdown().await;
 }
+
+/// A server that answers each request as `answer` says for its
+/// `Authorization` header (lowercased).
+async fn auth_server(answer: fn(Option<&str>) -> &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                let authorization = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("authorization: "))
+                    .map(str::to_owned);
+                let response = answer(authorization.as_deref());
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+/// A refusal a token source was told of: the token sent, the status, the
+/// challenge.
+type Refusal = (Option<String>, u16, Option<String>);
+
+/// A token source that hands out `token-1`, `token-2`, ... and counts.
+#[derive(Default)]
+struct Counting {
+    current: std::sync::Mutex<Option<Arc<str>>>,
+    refusals: AtomicU32,
+    seen: std::sync::Mutex<Vec<Refusal>>,
+}
+
+impl TokenSource for Counting {
+    fn token(&self) -> Option<Arc<str>> {
+        self.current.lock().unwrap().clone()
+    }
+
+    fn refused<'a>(
+        &'a self,
+        sent: Option<&'a str>,
+        status: u16,
+        challenge: Option<&'a str>,
+    ) -> BoxFuture<'a, std::result::Result<Arc<str>, String>> {
+        let n = self
+            .refusals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        self.seen.lock().unwrap().push((
+            sent.map(str::to_owned),
+            status,
+            challenge.map(str::to_owned),
+        ));
+        let token: Arc<str> = Arc::from(format!("token-{n}"));
+        *self.current.lock().unwrap() = Some(token.clone());
+        Box::pin(std::future::ready(Ok(token)))
+    }
+}
+
+fn endpoint_with(url: &str, source: Arc<Counting>) -> Endpoint {
+    let mut target = target(url, &[]);
+    target.credentials = Some(source);
+    Endpoint::new(&target).unwrap()
+}
+
+const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+const ASK: &str = "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Bearer scope=\"a\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+const MORE: &str = "HTTP/1.1 403 Forbidden\r\nwww-authenticate: Bearer error=\"insufficient_scope\", scope=\"a b\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+const BASIC: &str = "HTTP/1.1 401 Unauthorized\r\nwww-authenticate: Basic realm=\"x\"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+
+#[tokio::test]
+async fn a_challenge_gets_a_new_token_and_the_request_is_sent_again() {
+    install_crypto_provider();
+    // No token: asked for one; token-1: asked for more scopes; token-2: in.
+    let url = auth_server(|authorization| match authorization {
+        None => ASK,
+        Some("bearer token-1") => MORE,
+        Some(_) => OK,
+    })
+    .await;
+    let source = Arc::new(Counting::default());
+    let endpoint = endpoint_with(&url, source.clone());
+    let request = endpoint.request(reqwest::Method::POST, endpoint.url.clone(), &[]);
+    let response = endpoint.send(request.body("{}")).await.ok().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = source.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], (None, 401, Some("Bearer scope=\"a\"".to_owned())));
+    assert_eq!(seen[1].0.as_deref(), Some("token-1"));
+    assert_eq!(seen[1].1, 403);
+    // The next request starts with the token that worked.
+    let request = endpoint.request(reqwest::Method::POST, endpoint.url.clone(), &[]);
+    let response = endpoint.send(request.body("{}")).await.ok().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(source.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_refusing_gets_two_new_tokens_per_request_and_no_more() {
+    install_crypto_provider();
+    let url = auth_server(|_| MORE).await;
+    let source = Arc::new(Counting::default());
+    let endpoint = endpoint_with(&url, source.clone());
+    let request = endpoint.request(reqwest::Method::POST, endpoint.url.clone(), &[]);
+    let response = endpoint.send(request.body("{}")).await.ok().unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        source.refusals.load(std::sync::atomic::Ordering::Relaxed),
+        NEW_TOKENS_PER_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_challenge_of_another_scheme_or_a_plain_403_stands() {
+    install_crypto_provider();
+    for answer in [
+        (|_: Option<&str>| BASIC) as fn(Option<&str>) -> &'static str,
+        |_| "HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    ] {
+        let url = auth_server(answer).await;
+        let source = Arc::new(Counting::default());
+        let endpoint = endpoint_with(&url, source.clone());
+        let request = endpoint.request(reqwest::Method::POST, endpoint.url.clone(), &[]);
+        let response = endpoint.send(request.body("{}")).await.ok().unwrap();
+        assert!(response.status().is_client_error());
+        assert_eq!(
+            source.refusals.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+    }
+}
