@@ -140,26 +140,7 @@ pub(crate) fn parse(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use crate::ManagerConfig;
-
-    fn load(entry: &str) -> Result<ManagerConfig, String> {
-        let env = |key: &str| (key == "SECRET").then(|| "s3cret".to_owned());
-        ManagerConfig::from_json_str(
-            &format!(r#"{{"mcpServers": {{"s": {entry}}}}}"#),
-            None,
-            &env,
-        )
-        .map_err(|error| {
-            error
-                .config()
-                .unwrap()
-                .issues()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-    }
+    use super::super::tests::load_entry as load;
 
     #[test]
     fn every_http_server_signs_in_unless_it_sends_a_token_of_its_own_or_says_no() {

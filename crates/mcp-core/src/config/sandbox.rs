@@ -178,26 +178,7 @@ pub(crate) fn parse(
 mod tests {
     use std::path::PathBuf;
 
-    use crate::ManagerConfig;
-
-    fn load(entry: &str) -> Result<ManagerConfig, String> {
-        let env = |key: &str| (key == "HOME").then(|| "/home/me".to_owned());
-        ManagerConfig::from_json_str(
-            &format!(r#"{{"mcpServers": {{"s": {entry}}}}}"#),
-            None,
-            &env,
-        )
-        .map_err(|error| {
-            error
-                .config()
-                .unwrap()
-                .issues()
-                .iter()
-                .map(|issue| format!("{issue} ({})", issue.hint().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-    }
+    use super::super::tests::load_entry as load;
 
     #[test]
     fn every_grant_and_limit_is_read() {

@@ -13,8 +13,33 @@ fn env(name: &str) -> Option<String> {
     match name {
         "HOME" => Some("/home/me".into()),
         "TOKEN" => Some("t0k".into()),
+        "SECRET" => Some("s3cret".into()),
         _ => None,
     }
+}
+
+/// A config of the one server entry `entry` (named `s`), with the test
+/// environment; else its issues, each with its hint in parentheses, one
+/// per line.
+pub(super) fn load_entry(entry: &str) -> Result<ManagerConfig, String> {
+    ManagerConfig::from_json_str(
+        &format!(r#"{{"mcpServers": {{"s": {entry}}}}}"#),
+        None,
+        &env,
+    )
+    .map_err(|error| {
+        error
+            .config()
+            .map(|config| {
+                config
+                    .issues()
+                    .iter()
+                    .map(|issue| format!("{issue} ({})", issue.hint().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|| error.to_string())
+    })
 }
 
 fn load(text: &str) -> ManagerConfig {
