@@ -87,7 +87,7 @@ impl Loopback {
             let page = if refused {
                 "<!doctype html><title>mcp-manager</title><p>The sign-in was refused; see the terminal."
             } else {
-                "<!doctype html><title>mcp-manager</title><p>Signed in. You can close this window."
+                "<!doctype html><title>mcp-manager</title><p>Back in mcp-manager. You can close this window: the terminal says how signing in went."
             };
             let answer = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
@@ -167,7 +167,7 @@ mod tests {
         });
         let query = loopback.visit("https://as/authorize?x").await.unwrap();
         assert_eq!(query, "code=abc&state=xyz");
-        assert!(browser.await.unwrap().contains("Signed in"));
+        assert!(browser.await.unwrap().contains("close this window"));
         assert_eq!(rx.recv().unwrap(), "https://as/authorize?x");
     }
 

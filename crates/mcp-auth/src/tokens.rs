@@ -434,7 +434,7 @@ impl Actor {
                 match client::refresh(&self.http, &grant).await {
                     Ok(fresh) => {
                         tracing::info!(server = %self.server(), "refreshed the access token");
-                        self.keep(&fresh);
+                        self.keep_or_log(&fresh);
                         return Ok(self.publish(fresh));
                     }
                     Err(error) => {
@@ -457,6 +457,7 @@ impl Actor {
             ));
         }
         let grant = self.authorize(Some(&challenge), scope.as_deref()).await?;
+        self.keep_or_log(&grant);
         Ok(self.publish(grant))
     }
 
@@ -489,21 +490,28 @@ impl Actor {
         token
     }
 
-    /// Keeps `grant` in the file, if there is one; a failure is logged.
-    fn keep(&mut self, grant: &Grant) {
+    /// Keeps `grant` in the file, if there is one.
+    fn keep(&mut self, grant: &Grant) -> Result<(), String> {
         let Some(file) = &self.sign_in.file else {
-            return;
+            return Ok(());
         };
-        match file.store(&self.sign_in.server, &self.sign_in.url, grant) {
-            Ok(stamp) => self.stamp = stamp,
-            Err(error) => {
-                tracing::warn!(server = %self.sign_in.server, "the token could not be kept: {error}");
-            }
+        let stamp = file
+            .store(&self.sign_in.server, &self.sign_in.url, grant)
+            .map_err(|error| format!("the token could not be kept: {error}"))?;
+        self.stamp = stamp;
+        Ok(())
+    }
+
+    /// [`keep`](Self::keep), for a token in use: a failure is logged (the
+    /// token serves this process all the same).
+    fn keep_or_log(&mut self, grant: &Grant) {
+        if let Err(error) = self.keep(grant) {
+            tracing::warn!(server = %self.sign_in.server, "{error}");
         }
     }
 
     /// The whole flow: discovery (once, or again when the challenge names
-    /// other metadata), the user's visit, the token, kept.
+    /// other metadata), the user's visit, the token.
     async fn authorize(
         &mut self,
         challenge: Option<&Challenge>,
@@ -542,19 +550,27 @@ impl Actor {
             self.sign_in.client.registered = Some(grant.registration.clone());
         }
         tracing::info!(server = %self.server(), "signed in");
-        self.keep(&grant);
         Ok(grant)
     }
 
     /// Signs in from scratch: the challenge of an `initialize` sent
-    /// without a token, when the server gives one.
+    /// without a token, when the server gives one; the token kept (or
+    /// an error saying why it could not be).
     async fn sign_in_now(&mut self) -> Result<Grant, String> {
         let challenge = self.probe().await;
         let scope = union(
             self.base_scope().as_deref(),
             challenge.as_ref().and_then(|c| c.scope.as_deref()),
         );
-        let grant = self.authorize(challenge.as_ref(), scope.as_deref()).await?;
+        let grant = match self.authorize(challenge.as_ref(), scope.as_deref()).await {
+            Err(error) if challenge.is_none() && self.discovery.is_none() => {
+                return Err(format!(
+                    "it did not ask for a token (its `initialize` needs none) and says nowhere how to sign in to it: {error}"
+                ));
+            }
+            outcome => outcome?,
+        };
+        self.keep(&grant)?;
         self.publish(grant.clone());
         Ok(grant)
     }

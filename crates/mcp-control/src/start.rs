@@ -142,7 +142,7 @@ pub fn sign_in(
         client: ClientInfo {
             name: "mcp-manager".to_owned(),
             redirect_uri,
-            metadata_url: None,
+            metadata_url: oauth.client_metadata_url().map(str::to_owned),
             registered,
         },
         scope: oauth.scope().map(str::to_owned),

@@ -741,7 +741,7 @@ fn log_in(config: &str, data: &std::path::Path, issuer: &str) -> String {
     assert!(back.starts_with("http://127.0.0.1:"), "{back}");
     let page = get(&back);
     assert_eq!(page.status, 200, "{page:?}");
-    assert!(page.body.contains("Signed in"), "{page:?}");
+    assert!(page.body.contains("close this window"), "{page:?}");
     let out = login.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -883,5 +883,30 @@ fn a_remote_server_that_asks_for_oauth_is_signed_in_to_once_and_its_token_refres
     let (code, _, stderr) = manager_in(&data, &["call", "--config", a_path, "b/ev__greet"]);
     assert_ne!(code, Some(0));
     assert!(stderr.contains("run `mcp-manager login b`"), "{stderr}");
+
+    // A tokens file that holds something else is left as it is, and a
+    // sign-in whose token cannot be kept fails.
+    std::fs::write(&tokens_file, "[1]").unwrap();
+    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
+        .args(["login", "b", "--config", a_path, "--wait", "60"])
+        .env("XDG_DATA_HOME", &data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(login.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let back = get(url.trim()).header("location").unwrap().to_owned();
+    assert_eq!(get(&back).status, 200);
+    let out = login.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the token could not be kept") && stderr.contains("not a tokens file"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&tokens_file).unwrap(), "[1]");
     assert_none_marked(&marker);
 }

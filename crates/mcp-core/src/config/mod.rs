@@ -61,7 +61,7 @@
 //! | `protocol` | `"stateful"` (`initialize`, the default), `"stateless"` (2026-07-28: `server/discover`, then self-contained requests) or `"auto"` (both generations when the server serves both: a session for 2025 clients, 2026-07-28 requests passed on as they are; else whichever handshake it answers) |
 //! | `sessions` | `"shared"` (the default: client sessions share the server's instances) or `"per-client"` (each client session gets an instance of its own, started at its first request and stopped when it ends) |
 //! | `tools` | `{"allow": [...], "deny": [...]}` patterns with `*`, see [`ToolFilter`] |
-//! | `oauth` | how the manager signs in to a remote server that asks for an OAuth token: `{"clientId", "clientSecret", "scope", "callbackPort"}`, all optional, or `false` for never; on by default for `url` servers without an `Authorization` header, see [`OAuthClientConfig`] |
+//! | `oauth` | how the manager signs in to a remote server that asks for an OAuth token: `{"clientId", "clientSecret", "clientMetadataUrl", "scope", "callbackPort"}`, all optional, or `false` for never; on by default for `url` servers without an `Authorization` header, see [`OAuthClientConfig`] |
 //! | `pinning` | `"warn"`, `"enforce"` or `"off"`: what the gateway does when one of the server's tools changes its definition after it was pinned, see [`PinMode`]; default: `mcpManager.pinning` |
 //!
 //! ## Plugin entries

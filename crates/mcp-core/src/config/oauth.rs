@@ -8,7 +8,13 @@ use super::report::Report;
 use crate::error::ConfigIssue;
 
 const OAUTH_SCHEMA: Schema = Schema {
-    known: &["clientId", "clientSecret", "scope", "callbackPort"],
+    known: &[
+        "clientId",
+        "clientSecret",
+        "clientMetadataUrl",
+        "scope",
+        "callbackPort",
+    ],
     foreign: &[],
     synonyms: &[
         ("client_id", "clientId"),
@@ -30,6 +36,7 @@ const OAUTH_SCHEMA: Schema = Schema {
 pub struct OAuthClientConfig {
     pub(crate) client_id: Option<String>,
     pub(crate) client_secret: Option<String>,
+    pub(crate) client_metadata_url: Option<String>,
     pub(crate) scope: Option<String>,
     pub(crate) callback_port: Option<u16>,
 }
@@ -45,6 +52,14 @@ impl OAuthClientConfig {
     /// `clientSecret`: that client's secret, for a confidential client.
     pub fn client_secret(&self) -> Option<&str> {
         self.client_secret.as_deref()
+    }
+
+    /// `clientMetadataUrl`: the `https` URL of this client's metadata
+    /// document (its `client_name`, `redirect_uris` with
+    /// `http://127.0.0.1/callback`, ...), used as its `client_id` by
+    /// authorization servers that take client ID metadata documents.
+    pub fn client_metadata_url(&self) -> Option<&str> {
+        self.client_metadata_url.as_deref()
     }
 
     /// `scope`: the scopes to ask for, space-separated; default: those the
@@ -66,6 +81,7 @@ impl std::fmt::Debug for OAuthClientConfig {
         f.debug_struct("OAuthClientConfig")
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("client_metadata_url", &self.client_metadata_url)
             .field("scope", &self.scope)
             .field("callback_port", &self.callback_port)
             .finish()
@@ -124,6 +140,22 @@ pub(crate) fn parse(
             .with_hint("add `clientId`, the id the authorization server gave the client"),
         );
     }
+    let client_metadata_url = text("clientMetadataUrl", report);
+    if let Some(url) = &client_metadata_url {
+        let https_with_path = url
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(host, path)| !host.is_empty() && !path.is_empty());
+        if !https_with_path {
+            report.error(
+                ConfigIssue::new(
+                    section.path().key("clientMetadataUrl").as_str(),
+                    format!("\"{url}\" is not an https URL with a path"),
+                )
+                .with_hint("a client ID metadata document is served over https, e.g. \"https://example.com/mcp-manager/client.json\""),
+            );
+        }
+    }
     let scope = text("scope", report);
     let callback_port = section
         .get("callbackPort")
@@ -132,6 +164,7 @@ pub(crate) fn parse(
     Some(OAuthClientConfig {
         client_id,
         client_secret,
+        client_metadata_url,
         scope,
         callback_port,
     })
@@ -160,7 +193,7 @@ mod tests {
     #[test]
     fn a_registered_client_is_read_and_its_secret_never_shown() {
         let config = load(
-            r#"{"url": "https://h/mcp", "oauth": {"clientId": "gw", "clientSecret": "${SECRET}", "scope": "a b", "callbackPort": 8765}}"#,
+            r#"{"url": "https://h/mcp", "oauth": {"clientId": "gw", "clientSecret": "${SECRET}", "scope": "a b", "callbackPort": 8765, "clientMetadataUrl": "https://me.example/c.json"}}"#,
         )
         .unwrap();
         let oauth = config.server("s").unwrap().oauth().unwrap();
@@ -168,6 +201,10 @@ mod tests {
         assert_eq!(oauth.client_secret(), Some("s3cret"));
         assert_eq!(oauth.scope(), Some("a b"));
         assert_eq!(oauth.callback_port(), Some(8765));
+        assert_eq!(
+            oauth.client_metadata_url(),
+            Some("https://me.example/c.json")
+        );
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 
@@ -189,6 +226,11 @@ mod tests {
         let error =
             load(r#"{"url": "https://h/mcp", "oauth": {"callbackPort": 70000}}"#).unwrap_err();
         assert!(error.contains("oauth.callbackPort"), "{error}");
+        let error = load(
+            r#"{"url": "https://h/mcp", "oauth": {"clientMetadataUrl": "http://me.example/c.json"}}"#,
+        )
+        .unwrap_err();
+        assert!(error.contains("not an https URL"), "{error}");
         let error = load(r#"{"url": "https://h/mcp", "oauth": "yes"}"#).unwrap_err();
         assert!(error.contains("expected an object"), "{error}");
     }
