@@ -539,7 +539,17 @@ fn sigterm_lets_200_requests_in_flight_finish_and_exits_cleanly() {
     let threads = in_flight(&gateway, &admin, 4, 50, &json!({"seconds": 2}));
     let child = support::marked_by_arg(&marker);
     assert_eq!(child.len(), 1, "{child:?}");
+    let (code, _) = admin_get(&admin, "/readyz", None);
+    assert_eq!(code, 200);
     sigterm(gateway.guard.pid());
+    // Not ready as soon as the drain starts, live all along.
+    let ready = eventually(Duration::from_secs(2), || {
+        let (code, body) = admin_get(&admin, "/readyz", None);
+        (code == 503).then_some(body)
+    })
+    .expect("/readyz never said 503 during the drain");
+    assert_eq!(ready["draining"], true, "{ready}");
+    assert_eq!(admin_get(&admin, "/healthz", None).0, 200);
     let outcomes: Vec<Result<String, String>> =
         threads.into_iter().map(|t| t.join().unwrap()).collect();
     let lost: Vec<&Result<String, String>> = outcomes

@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `GET /metrics` | every metric, OpenMetrics text |
 //! | `GET /healthz` | `{"status": "ok"}`: the gateway is up |
-//! | `GET /readyz` | 200 when every server has a running instance, else 503; the servers' health either way |
+//! | `GET /readyz` | 200 when every server has a running instance, else 503, with the servers' health; 503 `{"ready": false, "draining": true}` from Ctrl-C or SIGTERM on, while the gateway drains |
 //! | `GET /api/servers` | every server: state, health, breaker, instances, counters, recent errors |
 //! | `GET /api/servers/NAME` | one server |
 //! | `POST /api/servers` with `{"name": NAME, "config": ENTRY}` | starts the server of an `mcpServers` entry and adds it to the gateway (201) |
@@ -52,6 +52,10 @@ pub(crate) struct Admin {
     pub(crate) token: Option<String>,
     /// What deploys and undeploys, once the gateway runs.
     pub(crate) control: tokio::sync::watch::Receiver<Option<Control>>,
+    /// Set at Ctrl-C or SIGTERM, when the gateway starts to drain: from
+    /// then on `/readyz` says 503, so that a load balancer sends new
+    /// sessions elsewhere while the requests in flight finish.
+    pub(crate) draining: std::sync::atomic::AtomicBool,
 }
 
 type AdminResponse = Response<Full<Bytes>>;
@@ -68,6 +72,13 @@ pub(crate) async fn serve(
     let bound = listener.local_addr().context("reading the bound address")?;
     eprintln!("mcp-manager: admin API and metrics on http://{bound}/");
     let admin = Arc::new(admin);
+    let drains = admin.clone();
+    tokio::spawn(async move {
+        crate::cli::serve::signalled().await;
+        drains
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    });
     Ok(tokio::spawn(async move {
         let mut stop = std::pin::pin!(stop);
         let mut connections = JoinSet::new();
@@ -238,6 +249,12 @@ impl Admin {
     }
 
     async fn ready(&self) -> AdminResponse {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"ready": false, "draining": true}),
+            );
+        }
         match self.snapshot().await {
             Ok((list, _)) => {
                 let servers: serde_json::Map<String, Value> = list

@@ -230,6 +230,7 @@ async fn serve(
                 metrics,
                 token: options.token,
                 control: control_rx,
+                draining: std::sync::atomic::AtomicBool::new(false),
             };
             let stop = async move {
                 let _ = admin_stopped.await;
@@ -444,7 +445,7 @@ async fn stop_signal() {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn signalled() {
+pub(crate) async fn signalled() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
