@@ -40,7 +40,10 @@
 //! `pins.json` in [`crate::user_data_dir`]). `auth` makes the HTTP endpoint
 //! an OAuth 2.1 resource server ([`AuthConfig`]); `access` says who may
 //! use which tools, prompts and resources ([`AccessConfig`]); `audit`
-//! where each call is written down ([`AuditConfig`]).
+//! where each call is written down ([`AuditConfig`]); `cluster` what the
+//! replicas of one gateway share: `{"key": "64 hex digits"}` or
+//! `{"keyFile": "PATH"}`, the key session ids are sealed with
+//! ([`ClusterConfig`]).
 //!
 //! ## A server entry
 //!
@@ -151,6 +154,7 @@
 
 mod access;
 mod auth;
+mod cluster;
 mod entry;
 mod expand;
 mod interpolate;
@@ -177,6 +181,7 @@ use std::time::Duration;
 
 pub use access::{AccessConfig, AccessRule, AuditConfig, ItemKind};
 pub use auth::{AuthConfig, DEFAULT_ALGORITHMS, Introspection};
+pub use cluster::ClusterConfig;
 pub use interpolate::{EnvLookup, ProcessEnv};
 pub use oauth::OAuthClientConfig;
 pub use sandbox::{FilesystemGrants, SandboxConfig};
@@ -226,6 +231,7 @@ const GATEWAY_SCHEMA: Schema = Schema {
         "auth",
         "access",
         "audit",
+        "cluster",
     ],
     foreign: &[],
     synonyms: &[
@@ -481,6 +487,7 @@ pub struct GatewayOptions {
     auth: Option<AuthConfig>,
     access: Option<AccessConfig>,
     audit: Option<AuditConfig>,
+    cluster: Option<ClusterConfig>,
 }
 
 /// Limits of the gateway's HTTP endpoint, from the `mcpManager` object;
@@ -557,6 +564,12 @@ impl GatewayOptions {
     pub fn audit(&self) -> Option<&AuditConfig> {
         self.audit.as_ref()
     }
+
+    /// What the gateway's replicas share (`cluster`): the key session ids
+    /// are sealed with.
+    pub fn cluster(&self) -> Option<&ClusterConfig> {
+        self.cluster.as_ref()
+    }
 }
 
 impl Default for GatewayOptions {
@@ -570,6 +583,7 @@ impl Default for GatewayOptions {
             auth: None,
             access: None,
             audit: None,
+            cluster: None,
         }
     }
 }
@@ -754,5 +768,6 @@ fn gateway_options(top: &Object<'_>, vars: &Vars<'_>, report: &mut Report) -> Ga
         auth: auth::parse(&section, vars, report),
         access: access::parse_access(&section, report),
         audit: access::parse_audit(&section, vars, report),
+        cluster: cluster::parse(&section, vars, report),
     }
 }

@@ -373,6 +373,10 @@ async fn serve(
             let options = HttpServeOptions {
                 observer,
                 authenticator,
+                session_key: config
+                    .gateway()
+                    .cluster()
+                    .map(|cluster| mcp_serve::SessionKey(*cluster.key())),
                 ..http_options(config.gateway().limits(), auth_token)
             };
             serve_http(gateway.clone(), addr, options).await

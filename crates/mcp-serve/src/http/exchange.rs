@@ -32,6 +32,7 @@ use tokio::task::AbortHandle;
 use super::body::{
     HttpResponse, SseBody, encode_event, json, rpc_error, sse_response, status, too_many_requests,
 };
+use super::sealed::Sealed;
 use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
 use super::{
     Caller, EVENT_STREAM, METHOD_HEADER, NAME_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared,
@@ -39,10 +40,13 @@ use super::{
 };
 
 impl Shared {
-    pub(super) fn session(
+    /// The session of the request's `Mcp-Session-Id`: one opened here, or
+    /// one another replica opened, taken over (see [`Self::take_over`]).
+    pub(super) async fn session(
         &self,
         headers: &HeaderMap,
         caller: &Caller,
+        client: IpAddr,
     ) -> Result<Arc<Session>, Box<HttpResponse>> {
         let Some(id) = headers.get(SESSION_HEADER) else {
             return Err(Box::new(rpc_error(
@@ -53,11 +57,12 @@ impl Shared {
         };
         // A session opened with another subject's token is not theirs to
         // use: as unknown to them as any other id.
-        let found = id
-            .to_str()
-            .ok()
-            .and_then(|id| self.sessions.get(id))
-            .filter(|session| session.used_by(caller));
+        let id = id.to_str().ok();
+        let found = match id.map(|id| (id, self.sessions.get(id))) {
+            Some((_, Some(session))) => Some(session).filter(|session| session.used_by(caller)),
+            Some((id, None)) => self.take_over(id, caller, client).await,
+            None => None,
+        };
         if let Some(session) = &found {
             session.touch();
         }
@@ -68,6 +73,88 @@ impl Shared {
                 ErrorObject::new(error_code::INVALID_REQUEST, "Session not found"),
             ))
         })
+    }
+
+    /// The session of `id`, opened by another replica (or by this process
+    /// before it restarted) and sealed with the key they share: made here
+    /// as it was made there, with the `initialize` its id holds (the
+    /// protocol version, the client's capabilities and info) and
+    /// `notifications/initialized`, under the same id. Only the subject
+    /// that opened it takes it over. Requests that come together for it
+    /// wait for one taking over; `None` when the id does not open with
+    /// this key, the session ended here, there is no shared key, or the
+    /// server refuses the `initialize`.
+    async fn take_over(&self, id: &str, caller: &Caller, client: IpAddr) -> Option<Arc<Session>> {
+        // Without a key shared with other replicas, a sealed id this
+        // process does not have is one it ended; and one ended here stays
+        // ended.
+        if !self.seal.shared() || self.sessions.ended_here(id) {
+            return None;
+        }
+        let sealed = self.seal.open(id)?;
+        let subject = caller.as_ref().map(|principal| principal.subject.as_str());
+        if sealed.subject.as_deref() != subject {
+            return None;
+        }
+        let cell = self
+            .takeovers
+            .get_or_insert(id.to_owned(), Arc::default())
+            .value()
+            .clone();
+        let restored = cell
+            .get_or_init(|| self.restore(id, sealed, caller, client))
+            .await
+            .clone();
+        self.takeovers.remove(id);
+        restored
+    }
+
+    async fn restore(
+        &self,
+        id: &str,
+        sealed: Sealed,
+        caller: &Caller,
+        client: IpAddr,
+    ) -> Option<Arc<Session>> {
+        let room = self.sessions.reserve(client).ok()?;
+        let session = Arc::new(Session::new(
+            client,
+            caller.clone(),
+            self.epoch,
+            &self.options.observer,
+        ));
+        let context = || RequestContext::new(Arc::new(SessionPeer(session.clone())));
+        let params = Raw::from_value(&serde_json::json!({
+            "protocolVersion": sealed.version.as_str(),
+            "capabilities": sealed.capabilities,
+            "clientInfo": sealed.client_info,
+        }));
+        let initialize = Request {
+            id: RequestId::String("mcp-manager-take-over".into()),
+            method: Method::Initialize.as_str().into(),
+            params: Some(params),
+        };
+        let answer = self.server.handle_request(initialize, context()).await;
+        let version = answer.ok().and_then(|result| negotiated(&result));
+        if version != Some(sealed.version) {
+            tracing::debug!(
+                "a session sealed elsewhere could not be taken over: its `initialize` was refused or negotiated another version"
+            );
+            return None;
+        }
+        let initialized = Notification {
+            method: Method::Initialized.as_str().into(),
+            params: None,
+        };
+        self.server
+            .handle_notification(initialized, context())
+            .await;
+        room.fill(id.to_owned(), session.clone());
+        tracing::info!(
+            version = sealed.version.as_str(),
+            "took over a session opened by another replica"
+        );
+        Some(session)
     }
 
     pub(super) async fn post(
@@ -137,7 +224,7 @@ impl Shared {
                 status(StatusCode::ACCEPTED)
             }
             message => {
-                let session = match self.session(headers, &caller) {
+                let session = match self.session(headers, &caller, client).await {
                     Ok(session) => session,
                     Err(response) => return *response,
                 };
@@ -261,11 +348,31 @@ impl Shared {
         ));
         let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
         let id = request.id.clone();
+        let client_said = request
+            .params
+            .as_ref()
+            .and_then(|params| serde_json::from_str::<serde_json::Value>(params.get()).ok());
+        let subject = session.owner().map(|principal| principal.subject.clone());
         let answer = match self.server.handle_request(request, context).await {
             Ok(result) => Message::response(id, result),
             Err(error) => return json(StatusCode::OK, &Message::error(Some(id), error)),
         };
-        let session_id = self.ids.next();
+        let sealed = match (&answer, client_said) {
+            (Message::Response(response), Some(said)) => {
+                negotiated(&response.result).map(|version| Sealed {
+                    version,
+                    capabilities: said.get("capabilities").cloned().unwrap_or_default(),
+                    client_info: said.get("clientInfo").cloned().unwrap_or_default(),
+                    subject,
+                })
+            }
+            _ => None,
+        };
+        // A client that says too much to be sealed gets an id this
+        // process alone knows.
+        let session_id = sealed
+            .and_then(|sealed| self.seal.seal(&sealed))
+            .unwrap_or_else(|| self.ids.next());
         let mut response = json(StatusCode::OK, &answer);
         if let Ok(value) = HeaderValue::from_str(&session_id) {
             response.headers_mut().insert(SESSION_HEADER, value);
@@ -274,7 +381,12 @@ impl Shared {
         response
     }
 
-    pub(super) fn get(&self, headers: &HeaderMap, caller: &Caller) -> HttpResponse {
+    pub(super) async fn get(
+        &self,
+        headers: &HeaderMap,
+        caller: &Caller,
+        client: IpAddr,
+    ) -> HttpResponse {
         let accepts = headers
             .get_all("accept")
             .iter()
@@ -283,7 +395,7 @@ impl Shared {
         if !accepts {
             return status(StatusCode::NOT_ACCEPTABLE);
         }
-        let session = match self.session(headers, caller) {
+        let session = match self.session(headers, caller, client).await {
             Ok(session) => session,
             Err(response) => return *response,
         };
@@ -323,6 +435,12 @@ impl Shared {
             None => status(StatusCode::NOT_FOUND),
         }
     }
+}
+
+/// The protocol version an `initialize` result negotiated.
+fn negotiated(result: &Raw<'_>) -> Option<ProtocolVersion> {
+    let result = mcp_protocol::mcp::InitializeResult::from_result(result.reborrow()).ok()?;
+    ProtocolVersion::parse(&result.protocol_version)
 }
 
 /// Runs one request: answered with JSON, or with an event stream when the

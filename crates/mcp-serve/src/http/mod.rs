@@ -4,8 +4,19 @@
 //! # Protocol
 //!
 //! - **POST** carries one JSON-RPC message. `initialize` opens a session:
-//!   its answer carries a random `Mcp-Session-Id` that every later message
-//!   must send (missing: 400, unknown or ended: 404). Notifications and
+//!   its answer carries an `Mcp-Session-Id` that every later message
+//!   must send (missing: 400, unknown or ended: 404). The id is sealed
+//!   (`sealed.rs`: ChaCha20-Poly1305 over the negotiated version, the
+//!   client's capabilities and info, the subject of its token): with
+//!   [`HttpServeOptions::session_key`] shared by the replicas of one
+//!   gateway, a replica that gets an id it does not have, sealed with that
+//!   key, by the subject that opened it, takes the session over: it
+//!   replays its `initialize` and `notifications/initialized` and goes on
+//!   under the same id. What a session did after its `initialize` (a log
+//!   level set, resources subscribed to, events not yet received) stays
+//!   with the replica that had it. An id changed, truncated, forged,
+//!   sealed with another key, naming a version without sessions, or ended
+//!   on this replica gets 404. Notifications and
 //!   responses are accepted with 202; a response answers the server's
 //!   request of that id. A request is answered with an `application/json`
 //!   body, or with a `text/event-stream` that ends with the answer when
@@ -104,13 +115,16 @@ mod checks;
 mod exchange;
 mod legacy;
 mod replay;
+mod sealed;
 mod session;
 
 pub use checks::constant_time_eq;
+pub use sealed::SessionKey;
 
 use body::{Counted, HttpResponse, json_text, not_allowed, status};
 use checks::{SessionIds, loopback_host};
-use session::{Cancellable, ClientCounts, Sessions, end_session, millis_since};
+use sealed::Seal;
+use session::{Cancellable, ClientCounts, Sessions, TakeOver, end_session, millis_since};
 
 /// The path of the MCP endpoint.
 pub const MCP_PATH: &str = "/mcp";
@@ -164,6 +178,10 @@ pub struct HttpServeOptions {
     pub session_idle_timeout: Option<Duration>,
     /// Told of sessions opened and ended and of the bytes in and out.
     pub observer: Arc<dyn Observer>,
+    /// The key session ids are sealed with, shared by the replicas of one
+    /// gateway: a replica takes over a session another one opened (see
+    /// below). `None`: a key of this process's own.
+    pub session_key: Option<SessionKey>,
 }
 
 impl Default for HttpServeOptions {
@@ -180,6 +198,7 @@ impl Default for HttpServeOptions {
             max_in_flight_per_client: 1024,
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             observer: Arc::new(NoObserver),
+            session_key: None,
         }
     }
 }
@@ -200,6 +219,7 @@ pub async fn serve_http(
     let (cancel_all, cancel_all_rx) = watch::channel(false);
     let (stop, stopping) = watch::channel(false);
     let sessions = Sessions::new(options.max_sessions, options.max_sessions_per_client);
+    let options_key = options.session_key;
     let shared = Arc::new(Shared {
         cancel_all: cancel_all_rx,
         stopping: stopping.clone(),
@@ -208,6 +228,8 @@ pub async fn serve_http(
         local,
         sessions: Arc::new(sessions),
         ids: SessionIds::default(),
+        seal: Seal::new(options_key.as_ref()),
+        takeovers: crossbeam_skiplist::SkipMap::new(),
         in_flight: Arc::default(),
         cancellable: Arc::default(),
         epoch: tokio::time::Instant::now(),
@@ -349,7 +371,12 @@ struct Shared {
     options: HttpServeOptions,
     local: SocketAddr,
     sessions: Arc<Sessions>,
+    /// The ids of sessions whose client says too much to be sealed.
     ids: SessionIds,
+    seal: Seal,
+    /// The sessions being taken over, each by one task that the others
+    /// asking for it wait for.
+    takeovers: crossbeam_skiplist::SkipMap<String, Arc<TakeOver>>,
     /// Requests in flight per client address.
     in_flight: Arc<ClientCounts>,
     /// The requests of sessions, for `notifications/cancelled`.
@@ -440,7 +467,7 @@ impl Shared {
         }
         match *request.method() {
             HttpMethod::POST => self.post(request, client, caller).await,
-            HttpMethod::GET => self.get(request.headers(), &caller),
+            HttpMethod::GET => self.get(request.headers(), &caller, client).await,
             HttpMethod::DELETE => self.delete(request.headers(), &caller),
             _ => {
                 let mut response = status(StatusCode::METHOD_NOT_ALLOWED);

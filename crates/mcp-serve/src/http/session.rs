@@ -162,6 +162,11 @@ impl Session {
     }
 }
 
+/// A session being taken over: the one task that restores it, and the
+/// session it restored (`None`: it could not be), for the others to wait
+/// on.
+pub(super) type TakeOver = tokio::sync::OnceCell<Option<Arc<Session>>>;
+
 pub(super) fn millis_since(epoch: tokio::time::Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -322,9 +327,17 @@ pub(super) enum Refused {
     Client(usize),
 }
 
-/// Every open session by id, with the counts behind the session limits.
+/// How long the id of a session ended here is remembered, so that it is
+/// not taken over again as if another replica had opened it.
+const ENDED_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// The most ended ids remembered; past it, the oldest are forgotten first.
+const MAX_ENDED: usize = 65_536;
+
+/// Every open session by id, with the counts behind the session limits,
+/// and the ids of those that ended here lately.
 pub(super) struct Sessions {
     by_id: SkipMap<String, Arc<Session>>,
+    ended: SkipMap<String, std::time::Instant>,
     open: AtomicUsize,
     per_client: ClientCounts,
     max: usize,
@@ -335,6 +348,7 @@ impl Sessions {
     pub(super) fn new(max: usize, max_per_client: usize) -> Self {
         Self {
             by_id: SkipMap::new(),
+            ended: SkipMap::new(),
             open: AtomicUsize::new(0),
             per_client: ClientCounts::default(),
             max,
@@ -388,12 +402,34 @@ impl Sessions {
     pub(super) fn remove(&self, id: &str) -> Option<Arc<Session>> {
         let removed = self.by_id.remove(id)?.value().clone();
         self.unreserve(removed.client);
+        self.ended.insert(id.to_owned(), std::time::Instant::now());
         Some(removed)
     }
 
-    /// Drops the per-client counts of clients with no session.
+    /// Whether the session `id` ended here lately (see [`ENDED_FOR`]).
+    pub(super) fn ended_here(&self, id: &str) -> bool {
+        self.ended.contains_key(id)
+    }
+
+    /// Drops the per-client counts of clients with no session, and the
+    /// ended ids past [`ENDED_FOR`] or [`MAX_ENDED`].
     pub(super) fn forget_idle_clients(&self) {
         self.per_client.forget_idle();
+        let now = std::time::Instant::now();
+        let mut ages: Vec<(std::time::Duration, String)> = self
+            .ended
+            .iter()
+            .map(|entry| (now.duration_since(*entry.value()), entry.key().clone()))
+            .collect();
+        ages.sort_unstable_by_key(|(age, _)| std::cmp::Reverse(*age));
+        let over = ages.len().saturating_sub(MAX_ENDED);
+        for (at, (age, id)) in ages.iter().enumerate() {
+            if at < over || *age > ENDED_FOR {
+                self.ended.remove(id);
+            } else {
+                break;
+            }
+        }
     }
 
     /// The ids of the sessions `pick` chooses.

@@ -84,6 +84,13 @@ fn guard_lines(config: &ManagerConfig, out: &mut dyn Write) -> io::Result<()> {
     if let Some(file) = config.audit_file() {
         field(out, "audit", &file.display().to_string())?;
     }
+    if gateway.cluster().is_some() {
+        field(
+            out,
+            "cluster",
+            "session ids sealed with the shared key (given, not shown): any replica takes over a session",
+        )?;
+    }
     Ok(())
 }
 
