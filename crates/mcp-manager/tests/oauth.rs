@@ -910,3 +910,46 @@ fn a_remote_server_that_asks_for_oauth_is_signed_in_to_once_and_its_token_refres
     assert_eq!(std::fs::read_to_string(&tokens_file).unwrap(), "[1]");
     assert_none_marked(&marker);
 }
+
+#[test]
+fn a_session_taken_over_by_another_replica_stays_its_subjects() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("oauth-replicas");
+    let issuer = Issuer::start("api://mcp-gateway", &format!("{marker}-issuer"));
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let replica = |addr: &str, name: &str| {
+        let folder = dir.path().join(name);
+        std::fs::create_dir(&folder).unwrap();
+        let config = json!({
+            "mcpManager": {
+                "pinning": "off",
+                "auth": {"issuer": issuer.url, "audience": "api://mcp-gateway",
+                         "resource": "https://mcp.example.com/mcp"},
+                "cluster": {"key": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"}
+            },
+            "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+        });
+        gateway(&config, &folder, addr, &format!("{marker}-{name}"))
+    };
+    let (a, _) = replica(&a_addr, "a");
+    let (b, _) = replica(&b_addr, "b");
+    let (_, _, session) = list_and_call(&a_addr, &issuer.token("valid"), "ev__test_simple_text");
+    let list = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"});
+    // Bob's token on Alice's session, at the replica that does not have
+    // it: as unknown as any other id, and not taken over for him.
+    let bob = format!("Bearer {}", issuer.token("bob"));
+    let refused = post_with(&b_addr, Some(&session), &list, &[("Authorization", &bob)]).unwrap();
+    assert_eq!(refused.status, 404, "{refused:?}");
+    // Alice's token there: taken over, hers.
+    let alice = format!("Bearer {}", issuer.token("valid"));
+    let served = post_with(&b_addr, Some(&session), &list, &[("Authorization", &alice)]).unwrap();
+    assert_eq!(served.status, 200, "{served:?}");
+    assert!(
+        served.messages()[0]["result"]["tools"].is_array(),
+        "{served:?}"
+    );
+    let refused = post_with(&b_addr, Some(&session), &list, &[("Authorization", &bob)]).unwrap();
+    assert_eq!(refused.status, 404, "{refused:?}");
+    drop((a, b));
+    assert_none_marked(&marker);
+}
