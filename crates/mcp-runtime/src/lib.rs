@@ -18,6 +18,8 @@
 //! - [`dispatch`]: running an [`mcp_core::McpServer`] for one client, one
 //!   task per request, for the in-process transport and for every
 //!   downstream transport (the `mcp-serve` crate).
+//! - [`seal`]: what the replicas of one gateway seal for their clients
+//!   (session ids, `requestState`s) with the key they share.
 //!
 //! # Invariants
 //!
@@ -38,6 +40,7 @@ mod error;
 pub mod observe;
 mod resilience;
 mod runtime;
+pub mod seal;
 mod server;
 pub mod transport;
 mod typestate;

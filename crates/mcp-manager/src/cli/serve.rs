@@ -376,7 +376,7 @@ async fn serve(
                 session_key: config
                     .gateway()
                     .cluster()
-                    .map(|cluster| mcp_serve::SessionKey(*cluster.key())),
+                    .map(|cluster| mcp_runtime::seal::ClusterKey(*cluster.key())),
                 ..http_options(config.gateway().limits(), auth_token)
             };
             serve_http(gateway.clone(), addr, options).await

@@ -91,7 +91,7 @@ impl Shared {
         if !self.seal.shared() || self.sessions.ended_here(id) {
             return None;
         }
-        let sealed = self.seal.open(id)?;
+        let sealed = Sealed::open(&self.seal, id)?;
         let subject = caller.as_ref().map(|principal| principal.subject.as_str());
         if sealed.subject.as_deref() != subject {
             return None;
@@ -371,7 +371,7 @@ impl Shared {
         // A client that says too much to be sealed gets an id this
         // process alone knows.
         let session_id = sealed
-            .and_then(|sealed| self.seal.seal(&sealed))
+            .and_then(|sealed| sealed.seal(&self.seal))
             .unwrap_or_else(|| self.ids.next());
         let mut response = json(StatusCode::OK, &answer);
         if let Ok(value) = HeaderValue::from_str(&session_id) {

@@ -106,6 +106,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use mcp_core::McpServer;
 use mcp_core::auth::{Authenticator, Denial, Principal};
 use mcp_runtime::observe::{NoObserver, Observer};
+use mcp_runtime::seal::{ClusterKey, Seal};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -119,11 +120,9 @@ mod sealed;
 mod session;
 
 pub use checks::constant_time_eq;
-pub use sealed::SessionKey;
 
 use body::{Counted, HttpResponse, json_text, not_allowed, status};
 use checks::{SessionIds, loopback_host};
-use sealed::Seal;
 use session::{Cancellable, ClientCounts, Sessions, TakeOver, end_session, millis_since};
 
 /// The path of the MCP endpoint.
@@ -181,7 +180,7 @@ pub struct HttpServeOptions {
     /// The key session ids are sealed with, shared by the replicas of one
     /// gateway: a replica takes over a session another one opened (see
     /// below). `None`: a key of this process's own.
-    pub session_key: Option<SessionKey>,
+    pub session_key: Option<ClusterKey>,
 }
 
 impl Default for HttpServeOptions {
