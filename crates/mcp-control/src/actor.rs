@@ -170,6 +170,9 @@ impl Control {
         if let Some(audit) = policies.audit {
             gateway = gateway.with_audit(audit);
         }
+        if let Some(key) = &policies.cluster_key {
+            gateway = gateway.with_cluster_key(key);
+        }
         let gateway = Arc::new(gateway);
         gateway.set_unavailable(running.unavailable());
         let shared_registry = Arc::new(ArcSwap::new(registry.clone()));

@@ -14,6 +14,7 @@ use mcp_gateway::Backend;
 use mcp_gateway::pins::{PinFile, Pinning};
 use mcp_gateway::{Access, Audit};
 use mcp_plugin_api::PluginRegistry;
+use mcp_runtime::seal::ClusterKey;
 use mcp_runtime::{McpRuntime, Server, ServerSpec};
 use serde_json::{Value, json};
 
@@ -195,6 +196,8 @@ pub struct Policies {
     pub access: Option<Access>,
     /// Where calls are written down (`mcpManager.audit`).
     pub audit: Option<Audit>,
+    /// The key the gateway's replicas share (`mcpManager.cluster`).
+    pub cluster_key: Option<ClusterKey>,
 }
 
 /// The policies of `config`: its pins, access rules and audit log (its
@@ -216,6 +219,10 @@ pub fn policies(config: &ManagerConfig) -> Result<Policies, Error> {
         pinning: Some(pinning(config)),
         access: config.gateway().access().cloned().map(Access::new),
         audit,
+        cluster_key: config
+            .gateway()
+            .cluster()
+            .map(|cluster| ClusterKey(*cluster.key())),
     })
 }
 

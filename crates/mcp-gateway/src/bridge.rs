@@ -10,6 +10,18 @@
 //! backend, and the call goes on until its result, or the next questions.
 //! A call nobody comes back for is cancelled upstream after
 //! [`PARKED_FOR`].
+//!
+//! The state is sealed ([`mcp_runtime::seal`], with the key the replicas
+//! of one gateway share) and carries what it takes to go on anywhere: the
+//! call's backend, method, caller and parameters, the questions answered
+//! so far with their answers, and those still open. The replica that
+//! parked the call goes on with it where it waits; another replica (the
+//! client's next request went elsewhere, or the first one is gone) runs
+//! the call again, answering each question the backend asks again with
+//! the answer it got before (the same question, under the same key), and
+//! asks the client only what is new. So a backend's tool that asks runs
+//! once more per replica that takes it over, up to its questions: as a
+//! 2026-07-28 server's tool runs again for each round.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -30,13 +42,17 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Backend;
 use crate::held::lock;
 use crate::route::{as_stateless_result, call_backend, continuation};
+use mcp_runtime::seal::Seal;
 
 /// How long a call waits for its client to come back with answers.
 pub(super) const PARKED_FOR: Duration = Duration::from_secs(600);
 /// How many calls may wait at once; the oldest gives way.
 const MAX_PARKED: usize = 1024;
-/// What a `requestState` of the gateway starts with.
-const STATE_PREFIX: &str = "mcp-manager.";
+/// What the gateway's `requestState`s are sealed for.
+const PURPOSE: &str = "mcp-manager requestState";
+/// The largest `requestState` that carries its call; past it, the state
+/// names the call waiting on this replica only.
+const MAX_CARRIED: usize = 64 * 1024;
 
 /// What a bridged call brings: a question for the client, or its end.
 pub(super) enum Bridged {
@@ -107,14 +123,25 @@ pub(super) struct Parked {
     since: Instant,
     /// Whose call it is: the backend, the method and the caller's subject
     /// (with access tokens), so that a `requestState` resumes nothing else.
-    pub(super) whose: (String, String, Option<String>),
+    pub(super) whose: Whose,
+    /// The call's parameters, without `inputResponses`.
+    pub(super) params: Value,
+    /// The questions answered so far: `{key: {"q": request, "r": answer}}`.
+    pub(super) answered: Map<String, Value>,
+    /// Answers to give again, from a state sealed elsewhere: the same
+    /// shape as `answered`.
+    pub(super) replay: Map<String, Value>,
 }
+
+/// The backend, the method and the caller's subject of a call.
+pub(super) type Whose = (String, String, Option<String>);
 
 impl Parked {
     pub(super) fn new(
         events: mpsc::Receiver<Bridged>,
         task: tokio::task::AbortHandle,
-        whose: (String, String, Option<String>),
+        whose: Whose,
+        params: Value,
     ) -> Self {
         Self {
             events,
@@ -122,6 +149,9 @@ impl Parked {
             task,
             since: Instant::now(),
             whose,
+            params,
+            answered: Map::new(),
+            replay: Map::new(),
         }
     }
 
@@ -136,6 +166,16 @@ impl Parked {
         answer: oneshot::Sender<HandlerResult>,
         declared: &ClientCapabilities,
     ) {
+        // Asked again, as it was asked before on another replica: the
+        // answer the client gave then.
+        if let Some(before) = self.replay.remove(&key) {
+            if before.get("q") == Some(&request) {
+                let response = before.get("r").cloned().unwrap_or_default();
+                let _ = answer.send(Ok(Raw::from_value(&response)));
+                self.answered.insert(key, before);
+                return;
+            }
+        }
         let needs = request
             .get("method")
             .and_then(Value::as_str)
@@ -153,10 +193,33 @@ impl Parked {
     /// Hands the client's answers to the questions they answer.
     pub(super) fn answer(&mut self, responses: &Map<String, Value>) {
         for (key, response) in responses {
-            if let Some((_, answer)) = self.open.remove(key) {
+            if let Some((request, answer)) = self.open.remove(key) {
                 let _ = answer.send(Ok(Raw::from_value(response)));
+                self.answered
+                    .insert(key.clone(), json!({"q": request, "r": response}));
             }
         }
+    }
+
+    /// The state to park this call under: sealed, carrying the call (or,
+    /// past [`MAX_CARRIED`], naming only the call parked here).
+    pub(super) fn state(&self, seal: &Seal, token: &str) -> Option<String> {
+        let open: Map<String, Value> = self
+            .open
+            .iter()
+            .map(|(key, (request, _))| (key.clone(), request.clone()))
+            .collect();
+        let whose = json!([self.whose.0, self.whose.1, self.whose.2]);
+        let carried = json!({
+            "t": token, "w": whose, "i": unix_now(),
+            "p": self.params, "a": self.answered, "o": open,
+        });
+        let text = serde_json::to_vec(&carried).ok()?;
+        if text.len() <= MAX_CARRIED {
+            return seal.seal(PURPOSE, &text);
+        }
+        let named = json!({"t": token, "w": whose, "i": unix_now()});
+        seal.seal(PURPOSE, &serde_json::to_vec(&named).ok()?)
     }
 
     /// The `input_required` result asking the open questions, with `state`.
@@ -181,7 +244,75 @@ impl Drop for Parked {
     }
 }
 
-/// The calls waiting for answers, by the token in their `requestState`.
+/// What a `requestState` of the gateway says, once opened.
+pub(super) struct Carried {
+    /// The call it names on the replica that parked it.
+    token: String,
+    whose: Whose,
+    /// Everything else, when it carries its call.
+    call: Option<CarriedCall>,
+}
+
+/// A call as its state carries it: its parameters, the questions answered
+/// (`{key: {"q", "r"}}`) and those open (`{key: request}`).
+type CarriedCall = (Value, Map<String, Value>, Map<String, Value>);
+
+impl Carried {
+    /// What `state` says, when the gateway sealed it (with the key the
+    /// replicas share) within [`PARKED_FOR`]; `None` for a state that is
+    /// not the gateway's, an error for one that expired.
+    pub(super) fn open(seal: &Seal, state: &str) -> Option<Result<Self, ErrorObject<'static>>> {
+        let plain = seal.open(PURPOSE, state)?;
+        let Ok(Value::Object(mut carried)) = serde_json::from_slice::<Value>(&plain) else {
+            return Some(Err(ended()));
+        };
+        let issued = carried.get("i").and_then(Value::as_u64).unwrap_or(0);
+        if unix_now().saturating_sub(issued) > PARKED_FOR.as_secs() {
+            return Some(Err(ended()));
+        }
+        let token = carried.get("t").and_then(Value::as_str).map(str::to_owned);
+        let whose = carried.get("w").and_then(Value::as_array).and_then(|w| {
+            Some((
+                w.first()?.as_str()?.to_owned(),
+                w.get(1)?.as_str()?.to_owned(),
+                w.get(2)?.as_str().map(str::to_owned),
+            ))
+        });
+        let (Some(token), Some(whose)) = (token, whose) else {
+            return Some(Err(ended()));
+        };
+        let object = |value: Option<Value>| match value {
+            Some(Value::Object(object)) => Some(object),
+            _ => None,
+        };
+        let call = carried.remove("p").and_then(|params| {
+            Some((
+                params,
+                object(carried.remove("a"))?,
+                object(carried.remove("o"))?,
+            ))
+        });
+        Some(Ok(Self { token, whose, call }))
+    }
+}
+
+/// The error of a `requestState` whose call cannot go on.
+fn ended() -> ErrorObject<'static> {
+    ErrorObject::new(
+        error_code::INVALID_PARAMS,
+        "`requestState` names a call that has ended or expired; send the request again without it",
+    )
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The calls waiting for answers, by the token their `requestState`
+/// names.
 #[derive(Default)]
 pub(super) struct ParkedCalls {
     calls: Mutex<HashMap<String, Parked>>,
@@ -189,14 +320,9 @@ pub(super) struct ParkedCalls {
 }
 
 impl ParkedCalls {
-    /// A fresh `requestState` to park a call under.
-    pub(super) fn new_state(&self) -> String {
-        format!("{STATE_PREFIX}{}", self.token())
-    }
-
-    /// Puts `call` aside under `state` (from [`ParkedCalls::new_state`]).
-    pub(super) fn park(&self, state: &str, call: Parked) {
-        let token = state.strip_prefix(STATE_PREFIX).unwrap_or(state).to_owned();
+    /// Puts `call` aside under `token` (from [`ParkedCalls::new_token`]).
+    pub(super) fn park(&self, token: &str, call: Parked) {
+        let token = token.to_owned();
         let mut calls = lock(&self.calls);
         calls.retain(|_, parked| parked.since.elapsed() < PARKED_FOR);
         if calls.len() >= MAX_PARKED {
@@ -211,22 +337,15 @@ impl ParkedCalls {
         calls.insert(token, call);
     }
 
-    /// The call a `requestState` of the gateway names: `None` for a state
-    /// that is not the gateway's, an error for one that expired.
-    pub(super) fn take(&self, state: &str) -> Option<Result<Parked, ErrorObject<'static>>> {
-        let token = state.strip_prefix(STATE_PREFIX)?;
-        let found = lock(&self.calls)
+    /// The call parked here under `token`, if it still is.
+    pub(super) fn take(&self, token: &str) -> Option<Parked> {
+        lock(&self.calls)
             .remove(token)
-            .filter(|parked| parked.since.elapsed() < PARKED_FOR);
-        Some(found.ok_or_else(|| {
-            ErrorObject::new(
-                error_code::INVALID_PARAMS,
-                "`requestState` names a call that has ended or expired; send the request again without it",
-            )
-        }))
+            .filter(|parked| parked.since.elapsed() < PARKED_FOR)
     }
 
-    fn token(&self) -> String {
+    /// A fresh token to park a call under.
+    pub(super) fn new_token(&self) -> String {
         let count = self.counter.fetch_add(1, Ordering::Relaxed);
         let half = |salt: u8| {
             let mut hasher = RandomState::new().build_hasher();
@@ -236,6 +355,16 @@ impl ParkedCalls {
         };
         format!("{:016x}{:016x}", half(0), half(1))
     }
+}
+
+/// `params` without the `inputResponses` of a round (a `requestState`
+/// that is not the gateway's is the backend's to see).
+fn without_continuation(params: &Raw<'_>) -> Value {
+    let mut value: Value = serde_json::from_str(params.get()).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("inputResponses");
+    }
+    value
 }
 
 /// The requester for a backend call bridged this way.
@@ -256,45 +385,66 @@ impl crate::Gateway {
         context: &RequestContext,
     ) -> HandlerResult {
         let (state, responses) = continuation(&params);
-        let resumed = state.as_deref().and_then(|state| self.parked.take(state));
+        let carried = state
+            .as_deref()
+            .and_then(|state| Carried::open(&self.seal, state));
         let whose = (
             backend.handle.id().as_str().to_owned(),
             method.to_owned(),
             context.principal().map(|p| p.subject.clone()),
         );
-        let mut call = match resumed {
-            Some(parked) => {
-                let mut parked = parked?;
-                if parked.whose != whose {
+        let start = |params: Value, replay: Map<String, Value>| {
+            let handle = backend.handle.clone();
+            let (events, receiver) = mpsc::channel(16);
+            let requester = requester(events.clone());
+            let (method, progress_to) = (method.to_owned(), context.clone());
+            let raw = Raw::from_value(&params);
+            let task = tokio::spawn(async move {
+                let result = call_backend(&handle, &method, raw, requester, &progress_to).await;
+                let _ = events.send(Bridged::Done(result)).await;
+            });
+            let mut call = Parked::new(receiver, task.abort_handle(), whose.clone(), params);
+            call.replay = replay;
+            call
+        };
+        let mut call = match carried {
+            Some(carried) => {
+                let carried = carried?;
+                if carried.whose != whose {
                     // Another caller's, or another call's: as if it had
                     // ended (it is cancelled, its state having leaked).
-                    parked.task.abort();
-                    return Err(ErrorObject::new(
-                        error_code::INVALID_PARAMS,
-                        "`requestState` names a call that has ended or expired; send the request again without it",
-                    ));
+                    drop(self.parked.take(&carried.token));
+                    return Err(ended());
                 }
-                parked.answer(&responses);
-                parked
+                match (self.parked.take(&carried.token), carried.call) {
+                    // Parked here: it goes on where it waits.
+                    (Some(mut parked), _) => {
+                        parked.answer(&responses);
+                        parked
+                    }
+                    // Parked elsewhere (or gone from here): run again,
+                    // with every answer the client gave.
+                    (None, Some((params, mut answered, open))) => {
+                        for (key, request) in open {
+                            if let Some(response) = responses.get(&key) {
+                                answered.insert(key, json!({"q": request, "r": response}));
+                            }
+                        }
+                        start(params, answered)
+                    }
+                    (None, None) => return Err(ended()),
+                }
             }
-            None => {
-                let handle = backend.handle.clone();
-                let (events, receiver) = mpsc::channel(16);
-                let requester = requester(events.clone());
-                let (method, progress_to) = (method.to_owned(), context.clone());
-                let task = tokio::spawn(async move {
-                    let result =
-                        call_backend(&handle, &method, params, requester, &progress_to).await;
-                    let _ = events.send(Bridged::Done(result)).await;
-                });
-                Parked::new(receiver, task.abort_handle(), whose)
-            }
+            None => start(without_continuation(&params), Map::new()),
         };
         loop {
             if !call.open.is_empty() {
-                let state = self.parked.new_state();
+                let token = self.parked.new_token();
+                let state = call.state(&self.seal, &token).ok_or_else(|| {
+                    ErrorObject::new(error_code::INTERNAL_ERROR, "the call could not be parked")
+                })?;
                 let asked = call.input_required(&state);
-                self.parked.park(&state, call);
+                self.parked.park(&token, call);
                 return Ok(asked);
             }
             let event = call.events.recv().await;
@@ -341,24 +491,100 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn parked_calls_come_back_once_by_their_state() {
+    async fn parked_calls_come_back_once_by_their_token() {
         let calls = ParkedCalls::default();
         let (_events, receiver) = mpsc::channel(1);
         let task = tokio::spawn(std::future::pending::<()>());
-        let state = calls.new_state();
+        let token = calls.new_token();
+        assert_eq!(token.len(), 32);
         calls.park(
-            &state,
-            Parked::new(receiver, task.abort_handle(), Default::default()),
+            &token,
+            Parked::new(
+                receiver,
+                task.abort_handle(),
+                Default::default(),
+                Value::Null,
+            ),
         );
-        assert!(state.starts_with(STATE_PREFIX) && state.len() == STATE_PREFIX.len() + 32);
-        assert!(calls.take("someone-else's-state").is_none());
-        let parked = calls.take(&state).expect("ours").expect("still there");
-        assert!(calls.take(&state).expect("ours").is_err(), "taken once");
+        assert!(calls.take("someone-else's-token").is_none());
+        let parked = calls.take(&token).expect("still there");
+        assert!(calls.take(&token).is_none(), "taken once");
         drop(parked);
         assert!(
             task.await.unwrap_err().is_cancelled(),
             "a dropped call is cancelled"
         );
+    }
+
+    #[tokio::test]
+    async fn a_state_carries_its_call_to_every_replica_with_the_key() {
+        use mcp_runtime::seal::ClusterKey;
+        let key = ClusterKey([5_u8; 32]);
+        let (_events, receiver) = mpsc::channel(1);
+        let whose: Whose = ("ev".into(), "tools/call".into(), Some("alice".into()));
+        let params = json!({"name": "ask", "arguments": {}});
+        let mut call = Parked::new(
+            receiver,
+            tokio::spawn(async {}).abort_handle(),
+            whose.clone(),
+            params.clone(),
+        );
+        call.answered.insert(
+            "q0".into(),
+            json!({"q": {"method": "roots/list"}, "r": {"roots": []}}),
+        );
+        let (answer, _) = oneshot::channel();
+        call.open.insert(
+            "q1".into(),
+            (json!({"method": "elicitation/create"}), answer),
+        );
+        let state = call.state(&Seal::new(Some(&key)), "tok").unwrap();
+        let carried = Carried::open(&Seal::new(Some(&key)), &state)
+            .unwrap()
+            .unwrap();
+        assert_eq!(carried.token, "tok");
+        assert_eq!(carried.whose, whose);
+        let (carried_params, answered, open) = carried.call.unwrap();
+        assert_eq!(carried_params, params);
+        assert_eq!(answered["q0"]["r"], json!({"roots": []}));
+        assert_eq!(open["q1"]["method"], "elicitation/create");
+        // Not the gateway's with another key: the backend's to see.
+        assert!(Carried::open(&Seal::new(None), &state).is_none());
+        assert!(Carried::open(&Seal::new(Some(&key)), "opaque-backend-state").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_question_asked_again_gets_the_answer_given_before() {
+        let (_events, receiver) = mpsc::channel(1);
+        let mut call = Parked::new(
+            receiver,
+            tokio::spawn(async {}).abort_handle(),
+            Default::default(),
+            Value::Null,
+        );
+        call.replay.insert(
+            "q0".into(),
+            json!({"q": {"method": "roots/list"}, "r": {"roots": [{"uri": "file:///a"}]}}),
+        );
+        let (answer, answered) = oneshot::channel();
+        let declared = ClientCapabilities::default();
+        call.put(
+            "q0".into(),
+            json!({"method": "roots/list"}),
+            answer,
+            &declared,
+        );
+        assert!(call.open.is_empty());
+        assert_eq!(
+            answered.await.unwrap().unwrap().get(),
+            r#"{"roots":[{"uri":"file:///a"}]}"#
+        );
+        // Another question under a known key is asked anew.
+        call.replay
+            .insert("q1".into(), json!({"q": {"method": "a"}, "r": {}}));
+        let (answer, _) = oneshot::channel();
+        call.put("q1".into(), json!({"method": "b"}), answer, &declared);
+        assert!(call.open.contains_key("q1"));
     }
 
     #[tokio::test]
@@ -384,6 +610,7 @@ mod tests {
             idle,
             tokio::spawn(async {}).abort_handle(),
             Default::default(),
+            Value::Null,
         );
         parked.open.insert(key.clone(), (request, answer));
         let asked: Value = serde_json::from_str(parked.input_required("s").get()).unwrap();

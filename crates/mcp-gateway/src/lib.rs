@@ -118,6 +118,9 @@ pub struct Gateway {
     catalogs: Catalogs,
     /// Backend calls waiting for a stateless client's answers.
     parked: bridge::ParkedCalls,
+    /// What their `requestState`s are sealed with: the key the replicas
+    /// share, else one of this process's own.
+    seal: mcp_runtime::seal::Seal,
     /// The client sessions told what the servers announce.
     hub: Arc<Hub>,
     /// The servers that did not start, for calls meant for them.
@@ -164,6 +167,7 @@ impl Gateway {
             page_size: DEFAULT_PAGE_SIZE,
             catalogs: Catalogs::default(),
             parked: bridge::ParkedCalls::default(),
+            seal: mcp_runtime::seal::Seal::new(None),
             hub,
             unavailable: ArcSwap::default(),
             pinning: None,
@@ -217,6 +221,16 @@ impl Gateway {
     #[must_use]
     pub fn with_access(mut self, access: Access) -> Self {
         self.access = Some(access);
+        self
+    }
+
+    /// The same gateway, one of several replicas sharing `key`: the
+    /// `requestState` of a stateless client's call to a session-bound
+    /// backend is sealed with it, so that any replica can go on with the
+    /// call (see the `bridge` module).
+    #[must_use]
+    pub fn with_cluster_key(mut self, key: &mcp_runtime::seal::ClusterKey) -> Self {
+        self.seal = mcp_runtime::seal::Seal::new(Some(key));
         self
     }
 

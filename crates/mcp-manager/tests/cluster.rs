@@ -11,14 +11,20 @@ use support::{HttpGateway, Session, assert_none_marked, exchange, post, unique_m
 
 const KEY: &str = "5f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 
-/// A replica: the reference server in-process, sealing session ids with
-/// `key`.
+/// A replica: the reference server in-process, and as a child process
+/// that speaks only the 2025 (session) protocol; sealing session ids and
+/// `requestState`s with `key`.
 fn replica(dir: &std::path::Path, name: &str, key: &str, marker: &str) -> HttpGateway {
     let folder = dir.join(name);
     std::fs::create_dir(&folder).unwrap();
     let config = json!({
         "mcpManager": {"pinning": "off", "cluster": {"key": key}},
-        "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+        "mcpServers": {
+            "ev": {"type": "builtin", "server": "everything"},
+            "st": {"command": env!("CARGO_BIN_EXE_mcp-manager"),
+                   "args": ["builtin", "everything", "--stdio"],
+                   "protocol": "stateful", "env": {support::MARKER_VAR: marker}}
+        }
     });
     HttpGateway::over(&config, &folder, &format!("{marker}-{name}"))
 }
@@ -133,6 +139,48 @@ fn a_session_goes_on_on_another_replica_and_a_bad_id_is_404() {
             .call_text(5, "ev__greet", json!({"name": "still"}))
             .unwrap()
             .contains("still")
+    );
+
+    // A stateless client's call to the session-bound backend that asks it
+    // a question: asked on B, answered on C (the call runs again there,
+    // with the answer).
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}},
+        "io.modelcontextprotocol/clientInfo": {"name": "stateless", "version": "1"}
+    });
+    let ask = json!({"jsonrpc": "2.0", "id": 20, "method": "tools/call", "params": {
+        "name": "st__test_elicitation", "arguments": {"message": "who?"}, "_meta": meta}});
+    let asked = post(&b.addr, None, &ask).unwrap();
+    let asked = &asked.messages()[0]["result"];
+    assert_eq!(asked["resultType"], "input_required", "{asked}");
+    let (key, question) = asked["inputRequests"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap();
+    assert_eq!(question["method"], "elicitation/create", "{asked}");
+    let state = asked["requestState"].as_str().unwrap();
+    assert!(state.starts_with("v1."), "{state}");
+    let mut answer = ask.clone();
+    answer["id"] = json!(21);
+    answer["params"]["requestState"] = json!(state);
+    answer["params"]["inputResponses"] = json!({key: {"action": "accept",
+        "content": {"username": "lin", "email": "lin@example.com"}}});
+    let answered = post(&c.addr, None, &answer).unwrap();
+    let result = &answered.messages()[0]["result"];
+    assert_eq!(result["resultType"], "complete", "{result}");
+    assert!(result.to_string().contains("lin@example.com"), "{result}");
+    // On a replica with another key the state is not the gateway's: it
+    // goes to the backend as any state would, which refuses it; the
+    // answers carried nowhere.
+    let elsewhere = post(&foreign.addr, None, &answer).unwrap();
+    let turned_away = &elsewhere.messages()[0];
+    assert_eq!(turned_away["error"]["code"], -32602, "{turned_away}");
+    assert!(
+        !turned_away.to_string().contains("lin@example.com"),
+        "{turned_away}"
     );
 
     // Ended on C, it stays ended there.
