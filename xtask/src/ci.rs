@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::{
-    conformance, deps_guard, docs_check, features, fuzz, locks, peers, plugins, python, shell,
+    conformance, deploy, deps_guard, docs_check, features, fuzz, locks, peers, plugins, python,
+    shell,
 };
 
 /// One CI step.
@@ -73,6 +74,11 @@ const STEPS: &[Step] = &[
         name: "peers",
         about: "install the real MCP peers the tests run against (.tools/)",
         run: || peers::run(&[]),
+    },
+    Step {
+        name: "deploy",
+        about: "the Containerfile's shape, and every Kubernetes manifest validated (kubernetes-validate)",
+        run: deploy::run,
     },
     Step {
         name: "plugins",

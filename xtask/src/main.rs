@@ -16,6 +16,7 @@ mod bench;
 mod ci;
 mod conformance;
 mod coverage;
+mod deploy;
 mod deps_guard;
 mod docs_check;
 mod features;
