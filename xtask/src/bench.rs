@@ -52,6 +52,11 @@ const BENCHES: &[Bench] = &[
         how: How::Cargo(&["bench", "-p", "mcp-manager", "--bench", "gateway_load"]),
     },
     Bench {
+        name: "replicas",
+        about: "three gateway replicas against one, behind HAProxy, side by side",
+        how: How::Cargo(&["bench", "-p", "mcp-manager", "--bench", "replicas_load"]),
+    },
+    Bench {
         name: "frame-socket",
         about: "the frame socket against Streamable HTTP through one gateway: calls, 1 and 64 MiB reads",
         how: How::Cargo(&["bench", "-p", "benches", "--bench", "frame_socket"]),
