@@ -212,6 +212,14 @@ pub async fn discover(
         .and_then(Value::as_str)
         .unwrap_or(url)
         .to_owned();
+    // RFC 9728 3.3: the metadata must be the server's own. A resource of
+    // another origin, or beside the server's path, would have the user
+    // sign in for (and hand a token to) a server other than this one.
+    if !covers(&resource, url) {
+        return Err(format!(
+            "the protected resource metadata names the resource {resource}, which is not {url}: refused"
+        ));
+    }
     let issuer_trimmed = issuer.trim_end_matches('/');
     let (as_origin, as_path) = split_origin(issuer_trimmed);
     let candidates = if as_path.is_empty() {
@@ -229,6 +237,14 @@ pub async fn discover(
     let (server_metadata, tried) = first_json(client, &candidates).await;
     let (_, server_metadata) = server_metadata
         .ok_or_else(|| format!("no authorization server metadata: {}", tried.join("; ")))?;
+    // RFC 8414 3.3: the metadata names the issuer it was asked for.
+    let named = server_metadata.get("issuer").and_then(Value::as_str);
+    if named.is_some_and(|named| named.trim_end_matches('/') != issuer_trimmed) {
+        return Err(format!(
+            "the authorization server metadata of {issuer} names another issuer, {}: refused",
+            named.unwrap_or_default()
+        ));
+    }
     let scope = challenge.and_then(|c| c.scope.clone()).or_else(|| {
         let supported = resource_metadata.get("scopes_supported")?.as_array()?;
         let words: Vec<&str> = supported.iter().filter_map(Value::as_str).collect();
@@ -242,6 +258,21 @@ pub async fn discover(
         server_metadata,
         scope,
     })
+}
+
+/// Whether the resource identifier `resource` is the server at `url`, or
+/// a part of the same origin above it (`https://h` or `https://h/api` for
+/// `https://h/api/mcp`).
+fn covers(resource: &str, url: &str) -> bool {
+    let (resource_origin, resource_path) = split_origin(resource);
+    let (origin, path) = split_origin(url);
+    let resource_path = resource_path.trim_end_matches('/');
+    resource_origin.eq_ignore_ascii_case(origin)
+        && (resource_path.is_empty()
+            || path == resource_path
+            || path
+                .strip_prefix(resource_path)
+                .is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// The first of `urls` that answers a JSON object, with that URL, and why
@@ -632,6 +663,17 @@ mod tests {
         assert_eq!(bare.error.as_deref(), Some("invalid_token"));
         assert_eq!(challenge("Basic realm=\"x\""), None);
         assert_eq!(challenge("Bearer"), Some(Challenge::default()));
+    }
+
+    #[test]
+    fn a_resource_is_the_server_or_above_it_on_its_origin() {
+        assert!(covers("https://h/mcp", "https://h/mcp"));
+        assert!(covers("https://h", "https://h/mcp"));
+        assert!(covers("https://h/api/", "https://h/api/mcp"));
+        assert!(!covers("https://evil/mcp", "https://h/mcp"));
+        assert!(!covers("https://h/other", "https://h/mcp"));
+        assert!(!covers("https://h/mc", "https://h/mcp"));
+        assert!(!covers("http://h/mcp", "https://h/mcp"));
     }
 
     #[test]

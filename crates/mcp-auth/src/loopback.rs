@@ -1,7 +1,10 @@
 //! [`Loopback`]: where the user's browser comes back to after signing in
 //! (RFC 8252's loopback redirect): a listener on `127.0.0.1` that waits
-//! for one `GET /callback?code=…&state=…`, answers the browser with a
-//! short page, and hands the query to the flow.
+//! for the `GET /callback?code=…&state=…` that carries the `state` of the
+//! authorization URL the user was sent to, answers the browser with a
+//! short page, and hands the query to the flow. Anything else that comes
+//! (another path, another state: a page or a local program poking at the
+//! port) is turned away without ending the wait.
 
 use std::time::Duration;
 
@@ -15,8 +18,9 @@ use crate::client::Browser;
 const CALLBACK: &str = "/callback";
 /// The most of a request read.
 const MAX_REQUEST: usize = 16 * 1024;
-/// How long one connection may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one connection may take to send its request (a browser's idle
+/// preconnection holds the wait that long at most).
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A loopback listener that is the user's way back.
 pub struct Loopback {
@@ -55,9 +59,10 @@ impl Loopback {
         format!("http://127.0.0.1:{}{CALLBACK}", self.port)
     }
 
-    /// The query of the first request for the callback path; other
-    /// requests (a browser's `/favicon.ico`) get 404.
-    async fn callback(&self) -> Result<String, String> {
+    /// The query of the first request for the callback path with
+    /// `state`; other requests (a browser's `/favicon.ico`, a callback
+    /// with another state) get 404 or 400.
+    async fn callback(&self, state: Option<&str>) -> Result<String, String> {
         loop {
             let (mut stream, _) = self
                 .listener
@@ -83,6 +88,18 @@ impl Loopback {
                     .await;
                 continue;
             }
+            let theirs = crate::client::parse_form(query)
+                .into_iter()
+                .find(|(name, _)| name == "state")
+                .map(|(_, value)| value);
+            if state.is_some() && theirs.as_deref() != state {
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+                continue;
+            }
             let refused = query.split('&').any(|pair| pair.starts_with("error="));
             let page = if refused {
                 "<!doctype html><title>mcp-manager</title><p>The sign-in was refused; see the terminal."
@@ -103,8 +120,15 @@ impl Loopback {
 impl Browser for Loopback {
     fn visit(&mut self, url: &str) -> BoxFuture<'_, Result<String, String>> {
         (self.announce)(url);
+        let state = url
+            .split_once('?')
+            .map(|(_, query)| crate::client::parse_form(query))
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(name, _)| name == "state")
+            .map(|(_, value)| value);
         Box::pin(async move {
-            tokio::time::timeout(self.wait, self.callback())
+            tokio::time::timeout(self.wait, self.callback(state.as_deref()))
                 .await
                 .map_err(|_| {
                     format!(
@@ -157,6 +181,13 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(other.status(), 404);
+            // A callback with another state does not end the wait.
+            let forged = client
+                .get(format!("{base}/callback?code=evil&state=guess"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(forged.status(), 400);
             let page = client
                 .get(format!("{base}/callback?code=abc&state=xyz"))
                 .send()
@@ -165,10 +196,16 @@ mod tests {
             assert_eq!(page.status(), 200);
             page.text().await.unwrap()
         });
-        let query = loopback.visit("https://as/authorize?x").await.unwrap();
+        let query = loopback
+            .visit("https://as/authorize?client_id=c&state=xyz")
+            .await
+            .unwrap();
         assert_eq!(query, "code=abc&state=xyz");
         assert!(browser.await.unwrap().contains("close this window"));
-        assert_eq!(rx.recv().unwrap(), "https://as/authorize?x");
+        assert_eq!(
+            rx.recv().unwrap(),
+            "https://as/authorize?client_id=c&state=xyz"
+        );
     }
 
     #[tokio::test]

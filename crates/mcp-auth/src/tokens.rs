@@ -276,6 +276,7 @@ impl Tokens {
             grant,
             stamp,
             discovery: None,
+            renewed: None,
         };
         Ok(Self {
             current,
@@ -284,18 +285,22 @@ impl Tokens {
         })
     }
 
+    /// The actor's queue, the actor started at the first call (callers
+    /// that come together wait for that one start).
     fn commands(&self) -> Option<&mpsc::Sender<Command>> {
-        if let Some(commands) = self.commands.get() {
-            return Some(commands);
-        }
-        let actor = self
-            .setup
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()?;
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(actor.run(receiver));
-        Some(self.commands.get_or_init(|| sender))
+        let commands = self.commands.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            let actor = self
+                .setup
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(actor) = actor {
+                tokio::spawn(actor.run(receiver));
+            }
+            sender
+        });
+        (!commands.is_closed()).then_some(commands)
     }
 
     /// Signs in now: the server's challenge (to an `initialize` without a
@@ -359,6 +364,8 @@ struct Actor {
     /// The stamp of the file when it was last read or written.
     stamp: Option<Stamp>,
     discovery: Option<Discovery>,
+    /// When the current token was got (refreshed or signed in for).
+    renewed: Option<std::time::Instant>,
 }
 
 impl Actor {
@@ -428,6 +435,19 @@ impl Actor {
                 ));
             }
         }
+        // A token got a moment ago and refused at once (the server wants
+        // another audience, say): refreshing again would only hammer the
+        // authorization server.
+        let fresh = self
+            .renewed
+            .is_some_and(|at| at.elapsed() < std::time::Duration::from_secs(10));
+        if fresh && !step_up {
+            return Err(format!(
+                "`{}` refuses even a token got a moment ago: run `mcp-manager login {}`, or check the server's audience and scopes",
+                self.server(),
+                self.server()
+            ));
+        }
         let mut why = None;
         if !step_up {
             if let Some(grant) = self.grant.clone().filter(|g| g.refresh_token.is_some()) {
@@ -484,6 +504,7 @@ impl Actor {
     }
 
     fn publish(&mut self, grant: Grant) -> Arc<str> {
+        self.renewed = Some(std::time::Instant::now());
         let token: Arc<str> = Arc::from(grant.access_token.as_str());
         self.current.store(Arc::new(Some(token.clone())));
         self.grant = Some(grant);

@@ -312,10 +312,12 @@ fn unix_now() -> u64 {
 }
 
 /// The calls waiting for answers, by the token their `requestState`
-/// names.
+/// names, and the tokens already taken here (a state is good for one
+/// round: sent again, it is refused rather than run again).
 #[derive(Default)]
 pub(super) struct ParkedCalls {
     calls: Mutex<HashMap<String, Parked>>,
+    taken: Mutex<HashMap<String, Instant>>,
     counter: AtomicU64,
 }
 
@@ -337,11 +339,23 @@ impl ParkedCalls {
         calls.insert(token, call);
     }
 
-    /// The call parked here under `token`, if it still is.
+    /// The call parked here under `token`, if it still is; the token is
+    /// spent either way.
     pub(super) fn take(&self, token: &str) -> Option<Parked> {
+        let mut taken = lock(&self.taken);
+        taken.retain(|_, at| at.elapsed() < PARKED_FOR);
+        if taken.len() < 16 * MAX_PARKED {
+            taken.insert(token.to_owned(), Instant::now());
+        }
+        drop(taken);
         lock(&self.calls)
             .remove(token)
             .filter(|parked| parked.since.elapsed() < PARKED_FOR)
+    }
+
+    /// Whether the state of `token` was already used here.
+    pub(super) fn spent(&self, token: &str) -> bool {
+        lock(&self.taken).contains_key(token)
     }
 
     /// A fresh token to park a call under.
@@ -365,6 +379,21 @@ fn without_continuation(params: &Raw<'_>) -> Value {
         object.remove("inputResponses");
     }
     value
+}
+
+/// Whether two calls' parameters are the same call: the same members but
+/// `_meta` (whose envelope a 2026-07-28 client sends each round) and
+/// `requestState`.
+fn same_call(a: &Value, b: &Value) -> bool {
+    let strip = |value: &Value| -> Value {
+        let mut value = value.clone();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("_meta");
+            object.remove("requestState");
+        }
+        value
+    };
+    strip(a) == strip(b)
 }
 
 /// The requester for a backend call bridged this way.
@@ -407,9 +436,21 @@ impl crate::Gateway {
             call.replay = replay;
             call
         };
+        let asked_for = without_continuation(&params);
         let mut call = match carried {
             Some(carried) => {
                 let carried = carried?;
+                // A state is good for one round, for the call it was made
+                // for: sent again, or with another tool or arguments, it
+                // continues nothing.
+                if self.parked.spent(&carried.token)
+                    || carried
+                        .call
+                        .as_ref()
+                        .is_some_and(|(params, _, _)| !same_call(params, &asked_for))
+                {
+                    return Err(ended());
+                }
                 if carried.whose != whose {
                     // Another caller's, or another call's: as if it had
                     // ended (it is cancelled, its state having leaked).
@@ -435,7 +476,7 @@ impl crate::Gateway {
                     (None, None) => return Err(ended()),
                 }
             }
-            None => start(without_continuation(&params), Map::new()),
+            None => start(asked_for, Map::new()),
         };
         loop {
             if !call.open.is_empty() {

@@ -172,6 +172,19 @@ fn a_session_goes_on_on_another_replica_and_a_bad_id_is_404() {
     let result = &answered.messages()[0]["result"];
     assert_eq!(result["resultType"], "complete", "{result}");
     assert!(result.to_string().contains("lin@example.com"), "{result}");
+    // Sent again to C, where it was used: spent, nothing runs again.
+    let replayed = post(&c.addr, None, &answer).unwrap();
+    assert_eq!(
+        replayed.messages()[0]["error"]["code"],
+        -32602,
+        "{replayed:?}"
+    );
+    // The same state for another tool or other arguments continues
+    // nothing, whatever replica gets it.
+    let mut other = answer.clone();
+    other["params"]["arguments"] = json!({"message": "something else"});
+    let turned = post(&b.addr, None, &other).unwrap();
+    assert_eq!(turned.messages()[0]["error"]["code"], -32602, "{turned:?}");
     // On a replica with another key the state is not the gateway's: it
     // goes to the backend as any state would, which refuses it; the
     // answers carried nowhere.

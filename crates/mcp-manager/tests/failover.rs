@@ -3,7 +3,9 @@
 //! official Python SDK calling a tool without a pause (half in 2025
 //! sessions, half stateless 2026-07-28), one replica killed with SIGKILL
 //! and another drained with SIGTERM mid-run: every call gets its right
-//! answer (some after a retry), and no session is lost.
+//! answer (some after a retry), and no session is lost: a client whose
+//! connection broke with the dead replica comes back with the same
+//! session id, and another replica takes the session over.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
@@ -14,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Guard, assert_none_marked, exchange, free_addr, peer, post, spawn_manager, unique_marker,
+    Guard, assert_none_marked, free_addr, peer, post, spawn_manager, unique_marker,
     wait_for_listening,
 };
 
@@ -61,20 +63,23 @@ fn replica(dir: &std::path::Path, name: &str, marker: &str) -> Replica {
 }
 
 /// HAProxy in front of `replicas`: round robin, each replica's `/readyz`
-/// checked every 200 ms, a request whose replica could not take it or
-/// died before answering sent to another. The replicas listen on
+/// checked every 200 ms, a request whose replica could not be reached
+/// sent to another. A POST a replica took and died with is not sent
+/// again (a `tools/call` may not be safe to run twice): its client gets
+/// a 502, and retries; a GET (an event stream) is sent again. The replicas listen on
 /// loopback, where a gateway takes only loopback `Host`s with its own port
 /// (against DNS rebinding): the balancer names the host without one.
 fn balancer(dir: &std::path::Path, replicas: &[Replica], marker: &str) -> (Guard, String) {
     let front = free_addr();
     let mut config = format!(
-        "global\n  maxconn 2000\n\
-         defaults\n  mode http\n  timeout connect 1s\n  timeout client 60s\n  timeout server 60s\n\
+        "global\n  maxconn 2000\n  log stderr format raw local0\n\
+         defaults\n  mode http\n  log global\n  option httplog\n  timeout connect 1s\n  timeout client 60s\n  timeout server 60s\n\
          \x20 retries 3\n  option redispatch 1\n\
-         \x20 retry-on conn-failure empty-response response-timeout 502 503\n\
+         \x20 retry-on conn-failure empty-response response-timeout\n\
          frontend mcp\n  bind {front}\n  default_backend replicas\n\
          \x20 http-request set-header Host 127.0.0.1\n\
-         backend replicas\n  balance roundrobin\n  option httpchk GET /readyz\n\
+         \x20 http-request disable-l7-retry if METH_POST\n\
+         backend replicas\n  balance roundrobin\n  http-reuse never\n  option httpchk GET /readyz\n\
          \x20 http-check expect status 200\n"
     );
     for (n, replica) in replicas.iter().enumerate() {
@@ -90,7 +95,7 @@ fn balancer(dir: &std::path::Path, replicas: &[Replica], marker: &str) -> (Guard
         .args(["-db", "-f", path.to_str().unwrap()])
         .env(support::MARKER_VAR, marker)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("haproxy.log")).unwrap())
         .spawn()
         .unwrap();
     let guard = Guard {
@@ -147,17 +152,9 @@ fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_d
     // One replica dies at once, with its requests in flight.
     signal(replicas[0].guard.child.id(), "KILL");
     std::thread::sleep(RUN / 4);
-    // Another drains: not ready at once, its requests finish, it exits.
+    // Another drains: its requests finish, it exits (that it turns
+    // unready at once is the operations tests' to show).
     signal(replicas[1].guard.child.id(), "TERM");
-    let (code, ready) = {
-        let response = exchange(&replicas[1].admin, "GET", "/readyz", &[], b"");
-        response.map_or((0, Value::Null), |r| {
-            (
-                r.status,
-                serde_json::from_str(&r.body).unwrap_or(Value::Null),
-            )
-        })
-    };
     let drained = replicas[1].guard.child.wait().unwrap();
 
     let mut stdout = String::new();
@@ -194,12 +191,6 @@ fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_d
         started.elapsed().as_secs_f64()
     );
 
-    // The drained replica said it was not ready (or had already closed its
-    // admin listener), and exited cleanly.
-    assert!(
-        (code == 503 && ready["draining"] == true) || code == 0,
-        "{code} {ready}"
-    );
     assert_eq!(drained.code(), Some(0));
     assert_eq!(report["clients_broken"], json!([]), "{report}");
     // Every session (eight) went on on another replica than its own.

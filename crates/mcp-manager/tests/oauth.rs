@@ -667,8 +667,8 @@ fn a_bridged_call_waiting_for_input_is_resumed_by_its_caller_only() {
     };
     let asked = call(&alice, json!({}));
     assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
-    // Bob holding Alice's state resumes nothing: her call waiting here is
-    // cancelled, and he gets no result.
+    // Bob holding Alice's state resumes nothing, and ends her call: the
+    // state is spent here.
     let stolen = call(&bob, answers(&asked));
     assert_eq!(stolen["error"]["code"], -32602, "{stolen}");
     assert!(
@@ -679,16 +679,18 @@ fn a_bridged_call_waiting_for_input_is_resumed_by_its_caller_only() {
         "{stolen}"
     );
     assert!(!stolen.to_string().contains("a@example.com"), "{stolen}");
-    // The state carries her call (as it does to another replica): with
-    // her token, it runs again with her answers.
+    let late = call(&alice, answers(&asked));
+    assert_eq!(late["error"]["code"], -32602, "{late}");
+    // Asked again, Alice answers and gets her result.
+    let asked = call(&alice, json!({}));
     let done = call(&alice, answers(&asked));
     let text = done["result"]["content"][0]["text"]
         .as_str()
         .unwrap_or_else(|| panic!("{done}"));
     assert!(text.contains("alice"), "{done}");
-    // Bob again, after her: still nothing.
-    let stolen = call(&bob, answers(&asked));
-    assert_eq!(stolen["error"]["code"], -32602, "{stolen}");
+    // Her state, sent again: spent, it runs nothing a second time.
+    let again = call(&alice, answers(&asked));
+    assert_eq!(again["error"]["code"], -32602, "{again}");
     drop(guard);
     assert_none_marked(&marker);
 }

@@ -1067,3 +1067,49 @@ fn secrets_from_files_stay_out_of_logs_and_the_admin_api() {
     assert!(shown.ends_with("--marker=${file:key.txt}"), "{shown}");
     assert_none_marked(&marker);
 }
+
+#[test]
+fn sigterm_while_the_servers_start_stops_the_gateway_once_they_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("early-term");
+    // A server that never answers `initialize`: starting takes its whole
+    // startup timeout.
+    let path = dir.path().join("slow.json");
+    let config = json!({"mcpServers": {"slow": {
+        "command": "sleep", "args": ["60"], "startupTimeoutMs": 3000,
+        "restart": "never", "env": {MARKER_VAR: &marker}
+    }}});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let (admin, addr) = (free_addr(), free_addr());
+    let (mut guard, lines) = support::spawn_manager(
+        &[
+            "serve",
+            "--config",
+            path.to_str().unwrap(),
+            "--http",
+            &addr,
+            "--admin",
+            &admin,
+        ],
+        &marker,
+    );
+    // The admin listener is up before the servers start.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lines
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap()
+        .contains("admin API and metrics on")
+    {
+        assert!(Instant::now() < deadline, "no admin line");
+    }
+    sigterm(guard.child.id());
+    let exited = eventually(Duration::from_secs(30), || {
+        guard.child.try_wait().unwrap().map(|s| s.code())
+    });
+    assert_eq!(
+        exited,
+        Some(Some(0)),
+        "the gateway kept running after SIGTERM"
+    );
+    assert_none_marked(&marker);
+}

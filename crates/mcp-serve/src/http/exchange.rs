@@ -105,8 +105,14 @@ impl Shared {
             .get_or_init(|| self.restore(id, sealed, caller, client))
             .await
             .clone();
-        self.takeovers.remove(id);
-        restored
+        // Forget the cell only if it is still this one: a request that
+        // came after the first waiter left may have made another.
+        if let Some(entry) = self.takeovers.get(id) {
+            if Arc::ptr_eq(entry.value(), &cell) {
+                entry.remove();
+            }
+        }
+        restored.filter(|session| session.used_by(caller))
     }
 
     async fn restore(
@@ -116,6 +122,11 @@ impl Shared {
         caller: &Caller,
         client: IpAddr,
     ) -> Option<Arc<Session>> {
+        // Restored meanwhile, by a takeover that ended just before this
+        // one began.
+        if let Some(session) = self.sessions.get(id) {
+            return Some(session);
+        }
         let room = self.sessions.reserve(client).ok()?;
         let session = Arc::new(Session::new(
             client,
@@ -149,7 +160,7 @@ impl Shared {
         self.server
             .handle_notification(initialized, context())
             .await;
-        room.fill(id.to_owned(), session.clone());
+        let session = room.fill(id.to_owned(), session);
         tracing::info!(
             version = sealed.version.as_str(),
             "took over a session opened by another replica"
@@ -425,6 +436,20 @@ impl Shared {
             .get(id)
             .is_some_and(|session| session.used_by(caller));
         if !theirs {
+            // A session another replica opened, ended here: this replica
+            // will not take it over (the others cannot know; see the
+            // module's docs).
+            if self.sessions.get(id).is_none()
+                && self.seal.shared()
+                && !self.sessions.ended_here(id)
+                && Sealed::open(&self.seal, id).is_some_and(|sealed| {
+                    sealed.subject.as_deref()
+                        == caller.as_ref().map(|principal| principal.subject.as_str())
+                })
+            {
+                self.sessions.mark_ended(id);
+                return status(StatusCode::OK);
+            }
             return status(StatusCode::NOT_FOUND);
         }
         match self.sessions.remove(id) {

@@ -16,7 +16,9 @@
 //!   level set, resources subscribed to, events not yet received) stays
 //!   with the replica that had it. An id changed, truncated, forged,
 //!   sealed with another key, naming a version without sessions, or ended
-//!   on this replica gets 404. Notifications and
+//!   on this replica gets 404. A DELETE of a session another replica has
+//!   ends it for this replica too; the replicas share no store, so one
+//!   that saw neither the session nor its end would still take it over. Notifications and
 //!   responses are accepted with 202; a response answers the server's
 //!   request of that id. A request is answered with an `application/json`
 //!   body, or with a `text/event-stream` that ends with the answer when

@@ -406,6 +406,12 @@ impl Sessions {
         Some(removed)
     }
 
+    /// Remembers that the session `id`, which another replica opened,
+    /// ended here.
+    pub(super) fn mark_ended(&self, id: &str) {
+        self.ended.insert(id.to_owned(), std::time::Instant::now());
+    }
+
     /// Whether the session `id` ended here lately (see [`ENDED_FOR`]).
     pub(super) fn ended_here(&self, id: &str) -> bool {
         self.ended.contains_key(id)
@@ -460,9 +466,14 @@ pub(super) struct Reservation<'s> {
 
 impl Reservation<'_> {
     /// Files `session` under `id`, in this room.
-    pub(super) fn fill(mut self, id: String, session: Arc<Session>) {
-        self.filled = true;
-        self.sessions.by_id.insert(id, session);
+    /// Files `session` under `id`, unless a session is filed there
+    /// already (two takeovers of one id that crossed): that one stays,
+    /// the room is given back, and it is the one returned.
+    pub(super) fn fill(mut self, id: String, session: Arc<Session>) -> Arc<Session> {
+        let filed = self.sessions.by_id.get_or_insert(id, session.clone());
+        let kept = filed.value().clone();
+        self.filled = Arc::ptr_eq(&kept, &session);
+        kept
     }
 }
 
