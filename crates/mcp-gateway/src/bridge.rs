@@ -458,8 +458,13 @@ impl crate::Gateway {
                     return Err(ended());
                 }
                 match (self.parked.take(&carried.token), carried.call) {
-                    // Parked here: it goes on where it waits.
+                    // Parked here: it goes on where it waits (if it is the
+                    // call asked for: a state too large to carry its call
+                    // was not checked above).
                     (Some(mut parked), _) => {
+                        if !same_call(&parked.params, &asked_for) {
+                            return Err(ended());
+                        }
                         parked.answer(&responses);
                         parked
                     }

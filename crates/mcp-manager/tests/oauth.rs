@@ -725,8 +725,9 @@ fn grants(issuer: &Issuer) -> Value {
 
 /// Signs in to `b` with `mcp-manager login`, playing the user's browser:
 /// opens the URL it prints, and follows the authorization server's
-/// redirect back to its loopback listener. The URL it printed.
-fn log_in(config: &str, data: &std::path::Path, issuer: &str) -> String {
+/// redirect back to its loopback listener. The URL it printed, and how
+/// `login` ended (its success, and its stderr).
+fn log_in(config: &str, data: &std::path::Path, issuer: &str) -> (String, bool, String) {
     let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
         .args(["login", "b", "--config", config, "--wait", "60"])
         .env("XDG_DATA_HOME", data)
@@ -748,13 +749,8 @@ fn log_in(config: &str, data: &std::path::Path, issuer: &str) -> String {
     assert_eq!(page.status, 200, "{page:?}");
     assert!(page.body.contains("close this window"), "{page:?}");
     let out = login.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("Signed in to `b` (scope: mcp:tools)"),
-        "{stderr}"
-    );
-    url
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (url, out.status.success(), stderr)
 }
 
 #[test]
@@ -805,7 +801,12 @@ fn a_remote_server_that_asks_for_oauth_is_signed_in_to_once_and_its_token_refres
     );
     let (_, log) = wait_for_listening(log);
 
-    let url = log_in(a_path, &data, &issuer.url);
+    let (url, signed_in, stderr) = log_in(a_path, &data, &issuer.url);
+    assert!(signed_in, "{stderr}");
+    assert!(
+        stderr.contains("Signed in to `b` (scope: mcp:tools)"),
+        "{stderr}"
+    );
     for part in [
         "response_type=code",
         "client_id=mcp-manager-test",
@@ -892,22 +893,8 @@ fn a_remote_server_that_asks_for_oauth_is_signed_in_to_once_and_its_token_refres
     // A tokens file that holds something else is left as it is, and a
     // sign-in whose token cannot be kept fails.
     std::fs::write(&tokens_file, "[1]").unwrap();
-    let mut login = Command::new(env!("CARGO_BIN_EXE_mcp-manager"))
-        .args(["login", "b", "--config", a_path, "--wait", "60"])
-        .env("XDG_DATA_HOME", &data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut url = String::new();
-    BufReader::new(login.stdout.take().unwrap())
-        .read_line(&mut url)
-        .unwrap();
-    let back = get(url.trim()).header("location").unwrap().to_owned();
-    assert_eq!(get(&back).status, 200);
-    let out = login.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let (_, signed_in, stderr) = log_in(a_path, &data, &issuer.url);
+    assert!(!signed_in, "{stderr}");
     assert!(
         stderr.contains("the token could not be kept") && stderr.contains("not a tokens file"),
         "{stderr}"

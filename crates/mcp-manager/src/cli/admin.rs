@@ -74,7 +74,7 @@ pub(crate) async fn serve(
     let admin = Arc::new(admin);
     let drains = admin.clone();
     tokio::spawn(async move {
-        crate::cli::serve::signalled().await;
+        crate::cli::signal::signalled().await;
         drains
             .draining
             .store(true, std::sync::atomic::Ordering::Relaxed);

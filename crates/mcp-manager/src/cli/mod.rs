@@ -20,6 +20,7 @@ mod plugins;
 mod registries;
 mod reload;
 mod serve;
+mod signal;
 mod status;
 mod table;
 
