@@ -1,10 +1,9 @@
-//! The crate's one error type: what keeps a resource server or a client's
-//! tokens from being set up, or a tokens file from being used. Tokens are
+//! The crate's one error type: what keeps a resource server from being
+//! set up, or a tokens file from being used. Tokens are
 //! never refused with it (see `Denial`).
 
-/// Why an [`OAuthResource`](crate::OAuthResource) or
-/// [`Tokens`](crate::tokens::Tokens) could not be made, or a
-/// [`TokenFile`](crate::tokens::TokenFile) used.
+/// Why an [`OAuthResource`](crate::OAuthResource) could not be made, or
+/// a [`TokenFile`](crate::tokens::TokenFile) used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -238,20 +238,17 @@ type Current = Arc<ArcSwap<Option<Arc<str>>>>;
 /// The tokens of one server: a [`TokenSource`] for its link.
 pub struct Tokens {
     current: Current,
-    setup: Mutex<Option<Actor>>,
+    setup: Mutex<Option<Waiting>>,
     commands: OnceLock<mpsc::Sender<Command>>,
 }
 
 impl Tokens {
     /// The tokens of `sign_in.server`, starting with the one kept in its
     /// file, if any (a file that cannot be read is logged, and left as it
-    /// is).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Client`] when the HTTP client cannot be set up.
-    pub fn new(mut sign_in: SignIn) -> Result<Self, Error> {
-        let http = crate::http_client()?;
+    /// is). Nothing else is made until a server first refuses a token:
+    /// most servers never ask for one.
+    #[must_use]
+    pub fn new(mut sign_in: SignIn) -> Self {
         let (grant, stamp) = match &sign_in.file {
             Some(file) => file
                 .load(&sign_in.server, &sign_in.url)
@@ -268,21 +265,16 @@ impl Tokens {
             // The client a kept token was got with signs in again.
             sign_in.client.registered = grant.as_ref().map(|g| g.registration.clone());
         }
-        let actor = Actor {
-            current: current.clone(),
+        let waiting = Waiting {
             sign_in,
-            http,
-            requested: grant.as_ref().and_then(|g| g.scope.clone()),
             grant,
             stamp,
-            discovery: None,
-            renewed: None,
         };
-        Ok(Self {
+        Self {
             current,
-            setup: Mutex::new(Some(actor)),
+            setup: Mutex::new(Some(waiting)),
             commands: OnceLock::new(),
-        })
+        }
     }
 
     /// The actor's queue, the actor started at the first call (callers
@@ -290,13 +282,19 @@ impl Tokens {
     fn commands(&self) -> Option<&mpsc::Sender<Command>> {
         let commands = self.commands.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE);
-            let actor = self
+            let waiting = self
                 .setup
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
-            if let Some(actor) = actor {
-                tokio::spawn(actor.run(receiver));
+            match (waiting, crate::http_client()) {
+                (Some(waiting), Ok(http)) => {
+                    tokio::spawn(waiting.start(self.current.clone(), http).run(receiver));
+                }
+                (Some(waiting), Err(error)) => {
+                    tracing::warn!(server = %waiting.sign_in.server, "{error}");
+                }
+                (None, _) => {}
             }
             sender
         });
@@ -350,6 +348,28 @@ impl TokenSource for Tokens {
                 .map_err(|_| gone())?;
             answer.await.unwrap_or_else(|_| Err(gone()))
         })
+    }
+}
+
+/// What the actor starts from, until a server first refuses a token.
+struct Waiting {
+    sign_in: SignIn,
+    grant: Option<Grant>,
+    stamp: Option<Stamp>,
+}
+
+impl Waiting {
+    fn start(self, current: Current, http: reqwest::Client) -> Actor {
+        Actor {
+            current,
+            http,
+            requested: self.grant.as_ref().and_then(|g| g.scope.clone()),
+            sign_in: self.sign_in,
+            grant: self.grant,
+            stamp: self.stamp,
+            discovery: None,
+            renewed: None,
+        }
     }
 }
 
@@ -725,8 +745,7 @@ mod tests {
             scope: None,
             file: None,
             browser: None,
-        })
-        .unwrap();
+        });
         assert_eq!(tokens.token(), None);
         let error = tokens
             .refused(None, 401, Some(r#"Bearer scope="x""#))

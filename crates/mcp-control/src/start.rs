@@ -106,13 +106,7 @@ pub fn credentials(config: &ServerConfig, launch: &Launch) -> Option<Arc<dyn Tok
         return None;
     };
     let sign_in = sign_in(config.id().as_str(), &remote.url, oauth, None);
-    match Tokens::new(sign_in) {
-        Ok(tokens) => Some(Arc::new(tokens)),
-        Err(error) => {
-            tracing::warn!(server = %config.id(), "{error}");
-            None
-        }
-    }
+    Some(Arc::new(Tokens::new(sign_in)))
 }
 
 /// How `server` at `url` signs in, as its `oauth` says: the client

@@ -183,8 +183,7 @@ fn tokens(url: &str) -> Result<Arc<dyn TokenSource>, String> {
         scope: None,
         file: None,
         browser: Some(Box::new(follow)),
-    })
-    .map_err(|e| e.to_string())?;
+    });
     Ok(Arc::new(tokens))
 }
 

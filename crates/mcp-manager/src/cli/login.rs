@@ -128,13 +128,7 @@ pub(crate) fn run(args: &LoginArgs, plugins: &Plugins) -> anyhow::Result<ExitCod
         if scope.is_some() {
             sign_in.scope = scope;
         }
-        let tokens = match Tokens::new(sign_in) {
-            Ok(tokens) => tokens,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
+        let tokens = Tokens::new(sign_in);
         match tokens.sign_in().await {
             Ok(grant) => {
                 let scope = grant.scope.as_deref().unwrap_or("as the server chose");
