@@ -1,13 +1,17 @@
 //! Replicas of one gateway sharing `mcpManager.cluster.key`: a session
 //! opened on one is continued on another (its sealed id says how to take
-//! it over), after the first is killed; an id forged, changed, sealed with
-//! another key, or ended is refused with 404 and a JSON-RPC error.
+//! it over), after the first is killed, with the log level and the
+//! subscriptions its client set (carried by the ids it was given since);
+//! an id forged, changed, sealed with another key, or ended is refused
+//! with 404 and a JSON-RPC error.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
 
 use serde_json::{Value, json};
-use support::{HttpGateway, Session, assert_none_marked, exchange, post, unique_marker};
+use support::{
+    HttpGateway, Session, assert_none_marked, event_stream, exchange, post, unique_marker,
+};
 
 const KEY: &str = "5f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 
@@ -77,7 +81,7 @@ fn a_session_goes_on_on_another_replica_and_a_bad_id_is_404() {
     let foreign = replica(dir.path(), "foreign", &other_key, &marker);
 
     let session = Session::open(&a.addr, "cluster-client");
-    assert!(session.id.starts_with("v1."), "{}", session.id);
+    assert_eq!(session.id.get(16..20), Some(".v1."), "{}", session.id);
     assert!(
         session
             .call_text(1, "ev__greet", json!({"name": "Ada"}))
@@ -208,5 +212,136 @@ fn a_session_goes_on_on_another_replica_and_a_bad_id_is_404() {
     assert_eq!(ended.status, 200);
     assert_eq!(refused(&c, &session.id).0, 404);
     drop((b, c, foreign));
+    assert_none_marked(&marker);
+}
+
+/// Sends `method` in session `id` on `gateway`: the answer, and the
+/// session's new id if the answer brought one.
+fn send(gateway: &HttpGateway, id: &str, method: &str, params: Value) -> (Value, Option<String>) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let response = post(&gateway.addr, Some(id), &body).unwrap();
+    assert_eq!(response.status, 200, "{method}: {response:?}");
+    let new_id = response.header("mcp-session-id").map(str::to_owned);
+    (response.messages().pop().unwrap(), new_id)
+}
+
+/// The log messages that come on session `id`'s stream while
+/// `test_logging_tool` runs in it.
+fn logged(gateway: &HttpGateway, id: &str) -> Vec<String> {
+    let events = event_stream(&gateway.addr, id);
+    let call = json!({"name": "ev__test_logging_tool", "arguments": {}});
+    let (answer, _) = send(gateway, id, "tools/call", call);
+    assert!(answer["result"].is_object(), "{answer}");
+    // The answer comes 50 ms after the last message.
+    std::iter::from_fn(|| {
+        events
+            .recv_timeout(std::time::Duration::from_millis(500))
+            .ok()
+    })
+    .filter(|data| data.contains("notifications/message"))
+    .collect()
+}
+
+#[test]
+fn a_log_level_and_subscriptions_follow_a_session_to_another_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("carried");
+    let mut a = replica(dir.path(), "a", KEY, &marker);
+    let b = replica(dir.path(), "b", KEY, &marker);
+    let c = replica(dir.path(), "c", KEY, &marker);
+
+    let first = Session::open(&a.addr, "carried-client").id;
+    let route = &first[..17];
+    // The first server's resources keep their URIs.
+    let watched = "test://watched-resource";
+    let listed = send(&a, &first, "resources/list", json!({})).0;
+    assert!(listed.to_string().contains(watched), "{listed}");
+
+    // Each change gets a new id, on the same route; one that changes
+    // nothing gets none.
+    let (answer, leveled) = send(&a, &first, "logging/setLevel", json!({"level": "info"}));
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let leveled = leveled.expect("a new id after logging/setLevel");
+    assert!(leveled.starts_with(route) && leveled != first, "{leveled}");
+    let (_, same) = send(&a, &leveled, "logging/setLevel", json!({"level": "info"}));
+    assert_eq!(same, None);
+    let (answer, subscribed) = send(&a, &leveled, "resources/subscribe", json!({"uri": watched}));
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let subscribed = subscribed.expect("a new id after resources/subscribe");
+    assert!(subscribed.starts_with(route), "{subscribed}");
+    // A request that fails changes nothing.
+    let (answer, none) = send(
+        &a,
+        &subscribed,
+        "logging/setLevel",
+        json!({"level": "loud"}),
+    );
+    assert!(answer["error"].is_object(), "{answer}");
+    assert_eq!(none, None);
+    // Every id names the session on A.
+    for id in [&first, &leveled, &subscribed] {
+        let got = logged(&a, id);
+        assert!(got.len() >= 3, "{id}: {got:?}");
+    }
+
+    // A dies. Its last id takes the session over on B with its level and
+    // its subscription: B's reference server sends the log messages, and
+    // the update of the watched resource comes on the session's stream.
+    a.guard.child.kill().unwrap();
+    a.guard.child.wait().unwrap();
+    let messages = logged(&b, &subscribed);
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(
+        messages[0].contains("Tool execution started"),
+        "{messages:?}"
+    );
+    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
+    let events = event_stream(&b.addr, &subscribed);
+    let (answer, _) = send(&b, &subscribed, "tools/call", trigger.clone());
+    assert!(answer["result"].is_object(), "{answer}");
+    let updated =
+        std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(10)).ok())
+            .map(|data| serde_json::from_str::<Value>(&data).unwrap())
+            .find(|m| m["method"] == "notifications/resources/updated")
+            .expect("the update of the watched resource on B");
+    assert_eq!(updated["params"]["uri"], json!(watched), "{updated}");
+
+    // The first id takes it over on C as it was opened: no level (no log
+    // message), no subscription.
+    assert_eq!(logged(&c, &first), Vec::<String>::new());
+
+    // Unsubscribed on B, the next id carries no subscription: C takes it
+    // over with the level alone.
+    let (answer, unsubscribed) = send(
+        &b,
+        &subscribed,
+        "resources/unsubscribe",
+        json!({"uri": watched}),
+    );
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let unsubscribed = unsubscribed.expect("a new id after resources/unsubscribe");
+    assert_eq!(logged(&c, &unsubscribed).len(), 3);
+    let events = event_stream(&c.addr, &unsubscribed);
+    send(&c, &unsubscribed, "tools/call", trigger);
+    let updates =
+        std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(2)).ok())
+            .filter(|data| data.contains("notifications/resources/updated"))
+            .count();
+    assert_eq!(updates, 0);
+
+    // Ended on B by its newest id, it ends by every id B had for it.
+    let ended = exchange(
+        &b.addr,
+        "DELETE",
+        "/mcp",
+        &[("Mcp-Session-Id", &unsubscribed)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(ended.status, 200);
+    for id in [&subscribed, &unsubscribed] {
+        assert_eq!(refused(&b, id).0, 404, "{id}");
+    }
+    drop((b, c));
     assert_none_marked(&marker);
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{
-    Guard, HttpGateway, MARKER_VAR, Session, assert_none_marked, exchange, free_addr, peer,
-    unique_marker,
+    Guard, HttpGateway, MARKER_VAR, Session, assert_none_marked, event_stream, exchange, free_addr,
+    peer, unique_marker,
 };
 
 /// A config of the FastMCP peer as `py` (with `py_options` merged into its
@@ -593,30 +593,6 @@ fn requests_past_the_drain_deadline_are_answered_with_an_error() {
     }
     assert_eq!(exit_code(&mut gateway), Some(0));
     assert_none_marked(&marker);
-}
-
-/// A session's standalone event stream (`GET /mcp`), read on a thread:
-/// the `data:` lines as they come.
-fn event_stream(addr: &str, session: &str) -> std::sync::mpsc::Receiver<String> {
-    use std::io::{BufRead, BufReader, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
-         Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n"
-    )
-    .unwrap();
-    let (lines, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            if let Some(data) = line.strip_prefix("data: ") {
-                if lines.send(data.to_owned()).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    receiver
 }
 
 /// The exposed tool names of the gateway, sorted.

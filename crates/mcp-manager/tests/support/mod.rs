@@ -569,6 +569,39 @@ impl Session {
     }
 }
 
+/// A session's standalone event stream (`GET /mcp`), open (its head read)
+/// when this returns, then read on a thread: the `data:` lines as they
+/// come.
+pub(crate) fn event_stream(addr: &str, session: &str) -> mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /mcp HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Mcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "GET /mcp: {status}");
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 && line.trim_end() != "" {
+        line.clear();
+    }
+    let (lines, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ") {
+                if lines.send(data.to_owned()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    receiver
+}
+
 /// Runs a Python client script of `tests/clients/` with the peers' Python
 /// and returns the JSON report it prints and its stderr; fails the test when
 /// the client fails.

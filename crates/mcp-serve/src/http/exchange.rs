@@ -32,7 +32,7 @@ use tokio::task::AbortHandle;
 use super::body::{
     HttpResponse, SseBody, encode_event, json, rpc_error, sse_response, status, too_many_requests,
 };
-use super::sealed::Sealed;
+use super::sealed::{Change, Sealed};
 use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
 use super::{
     Caller, EVENT_STREAM, METHOD_HEADER, NAME_HEADER, REQUEST_CANCELLED, SESSION_HEADER, Shared,
@@ -160,12 +160,62 @@ impl Shared {
         self.server
             .handle_notification(initialized, context())
             .await;
+        // Then what the client changed since: a replay that fails (a
+        // resource gone, a server down) is left out of what the session's
+        // later ids carry.
+        let mut restored = sealed.clone();
+        if let Some(level) = sealed.level {
+            let params = serde_json::json!({ "level": level });
+            if !self.replay(&session, Method::SetLogLevel, &params).await {
+                restored.level = None;
+            }
+        }
+        for uri in &sealed.subscriptions {
+            let params = serde_json::json!({ "uri": uri });
+            if !self
+                .replay(&session, Method::ResourcesSubscribe, &params)
+                .await
+            {
+                restored.subscriptions.remove(uri);
+            }
+        }
+        if self.seal.shared() {
+            session.carry(id.to_owned(), restored);
+        }
         let session = room.fill(id.to_owned(), session);
         tracing::info!(
             version = sealed.version.as_str(),
+            subscriptions = sealed.subscriptions.len(),
             "took over a session opened by another replica"
         );
         Some(session)
+    }
+
+    /// Sends the server a request of a session being taken over, as its
+    /// client sent it before; whether it succeeded.
+    async fn replay(
+        &self,
+        session: &Arc<Session>,
+        method: Method,
+        params: &serde_json::Value,
+    ) -> bool {
+        let request = Request {
+            id: RequestId::String("mcp-manager-take-over".into()),
+            method: method.as_str().into(),
+            params: Some(Raw::from_value(params)),
+        };
+        let context = RequestContext::new(Arc::new(SessionPeer(session.clone())));
+        match self.server.handle_request(request, context).await {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::debug!(
+                    "taking a session over, `{}` failed: {}",
+                    method.as_str(),
+                    error.message
+                );
+                false
+            }
+        }
     }
 
     pub(super) async fn post(
@@ -224,7 +274,8 @@ impl Shared {
             Message::Request(request) if stateless.is_some() => {
                 let progress = stateless.as_ref().is_some_and(|s| s.progress);
                 let params = Some(param_headers(headers));
-                run(self, request, (progress, params), None, (client, caller)).await
+                let context = (client, caller);
+                run(self, request, (progress, params), (None, None), context).await
             }
             Message::Request(request) if request.method == Method::Initialize.as_str() => {
                 self.initialize(request, client, caller).await
@@ -242,8 +293,10 @@ impl Shared {
                 match message {
                     Message::Request(request) => {
                         let progress = read_progress(&request);
+                        let change = Change::of(&request);
                         let context = (client, caller);
-                        run(self, request, (progress, None), Some(session), context).await
+                        let session = (Some(session), change);
+                        run(self, request, (progress, None), session, context).await
                     }
                     other => {
                         // Requests were taken above: nothing comes back.
@@ -371,19 +424,29 @@ impl Shared {
         let sealed = match (&answer, client_said) {
             (Message::Response(response), Some(said)) => {
                 negotiated(&response.result).map(|version| Sealed {
+                    route: Sealed::route_of(&self.ids.next()),
                     version,
                     capabilities: said.get("capabilities").cloned().unwrap_or_default(),
                     client_info: said.get("clientInfo").cloned().unwrap_or_default(),
                     subject,
+                    level: None,
+                    subscriptions: std::collections::BTreeSet::new(),
                 })
             }
             _ => None,
         };
         // A client that says too much to be sealed gets an id this
-        // process alone knows.
-        let session_id = sealed
-            .and_then(|sealed| sealed.seal(&self.seal))
-            .unwrap_or_else(|| self.ids.next());
+        // process alone knows. What a session's ids carry is kept only
+        // where other replicas can open them.
+        let session_id = match sealed.and_then(|sealed| Some((sealed.seal(&self.seal)?, sealed))) {
+            Some((id, sealed)) => {
+                if self.seal.shared() {
+                    session.carry(id.clone(), sealed);
+                }
+                id
+            }
+            None => self.ids.next(),
+        };
         let mut response = json(StatusCode::OK, &answer);
         if let Ok(value) = HeaderValue::from_str(&session_id) {
             response.headers_mut().insert(SESSION_HEADER, value);
@@ -469,12 +532,15 @@ fn negotiated(result: &Raw<'_>) -> Option<ProtocolVersion> {
 }
 
 /// Runs one request: answered with JSON, or with an event stream when the
-/// client asked for progress.
+/// client asked for progress. A request of a session that changes what its
+/// id carries (`change`) gets, when it succeeds, the session's new id with
+/// its answer (when the answer is JSON; on an event stream, the next id
+/// carries it).
 pub(super) async fn run(
     shared: &Shared,
     request: Request<'static>,
     (streamed, param_headers): (bool, Option<Vec<(String, String)>>),
-    session: Option<Arc<Session>>,
+    (session, change): (Option<Arc<Session>>, Option<Change>),
     (client, caller): (IpAddr, Caller),
 ) -> HttpResponse {
     let id = request.id.clone();
@@ -550,14 +616,33 @@ pub(super) async fn run(
                     }
                     _ => StatusCode::OK,
                 };
+                let new_id = changed(shared, &message, guard.session(), change.as_ref());
                 drop(guard);
-                return json(code, &message);
+                let mut response = json(code, &message);
+                if let Some(value) = new_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                    response.headers_mut().insert(SESSION_HEADER, value);
+                }
+                return response;
             }
             first = receiver.recv() => first,
         }
     };
+    let carry = change.and_then(|change| {
+        let session = guard.session()?;
+        Some((
+            shared.sessions.clone(),
+            shared.seal.clone(),
+            session,
+            change,
+        ))
+    });
     tokio::spawn(async move {
         if let Ok(answer) = task.await {
+            if let (Some((sessions, seal, session, change)), Message::Response(_)) =
+                (carry, &answer)
+            {
+                sessions.change(&session, &seal, &change);
+            }
             let _ = sender.send(encode_event(&answer)).await;
         }
     });
@@ -571,6 +656,22 @@ pub(super) async fn run(
     // the stream resumes it with `Last-Event-ID`; only
     // `notifications/cancelled` (or the end of the session) cancels it.
     resumable(session, first, receiver, shared.options.keep_alive, guard)
+}
+
+/// The new id of `session` once `answer` made its `change`: `None` when
+/// there is none, or the request failed.
+fn changed(
+    shared: &Shared,
+    answer: &Message<'_>,
+    session: Option<Arc<Session>>,
+    change: Option<&Change>,
+) -> Option<String> {
+    match (answer, session, change) {
+        (Message::Response(_), Some(session), Some(change)) => {
+            shared.sessions.change(&session, &shared.seal, change)
+        }
+        _ => None,
+    }
 }
 
 /// A stream of `session` that a client can resume: `first`, then every

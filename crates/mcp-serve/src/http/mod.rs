@@ -7,14 +7,20 @@
 //!   its answer carries an `Mcp-Session-Id` that every later message
 //!   must send (missing: 400, unknown or ended: 404). The id is sealed
 //!   (`sealed.rs`: ChaCha20-Poly1305 over the negotiated version, the
-//!   client's capabilities and info, the subject of its token): with
-//!   [`HttpServeOptions::session_key`] shared by the replicas of one
-//!   gateway, a replica that gets an id it does not have, sealed with that
-//!   key, by the subject that opened it, takes the session over: it
-//!   replays its `initialize` and `notifications/initialized` and goes on
-//!   under the same id. What a session did after its `initialize` (a log
-//!   level set, resources subscribed to, events not yet received) stays
-//!   with the replica that had it. An id changed, truncated, forged,
+//!   client's capabilities and info, the subject of its token, and, with
+//!   a shared key, the log level and the subscriptions the client set
+//!   since): with [`HttpServeOptions::session_key`] shared by the
+//!   replicas of one gateway, a replica that gets an id it does not have,
+//!   sealed with that key, by the subject that opened it, takes the
+//!   session over: it replays its `initialize`, `notifications/initialized`,
+//!   `logging/setLevel` and each `resources/subscribe`, and goes on under
+//!   the same id. A `logging/setLevel`, `resources/subscribe` or
+//!   `resources/unsubscribe` that succeeds gets a new id with its answer
+//!   (same route: the part before the first `.`), which the client sends
+//!   from then on; every id the session had goes on naming it here. A
+//!   client that keeps its first id gets, from a replica taking it over,
+//!   the session as it was opened. Events not yet received stay with the
+//!   replica that had them. An id changed, truncated, forged,
 //!   sealed with another key, naming a version without sessions, or ended
 //!   on this replica gets 404. A DELETE of a session another replica has
 //!   ends it for this replica too; the replicas share no store, so one
@@ -229,7 +235,7 @@ pub async fn serve_http(
         local,
         sessions: Arc::new(sessions),
         ids: SessionIds::default(),
-        seal: Seal::new(options_key.as_ref()),
+        seal: Arc::new(Seal::new(options_key.as_ref())),
         takeovers: crossbeam_skiplist::SkipMap::new(),
         in_flight: Arc::default(),
         cancellable: Arc::default(),
@@ -374,7 +380,7 @@ struct Shared {
     sessions: Arc<Sessions>,
     /// The ids of sessions whose client says too much to be sealed.
     ids: SessionIds,
-    seal: Seal,
+    seal: Arc<Seal>,
     /// The sessions being taken over, each by one task that the others
     /// asking for it wait for.
     takeovers: crossbeam_skiplist::SkipMap<String, Arc<TakeOver>>,

@@ -22,12 +22,14 @@ use mcp_protocol::raw::Raw;
 use mcp_protocol::{ErrorObject, Message, Notification, RequestId};
 use mcp_runtime::dispatch::{SharedAsked, ask_client};
 use mcp_runtime::observe::Observer;
+use mcp_runtime::seal::Seal;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::Caller;
 use super::body::encode_event;
 use super::replay::ReplayLog;
+use super::sealed::{Change, Sealed};
 
 /// One client session.
 pub(super) struct Session {
@@ -51,6 +53,12 @@ pub(super) struct Session {
     last_active: AtomicU64,
     /// The recent events of its request streams, for `Last-Event-ID`.
     pub(super) replay: ReplayLog,
+    /// What its ids carry, when they are sealed with a key the replicas
+    /// share.
+    carried: ArcSwapOption<Carried>,
+    /// Set when it is taken out of [`Sessions`]: an id given to it after
+    /// that is taken out again.
+    filed_out: AtomicBool,
     /// Counts the session as open while it lives.
     _open: OpenSession,
 }
@@ -90,6 +98,8 @@ impl Session {
             epoch,
             last_active: AtomicU64::new(0),
             replay: ReplayLog::default(),
+            carried: ArcSwapOption::empty(),
+            filed_out: AtomicBool::new(false),
         };
         session.touch();
         session
@@ -108,6 +118,16 @@ impl Session {
     /// Who opened it, when access tokens are checked.
     pub(super) fn owner(&self) -> Option<&Principal> {
         self.owner.as_deref()
+    }
+
+    /// Says that its id `first` (the one it is filed under) carries
+    /// `sealed`, so that a [`Change`] seals it again.
+    pub(super) fn carry(&self, first: String, sealed: Sealed) {
+        self.carried.store(Some(Arc::new(Carried {
+            sealed,
+            first,
+            later: Vec::new(),
+        })));
     }
 
     /// Notes that the session is in use now.
@@ -161,6 +181,21 @@ impl Session {
         self.touch();
     }
 }
+
+/// What the ids of a session carry: the id it is filed under, the ids it
+/// was given since (each sealed again after a [`Change`]), and what the
+/// newest says.
+pub(super) struct Carried {
+    sealed: Sealed,
+    first: String,
+    /// The newest last; at most [`MAX_LATER`].
+    later: Vec<String>,
+}
+
+/// The most ids a session keeps besides its first: a client sends the
+/// newest (or its first), the others only while the answer that replaced
+/// them is on its way. Older ones are ended here.
+const MAX_LATER: usize = 8;
 
 /// A session being taken over: the one task that restores it, and the
 /// session it restored (`None`: it could not be), for the others to wait
@@ -337,6 +372,8 @@ const MAX_ENDED: usize = 65_536;
 /// and the ids of those that ended here lately.
 pub(super) struct Sessions {
     by_id: SkipMap<String, Arc<Session>>,
+    /// The later ids of sessions (see [`Carried`]).
+    later: SkipMap<String, Arc<Session>>,
     ended: SkipMap<String, std::time::Instant>,
     open: AtomicUsize,
     per_client: ClientCounts,
@@ -348,6 +385,7 @@ impl Sessions {
     pub(super) fn new(max: usize, max_per_client: usize) -> Self {
         Self {
             by_id: SkipMap::new(),
+            later: SkipMap::new(),
             ended: SkipMap::new(),
             open: AtomicUsize::new(0),
             per_client: ClientCounts::default(),
@@ -356,8 +394,57 @@ impl Sessions {
         }
     }
 
+    /// The session named `id`: its first id or a later one.
     pub(super) fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.by_id.get(id).map(|entry| entry.value().clone())
+        self.by_id
+            .get(id)
+            .or_else(|| self.later.get(id))
+            .map(|entry| entry.value().clone())
+    }
+
+    /// Makes `change` to what `session`'s ids carry, and gives it a new id
+    /// that says so, returned; `None` when the session's ids carry nothing
+    /// (see [`Session::carry`]), say that already, or the new one would be
+    /// too long. Every id it had goes on naming it, but the oldest past
+    /// [`MAX_LATER`], ended here.
+    pub(super) fn change(
+        &self,
+        session: &Arc<Session>,
+        seal: &Seal,
+        change: &Change,
+    ) -> Option<String> {
+        let mut made = None;
+        session.carried.rcu(|carried| {
+            made = None;
+            let carried = carried.as_ref()?;
+            let Some(sealed) = change.apply(&carried.sealed) else {
+                return Some(carried.clone());
+            };
+            let Some(id) = sealed.seal(seal) else {
+                return Some(carried.clone());
+            };
+            let mut later = carried.later.clone();
+            later.push(id.clone());
+            let over = later.len().saturating_sub(MAX_LATER);
+            made = Some((id, later.drain(..over).collect::<Vec<_>>()));
+            Some(Arc::new(Carried {
+                sealed,
+                first: carried.first.clone(),
+                later,
+            }))
+        });
+        let (id, dropped) = made?;
+        self.later.insert(id.clone(), session.clone());
+        let now = std::time::Instant::now();
+        for old in dropped {
+            self.later.remove(&old);
+            self.ended.insert(old, now);
+        }
+        // Taken out meanwhile: so is the new id.
+        if session.filed_out.load(Ordering::SeqCst) {
+            self.later.remove(&id);
+        }
+        Some(id)
     }
 
     /// Reserves room for one more session of `client`, or says why there
@@ -397,12 +484,25 @@ impl Sessions {
         self.per_client.release(client);
     }
 
-    /// Takes the session `id` out, giving back its room; `None` when no such
-    /// session is open (or another caller took it out first).
+    /// Takes the session `id` (any of its ids) out, with all its ids,
+    /// giving back its room; `None` when no such session is open (or
+    /// another caller took it out first).
     pub(super) fn remove(&self, id: &str) -> Option<Arc<Session>> {
-        let removed = self.by_id.remove(id)?.value().clone();
+        let carried = self.get(id).and_then(|session| session.carried.load_full());
+        let first = carried
+            .as_ref()
+            .map_or(id, |carried| carried.first.as_str());
+        let removed = self.by_id.remove(first)?.value().clone();
+        removed.filed_out.store(true, Ordering::SeqCst);
         self.unreserve(removed.client);
-        self.ended.insert(id.to_owned(), std::time::Instant::now());
+        let now = std::time::Instant::now();
+        self.ended.insert(first.to_owned(), now);
+        if let Some(carried) = removed.carried.load_full() {
+            for later in &carried.later {
+                self.later.remove(later);
+                self.ended.insert(later.clone(), now);
+            }
+        }
         Some(removed)
     }
 
@@ -651,5 +751,60 @@ mod tests {
         assert!(tasks.iter().all(tokio::task::JoinHandle::is_finished));
         assert!(ended.is_closed());
         assert!(cancellable.0.is_empty());
+    }
+
+    #[test]
+    fn a_session_keeps_its_ids_and_ends_with_all_of_them() {
+        use mcp_protocol::ProtocolVersion;
+        use mcp_protocol::mcp::LoggingLevel;
+        use mcp_runtime::seal::ClusterKey;
+
+        let seal = Seal::new(Some(&ClusterKey([9_u8; 32])));
+        let sessions = Sessions::new(4, 4);
+        let sealed = Sealed {
+            route: "00000000000000aa".to_owned(),
+            version: ProtocolVersion::parse("2025-11-25").unwrap(),
+            capabilities: serde_json::json!({}),
+            client_info: serde_json::json!({}),
+            subject: None,
+            level: None,
+            subscriptions: std::collections::BTreeSet::new(),
+        };
+        let first = sealed.seal(&seal).unwrap();
+        let one = session(A);
+        one.carry(first.clone(), sealed);
+        let one = sessions.reserve(A).unwrap().fill(first.clone(), one);
+        let subscribe = |n: usize| Change::Subscribe(format!("test://{n}"));
+        let level = Change::Level(LoggingLevel::Info);
+        let second = sessions.change(&one, &seal, &level).unwrap();
+        assert!(second.starts_with("00000000000000aa."), "{second}");
+        // What the id says already: no new id.
+        assert_eq!(sessions.change(&one, &seal, &level), None);
+        let opened = Sealed::open(&seal, &second).unwrap();
+        assert_eq!(opened.level, Some(LoggingLevel::Info));
+        let mut ids = vec![first.clone(), second];
+        for n in 0..MAX_LATER {
+            ids.push(sessions.change(&one, &seal, &subscribe(n)).unwrap());
+        }
+        // The newest ids name it; the oldest later one was ended.
+        for id in ids.iter().skip(2).chain([&first]) {
+            assert!(Arc::ptr_eq(&sessions.get(id).unwrap(), &one), "{id}");
+        }
+        assert!(sessions.get(&ids[1]).is_none());
+        assert!(sessions.ended_here(&ids[1]));
+        let newest = Sealed::open(&seal, ids.last().unwrap()).unwrap();
+        assert_eq!(newest.subscriptions.len(), MAX_LATER);
+        assert_eq!(sessions.ids_where(|_| true), [first.clone()]);
+        // Ended by a later id, it ends by all of them, once.
+        assert!(sessions.remove(&ids[4]).is_some());
+        assert!(sessions.remove(&first).is_none());
+        for id in &ids {
+            assert!(sessions.get(id).is_none(), "{id}");
+            assert!(sessions.ended_here(id), "{id}");
+        }
+        assert_eq!(sessions.open.load(Ordering::Acquire), 0);
+        // A change made after it ended names nothing.
+        let late = sessions.change(&one, &seal, &subscribe(99)).unwrap();
+        assert!(sessions.get(&late).is_none());
     }
 }
