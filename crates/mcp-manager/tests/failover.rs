@@ -6,6 +6,12 @@
 //! answer (some after a retry), and no session is lost: a client whose
 //! connection broke with the dead replica comes back with the same
 //! session id, and another replica takes the session over.
+//!
+//! And a client of the official TypeScript SDK, kept on one replica by the
+//! route of its session id, sets a log level and subscribes to a
+//! resource; its replica is killed; the replica its requests go to next
+//! takes the session over with both, and the log messages and resource
+//! updates go on coming.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
@@ -62,14 +68,19 @@ fn replica(dir: &std::path::Path, name: &str, marker: &str) -> Replica {
     }
 }
 
-/// HAProxy in front of `replicas`: round robin, each replica's `/readyz`
+/// HAProxy in front of `replicas`: round robin (and `rules`), each replica's `/readyz`
 /// checked every 200 ms, a request whose replica could not be reached
 /// sent to another. A POST a replica took and died with is not sent
 /// again (a `tools/call` may not be safe to run twice): its client gets
 /// a 502, and retries; a GET (an event stream) is sent again. The replicas listen on
 /// loopback, where a gateway takes only loopback `Host`s with its own port
 /// (against DNS rebinding): the balancer names the host without one.
-fn balancer(dir: &std::path::Path, replicas: &[Replica], marker: &str) -> (Guard, String) {
+fn balancer(
+    dir: &std::path::Path,
+    replicas: &[Replica],
+    rules: &str,
+    marker: &str,
+) -> (Guard, String) {
     let front = free_addr();
     let mut config = format!(
         "global\n  maxconn 2000\n  log stderr format raw local0\n\
@@ -79,7 +90,7 @@ fn balancer(dir: &std::path::Path, replicas: &[Replica], marker: &str) -> (Guard
          frontend mcp\n  bind {front}\n  default_backend replicas\n\
          \x20 http-request set-header Host 127.0.0.1\n\
          \x20 http-request disable-l7-retry if METH_POST\n\
-         backend replicas\n  balance roundrobin\n  http-reuse never\n  option httpchk GET /readyz\n\
+         backend replicas\n{rules}  http-reuse never\n  option httpchk GET /readyz\n\
          \x20 http-check expect status 200\n"
     );
     for (n, replica) in replicas.iter().enumerate() {
@@ -133,7 +144,8 @@ fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_d
         .iter()
         .map(|name| replica(dir.path(), name, &marker))
         .collect();
-    let (haproxy, front) = balancer(dir.path(), &replicas, &format!("{marker}-lb"));
+    let rules = "  balance roundrobin\n";
+    let (haproxy, front) = balancer(dir.path(), &replicas, rules, &format!("{marker}-lb"));
 
     let script = format!(
         "{}/tests/clients/python_failover_client.py",
@@ -203,6 +215,141 @@ fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_d
         assert!(counts["right"].as_u64().unwrap() > 100, "{report}");
     }
     drop(haproxy);
+    for replica in &mut replicas {
+        let _ = replica.guard.child.kill();
+    }
+    drop(replicas);
+    assert_none_marked(&marker);
+}
+
+/// Keeps each session on the replica that opened it: the route of its id
+/// (the part before the first `.`, the same in every id the session gets)
+/// is learned from the answer that gave it, and looked up in each request.
+/// A session whose replica is down goes where the route hashes to, the
+/// same replica for each of its requests.
+const STICKY: &str = "  balance hash req.hdr(mcp-session-id),field(1,.)\n  hash-type consistent\n\
+    \x20 stick-table type string len 32 size 100k expire 1h\n\
+    \x20 stick on req.hdr(mcp-session-id),field(1,.)\n\
+    \x20 stick store-response res.hdr(mcp-session-id),field(1,.)\n";
+
+/// The sessions open on `replica`, from its metrics.
+fn sessions_open(replica: &Replica) -> u64 {
+    let metrics = support::exchange(&replica.admin, "GET", "/metrics", &[], b"").unwrap();
+    metrics
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("mcp_sessions_open "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
+}
+
+#[test]
+fn a_typescript_client_keeps_its_log_level_and_subscription_when_its_replica_dies() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("carried-lb");
+    let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
+        .iter()
+        .map(|name| replica(dir.path(), name, &marker))
+        .collect();
+    let (haproxy, front) = balancer(dir.path(), &replicas, STICKY, &format!("{marker}-lb"));
+    let open_before: Vec<u64> = replicas.iter().map(sessions_open).collect();
+
+    let script = format!(
+        "{}/tests/clients/ts_carried_client.mjs",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = Command::new(peer("MCP_PEER_NODE"))
+        .env("MCP_PEER_NODE_MODULES", peer("MCP_PEER_NODE_MODULES"))
+        .env(support::MARKER_VAR, format!("{marker}-client"))
+        .arg(script)
+        .arg(format!("http://{front}/mcp"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut client = Guard {
+        child,
+        marker: format!("{marker}-client"),
+    };
+    let mut lines = BufReader::new(client.child.stdout.take().unwrap()).lines();
+    let mut report = |stage: &str| -> Value {
+        let line = lines.next().and_then(Result::ok).unwrap_or_default();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{stage}: {e}: {line:?}"))
+    };
+
+    // Before: each change gave the client a new id, on one route; the
+    // log level and the subscription work; the session stayed on one
+    // replica, the one that opened it.
+    let before = report("before");
+    let ids: Vec<&str> = ["first", "leveled", "subscribed"]
+        .iter()
+        .map(|key| before[key].as_str().unwrap())
+        .collect();
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "{before}");
+    let route = ids[0].split_once('.').unwrap().0;
+    assert!(
+        ids.iter().all(|id| id.split_once('.').unwrap().0 == route),
+        "{before}"
+    );
+    assert!(
+        before["logged"].is_u64() && before["updated"].is_u64(),
+        "{before}"
+    );
+    let grown: Vec<usize> = replicas
+        .iter()
+        .zip(&open_before)
+        .enumerate()
+        .filter(|(_, (replica, before))| sessions_open(replica) > **before)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(grown.len(), 1, "the session is on one replica: {grown:?}");
+    let holder = grown[0];
+
+    // Its replica dies; the client goes on.
+    signal(replicas[holder].guard.child.id(), "KILL");
+    let stdin = client.child.stdin.as_mut().unwrap();
+    writeln!(stdin, "go").unwrap();
+    let after = report("after");
+    let took_over: Vec<usize> = replicas
+        .iter()
+        .map(|r| {
+            r.log
+                .try_iter()
+                .filter(|line| line.contains("took over a session"))
+                .count()
+        })
+        .collect();
+    eprintln!("replica {holder} killed; after: {after}; taken over by each replica: {took_over:?}");
+    // The same session, its log messages and the updates of the resource
+    // it subscribed to, from another replica, which took it over with
+    // them.
+    assert_eq!(after["session"], before["subscribed"], "{after}");
+    assert!(
+        after["logged"].is_u64(),
+        "no log message after the failover: {after}"
+    );
+    assert!(
+        after["updated"].is_u64(),
+        "no resource update after the failover: {after}"
+    );
+    assert!(
+        after["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|uri| uri == "test://watched-resource"),
+        "{after}"
+    );
+    assert_eq!(took_over[holder], 0, "{took_over:?}");
+    // Every request of the session went to one replica after the kill
+    // (where its route hashes): one takeover.
+    assert_eq!(took_over.iter().sum::<usize>(), 1, "{took_over:?}");
+    assert!(client.child.wait().unwrap().success());
+    drop(haproxy);
+    drop(client);
     for replica in &mut replicas {
         let _ = replica.guard.child.kill();
     }

@@ -794,7 +794,7 @@ mod tests {
         assert!(sessions.ended_here(&ids[1]));
         let newest = Sealed::open(&seal, ids.last().unwrap()).unwrap();
         assert_eq!(newest.subscriptions.len(), MAX_LATER);
-        assert_eq!(sessions.ids_where(|_| true), [first.clone()]);
+        assert_eq!(sessions.ids_where(|_| true), vec![first.clone()]);
         // Ended by a later id, it ends by all of them, once.
         assert!(sessions.remove(&ids[4]).is_some());
         assert!(sessions.remove(&first).is_none());
