@@ -51,6 +51,7 @@ pub fn describe_failed(failed: &FailedStart) -> Value {
         "type": config.transport().name(),
         "namespace": config.namespace(),
         "priority": config.priority(),
+        "required": config.is_required(),
         "transport": Value::Null,
         "state": "failed",
         "health": "down",
@@ -96,7 +97,8 @@ pub fn health(status: &ServerStatus) -> &'static str {
 /// breaker, protocol (and whether the server serves both generations),
 /// the client sessions with an instance of their own, counters from
 /// `metrics`, recent errors; with its `config`, also its transport type,
-/// namespace, priority and session mode.
+/// namespace, priority and session mode, and whether readiness waits for
+/// it (without, it does).
 #[must_use]
 pub fn describe(
     status: &ServerStatus,
@@ -130,6 +132,7 @@ pub fn describe(
         "error": Value::Null,
         "namespace": config.map(ServerConfig::namespace),
         "priority": config.map(ServerConfig::priority),
+        "required": config.is_none_or(ServerConfig::is_required),
         "transport": status.transport,
         "state": state,
         "health": health(status),

@@ -1078,6 +1078,12 @@ fn sigterm_while_the_servers_start_stops_the_gateway_once_they_have() {
     {
         assert!(Instant::now() < deadline, "no admin line");
     }
+    // Not ready while the servers start.
+    let (code, ready) = admin_get(&admin, "/readyz", None);
+    assert_eq!(
+        (code, &ready),
+        (503, &json!({"ready": false, "starting": true}))
+    );
     sigterm(guard.child.id());
     let exited = eventually(Duration::from_secs(30), || {
         guard.child.try_wait().unwrap().map(|s| s.code())
@@ -1087,5 +1093,47 @@ fn sigterm_while_the_servers_start_stops_the_gateway_once_they_have() {
         Some(Some(0)),
         "the gateway kept running after SIGTERM"
     );
+    assert_none_marked(&marker);
+}
+
+#[test]
+fn readiness_waits_for_the_required_servers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("required");
+    for required in [false, true] {
+        let path = dir.path().join(format!("{required}.json"));
+        let config = json!({"mcpServers": {
+            "ev": {"type": "builtin", "server": "everything"},
+            "gone": {"command": "/nonexistent/mcp-server", "restart": "never", "required": required}
+        }});
+        std::fs::write(&path, config.to_string()).unwrap();
+        let admin = free_addr();
+        let gateway = HttpGateway::start_with(&path, &marker, &["--admin", &admin]);
+        let (code, ready) = admin_get(&admin, "/readyz", None);
+        // A server that failed to start is down; the gateway is ready
+        // unless it is required.
+        assert_eq!(
+            ready["servers"],
+            json!({"ev": "healthy", "gone": "down"}),
+            "{ready}"
+        );
+        if required {
+            assert_eq!(code, 503, "{ready}");
+            assert_eq!(ready["ready"], false, "{ready}");
+            assert_eq!(ready["waitingFor"], json!(["gone"]), "{ready}");
+        } else {
+            assert_eq!(code, 200, "{ready}");
+            assert_eq!(ready["waitingFor"], json!([]), "{ready}");
+        }
+        // It serves meanwhile, whatever it says.
+        let session = Session::open(&gateway.addr, "required");
+        assert!(
+            session
+                .call_text(1, "ev__greet", json!({"name": "x"}))
+                .unwrap()
+                .contains('x')
+        );
+        drop(gateway);
+    }
     assert_none_marked(&marker);
 }

@@ -194,6 +194,10 @@ pub(crate) fn parse(
     }
     let config = ServerConfig {
         enabled: enabled(&obj, report),
+        required: obj
+            .get("required")
+            .and_then(|f| f.bool(report))
+            .unwrap_or(true),
         namespace: namespace(&obj, name, report),
         tags: tags(&obj, report),
         priority: integer(

@@ -53,6 +53,7 @@
 //! | `url`, `headers` | a remote server; a `url` of the form `unix:/path/to/socket` is a frame socket (another manager's `serve --frame-socket`), without `headers` |
 //! | `type` | `"stdio"`, `"http"` / `"streamable-http"` (Streamable HTTP, the default with `url`) , `"sse"` (legacy HTTP+SSE) or `"frame-socket"` (implied by a `unix:` URL); any other non-empty value names a plugin's server type, see [Plugin entries](#plugin-entries) |
 //! | `enabled` | `false` keeps the entry but does not run it (default `true`) |
+//! | `required` | `false`: the gateway is ready (`/readyz`) while the server is down; default `true` |
 //! | `namespace` | prefix of the server's tool names; `""` for none; default: the server name (characters other than `[A-Za-z0-9_.-]` replaced by `_`, with a warning) |
 //! | `tags` | labels |
 //! | `priority` | integer, default 0 |
@@ -81,7 +82,7 @@
 //! `transportType`, `enabled`, `disabled`, `namespace`, `tags`, `priority`,
 //! `instances`, `timeoutMs`, `startupTimeoutMs`, `restart`,
 //! `maxConcurrency`, `resilience`, `tools`, `disabledTools`, `protocol`, `sessions`,
-//! `pinning`) are read and checked as for
+//! `pinning`, `sandbox`, `required`) are read and checked as for
 //! any entry. Every other member, `command` and `url` included, is a
 //! setting of the plugin, kept in [`PluginTransport::settings`] with
 //! `${VAR}` references expanded in every string, however deeply nested

@@ -32,6 +32,7 @@ pub(crate) const COMMON_OPTIONS: &[&str] = &[
     "sessions",
     "pinning",
     "sandbox",
+    "required",
 ];
 
 /// The plugin entry `obj` of kind `kind`: every member that is not one of

@@ -17,6 +17,7 @@ pub struct ServerConfig {
     pub(crate) id: ServerId,
     pub(crate) transport: TransportConfig,
     pub(crate) enabled: bool,
+    pub(crate) required: bool,
     pub(crate) namespace: String,
     pub(crate) tags: Vec<String>,
     pub(crate) priority: i32,
@@ -55,6 +56,12 @@ impl ServerConfig {
     /// `"disabled": true` turn it off).
     pub fn is_enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether the gateway is ready only while this server is up (the
+    /// default; `"required": false` leaves it out of readiness).
+    pub fn is_required(&self) -> bool {
+        self.required
     }
 
     /// The prefix of the server's tool names at the gateway, joined to them

@@ -633,6 +633,20 @@ fn instances_and_concurrency() {
 }
 
 #[test]
+fn servers_are_required_for_readiness_unless_said_otherwise() {
+    let config = load(&servers(
+        r#""a": {"command": "x"}, "b": {"url": "http://h", "required": false}, "c": {"type": "custom", "required": true}"#,
+    ));
+    assert!(config.server("a").unwrap().is_required());
+    assert!(!config.server("b").unwrap().is_required());
+    assert!(config.server("c").unwrap().is_required());
+    assert_entry_errors(&[(
+        r#"{"command": "x", "required": "no"}"#,
+        "mcpServers.a.required: expected true or false",
+    )]);
+}
+
+#[test]
 fn instances_on_a_remote_server_are_one() {
     let text = servers(r#""a": {"url": "http://h", "instances": 4}"#);
     let config = load(&text);

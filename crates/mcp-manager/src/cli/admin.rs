@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | `GET /metrics` | every metric, OpenMetrics text |
 //! | `GET /healthz` | `{"status": "ok"}`: the gateway is up |
-//! | `GET /readyz` | 200 when every server has a running instance, else 503, with the servers' health; 503 `{"ready": false, "draining": true}` from Ctrl-C or SIGTERM on, while the gateway drains |
+//! | `GET /readyz` | 200 once the servers started, while every required server (all but those with `"required": false`) has a running instance, else 503; with the servers' health and `waitingFor`, the required servers down (one that failed to start is); 503 `{"ready": false, "starting": true}` while the servers start, and `{"ready": false, "draining": true}` from Ctrl-C or SIGTERM on, while the gateway drains |
 //! | `GET /api/servers` | every server: state, health, breaker, instances, counters, recent errors |
 //! | `GET /api/servers/NAME` | one server |
 //! | `POST /api/servers` with `{"name": NAME, "config": ENTRY}` | starts the server of an `mcpServers` entry and adds it to the gateway (201) |
@@ -34,13 +34,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use mcp_core::ServerId;
 use mcp_observability::metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Metrics};
-use mcp_runtime::{McpRuntime, MetricsSnapshot, ServerStatus};
+use mcp_runtime::McpRuntime;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use mcp_control::ErrorKind;
-use mcp_control::{Control, describe_all, health, server_entry};
+use mcp_control::{Control, describe_all, server_entry};
 
 /// Where the admin listener listens when `--admin` names no address.
 pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8932";
@@ -208,18 +208,6 @@ impl Admin {
             .is_some_and(|given| mcp_serve::constant_time_eq(given.as_bytes(), token.as_bytes()))
     }
 
-    async fn snapshot(&self) -> Result<(Vec<ServerStatus>, MetricsSnapshot), AdminResponse> {
-        let list = self.runtime.list().await;
-        let metrics = self.runtime.metrics().await;
-        match (list, metrics) {
-            (Ok(list), Ok(metrics)) => Ok((list, metrics)),
-            _ => Err(error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the gateway is shutting down",
-            )),
-        }
-    }
-
     async fn described(&self) -> Result<Vec<Value>, AdminResponse> {
         describe_all(&self.runtime, self.control().as_ref())
             .await
@@ -248,6 +236,9 @@ impl Admin {
         }
     }
 
+    /// Ready once the gateway runs (its config loaded, its servers
+    /// started), while every required server has an instance running (one
+    /// that failed to start is down), until a drain starts.
     async fn ready(&self) -> AdminResponse {
         if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
             return json_response(
@@ -255,22 +246,40 @@ impl Admin {
                 &json!({"ready": false, "draining": true}),
             );
         }
-        match self.snapshot().await {
-            Ok((list, _)) => {
-                let servers: serde_json::Map<String, Value> = list
-                    .iter()
-                    .map(|s| (s.id.to_string(), json!(health(s))))
-                    .collect();
-                let ready = list.iter().all(|s| health(s) != "down");
-                let code = if ready {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                };
-                json_response(code, &json!({"ready": ready, "servers": servers}))
-            }
-            Err(response) => response,
+        if self.control().is_none() {
+            return json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"ready": false, "starting": true}),
+            );
         }
+        let described = match self.described().await {
+            Ok(described) => described,
+            Err(response) => return response,
+        };
+        let servers: serde_json::Map<String, Value> = described
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_owned(),
+                    s["health"].clone(),
+                )
+            })
+            .collect();
+        let waiting: Vec<&Value> = described
+            .iter()
+            .filter(|s| s["health"] == "down" && s["required"] != false)
+            .map(|s| &s["name"])
+            .collect();
+        let ready = waiting.is_empty();
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        json_response(
+            code,
+            &json!({"ready": ready, "servers": servers, "waitingFor": waiting}),
+        )
     }
 
     async fn handle_of(&self, name: &str) -> Result<mcp_runtime::ServerHandle, AdminResponse> {
