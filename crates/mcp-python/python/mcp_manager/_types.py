@@ -47,6 +47,7 @@ class ServerInfo(TypedDict, total=False):
     type: Optional[str]
     namespace: Optional[str]
     priority: Optional[int]
+    required: bool
     transport: Optional[str]
     state: str
     health: str
