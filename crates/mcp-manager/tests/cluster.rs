@@ -3,14 +3,18 @@
 //! it over), after the first is killed, with the log level and the
 //! subscriptions its client set (carried by the ids it was given since);
 //! an id forged, changed, sealed with another key, or ended is refused
-//! with 404 and a JSON-RPC error.
+//! with 404 and a JSON-RPC error. Replicas told of each other
+//! (`cluster.peers`) hear what a session changed and that it ended: a
+//! client that keeps its first id finds its session as it left it, and
+//! an end on one replica is an end on all.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod support;
 
 use serde_json::{Value, json};
 use support::{
-    HttpGateway, Session, assert_none_marked, event_stream, exchange, post, unique_marker,
+    HttpGateway, Session, assert_none_marked, event_stream, exchange, free_addr, post,
+    unique_marker,
 };
 
 const KEY: &str = "5f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
@@ -343,5 +347,125 @@ fn a_log_level_and_subscriptions_follow_a_session_to_another_replica() {
         assert_eq!(refused(&b, id).0, 404, "{id}");
     }
     drop((b, c));
+    assert_none_marked(&marker);
+}
+
+/// Three replicas told of each other (`cluster.peers`), logging the news
+/// they hear.
+fn told_replicas(dir: &std::path::Path, marker: &str) -> Vec<HttpGateway> {
+    let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(n, addr)| {
+            let folder = dir.join(format!("told-{n}"));
+            std::fs::create_dir(&folder).unwrap();
+            let peers: Vec<&String> = addrs.iter().filter(|other| *other != addr).collect();
+            let config = json!({
+                "mcpManager": {"pinning": "off", "cluster": {"key": KEY, "peers": peers}},
+                "mcpServers": {"ev": {"type": "builtin", "server": "everything"}}
+            });
+            let path = folder.join("mcpServers.json");
+            std::fs::write(&path, config.to_string()).unwrap();
+            HttpGateway::start_at(
+                &path,
+                &format!("{marker}-{n}"),
+                addr.clone(),
+                &["--log-level", "warn,mcp_serve=debug"],
+            )
+        })
+        .collect()
+}
+
+/// Waits (up to 20 s) until `replica` has heard `count` more pieces of
+/// news.
+fn hears(replica: &HttpGateway, count: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut heard = 0;
+    while heard < count {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = replica
+            .log
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{heard} of {count} pieces of news heard"));
+        if line.contains("news of a session heard") {
+            heard += 1;
+        }
+    }
+}
+
+#[test]
+fn a_client_that_keeps_its_first_id_finds_its_session_as_it_left_it_on_another_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = unique_marker("told");
+    let mut replicas = told_replicas(dir.path(), &marker);
+
+    // The client keeps its first id, as the Python SDK does: the new ids
+    // its changes got are told to the other replicas.
+    let first = Session::open(&replicas[0].addr, "first-id-client").id;
+    let watched = "test://watched-resource";
+    let (_, leveled) = send(
+        &replicas[0],
+        &first,
+        "logging/setLevel",
+        json!({"level": "info"}),
+    );
+    let (_, subscribed) = send(
+        &replicas[0],
+        &first,
+        "resources/subscribe",
+        json!({"uri": watched}),
+    );
+    let ids = [first.clone(), leveled.unwrap(), subscribed.unwrap()];
+    hears(&replicas[1], 2);
+    hears(&replicas[2], 2);
+
+    // A dies. B takes the session over from the first id with the level
+    // and the subscription it was told of.
+    replicas[0].guard.child.kill().unwrap();
+    replicas[0].guard.child.wait().unwrap();
+    let messages = logged(&replicas[1], &first);
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    let events = event_stream(&replicas[1].addr, &first);
+    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
+    let (answer, _) = send(&replicas[1], &first, "tools/call", trigger);
+    assert!(answer["result"].is_object(), "{answer}");
+    let updated =
+        std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(10)).ok())
+            .map(|data| serde_json::from_str::<Value>(&data).unwrap())
+            .find(|m| m["method"] == "notifications/resources/updated")
+            .expect("the update of the watched resource on B");
+    assert_eq!(updated["params"]["uri"], json!(watched), "{updated}");
+
+    // Ended on B, it is ended on C too, by every id it had.
+    let ended = exchange(
+        &replicas[1].addr,
+        "DELETE",
+        "/mcp",
+        &[("Mcp-Session-Id", &first)],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(ended.status, 200);
+    hears(&replicas[2], 1);
+    for id in &ids {
+        let (status, error) = refused(&replicas[2], id);
+        assert_eq!(status, 404, "{id}");
+        assert_eq!(error["error"]["message"], "Session not found", "{error}");
+    }
+
+    // News that does not open with the key is refused.
+    for body in [&b"not news"[..], b""] {
+        let refused = exchange(
+            &replicas[2].addr,
+            "POST",
+            "/mcp-manager/cluster/sessions",
+            &[("Content-Type", "text/plain")],
+            body,
+        )
+        .unwrap();
+        assert_eq!(refused.status, 403);
+    }
+    drop(replicas);
     assert_none_marked(&marker);
 }

@@ -128,6 +128,38 @@ fn balancer(
     (guard, front)
 }
 
+/// Three replicas, `r0` to `r2`.
+fn three_replicas(dir: &std::path::Path, marker: &str) -> Vec<Replica> {
+    ["r0", "r1", "r2"]
+        .iter()
+        .map(|name| replica(dir, name, marker))
+        .collect()
+}
+
+/// How many sessions each replica took over since last asked.
+fn took_over(replicas: &[Replica]) -> Vec<usize> {
+    replicas
+        .iter()
+        .map(|r| {
+            r.log
+                .try_iter()
+                .filter(|line| line.contains("took over a session"))
+                .count()
+        })
+        .collect()
+}
+
+/// Stops the balancer and every replica still running, and checks that
+/// none is left.
+fn stop(haproxy: Guard, mut replicas: Vec<Replica>, marker: &str) {
+    drop(haproxy);
+    for replica in &mut replicas {
+        let _ = replica.guard.child.kill();
+    }
+    drop(replicas);
+    assert_none_marked(marker);
+}
+
 fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
         .args([&format!("-{name}"), &pid.to_string()])
@@ -140,10 +172,7 @@ fn signal(pid: u32, name: &str) {
 fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_drains() {
     let dir = tempfile::tempdir().unwrap();
     let marker = unique_marker("failover");
-    let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
-        .iter()
-        .map(|name| replica(dir.path(), name, &marker))
-        .collect();
+    let mut replicas = three_replicas(dir.path(), &marker);
     let rules = "  balance roundrobin\n";
     let (haproxy, front) = balancer(dir.path(), &replicas, rules, &format!("{marker}-lb"));
 
@@ -189,15 +218,7 @@ fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_d
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
     // Round robin sends each request of a session to the next replica:
     // each takes the sessions over as they come.
-    let took_over: Vec<usize> = replicas
-        .iter()
-        .map(|r| {
-            r.log
-                .try_iter()
-                .filter(|line| line.contains("took over a session"))
-                .count()
-        })
-        .collect();
+    let took_over = took_over(&replicas);
     eprintln!(
         "failover over {:.1} s: {report}; sessions taken over by each replica: {took_over:?}",
         started.elapsed().as_secs_f64()
@@ -214,12 +235,7 @@ fn sixteen_clients_lose_no_call_and_no_session_when_a_replica_dies_and_another_d
         assert_eq!(counts["lost_sessions"], 0, "{report}");
         assert!(counts["right"].as_u64().unwrap() > 100, "{report}");
     }
-    drop(haproxy);
-    for replica in &mut replicas {
-        let _ = replica.guard.child.kill();
-    }
-    drop(replicas);
-    assert_none_marked(&marker);
+    stop(haproxy, replicas, &marker);
 }
 
 /// Keeps each session on the replica that opened it: the route of its id
@@ -249,10 +265,7 @@ fn a_typescript_client_keeps_its_log_level_and_subscription_when_its_replica_die
 
     let dir = tempfile::tempdir().unwrap();
     let marker = unique_marker("carried-lb");
-    let mut replicas: Vec<Replica> = ["r0", "r1", "r2"]
-        .iter()
-        .map(|name| replica(dir.path(), name, &marker))
-        .collect();
+    let replicas = three_replicas(dir.path(), &marker);
     let (haproxy, front) = balancer(dir.path(), &replicas, STICKY, &format!("{marker}-lb"));
     let open_before: Vec<u64> = replicas.iter().map(sessions_open).collect();
 
@@ -313,15 +326,7 @@ fn a_typescript_client_keeps_its_log_level_and_subscription_when_its_replica_die
     let stdin = client.child.stdin.as_mut().unwrap();
     writeln!(stdin, "go").unwrap();
     let after = report("after");
-    let took_over: Vec<usize> = replicas
-        .iter()
-        .map(|r| {
-            r.log
-                .try_iter()
-                .filter(|line| line.contains("took over a session"))
-                .count()
-        })
-        .collect();
+    let took_over = took_over(&replicas);
     eprintln!("replica {holder} killed; after: {after}; taken over by each replica: {took_over:?}");
     // The same session, its log messages and the updates of the resource
     // it subscribed to, from another replica, which took it over with
@@ -348,11 +353,6 @@ fn a_typescript_client_keeps_its_log_level_and_subscription_when_its_replica_die
     // (where its route hashes): one takeover.
     assert_eq!(took_over.iter().sum::<usize>(), 1, "{took_over:?}");
     assert!(client.child.wait().unwrap().success());
-    drop(haproxy);
     drop(client);
-    for replica in &mut replicas {
-        let _ = replica.guard.child.kill();
-    }
-    drop(replicas);
-    assert_none_marked(&marker);
+    stop(haproxy, replicas, &marker);
 }

@@ -31,7 +31,9 @@ mod stdio;
 #[cfg(unix)]
 pub use frame::{FrameServeOptions, bind_frame_socket, serve_frames};
 
-pub use http::{HttpServeOptions, MCP_PATH, MESSAGE_PATH, SSE_PATH, constant_time_eq, serve_http};
+pub use http::{
+    HttpServeOptions, MCP_PATH, MESSAGE_PATH, NEWS_PATH, SSE_PATH, constant_time_eq, serve_http,
+};
 pub use stdio::{ProcessInput, ProcessOutput, STDIO_DRAIN, process_stdio, serve_stdio};
 
 /// Locks `mutex`, taking the data of a poisoned one as it is: the critical

@@ -7,18 +7,20 @@ use super::report::Report;
 use crate::error::ConfigIssue;
 
 const CLUSTER_SCHEMA: Schema = Schema {
-    known: &["key", "keyFile"],
+    known: &["key", "keyFile", "peers"],
     foreign: &[],
     synonyms: &[("secret", "key"), ("key_file", "keyFile")],
 };
 
 /// What the replicas of one gateway behind a load balancer share
 /// (`mcpManager.cluster`): the key session ids are sealed with, so that
-/// any replica can take over a session another one opened. Its `Debug`
-/// output leaves the key out.
+/// any replica can take over a session another one opened, and the
+/// other replicas (`peers`), told of what the sessions of this one change
+/// and end. Its `Debug` output leaves the key out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     key: [u8; 32],
+    peers: Vec<String>,
 }
 
 impl ClusterConfig {
@@ -26,11 +28,21 @@ impl ClusterConfig {
     pub fn key(&self) -> &[u8; 32] {
         &self.key
     }
+
+    /// The other replicas' MCP listeners, each `HOST:PORT` (a name that
+    /// resolves to several addresses, as a Kubernetes headless Service
+    /// does, names them all); empty when not given.
+    pub fn peers(&self) -> &[String] {
+        &self.peers
+    }
 }
 
 impl std::fmt::Debug for ClusterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterConfig").field("key", &"…").finish()
+        f.debug_struct("ClusterConfig")
+            .field("key", &"…")
+            .field("peers", &self.peers)
+            .finish()
     }
 }
 
@@ -76,8 +88,9 @@ pub(crate) fn parse(
             )
         }
     };
+    let peers = peers(&cluster, vars, report);
     match decode(text.trim()) {
-        Some(key) => Some(ClusterConfig { key }),
+        Some(key) => Some(ClusterConfig { key, peers }),
         None => {
             report.error(
                 ConfigIssue::new(path.as_str(), "the cluster key is not 64 hex digits")
@@ -86,6 +99,34 @@ pub(crate) fn parse(
             None
         }
     }
+}
+
+/// The `peers`: each `HOST:PORT`, after `${VAR}` expansion; a bad one is
+/// reported and left out.
+fn peers(cluster: &Object<'_>, vars: &Vars<'_>, report: &mut Report) -> Vec<String> {
+    let Some(field) = cluster.get("peers") else {
+        return Vec::new();
+    };
+    let mut peers = Vec::new();
+    for (path, raw) in field.strings(report).unwrap_or_default() {
+        let Some(peer) = expand::expand(vars, &path, raw, report) else {
+            continue;
+        };
+        let port = peer
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .filter(|port| *port != 0);
+        if port.is_none() {
+            report.error(
+                ConfigIssue::new(path.as_str(), format!("`{peer}` is not HOST:PORT"))
+                    .with_hint("another replica's MCP listener, e.g. `mcp-manager-peers:8080` or `10.0.0.7:8080`"),
+            );
+        } else if !peers.contains(&peer) {
+            peers.push(peer);
+        }
+    }
+    peers
 }
 
 fn decode(text: &str) -> Option<[u8; 32]> {
@@ -125,6 +166,36 @@ mod tests {
         std::fs::write(dir.path().join("key"), format!("{KEY}\n")).unwrap();
         let config = load(r#"{"keyFile": "key"}"#, Some(dir.path())).unwrap();
         assert_eq!(config.gateway().cluster().unwrap().key(), key);
+    }
+
+    #[test]
+    fn peers_are_host_and_port() {
+        let config = load(
+            &format!(
+                r#"{{"key": "{KEY}", "peers": ["mcp-manager-peers:8080", "10.0.0.7:8080", "[::1]:9", "10.0.0.7:8080"]}}"#
+            ),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            config.gateway().cluster().unwrap().peers(),
+            ["mcp-manager-peers:8080", "10.0.0.7:8080", "[::1]:9"]
+        );
+        assert!(format!("{config:?}").contains("mcp-manager-peers:8080"));
+        let no_peers = load(&format!(r#"{{"key": "{KEY}"}}"#), None).unwrap();
+        assert!(no_peers.gateway().cluster().unwrap().peers().is_empty());
+        for (peers, expected) in [
+            (r#"["replica-2"]"#, "`replica-2` is not HOST:PORT"),
+            (r#"[":8080"]"#, "`:8080` is not HOST:PORT"),
+            (r#"["a:0"]"#, "`a:0` is not HOST:PORT"),
+            (r#"["a:http"]"#, "`a:http` is not HOST:PORT"),
+            (r#"[7]"#, "peers[0]"),
+            (r#""a:1""#, "peers"),
+        ] {
+            let error = load(&format!(r#"{{"key": "{KEY}", "peers": {peers}}}"#), None)
+                .unwrap_err();
+            assert!(error.contains(expected), "{peers}: {error}");
+        }
     }
 
     #[test]

@@ -42,8 +42,9 @@
 //! use which tools, prompts and resources ([`AccessConfig`]); `audit`
 //! where each call is written down ([`AuditConfig`]); `cluster` what the
 //! replicas of one gateway share: `{"key": "64 hex digits"}` or
-//! `{"keyFile": "PATH"}`, the key session ids are sealed with
-//! ([`ClusterConfig`]).
+//! `{"keyFile": "PATH"}`, the key session ids are sealed with, and
+//! `peers`, the other replicas' MCP listeners as `HOST:PORT`, told of the
+//! sessions' changes and ends ([`ClusterConfig`]).
 //!
 //! ## A server entry
 //!

@@ -378,6 +378,11 @@ async fn serve(
                     .gateway()
                     .cluster()
                     .map(|cluster| mcp_runtime::seal::ClusterKey(*cluster.key())),
+                session_peers: config
+                    .gateway()
+                    .cluster()
+                    .map(|cluster| cluster.peers().to_vec())
+                    .unwrap_or_default(),
                 ..http_options(config.gateway().limits(), auth_token)
             };
             serve_http(gateway.clone(), addr, options).await

@@ -301,7 +301,17 @@ impl HttpGateway {
 
     /// Started with `extra` arguments after `serve --http ADDR --config FILE`.
     pub(crate) fn start_with(config: &std::path::Path, marker: &str, extra: &[&str]) -> Self {
-        let addr = free_addr();
+        Self::start_at(config, marker, free_addr(), extra)
+    }
+
+    /// Started on `config` at `addr`, with `extra` arguments after
+    /// `serve --http ADDR --config FILE`.
+    pub(crate) fn start_at(
+        config: &std::path::Path,
+        marker: &str,
+        addr: String,
+        extra: &[&str],
+    ) -> Self {
         let config = config.to_str().expect("a UTF-8 path");
         let args = [&["serve", "--http", &addr, "--config", config][..], extra].concat();
         let (guard, lines) = spawn_manager(&args, marker);

@@ -32,6 +32,7 @@ use tokio::task::AbortHandle;
 use super::body::{
     HttpResponse, SseBody, encode_event, json, rpc_error, sse_response, status, too_many_requests,
 };
+use super::news::{MAX_IDS, News, Tidings};
 use super::sealed::{Change, Sealed};
 use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
 use super::{
@@ -96,13 +97,15 @@ impl Shared {
         if sealed.subject.as_deref() != subject {
             return None;
         }
+        // What the session changed since that id, if another replica told.
+        let (sealed, others) = self.news.newest(id, sealed);
         let cell = self
             .takeovers
             .get_or_insert(id.to_owned(), Arc::default())
             .value()
             .clone();
         let restored = cell
-            .get_or_init(|| self.restore(id, sealed, caller, client))
+            .get_or_init(|| self.restore(id, (sealed, others), caller, client))
             .await
             .clone();
         // Forget the cell only if it is still this one: a request that
@@ -118,7 +121,7 @@ impl Shared {
     async fn restore(
         &self,
         id: &str,
-        sealed: Sealed,
+        (sealed, others): (Sealed, Vec<String>),
         caller: &Caller,
         client: IpAddr,
     ) -> Option<Arc<Session>> {
@@ -180,12 +183,13 @@ impl Shared {
             }
         }
         if self.seal.shared() {
-            session.carry(id.to_owned(), restored);
+            session.carry(id.to_owned(), restored, others);
         }
         let session = room.fill(id.to_owned(), session);
         tracing::info!(
             version = sealed.version.as_str(),
             subscriptions = sealed.subscriptions.len(),
+            changes = sealed.changes,
             "took over a session opened by another replica"
         );
         Some(session)
@@ -431,6 +435,7 @@ impl Shared {
                     subject,
                     level: None,
                     subscriptions: std::collections::BTreeSet::new(),
+                    changes: 0,
                 })
             }
             _ => None,
@@ -441,7 +446,7 @@ impl Shared {
         let session_id = match sealed.and_then(|sealed| Some((sealed.seal(&self.seal)?, sealed))) {
             Some((id, sealed)) => {
                 if self.seal.shared() {
-                    session.carry(id.clone(), sealed);
+                    session.carry(id.clone(), sealed, Vec::new());
                 }
                 id
             }
@@ -510,13 +515,24 @@ impl Shared {
                         == caller.as_ref().map(|principal| principal.subject.as_str())
                 })
             {
-                self.sessions.mark_ended(id);
+                let mut ids = vec![id.to_owned()];
+                if let Some(heard) = self.news.heard(id) {
+                    ids.extend(heard.ids.iter().filter(|other| *other != id).cloned());
+                }
+                ids.truncate(MAX_IDS);
+                for id in &ids {
+                    self.sessions.mark_ended(id);
+                }
+                self.news.tell(Tidings { ids, newest: None });
                 return status(StatusCode::OK);
             }
             return status(StatusCode::NOT_FOUND);
         }
         match self.sessions.remove(id) {
             Some(session) => {
+                if let Some(Tidings { ids, .. }) = session.tidings() {
+                    self.news.tell(Tidings { ids, newest: None });
+                }
                 end_session(&session, &self.cancellable);
                 status(StatusCode::OK)
             }
@@ -629,19 +645,12 @@ pub(super) async fn run(
     };
     let carry = change.and_then(|change| {
         let session = guard.session()?;
-        Some((
-            shared.sessions.clone(),
-            shared.seal.clone(),
-            session,
-            change,
-        ))
+        Some((shared.changes(), session, change))
     });
     tokio::spawn(async move {
         if let Ok(answer) = task.await {
-            if let (Some((sessions, seal, session, change)), Message::Response(_)) =
-                (carry, &answer)
-            {
-                sessions.change(&session, &seal, &change);
+            if let (Some((changes, session, change)), Message::Response(_)) = (carry, &answer) {
+                changes.make(&session, &change);
             }
             let _ = sender.send(encode_event(&answer)).await;
         }
@@ -668,9 +677,41 @@ fn changed(
 ) -> Option<String> {
     match (answer, session, change) {
         (Message::Response(_), Some(session), Some(change)) => {
-            shared.sessions.change(&session, &shared.seal, change)
+            shared.changes().make(&session, change)
         }
         _ => None,
+    }
+}
+
+/// What a [`Change`] to a session touches: the sessions (which file its
+/// new id), the seal (which seals it), and the news (which tells the
+/// other replicas).
+struct Changes {
+    sessions: Arc<super::session::Sessions>,
+    seal: Arc<mcp_runtime::seal::Seal>,
+    news: Arc<News>,
+}
+
+impl Changes {
+    /// Makes `change` to what `session`'s ids carry and tells the other
+    /// replicas; the session's new id, if it got one (see
+    /// [`Sessions::change`](super::session::Sessions::change)).
+    fn make(&self, session: &Arc<Session>, change: &Change) -> Option<String> {
+        let id = self.sessions.change(session, &self.seal, change)?;
+        if let Some(tidings) = session.tidings() {
+            self.news.tell(tidings);
+        }
+        Some(id)
+    }
+}
+
+impl Shared {
+    fn changes(&self) -> Changes {
+        Changes {
+            sessions: self.sessions.clone(),
+            seal: self.seal.clone(),
+            news: self.news.clone(),
+        }
     }
 }
 

@@ -123,14 +123,17 @@ mod body;
 mod checks;
 mod exchange;
 mod legacy;
+mod news;
 mod replay;
 mod sealed;
 mod session;
 
 pub use checks::constant_time_eq;
+pub use news::NEWS_PATH;
 
 use body::{Counted, HttpResponse, json_text, not_allowed, status};
 use checks::{SessionIds, loopback_host};
+use news::News;
 use session::{Cancellable, ClientCounts, Sessions, TakeOver, end_session, millis_since};
 
 /// The path of the MCP endpoint.
@@ -189,6 +192,10 @@ pub struct HttpServeOptions {
     /// gateway: a replica takes over a session another one opened (see
     /// below). `None`: a key of this process's own.
     pub session_key: Option<ClusterKey>,
+    /// The other replicas' listeners (`HOST:PORT`), told of what this
+    /// one's sessions change and end when there is a `session_key` (see
+    /// below).
+    pub session_peers: Vec<String>,
 }
 
 impl Default for HttpServeOptions {
@@ -206,6 +213,7 @@ impl Default for HttpServeOptions {
             session_idle_timeout: Some(Duration::from_secs(30 * 60)),
             observer: Arc::new(NoObserver),
             session_key: None,
+            session_peers: Vec::new(),
         }
     }
 }
@@ -227,6 +235,9 @@ pub async fn serve_http(
     let (stop, stopping) = watch::channel(false);
     let sessions = Sessions::new(options.max_sessions, options.max_sessions_per_client);
     let options_key = options.session_key;
+    let seal = Arc::new(Seal::new(options_key.as_ref()));
+    let ids = SessionIds::default();
+    let news = Arc::new(News::new(&options.session_peers, &seal, ids.next()));
     let shared = Arc::new(Shared {
         cancel_all: cancel_all_rx,
         stopping: stopping.clone(),
@@ -234,8 +245,9 @@ pub async fn serve_http(
         options,
         local,
         sessions: Arc::new(sessions),
-        ids: SessionIds::default(),
-        seal: Arc::new(Seal::new(options_key.as_ref())),
+        ids,
+        seal,
+        news,
         takeovers: crossbeam_skiplist::SkipMap::new(),
         in_flight: Arc::default(),
         cancellable: Arc::default(),
@@ -381,6 +393,8 @@ struct Shared {
     /// The ids of sessions whose client says too much to be sealed.
     ids: SessionIds,
     seal: Arc<Seal>,
+    /// What this replica tells the others of its sessions, and hears.
+    news: Arc<News>,
     /// The sessions being taken over, each by one task that the others
     /// asking for it wait for.
     takeovers: crossbeam_skiplist::SkipMap<String, Arc<TakeOver>>,
@@ -404,6 +418,7 @@ impl Shared {
     fn sweep(&self, idle_timeout: Option<Duration>) {
         self.in_flight.forget_idle();
         self.sessions.forget_idle_clients();
+        self.news.forget_old();
         if let Some(timeout) = idle_timeout {
             self.end_idle_sessions(timeout);
         }
@@ -439,6 +454,9 @@ impl Shared {
             if path.starts_with("/.well-known/") {
                 return well_known(authenticator.as_ref(), path, request.method());
             }
+        }
+        if path == NEWS_PATH {
+            return self.hear_news(request).await;
         }
         if path != MCP_PATH && path != SSE_PATH && path != MESSAGE_PATH {
             return status(StatusCode::NOT_FOUND);

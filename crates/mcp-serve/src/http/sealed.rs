@@ -46,6 +46,9 @@ pub(super) struct Sealed {
     pub(super) level: Option<LoggingLevel>,
     /// The URIs of the resources the client is subscribed to.
     pub(super) subscriptions: BTreeSet<String>,
+    /// How many changes (see [`Change`]) made it: of two ids of one
+    /// session, the one with more is the newer.
+    pub(super) changes: u64,
 }
 
 impl Sealed {
@@ -67,6 +70,9 @@ impl Sealed {
         }
         if !self.subscriptions.is_empty() {
             object.insert("r".to_owned(), json!(self.subscriptions));
+        }
+        if self.changes > 0 {
+            object.insert("n".to_owned(), Value::from(self.changes));
         }
         let sealed = seal.seal(PURPOSE, &serde_json::to_vec(&plain).ok()?)?;
         let id = format!("{}.{sealed}", self.route);
@@ -97,6 +103,7 @@ impl Sealed {
             None => BTreeSet::new(),
             Some(uris) => serde_json::from_value(uris.clone()).ok()?,
         };
+        let changes = value.get("n").map_or(Some(0), Value::as_u64)?;
         Some(Self {
             route: route.to_owned(),
             version,
@@ -105,6 +112,7 @@ impl Sealed {
             subject: value.get("s").and_then(Value::as_str).map(str::to_owned),
             level,
             subscriptions,
+            changes,
         })
     }
 
@@ -157,6 +165,7 @@ impl Change {
             Self::Subscribe(uri) => changed.subscriptions.insert(uri.clone()),
             Self::Unsubscribe(uri) => changed.subscriptions.remove(uri),
         };
+        changed.changes = changed.changes.saturating_add(1);
         differs.then_some(changed)
     }
 }
@@ -180,6 +189,7 @@ mod tests {
             subject: Some("alice".to_owned()),
             level: None,
             subscriptions: BTreeSet::new(),
+            changes: 0,
         }
     }
 
@@ -236,6 +246,7 @@ mod tests {
             changed = change.apply(&changed).unwrap();
         }
         assert_eq!(changed.level, Some(LoggingLevel::Info));
+        assert_eq!(changed.changes, 4);
         assert_eq!(
             changed.subscriptions.iter().collect::<Vec<_>>(),
             ["ev+test://b"]

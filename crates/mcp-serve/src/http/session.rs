@@ -28,6 +28,7 @@ use tokio::task::AbortHandle;
 
 use super::Caller;
 use super::body::encode_event;
+use super::news::{MAX_IDS, Tidings};
 use super::replay::ReplayLog;
 use super::sealed::{Change, Sealed};
 
@@ -121,13 +122,32 @@ impl Session {
     }
 
     /// Says that its id `first` (the one it is filed under) carries
-    /// `sealed`, so that a [`Change`] seals it again.
-    pub(super) fn carry(&self, first: String, sealed: Sealed) {
+    /// `sealed`, so that a [`Change`] seals it again; `others` are ids
+    /// the session had on other replicas.
+    pub(super) fn carry(&self, first: String, sealed: Sealed, others: Vec<String>) {
         self.carried.store(Some(Arc::new(Carried {
             sealed,
             first,
             later: Vec::new(),
+            others,
         })));
+    }
+
+    /// What to tell the other replicas of the session (see `news`): every
+    /// id it had, and its newest; `None` when its ids carry nothing.
+    pub(super) fn tidings(&self) -> Option<Tidings> {
+        let carried = self.carried.load_full()?;
+        let newest = carried.later.last().unwrap_or(&carried.first).clone();
+        let ids = std::iter::once(&carried.first)
+            .chain(&carried.later)
+            .chain(&carried.others)
+            .take(MAX_IDS)
+            .cloned()
+            .collect();
+        Some(Tidings {
+            ids,
+            newest: Some(newest),
+        })
     }
 
     /// Notes that the session is in use now.
@@ -190,6 +210,9 @@ pub(super) struct Carried {
     first: String,
     /// The newest last; at most [`MAX_LATER`].
     later: Vec<String>,
+    /// Ids it had on other replicas, heard of when it was taken over
+    /// here: told with its own, not filed.
+    others: Vec<String>,
 }
 
 /// The most ids a session keeps besides its first: a client sends the
@@ -431,6 +454,7 @@ impl Sessions {
                 sealed,
                 first: carried.first.clone(),
                 later,
+                others: carried.others.clone(),
             }))
         });
         let (id, dropped) = made?;
@@ -521,21 +545,7 @@ impl Sessions {
     /// ended ids past [`ENDED_FOR`] or [`MAX_ENDED`].
     pub(super) fn forget_idle_clients(&self) {
         self.per_client.forget_idle();
-        let now = std::time::Instant::now();
-        let mut ages: Vec<(std::time::Duration, String)> = self
-            .ended
-            .iter()
-            .map(|entry| (now.duration_since(*entry.value()), entry.key().clone()))
-            .collect();
-        ages.sort_unstable_by_key(|(age, _)| std::cmp::Reverse(*age));
-        let over = ages.len().saturating_sub(MAX_ENDED);
-        for (at, (age, id)) in ages.iter().enumerate() {
-            if at < over || *age > ENDED_FOR {
-                self.ended.remove(id);
-            } else {
-                break;
-            }
-        }
+        forget_oldest(&self.ended, |at| *at, MAX_ENDED, ENDED_FOR);
     }
 
     /// The ids of the sessions `pick` chooses.
@@ -553,6 +563,30 @@ impl Sessions {
             .iter()
             .map(|entry| entry.value().clone())
             .collect()
+    }
+}
+
+/// Forgets the entries of `map` older than `keep_for` (by `at`), and the
+/// oldest past `max`.
+pub(super) fn forget_oldest<V: Send + 'static>(
+    map: &SkipMap<String, V>,
+    at: impl Fn(&V) -> std::time::Instant,
+    max: usize,
+    keep_for: std::time::Duration,
+) {
+    let now = std::time::Instant::now();
+    let mut ages: Vec<(std::time::Duration, String)> = map
+        .iter()
+        .map(|entry| (now.duration_since(at(entry.value())), entry.key().clone()))
+        .collect();
+    ages.sort_unstable_by_key(|(age, _)| std::cmp::Reverse(*age));
+    let over = ages.len().saturating_sub(max);
+    for (n, (age, id)) in ages.iter().enumerate() {
+        if n < over || *age > keep_for {
+            map.remove(id);
+        } else {
+            break;
+        }
     }
 }
 
@@ -769,10 +803,11 @@ mod tests {
             subject: None,
             level: None,
             subscriptions: std::collections::BTreeSet::new(),
+            changes: 0,
         };
         let first = sealed.seal(&seal).unwrap();
         let one = session(A);
-        one.carry(first.clone(), sealed);
+        one.carry(first.clone(), sealed, Vec::new());
         let one = sessions.reserve(A).unwrap().fill(first.clone(), one);
         let subscribe = |n: usize| Change::Subscribe(format!("test://{n}"));
         let level = Change::Level(LoggingLevel::Info);
