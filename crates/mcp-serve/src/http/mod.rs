@@ -17,14 +17,16 @@
 //!   the same id. A `logging/setLevel`, `resources/subscribe` or
 //!   `resources/unsubscribe` that succeeds gets a new id with its answer
 //!   (same route: the part before the first `.`), which the client sends
-//!   from then on; every id the session had goes on naming it here. A
-//!   client that keeps its first id gets, from a replica taking it over,
-//!   the session as it was opened. Events not yet received stay with the
-//!   replica that had them. An id changed, truncated, forged,
-//!   sealed with another key, naming a version without sessions, or ended
-//!   on this replica gets 404. A DELETE of a session another replica has
-//!   ends it for this replica too; the replicas share no store, so one
-//!   that saw neither the session nor its end would still take it over. Notifications and
+//!   from then on; every id the session had goes on naming it here. With
+//!   [`HttpServeOptions::session_peers`], each change and each DELETE is
+//!   told to the other replicas (`news.rs`, POSTed to [`NEWS_PATH`],
+//!   sealed with the key): a client that keeps its first id gets, from a
+//!   replica taking it over, the session as it last changed (else as it
+//!   was opened), and a session DELETEd on one replica is ended on every
+//!   peer that heard (one that was down then would still take it over).
+//!   Events not yet received stay with the replica that had them. An id
+//!   changed, truncated, forged, sealed with another key, naming a
+//!   version without sessions, or ended gets 404. Notifications and
 //!   responses are accepted with 202; a response answers the server's
 //!   request of that id. A request is answered with an `application/json`
 //!   body, or with a `text/event-stream` that ends with the answer when

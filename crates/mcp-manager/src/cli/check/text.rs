@@ -84,11 +84,17 @@ fn guard_lines(config: &ManagerConfig, out: &mut dyn Write) -> io::Result<()> {
     if let Some(file) = config.audit_file() {
         field(out, "audit", &file.display().to_string())?;
     }
-    if gateway.cluster().is_some() {
+    if let Some(cluster) = gateway.cluster() {
+        let peers = match cluster.peers() {
+            [] => "no peers told of session changes".to_owned(),
+            peers => format!("session changes and ends told to {}", peers.join(", ")),
+        };
         field(
             out,
             "cluster",
-            "session ids sealed with the shared key (given, not shown): any replica takes over a session",
+            &format!(
+                "session ids sealed with the shared key (given, not shown): any replica takes over a session; {peers}"
+            ),
         )?;
     }
     Ok(())
