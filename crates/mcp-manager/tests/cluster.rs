@@ -401,9 +401,12 @@ fn a_client_that_keeps_its_first_id_finds_its_session_as_it_left_it_on_another_r
     let mut replicas = told_replicas(dir.path(), &marker);
 
     // The client keeps its first id, as the Python SDK does: the new ids
-    // its changes got are told to the other replicas.
+    // its changes got are told to the other replicas. Its requests go to
+    // A, and once to C, which takes the session over as it was opened.
     let first = Session::open(&replicas[0].addr, "first-id-client").id;
     let watched = "test://watched-resource";
+    let (listed, _) = send(&replicas[2], &first, "tools/list", json!({}));
+    assert!(listed["result"]["tools"].is_array(), "{listed}");
     let (_, leveled) = send(
         &replicas[0],
         &first,
@@ -419,6 +422,22 @@ fn a_client_that_keeps_its_first_id_finds_its_session_as_it_left_it_on_another_r
     let ids = [first.clone(), leveled.unwrap(), subscribed.unwrap()];
     hears(&replicas[1], 2);
     hears(&replicas[2], 2);
+    // C, which has the session open, caught up: it has the level and the
+    // subscription.
+    assert_eq!(logged(&replicas[2], &first).len(), 3);
+    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
+    let updated = |replica: &HttpGateway| {
+        let events = event_stream(&replica.addr, &first);
+        let (answer, _) = send(replica, &first, "tools/call", trigger.clone());
+        assert!(answer["result"].is_object(), "{answer}");
+        let updated =
+            std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(10)).ok())
+                .map(|data| serde_json::from_str::<Value>(&data).unwrap())
+                .find(|m| m["method"] == "notifications/resources/updated")
+                .expect("the update of the watched resource");
+        assert_eq!(updated["params"]["uri"], json!(watched), "{updated}");
+    };
+    updated(&replicas[2]);
 
     // A dies. B takes the session over from the first id with the level
     // and the subscription it was told of.
@@ -426,18 +445,10 @@ fn a_client_that_keeps_its_first_id_finds_its_session_as_it_left_it_on_another_r
     replicas[0].guard.child.wait().unwrap();
     let messages = logged(&replicas[1], &first);
     assert_eq!(messages.len(), 3, "{messages:?}");
-    let events = event_stream(&replicas[1].addr, &first);
-    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
-    let (answer, _) = send(&replicas[1], &first, "tools/call", trigger);
-    assert!(answer["result"].is_object(), "{answer}");
-    let updated =
-        std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(10)).ok())
-            .map(|data| serde_json::from_str::<Value>(&data).unwrap())
-            .find(|m| m["method"] == "notifications/resources/updated")
-            .expect("the update of the watched resource on B");
-    assert_eq!(updated["params"]["uri"], json!(watched), "{updated}");
+    updated(&replicas[1]);
 
-    // Ended on B, it is ended on C too, by every id it had.
+    // Ended on B, it is ended on C too (which had it open), by every id
+    // it had.
     let ended = exchange(
         &replicas[1].addr,
         "DELETE",

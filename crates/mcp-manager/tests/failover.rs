@@ -38,7 +38,12 @@ struct Replica {
 }
 
 /// A replica listening on `addr`, told of the `peers`.
-fn replica(dir: &std::path::Path, name: &str, (addr, peers): (&str, &[&str]), marker: &str) -> Replica {
+fn replica(
+    dir: &std::path::Path,
+    name: &str,
+    (addr, peers): (&str, &[&str]),
+    marker: &str,
+) -> Replica {
     let config = json!({
         "mcpManager": {
             "pinning": "off",
@@ -286,6 +291,7 @@ struct CarriedOver {
 /// again and reports a second line. Both must show log messages and
 /// resource updates, and the session taken over once, by another
 /// replica.
+#[allow(clippy::print_stderr)]
 fn carried_over(mut client: Command, name: &str) -> CarriedOver {
     use std::io::{BufRead, BufReader, Write};
 

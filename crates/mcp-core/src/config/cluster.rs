@@ -192,8 +192,8 @@ mod tests {
             (r#"[7]"#, "peers[0]"),
             (r#""a:1""#, "peers"),
         ] {
-            let error = load(&format!(r#"{{"key": "{KEY}", "peers": {peers}}}"#), None)
-                .unwrap_err();
+            let error =
+                load(&format!(r#"{{"key": "{KEY}", "peers": {peers}}}"#), None).unwrap_err();
             assert!(error.contains(expected), "{peers}: {error}");
         }
     }

@@ -163,25 +163,13 @@ impl Shared {
         self.server
             .handle_notification(initialized, context())
             .await;
-        // Then what the client changed since: a replay that fails (a
-        // resource gone, a server down) is left out of what the session's
-        // later ids carry.
-        let mut restored = sealed.clone();
-        if let Some(level) = sealed.level {
-            let params = serde_json::json!({ "level": level });
-            if !self.replay(&session, Method::SetLogLevel, &params).await {
-                restored.level = None;
-            }
-        }
-        for uri in &sealed.subscriptions {
-            let params = serde_json::json!({ "uri": uri });
-            if !self
-                .replay(&session, Method::ResourcesSubscribe, &params)
-                .await
-            {
-                restored.subscriptions.remove(uri);
-            }
-        }
+        // Then what the client changed since.
+        let opened = Sealed {
+            level: None,
+            subscriptions: std::collections::BTreeSet::new(),
+            ..sealed.clone()
+        };
+        let restored = self.replay_changes(&session, &opened, &sealed).await;
         if self.seal.shared() {
             session.carry(id.to_owned(), restored, others);
         }
@@ -193,6 +181,58 @@ impl Shared {
             "took over a session opened by another replica"
         );
         Some(session)
+    }
+
+    /// Brings `session`, open here, to what another replica told of it
+    /// (`heard`, newer than what it carries): its level and subscriptions
+    /// set as they are there. A client whose requests go to several
+    /// replicas in turn finds the same session on each.
+    pub(super) async fn catch_up(&self, session: &Arc<Session>, heard: &Sealed) {
+        let Some(carried) = session.sealed() else {
+            return;
+        };
+        if carried.route != heard.route || carried.changes >= heard.changes {
+            return;
+        }
+        let held = self.replay_changes(session, &carried, heard).await;
+        session.adopt(held);
+        tracing::debug!(
+            changes = heard.changes,
+            "a session caught up with another replica"
+        );
+    }
+
+    /// Replays on `session` what `to` carries beyond `from`: its level,
+    /// the subscriptions it adds and those it drops. What the server
+    /// refuses (a resource gone, a server down) is left as `from` had it
+    /// in what is returned, the session's state now.
+    async fn replay_changes(&self, session: &Arc<Session>, from: &Sealed, to: &Sealed) -> Sealed {
+        let mut held = to.clone();
+        if let Some(level) = to.level.filter(|level| from.level != Some(*level)) {
+            let params = serde_json::json!({ "level": level });
+            if !self.replay(session, Method::SetLogLevel, &params).await {
+                held.level = from.level;
+            }
+        }
+        for uri in to.subscriptions.difference(&from.subscriptions) {
+            let params = serde_json::json!({ "uri": uri });
+            if !self
+                .replay(session, Method::ResourcesSubscribe, &params)
+                .await
+            {
+                held.subscriptions.remove(uri);
+            }
+        }
+        for uri in from.subscriptions.difference(&to.subscriptions) {
+            let params = serde_json::json!({ "uri": uri });
+            if !self
+                .replay(session, Method::ResourcesUnsubscribe, &params)
+                .await
+            {
+                held.subscriptions.insert(uri.clone());
+            }
+        }
+        held
     }
 
     /// Sends the server a request of a session being taken over, as its

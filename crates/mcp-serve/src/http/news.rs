@@ -10,7 +10,10 @@
 //! A DELETE is told as every id of the session, ended. A peer keeps what
 //! it hears by id (at most [`MAX_HEARD`] ids, for [`HEARD_FOR`]); taking
 //! a session over from an id, it starts from the newest id it heard of
-//! when that one carries more changes than the id itself.
+//! when that one carries more changes than the id itself. A peer that has
+//! the session open too (a balancer spread the session's requests over
+//! replicas) catches up at once: it sets the level and the subscriptions
+//! as the news says.
 //!
 //! News is POSTed to [`NEWS_PATH`] on each peer's MCP listener, its body
 //! sealed with the shared key for the purpose `mcp-manager session news`:
@@ -177,10 +180,9 @@ impl News {
         });
         for id in &ids {
             let changes = heard.sealed.changes;
-            self.heard
-                .compare_insert(id.clone(), heard.clone(), |old| {
-                    old.sealed.changes < changes
-                });
+            self.heard.compare_insert(id.clone(), heard.clone(), |old| {
+                old.sealed.changes < changes
+            });
         }
         Some(Tidings {
             ids,
@@ -318,6 +320,24 @@ impl Shared {
             ended = tidings.newest.is_none(),
             "news of a session heard"
         );
+        if tidings.newest.is_some() {
+            // A session open here too (its client's requests go to several
+            // replicas) catches up.
+            let heard = tidings.ids.first().and_then(|id| self.news.heard(id));
+            let mut open: Vec<Arc<super::session::Session>> = Vec::new();
+            for id in &tidings.ids {
+                if let Some(session) = self.sessions.get(id) {
+                    if !open.iter().any(|other| Arc::ptr_eq(other, &session)) {
+                        open.push(session);
+                    }
+                }
+            }
+            if let Some(heard) = heard {
+                for session in open {
+                    self.catch_up(&session, &heard.sealed).await;
+                }
+            }
+        }
         if tidings.newest.is_none() && !tidings.ids.is_empty() {
             let mut ended = 0;
             for id in &tidings.ids {
@@ -384,7 +404,7 @@ mod tests {
             .unwrap();
         let (taken, others) = here.newest(&first, sealed(route, 0));
         assert_eq!(taken, sealed(route, 2));
-        assert_eq!(others, [third.clone()]);
+        assert_eq!(others, std::slice::from_ref(&third));
         // An id that says more than the news is taken as it is.
         assert_eq!(here.newest(&first, sealed(route, 3)).0, sealed(route, 3));
         // Nor is news of another route taken for this one.
@@ -415,7 +435,7 @@ mod tests {
         let heard = here
             .hear(&seal, &told(&[&stray, &third], Some(&third)))
             .unwrap();
-        assert_eq!(heard.ids, [third.clone()]);
+        assert_eq!(heard.ids, std::slice::from_ref(&third));
         assert!(here.heard(&stray).is_none());
 
         // The end of the session is heard, and forgets it.

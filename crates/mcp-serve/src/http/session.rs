@@ -133,6 +133,32 @@ impl Session {
         })));
     }
 
+    /// What its ids carry now, if they carry anything.
+    pub(super) fn sealed(&self) -> Option<Sealed> {
+        self.carried
+            .load()
+            .as_ref()
+            .map(|carried| carried.sealed.clone())
+    }
+
+    /// Takes `sealed` as what its ids carry, unless they carry as many
+    /// changes already (another replica told of it; no new id is made:
+    /// the client's go on naming it).
+    pub(super) fn adopt(&self, sealed: Sealed) {
+        self.carried.rcu(|carried| {
+            let carried = carried.as_ref()?;
+            if carried.sealed.changes >= sealed.changes {
+                return Some(carried.clone());
+            }
+            Some(Arc::new(Carried {
+                sealed: sealed.clone(),
+                first: carried.first.clone(),
+                later: carried.later.clone(),
+                others: carried.others.clone(),
+            }))
+        });
+    }
+
     /// What to tell the other replicas of the session (see `news`): every
     /// id it had, and its newest; `None` when its ids carry nothing.
     pub(super) fn tidings(&self) -> Option<Tidings> {
