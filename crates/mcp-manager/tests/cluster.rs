@@ -246,6 +246,20 @@ fn logged(gateway: &HttpGateway, id: &str) -> Vec<String> {
     .collect()
 }
 
+/// The `notifications/resources/updated` that comes on session `id`'s
+/// stream within `seconds` of `test_trigger_resource_update` running in
+/// it, if one does.
+fn update_of(gateway: &HttpGateway, id: &str, seconds: u64) -> Option<Value> {
+    let events = event_stream(&gateway.addr, id);
+    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
+    let (answer, _) = send(gateway, id, "tools/call", trigger);
+    assert!(answer["result"].is_object(), "{answer}");
+    let wait = std::time::Duration::from_secs(seconds);
+    std::iter::from_fn(|| events.recv_timeout(wait).ok())
+        .map(|data| serde_json::from_str::<Value>(&data).unwrap())
+        .find(|m| m["method"] == "notifications/resources/updated")
+}
+
 #[test]
 fn a_log_level_and_subscriptions_follow_a_session_to_another_replica() {
     let dir = tempfile::tempdir().unwrap();
@@ -299,15 +313,7 @@ fn a_log_level_and_subscriptions_follow_a_session_to_another_replica() {
         messages[0].contains("Tool execution started"),
         "{messages:?}"
     );
-    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
-    let events = event_stream(&b.addr, &subscribed);
-    let (answer, _) = send(&b, &subscribed, "tools/call", trigger.clone());
-    assert!(answer["result"].is_object(), "{answer}");
-    let updated =
-        std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(10)).ok())
-            .map(|data| serde_json::from_str::<Value>(&data).unwrap())
-            .find(|m| m["method"] == "notifications/resources/updated")
-            .expect("the update of the watched resource on B");
+    let updated = update_of(&b, &subscribed, 10).expect("the update of the watched resource on B");
     assert_eq!(updated["params"]["uri"], json!(watched), "{updated}");
 
     // The first id takes it over on C as it was opened: no level (no log
@@ -325,13 +331,7 @@ fn a_log_level_and_subscriptions_follow_a_session_to_another_replica() {
     assert_eq!(answer["result"], json!({}), "{answer}");
     let unsubscribed = unsubscribed.expect("a new id after resources/unsubscribe");
     assert_eq!(logged(&c, &unsubscribed).len(), 3);
-    let events = event_stream(&c.addr, &unsubscribed);
-    send(&c, &unsubscribed, "tools/call", trigger);
-    let updates =
-        std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(2)).ok())
-            .filter(|data| data.contains("notifications/resources/updated"))
-            .count();
-    assert_eq!(updates, 0);
+    assert_eq!(update_of(&c, &unsubscribed, 2), None);
 
     // Ended on B by its newest id, it ends by every id B had for it.
     let ended = exchange(
@@ -425,19 +425,11 @@ fn a_client_that_keeps_its_first_id_finds_its_session_as_it_left_it_on_another_r
     // C, which has the session open, caught up: it has the level and the
     // subscription.
     assert_eq!(logged(&replicas[2], &first).len(), 3);
-    let trigger = json!({"name": "ev__test_trigger_resource_update", "arguments": {}});
-    let updated = |replica: &HttpGateway| {
-        let events = event_stream(&replica.addr, &first);
-        let (answer, _) = send(replica, &first, "tools/call", trigger.clone());
-        assert!(answer["result"].is_object(), "{answer}");
-        let updated =
-            std::iter::from_fn(|| events.recv_timeout(std::time::Duration::from_secs(10)).ok())
-                .map(|data| serde_json::from_str::<Value>(&data).unwrap())
-                .find(|m| m["method"] == "notifications/resources/updated")
-                .expect("the update of the watched resource");
+    let watched_updated = |replica: &HttpGateway| {
+        let updated = update_of(replica, &first, 10).expect("the update of the watched resource");
         assert_eq!(updated["params"]["uri"], json!(watched), "{updated}");
     };
-    updated(&replicas[2]);
+    watched_updated(&replicas[2]);
 
     // A dies. B takes the session over from the first id with the level
     // and the subscription it was told of.
@@ -445,7 +437,7 @@ fn a_client_that_keeps_its_first_id_finds_its_session_as_it_left_it_on_another_r
     replicas[0].guard.child.wait().unwrap();
     let messages = logged(&replicas[1], &first);
     assert_eq!(messages.len(), 3, "{messages:?}");
-    updated(&replicas[1]);
+    watched_updated(&replicas[1]);
 
     // Ended on B, it is ended on C too (which had it open), by every id
     // it had.

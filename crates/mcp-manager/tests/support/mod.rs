@@ -256,8 +256,9 @@ pub(crate) fn spawn_manager_with(
     (guard, lines)
 }
 
-/// Waits (90 s at most) for the `listening on URL` line among `lines`;
-/// the URL, and the lines that come after.
+/// Waits (90 s at most) for the `mcp-manager: listening on URL` line
+/// among `lines` (not an error that names the address it could not
+/// listen on); the URL, and the lines that come after.
 pub(crate) fn wait_for_listening(
     lines: mpsc::Receiver<String>,
 ) -> (String, mpsc::Receiver<String>) {
@@ -267,7 +268,7 @@ pub(crate) fn wait_for_listening(
         let left = deadline.saturating_duration_since(Instant::now());
         match lines.recv_timeout(left) {
             Ok(line) => {
-                if let Some((_, url)) = line.split_once("listening on ") {
+                if let Some(url) = line.strip_prefix("mcp-manager: listening on ") {
                     return (url.to_owned(), lines);
                 }
                 log.push(line);
@@ -278,13 +279,42 @@ pub(crate) fn wait_for_listening(
 }
 
 /// A free loopback address, `127.0.0.1:PORT`.
+///
+/// The system may give a port it gave a moment ago again once it is free,
+/// and a process given one binds it only later: two tests running side by
+/// side (each in a process of its own) could be given the same port, and
+/// one would talk to the other's gateway. So each port given is claimed
+/// with a file under the target's temporary folder, and not given again
+/// to any test for ten minutes.
 pub(crate) fn free_addr() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
+    const CLAIMED_FOR: Duration = Duration::from_secs(600);
+    let claims = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ports");
+    std::fs::create_dir_all(&claims).unwrap();
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let claim = claims.join(port.to_string());
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+        {
+            Ok(_) => return format!("127.0.0.1:{port}"),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let age = std::fs::metadata(&claim)
+                    .and_then(|meta| meta.modified())
+                    .ok()
+                    .and_then(|at| at.elapsed().ok());
+                if age.is_some_and(|age| age > CLAIMED_FOR) {
+                    let _ = std::fs::remove_file(&claim);
+                }
+            }
+            Err(error) => panic!("claiming port {port}: {error}"),
+        }
+    }
 }
 
 impl HttpGateway {
