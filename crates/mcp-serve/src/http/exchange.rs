@@ -32,7 +32,7 @@ use tokio::task::AbortHandle;
 use super::body::{
     HttpResponse, SseBody, encode_event, json, rpc_error, sse_response, status, too_many_requests,
 };
-use super::news::{MAX_IDS, News, Tidings};
+use super::news::{News, Tidings};
 use super::sealed::{Change, Sealed};
 use super::session::{Admitted, Cancellable, Refused, Session, SessionPeer, end_session};
 use super::{
@@ -559,7 +559,6 @@ impl Shared {
                 if let Some(heard) = self.news.heard(id) {
                     ids.extend(heard.ids.iter().filter(|other| *other != id).cloned());
                 }
-                ids.truncate(MAX_IDS);
                 for id in &ids {
                     self.sessions.mark_ended(id);
                 }
@@ -570,7 +569,7 @@ impl Shared {
         }
         match self.sessions.remove(id) {
             Some(session) => {
-                if let Some(Tidings { ids, .. }) = session.tidings() {
+                if let Some((ids, _)) = session.ids() {
                     self.news.tell(Tidings { ids, newest: None });
                 }
                 end_session(&session, &self.cancellable);
@@ -738,8 +737,11 @@ impl Changes {
     /// [`Sessions::change`](super::session::Sessions::change)).
     fn make(&self, session: &Arc<Session>, change: &Change) -> Option<String> {
         let id = self.sessions.change(session, &self.seal, change)?;
-        if let Some(tidings) = session.tidings() {
-            self.news.tell(tidings);
+        if let Some((ids, newest)) = session.ids() {
+            self.news.tell(Tidings {
+                ids,
+                newest: Some(newest),
+            });
         }
         Some(id)
     }

@@ -51,7 +51,7 @@ pub const NEWS_PATH: &str = "/mcp-manager/cluster/sessions";
 /// What news is sealed for.
 const PURPOSE: &str = "mcp-manager session news";
 /// The most ids one piece of news names.
-pub(super) const MAX_IDS: usize = 16;
+const MAX_IDS: usize = 16;
 /// The largest body of news heard: [`MAX_IDS`] ids of the longest.
 const MAX_BODY: usize = 2 * (MAX_IDS + 1) * MAX_ID;
 /// The news waiting to be sent, at most.
@@ -109,11 +109,13 @@ impl News {
         }
     }
 
-    /// Tells the peers `tidings`, unless too much news waits already.
-    pub(super) fn tell(&self, tidings: Tidings) {
+    /// Tells the peers `tidings` (its first [`MAX_IDS`] ids), unless too
+    /// much news waits already.
+    pub(super) fn tell(&self, mut tidings: Tidings) {
         let Some(outbox) = &self.outbox else {
             return;
         };
+        tidings.ids.truncate(MAX_IDS);
         if outbox.try_send(tidings).is_err() {
             tracing::warn!(
                 "news of a session was not told to the peers: {QUEUE} pieces wait already"

@@ -28,7 +28,6 @@ use tokio::task::AbortHandle;
 
 use super::Caller;
 use super::body::encode_event;
-use super::news::{MAX_IDS, Tidings};
 use super::replay::ReplayLog;
 use super::sealed::{Change, Sealed};
 
@@ -159,21 +158,18 @@ impl Session {
         });
     }
 
-    /// What to tell the other replicas of the session (see `news`): every
-    /// id it had, and its newest; `None` when its ids carry nothing.
-    pub(super) fn tidings(&self) -> Option<Tidings> {
+    /// Every id the session had (its first, its later ones, and those it
+    /// had on other replicas), and its newest; `None` when its ids carry
+    /// nothing.
+    pub(super) fn ids(&self) -> Option<(Vec<String>, String)> {
         let carried = self.carried.load_full()?;
         let newest = carried.later.last().unwrap_or(&carried.first).clone();
         let ids = std::iter::once(&carried.first)
             .chain(&carried.later)
             .chain(&carried.others)
-            .take(MAX_IDS)
             .cloned()
             .collect();
-        Some(Tidings {
-            ids,
-            newest: Some(newest),
-        })
+        Some((ids, newest))
     }
 
     /// Notes that the session is in use now.
