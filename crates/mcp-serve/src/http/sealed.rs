@@ -298,4 +298,61 @@ mod tests {
         many.subscriptions = (0..200).map(|n| format!("ev+test://{n:040}")).collect();
         assert_eq!(many.seal(&seal), None);
     }
+
+    /// The changes a client can make, drawn for property tests.
+    fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        prop_oneof![
+            prop_oneof![
+                Just(LoggingLevel::Debug),
+                Just(LoggingLevel::Info),
+                Just(LoggingLevel::Error)
+            ]
+            .prop_map(Change::Level),
+            (0_u8..6).prop_map(|n| Change::Subscribe(format!("test://{n}"))),
+            (0_u8..6).prop_map(|n| Change::Unsubscribe(format!("test://{n}"))),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever a client changes, in any order: each change that
+        /// changes something counts once, the id sealed after it opens to
+        /// exactly what the changes made, and of two ids the later one
+        /// carries more changes.
+        #[test]
+        fn every_change_is_carried_and_counted(
+            changes in proptest::collection::vec(change(), 0..24),
+            route in "[0-9a-f]{16}",
+        ) {
+            let seal = Seal::new(Some(&ClusterKey([6_u8; 32])));
+            let mut carried = Sealed { route, ..sealed() };
+            let mut level = None;
+            let mut subscriptions = BTreeSet::new();
+            let mut counted = 0_u64;
+            let mut last: Option<u64> = None;
+            for change in &changes {
+                let differs = match change {
+                    Change::Level(new) => level.replace(*new) != Some(*new),
+                    Change::Subscribe(uri) => subscriptions.insert(uri.clone()),
+                    Change::Unsubscribe(uri) => subscriptions.remove(uri),
+                };
+                match change.apply(&carried) {
+                    Some(changed) => {
+                        proptest::prop_assert!(differs);
+                        counted += 1;
+                        carried = changed;
+                        let id = carried.seal(&seal).unwrap();
+                        let opened = Sealed::open(&seal, &id).unwrap();
+                        proptest::prop_assert_eq!(&opened, &carried);
+                        proptest::prop_assert!(last.is_none_or(|last| last < opened.changes));
+                        last = Some(opened.changes);
+                    }
+                    None => proptest::prop_assert!(!differs),
+                }
+            }
+            proptest::prop_assert_eq!(carried.level, level);
+            proptest::prop_assert_eq!(&carried.subscriptions, &subscriptions);
+            proptest::prop_assert_eq!(carried.changes, counted);
+        }
+    }
 }
