@@ -338,6 +338,21 @@ fn carried_over(mut client: Command, name: &str) -> CarriedOver {
 
     // Its replica dies; the client goes on.
     signal(replicas[holder].guard.child.id(), "KILL");
+    // The client goes on once the balancer has seen it down: a request
+    // already on its way to the dead replica may break its client's
+    // connection (the official Python SDK then drops the session), which
+    // the sixteen clients' test counts, not this one.
+    let down = format!("replicas/r{holder} is DOWN");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(dir.path().join("haproxy.log"))
+        .is_ok_and(|log| log.contains(&down))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "HAProxy never saw replica {holder} down"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let stdin = client.child.stdin.as_mut().unwrap();
     writeln!(stdin, "go").unwrap();
     let after = report("after");
