@@ -74,6 +74,17 @@ pub(super) struct Tidings {
     pub(super) newest: Option<String>,
 }
 
+/// What a piece of news heard says.
+pub(super) enum Hearing {
+    /// It is this replica's own (a peer's name resolves to it too):
+    /// nothing to do.
+    Own,
+    /// A session changed: what its newest id carries, kept.
+    Changed(Arc<Heard>),
+    /// A session ended: every id it had.
+    Ended(Vec<String>),
+}
+
 /// What was heard of a session that goes on.
 pub(super) struct Heard {
     /// What its newest id carries.
@@ -144,9 +155,8 @@ impl News {
     }
 
     /// Opens `body`, news sealed by a peer with `seal`'s key, and keeps
-    /// it; `None` when it does not open, or is not news. News this
-    /// replica told itself names no ids.
-    pub(super) fn hear(&self, seal: &Seal, body: &str) -> Option<Tidings> {
+    /// it; `None` when it does not open, or is not news.
+    pub(super) fn hear(&self, seal: &Seal, body: &str) -> Option<Hearing> {
         let plain: Value = serde_json::from_slice(&seal.open(PURPOSE, body)?).ok()?;
         let ids: Vec<String> = serde_json::from_value(plain.get("ids")?.clone()).ok()?;
         if ids.len() > MAX_IDS || ids.iter().any(|id| id.len() > MAX_ID) {
@@ -157,16 +167,13 @@ impl News {
             Some(newest) => Some(newest.as_str()?.to_owned()),
         };
         if plain.get("from")?.as_str()? == self.me {
-            return Some(Tidings {
-                ids: Vec::new(),
-                newest: None,
-            });
+            return Some(Hearing::Own);
         }
         let Some(newest) = newest else {
             for id in &ids {
                 self.heard.remove(id);
             }
-            return Some(Tidings { ids, newest: None });
+            return Some(Hearing::Ended(ids));
         };
         // Sealed for a session, by a replica with the key: every id heard
         // of is of the newest's route.
@@ -177,19 +184,16 @@ impl News {
             .collect();
         let heard = Arc::new(Heard {
             sealed,
-            ids: ids.clone(),
+            ids,
             at: Instant::now(),
         });
-        for id in &ids {
-            let changes = heard.sealed.changes;
+        let changes = heard.sealed.changes;
+        for id in &heard.ids {
             self.heard.compare_insert(id.clone(), heard.clone(), |old| {
                 old.sealed.changes < changes
             });
         }
-        Some(Tidings {
-            ids,
-            newest: Some(newest),
-        })
+        Some(Hearing::Changed(heard))
     }
 
     /// Forgets the news past [`HEARD_FOR`] or [`MAX_HEARD`].
@@ -311,48 +315,45 @@ impl Shared {
             }
             Err(_) => return status(StatusCode::BAD_REQUEST),
         };
-        let heard = std::str::from_utf8(&body)
+        let hearing = std::str::from_utf8(&body)
             .ok()
             .and_then(|body| self.news.hear(&self.seal, body));
-        let Some(tidings) = heard else {
+        let Some(hearing) = hearing else {
             return status(StatusCode::FORBIDDEN);
         };
         tracing::debug!(
-            ids = tidings.ids.len(),
-            ended = tidings.newest.is_none(),
+            ended = matches!(hearing, Hearing::Ended(_)),
             "news of a session heard"
         );
-        if tidings.newest.is_some() {
-            // A session open here too (its client's requests go to several
-            // replicas) catches up.
-            let heard = tidings.ids.first().and_then(|id| self.news.heard(id));
-            let mut open: Vec<Arc<super::session::Session>> = Vec::new();
-            for id in &tidings.ids {
-                if let Some(session) = self.sessions.get(id) {
+        match hearing {
+            Hearing::Own => {}
+            Hearing::Changed(heard) => {
+                // A session open here too (its client's requests go to
+                // several replicas) catches up.
+                let mut open: Vec<Arc<super::session::Session>> = Vec::new();
+                for session in heard.ids.iter().filter_map(|id| self.sessions.get(id)) {
                     if !open.iter().any(|other| Arc::ptr_eq(other, &session)) {
                         open.push(session);
                     }
                 }
-            }
-            if let Some(heard) = heard {
                 for session in open {
                     self.catch_up(&session, &heard.sealed).await;
                 }
             }
-        }
-        if tidings.newest.is_none() && !tidings.ids.is_empty() {
-            let mut ended = 0;
-            for id in &tidings.ids {
-                match self.sessions.remove(id) {
-                    Some(session) => {
-                        end_session(&session, &self.cancellable);
-                        ended += 1;
+            Hearing::Ended(ids) => {
+                let mut ended = 0;
+                for id in &ids {
+                    match self.sessions.remove(id) {
+                        Some(session) => {
+                            end_session(&session, &self.cancellable);
+                            ended += 1;
+                        }
+                        None => self.sessions.mark_ended(id),
                     }
-                    None => self.sessions.mark_ended(id),
                 }
-            }
-            if ended > 0 {
-                tracing::info!("ended a session another replica was told to end");
+                if ended > 0 {
+                    tracing::info!("ended a session another replica was told to end");
+                }
             }
         }
         status(StatusCode::NO_CONTENT)
@@ -360,7 +361,7 @@ impl Shared {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use std::collections::BTreeSet;
 
@@ -421,28 +422,30 @@ mod tests {
             newest: None,
         };
         let forged = seal_tidings(&foreign, "there", &tidings).unwrap();
-        assert_eq!(here.hear(&seal, &forged), None);
-        assert_eq!(here.hear(&seal, "garbage"), None);
+        assert!(here.hear(&seal, &forged).is_none());
+        assert!(here.hear(&seal, "garbage").is_none());
         let mut changed = told(&[&first], None);
         changed.pop();
-        assert_eq!(here.hear(&seal, &changed), None);
+        assert!(here.hear(&seal, &changed).is_none());
         let not_news = seal.seal(PURPOSE, b"{\"ids\": 7}").unwrap();
-        assert_eq!(here.hear(&seal, &not_news), None);
+        assert!(here.hear(&seal, &not_news).is_none());
         let mine = seal_tidings(&seal, "here", &tidings).unwrap();
-        assert_eq!(here.hear(&seal, &mine).unwrap().ids, Vec::<String>::new());
+        assert!(matches!(here.hear(&seal, &mine), Some(Hearing::Own)));
         assert!(here.heard(&first).is_some());
 
         // An id of another route in the news is left out of it.
         let stray = sealed("00000000000000ef", 0).seal(&seal).unwrap();
-        let heard = here
-            .hear(&seal, &told(&[&stray, &third], Some(&third)))
-            .unwrap();
+        let Some(Hearing::Changed(heard)) =
+            here.hear(&seal, &told(&[&stray, &third], Some(&third)))
+        else {
+            panic!("not heard as a change");
+        };
         assert_eq!(heard.ids, std::slice::from_ref(&third));
         assert!(here.heard(&stray).is_none());
 
         // The end of the session is heard, and forgets it.
-        let ended = here.hear(&seal, &told(&[&first, &third], None)).unwrap();
-        assert_eq!(ended.newest, None);
+        let ended = here.hear(&seal, &told(&[&first, &third], None));
+        assert!(matches!(ended, Some(Hearing::Ended(_))));
         assert!(here.heard(&first).is_none() && here.heard(&third).is_none());
         assert!(here.heard(&second).is_some());
     }
